@@ -1,0 +1,159 @@
+/*
+ * cli.h - the `agent` command line: global options, the command table,
+ * per-command option parsing, exit codes, and the context a command runs
+ * in (config, store, lock), opened lazily so that a usage error is reported
+ * before anything is read from disk.
+ *
+ * Parsing functions are exposed here so tests can drive them without
+ * running a command. They never print: a failure is ERR_USAGE with the
+ * message set (plat_err.h), and the caller prints it.
+ */
+#ifndef AGENT_CLI_H
+#define AGENT_CLI_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct store;
+struct plat_lock;
+
+/* Process exit codes; scripts rely on them (documented in `agent --help`). */
+enum agent_exit {
+    AGENT_EXIT_OK = 0,       /* done                                       */
+    AGENT_EXIT_FAILURE = 1,  /* failed: config, store, validation, ...     */
+    AGENT_EXIT_USAGE = 2     /* bad command line                           */
+    /* Coming with sync: 3 offline, 4 conflicts/rejected entries need a
+     * person, 5 authentication failed. */
+};
+
+/* Map an error code (plat_err.h) to the exit code. */
+int agent_cli_exit_code(int err);
+
+/* Global options, accepted anywhere on the command line. */
+struct agent_cli_globals {
+    const char *config_path; /* --config PATH (borrowed from argv), or NULL */
+    int json;                /* --json                                     */
+    int verbosity;           /* -1: -q, 0: config's log.level, 1: -v        */
+    int help;                /* -h / --help                                */
+    int version;             /* --version                                  */
+};
+
+/* Take the global options out of argv[1..argc-1]. The rest (command words,
+ * command options and arguments, in order) goes into *rest_argv, a new
+ * array (plat_free it; its strings are argv's) of *rest_argc entries.
+ * Parsing stops at "--", which is kept in the rest so the command's own
+ * parser stops there too. Options it does not know are left in the rest.
+ * ERR_USAGE for a global option without its value. */
+int agent_cli_parse_globals(int argc, char **argv,
+                            struct agent_cli_globals *out, int *rest_argc,
+                            char ***rest_argv);
+
+/* The config file to use: --config, else $AGENT_CONFIG, else the default
+ * (config.h). *out is allocated. */
+int agent_cli_config_path(const struct agent_cli_globals *g, char **out);
+
+/* Options of one command. */
+enum agent_opt_kind {
+    AGENT_OPT_FLAG,   /* out: int *, set to 1                             */
+    AGENT_OPT_STRING, /* out: const char **, borrowed from argv           */
+    AGENT_OPT_INT     /* out: int *, within [min, max]                     */
+};
+
+struct agent_opt {
+    const char *name;  /* long name with dashes, e.g. "--limit"           */
+    enum agent_opt_kind kind;
+    void *out;
+    int min, max;      /* AGENT_OPT_INT only                               */
+};
+
+/* Parse a command's arguments: options (from `opts`, ended by a {NULL}
+ * entry; "--name VALUE" or "--name=VALUE") anywhere, "--" ends options.
+ * Positional arguments go into `pos` (room for argc entries), their number
+ * into *npos. ERR_USAGE names the unknown option or the missing value.
+ * `cmd` is the command name, for messages. */
+int agent_cli_parse_opts(const char *cmd, int argc, char **argv,
+                         const struct agent_opt *opts, char **pos,
+                         int *npos);
+
+/* A whole number in [min, max]; ERR_USAGE naming `what` otherwise. */
+int agent_cli_parse_int(const char *what, const char *s, int min, int max,
+                        int *out);
+
+/* Split "key=value" on the first '='. *key_len is the key's length and
+ * *value points into `arg`. ERR_USAGE if there is no '=' or no key;
+ * `argno` (1-based position) names the argument in the message, since the
+ * argument itself may hold personal data. */
+int agent_cli_split_kv(const char *arg, int argno, size_t *key_len,
+                       const char **value);
+
+/* What a command needs opened before it runs. */
+enum agent_need {
+    AGENT_NEED_CONFIG = 1 << 0, /* the config file                        */
+    AGENT_NEED_STORE = 1 << 1,  /* the store (implies config)             */
+    AGENT_NEED_WRITE = 1 << 2   /* the store + the single-writer lock     */
+};
+
+/* State of one run of the CLI; commands get it and open what they need. */
+struct agent_ctx {
+    struct agent_cli_globals g;
+    const char *cmd_name;       /* e.g. "registrations add"               */
+    char *config_path;          /* resolved; owned                        */
+    struct agent_config cfg;
+    int cfg_loaded;
+    struct store *store;
+    struct plat_lock *lock;
+};
+
+/* Load the config and open the store as `need` says (idempotent). The
+ * store is opened without STORE_CREATE; AGENT_NEED_WRITE takes
+ * "<store>.lock" first (waiting up to 5 s for another writer). */
+int agent_ctx_open(struct agent_ctx *ctx, int need);
+
+/* Open the store named by `cfg` (flags: enum store_flags) and turn the
+ * store's errors into messages a person can act on ("no store at P (run
+ * `agent init`)", "P is damaged or not an agent store"). */
+int agent_store_open(const struct agent_config *cfg, int flags,
+                     struct store **out);
+
+/* The program id to use: `opt` (from --program) if > 0, else the
+ * config's server.program_id; ERR_CONFIG if neither is set. */
+int agent_ctx_program(struct agent_ctx *ctx, int opt, int *out);
+
+/* 1 when the user asked for quiet output (-q). */
+int agent_ctx_quiet(const struct agent_ctx *ctx);
+
+/* A command: `run` gets the arguments after the command words. */
+struct agent_cmd {
+    const char *name;     /* "registrations add"                          */
+    const char *summary;  /* one line for `agent --help`                   */
+    const char *usage;    /* full usage text for `agent help COMMAND`      */
+    int (*run)(struct agent_ctx *ctx, int argc, char **argv);
+};
+
+/* The commands, in help order. */
+extern const struct agent_cmd agent_commands[];
+extern const size_t agent_commands_count;
+
+/* Command entry points (cmd_*.c). */
+int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_config_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_config_path(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_status(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_list(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_search(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_program_import(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_program_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_outbox(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_conflicts_list(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_conflicts_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv);
+
+/* The whole CLI: returns the process exit code. */
+int agent_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * cmd_conflicts.c - `agent conflicts list|show`: fields changed on this
+ * device and on the server since the device saw them. Resolving them comes
+ * with the sync engine.
+ */
+#include "cli.h"
+#include "cmd_util.h"
+#include "output.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "store.h"
+#include "store_conflicts.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static cJSON *conflict_json(const struct store_conflict *c)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o)
+        return NULL;
+    if (!cJSON_AddNumberToObject(o, "id", (double)c->id) ||
+        !cJSON_AddStringToObject(o, "referenceId",
+                                 c->reference_id ? c->reference_id : "") ||
+        !cJSON_AddStringToObject(o, "field", c->field ? c->field : "") ||
+        !cJSON_AddItemToObject(o, "base", agent_json_from_text(c->base_value))
+        || !cJSON_AddItemToObject(o, "local",
+                                  agent_json_from_text(c->local_value)) ||
+        !cJSON_AddItemToObject(o, "server",
+                               agent_json_from_text(c->server_value)) ||
+        !cJSON_AddStringToObject(o, "state", c->state ? c->state : "") ||
+        !cJSON_AddItemToObject(o, "resolution", c->resolution ?
+                               cJSON_CreateString(c->resolution) :
+                               cJSON_CreateNull()) ||
+        !cJSON_AddNumberToObject(o, "outbox_seq", (double)c->outbox_seq) ||
+        !cJSON_AddStringToObject(o, "created_at",
+                                 c->created_at ? c->created_at : "")) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int collect(const struct store_conflict *c, void *payload)
+{
+    cJSON *o = conflict_json(c);
+
+    if (!o)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    cJSON_AddItemToArray(payload, o);
+    return 0;
+}
+
+static int list_all(struct agent_ctx *ctx, const char *state, cJSON **out)
+{
+    int rc;
+
+    *out = cJSON_CreateArray();
+    if (!*out)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
+    if (rc == PLAT_OK)
+        rc = store_conflict_list(ctx->store, state, collect, *out);
+    return rc;
+}
+
+/* A JSON value member as text for a table cell (allocated). */
+static char *member_text(const cJSON *o, const char *key)
+{
+    return agent_json_text(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static int print_table(const cJSON *arr)
+{
+    static const char *const headers[7] = { "id", "referenceId", "field",
+                                            "base", "local", "server",
+                                            "state" };
+    static const char *const keys[3] = { "base", "local", "server" };
+    struct agent_table t;
+    const cJSON *o;
+    int rc = PLAT_OK;
+
+    agent_table_init(&t, 7, headers);
+    cJSON_ArrayForEach(o, arr) {
+        char id[24];
+        char *vals[3] = { NULL, NULL, NULL };
+        const char *cells[7];
+
+        for (int i = 0; i < 3; i++) {
+            vals[i] = member_text(o, keys[i]);
+            if (!vals[i])
+                rc = ERR_NOMEM;
+        }
+        snprintf(id, sizeof(id), "%.0f",
+                 cJSON_GetObjectItemCaseSensitive(o, "id")->valuedouble);
+        cells[0] = id;
+        cells[1] = agent_json_str(o, "referenceId");
+        cells[2] = agent_json_str(o, "field");
+        cells[3] = vals[0];
+        cells[4] = vals[1];
+        cells[5] = vals[2];
+        cells[6] = agent_json_str(o, "state");
+        if (rc == PLAT_OK)
+            rc = agent_table_add(&t, cells);
+        for (int i = 0; i < 3; i++)
+            plat_free(vals[i]);
+        if (rc < 0)
+            break;
+    }
+    if (rc == PLAT_OK)
+        agent_table_print(&t, stdout);
+    agent_table_dispose(&t);
+    return rc;
+}
+
+int agent_cmd_conflicts_list(struct agent_ctx *ctx, int argc, char **argv)
+{
+    int all = 0, npos = 0, rc;
+    const struct agent_opt opts[] = {
+        { "--all", AGENT_OPT_FLAG, &all, 0, 0 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
+    cJSON *arr = NULL;
+    char **pos = NULL;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
+    if (rc < 0)
+        return rc;
+    rc = list_all(ctx, all ? NULL : "open", &arr);
+    if (rc == PLAT_OK)
+        rc = ctx->g.json ? agent_print_json(arr) : print_table(arr);
+    cJSON_Delete(arr);
+    plat_free(pos);
+    return rc;
+}
+
+int agent_cmd_conflicts_show(struct agent_ctx *ctx, int argc, char **argv)
+{
+    const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
+    cJSON *arr = NULL;
+    const cJSON *o, *found = NULL;
+    char **pos = NULL;
+    int npos = 0, id = 0, rc;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "ID", &pos, &npos);
+    if (rc < 0)
+        return rc;
+    rc = agent_cli_parse_int("conflict ID", pos[0], 1, INT_MAX, &id);
+    if (rc == PLAT_OK)
+        rc = list_all(ctx, NULL, &arr);
+    if (rc < 0)
+        goto done;
+    cJSON_ArrayForEach(o, arr) {
+        if (cJSON_GetObjectItemCaseSensitive(o, "id")->valuedouble == id)
+            found = o;
+    }
+    if (!found) {
+        rc = plat_err_set(ERR_NOTFOUND, "no conflict with id %d", id);
+        goto done;
+    }
+    if (ctx->g.json) {
+        rc = agent_print_json(found);
+        goto done;
+    }
+    cJSON_ArrayForEach(o, found) {
+        char *text = agent_json_text(o);
+
+        if (!text) {
+            rc = ERR_NOMEM;
+            goto done;
+        }
+        agent_print_kv(stdout, 12, o->string, text);
+        plat_free(text);
+    }
+done:
+    cJSON_Delete(arr);
+    plat_free(pos);
+    return rc;
+}

@@ -1,0 +1,169 @@
+/*
+ * commands.c - the table of commands: name, one-line summary for
+ * `agent --help`, and the usage printed by `agent help COMMAND`.
+ *
+ * Kept apart from cli.c so that adding a command is one row here and one
+ * function in a cmd_*.c file.
+ */
+#include "cli.h"
+
+#include <stddef.h>
+
+const struct agent_cmd agent_commands[] = {
+    { "init", "write the config file and create the local store",
+      "Usage: agent init --server URL --program ID --user NAME [--store PATH]"
+      " [--force]\n"
+      "\n"
+      "Write the config file (mode 0600) and create the local store.\n"
+      "\n"
+      "  --server URL    base URL of the 121 service, without /api\n"
+      "  --program ID    121 program id used by default\n"
+      "  --user NAME     121 user name\n"
+      "  --store PATH    store file (default: ~/.local/share/agent/agent.db,\n"
+      "                  or /var/lib/agent/agent.db for root)\n"
+      "  --force         overwrite an existing config file (the store is "
+      "kept)\n"
+      "\n"
+      "No password is taken here: set AGENT_121_PASSWORD, or add\n"
+      "password_file = FILE (mode 0600) to the [server] section.\n"
+      "--json prints {\"config\":PATH,\"store\":PATH}.\n",
+      agent_cmd_init },
+    { "config check", "check the config file and list every error",
+      "Usage: agent config check\n"
+      "\n"
+      "Check the config file: every mistake is printed as FILE:LINE: "
+      "message.\n"
+      "Exit 1 if there is any.\n",
+      agent_cmd_config_check },
+    { "config show", "print the effective settings (never a password)",
+      "Usage: agent config show\n"
+      "\n"
+      "Print every setting with its effective value (defaults included) and\n"
+      "where the password would come from. The password is never printed.\n",
+      agent_cmd_config_show },
+    { "config path", "print the path of the config file in use",
+      "Usage: agent config path\n"
+      "\n"
+      "Print the config file this command line uses: --config, else\n"
+      "$AGENT_CONFIG, else the default.\n",
+      agent_cmd_config_path },
+    { "registrations add", "add registrations (key=value or a JSON file)",
+      "Usage: agent registrations add [--program ID] [--file F.json] "
+      "[KEY=VALUE ...]\n"
+      "\n"
+      "Add a registration from KEY=VALUE arguments (split on the first '='),\n"
+      "or registrations from a JSON file holding one object or an array of\n"
+      "objects (an array is added all or nothing). Each is checked against\n"
+      "the stored program definition; without one, only its form is "
+      "checked.\n"
+      "Prints each new referenceId ({\"referenceId\":...} with --json).\n"
+      "\n"
+      "  --program ID    program (default: server.program_id)\n"
+      "  --file F.json   read the registrations from F.json\n"
+      "  --repeat N      add the same registration N times, each in its own\n"
+      "                  transaction (for load and crash tests)\n",
+      agent_cmd_reg_add },
+    { "registrations edit", "change fields of a registration",
+      "Usage: agent registrations edit REF KEY=VALUE... [--reason TEXT]\n"
+      "\n"
+      "Change fields of registration REF; KEY= (empty) clears a field.\n"
+      "\n"
+      "  --reason TEXT   why, kept with the change for the 121 audit log\n",
+      agent_cmd_reg_edit },
+    { "registrations status", "change the status of a registration",
+      "Usage: agent registrations status REF NEWSTATUS [--reason TEXT]\n"
+      "\n"
+      "Change the status of registration REF. Allowed changes:\n"
+      "  new       -> included, validated, declined, deleted, paused\n"
+      "  validated -> included, declined, deleted\n"
+      "  included  -> paused, declined, deleted\n"
+      "  completed -> included, declined, deleted\n"
+      "  paused    -> validated, included, declined, deleted\n"
+      "  declined  -> included, deleted\n"
+      "(completed is set by 121 only.)\n"
+      "\n"
+      "  --reason TEXT   required for declined, paused and deleted\n",
+      agent_cmd_reg_status },
+    { "registrations show", "print one registration",
+      "Usage: agent registrations show REF\n"
+      "\n"
+      "Print registration REF as it is seen on this device (the server copy\n"
+      "with the pending changes applied): one field per line, or the object\n"
+      "with --json.\n",
+      agent_cmd_reg_show },
+    { "registrations list", "list registrations, with filters",
+      "Usage: agent registrations list [--status S] [--where KEY=VALUE] "
+      "[--limit N]\n"
+      "                                [--offset N] [--program ID]\n"
+      "\n"
+      "List registrations, oldest first: a table (with \"showing X-Y of N\" "
+      "on\n"
+      "stderr) or a JSON array with --json.\n"
+      "\n"
+      "  --status S        only this status\n"
+      "  --where KEY=VALUE only where field KEY is exactly VALUE\n"
+      "  --limit N         at most N rows (default 50)\n"
+      "  --offset N        skip the first N rows\n"
+      "  --program ID      only this program (default: all)\n",
+      agent_cmd_reg_list },
+    { "registrations search", "find registrations by name, phone or reference",
+      "Usage: agent registrations search TEXT [--limit N]\n"
+      "\n"
+      "Find registrations whose name, phone number or referenceId contains\n"
+      "TEXT (ignoring case).\n"
+      "\n"
+      "  --limit N   at most N rows (default 50)\n",
+      agent_cmd_reg_search },
+    { "program import", "store a program definition from a JSON file",
+      "Usage: agent program import FILE\n"
+      "\n"
+      "Store the program definition in FILE (the body of GET\n"
+      "/api/programs/ID, or a fixture shaped {\"_http\":...,\"body\":{...}}),\n"
+      "replacing the stored one. Entries are then checked against it.\n",
+      agent_cmd_program_import },
+    { "program show", "print the stored program definition",
+      "Usage: agent program show [ID]\n"
+      "\n"
+      "Print the stored definition of program ID (default: "
+      "server.program_id).\n",
+      agent_cmd_program_show },
+    { "outbox", "list local changes waiting for the server",
+      "Usage: agent outbox [--state STATE] [--all]\n"
+      "\n"
+      "List local operations in the order they were made. By default those\n"
+      "not yet done.\n"
+      "\n"
+      "  --state STATE   only pending, inflight, done, conflict or rejected\n"
+      "  --all           every entry, done ones included\n",
+      agent_cmd_outbox },
+    { "conflicts list", "list fields changed both here and on the server",
+      "Usage: agent conflicts list [--all]\n"
+      "\n"
+      "List the open conflicts: fields changed on this device and on the\n"
+      "server since the device last saw them.\n"
+      "\n"
+      "  --all   resolved conflicts too\n",
+      agent_cmd_conflicts_list },
+    { "conflicts show", "print one conflict",
+      "Usage: agent conflicts show ID\n"
+      "\n"
+      "Print conflict ID with its base, local and server values.\n",
+      agent_cmd_conflicts_show },
+    /* `agent conflicts` alone lists them; hidden from the command list. */
+    { "conflicts", NULL,
+      "Usage: agent conflicts list [--all]\n"
+      "       agent conflicts show ID\n",
+      agent_cmd_conflicts_list },
+    { "status", "summary of the store, pending work and last syncs",
+      "Usage: agent status\n"
+      "\n"
+      "Print the store path and schema version, the program, the number of\n"
+      "registrations, pending operations, open conflicts and rejected\n"
+      "operations, and the last sync per source.\n",
+      agent_cmd_status },
+    { "help", "print the usage of a command",
+      "Usage: agent help [COMMAND]\n", NULL },
+};
+
+const size_t agent_commands_count =
+    sizeof(agent_commands) / sizeof(agent_commands[0]);

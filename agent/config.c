@@ -1,0 +1,676 @@
+/*
+ * config.c - the agent's config file: one table of keys, a line parser that
+ * names the file, the line and the key of every mistake, a writer that
+ * documents every key, and the password lookup.
+ *
+ * The table is the only place a key is declared: parsing, defaults,
+ * `agent config show` and the file written by `agent init` all come from
+ * it, so a new key cannot be half-supported.
+ */
+#include "config.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_fs.h"
+#include "plat_log.h"
+#include "plat_utf8.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define PASSWORD_FILE_MAX 4096
+#define REASON_MAX 160
+
+enum cfg_type {
+    CFG_STRING,   /* char *, any text (may be empty)                  */
+    CFG_PATH,     /* char *, must not be empty                         */
+    CFG_ID,       /* int, a positive whole number                      */
+    CFG_SYNC,     /* int, "full" (1) or "normal" (0)                   */
+    CFG_LEVEL     /* int, a log level name                             */
+};
+
+struct cfg_key {
+    const char *name;        /* "section.key"                            */
+    enum cfg_type type;
+    const char *def;         /* default as text; NULL: computed / unset  */
+    size_t offset;           /* of the field in struct agent_config      */
+    const char *desc;        /* one-line comment written by format       */
+};
+
+#define OFF(f) offsetof(struct agent_config, f)
+
+static const struct cfg_key keys[] = {
+    { "store.path", CFG_PATH, NULL, OFF(store_path),
+      "Path of the local SQLite store." },
+    { "store.synchronous", CFG_SYNC, "full", OFF(store_sync_full),
+      "full: fsync every commit (safe on power loss); normal: faster." },
+    { "server.url", CFG_STRING, "", OFF(server_url),
+      "Base URL of the 121 service, without /api." },
+    { "server.program_id", CFG_ID, NULL, OFF(program_id),
+      "121 program id used when a command is given no --program." },
+    { "server.user", CFG_STRING, "", OFF(user),
+      "121 user name to log in with." },
+    { "server.password_file", CFG_STRING, "", OFF(password_file),
+      "File holding the 121 password (mode 0600); $AGENT_121_PASSWORD wins." },
+    { "log.level", CFG_LEVEL, "info", OFF(log_level),
+      "error, warn, info or debug." },
+    { "log.file", CFG_STRING, "", OFF(log_file),
+      "Append log lines to this file; empty: stderr." },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static char **str_field(struct agent_config *cfg, const struct cfg_key *k)
+{
+    return (char **)((char *)cfg + k->offset);
+}
+
+static const char *str_value(const struct agent_config *cfg,
+                             const struct cfg_key *k)
+{
+    const char *v = *(char *const *)((const char *)cfg + k->offset);
+
+    return v ? v : "";
+}
+
+static int *int_field(struct agent_config *cfg, const struct cfg_key *k)
+{
+    return (int *)((char *)cfg + k->offset);
+}
+
+static int int_value(const struct agent_config *cfg, const struct cfg_key *k)
+{
+    return *(const int *)((const char *)cfg + k->offset);
+}
+
+static int is_string_type(enum cfg_type t)
+{
+    return t == CFG_STRING || t == CFG_PATH;
+}
+
+static const struct cfg_key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    }
+    return NULL;
+}
+
+/* A value for `k`, or -1 with the reason in `why` (no value is quoted for
+ * string keys: a path or a user name is not for error messages). */
+static int set_value(struct agent_config *cfg, const struct cfg_key *k,
+                     const char *value, char *why, size_t whylen)
+{
+    char *copy, *end;
+    long n;
+    int lvl;
+
+    switch (k->type) {
+    case CFG_PATH:
+        if (!*value) {
+            snprintf(why, whylen, "must not be empty");
+            return -1;
+        }
+        /* fall through */
+    case CFG_STRING:
+        copy = plat_strdup(value);
+        if (!copy) {
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        plat_free(*str_field(cfg, k));
+        *str_field(cfg, k) = copy;
+        return 0;
+    case CFG_ID:
+        errno = 0;
+        n = strtol(value, &end, 10);
+        if (!*value || *end || errno || n <= 0 || n > INT_MAX ||
+            value[0] == '+' || value[0] == ' ') {
+            snprintf(why, whylen, "'%.40s' is not a positive whole number",
+                     value);
+            return -1;
+        }
+        *int_field(cfg, k) = (int)n;
+        return 0;
+    case CFG_SYNC:
+        if (strcmp(value, "full") == 0) {
+            *int_field(cfg, k) = 1;
+        } else if (strcmp(value, "normal") == 0) {
+            *int_field(cfg, k) = 0;
+        } else {
+            snprintf(why, whylen, "'%.40s' is not full or normal", value);
+            return -1;
+        }
+        return 0;
+    case CFG_LEVEL:
+        lvl = plat_log_level_parse(value);
+        if (lvl < 0) {
+            snprintf(why, whylen,
+                     "'%.40s' is not error, warn, info or debug", value);
+            return -1;
+        }
+        *int_field(cfg, k) = lvl;
+        return 0;
+    }
+    snprintf(why, whylen, "unknown key type");
+    return -1;
+}
+
+/* The config directory: root gets the system one, others their own. The
+ * effective uid is asked directly since platform/ has no user API. */
+static char *config_base(const char *xdg_var, const char *home_sub,
+                         const char *system_dir, const char *file)
+{
+    const char *xdg = getenv(xdg_var);
+    const char *home;
+
+    if (geteuid() == 0)
+        return plat_asprintf("%s/%s", system_dir, file);
+    if (xdg && xdg[0] == '/')
+        return plat_asprintf("%s/agent/%s", xdg, file);
+    home = plat_fs_home();
+    if (!home || !*home) {
+        plat_err_set(ERR_CONFIG, "HOME is not set: cannot find the default "
+                     "%s; give --config or set AGENT_CONFIG", file);
+        return NULL;
+    }
+    return plat_asprintf("%s/%s/agent/%s", home, home_sub, file);
+}
+
+char *agent_config_default_path(void)
+{
+    return config_base("XDG_CONFIG_HOME", ".config", "/etc/agent",
+                       "agent.conf");
+}
+
+char *agent_config_default_store(void)
+{
+    return config_base("XDG_DATA_HOME", ".local/share", "/var/lib/agent",
+                       "agent.db");
+}
+
+int agent_config_init(struct agent_config *cfg)
+{
+    char why[REASON_MAX];
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+
+        if (is_string_type(k->type)) {
+            /* Every string field is non-NULL ("" when unset). */
+            *str_field(cfg, k) = plat_strdup(k->def ? k->def : "");
+            if (!*str_field(cfg, k))
+                goto nomem;
+        } else if (k->def && set_value(cfg, k, k->def, why, sizeof(why))) {
+            return plat_err_set(ERR_GENERIC, "default of %s: %s", k->name,
+                                why);
+        }
+    }
+    {
+        /* No HOME: leave store.path empty; opening the store says so. */
+        char *store = agent_config_default_store();
+
+        if (store) {
+            plat_free(cfg->store_path);
+            cfg->store_path = store;
+        } else {
+            plat_err_clear();
+        }
+    }
+    return PLAT_OK;
+nomem:
+    agent_config_dispose(cfg);
+    return ERR_NOMEM;
+}
+
+void agent_config_dispose(struct agent_config *cfg)
+{
+    if (!cfg)
+        return;
+    plat_free(cfg->file);
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (is_string_type(keys[i].type))
+            plat_free(*str_field(cfg, &keys[i]));
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+struct parse_state {
+    const char *name;
+    agent_config_error_cb cb;
+    void *payload;
+    int errors;
+    char first[512];
+};
+
+static void parse_error(struct parse_state *ps, int line, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+static void parse_error(struct parse_state *ps, int line, const char *fmt,
+                        ...)
+{
+    char msg[512];
+    char detail[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(msg, sizeof(msg), "%s:%d: %s", ps->name, line, detail);
+    else
+        snprintf(msg, sizeof(msg), "%s: %s", ps->name, detail);
+    if (ps->errors++ == 0)
+        snprintf(ps->first, sizeof(ps->first), "%s", msg);
+    if (ps->cb)
+        ps->cb(msg, ps->payload);
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Trim [*b, *e) of spaces on both ends. */
+static void trim(const char **b, const char **e)
+{
+    while (*b < *e && is_space(**b))
+        (*b)++;
+    while (*e > *b && is_space((*e)[-1]))
+        (*e)--;
+}
+
+static int name_ok(const char *b, const char *e)
+{
+    if (b == e)
+        return 0;
+    for (const char *p = b; p < e; p++) {
+        char c = *p;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 if [b, b+n) names a section of the key table. */
+static int known_section(const char *b, size_t n)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *dot = strchr(keys[i].name, '.');
+
+        if ((size_t)(dot - keys[i].name) == n &&
+            strncmp(keys[i].name, b, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int line_of_offset(const char *text, size_t off)
+{
+    int line = 1;
+
+    for (size_t i = 0; i < off; i++) {
+        if (text[i] == '\n')
+            line++;
+    }
+    return line;
+}
+
+/* One "key = value" line inside `section`. */
+static void parse_assignment(struct agent_config *cfg, struct parse_state *ps,
+                             int lineno, const char *section, const char *b,
+                             const char *e, int *seen)
+{
+    const char *eq = memchr(b, '=', (size_t)(e - b));
+    const char *kb = b, *ke, *vb, *ve = e;
+    char full[128];
+    char why[REASON_MAX];
+    const struct cfg_key *k;
+    char *value = NULL;
+    size_t idx;
+
+    if (!eq) {
+        parse_error(ps, lineno,
+                    "expected 'key = value' or '[section]' (no '=')");
+        return;
+    }
+    ke = eq;
+    vb = eq + 1;
+    trim(&kb, &ke);
+    trim(&vb, &ve);
+    if (!name_ok(kb, ke) || ke - kb > 60) {
+        parse_error(ps, lineno, "missing or malformed key before '='");
+        return;
+    }
+    if (*section)
+        snprintf(full, sizeof(full), "%s.%.*s", section, (int)(ke - kb), kb);
+    else
+        snprintf(full, sizeof(full), "%.*s", (int)(ke - kb), kb);
+    k = find_key(full);
+    if (!k) {
+        parse_error(ps, lineno, "unknown key '%s'", full);
+        return;
+    }
+    idx = (size_t)(k - keys);
+    if (seen[idx]) {
+        parse_error(ps, lineno, "duplicate key '%s' (first set on line %d)",
+                    full, seen[idx]);
+        return;
+    }
+    seen[idx] = lineno;
+    value = plat_strndup(vb, (size_t)(ve - vb));
+    if (!value) {
+        parse_error(ps, lineno, "out of memory");
+        return;
+    }
+    if (set_value(cfg, k, value, why, sizeof(why)))
+        parse_error(ps, lineno, "bad value for '%s': %s", full, why);
+    plat_free(value);
+}
+
+int agent_config_parse_all(struct agent_config *cfg, const char *name,
+                           const char *text, agent_config_error_cb cb,
+                           void *payload)
+{
+    struct parse_state ps = { name ? name : "config", cb, payload, 0, "" };
+    int seen[NKEYS] = { 0 };
+    char section[64] = "";
+    const char *p = text;
+    int lineno = 0;
+    size_t bad;
+
+    if (!plat_utf8_valid(text, strlen(text), &bad)) {
+        parse_error(&ps, line_of_offset(text, bad), "not valid UTF-8");
+        return plat_err_set(ERR_CONFIG, "%s", ps.first);
+    }
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        const char *b = p, *e = nl ? nl : p + strlen(p);
+
+        lineno++;
+        p = nl ? nl + 1 : e;
+        trim(&b, &e);
+        if (b == e || *b == '#' || *b == ';')
+            continue;
+        if (*b == '[') {
+            const char *sb = b + 1, *se = e;
+
+            if (se[-1] != ']' || se - 1 <= sb) {
+                parse_error(&ps, lineno, "malformed section header");
+                section[0] = '\0';
+                continue;
+            }
+            se--;
+            trim(&sb, &se);
+            if (!known_section(sb, (size_t)(se - sb))) {
+                int n = se - sb > 40 ? 40 : (int)(se - sb);
+
+                parse_error(&ps, lineno, "unknown section '[%.*s]' (known: "
+                            "store, server, log)", n, sb);
+                /* Keys under it are then reported as unknown, one by one. */
+                snprintf(section, sizeof(section), "%.*s", n, sb);
+                continue;
+            }
+            snprintf(section, sizeof(section), "%.*s", (int)(se - sb), sb);
+            continue;
+        }
+        parse_assignment(cfg, &ps, lineno, section, b, e, seen);
+    }
+    if (ps.errors)
+        return plat_err_set(ERR_CONFIG, "%s", ps.first);
+    return PLAT_OK;
+}
+
+int agent_config_parse(struct agent_config *cfg, const char *name,
+                       const char *text)
+{
+    return agent_config_parse_all(cfg, name, text, NULL, NULL);
+}
+
+int agent_config_load(struct agent_config *cfg, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    rc = plat_fs_read_file(path, CONFIG_FILE_MAX, &text, &len);
+    if (rc == ERR_NOTFOUND) {
+        rc = plat_err_set(ERR_NOTFOUND, "no config at %s (run `agent init`)",
+                          path);
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    if (strlen(text) != len) {
+        rc = plat_err_set(ERR_CONFIG, "%s:%d: contains a NUL byte", path,
+                          line_of_offset(text, strlen(text)));
+        goto done;
+    }
+    plat_free(cfg->file);
+    cfg->file = plat_strdup(path);
+    if (!cfg->file) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    rc = agent_config_parse(cfg, path, text);
+done:
+    plat_free(text);
+    return rc;
+}
+
+/* ---- checks across keys ---------------------------------------------- */
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int agent_config_validate(const struct agent_config *cfg)
+{
+    const char *f = cfg->file ? cfg->file : "config";
+    unsigned mode = 0;
+    int rc;
+
+    if (!cfg->store_path || !*cfg->store_path)
+        return plat_err_set(ERR_CONFIG, "%s: store.path is not set", f);
+    if (!cfg->server_url || !*cfg->server_url)
+        return plat_err_set(ERR_CONFIG, "%s: server.url is not set", f);
+    if (!starts_with(cfg->server_url, "http://") &&
+        !starts_with(cfg->server_url, "https://"))
+        return plat_err_set(ERR_CONFIG, "%s: server.url must start with "
+                            "http:// or https://", f);
+    if (strchr(cfg->server_url, ' '))
+        return plat_err_set(ERR_CONFIG, "%s: server.url contains a space", f);
+    if (cfg->program_id <= 0)
+        return plat_err_set(ERR_CONFIG, "%s: server.program_id is not set",
+                            f);
+    if (!cfg->user || !*cfg->user)
+        return plat_err_set(ERR_CONFIG, "%s: server.user is not set", f);
+    if (cfg->password_file && *cfg->password_file) {
+        rc = plat_fs_mode(cfg->password_file, &mode);
+        if (rc == ERR_NOTFOUND || !plat_fs_exists(cfg->password_file))
+            return plat_err_set(ERR_CONFIG, "%s: server.password_file %s "
+                                "does not exist", f, cfg->password_file);
+        if (rc < 0)
+            return rc;
+        if (mode & 077)
+            return plat_err_set(ERR_CONFIG, "%s: password file %s can be "
+                                "read by other users (mode %04o); run "
+                                "chmod 600 %s", f, cfg->password_file, mode,
+                                cfg->password_file);
+    }
+    return PLAT_OK;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int value_text(const struct agent_config *cfg, const struct cfg_key *k,
+                      char *buf, size_t len)
+{
+    int v;
+
+    switch (k->type) {
+    case CFG_STRING:
+    case CFG_PATH:
+        snprintf(buf, len, "%s", str_value(cfg, k));
+        return 0;
+    case CFG_ID:
+        v = int_value(cfg, k);
+        if (v > 0)
+            snprintf(buf, len, "%d", v);
+        else
+            buf[0] = '\0';
+        return 1;
+    case CFG_SYNC:
+        snprintf(buf, len, "%s", int_value(cfg, k) ? "full" : "normal");
+        return 0;
+    case CFG_LEVEL:
+        snprintf(buf, len, "%s", plat_log_level_name(int_value(cfg, k)));
+        return 0;
+    }
+    buf[0] = '\0';
+    return 0;
+}
+
+int agent_config_foreach(const struct agent_config *cfg,
+                         agent_config_key_cb cb, void *payload)
+{
+    char small[64];
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        int is_num, rc;
+
+        if (is_string_type(k->type)) {
+            rc = cb(k->name, str_value(cfg, k), 0, payload);
+        } else {
+            is_num = value_text(cfg, k, small, sizeof(small));
+            rc = cb(k->name, small, is_num, payload);
+        }
+        if (rc)
+            return rc;
+    }
+    return PLAT_OK;
+}
+
+/* A value the parser would read back unchanged: one line, no surrounding
+ * spaces. */
+static int writable(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (strchr(v, '\n') || strchr(v, '\r'))
+        return 0;
+    return n == 0 || (!is_space(v[0]) && !is_space(v[n - 1]));
+}
+
+int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
+{
+    char section[16] = "";
+    char small[64];
+    int rc;
+
+    rc = plat_buf_puts(out,
+                       "# agent configuration (see `agent config check`).\n"
+                       "# Passwords are never kept here: set "
+                       "AGENT_121_PASSWORD or server.password_file.\n");
+    for (size_t i = 0; rc == PLAT_OK && i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        const char *dot = strchr(k->name, '.');
+        const char *v;
+        size_t slen = (size_t)(dot - k->name);
+
+        if (strlen(section) != slen || strncmp(section, k->name, slen)) {
+            snprintf(section, sizeof(section), "%.*s", (int)slen, k->name);
+            rc = plat_buf_printf(out, "\n[%s]\n", section);
+            if (rc < 0)
+                break;
+        }
+        if (is_string_type(k->type)) {
+            v = str_value(cfg, k);
+        } else {
+            value_text(cfg, k, small, sizeof(small));
+            v = small;
+        }
+        if (!writable(v)) {
+            rc = plat_err_set(ERR_INVALID, "the value of %s cannot be written "
+                              "to a config file (line break or surrounding "
+                              "spaces)", k->name);
+            break;
+        }
+        /* An unset key is written commented out, so it reads back unset. */
+        if (*v)
+            rc = plat_buf_printf(out, "# %s\n%s = %s\n", k->desc, dot + 1,
+                                 v);
+        else
+            rc = plat_buf_printf(out, "# %s\n# %s =\n", k->desc, dot + 1);
+    }
+    if (rc < 0)
+        plat_buf_dispose(out);
+    return rc;
+}
+
+/* ---- password --------------------------------------------------------- */
+
+static void wipe(char *p, size_t n)
+{
+    volatile char *v = p;
+
+    while (n--)
+        *v++ = 0;
+}
+
+int agent_config_password(const struct agent_config *cfg, char **out)
+{
+    const char *env = getenv("AGENT_121_PASSWORD");
+    char *text = NULL;
+    size_t len = 0;
+    unsigned mode = 0;
+    int rc;
+
+    *out = NULL;
+    if (env && *env) {
+        *out = plat_strdup(env);
+        return *out ? PLAT_OK : ERR_NOMEM;
+    }
+    if (!cfg->password_file || !*cfg->password_file)
+        return plat_err_set(ERR_AUTH, "no 121 password: set "
+                            "AGENT_121_PASSWORD or server.password_file");
+    rc = plat_fs_mode(cfg->password_file, &mode);
+    if (rc < 0)
+        return plat_err_set(rc == ERR_NOTFOUND ? ERR_CONFIG : rc,
+                            "password file %s: cannot read its mode",
+                            cfg->password_file);
+    if (mode & 077)
+        return plat_err_set(ERR_CONFIG, "password file %s can be read by "
+                            "other users (mode %04o); run chmod 600 %s",
+                            cfg->password_file, mode, cfg->password_file);
+    rc = plat_fs_read_file(cfg->password_file, PASSWORD_FILE_MAX, &text,
+                           &len);
+    if (rc < 0)
+        return rc;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    if (len == 0 || strlen(text) != len) {
+        wipe(text, len);
+        plat_free(text);
+        return plat_err_set(ERR_AUTH, "password file %s is empty or holds a "
+                            "NUL byte", cfg->password_file);
+    }
+    *out = text;
+    return PLAT_OK;
+}

@@ -1,0 +1,89 @@
+/*
+ * config.h - the agent's one config file.
+ *
+ * Format: a text file a person edits by hand. `# comment` lines, blank
+ * lines, `[section]` headers and `key = value` lines; a key's full name is
+ * "section.key" (e.g. "server.url"). Values run to the end of the line,
+ * surrounding spaces trimmed; no quoting needed. Every key is declared in
+ * one table in config.c (type, default, description); an unknown key or a
+ * bad value is an error that names the file, the line and the key.
+ *
+ * Where the file is: --config PATH, else $AGENT_CONFIG, else the default
+ * (root: /etc/agent/agent.conf; others: $XDG_CONFIG_HOME/agent/agent.conf or
+ * ~/.config/agent/agent.conf).
+ *
+ * Passwords are never in this file and never on the command line: they come
+ * from $AGENT_121_PASSWORD or from the file named by server.password_file,
+ * which must not be readable by group or others (mode 0600 or 0400).
+ *
+ * Ownership: agent_config_load fills a caller-owned struct whose strings
+ * it allocates; agent_config_dispose frees them. Errors: ERR_NOTFOUND (no
+ * file), ERR_CONFIG (syntax or value: message "FILE:LINE: ..."), ERR_IO.
+ */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+struct plat_buf;
+
+struct agent_config {
+    char *file;              /* the file this was read from               */
+    /* [store] */
+    char *store_path;        /* store.path                                */
+    int store_sync_full;     /* store.synchronous: full (1) | normal (0)  */
+    /* [server] */
+    char *server_url;        /* server.url: base URL, without /api        */
+    int program_id;          /* server.program_id                         */
+    char *user;              /* server.user                               */
+    char *password_file;     /* server.password_file (optional)           */
+    /* [log] */
+    int log_level;           /* log.level: error, warn, info, debug       */
+    char *log_file;          /* log.file: empty = stderr                  */
+};
+
+/* The default config path for this user (allocated; caller frees). */
+char *agent_config_default_path(void);
+
+/* The default store path for this user (allocated; caller frees). */
+char *agent_config_default_store(void);
+
+/* Set every key to its default (strings allocated). */
+int agent_config_init(struct agent_config *cfg);
+void agent_config_dispose(struct agent_config *cfg);
+
+/* Read `path` into `cfg` (which agent_config_init prepared). */
+int agent_config_load(struct agent_config *cfg, const char *path);
+
+/* Parse config text (for tests and for load); `name` is used in messages. */
+int agent_config_parse(struct agent_config *cfg, const char *name,
+                       const char *text);
+
+/* Like agent_config_parse, but goes on after an error and calls `cb` with
+ * each message ("FILE:LINE: ..."), for `agent config check`. `cb` may be
+ * NULL. Returns ERR_CONFIG (message: the first error) if any was found. */
+typedef void (*agent_config_error_cb)(const char *msg, void *payload);
+int agent_config_parse_all(struct agent_config *cfg, const char *name,
+                           const char *text, agent_config_error_cb cb,
+                           void *payload);
+
+/* Call `cb` for every key in table order with its effective value as text
+ * ("" when unset); `is_number` is 1 for numeric keys. Never passwords.
+ * A non-zero return from `cb` stops and is returned. */
+typedef int (*agent_config_key_cb)(const char *key, const char *value,
+                                   int is_number, void *payload);
+int agent_config_foreach(const struct agent_config *cfg,
+                         agent_config_key_cb cb, void *payload);
+
+/* Checks that need more than one key or the file system: the URL scheme,
+ * the program id, the password file's existence and permissions. */
+int agent_config_validate(const struct agent_config *cfg);
+
+/* Write the config as text (every key, with its description as a comment)
+ * into `out`. Used by `agent init` and `agent config show`. */
+int agent_config_format(const struct agent_config *cfg, struct plat_buf *out);
+
+/* The 121 password: $AGENT_121_PASSWORD, else the password file (trailing
+ * newline removed). ERR_AUTH if neither is set; ERR_CONFIG if the file is
+ * readable by others. *out is allocated; the caller wipes and frees it. */
+int agent_config_password(const struct agent_config *cfg, char **out);
+
+#endif

@@ -1,0 +1,21 @@
+# Turns storage/migrations/NNNN_*.sql into a C file with one string per
+# migration, in file-name order, so the binary carries its own schema.
+# Invoked as: cmake -DSRC_DIR=... -DOUT=... -P embed_migrations.cmake
+file(GLOB files "${SRC_DIR}/[0-9][0-9][0-9][0-9]_*.sql")
+list(SORT files)
+set(body "/* Generated from storage/migrations by embed_migrations.cmake. */\n")
+string(APPEND body "#include \"store_migrations.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME)
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char m${i}[] = {${bytes}0x00};\n")
+  string(APPEND table "    {\"${name}\", m${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst struct store_migration store_migrations[] = {\n${table}};\n")
+string(APPEND body "const int store_migrations_count = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,81 @@
+/*
+ * store.h - the local SQLite store: open, migrate, transactions.
+ *
+ * One `struct store` wraps one SQLite connection (not shared between
+ * threads). Opening applies pending migrations (storage/migrations/NNNN_*.sql,
+ * embedded in the binary), each in its own transaction, tracked by
+ * PRAGMA user_version. A store whose user_version is newer than this binary
+ * knows is refused with ERR_VERSION and left untouched. The connection runs
+ * in WAL mode with foreign keys on and a busy timeout.
+ *
+ * Errors (plat_err.h): ERR_NOTFOUND (no store file and STORE_CREATE not
+ * given), ERR_CORRUPT (not a database / damaged), ERR_VERSION, ERR_IO (file
+ * system: read-only, missing directory, disk full), ERR_NOMEM. The message
+ * names the store path.
+ *
+ * All SQL goes through prepared statements; every multi-step change is one
+ * transaction (store_begin/store_commit, or the store_* write functions,
+ * which open their own).
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdint.h>
+
+struct store;
+struct sqlite3;
+
+enum store_flags {
+    STORE_CREATE = 1 << 0,   /* create the file if it does not exist */
+    STORE_READONLY = 1 << 1  /* open read-only (no migrations applied)  */
+};
+
+struct store_options {
+    int flags;              /* enum store_flags */
+    int synchronous_full;   /* 1: fsync every commit (default); 0: NORMAL */
+    int busy_timeout_ms;    /* 0: default 5000 */
+    int target_version;     /* 0: latest; tests use it to build old stores */
+};
+
+/* Schema version this binary writes (the number of embedded migrations). */
+int store_schema_version(void);
+
+/* Open (and migrate) the store at `path`. `opt` may be NULL for defaults.
+ * On success *out is owned by the caller: close it with store_close(). */
+int store_open(struct store **out, const char *path,
+               const struct store_options *opt);
+void store_close(struct store *s);
+
+/* The user_version of the open store. */
+int store_version(struct store *s);
+const char *store_path(struct store *s); /* borrowed */
+
+/* Raw connection, for other storage/ files and for tests only. */
+struct sqlite3 *store_db(struct store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nesting is not supported: a write
+ * function called inside an open transaction joins it instead of opening
+ * its own (see store__txn_begin in store_internal.h). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* PRAGMA integrity_check: PLAT_OK if "ok", ERR_CORRUPT otherwise. */
+int store_integrity_check(struct store *s);
+
+/* Small key-value table for agent state (last sync per source, cursors,
+ * checkpoints). store_state_get returns ERR_NOTFOUND when the key is
+ * absent; *out is allocated and owned by the caller. */
+int store_state_get(struct store *s, const char *key, char **out);
+int store_state_set(struct store *s, const char *key, const char *value);
+
+struct store_counts {
+    int64_t registrations;   /* all registrations in the store           */
+    int64_t pending;         /* outbox entries pending or in flight      */
+    int64_t conflicts;       /* open conflicts                           */
+    int64_t rejected;        /* outbox entries the server rejected       */
+    int64_t programs;        /* program definitions stored               */
+};
+int store_counts(struct store *s, struct store_counts *out);
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * store.c - opening, checking and migrating the store; transactions; the
+ * helpers the other storage/ files share (error mapping, cached
+ * statements, JSON).
+ *
+ * Opening is careful not to write anything before it knows the file is an
+ * agent store this binary understands: a damaged file, a foreign database
+ * or a store from a newer agent is refused and left byte for byte as it
+ * was. Only then is WAL switched on and migrations applied.
+ */
+#include "store_internal.h"
+#include "store_migrations.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_fs.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+int store__db_err(struct store *s, int rc, const char *what)
+{
+    const char *path = s && s->path ? s->path : "(unknown)";
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return plat_err_set(ERR_CORRUPT,
+                            "store %s is damaged or not an agent store: %s",
+                            path, msg);
+    case SQLITE_READONLY:
+        return plat_err_set(ERR_IO, "cannot write store %s: %s", path, msg);
+    case SQLITE_FULL:
+        return plat_err_set(ERR_IO, "cannot write store %s: %s", path, msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_PERM:
+        return plat_err_set(ERR_IO, "store %s: cannot %s: %s", path, what,
+                            msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return plat_err_set(ERR_LOCKED,
+                            "store %s is locked by another process (%s): %s",
+                            path, what, msg);
+    case SQLITE_NOMEM:
+        return plat_err_set(ERR_NOMEM, "out of memory in store %s (%s)",
+                            path, what);
+    default:
+        return plat_err_set(ERR_GENERIC, "store %s: cannot %s: %s", path,
+                            what, msg);
+    }
+}
+
+int store__stmt(struct store *s, enum store__stmt_id id, const char *sql,
+                sqlite3_stmt **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (!s->stmt[id]) {
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->stmt[id], NULL);
+        if (rc != SQLITE_OK) {
+            s->stmt[id] = NULL;
+            return store__db_err(s, rc, "prepare a query");
+        }
+    }
+    *out = s->stmt[id];
+    return PLAT_OK;
+}
+
+void store__stmt_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int exec_sql(struct store *s, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, what);
+    return PLAT_OK;
+}
+
+int store__txn_begin(struct store *s, int *token_out)
+{
+    int rc;
+
+    *token_out = 0;
+    if (s->txn_open || s->savepoints > 0) {
+        rc = exec_sql(s, "SAVEPOINT store_op", "start a change");
+        if (rc < 0)
+            return rc;
+        s->savepoints++;
+        *token_out = 1;
+        return PLAT_OK;
+    }
+    rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction");
+    if (rc < 0)
+        return rc;
+    /* Own transaction: count it as a savepoint level too, so that nested
+     * store__txn_begin calls (a batch calling a single write) use
+     * savepoints inside it. */
+    s->savepoints++;
+    *token_out = 2;
+    return PLAT_OK;
+}
+
+int store__txn_end(struct store *s, int token, int rc)
+{
+    int src;
+
+    if (token == 0)
+        return rc;
+    s->savepoints--;
+    if (token == 1) {
+        if (rc == PLAT_OK) {
+            src = sqlite3_exec(s->db, "RELEASE store_op", NULL, NULL, NULL);
+            if (src == SQLITE_OK)
+                return PLAT_OK;
+            rc = store__db_err(s, src, "finish a change");
+        }
+        /* A failed I/O step may have rolled back the whole transaction
+         * already; then there is no savepoint left to return to. */
+        if (!sqlite3_get_autocommit(s->db)) {
+            sqlite3_exec(s->db, "ROLLBACK TO store_op", NULL, NULL, NULL);
+            sqlite3_exec(s->db, "RELEASE store_op", NULL, NULL, NULL);
+        }
+        return rc;
+    }
+    if (rc == PLAT_OK) {
+        src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (src == SQLITE_OK)
+            return PLAT_OK;
+        rc = store__db_err(s, src, "commit");
+    }
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+void store__now(char out[PLAT_ISO_LEN])
+{
+    plat_time_iso(plat_time_wall_ms(), out);
+}
+
+int store__bind_text(sqlite3_stmt *st, int idx, const char *v)
+{
+    if (!v)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC);
+}
+
+char *store__json_print(const cJSON *item)
+{
+    char *text = cJSON_PrintUnformatted(item);
+
+    if (!text)
+        plat_err_set(ERR_NOMEM, "out of memory formatting JSON");
+    return text;
+}
+
+int store__json_parse(struct store *s, const char *text, const char *what,
+                      cJSON **out)
+{
+    *out = NULL;
+    if (!text)
+        return plat_err_set(ERR_CORRUPT, "store %s: %s has no JSON", s->path,
+                            what);
+    *out = cJSON_Parse(text);
+    if (!*out)
+        return plat_err_set(ERR_CORRUPT,
+                            "store %s: the stored JSON of %s is damaged",
+                            s->path, what);
+    return PLAT_OK;
+}
+
+const char *store__scalar_text(const cJSON *v, char *buf, size_t n)
+{
+    double d;
+
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsNumber(v)) {
+        d = v->valuedouble;
+        if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
+            d == (double)(long long)d)
+            snprintf(buf, n, "%lld", (long long)d);
+        else
+            snprintf(buf, n, "%.17g", d);
+        return buf;
+    }
+    return NULL;
+}
+
+int store__has_duplicate_key(const cJSON *obj, const char **dup_out)
+{
+    const cJSON *a, *b;
+
+    *dup_out = NULL;
+    for (a = obj ? obj->child : NULL; a; a = a->next) {
+        for (b = a->next; b; b = b->next) {
+            if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+                *dup_out = a->string;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+int store_schema_version(void)
+{
+    return store_migrations_count;
+}
+
+/* cJSON allocates through the project allocator, so its allocations are
+ * counted and can be made to fail in tests like every other one. */
+static void init_cjson_hooks(void)
+{
+    static int done;
+    cJSON_Hooks hooks;
+
+    if (done)
+        return;
+    hooks.malloc_fn = plat_malloc;
+    hooks.free_fn = plat_free;
+    cJSON_InitHooks(&hooks);
+    done = 1;
+}
+
+/* Read one integer (PRAGMA user_version, a count). *src_out receives the
+ * SQLite result code. */
+static int query_int(struct store *s, const char *sql, const char *what,
+                     int64_t *out, int *src_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    *src_out = rc;
+    if (rc != SQLITE_OK)
+        rc = store__db_err(s, rc, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The first look at the file: reading the schema makes SQLite read the
+ * header and first page, which fails with SQLITE_NOTADB for anything that
+ * is not a database. Nothing is written. */
+static int check_file(struct store *s, int64_t *version_out)
+{
+    int64_t objects = 0;
+    int rc, src;
+
+    *version_out = 0;
+    rc = query_int(s, "SELECT count(*) FROM sqlite_schema", "read it",
+                   &objects, &src);
+    if (rc < 0 && (src & 0xff) == SQLITE_READONLY)
+        /* In WAL mode SQLite must create PATH-wal and PATH-shm beside the
+         * store, even to read it. */
+        return plat_err_set(ERR_IO,
+                            "cannot open store %s: the store or its "
+                            "directory is read-only (%s)",
+                            s->path, sqlite3_errstr(src));
+    if (rc < 0)
+        return rc;
+    rc = query_int(s, "PRAGMA user_version", "read it", version_out, &src);
+    if (rc < 0)
+        return rc;
+    if (*version_out == 0 && objects > 0)
+        return plat_err_set(ERR_CORRUPT,
+                            "store %s is damaged or not an agent store: it "
+                            "is a SQLite database with other tables",
+                            s->path);
+    if (*version_out < 0 || *version_out > store_schema_version())
+        return plat_err_set(ERR_VERSION,
+                            "store %s has schema version %lld, newer than "
+                            "this agent (%d): upgrade the agent",
+                            s->path, (long long)*version_out,
+                            store_schema_version());
+    return PLAT_OK;
+}
+
+static int set_pragmas(struct store *s, const struct store_options *opt)
+{
+    int rc;
+
+    if (!(s->flags & STORE_READONLY)) {
+        /* The result row says which mode is in force; a read-only file
+         * keeps its mode and the first write then reports it. */
+        rc = exec_sql(s, "PRAGMA journal_mode=WAL", "switch to WAL mode");
+        if (rc < 0)
+            return rc;
+    }
+    rc = exec_sql(s, opt->synchronous_full ? "PRAGMA synchronous=FULL"
+                                           : "PRAGMA synchronous=NORMAL",
+                  "set synchronous");
+    if (rc < 0)
+        return rc;
+    rc = exec_sql(s, "PRAGMA foreign_keys=ON", "enable foreign keys");
+    if (rc < 0)
+        return rc;
+    return exec_sql(s, "PRAGMA cache_size=-16384", "set the cache size");
+}
+
+/* Migration i takes user_version i to i + 1, in one transaction with the
+ * version bump, so a failure leaves the store at version i. */
+static int migrate(struct store *s, int from, int to)
+{
+    char sql[64], what[96];
+    int v, rc, src;
+
+    for (v = from; v < to; v++) {
+        rc = exec_sql(s, "BEGIN IMMEDIATE", "start a migration");
+        if (rc < 0)
+            return rc;
+        src = sqlite3_exec(s->db, store_migrations[v].sql, NULL, NULL, NULL);
+        if (src == SQLITE_OK) {
+            snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
+            src = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        }
+        if (src == SQLITE_OK)
+            src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (src != SQLITE_OK) {
+            snprintf(what, sizeof(what), "apply migration %s",
+                     store_migrations[v].name);
+            if ((src & 0xff) == SQLITE_ERROR ||
+                (src & 0xff) == SQLITE_CONSTRAINT)
+                /* The SQL did not fit the file: an object of that name
+                 * exists already, say. Not a store we can trust. */
+                rc = plat_err_set(ERR_CORRUPT,
+                                  "store %s: migration %s failed: %s",
+                                  s->path, store_migrations[v].name,
+                                  sqlite3_errmsg(s->db));
+            else
+                rc = store__db_err(s, src, what);
+            if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+        s->version = v + 1;
+    }
+    return PLAT_OK;
+}
+
+int store_open(struct store **out, const char *path,
+               const struct store_options *opt_in)
+{
+    struct store_options opt = {0, 1, 0, 0};
+    struct store *s = NULL;
+    char *dir = NULL;
+    int64_t version = 0;
+    int target, oflags, rc, src;
+
+    *out = NULL;
+    if (opt_in)
+        opt = *opt_in;
+    if (!path || !*path)
+        return plat_err_set(ERR_INVALID, "no store path given");
+    init_cjson_hooks();
+
+    dir = plat_fs_dirname(path);
+    if (!dir)
+        return ERR_NOMEM;
+    if (!plat_fs_exists(dir)) {
+        rc = plat_err_set(ERR_IO,
+                          "cannot open store %s: directory %s does not exist",
+                          path, dir);
+        goto done;
+    }
+    if (!plat_fs_exists(path) &&
+        (!(opt.flags & STORE_CREATE) || (opt.flags & STORE_READONLY))) {
+        rc = plat_err_set(ERR_NOTFOUND,
+                          "no store at %s (run `agent init` first)", path);
+        goto done;
+    }
+
+    s = plat_calloc(1, sizeof(*s));
+    if (!s) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    s->flags = opt.flags;
+    s->path = plat_strdup(path);
+    if (!s->path) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    oflags = SQLITE_OPEN_NOMUTEX;
+    if (opt.flags & STORE_READONLY)
+        oflags |= SQLITE_OPEN_READONLY;
+    else
+        oflags |= SQLITE_OPEN_READWRITE |
+                  ((opt.flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    src = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    if (src != SQLITE_OK) {
+        rc = s->db ? store__db_err(s, src, "open it")
+                   : plat_err_set(ERR_NOMEM, "out of memory opening store %s",
+                                  path);
+        goto done;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, opt.busy_timeout_ms > 0
+                                    ? opt.busy_timeout_ms
+                                    : STORE_BUSY_TIMEOUT_MS);
+
+    rc = check_file(s, &version);
+    if (rc < 0)
+        goto done;
+    s->version = (int)version;
+
+    target = opt.target_version > 0 ? opt.target_version
+                                    : store_schema_version();
+    if (target > store_schema_version()) {
+        rc = plat_err_set(ERR_INVALID,
+                          "schema version %d asked for, this agent knows %d",
+                          target, store_schema_version());
+        goto done;
+    }
+    if (opt.flags & STORE_READONLY) {
+        if (s->version < target) {
+            rc = plat_err_set(ERR_VERSION,
+                              "store %s has schema version %d, older than "
+                              "this agent (%d): open it once for writing to "
+                              "upgrade it",
+                              path, s->version, target);
+            goto done;
+        }
+        rc = set_pragmas(s, &opt);
+        goto done;
+    }
+    rc = set_pragmas(s, &opt);
+    if (rc < 0)
+        goto done;
+    if (s->version < target)
+        rc = migrate(s, s->version, target);
+
+done:
+    plat_free(dir);
+    if (rc < 0) {
+        store_close(s);
+        return rc;
+    }
+    *out = s;
+    return PLAT_OK;
+}
+
+void store_close(struct store *s)
+{
+    int i;
+
+    if (!s)
+        return;
+    for (i = 0; i < STORE__ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    if (s->db) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close_v2(s->db);
+    }
+    plat_free(s->path);
+    plat_free(s);
+}
+
+int store_version(struct store *s)
+{
+    return s->version;
+}
+
+const char *store_path(struct store *s)
+{
+    return s->path;
+}
+
+struct sqlite3 *store_db(struct store *s)
+{
+    return s->db;
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+int store_begin(struct store *s)
+{
+    int rc;
+
+    if (s->txn_open || s->savepoints > 0)
+        return plat_err_set(ERR_INVALID,
+                            "store %s: a transaction is already open",
+                            s->path);
+    rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction");
+    if (rc < 0)
+        return rc;
+    s->txn_open = 1;
+    return PLAT_OK;
+}
+
+int store_commit(struct store *s)
+{
+    int rc;
+
+    if (!s->txn_open)
+        return plat_err_set(ERR_INVALID, "store %s: no transaction is open",
+                            s->path);
+    s->txn_open = 0;
+    if (sqlite3_get_autocommit(s->db))
+        /* SQLite rolled the transaction back itself (disk full, I/O
+         * error): whatever the caller wrote is gone, so say so. */
+        return plat_err_set(ERR_IO,
+                            "store %s: the transaction was rolled back after "
+                            "an earlier error",
+                            s->path);
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "commit");
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return PLAT_OK;
+}
+
+void store_rollback(struct store *s)
+{
+    if (!s || !s->txn_open)
+        return;
+    s->txn_open = 0;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+int store_integrity_check(struct store *s)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *first;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "check integrity");
+        goto done;
+    }
+    first = sqlite3_column_text(st, 0);
+    if (!first || strcmp((const char *)first, "ok") != 0) {
+        rc = plat_err_set(ERR_CORRUPT, "store %s failed its integrity check: "
+                          "%s", s->path, first ? (const char *)first : "?");
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* The search index mirrors the registrations table; compare the two
+     * (rank 1 makes FTS5 check the index against its content table). */
+    if (s->version >= 2 && !(s->flags & STORE_READONLY)) {
+        rc = sqlite3_exec(s->db,
+                          "INSERT INTO registrations_search"
+                          "(registrations_search, rank) "
+                          "VALUES ('integrity-check', 1)",
+                          NULL, NULL, NULL);
+        if ((rc & 0xff) == SQLITE_CORRUPT) {
+            rc = plat_err_set(ERR_CORRUPT,
+                              "store %s: the search index does not match "
+                              "the registrations: %s",
+                              s->path, sqlite3_errmsg(s->db));
+            goto done;
+        }
+        if (rc != SQLITE_OK) {
+            rc = store__db_err(s, rc, "check the search index");
+            goto done;
+        }
+    }
+    rc = PLAT_OK;
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}

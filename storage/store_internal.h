@@ -1,0 +1,91 @@
+/*
+ * store_internal.h - what the storage/ files share and nobody else sees:
+ * the store struct, the SQLite error mapping, the transaction helpers that
+ * let a write join an open transaction, and cached prepared statements.
+ */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include "store.h"
+#include "plat_time.h"
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+/* Prepared statements kept for the life of the connection, because the
+ * hot paths (create, edit, pull) run them tens of thousands of times.
+ * Statements whose rows are handed to a caller's callback are NOT cached:
+ * the callback may call back into the store and need the same statement. */
+enum store__stmt_id {
+    STORE__ST_STATE_GET,
+    STORE__ST_STATE_SET,
+    STORE__ST_REG_EXISTS,
+    STORE__ST_REG_LOAD,
+    STORE__ST_REG_INSERT,
+    STORE__ST_REG_UPDATE_LOCAL,
+    STORE__ST_REG_UPSERT_SERVER,
+    STORE__ST_REG_PENDING_OPS,
+    STORE__ST_REG_EXTRA,
+    STORE__ST_OUTBOX_INSERT,
+    STORE__ST_COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    int flags;            /* enum store_flags given to store_open */
+    int version;          /* user_version after migrations */
+    int txn_open;         /* 1 while a store_begin transaction is open */
+    int savepoints;       /* store__txn_begin savepoints currently open */
+    sqlite3_stmt *stmt[STORE__ST_COUNT];
+};
+
+/* Turn a failed SQLite call into an ERR_* code with a message naming the
+ * store (never row values). `rc` is the SQLite result code, `what` says
+ * what was being done ("read registration REF"). Call it before any other
+ * SQLite call on the connection, which would replace sqlite3_errmsg. */
+int store__db_err(struct store *s, int rc, const char *what);
+
+/* The cached statement `id` (prepared from `sql` on first use). Give it
+ * back with store__stmt_done() on every path. */
+int store__stmt(struct store *s, enum store__stmt_id id, const char *sql,
+                sqlite3_stmt **out);
+void store__stmt_done(sqlite3_stmt *st);
+
+/* Start a change that must be atomic. Outside a transaction this opens one
+ * (BEGIN IMMEDIATE); inside one (store_begin, or an outer write) it sets a
+ * savepoint, so a failed write undoes only its own steps and the caller's
+ * transaction goes on. *token_out is passed to store__txn_end, which
+ * commits / releases when rc == 0 and rolls back otherwise; it returns rc,
+ * or the commit failure. */
+int store__txn_begin(struct store *s, int *token_out);
+int store__txn_end(struct store *s, int token, int rc);
+
+/* Now, as ISO-8601 UTC text with milliseconds. */
+void store__now(char out[PLAT_ISO_LEN]);
+
+/* Bind a string or NULL (SQLITE_STATIC: the caller keeps it alive until
+ * the statement is reset). */
+int store__bind_text(sqlite3_stmt *st, int idx, const char *v);
+
+/* cJSON_PrintUnformatted with ERR_NOMEM set on failure; free with
+ * cJSON_free. */
+char *store__json_print(const cJSON *item);
+
+/* Parse JSON text stored in the database; ERR_CORRUPT (naming `what`, e.g.
+ * "registration REF") if it does not parse. */
+int store__json_parse(struct store *s, const char *text, const char *what,
+                      cJSON **out);
+
+/* Text of a scalar JSON value for the name/phone columns: the string
+ * itself, a number formatted into `buf`, or NULL for anything else. */
+const char *store__scalar_text(const cJSON *v, char *buf, size_t n);
+
+/* PLAT_OK if `ref` may be used as a new referenceId (5-200 bytes of
+ * UTF-8, nothing that breaks a 121 URL or filter), else ERR_INVALID. */
+int store__check_ref(const char *ref);
+
+/* 1 if `key` appears more than once in object `obj`. */
+int store__has_duplicate_key(const cJSON *obj, const char **dup_out);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * store_outbox.c - reading the outbox and moving entries between states.
+ * Entries are appended only by the registration writes
+ * (store_registrations.c), in the same transaction as the change.
+ */
+#include "store_outbox.h"
+#include "store_internal.h"
+
+#include "plat_err.h"
+
+#include <string.h>
+
+static int state_known(const char *state)
+{
+    static const char *const states[] = {"pending", "inflight", "done",
+                                         "conflict", "rejected"};
+    size_t i;
+
+    for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(states[i], state) == 0)
+            return 1;
+    return 0;
+}
+
+static int bad_state(const char *state)
+{
+    (void)state;
+    return plat_err_set(ERR_INVALID,
+                        "unknown outbox state (one of: pending, inflight, "
+                        "done, conflict, rejected)");
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_outbox_list(struct store *s, const char *state, store_outbox_cb cb,
+                      void *payload)
+{
+    struct store_outbox_entry e;
+    sqlite3_stmt *st = NULL;
+    int rc, stop;
+
+    if (state && !state_known(state))
+        return bad_state(state);
+    /* Not a cached statement: the callback may use the store. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        state ? "SELECT seq, op_id, reference_id, program_id, kind, payload,"
+                " base, state, attempts, server_message, created_at"
+                " FROM outbox WHERE state = ?1 ORDER BY seq"
+              : "SELECT seq, op_id, reference_id, program_id, kind, payload,"
+                " base, state, attempts, server_message, created_at"
+                " FROM outbox WHERE state <> 'done' ORDER BY seq",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    if (state)
+        store__bind_text(st, 1, state);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e.seq = sqlite3_column_int64(st, 0);
+        e.op_id = col_text(st, 1);
+        e.reference_id = col_text(st, 2);
+        e.program_id = sqlite3_column_int(st, 3);
+        e.kind = col_text(st, 4);
+        e.payload = col_text(st, 5);
+        e.base = col_text(st, 6);
+        e.state = col_text(st, 7);
+        e.attempts = sqlite3_column_int(st, 8);
+        e.server_message = col_text(st, 9);
+        e.created_at = col_text(st, 10);
+        stop = cb ? cb(&e, payload) : 0;
+        if (stop) {
+            rc = stop;
+            goto done;
+        }
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_count(struct store *s, const char *state, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    if (state && !state_known(state))
+        return bad_state(state);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        state ? "SELECT count(*) FROM outbox WHERE state = ?1"
+              : "SELECT count(*) FROM outbox"
+                " WHERE state IN ('pending', 'inflight')",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        if (state)
+            store__bind_text(st, 1, state);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "count the outbox");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_set_state(struct store *s, int64_t seq, const char *state,
+                           const char *server_message)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    if (!state || !state_known(state))
+        return bad_state(state);
+    store__now(now);
+    /* One statement: atomic alone, and part of the caller's transaction
+     * when one is open. Each move to inflight counts as an attempt. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE outbox SET state = ?2, server_message = ?3, updated_at = ?4,"
+        " attempts = attempts + (CASE WHEN ?2 = 'inflight' THEN 1 ELSE 0 END)"
+        " WHERE seq = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "update the outbox");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    store__bind_text(st, 2, state);
+    store__bind_text(st, 3, server_message);
+    store__bind_text(st, 4, now);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        rc = store__db_err(s, rc, "update the outbox");
+        goto done;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",
+                          (long long)seq);
+        goto done;
+    }
+    rc = PLAT_OK;
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}

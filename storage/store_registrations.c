@@ -1,0 +1,1072 @@
+/*
+ * store_registrations.c - registrations: local writes with their outbox
+ * entries, server copies from the puller, lookups, lists and search.
+ *
+ * The local view (local_json) is what people see: the server copy with
+ * the pending outbox operations applied on top. Every write changes the
+ * view and appends its outbox entry in one transaction; the status, name
+ * and phone_number columns are copies of the view for indexes and the
+ * search index.
+ */
+#include "store_registrations.h"
+#include "store_internal.h"
+#include "store_status.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_random.h"
+#include "plat_utf8.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LIST_DEFAULT_LIMIT 50
+#define SEARCH_DEFAULT_LIMIT 20
+#define NUM_BUF 32
+
+/* The columns copied out of a local view. Borrowed from the view (or from
+ * the buffers), valid while both live. */
+struct view_cols {
+    const char *status;
+    const char *name;
+    const char *phone;
+    char name_buf[NUM_BUF];
+    char phone_buf[NUM_BUF];
+};
+
+static void view_columns(const cJSON *view, struct view_cols *c)
+{
+    const cJSON *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(view, "status");
+    c->status = cJSON_IsString(v) ? v->valuestring : NULL;
+    /* 121 fills "name" from the program's naming convention; a device
+     * entry usually has only fullName, which is also the fresher value
+     * after a local edit. */
+    c->name = store__scalar_text(
+        cJSON_GetObjectItemCaseSensitive(view, "fullName"), c->name_buf,
+        sizeof(c->name_buf));
+    if (!c->name)
+        c->name = store__scalar_text(
+            cJSON_GetObjectItemCaseSensitive(view, "name"), c->name_buf,
+            sizeof(c->name_buf));
+    c->phone = store__scalar_text(
+        cJSON_GetObjectItemCaseSensitive(view, "phoneNumber"), c->phone_buf,
+        sizeof(c->phone_buf));
+}
+
+/* Set view[key] to a copy of `value` (JSON null when value is NULL). */
+static int set_field(cJSON *view, const char *key, const cJSON *value)
+{
+    cJSON *copy = value ? cJSON_Duplicate(value, 1) : cJSON_CreateNull();
+
+    if (!copy)
+        return plat_err_set(ERR_NOMEM, "out of memory copying field %s", key);
+    if (cJSON_GetObjectItemCaseSensitive(view, key)) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(view, key, copy)) {
+            cJSON_Delete(copy);
+            return plat_err_set(ERR_NOMEM, "out of memory setting field %s",
+                                key);
+        }
+        return PLAT_OK;
+    }
+    if (!cJSON_AddItemToObject(view, key, copy)) {
+        cJSON_Delete(copy);
+        return plat_err_set(ERR_NOMEM, "out of memory setting field %s", key);
+    }
+    return PLAT_OK;
+}
+
+int store__check_ref(const char *ref)
+{
+    size_t n = ref ? strlen(ref) : 0;
+    size_t i;
+
+    if (n < 5 || n > STORE_REF_MAX)
+        return plat_err_set(ERR_INVALID,
+                            "referenceId must be 5 to %d characters long",
+                            STORE_REF_MAX);
+    if (!plat_utf8_valid(ref, n, NULL))
+        return plat_err_set(ERR_INVALID, "referenceId is not valid UTF-8");
+    /* 121 puts the referenceId in URL paths (PATCH .../registrations/REF)
+     * and in filters ($in:a,b), and "status" is a route of its own. */
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)ref[i];
+        if (c <= 0x20 || c == 0x7f || strchr("$,/\\?#%", c))
+            return plat_err_set(ERR_INVALID,
+                                "referenceId must not contain spaces, "
+                                "control characters or any of $ , / \\ ? "
+                                "# %%");
+    }
+    if (strcmp(ref, "status") == 0)
+        return plat_err_set(ERR_INVALID, "referenceId cannot be \"status\"");
+    return PLAT_OK;
+}
+
+/* Keys the store or 121 manage; a device cannot set them as fields. */
+static int reserved_key(const char *key)
+{
+    return key[0] == '_' || strcmp(key, "status") == 0 ||
+           strcmp(key, "referenceId") == 0 || strcmp(key, "id") == 0 ||
+           strcmp(key, "programId") == 0 || strcmp(key, "created") == 0;
+}
+
+/* Append an outbox entry (state pending). `payload` and `base` (may be
+ * NULL) are JSON trees. */
+static int add_outbox(struct store *s, const char *ref, int program_id,
+                      const char *kind, const cJSON *payload,
+                      const cJSON *base, const char *now)
+{
+    sqlite3_stmt *st = NULL;
+    char op_id[PLAT_UUID_LEN];
+    char *payload_text = NULL, *base_text = NULL;
+    int rc;
+
+    rc = plat_random_uuid(op_id);
+    if (rc < 0)
+        return rc;
+    payload_text = store__json_print(payload);
+    if (!payload_text) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    if (base) {
+        base_text = store__json_print(base);
+        if (!base_text) {
+            rc = ERR_NOMEM;
+            goto done;
+        }
+    }
+    rc = store__stmt(s, STORE__ST_OUTBOX_INSERT,
+                     "INSERT INTO outbox(op_id, reference_id, program_id, "
+                     "kind, payload, base, state, attempts, created_at, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', "
+                     "0, ?7, ?7)",
+                     &st);
+    if (rc < 0)
+        goto done;
+    store__bind_text(st, 1, op_id);
+    store__bind_text(st, 2, ref);
+    sqlite3_bind_int(st, 3, program_id);
+    store__bind_text(st, 4, kind);
+    store__bind_text(st, 5, payload_text);
+    store__bind_text(st, 6, base_text);
+    store__bind_text(st, 7, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "append to the outbox");
+
+done:
+    store__stmt_done(st);
+    cJSON_free(payload_text);
+    cJSON_free(base_text);
+    return rc;
+}
+
+/* The local view of `ref` (parsed) and its program. ERR_NOTFOUND if there
+ * is no such registration. */
+static int load_view(struct store *s, const char *ref, int *program_id_out,
+                     cJSON **view_out)
+{
+    sqlite3_stmt *st = NULL;
+    char what[STORE_REF_MAX + 32];
+    int rc;
+
+    *view_out = NULL;
+    *program_id_out = 0;
+    rc = store__stmt(s, STORE__ST_REG_LOAD,
+                     "SELECT program_id, local_json FROM registrations "
+                     "WHERE reference_id = ?1",
+                     &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, ref);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
+                          ref);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read a registration");
+        goto done;
+    }
+    *program_id_out = sqlite3_column_int(st, 0);
+    snprintf(what, sizeof(what), "registration %s", ref);
+    rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 1), what,
+                           view_out);
+
+done:
+    store__stmt_done(st);
+    return rc;
+}
+
+/* Write a changed local view back, with its column copies. */
+static int save_view(struct store *s, const char *ref, const cJSON *view,
+                     const char *now)
+{
+    sqlite3_stmt *st = NULL;
+    struct view_cols c;
+    char *text;
+    int rc;
+
+    text = store__json_print(view);
+    if (!text)
+        return ERR_NOMEM;
+    view_columns(view, &c);
+    rc = store__stmt(s, STORE__ST_REG_UPDATE_LOCAL,
+                     "UPDATE registrations SET local_json = ?2, status = ?3, "
+                     "name = ?4, phone_number = ?5, updated_at = ?6 "
+                     "WHERE reference_id = ?1",
+                     &st);
+    if (rc < 0)
+        goto done;
+    store__bind_text(st, 1, ref);
+    store__bind_text(st, 2, text);
+    store__bind_text(st, 3, c.status);
+    store__bind_text(st, 4, c.name);
+    store__bind_text(st, 5, c.phone);
+    store__bind_text(st, 6, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "update a registration");
+
+done:
+    store__stmt_done(st);
+    cJSON_free(text);
+    return rc;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+int store_reg_create(struct store *s, int program_id,
+                     const struct cJSON *fields, char *ref_out)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *view = NULL, *payload = NULL;
+    const cJSON *item, *given;
+    char ref[STORE_REF_MAX + 1];
+    char uuid[PLAT_UUID_LEN];
+    char now[PLAT_ISO_LEN];
+    char *view_text = NULL;
+    const char *dup;
+    struct view_cols c;
+    int rc, token = 0, src;
+
+    if (ref_out)
+        ref_out[0] = '\0';
+    if (program_id <= 0)
+        return plat_err_set(ERR_INVALID, "program id %d is not valid",
+                            program_id);
+    if (!cJSON_IsObject(fields))
+        return plat_err_set(ERR_INVALID,
+                            "registration fields must be a JSON object");
+    if (store__has_duplicate_key(fields, &dup))
+        return plat_err_set(ERR_INVALID, "field %s is given more than once",
+                            dup);
+
+    given = cJSON_GetObjectItemCaseSensitive(fields, "referenceId");
+    if (given) {
+        if (!cJSON_IsString(given))
+            return plat_err_set(ERR_INVALID,
+                                "field referenceId must be a string");
+        rc = store__check_ref(given->valuestring);
+        if (rc < 0)
+            return rc;
+        snprintf(ref, sizeof(ref), "%s", given->valuestring);
+    } else {
+        rc = plat_random_uuid(uuid);
+        if (rc < 0)
+            return rc;
+        snprintf(ref, sizeof(ref), "%s", uuid);
+    }
+    for (item = fields->child; item; item = item->next) {
+        if (strcmp(item->string, "referenceId") != 0 &&
+            reserved_key(item->string))
+            return plat_err_set(ERR_INVALID,
+                                "field %s is set by 121, not on the device",
+                                item->string);
+    }
+
+    store__now(now);
+    /* The local view starts as 121 will show it; the payload is the object
+     * sent in the POST body, with the referenceId made here so a retried
+     * create is recognisable. */
+    view = cJSON_CreateObject();
+    payload = cJSON_CreateObject();
+    if (!view || !payload || !cJSON_AddStringToObject(view, "referenceId", ref) ||
+        !cJSON_AddNumberToObject(view, "programId", program_id) ||
+        !cJSON_AddStringToObject(view, "status", "new") ||
+        !cJSON_AddStringToObject(view, "created", now) ||
+        !cJSON_AddStringToObject(payload, "referenceId", ref)) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory building registration");
+        goto done;
+    }
+    for (item = fields->child; item; item = item->next) {
+        if (strcmp(item->string, "referenceId") == 0)
+            continue;
+        rc = set_field(view, item->string, item);
+        if (rc < 0)
+            goto done;
+        rc = set_field(payload, item->string, item);
+        if (rc < 0)
+            goto done;
+    }
+    view_text = store__json_print(view);
+    if (!view_text) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    view_columns(view, &c);
+
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        goto done;
+    rc = store__stmt(s, STORE__ST_REG_INSERT,
+                     "INSERT INTO registrations(reference_id, program_id, "
+                     "local_json, status, name, phone_number, created_at, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                     &st);
+    if (rc < 0)
+        goto end_txn;
+    store__bind_text(st, 1, ref);
+    sqlite3_bind_int(st, 2, program_id);
+    store__bind_text(st, 3, view_text);
+    store__bind_text(st, 4, c.status);
+    store__bind_text(st, 5, c.name);
+    store__bind_text(st, 6, c.phone);
+    store__bind_text(st, 7, now);
+    src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY)
+        rc = plat_err_set(ERR_EXISTS, "referenceId %s is already taken", ref);
+    else if (src != SQLITE_DONE)
+        rc = store__db_err(s, src, "add a registration");
+    store__stmt_done(st);
+    if (rc < 0)
+        goto end_txn;
+    rc = add_outbox(s, ref, program_id, "create", payload, NULL, now);
+
+end_txn:
+    rc = store__txn_end(s, token, rc);
+    if (rc == PLAT_OK && ref_out)
+        snprintf(ref_out, STORE_REF_MAX + 1, "%s", ref);
+
+done:
+    cJSON_free(view_text);
+    cJSON_Delete(view);
+    cJSON_Delete(payload);
+    return rc;
+}
+
+/* ---- edit --------------------------------------------------------------- */
+
+/* Equal as 121 compares them: as strings, so "4" equals 4, and null
+ * equals "" (both mean "no value"). */
+static int same_value(const cJSON *a, const cJSON *b)
+{
+    char ba[NUM_BUF], bb[NUM_BUF];
+    const char *ta, *tb;
+    int a_empty = !a || cJSON_IsNull(a) ||
+                  (cJSON_IsString(a) && a->valuestring[0] == '\0');
+    int b_empty = !b || cJSON_IsNull(b) ||
+                  (cJSON_IsString(b) && b->valuestring[0] == '\0');
+
+    if (a_empty || b_empty)
+        return a_empty && b_empty;
+    ta = store__scalar_text(a, ba, sizeof(ba));
+    tb = store__scalar_text(b, bb, sizeof(bb));
+    if (ta && tb)
+        return strcmp(ta, tb) == 0;
+    return cJSON_Compare(a, b, 1);
+}
+
+int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
+                          const struct cJSON *changes, const char *reason)
+{
+    cJSON *view = NULL, *payload = NULL, *data, *base = NULL;
+    const cJSON *item, *old;
+    char now[PLAT_ISO_LEN];
+    const char *dup;
+    int program_id, changed = 0, rc, token = 0;
+
+    if (changed_out)
+        *changed_out = 0;
+    if (!ref || !*ref)
+        return plat_err_set(ERR_INVALID, "no referenceId given");
+    if (!cJSON_IsObject(changes) || !changes->child)
+        return plat_err_set(ERR_INVALID, "no fields to change for %s", ref);
+    if (store__has_duplicate_key(changes, &dup))
+        return plat_err_set(ERR_INVALID, "field %s is given more than once",
+                            dup);
+    for (item = changes->child; item; item = item->next) {
+        if (strcmp(item->string, "status") == 0)
+            return plat_err_set(ERR_INVALID,
+                                "field status cannot be edited: use `agent "
+                                "registrations status`");
+        if (reserved_key(item->string))
+            return plat_err_set(ERR_INVALID, "field %s cannot be edited",
+                                item->string);
+    }
+
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = load_view(s, ref, &program_id, &view);
+    if (rc < 0)
+        goto done;
+
+    payload = cJSON_CreateObject();
+    base = cJSON_CreateObject();
+    data = payload ? cJSON_AddObjectToObject(payload, "data") : NULL;
+    if (!data || !base) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory building edit");
+        goto done;
+    }
+    for (item = changes->child; item; item = item->next) {
+        old = cJSON_GetObjectItemCaseSensitive(view, item->string);
+        if (same_value(old, item))
+            continue;
+        /* Base: what the person saw before this change. */
+        rc = set_field(base, item->string, old);
+        if (rc < 0)
+            goto done;
+        rc = set_field(data, item->string, item);
+        if (rc < 0)
+            goto done;
+        rc = set_field(view, item->string, item);
+        if (rc < 0)
+            goto done;
+        changed++;
+    }
+    if (changed == 0)
+        goto done; /* nothing differs: no outbox entry, not an error */
+    if (reason && *reason &&
+        !cJSON_AddStringToObject(payload, "reason", reason)) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory building edit");
+        goto done;
+    }
+    store__now(now);
+    rc = save_view(s, ref, view, now);
+    if (rc < 0)
+        goto done;
+    rc = add_outbox(s, ref, program_id, "edit", payload, base, now);
+
+done:
+    rc = store__txn_end(s, token, rc);
+    if (rc == PLAT_OK && changed_out)
+        *changed_out = changed;
+    cJSON_Delete(view);
+    cJSON_Delete(payload);
+    cJSON_Delete(base);
+    return rc;
+}
+
+int store_reg_edit(struct store *s, const char *ref,
+                   const struct cJSON *changes, const char *reason)
+{
+    return store_reg_edit_fields(NULL, s, ref, changes, reason);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+/* "included, paused, ..." without the statuses a device cannot request. */
+static void settable_targets(const char *from, char *out, size_t n)
+{
+    const char *p = store_status_targets(from);
+    size_t len = 0;
+
+    out[0] = '\0';
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t wl = end ? (size_t)(end - p) : strlen(p);
+        char word[16];
+
+        if (wl < sizeof(word)) {
+            memcpy(word, p, wl);
+            word[wl] = '\0';
+            if (store_status_settable(word)) {
+                len += (size_t)snprintf(out + len, len < n ? n - len : 0,
+                                        "%s%s", len ? ", " : "", word);
+                if (len >= n)
+                    break;
+            }
+        }
+        if (!end)
+            break;
+        p = end + 2;
+    }
+    if (!out[0])
+        snprintf(out, n, "none");
+}
+
+int store_reg_set_status(struct store *s, const char *ref,
+                         const char *new_status, const char *reason)
+{
+    cJSON *view = NULL, *payload = NULL, *base = NULL;
+    const cJSON *cur;
+    char from[16], allowed[96], now[PLAT_ISO_LEN];
+    const char *r;
+    int program_id, rc, token = 0;
+
+    if (!ref || !*ref)
+        return plat_err_set(ERR_INVALID, "no referenceId given");
+    if (!new_status || !store_status_known(new_status))
+        return plat_err_set(ERR_INVALID,
+                            "unknown status %s (one of: validated, included, "
+                            "paused, declined, deleted)",
+                            new_status ? new_status : "(none)");
+    for (r = reason; r && (*r == ' ' || *r == '\t' || *r == '\n'); r++)
+        ;
+    if (store_status_reason_required(new_status) && (!r || !*r))
+        return plat_err_set(ERR_INVALID,
+                            "a reason is required to set status %s",
+                            new_status);
+
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = load_view(s, ref, &program_id, &view);
+    if (rc < 0)
+        goto done;
+    cur = cJSON_GetObjectItemCaseSensitive(view, "status");
+    /* A row 121 just imported has status null for a moment: it is new. */
+    snprintf(from, sizeof(from), "%s",
+             cJSON_IsString(cur) && store_status_known(cur->valuestring)
+                 ? cur->valuestring
+                 : "new");
+    if (strcmp(from, new_status) == 0) {
+        rc = plat_err_set(ERR_INVALID, "%s is already %s", ref, new_status);
+        goto done;
+    }
+    if (!store_status_settable(new_status) ||
+        !store_status_transition_allowed(from, new_status)) {
+        settable_targets(from, allowed, sizeof(allowed));
+        rc = plat_err_set(ERR_INVALID,
+                          "invalid status change for %s: %s -> %s is not "
+                          "allowed (allowed from %s: %s)",
+                          ref, from, new_status, from, allowed);
+        goto done;
+    }
+
+    payload = cJSON_CreateObject();
+    base = cJSON_CreateObject();
+    if (!payload || !base ||
+        !cJSON_AddStringToObject(payload, "status", new_status) ||
+        (reason && *reason &&
+         !cJSON_AddStringToObject(payload, "reason", reason)) ||
+        !cJSON_AddStringToObject(base, "status", from)) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory building status change");
+        goto done;
+    }
+    rc = set_field(view, "status", cJSON_GetObjectItemCaseSensitive(
+                                       payload, "status"));
+    if (rc < 0)
+        goto done;
+    store__now(now);
+    rc = save_view(s, ref, view, now);
+    if (rc < 0)
+        goto done;
+    rc = add_outbox(s, ref, program_id, "status", payload, base, now);
+
+done:
+    rc = store__txn_end(s, token, rc);
+    cJSON_Delete(view);
+    cJSON_Delete(payload);
+    cJSON_Delete(base);
+    return rc;
+}
+
+/* ---- server copies ------------------------------------------------------ */
+
+/* Apply the pending (and in-flight) edit and status entries of `ref` to
+ * `view`, oldest first. A pending create is not re-applied: once the
+ * server copy exists it is the base, whatever the create sent. */
+static int reapply_pending(struct store *s, const char *ref, cJSON *view)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *payload = NULL;
+    const cJSON *data, *item;
+    char what[STORE_REF_MAX + 40];
+    const char *kind;
+    int rc;
+
+    rc = store__stmt(s, STORE__ST_REG_PENDING_OPS,
+                     "SELECT kind, payload FROM outbox WHERE reference_id = ?1"
+                     " AND state IN ('pending', 'inflight') ORDER BY seq",
+                     &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, ref);
+    snprintf(what, sizeof(what), "an outbox entry of %s", ref);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        kind = (const char *)sqlite3_column_text(st, 0);
+        if (!kind || (strcmp(kind, "edit") != 0 && strcmp(kind, "status") != 0))
+            continue;
+        rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 1),
+                               what, &payload);
+        if (rc < 0)
+            goto done;
+        if (strcmp(kind, "edit") == 0) {
+            data = cJSON_GetObjectItemCaseSensitive(payload, "data");
+            for (item = data ? data->child : NULL; item; item = item->next) {
+                rc = set_field(view, item->string, item);
+                if (rc < 0)
+                    goto done;
+            }
+        } else {
+            item = cJSON_GetObjectItemCaseSensitive(payload, "status");
+            if (cJSON_IsString(item)) {
+                rc = set_field(view, "status", item);
+                if (rc < 0)
+                    goto done;
+            }
+        }
+        cJSON_Delete(payload);
+        payload = NULL;
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "read the outbox");
+
+done:
+    cJSON_Delete(payload);
+    store__stmt_done(st);
+    return rc;
+}
+
+int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
+{
+    sqlite3_stmt *st = NULL;
+    const cJSON *ref_item, *prog, *id, *created;
+    cJSON *view = NULL;
+    char *server_text = NULL, *view_text = NULL;
+    char now[PLAT_ISO_LEN];
+    struct view_cols c;
+    const char *ref;
+    int rc, src, token = 0;
+
+    if (!cJSON_IsObject(server_reg))
+        return plat_err_set(ERR_INVALID,
+                            "server registration is not a JSON object");
+    ref_item = cJSON_GetObjectItemCaseSensitive(server_reg, "referenceId");
+    if (!cJSON_IsString(ref_item) || !ref_item->valuestring[0] ||
+        strlen(ref_item->valuestring) > STORE_REF_MAX)
+        return plat_err_set(ERR_INVALID, "server registration: field "
+                            "referenceId is missing or not valid");
+    ref = ref_item->valuestring;
+    prog = cJSON_GetObjectItemCaseSensitive(server_reg, "programId");
+    if (!cJSON_IsNumber(prog) || prog->valuedouble < 1)
+        return plat_err_set(ERR_INVALID, "server registration %s: field "
+                            "programId is missing or not a number", ref);
+    id = cJSON_GetObjectItemCaseSensitive(server_reg, "id");
+    if (id && !cJSON_IsNull(id) && !cJSON_IsNumber(id))
+        return plat_err_set(ERR_INVALID, "server registration %s: field id "
+                            "is not a number", ref);
+    created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
+
+    view = cJSON_Duplicate(server_reg, 1);
+    server_text = store__json_print(server_reg);
+    if (!view || !server_text) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory storing registration %s",
+                          ref);
+        goto done;
+    }
+    store__now(now);
+
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        goto done;
+    rc = reapply_pending(s, ref, view);
+    if (rc < 0)
+        goto end_txn;
+    view_text = store__json_print(view);
+    if (!view_text) {
+        rc = ERR_NOMEM;
+        goto end_txn;
+    }
+    view_columns(view, &c);
+    rc = store__stmt(
+        s, STORE__ST_REG_UPSERT_SERVER,
+        "INSERT INTO registrations(reference_id, id, program_id, server_json,"
+        " server_seen_at, local_json, status, name, phone_number, created_at,"
+        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?5) "
+        "ON CONFLICT(reference_id) DO UPDATE SET id = excluded.id,"
+        " program_id = excluded.program_id,"
+        " server_json = excluded.server_json,"
+        " server_seen_at = excluded.server_seen_at,"
+        " local_json = excluded.local_json, status = excluded.status,"
+        " name = excluded.name, phone_number = excluded.phone_number,"
+        " updated_at = excluded.updated_at",
+        &st);
+    if (rc < 0)
+        goto end_txn;
+    store__bind_text(st, 1, ref);
+    if (cJSON_IsNumber(id))
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)id->valuedouble);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)prog->valuedouble);
+    store__bind_text(st, 4, server_text);
+    store__bind_text(st, 5, now);
+    store__bind_text(st, 6, view_text);
+    store__bind_text(st, 7, c.status);
+    store__bind_text(st, 8, c.name);
+    store__bind_text(st, 9, c.phone);
+    store__bind_text(st, 10, cJSON_IsString(created) ? created->valuestring
+                                                     : now);
+    src = sqlite3_step(st);
+    if ((src & 0xff) == SQLITE_CONSTRAINT)
+        /* The only other unique column is the 121 id. */
+        rc = plat_err_set(ERR_CONFLICT,
+                          "server registration %s: its id %lld is already "
+                          "stored for another referenceId",
+                          ref, cJSON_IsNumber(id)
+                                   ? (long long)id->valuedouble : -1LL);
+    else if (src != SQLITE_DONE)
+        rc = store__db_err(s, src, "store a server registration");
+
+end_txn:
+    store__stmt_done(st);
+    rc = store__txn_end(s, token, rc);
+
+done:
+    cJSON_free(server_text);
+    cJSON_free(view_text);
+    cJSON_Delete(view);
+    return rc;
+}
+
+int store_reg_put_server_batch(struct store *s, const struct cJSON *regs)
+{
+    const cJSON *item;
+    int rc, token = 0;
+
+    if (!cJSON_IsArray(regs))
+        return plat_err_set(ERR_INVALID,
+                            "server registrations are not a JSON array");
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    for (item = regs->child; item; item = item->next) {
+        rc = store_reg_put_server(s, item);
+        if (rc < 0)
+            break;
+    }
+    return store__txn_end(s, token, rc);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+int store_reg_get(struct store *s, const char *ref, struct cJSON **out)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *view = NULL;
+    char what[STORE_REF_MAX + 32];
+    int rc;
+
+    *out = NULL;
+    if (!ref || !*ref)
+        return plat_err_set(ERR_INVALID, "no referenceId given");
+    rc = store__stmt(
+        s, STORE__ST_REG_EXTRA,
+        "SELECT r.local_json, r.id,"
+        " (SELECT count(*) FROM outbox o WHERE o.reference_id = r.reference_id"
+        "  AND o.state IN ('pending', 'inflight')),"
+        " (SELECT count(*) FROM outbox o WHERE o.reference_id = r.reference_id"
+        "  AND o.state = 'rejected'),"
+        " (SELECT count(*) FROM conflicts c WHERE c.reference_id ="
+        "  r.reference_id AND c.state = 'open')"
+        " FROM registrations r WHERE r.reference_id = ?1",
+        &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, ref);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
+                          ref);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read a registration");
+        goto done;
+    }
+    snprintf(what, sizeof(what), "registration %s", ref);
+    rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 0), what,
+                           &view);
+    if (rc < 0)
+        goto done;
+    if (!cJSON_AddNumberToObject(view, "_pending",
+                                 (double)sqlite3_column_int64(st, 2)) ||
+        !cJSON_AddNumberToObject(view, "_rejected",
+                                 (double)sqlite3_column_int64(st, 3)) ||
+        !cJSON_AddNumberToObject(view, "_conflicts",
+                                 (double)sqlite3_column_int64(st, 4)) ||
+        !(sqlite3_column_type(st, 1) == SQLITE_NULL
+              ? cJSON_AddNullToObject(view, "_serverId")
+              : cJSON_AddNumberToObject(
+                    view, "_serverId", (double)sqlite3_column_int64(st, 1)))) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory reading registration %s",
+                          ref);
+        goto done;
+    }
+    *out = view;
+    view = NULL;
+    rc = PLAT_OK;
+
+done:
+    store__stmt_done(st);
+    cJSON_Delete(view);
+    return rc;
+}
+
+int store_reg_count(struct store *s, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM registrations", -1,
+                            &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "count registrations");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run a prepared query whose first column is a local view and hand each
+ * row to `cb`. Not a cached statement: the callback may use the store. */
+static int emit_rows(struct store *s, sqlite3_stmt *st, store_reg_cb cb,
+                     void *payload)
+{
+    cJSON *view = NULL;
+    int rc, stop;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 0),
+                               "a registration", &view);
+        if (rc < 0)
+            return rc;
+        stop = cb ? cb(view, payload) : 0;
+        cJSON_Delete(view);
+        view = NULL;
+        if (stop)
+            return stop;
+    }
+    return rc == SQLITE_DONE ? PLAT_OK
+                             : store__db_err(s, rc, "read registrations");
+}
+
+/* 1 if `name` may be used as an attribute key in a JSON path. */
+static int attr_name_ok(const char *name)
+{
+    size_t n = 0;
+
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return n >= 1 && n <= 100;
+}
+
+int store_reg_list(struct store *s, const struct store_reg_filter *f,
+                   store_reg_cb cb, void *payload, int64_t *total_out)
+{
+    static const struct store_reg_filter none = {0, NULL, NULL, NULL, 0, 0};
+    struct plat_buf where, sql;
+    sqlite3_stmt *st = NULL;
+    char *path = NULL;
+    int rc, limit;
+
+    if (total_out)
+        *total_out = 0;
+    if (!f)
+        f = &none;
+    plat_buf_init(&where, 0);
+    plat_buf_init(&sql, 0);
+    if (f->limit < 0 || f->offset < 0)
+        return plat_err_set(ERR_INVALID, "limit and offset must not be "
+                            "negative");
+    if (!f->attr_name != !f->attr_value)
+        return plat_err_set(ERR_INVALID,
+                            "an attribute filter needs a name and a value");
+    if (f->attr_name && !attr_name_ok(f->attr_name))
+        return plat_err_set(ERR_INVALID,
+                            "attribute name to filter on is not valid (use "
+                            "letters, digits, '_', '.' or '-')");
+    limit = f->limit ? f->limit : LIST_DEFAULT_LIMIT;
+
+    /* Only fixed SQL fragments are appended; every value is bound. */
+    rc = plat_buf_puts(&where, " WHERE 1");
+    if (rc == 0 && f->program_id)
+        rc = plat_buf_puts(&where, " AND program_id = ?1");
+    if (rc == 0 && f->status)
+        rc = plat_buf_puts(&where, " AND status = ?2");
+    if (rc == 0 && f->attr_name)
+        /* Compare as text, as 121 does ("4" matches 4, "true" true). */
+        rc = plat_buf_puts(&where,
+                           " AND (CASE json_type(local_json, ?3)"
+                           " WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+                           " ELSE CAST(json_extract(local_json, ?3) AS TEXT)"
+                           " END) = ?4");
+    if (rc < 0)
+        goto done;
+    if (f->attr_name) {
+        path = plat_asprintf("$.\"%s\"", f->attr_name);
+        if (!path) {
+            rc = ERR_NOMEM;
+            goto done;
+        }
+    }
+
+    if (total_out) {
+        rc = plat_buf_printf(&sql, "SELECT count(*) FROM registrations%s",
+                             where.data);
+        if (rc < 0)
+            goto done;
+        rc = sqlite3_prepare_v2(s->db, sql.data, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+            rc = store__db_err(s, rc, "count registrations");
+            goto done;
+        }
+        if (f->program_id)
+            sqlite3_bind_int(st, 1, f->program_id);
+        if (f->status)
+            store__bind_text(st, 2, f->status);
+        if (f->attr_name) {
+            store__bind_text(st, 3, path);
+            store__bind_text(st, 4, f->attr_value);
+        }
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            rc = store__db_err(s, rc, "count registrations");
+            goto done;
+        }
+        *total_out = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        plat_buf_reset(&sql);
+    }
+
+    rc = plat_buf_printf(&sql,
+                         "SELECT local_json FROM registrations%s ORDER BY "
+                         "created_at, reference_id LIMIT ?5 OFFSET ?6",
+                         where.data);
+    if (rc < 0)
+        goto done;
+    rc = sqlite3_prepare_v2(s->db, sql.data, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "list registrations");
+        goto done;
+    }
+    if (f->program_id)
+        sqlite3_bind_int(st, 1, f->program_id);
+    if (f->status)
+        store__bind_text(st, 2, f->status);
+    if (f->attr_name) {
+        store__bind_text(st, 3, path);
+        store__bind_text(st, 4, f->attr_value);
+    }
+    sqlite3_bind_int(st, 5, limit);
+    sqlite3_bind_int(st, 6, f->offset);
+    rc = emit_rows(s, st, cb, payload);
+
+done:
+    sqlite3_finalize(st);
+    plat_free(path);
+    plat_buf_dispose(&where);
+    plat_buf_dispose(&sql);
+    return rc;
+}
+
+/* Number of characters (code points) in valid UTF-8 text. */
+static size_t utf8_chars(const char *t)
+{
+    size_t n = 0;
+
+    for (; *t; t++)
+        if (((unsigned char)*t & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+int store_reg_search(struct store *s, const char *text, int limit,
+                     store_reg_cb cb, void *payload)
+{
+    struct plat_buf q;
+    sqlite3_stmt *st = NULL;
+    const char *p;
+    int rc;
+
+    plat_buf_init(&q, 0);
+    if (!text || !*text)
+        return plat_err_set(ERR_INVALID, "search text is empty");
+    if (!plat_utf8_valid(text, strlen(text), NULL))
+        return plat_err_set(ERR_INVALID, "search text is not valid UTF-8");
+    if (limit < 0)
+        return plat_err_set(ERR_INVALID, "search limit must not be negative");
+    if (limit == 0)
+        limit = SEARCH_DEFAULT_LIMIT;
+
+    if (utf8_chars(text) >= 3) {
+        /* The trigram index answers "contains" for 3+ characters. The text
+         * goes in as one FTS5 string ("..." with quotes doubled), so no
+         * character in it is read as query syntax. Rows come in rowid
+         * order, which lets LIMIT stop the scan early. */
+        rc = plat_buf_puts(&q, "\"");
+        for (p = text; rc == 0 && *p; p++)
+            rc = *p == '"' ? plat_buf_puts(&q, "\"\"")
+                           : plat_buf_append(&q, p, 1);
+        if (rc == 0)
+            rc = plat_buf_puts(&q, "\"");
+        if (rc < 0)
+            goto done;
+        rc = sqlite3_prepare_v2(
+            s->db,
+            "SELECT r.local_json FROM registrations_search f"
+            " JOIN registrations r ON r.row_id = f.rowid"
+            " WHERE registrations_search MATCH ?1 ORDER BY f.rowid LIMIT ?2",
+            -1, &st, NULL);
+    } else {
+        /* Too short for trigrams: a scan with LIKE (ASCII case-folding),
+         * with % _ and \ in the text escaped. */
+        rc = plat_buf_puts(&q, "%");
+        for (p = text; rc == 0 && *p; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                rc = plat_buf_puts(&q, "\\");
+            if (rc == 0)
+                rc = plat_buf_append(&q, p, 1);
+        }
+        if (rc == 0)
+            rc = plat_buf_puts(&q, "%");
+        if (rc < 0)
+            goto done;
+        rc = sqlite3_prepare_v2(
+            s->db,
+            "SELECT local_json FROM registrations"
+            " WHERE name LIKE ?1 ESCAPE '\\' OR phone_number LIKE ?1 ESCAPE"
+            " '\\' OR reference_id LIKE ?1 ESCAPE '\\'"
+            " ORDER BY row_id LIMIT ?2",
+            -1, &st, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "search registrations");
+        goto done;
+    }
+    store__bind_text(st, 1, q.data);
+    sqlite3_bind_int(st, 2, limit);
+    rc = emit_rows(s, st, cb, payload);
+
+done:
+    sqlite3_finalize(st);
+    plat_buf_dispose(&q);
+    return rc;
+}

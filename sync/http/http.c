@@ -1,0 +1,1012 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the HTTP client: one reused curl easy handle, the 121 login
+ * cookie, and the retry policy (see sync_http.h).
+ *
+ * Each attempt resets the handle (curl_easy_reset keeps the live connection,
+ * the DNS and TLS session caches) and sets every option again, so no option
+ * of one request leaks into the next. Responses are not decoded by curl
+ * (CURLOPT_HTTP_CONTENT_DECODING 0): the write callback counts the bytes as
+ * received and gunzips them itself, which gives honest wire and body counts
+ * and lets the cap apply to the decoded size.
+ */
+#include "sync_http.h"
+#include "http_internal.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+
+#include <curl/curl.h>
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEF_CONNECT_TIMEOUT_MS 15000L
+#define DEF_LOW_SPEED_LIMIT 100L
+#define DEF_LOW_SPEED_TIME_S 60L
+#define DEF_MAX_RESPONSE ((size_t)64 * 1024 * 1024)
+#define DEF_GZIP_THRESHOLD ((size_t)4096)
+#define DEF_MAX_ATTEMPTS 5
+#define DEF_BACKOFF_BASE_MS 500L
+#define DEF_BACKOFF_CAP_MS 30000L
+#define SLEEP_SLICE_MS 50
+#define LOGIN_PATH "/api/users/login"
+#define COOKIE_NAME "access_token_general"
+#define USER_AGENT "agent/0.1"
+
+struct sync_http {
+    CURL *curl;
+    char *base_url;       /* without a trailing '/' */
+    char *service;
+    char *ca_file;
+    char *pinned_pubkey;
+    char *proxy;          /* NULL: curl's environment handling */
+    char *user;
+    char *password;       /* wiped on destroy */
+    char *token;          /* access_token_general; wiped when dropped */
+    long connect_timeout_ms;
+    long low_speed_limit;
+    long low_speed_time_s;
+    size_t max_response;
+    size_t gzip_threshold;
+    int max_attempts;
+    long backoff_base_ms;
+    long backoff_cap_ms;
+    void (*progress)(void *, int64_t, int64_t, int64_t, int64_t);
+    void *progress_payload;
+    volatile int *cancel;
+    struct sync_http_stats stats;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* One request as the retry loop sees it. */
+struct req {
+    const char *method;
+    const char *path;          /* with the query */
+    char path_only[160];       /* for messages: no query, maybe cut */
+    const char *content_type;
+    const void *body;          /* as sent (maybe gzipped) */
+    size_t body_len;
+    int gzipped;
+    const char *if_none_match;
+    int is_login;
+    sync_http_data_cb on_data; /* streaming when set */
+    void *payload;
+    int64_t delivered;         /* bytes given to on_data, all attempts */
+    char *cookie_token;        /* login: token from Set-Cookie */
+};
+
+/* State of one transfer attempt, shared by the curl callbacks. */
+struct xfer {
+    struct sync_http *h;
+    struct req *rq;
+    struct sync_http_response *resp;
+    long status;              /* from the last status line */
+    int gzip;                 /* Content-Encoding: gzip */
+    int bad_encoding;         /* a Content-Encoding we cannot decode */
+    struct sync_http_inflate inflate;
+    int64_t wire_body;        /* body bytes as received */
+    int64_t decoded;          /* body bytes after gunzip */
+    int64_t sent;             /* request headers + body as sent */
+    int stop_rc;              /* why the write callback stopped curl */
+    int cancelled;
+};
+
+static int cancelled(const struct sync_http *h)
+{
+    return h->cancel && *h->cancel;
+}
+
+static char *dup_opt(const char *s, int *rc)
+{
+    char *d;
+
+    if (!s || *rc < 0)
+        return NULL;
+    d = plat_strdup(s);
+    if (!d)
+        *rc = ERR_NOMEM;
+    return d;
+}
+
+static void free_secret(char **s)
+{
+    if (*s) {
+        sync_http_wipe(*s, strlen(*s));
+        plat_free(*s);
+        *s = NULL;
+    }
+}
+
+int sync_http_create(struct sync_http **out,
+                     const struct sync_http_options *opt)
+{
+    struct sync_http *h = NULL;
+    size_t n;
+    int rc = PLAT_OK;
+    CURLcode crc;
+
+    *out = NULL;
+    if (!opt || opt->version != SYNC_HTTP_OPTIONS_VERSION)
+        return plat_err_set(ERR_CONFIG, "HTTP client options of an unknown "
+                            "version");
+    if (!opt->base_url || (strncasecmp(opt->base_url, "http://", 7) != 0 &&
+                           strncasecmp(opt->base_url, "https://", 8) != 0))
+        return plat_err_set(ERR_CONFIG, "server URL must start with "
+                            "http:// or https://");
+    if (opt->max_attempts < 0 || opt->connect_timeout_ms < 0 ||
+        opt->low_speed_limit < 0 || opt->low_speed_time_s < 0 ||
+        opt->backoff_base_ms < 0 || opt->backoff_cap_ms < 0)
+        return plat_err_set(ERR_CONFIG, "negative HTTP client option");
+    if (opt->user && !opt->password)
+        return plat_err_set(ERR_CONFIG, "no password given for user %s",
+                            opt->user);
+
+    crc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (crc != CURLE_OK)
+        return plat_err_set(ERR_GENERIC, "curl initialisation failed: %s",
+                            curl_easy_strerror(crc));
+    h = plat_calloc(1, sizeof(*h));
+    if (!h) {
+        curl_global_cleanup();
+        return ERR_NOMEM;
+    }
+    h->base_url = dup_opt(opt->base_url, &rc);
+    h->service = dup_opt(opt->service_name ? opt->service_name : "121", &rc);
+    h->ca_file = dup_opt(opt->ca_file, &rc);
+    h->pinned_pubkey = dup_opt(opt->pinned_pubkey, &rc);
+    h->proxy = dup_opt(opt->proxy, &rc);
+    h->user = dup_opt(opt->user, &rc);
+    h->password = dup_opt(opt->password, &rc);
+    if (rc < 0)
+        goto done;
+    n = strlen(h->base_url);
+    while (n > 0 && h->base_url[n - 1] == '/')
+        h->base_url[--n] = '\0';
+
+    h->connect_timeout_ms = opt->connect_timeout_ms ? opt->connect_timeout_ms
+                                                    : DEF_CONNECT_TIMEOUT_MS;
+    h->low_speed_limit = opt->low_speed_limit ? opt->low_speed_limit
+                                              : DEF_LOW_SPEED_LIMIT;
+    h->low_speed_time_s = opt->low_speed_time_s ? opt->low_speed_time_s
+                                                : DEF_LOW_SPEED_TIME_S;
+    h->max_response = opt->max_response ? opt->max_response
+                                        : DEF_MAX_RESPONSE;
+    h->gzip_threshold = opt->gzip_request_threshold
+                            ? opt->gzip_request_threshold
+                            : DEF_GZIP_THRESHOLD;
+    h->max_attempts = opt->max_attempts ? opt->max_attempts
+                                        : DEF_MAX_ATTEMPTS;
+    h->backoff_base_ms = opt->backoff_base_ms ? opt->backoff_base_ms
+                                              : DEF_BACKOFF_BASE_MS;
+    h->backoff_cap_ms = opt->backoff_cap_ms ? opt->backoff_cap_ms
+                                            : DEF_BACKOFF_CAP_MS;
+    h->progress = opt->progress;
+    h->progress_payload = opt->progress_payload;
+    h->cancel = opt->cancel;
+
+    h->curl = curl_easy_init();
+    if (!h->curl)
+        rc = plat_err_set(ERR_GENERIC, "curl_easy_init failed");
+done:
+    if (rc < 0) {
+        sync_http_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return PLAT_OK;
+}
+
+void sync_http_destroy(struct sync_http *h)
+{
+    if (!h)
+        return;
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    plat_free(h->base_url);
+    plat_free(h->service);
+    plat_free(h->ca_file);
+    plat_free(h->pinned_pubkey);
+    plat_free(h->proxy);
+    plat_free(h->user);
+    free_secret(&h->password);
+    free_secret(&h->token);
+    plat_free(h);
+    curl_global_cleanup();
+}
+
+void sync_http_logout_local(struct sync_http *h)
+{
+    free_secret(&h->token);
+}
+
+void sync_http_stats(const struct sync_http *h, struct sync_http_stats *out)
+{
+    *out = h->stats;
+}
+
+void sync_http_response_dispose(struct sync_http_response *r)
+{
+    if (r)
+        plat_buf_dispose(&r->body);
+}
+
+static void response_init(struct sync_http_response *r, size_t cap)
+{
+    memset(r, 0, sizeof(*r));
+    plat_buf_init(&r->body, cap);
+}
+
+/* ---- curl callbacks ---------------------------------------------------- */
+
+/* Where decoded body bytes go: on_data for a streamed 2xx, else the
+ * response buffer. Enforces the cap on the decoded size. */
+static int sink(void *ctx, const char *data, size_t len)
+{
+    struct xfer *x = ctx;
+    int rc;
+
+    x->decoded += (int64_t)len;
+    if ((uint64_t)x->decoded > x->h->max_response)
+        return plat_err_set(ERR_TOOLARGE, "%s answer to %s %s is over the "
+                            "cap of %zu bytes", x->h->service,
+                            x->rq->method, x->rq->path_only,
+                            x->h->max_response);
+    if (x->rq->on_data && x->status >= 200 && x->status < 300) {
+        rc = x->rq->on_data(x->rq->payload, data, len);
+        if (rc != 0)
+            return rc;
+        x->rq->delivered += (int64_t)len;
+        return PLAT_OK;
+    }
+    return plat_buf_append(&x->resp->body, data, len);
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nmemb;
+    int rc;
+
+    x->wire_body += (int64_t)n;
+    if (x->bad_encoding) {
+        x->stop_rc = plat_err_set(ERR_INVALID, "%s answered %s %s with a "
+                                  "Content-Encoding other than gzip",
+                                  x->h->service, x->rq->method,
+                                  x->rq->path_only);
+        return 0;
+    }
+    if (x->gzip)
+        rc = sync_http_inflate_feed(&x->inflate, ptr, n, sink, x);
+    else
+        rc = sink(x, ptr, n);
+    if (rc != 0) {
+        x->stop_rc = rc;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+/* The value of header line `line` (length n) if its name is `name`,
+ * trimmed, in *val / *vlen; else 0. */
+static int header_value(const char *line, size_t n, const char *name,
+                        const char **val, size_t *vlen)
+{
+    size_t k = strlen(name);
+
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return 0;
+    line += k + 1;
+    n -= k + 1;
+    while (n > 0 && (*line == ' ' || *line == '\t')) {
+        line++;
+        n--;
+    }
+    while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
+                     line[n - 1] == ' ' || line[n - 1] == '\t'))
+        n--;
+    *val = line;
+    *vlen = n;
+    return 1;
+}
+
+static void copy_header(char *dst, size_t size, const char *v, size_t n)
+{
+    if (n >= size)
+        n = 0; /* too long to be useful: leave it empty */
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+/* Set-Cookie: access_token_general=<value>; ... -> rq->cookie_token. */
+static void take_cookie(struct xfer *x, const char *v, size_t n)
+{
+    size_t k = strlen(COOKIE_NAME), end;
+
+    if (n <= k + 1 || strncmp(v, COOKIE_NAME "=", k + 1) != 0)
+        return;
+    v += k + 1;
+    n -= k + 1;
+    for (end = 0; end < n && v[end] != ';'; end++)
+        ;
+    if (end == 0)
+        return;
+    free_secret(&x->rq->cookie_token);
+    x->rq->cookie_token = plat_strndup(v, end);
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nmemb;
+    const char *v;
+    size_t vn;
+
+    if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new answer starts (e.g. after a 100 Continue): forget the
+         * headers of the previous one. */
+        long st = 0;
+        const char *sp = memchr(line, ' ', n);
+        if (sp && (size_t)(sp - line) + 4 <= n)
+            for (int i = 1; i <= 3 && sp[i] >= '0' && sp[i] <= '9'; i++)
+                st = st * 10 + (sp[i] - '0');
+        x->status = st;
+        x->gzip = 0;
+        x->bad_encoding = 0;
+        x->resp->etag[0] = '\0';
+        x->resp->content_type[0] = '\0';
+    } else if (header_value(line, n, "ETag", &v, &vn)) {
+        copy_header(x->resp->etag, sizeof(x->resp->etag), v, vn);
+    } else if (header_value(line, n, "Content-Type", &v, &vn)) {
+        copy_header(x->resp->content_type, sizeof(x->resp->content_type), v,
+                    vn);
+    } else if (header_value(line, n, "Content-Encoding", &v, &vn)) {
+        if ((vn == 4 && strncasecmp(v, "gzip", 4) == 0) ||
+            (vn == 6 && strncasecmp(v, "x-gzip", 6) == 0) ||
+            (vn == 7 && strncasecmp(v, "deflate", 7) == 0))
+            x->gzip = 1;
+        else if (!(vn == 8 && strncasecmp(v, "identity", 8) == 0) && vn > 0)
+            x->bad_encoding = 1;
+    } else if (x->rq->is_login &&
+               header_value(line, n, "Set-Cookie", &v, &vn)) {
+        take_cookie(x, v, vn);
+    }
+    return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct xfer *x = ud;
+
+    if (cancelled(x->h)) {
+        x->cancelled = 1;
+        return 1; /* curl stops with CURLE_ABORTED_BY_CALLBACK */
+    }
+    if (x->h->progress)
+        x->h->progress(x->h->progress_payload, (int64_t)dlnow,
+                       (int64_t)dltotal, (int64_t)ulnow, (int64_t)ultotal);
+    return 0;
+}
+
+/* Counts the request bytes as sent. curl's own counters cannot: the
+ * request size includes the part of a small body sent together with the
+ * headers, and the upload size counts that part again. */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t n,
+                    void *ud)
+{
+    struct xfer *x = ud;
+
+    (void)c;
+    (void)data;
+    if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
+        x->sent += (int64_t)n;
+    return 0;
+}
+
+/* ---- one attempt ------------------------------------------------------- */
+
+enum attempt_result {
+    ATT_ANSWER = 0,    /* the server answered: resp->status */
+    ATT_TRANSIENT = 1, /* network failure worth retrying: reason set */
+    ATT_FAIL = 2       /* final failure: plat_err set, code returned */
+};
+
+static int is_transient(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_tls_verify(CURLcode c)
+{
+    switch (c) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Append a header line; on failure free the list. */
+static int add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+
+    if (!n)
+        return plat_err_set(ERR_NOMEM, "out of memory building headers");
+    *list = n;
+    return PLAT_OK;
+}
+
+/* Free a header list, wiping it first: it may hold the session cookie. */
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *p = list; p; p = p->next)
+        sync_http_wipe(p->data, strlen(p->data));
+    curl_slist_free_all(list);
+}
+
+#define SETOPT(opt, val)                                                  \
+    do {                                                                  \
+        if (crc == CURLE_OK)                                              \
+            crc = curl_easy_setopt(c, opt, val);                          \
+    } while (0)
+
+/* Set every option of this attempt on the reset handle. */
+static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
+                 const char *url, struct curl_slist *headers)
+{
+    CURL *c = h->curl;
+    CURLcode crc = CURLE_OK;
+
+    curl_easy_reset(c);
+    h->errbuf[0] = '\0';
+    SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_USERAGENT, USER_AGENT);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->ca_file)
+        SETOPT(CURLOPT_CAINFO, h->ca_file);
+    if (h->pinned_pubkey)
+        SETOPT(CURLOPT_PINNEDPUBLICKEY, h->pinned_pubkey);
+    if (h->proxy)
+        SETOPT(CURLOPT_PROXY, h->proxy);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    SETOPT(CURLOPT_LOW_SPEED_LIMIT, h->low_speed_limit);
+    SETOPT(CURLOPT_LOW_SPEED_TIME, h->low_speed_time_s);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
+    /* Decode gzip ourselves (see the file comment). */
+    SETOPT(CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    SETOPT(CURLOPT_HTTPHEADER, headers);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, x);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, x);
+    SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(CURLOPT_XFERINFODATA, x);
+    SETOPT(CURLOPT_NOPROGRESS, 0L);
+    /* Only for on_debug's byte count: with a debug callback nothing is
+     * printed. */
+    SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
+    SETOPT(CURLOPT_DEBUGDATA, x);
+    SETOPT(CURLOPT_VERBOSE, 1L);
+
+    if (strcmp(rq->method, "GET") == 0) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(rq->method, "DELETE") == 0 && !rq->body) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, "DELETE");
+    } else {
+        /* POST, PUT, PATCH, DELETE with a body: the body from memory,
+         * the method named explicitly when not POST. */
+        SETOPT(CURLOPT_POST, 1L);
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        SETOPT(CURLOPT_POSTFIELDS, rq->body ? (const char *)rq->body : "");
+        if (strcmp(rq->method, "POST") != 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+    if (crc != CURLE_OK)
+        return plat_err_set(crc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM
+                                                       : ERR_GENERIC,
+                            "setting up %s %s failed: %s", rq->method,
+                            rq->path_only, curl_easy_strerror(crc));
+    return PLAT_OK;
+}
+
+static int build_headers(struct sync_http *h, struct req *rq,
+                         struct curl_slist **out)
+{
+    struct curl_slist *list = NULL;
+    char *line = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = add_header(&list, "Accept-Encoding: gzip");
+    /* No "Expect: 100-continue" round trip on slow links. */
+    if (rc == PLAT_OK)
+        rc = add_header(&list, "Expect:");
+    if (rc == PLAT_OK && rq->content_type) {
+        line = plat_asprintf("Content-Type: %s", rq->content_type);
+        rc = line ? add_header(&list, line) : ERR_NOMEM;
+        plat_free(line);
+        line = NULL;
+    } else if (rc == PLAT_OK) {
+        rc = add_header(&list, "Content-Type:");
+    }
+    if (rc == PLAT_OK && rq->gzipped)
+        rc = add_header(&list, "Content-Encoding: gzip");
+    if (rc == PLAT_OK && rq->if_none_match) {
+        line = plat_asprintf("If-None-Match: %s", rq->if_none_match);
+        rc = line ? add_header(&list, line) : ERR_NOMEM;
+        plat_free(line);
+        line = NULL;
+    }
+    if (rc == PLAT_OK && h->token && !rq->is_login) {
+        line = plat_asprintf("Cookie: " COOKIE_NAME "=%s", h->token);
+        rc = line ? add_header(&list, line) : ERR_NOMEM;
+        if (line)
+            sync_http_wipe(line, strlen(line));
+        plat_free(line);
+    }
+    if (rc < 0) {
+        free_headers(list);
+        return rc == ERR_NOMEM ? plat_err_set(ERR_NOMEM, "out of memory "
+                                              "building headers")
+                               : rc;
+    }
+    *out = list;
+    return PLAT_OK;
+}
+
+/* Run one transfer. On ATT_TRANSIENT `reason` holds a short description;
+ * on ATT_FAIL *rc_out holds the code (message set). */
+static enum attempt_result attempt(struct sync_http *h, struct req *rq,
+                                   struct sync_http_response *resp,
+                                   char *reason, size_t reason_size,
+                                   int *rc_out)
+{
+    struct xfer x;
+    struct curl_slist *headers = NULL;
+    char *url = NULL;
+    enum attempt_result res = ATT_FAIL;
+    CURLcode crc;
+    long header_size = 0;
+    curl_off_t retry_after = 0;
+    int rc;
+
+    memset(&x, 0, sizeof(x));
+    x.h = h;
+    x.rq = rq;
+    x.resp = resp;
+    resp->status = 0;
+    resp->etag[0] = '\0';
+    resp->content_type[0] = '\0';
+    resp->retry_after_s = 0;
+    plat_buf_reset(&resp->body);
+    free_secret(&rq->cookie_token);
+
+    url = plat_asprintf("%s%s", h->base_url, rq->path);
+    if (!url) {
+        *rc_out = plat_err_set(ERR_NOMEM, "out of memory building the URL");
+        return ATT_FAIL;
+    }
+    rc = build_headers(h, rq, &headers);
+    if (rc == PLAT_OK)
+        rc = setup(h, rq, &x, url, headers);
+    if (rc < 0) {
+        *rc_out = rc;
+        goto done;
+    }
+
+    h->stats.requests++;
+    if (rq->is_login)
+        h->stats.logins++;
+    crc = curl_easy_perform(h->curl);
+
+    curl_easy_getinfo(h->curl, CURLINFO_HEADER_SIZE, &header_size);
+    h->stats.bytes_down_wire += header_size + x.wire_body;
+    h->stats.bytes_up_wire += x.sent;
+    h->stats.bytes_down_body += x.decoded;
+
+    if (crc == CURLE_OK && x.gzip && x.inflate.started && !x.inflate.ended) {
+        /* The connection ended cleanly but the gzip stream did not. */
+        snprintf(reason, reason_size, "gzip body cut short");
+        res = ATT_TRANSIENT;
+        goto done;
+    }
+    if (crc == CURLE_OK) {
+        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+        if (curl_easy_getinfo(h->curl, CURLINFO_RETRY_AFTER, &retry_after) ==
+                CURLE_OK && retry_after > 0)
+            resp->retry_after_s = (double)retry_after;
+        res = ATT_ANSWER;
+        goto done;
+    }
+    if (crc == CURLE_ABORTED_BY_CALLBACK && x.cancelled) {
+        *rc_out = plat_err_set(ERR_RETRY, "%s request %s %s cancelled",
+                               h->service, rq->method, rq->path_only);
+        goto done;
+    }
+    if (crc == CURLE_WRITE_ERROR && x.stop_rc != 0) {
+        *rc_out = x.stop_rc; /* message set where it was found */
+        goto done;
+    }
+    if (crc == CURLE_FILESIZE_EXCEEDED) {
+        *rc_out = plat_err_set(ERR_TOOLARGE, "%s answer to %s %s is over "
+                               "the cap of %zu bytes", h->service,
+                               rq->method, rq->path_only, h->max_response);
+        goto done;
+    }
+    if (is_transient(crc)) {
+        snprintf(reason, reason_size, "%s",
+                 h->errbuf[0] ? h->errbuf : curl_easy_strerror(crc));
+        res = ATT_TRANSIENT;
+        goto done;
+    }
+    if (is_tls_verify(crc)) {
+        *rc_out = plat_err_set(ERR_GENERIC, "TLS verification of the %s "
+                               "server failed: %s", h->service,
+                               h->errbuf[0] ? h->errbuf
+                                            : curl_easy_strerror(crc));
+        goto done;
+    }
+    *rc_out = plat_err_set(crc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM
+                                                      : ERR_GENERIC,
+                           "%s request %s %s failed: %s", h->service,
+                           rq->method, rq->path_only,
+                           h->errbuf[0] ? h->errbuf
+                                        : curl_easy_strerror(crc));
+done:
+    sync_http_inflate_end(&x.inflate);
+    free_headers(headers);
+    plat_free(url);
+    return res;
+}
+
+/* ---- the retry loop ---------------------------------------------------- */
+
+static int retryable_status(long status)
+{
+    return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* Sleep `ms`, waking early when cancelled. Returns 1 if cancelled. */
+static int backoff_sleep(struct sync_http *h, int64_t ms)
+{
+    while (ms > 0) {
+        int64_t step = ms < SLEEP_SLICE_MS ? ms : SLEEP_SLICE_MS;
+        if (cancelled(h))
+            return 1;
+        plat_time_sleep_ms(step);
+        ms -= step;
+    }
+    return cancelled(h);
+}
+
+static int do_login(struct sync_http *h);
+
+static int check_str(const char *s, const char *what)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return plat_err_set(ERR_INVALID, "%s holds a control character",
+                                what);
+    return PLAT_OK;
+}
+
+static int perform(struct sync_http *h, struct req *rq,
+                   struct sync_http_response *resp)
+{
+    char reason[CURL_ERROR_SIZE + 32];
+    int attempts = 0, relogged = 0, rc = PLAT_OK;
+    size_t n;
+
+    n = strcspn(rq->path, "?");
+    snprintf(rq->path_only, sizeof(rq->path_only), "%.*s",
+             (int)(n < sizeof(rq->path_only) ? n : sizeof(rq->path_only) - 1),
+             rq->path);
+    if (rq->path[0] != '/' || strchr(rq->path, ' ') || strchr(rq->path, '#'))
+        return plat_err_set(ERR_INVALID, "request path must start with '/' "
+                            "and hold no space or '#'");
+    if ((rc = check_str(rq->path, "request path")) < 0 ||
+        (rc = check_str(rq->content_type, "Content-Type")) < 0 ||
+        (rc = check_str(rq->if_none_match, "If-None-Match")) < 0)
+        return rc;
+    if (rq->body_len > 0 && !rq->content_type)
+        return plat_err_set(ERR_INVALID, "request body without a "
+                            "Content-Type");
+    if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "POST") != 0 &&
+        strcmp(rq->method, "PUT") != 0 && strcmp(rq->method, "PATCH") != 0 &&
+        strcmp(rq->method, "DELETE") != 0)
+        return plat_err_set(ERR_INVALID, "unsupported HTTP method");
+
+    if (!rq->is_login && h->user && !h->token) {
+        rc = do_login(h);
+        if (rc < 0)
+            return rc;
+    }
+    for (;;) {
+        enum attempt_result res;
+        int64_t delay;
+
+        if (cancelled(h))
+            return plat_err_set(ERR_RETRY, "%s request %s %s cancelled",
+                                h->service, rq->method, rq->path_only);
+        reason[0] = '\0';
+        res = attempt(h, rq, resp, reason, sizeof(reason), &rc);
+        if (res == ATT_FAIL)
+            return rc;
+        if (res == ATT_ANSWER && retryable_status(resp->status))
+            snprintf(reason, sizeof(reason), "HTTP %ld", resp->status);
+        else if (res == ATT_ANSWER && resp->status == 401 &&
+                 !rq->is_login && h->user) {
+            /* The token expired (33 h) or was refused: log in again, once. */
+            if (relogged)
+                return plat_err_set(ERR_AUTH, "%s refused the new session of "
+                                    "user %s (HTTP 401 on %s %s)", h->service,
+                                    h->user, rq->method, rq->path_only);
+            relogged = 1;
+            free_secret(&h->token);
+            rc = do_login(h);
+            if (rc < 0)
+                return rc;
+            h->stats.retries++;
+            continue;
+        } else if (res == ATT_ANSWER) {
+            return PLAT_OK;
+        }
+
+        /* Transient: retry unless data went out to the caller already. */
+        if (rq->delivered > 0)
+            return plat_err_set(ERR_RETRY, "%s answer to %s %s cut after "
+                                "%lld bytes: %s", h->service, rq->method,
+                                rq->path_only, (long long)rq->delivered,
+                                reason);
+        attempts++;
+        if (attempts >= h->max_attempts)
+            return plat_err_set(ERR_RETRY, "%s server unreachable after %d "
+                                "attempts (%s %s): %s", h->service, attempts,
+                                rq->method, rq->path_only, reason);
+        if (res == ATT_ANSWER && resp->retry_after_s > 0) {
+            double ms = resp->retry_after_s * 1000.0;
+            delay = ms > (double)h->backoff_cap_ms ? h->backoff_cap_ms
+                                                   : (int64_t)ms;
+        } else {
+            delay = sync_http_backoff_ms(h->backoff_base_ms,
+                                         h->backoff_cap_ms, attempts - 1);
+        }
+        log_debug("%s %s %s: %s; retry %d of %d in %lld ms", h->service,
+                  rq->method, rq->path_only, reason, attempts,
+                  h->max_attempts - 1, (long long)delay);
+        if (backoff_sleep(h, delay))
+            return plat_err_set(ERR_RETRY, "%s request %s %s cancelled",
+                                h->service, rq->method, rq->path_only);
+        h->stats.retries++;
+    }
+}
+
+/* Prepare the body (gzip when worth it) and run the request. */
+static int request_common(struct sync_http *h, struct req *rq,
+                          const void *body, size_t body_len,
+                          struct sync_http_response *resp)
+{
+    struct plat_buf gz;
+    int rc;
+
+    plat_buf_init(&gz, 0);
+    rq->body = body;
+    rq->body_len = body ? body_len : 0;
+    if (rq->body_len > h->gzip_threshold && rq->content_type &&
+        strncasecmp(rq->content_type, "application/json", 16) == 0) {
+        rc = sync_http_gzip(body, body_len, &gz);
+        if (rc < 0)
+            goto done;
+        rq->body = gz.data;
+        rq->body_len = gz.len;
+        rq->gzipped = 1;
+    }
+    rc = perform(h, rq, resp);
+done:
+    plat_buf_dispose(&gz);
+    free_secret(&rq->cookie_token);
+    return rc;
+}
+
+int sync_http_request(struct sync_http *h, const char *method,
+                      const char *path_and_query, const char *content_type,
+                      const void *body, size_t body_len,
+                      const char *if_none_match,
+                      struct sync_http_response *resp)
+{
+    struct req rq;
+
+    response_init(resp, h->max_response);
+    if (!method || !path_and_query)
+        return plat_err_set(ERR_INVALID, "HTTP request without a method or "
+                            "path");
+    memset(&rq, 0, sizeof(rq));
+    rq.method = method;
+    rq.path = path_and_query;
+    rq.content_type = content_type;
+    rq.if_none_match = if_none_match;
+    return request_common(h, &rq, body, body_len, resp);
+}
+
+int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
+                         sync_http_data_cb on_data, void *payload,
+                         struct sync_http_response *resp)
+{
+    struct req rq;
+
+    response_init(resp, h->max_response);
+    if (!path_and_query || !on_data)
+        return plat_err_set(ERR_INVALID, "streaming GET without a path or "
+                            "callback");
+    memset(&rq, 0, sizeof(rq));
+    rq.method = "GET";
+    rq.path = path_and_query;
+    rq.on_data = on_data;
+    rq.payload = payload;
+    return request_common(h, &rq, NULL, 0, resp);
+}
+
+/* ---- login ------------------------------------------------------------- */
+
+/* Append `s` as a JSON string. */
+static int json_string(struct plat_buf *b, const char *s)
+{
+    int rc = plat_buf_append(b, "\"", 1);
+
+    for (; *s && rc == PLAT_OK; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char esc[2] = { '\\', (char)c };
+            rc = plat_buf_append(b, esc, 2);
+        } else if (c < 0x20) {
+            rc = plat_buf_printf(b, "\\u%04x", c);
+        } else {
+            rc = plat_buf_append(b, s, 1);
+        }
+    }
+    if (rc == PLAT_OK)
+        rc = plat_buf_append(b, "\"", 1);
+    return rc;
+}
+
+static int valid_token(const char *t)
+{
+    if (!t || !t[0])
+        return 0;
+    for (; *t; t++)
+        if ((unsigned char)*t <= 0x20 || *t == ';' || *t == ',' ||
+            *t == '"' || *t == '\\' || (unsigned char)*t >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static int do_login(struct sync_http *h)
+{
+    struct sync_http_response resp;
+    struct plat_buf body;
+    struct req rq;
+    cJSON *json = NULL;
+    const cJSON *tok;
+    char msg[256];
+    int rc;
+
+    response_init(&resp, h->max_response);
+    plat_buf_init(&body, 0);
+    memset(&rq, 0, sizeof(rq));
+    if (!h->user || !h->password) {
+        rc = plat_err_set(ERR_CONFIG, "no %s user name and password "
+                          "configured", h->service);
+        goto done;
+    }
+    free_secret(&h->token);
+    rc = plat_buf_puts(&body, "{\"username\":");
+    if (rc == PLAT_OK)
+        rc = json_string(&body, h->user);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&body, ",\"password\":");
+    if (rc == PLAT_OK)
+        rc = json_string(&body, h->password);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&body, "}");
+    if (rc < 0)
+        goto done;
+
+    rq.method = "POST";
+    rq.path = LOGIN_PATH;
+    rq.content_type = "application/json";
+    rq.is_login = 1;
+    rq.body = body.data;
+    rq.body_len = body.len;
+    rc = perform(h, &rq, &resp);
+    if (rc < 0)
+        goto done;
+
+    if (resp.status == 401) {
+        rc = plat_err_set(ERR_AUTH, "%s login failed for user %s: wrong user "
+                          "name or password", h->service, h->user);
+        goto done;
+    }
+    if (resp.status != 200 && resp.status != 201) {
+        rc = sync_http_status_to_err(resp.status);
+        if (rc == PLAT_OK)
+            rc = ERR_INVALID;
+        sync_http_error_message(resp.body.data, resp.body.len, msg,
+                                sizeof(msg));
+        rc = plat_err_set(rc, "%s login failed for user %s: HTTP %ld%s%s",
+                          h->service, h->user, resp.status,
+                          msg[0] ? ": " : "", msg);
+        goto done;
+    }
+    json = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+                                 resp.body.len);
+    tok = cJSON_GetObjectItemCaseSensitive(json, COOKIE_NAME);
+    if (cJSON_IsString(tok) && valid_token(tok->valuestring)) {
+        h->token = plat_strdup(tok->valuestring);
+    } else if (valid_token(rq.cookie_token)) {
+        h->token = rq.cookie_token;
+        rq.cookie_token = NULL;
+    } else {
+        rc = plat_err_set(ERR_INVALID, "%s login for user %s answered %ld "
+                          "without a session token", h->service, h->user,
+                          resp.status);
+        goto done;
+    }
+    if (!h->token)
+        rc = plat_err_set(ERR_NOMEM, "out of memory keeping the session");
+done:
+    if (json) {
+        /* The parsed body holds the token: wipe it before freeing. */
+        tok = cJSON_GetObjectItemCaseSensitive(json, COOKIE_NAME);
+        if (cJSON_IsString(tok))
+            sync_http_wipe(tok->valuestring, strlen(tok->valuestring));
+        cJSON_Delete(json);
+    }
+    if (body.data)
+        sync_http_wipe(body.data, body.len);
+    plat_buf_dispose(&body);
+    if (resp.body.data)
+        sync_http_wipe(resp.body.data, resp.body.len);
+    sync_http_response_dispose(&resp);
+    free_secret(&rq.cookie_token);
+    return rc;
+}
+
+int sync_http_login(struct sync_http *h)
+{
+    return do_login(h);
+}

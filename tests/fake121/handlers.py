@@ -1,0 +1,339 @@
+"""The HTTP request handler: keep-alive, bodies (gzip/chunked), auth, faults,
+throttling, ETag/304, gzip responses, the cost-model sleep and statistics."""
+
+import base64
+import gzip
+import hashlib
+import re
+import socket
+import sys
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import unquote, urlsplit
+
+import query as Q
+from common import FORBIDDEN, MAX_BODY, UNAUTHORIZED, Ctx, HttpError, Resp, dumps
+from faults import FAIL_BODIES
+from routes121 import PERM, PUBLIC, route_name_for
+
+
+# ---------------------------------------------------------------- the handler
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake121"
+    sys_version = ""
+    app = None  # set by the server
+
+    def version_string(self):
+        return "fake121"
+
+    def log_message(self, fmt, *args):
+        if self.app is not None and self.app.config.verbose:
+            sys.stderr.write("fake121: %s - %s\n" % (self.address_string(), fmt % args))
+
+    def handle(self):
+        if self.app.faults.new_connection():
+            try:
+                self.connection.settimeout(5)
+                self.rfile.readline(65537)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        BaseHTTPRequestHandler.handle(self)
+
+    def handle_one_request(self):
+        try:
+            self.connection.settimeout(self.app.config.keepalive_timeout)
+        except OSError:
+            pass
+        BaseHTTPRequestHandler.handle_one_request(self)
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def do_HEAD(self):
+        self.dispatch("HEAD")
+
+    # -------------------------------------------------------- body
+
+    def read_body(self):
+        try:
+            self.connection.settimeout(600)  # the real server socket times out after 10 min
+        except OSError:
+            pass
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    break
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
+                if len(out) > MAX_BODY:
+                    raise HttpError(413, {"message": "request entity too large",
+                                          "error": "Payload Too Large", "statusCode": 413})
+            raw = bytes(out)
+        else:
+            n = int(self.headers.get("Content-Length") or 0)
+            if n > MAX_BODY:
+                self.close_connection = True
+                raise HttpError(413, {"message": "request entity too large",
+                                      "error": "Payload Too Large", "statusCode": 413})
+            raw = self.rfile.read(n) if n else b""
+        self._bytes_in = len(raw)
+        enc = (self.headers.get("Content-Encoding") or "identity").lower().strip()
+        if enc == "gzip":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError, zlib.error):
+                raise HttpError(400, {"message": "incorrect header check", "error": "Bad Request",
+                                      "statusCode": 400})
+        elif enc == "deflate":
+            try:
+                raw = zlib.decompress(raw)
+            except zlib.error:
+                raise HttpError(400, {"message": "incorrect header check", "error": "Bad Request",
+                                      "statusCode": 400})
+        elif enc not in ("identity", ""):
+            raise HttpError(415, {"message": 'unsupported content encoding "%s"' % enc,
+                                  "error": "Unsupported Media Type", "statusCode": 415})
+        if len(raw) > MAX_BODY:
+            raise HttpError(413, {"message": "request entity too large",
+                                  "error": "Payload Too Large", "statusCode": 413})
+        return raw
+
+    # -------------------------------------------------------- dispatch
+
+    def dispatch(self, method):
+        app = self.app
+        started = time.monotonic()
+        self._bytes_in = 0
+        split = urlsplit(self.path)
+        path = split.path
+        if path.startswith("/_test/") or path == "/_test":
+            import testapi
+            try:
+                body = self.read_body()
+            except HttpError as e:
+                self.send(Resp(e.status, e.body))
+                return
+            testapi.handle(self, app, method, path, split.query, body)
+            return
+
+        plan = app.faults.plan(path) if path.startswith("/api") else None
+        note = None
+        ip = self.client_address[0]
+        resp = None
+        route = method + " " + route_name_for(path)
+        try:
+            body = self.read_body()
+        except HttpError as e:
+            resp = Resp(e.status, e.body)
+            body = b""
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        ctx = Ctx(self, app, method, path, split.query, body)
+        if plan is not None and plan.latency:
+            time.sleep(plan.latency)
+            note = "latency"
+        if resp is None and plan is not None and plan.r429:
+            resp = Resp(429, {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
+                        headers=[("Retry-After", str(plan.retry_after))])
+            note = "rate_limit_429"
+        if resp is None and plan is not None and plan.fail_status and not plan.fail_after_apply:
+            resp = self.fail_resp(plan.fail_status)
+            note = "fail_status"
+        rl_headers = []
+        if resp is None and path.startswith("/api"):
+            ok, remaining, reset = app.throttle.hit("general", ip, app.config.throttle)
+            lim = app.config.throttle or 3000
+            rl_headers = [("X-RateLimit-Limit", str(lim)), ("X-RateLimit-Remaining", str(remaining)),
+                          ("X-RateLimit-Reset", str(reset))]
+            if not ok:
+                resp = Resp(429, {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
+                            headers=[("Retry-After", str(reset))])
+        if resp is None:
+            resp, route = self.route(ctx, method, path, route)
+        if plan is not None and plan.fail_status and plan.fail_after_apply:
+            resp = self.fail_resp(plan.fail_status)
+            note = "fail_after_apply"
+        # cost model: sleep the rest of the modelled time
+        if ctx.cost:
+            left = ctx.cost - (time.monotonic() - ctx.t0)
+            if left > 0:
+                time.sleep(left)
+        resp.headers = rl_headers + resp.headers
+        if plan is not None:
+            if plan.truncate and resp.chunks:
+                data = b"".join(resp.chunks)
+                resp.chunks = [data[: max(1, len(data) // 2)]]
+                note = "truncate_json"
+            if plan.malformed and resp.chunks:
+                data = b"".join(resp.chunks)
+                resp.chunks = [b'{"data":[{"id":1,,"status":]' + data[len(data) // 2:]]
+                note = "malformed_json"
+        sent = self.send(resp, drop_after=plan.drop_after if plan is not None else None,
+                         method=method)
+        if plan is not None and plan.drop_after is not None:
+            note = "drop_after_bytes"
+        app.stats.record(method, route, self.path, resp.status, self._bytes_in, sent, started, note)
+
+    def fail_resp(self, status):
+        body = FAIL_BODIES.get(status)
+        if body is None:
+            body = dumps({"statusCode": status, "message": "Injected failure"})
+        ctype = "application/json; charset=utf-8" if body.startswith(b"{") else "text/html"
+        return Resp(status, body, ctype=ctype, etag=False)
+
+    def route(self, ctx, method, path, route):
+        app = self.app
+        matched = None
+        for m, rx, fn, auth, name in app.routes:
+            if m != method and not (m == "GET" and method == "HEAD"):
+                continue
+            mo = rx.fullmatch(path)
+            if mo:
+                matched = (mo, fn, auth, name)
+                break
+        if matched is None:
+            return Resp(404, {"message": "Cannot %s %s" % (method, path), "error": "Not Found",
+                              "statusCode": 404}), route
+        mo, fn, auth, name = matched
+        ctx.params = {k: unquote(v) for k, v in mo.groupdict().items()}
+        try:
+            if auth != PUBLIC:
+                ctx.user = self.authenticate()
+                if ctx.user is None:
+                    raise HttpError(401, UNAUTHORIZED)
+            if auth == PERM:
+                pid = ctx.params.get("pid", "")
+                p = app.state.programs.get(int(pid)) if re.fullmatch(r"\d+", pid) else None
+                if p is None:
+                    raise HttpError(403, FORBIDDEN)
+                ctx.program = p
+            resp = fn(ctx)
+        except HttpError as e:
+            resp = Resp(e.status, e.body, headers=e.headers)
+        except Q.QueryError as e:
+            resp = Resp(e.status, e.body)
+        except Exception as e:  # a bug in the fake: answer like NestJS would
+            import traceback
+            traceback.print_exc()
+            resp = Resp(500, {"statusCode": 500, "message": "Internal server error"})
+        return resp, name
+
+    def authenticate(self):
+        cookie = self.headers.get("Cookie") or ""
+        portal = (self.headers.get("x-121-interface") or "").lower() == "portal"
+        want = "access_token_portal" if portal else "access_token_general"
+        token = None
+        for part in cookie.split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == want:
+                token = v.strip()
+        if not token:
+            return None
+        return self.app.check_token(token)
+
+    # -------------------------------------------------------- response
+
+    def send(self, resp, drop_after=None, method="GET"):
+        """Write a response; returns the number of bytes sent."""
+        app = self.app
+        chunks = resp.chunks
+        headers = list(resp.headers)
+        status = resp.status
+        total = sum(len(c) for c in chunks)
+        if chunks and resp.etag:
+            h = hashlib.sha1()
+            for c in chunks:
+                h.update(c)
+            etag = 'W/"%x-%s"' % (total, base64.b64encode(h.digest()).decode()[:27])
+            inm = self.headers.get("If-None-Match")
+            if (inm and method in ("GET", "HEAD") and (200 <= status < 300)
+                    and etag in [x.strip() for x in inm.split(",")]):
+                return self._write_head(304, [("ETag", etag)] + _cors(), None)
+            headers.append(("ETag", etag))
+        if (chunks and app.config.gzip and resp.ctype and "json" in resp.ctype
+                and "gzip" in (self.headers.get("Accept-Encoding") or "").lower()):
+            co = zlib.compressobj(app.config.gzip_level, zlib.DEFLATED, 31)
+            out = [co.compress(c) for c in chunks]
+            out.append(co.flush())
+            chunks = [c for c in out if c]
+            total = sum(len(c) for c in chunks)
+            headers.append(("Content-Encoding", "gzip"))
+            headers.append(("Vary", "Accept-Encoding"))
+        if resp.ctype:
+            headers.insert(0, ("Content-Type", resp.ctype))
+        headers = _cors() + headers + [("Content-Length", str(total))]
+        n = self._write_head(status, headers, total)
+        if method == "HEAD":
+            return n
+        try:
+            if drop_after is not None:
+                left = max(0, int(drop_after))
+                for c in chunks:
+                    if left <= 0:
+                        break
+                    piece = c[:left]
+                    self.wfile.write(piece)
+                    n += len(piece)
+                    left -= len(piece)
+                try:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self.close_connection = True
+                return n
+            for c in chunks:
+                self.wfile.write(c)
+                n += len(c)
+        except OSError:
+            self.close_connection = True
+        return n
+
+    def _write_head(self, status, headers, length):
+        try:
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            else:
+                self.send_header("Connection", "keep-alive")
+                self.send_header("Keep-Alive", "timeout=%d" % int(self.app.config.keepalive_timeout))
+            head = b"".join(self._headers_buffer)
+            self.end_headers()
+            return len(head) + 2
+        except OSError:
+            self.close_connection = True
+            return 0
+
+
+def _cors():
+    return [("Vary", "Origin"), ("Access-Control-Allow-Credentials", "true")]
