@@ -91,60 +91,174 @@ static int exec_sql(struct store *s, const char *sql, const char *what)
     return PLAT_OK;
 }
 
+int store__exec_cached(struct store *s, enum store__stmt_id id,
+                       const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = store__stmt(s, id, sql, &st);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? PLAT_OK
+                                               : store__db_err(s, rc, what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Undo without reporting: the failure being handled is what counts. */
+static void rollback_quietly(struct store *s, enum store__stmt_id id,
+                             const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_get_autocommit(s->db))
+        return; /* SQLite already rolled the transaction back */
+    if (store__stmt(s, id, sql, &st) == PLAT_OK) {
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+}
+
+/* ---- search index queue ------------------------------------------------- */
+
+static void fts_discard(struct store *s, size_t from)
+{
+    size_t i;
+
+    for (i = from; i < s->fts_n; i++) {
+        plat_free(s->fts[i].ref);
+        plat_free(s->fts[i].name);
+        plat_free(s->fts[i].phone);
+    }
+    if (from < s->fts_n)
+        s->fts_n = from;
+}
+
+int store__fts_queue(struct store *s, int64_t rowid, int del,
+                     const char *ref, const char *name, const char *phone)
+{
+    struct store__fts_op *op, *grown;
+    size_t n;
+
+    if (s->fts_n == s->fts_alloc) {
+        n = s->fts_alloc ? s->fts_alloc * 2 : 64;
+        grown = plat_realloc(s->fts, n * sizeof(*grown));
+        if (!grown)
+            return ERR_NOMEM;
+        s->fts = grown;
+        s->fts_alloc = n;
+    }
+    op = &s->fts[s->fts_n];
+    op->rowid = rowid;
+    op->del = del;
+    op->ref = plat_strdup(ref ? ref : "");
+    op->name = name ? plat_strdup(name) : NULL;
+    op->phone = phone ? plat_strdup(phone) : NULL;
+    if (!op->ref || (name && !op->name) || (phone && !op->phone)) {
+        plat_free(op->ref);
+        plat_free(op->name);
+        plat_free(op->phone);
+        return plat_err_set(ERR_NOMEM, "out of memory queueing a search "
+                            "index change");
+    }
+    s->fts_n++;
+    return PLAT_OK;
+}
+
+int store__fts_flush(struct store *s)
+{
+    sqlite3_stmt *ins = NULL, *del = NULL, *st;
+    struct store__fts_op *op;
+    size_t i;
+    int rc;
+
+    if (s->fts_n == 0)
+        return PLAT_OK;
+    rc = store__stmt(s, STORE__ST_FTS_INSERT,
+                     "INSERT INTO registrations_search(rowid, reference_id,"
+                     " name, phone_number) VALUES (?1, ?2, ?3, ?4)",
+                     &ins);
+    if (rc == PLAT_OK)
+        rc = store__stmt(s, STORE__ST_FTS_DELETE,
+                         "INSERT INTO registrations_search("
+                         "registrations_search, rowid, reference_id, name,"
+                         " phone_number) VALUES ('delete', ?1, ?2, ?3, ?4)",
+                         &del);
+    for (i = 0; rc == PLAT_OK && i < s->fts_n; i++) {
+        op = &s->fts[i];
+        st = op->del ? del : ins;
+        sqlite3_bind_int64(st, 1, op->rowid);
+        store__bind_text(st, 2, op->ref);
+        store__bind_text(st, 3, op->name);
+        store__bind_text(st, 4, op->phone);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? PLAT_OK
+                               : store__db_err(s, rc, "update the search index");
+        store__stmt_done(st);
+    }
+    /* Applied (or failed, and the caller rolls back): either way the
+     * queue is spent, and the marks of open levels now point past it. */
+    fts_discard(s, 0);
+    return rc;
+}
+
+/* ---- transactions (internal) -------------------------------------------- */
+
 int store__txn_begin(struct store *s, int *token_out)
 {
     int rc;
 
     *token_out = 0;
-    if (s->txn_open || s->savepoints > 0) {
-        rc = exec_sql(s, "SAVEPOINT store_op", "start a change");
+    if (s->depth >= STORE__MAX_DEPTH)
+        return plat_err_set(ERR_GENERIC, "store %s: changes nested too deep",
+                            s->path);
+    if (s->txn_open || s->depth > 0) {
+        rc = store__exec_cached(s, STORE__ST_SAVEPOINT, "SAVEPOINT store_op",
+                                "start a change");
         if (rc < 0)
             return rc;
-        s->savepoints++;
         *token_out = 1;
-        return PLAT_OK;
+    } else {
+        rc = store__exec_cached(s, STORE__ST_BEGIN, "BEGIN IMMEDIATE",
+                                "start a transaction");
+        if (rc < 0)
+            return rc;
+        *token_out = 2;
     }
-    rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction");
-    if (rc < 0)
-        return rc;
-    /* Own transaction: count it as a savepoint level too, so that nested
-     * store__txn_begin calls (a batch calling a single write) use
-     * savepoints inside it. */
-    s->savepoints++;
-    *token_out = 2;
+    s->fts_mark[s->depth++] = s->fts_n;
     return PLAT_OK;
 }
 
 int store__txn_end(struct store *s, int token, int rc)
 {
-    int src;
+    size_t mark;
 
     if (token == 0)
         return rc;
-    s->savepoints--;
+    mark = s->fts_mark[--s->depth];
     if (token == 1) {
         if (rc == PLAT_OK) {
-            src = sqlite3_exec(s->db, "RELEASE store_op", NULL, NULL, NULL);
-            if (src == SQLITE_OK)
+            rc = store__exec_cached(s, STORE__ST_RELEASE, "RELEASE store_op",
+                                    "finish a change");
+            if (rc == PLAT_OK)
                 return PLAT_OK;
-            rc = store__db_err(s, src, "finish a change");
         }
-        /* A failed I/O step may have rolled back the whole transaction
-         * already; then there is no savepoint left to return to. */
-        if (!sqlite3_get_autocommit(s->db)) {
-            sqlite3_exec(s->db, "ROLLBACK TO store_op", NULL, NULL, NULL);
-            sqlite3_exec(s->db, "RELEASE store_op", NULL, NULL, NULL);
-        }
+        fts_discard(s, mark);
+        rollback_quietly(s, STORE__ST_ROLLBACK_TO, "ROLLBACK TO store_op");
+        rollback_quietly(s, STORE__ST_RELEASE, "RELEASE store_op");
         return rc;
     }
+    if (rc == PLAT_OK)
+        rc = store__fts_flush(s);
     if (rc == PLAT_OK) {
-        src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-        if (src == SQLITE_OK)
+        rc = store__exec_cached(s, STORE__ST_COMMIT, "COMMIT", "commit");
+        if (rc == PLAT_OK)
             return PLAT_OK;
-        rc = store__db_err(s, src, "commit");
     }
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    fts_discard(s, 0);
+    rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
     return rc;
 }
 
@@ -319,7 +433,10 @@ static int set_pragmas(struct store *s, const struct store_options *opt)
     rc = exec_sql(s, "PRAGMA foreign_keys=ON", "enable foreign keys");
     if (rc < 0)
         return rc;
-    return exec_sql(s, "PRAGMA cache_size=-16384", "set the cache size");
+    rc = exec_sql(s, "PRAGMA temp_store=MEMORY", "set temp_store");
+    if (rc < 0)
+        return rc;
+    return exec_sql(s, "PRAGMA cache_size=-32768", "set the cache size");
 }
 
 /* Migration i takes user_version i to i + 1, in one transaction with the
@@ -470,6 +587,8 @@ void store_close(struct store *s)
 
     if (!s)
         return;
+    fts_discard(s, 0);
+    plat_free(s->fts);
     for (i = 0; i < STORE__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db) {
@@ -502,11 +621,12 @@ int store_begin(struct store *s)
 {
     int rc;
 
-    if (s->txn_open || s->savepoints > 0)
+    if (s->txn_open || s->depth > 0)
         return plat_err_set(ERR_INVALID,
                             "store %s: a transaction is already open",
                             s->path);
-    rc = exec_sql(s, "BEGIN IMMEDIATE", "start a transaction");
+    rc = store__exec_cached(s, STORE__ST_BEGIN, "BEGIN IMMEDIATE",
+                            "start a transaction");
     if (rc < 0)
         return rc;
     s->txn_open = 1;
@@ -521,21 +641,21 @@ int store_commit(struct store *s)
         return plat_err_set(ERR_INVALID, "store %s: no transaction is open",
                             s->path);
     s->txn_open = 0;
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db)) {
         /* SQLite rolled the transaction back itself (disk full, I/O
          * error): whatever the caller wrote is gone, so say so. */
+        fts_discard(s, 0);
         return plat_err_set(ERR_IO,
                             "store %s: the transaction was rolled back after "
                             "an earlier error",
                             s->path);
-    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "commit");
-        if (!sqlite3_get_autocommit(s->db))
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
     }
-    return PLAT_OK;
+    rc = store__fts_flush(s);
+    if (rc == PLAT_OK)
+        rc = store__exec_cached(s, STORE__ST_COMMIT, "COMMIT", "commit");
+    if (rc < 0)
+        rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
+    return rc;
 }
 
 void store_rollback(struct store *s)
@@ -543,8 +663,8 @@ void store_rollback(struct store *s)
     if (!s || !s->txn_open)
         return;
     s->txn_open = 0;
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    fts_discard(s, 0);
+    rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
 }
 
 /* ---- checks ------------------------------------------------------------- */

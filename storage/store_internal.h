@@ -17,18 +17,38 @@
  * Statements whose rows are handed to a caller's callback are NOT cached:
  * the callback may call back into the store and need the same statement. */
 enum store__stmt_id {
+    STORE__ST_BEGIN,
+    STORE__ST_COMMIT,
+    STORE__ST_ROLLBACK,
+    STORE__ST_SAVEPOINT,
+    STORE__ST_RELEASE,
+    STORE__ST_ROLLBACK_TO,
     STORE__ST_STATE_GET,
     STORE__ST_STATE_SET,
-    STORE__ST_REG_EXISTS,
     STORE__ST_REG_LOAD,
+    STORE__ST_REG_COLS,
     STORE__ST_REG_INSERT,
     STORE__ST_REG_UPDATE_LOCAL,
-    STORE__ST_REG_UPSERT_SERVER,
+    STORE__ST_REG_INSERT_SERVER,
+    STORE__ST_REG_UPDATE_SERVER,
     STORE__ST_REG_PENDING_OPS,
     STORE__ST_REG_EXTRA,
     STORE__ST_OUTBOX_INSERT,
+    STORE__ST_FTS_INSERT,
+    STORE__ST_FTS_DELETE,
     STORE__ST_COUNT
 };
+
+/* One queued change to the search index (see store__fts_queue). */
+struct store__fts_op {
+    int64_t rowid;
+    int del;             /* 1: remove these values, 0: add them */
+    char *ref;
+    char *name;
+    char *phone;
+};
+
+#define STORE__MAX_DEPTH 8 /* nested store__txn_begin calls */
 
 struct store {
     sqlite3 *db;
@@ -36,7 +56,10 @@ struct store {
     int flags;            /* enum store_flags given to store_open */
     int version;          /* user_version after migrations */
     int txn_open;         /* 1 while a store_begin transaction is open */
-    int savepoints;       /* store__txn_begin savepoints currently open */
+    int depth;            /* store__txn_begin calls not yet ended */
+    size_t fts_mark[STORE__MAX_DEPTH]; /* fts_n when each level began */
+    struct store__fts_op *fts;         /* search index changes to apply */
+    size_t fts_n, fts_alloc;
     sqlite3_stmt *stmt[STORE__ST_COUNT];
 };
 
@@ -56,10 +79,26 @@ void store__stmt_done(sqlite3_stmt *st);
  * (BEGIN IMMEDIATE); inside one (store_begin, or an outer write) it sets a
  * savepoint, so a failed write undoes only its own steps and the caller's
  * transaction goes on. *token_out is passed to store__txn_end, which
- * commits / releases when rc == 0 and rolls back otherwise; it returns rc,
- * or the commit failure. */
+ * commits / releases when rc == 0 and rolls back otherwise (search index
+ * changes queued since the start included); it returns rc, or the commit
+ * failure. */
 int store__txn_begin(struct store *s, int *token_out);
 int store__txn_end(struct store *s, int token, int rc);
+
+/* The search index (registrations_search, FTS5) is written by the store,
+ * not by triggers: FTS5 writes its pending terms to disk at every
+ * savepoint and statement journal, which inside a batch meant one index
+ * segment per row. Changes are queued here and applied together just
+ * before COMMIT (store__fts_flush), and before a search inside an open
+ * transaction. Rolling back drops the queued changes with the rest.
+ * `del` 1 removes an entry: give exactly the values that were indexed. */
+int store__fts_queue(struct store *s, int64_t rowid, int del,
+                     const char *ref, const char *name, const char *phone);
+int store__fts_flush(struct store *s);
+
+/* Run cached statement `id` (a statement without result rows). */
+int store__exec_cached(struct store *s, enum store__stmt_id id,
+                       const char *sql, const char *what);
 
 /* Now, as ISO-8601 UTC text with milliseconds. */
 void store__now(char out[PLAT_ISO_LEN]);

@@ -164,20 +164,52 @@ done:
     return rc;
 }
 
-/* The local view of `ref` (parsed) and its program. ERR_NOTFOUND if there
- * is no such registration. */
-static int load_view(struct store *s, const char *ref, int *program_id_out,
-                     cJSON **view_out)
+/* A registration row as the writes need it. */
+struct reg_row {
+    int64_t row_id;
+    int program_id;
+    char *name;  /* the values now in the search index */
+    char *phone;
+    cJSON *view; /* the local view, parsed */
+};
+
+static void reg_row_dispose(struct reg_row *r)
+{
+    plat_free(r->name);
+    plat_free(r->phone);
+    cJSON_Delete(r->view);
+    memset(r, 0, sizeof(*r));
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static char *dup_column(sqlite3_stmt *st, int i, int *rc)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    char *d;
+
+    if (!v)
+        return NULL;
+    d = plat_strdup((const char *)v);
+    if (!d)
+        *rc = ERR_NOMEM;
+    return d;
+}
+
+/* Load the row of `ref`; ERR_NOTFOUND if there is none. */
+static int load_row(struct store *s, const char *ref, struct reg_row *r)
 {
     sqlite3_stmt *st = NULL;
     char what[STORE_REF_MAX + 32];
     int rc;
 
-    *view_out = NULL;
-    *program_id_out = 0;
+    memset(r, 0, sizeof(*r));
     rc = store__stmt(s, STORE__ST_REG_LOAD,
-                     "SELECT program_id, local_json FROM registrations "
-                     "WHERE reference_id = ?1",
+                     "SELECT row_id, program_id, name, phone_number,"
+                     " local_json FROM registrations WHERE reference_id = ?1",
                      &st);
     if (rc < 0)
         return rc;
@@ -192,18 +224,44 @@ static int load_view(struct store *s, const char *ref, int *program_id_out,
         rc = store__db_err(s, rc, "read a registration");
         goto done;
     }
-    *program_id_out = sqlite3_column_int(st, 0);
+    rc = PLAT_OK;
+    r->row_id = sqlite3_column_int64(st, 0);
+    r->program_id = sqlite3_column_int(st, 1);
+    r->name = dup_column(st, 2, &rc);
+    r->phone = dup_column(st, 3, &rc);
+    if (rc < 0)
+        goto done;
     snprintf(what, sizeof(what), "registration %s", ref);
-    rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 1), what,
-                           view_out);
+    rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 4), what,
+                           &r->view);
 
 done:
     store__stmt_done(st);
+    if (rc < 0)
+        reg_row_dispose(r);
     return rc;
 }
 
+/* Queue the search index change from (old_name, old_phone) to the new
+ * column values, if they differ. `is_new`: nothing indexed yet. */
+static int index_row(struct store *s, int64_t row_id, const char *ref,
+                     int is_new, const char *old_name, const char *old_phone,
+                     const struct view_cols *c)
+{
+    int rc;
+
+    if (!is_new) {
+        if (same_text(old_name, c->name) && same_text(old_phone, c->phone))
+            return PLAT_OK;
+        rc = store__fts_queue(s, row_id, 1, ref, old_name, old_phone);
+        if (rc < 0)
+            return rc;
+    }
+    return store__fts_queue(s, row_id, 0, ref, c->name, c->phone);
+}
+
 /* Write a changed local view back, with its column copies. */
-static int save_view(struct store *s, const char *ref, const cJSON *view,
+static int save_view(struct store *s, const char *ref, const struct reg_row *r,
                      const char *now)
 {
     sqlite3_stmt *st = NULL;
@@ -211,18 +269,18 @@ static int save_view(struct store *s, const char *ref, const cJSON *view,
     char *text;
     int rc;
 
-    text = store__json_print(view);
+    text = store__json_print(r->view);
     if (!text)
         return ERR_NOMEM;
-    view_columns(view, &c);
+    view_columns(r->view, &c);
     rc = store__stmt(s, STORE__ST_REG_UPDATE_LOCAL,
                      "UPDATE registrations SET local_json = ?2, status = ?3, "
                      "name = ?4, phone_number = ?5, updated_at = ?6 "
-                     "WHERE reference_id = ?1",
+                     "WHERE row_id = ?1",
                      &st);
     if (rc < 0)
         goto done;
-    store__bind_text(st, 1, ref);
+    sqlite3_bind_int64(st, 1, r->row_id);
     store__bind_text(st, 2, text);
     store__bind_text(st, 3, c.status);
     store__bind_text(st, 4, c.name);
@@ -231,6 +289,8 @@ static int save_view(struct store *s, const char *ref, const cJSON *view,
     rc = sqlite3_step(st);
     rc = rc == SQLITE_DONE ? PLAT_OK
                            : store__db_err(s, rc, "update a registration");
+    if (rc == PLAT_OK)
+        rc = index_row(s, r->row_id, ref, 0, r->name, r->phone, &c);
 
 done:
     store__stmt_done(st);
@@ -345,6 +405,10 @@ int store_reg_create(struct store *s, int program_id,
     store__stmt_done(st);
     if (rc < 0)
         goto end_txn;
+    rc = index_row(s, sqlite3_last_insert_rowid(s->db), ref, 1, NULL, NULL,
+                   &c);
+    if (rc < 0)
+        goto end_txn;
     rc = add_outbox(s, ref, program_id, "create", payload, NULL, now);
 
 end_txn:
@@ -384,11 +448,12 @@ static int same_value(const cJSON *a, const cJSON *b)
 int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
                           const struct cJSON *changes, const char *reason)
 {
-    cJSON *view = NULL, *payload = NULL, *data, *base = NULL;
+    struct reg_row row = {0, 0, NULL, NULL, NULL};
+    cJSON *payload = NULL, *data, *base = NULL;
     const cJSON *item, *old;
     char now[PLAT_ISO_LEN];
     const char *dup;
-    int program_id, changed = 0, rc, token = 0;
+    int changed = 0, rc, token = 0;
 
     if (changed_out)
         *changed_out = 0;
@@ -412,7 +477,7 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         return rc;
-    rc = load_view(s, ref, &program_id, &view);
+    rc = load_row(s, ref, &row);
     if (rc < 0)
         goto done;
 
@@ -424,7 +489,7 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
         goto done;
     }
     for (item = changes->child; item; item = item->next) {
-        old = cJSON_GetObjectItemCaseSensitive(view, item->string);
+        old = cJSON_GetObjectItemCaseSensitive(row.view, item->string);
         if (same_value(old, item))
             continue;
         /* Base: what the person saw before this change. */
@@ -434,7 +499,7 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
         rc = set_field(data, item->string, item);
         if (rc < 0)
             goto done;
-        rc = set_field(view, item->string, item);
+        rc = set_field(row.view, item->string, item);
         if (rc < 0)
             goto done;
         changed++;
@@ -447,16 +512,16 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
         goto done;
     }
     store__now(now);
-    rc = save_view(s, ref, view, now);
+    rc = save_view(s, ref, &row, now);
     if (rc < 0)
         goto done;
-    rc = add_outbox(s, ref, program_id, "edit", payload, base, now);
+    rc = add_outbox(s, ref, row.program_id, "edit", payload, base, now);
 
 done:
     rc = store__txn_end(s, token, rc);
     if (rc == PLAT_OK && changed_out)
         *changed_out = changed;
-    cJSON_Delete(view);
+    reg_row_dispose(&row);
     cJSON_Delete(payload);
     cJSON_Delete(base);
     return rc;
@@ -503,11 +568,12 @@ static void settable_targets(const char *from, char *out, size_t n)
 int store_reg_set_status(struct store *s, const char *ref,
                          const char *new_status, const char *reason)
 {
-    cJSON *view = NULL, *payload = NULL, *base = NULL;
+    struct reg_row row = {0, 0, NULL, NULL, NULL};
+    cJSON *payload = NULL, *base = NULL;
     const cJSON *cur;
     char from[16], allowed[96], now[PLAT_ISO_LEN];
     const char *r;
-    int program_id, rc, token = 0;
+    int rc, token = 0;
 
     if (!ref || !*ref)
         return plat_err_set(ERR_INVALID, "no referenceId given");
@@ -526,10 +592,10 @@ int store_reg_set_status(struct store *s, const char *ref,
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         return rc;
-    rc = load_view(s, ref, &program_id, &view);
+    rc = load_row(s, ref, &row);
     if (rc < 0)
         goto done;
-    cur = cJSON_GetObjectItemCaseSensitive(view, "status");
+    cur = cJSON_GetObjectItemCaseSensitive(row.view, "status");
     /* A row 121 just imported has status null for a moment: it is new. */
     snprintf(from, sizeof(from), "%s",
              cJSON_IsString(cur) && store_status_known(cur->valuestring)
@@ -559,19 +625,19 @@ int store_reg_set_status(struct store *s, const char *ref,
         rc = plat_err_set(ERR_NOMEM, "out of memory building status change");
         goto done;
     }
-    rc = set_field(view, "status", cJSON_GetObjectItemCaseSensitive(
-                                       payload, "status"));
+    rc = set_field(row.view, "status",
+                   cJSON_GetObjectItemCaseSensitive(payload, "status"));
     if (rc < 0)
         goto done;
     store__now(now);
-    rc = save_view(s, ref, view, now);
+    rc = save_view(s, ref, &row, now);
     if (rc < 0)
         goto done;
-    rc = add_outbox(s, ref, program_id, "status", payload, base, now);
+    rc = add_outbox(s, ref, row.program_id, "status", payload, base, now);
 
 done:
     rc = store__txn_end(s, token, rc);
-    cJSON_Delete(view);
+    reg_row_dispose(&row);
     cJSON_Delete(payload);
     cJSON_Delete(base);
     return rc;
@@ -634,8 +700,42 @@ done:
     return rc;
 }
 
+/* The row id and indexed values of `ref`, if it is stored: *found_out 0
+ * or 1. */
+static int find_row(struct store *s, const char *ref, int *found_out,
+                    struct reg_row *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *found_out = 0;
+    memset(r, 0, sizeof(*r));
+    rc = store__stmt(s, STORE__ST_REG_COLS,
+                     "SELECT row_id, name, phone_number FROM registrations"
+                     " WHERE reference_id = ?1",
+                     &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, ref);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = PLAT_OK;
+        *found_out = 1;
+        r->row_id = sqlite3_column_int64(st, 0);
+        r->name = dup_column(st, 1, &rc);
+        r->phone = dup_column(st, 2, &rc);
+    } else if (rc == SQLITE_DONE) {
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "read a registration");
+    }
+    store__stmt_done(st);
+    return rc;
+}
+
 int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
 {
+    struct reg_row old = {0, 0, NULL, NULL, NULL};
     sqlite3_stmt *st = NULL;
     const cJSON *ref_item, *prog, *id, *created;
     cJSON *view = NULL;
@@ -643,7 +743,7 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     char now[PLAT_ISO_LEN];
     struct view_cols c;
     const char *ref;
-    int rc, src, token = 0;
+    int rc, src, token = 0, found = 0;
 
     if (!cJSON_IsObject(server_reg))
         return plat_err_set(ERR_INVALID,
@@ -676,31 +776,42 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         goto done;
-    rc = reapply_pending(s, ref, view);
+    rc = find_row(s, ref, &found, &old);
     if (rc < 0)
         goto end_txn;
+    if (found) {
+        rc = reapply_pending(s, ref, view);
+        if (rc < 0)
+            goto end_txn;
+    }
     view_text = store__json_print(view);
     if (!view_text) {
         rc = ERR_NOMEM;
         goto end_txn;
     }
     view_columns(view, &c);
-    rc = store__stmt(
-        s, STORE__ST_REG_UPSERT_SERVER,
-        "INSERT INTO registrations(reference_id, id, program_id, server_json,"
-        " server_seen_at, local_json, status, name, phone_number, created_at,"
-        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?5) "
-        "ON CONFLICT(reference_id) DO UPDATE SET id = excluded.id,"
-        " program_id = excluded.program_id,"
-        " server_json = excluded.server_json,"
-        " server_seen_at = excluded.server_seen_at,"
-        " local_json = excluded.local_json, status = excluded.status,"
-        " name = excluded.name, phone_number = excluded.phone_number,"
-        " updated_at = excluded.updated_at",
-        &st);
+    if (found)
+        rc = store__stmt(s, STORE__ST_REG_UPDATE_SERVER,
+                         "UPDATE registrations SET id = ?2, program_id = ?3,"
+                         " server_json = ?4, server_seen_at = ?5,"
+                         " local_json = ?6, status = ?7, name = ?8,"
+                         " phone_number = ?9, updated_at = ?5"
+                         " WHERE row_id = ?1",
+                         &st);
+    else
+        rc = store__stmt(s, STORE__ST_REG_INSERT_SERVER,
+                         "INSERT INTO registrations(reference_id, id,"
+                         " program_id, server_json, server_seen_at,"
+                         " local_json, status, name, phone_number,"
+                         " created_at, updated_at) VALUES (?1, ?2, ?3, ?4,"
+                         " ?5, ?6, ?7, ?8, ?9, ?10, ?5)",
+                         &st);
     if (rc < 0)
         goto end_txn;
-    store__bind_text(st, 1, ref);
+    if (found)
+        sqlite3_bind_int64(st, 1, old.row_id);
+    else
+        store__bind_text(st, 1, ref);
     if (cJSON_IsNumber(id))
         sqlite3_bind_int64(st, 2, (sqlite3_int64)id->valuedouble);
     else
@@ -712,24 +823,32 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     store__bind_text(st, 7, c.status);
     store__bind_text(st, 8, c.name);
     store__bind_text(st, 9, c.phone);
-    store__bind_text(st, 10, cJSON_IsString(created) ? created->valuestring
-                                                     : now);
+    if (!found)
+        store__bind_text(st, 10, cJSON_IsString(created)
+                                     ? created->valuestring : now);
     src = sqlite3_step(st);
-    if ((src & 0xff) == SQLITE_CONSTRAINT)
+    if ((src & 0xff) == SQLITE_CONSTRAINT) {
         /* The only other unique column is the 121 id. */
         rc = plat_err_set(ERR_CONFLICT,
                           "server registration %s: its id %lld is already "
                           "stored for another referenceId",
                           ref, cJSON_IsNumber(id)
                                    ? (long long)id->valuedouble : -1LL);
-    else if (src != SQLITE_DONE)
+        goto end_txn;
+    }
+    if (src != SQLITE_DONE) {
         rc = store__db_err(s, src, "store a server registration");
+        goto end_txn;
+    }
+    rc = index_row(s, found ? old.row_id : sqlite3_last_insert_rowid(s->db),
+                   ref, !found, old.name, old.phone, &c);
 
 end_txn:
     store__stmt_done(st);
     rc = store__txn_end(s, token, rc);
 
 done:
+    reg_row_dispose(&old);
     cJSON_free(server_text);
     cJSON_free(view_text);
     cJSON_Delete(view);
@@ -1015,6 +1134,10 @@ int store_reg_search(struct store *s, const char *text, int limit,
         return plat_err_set(ERR_INVALID, "search limit must not be negative");
     if (limit == 0)
         limit = SEARCH_DEFAULT_LIMIT;
+    /* Inside an open transaction, index this transaction's rows first. */
+    rc = store__fts_flush(s);
+    if (rc < 0)
+        goto done;
 
     if (utf8_chars(text) >= 3) {
         /* The trigram index answers "contains" for 3+ characters. The text

@@ -74,14 +74,19 @@ CREATE TABLE outbox (
     op_id           TEXT NOT NULL UNIQUE,    -- UUID made on the device
     reference_id    TEXT NOT NULL REFERENCES registrations(reference_id),
     program_id      INTEGER NOT NULL,
+    -- The CHECKs are written with OR, not IN (...): SQLite evaluates an
+    -- IN list of more than two constants through a temporary b-tree, built
+    -- anew for every INSERT, which made appending to the outbox 5x slower.
     kind            TEXT NOT NULL
-                    CHECK (kind IN ('create', 'edit', 'status', 'message',
-                                    'voucher')),
+                    CHECK (kind = 'create' OR kind = 'edit' OR
+                           kind = 'status' OR kind = 'message' OR
+                           kind = 'voucher'),
     payload         TEXT NOT NULL,           -- JSON: the new values
     base            TEXT,                    -- JSON: base value per field
     state           TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (state IN ('pending', 'inflight', 'done',
-                                     'conflict', 'rejected')),
+                    CHECK (state = 'pending' OR state = 'inflight' OR
+                           state = 'done' OR state = 'conflict' OR
+                           state = 'rejected'),
     attempts        INTEGER NOT NULL DEFAULT 0,
     server_message  TEXT,
     created_at      TEXT NOT NULL,

@@ -7,6 +7,7 @@
  */
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_random.h"
 #include "plat_time.h"
 #include "store.h"
 #include "store_registrations.h"
@@ -224,24 +225,37 @@ static void bench_search(struct store *s)
 
 int main(int argc, char **argv)
 {
-    char *dir = argc > 1 ? plat_strdup(argv[1]) : tmpdir_make();
+    const char *only = NULL;
+    char *dir;
     struct store *s;
 
+    /* bench_store [--only a|b|c] [DIR] */
+    if (argc > 2 && strcmp(argv[1], "--only") == 0) {
+        only = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
+    dir = argc > 1 ? plat_strdup(argv[1]) : tmpdir_make();
     if (!dir) {
         fprintf(stderr, "bench_store: cannot make a temporary directory\n");
         return 1;
     }
     printf("bench_store: %d registrations in %s (targets: > 20000 rows/s, "
            "search < 5 ms)\n", ROWS, dir);
-    bench_single(dir, "normal.db", 0, ROWS,
-                 "own transaction each, synchronous=NORMAL");
-    bench_single(dir, "full.db", 1, FULL_ROWS,
-                 "own transaction each, synchronous=FULL");
-    s = bench_batches(dir);
-    bench_search(s);
-    store_close(s);
+    if (!only || strchr(only, 'a'))
+        bench_single(dir, "normal.db", 0, ROWS,
+                     "own transaction each, synchronous=NORMAL");
+    if (!only || strchr(only, 'b'))
+        bench_single(dir, "full.db", 1, FULL_ROWS,
+                     "own transaction each, synchronous=FULL");
+    if (!only || strchr(only, 'c')) {
+        s = bench_batches(dir);
+        bench_search(s);
+        store_close(s);
+    }
     if (argc <= 1)
         tmpdir_remove(dir);
     plat_free(dir);
+    plat_random_cleanup();
     return 0;
 }

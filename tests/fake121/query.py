@@ -165,7 +165,8 @@ class ParsedFilter:
         return any(e[0] == "$or" for e in self.entries[1:])
 
     def matches(self, r):
-        groups_ok = False
+        """SQL precedence: `a AND b OR c AND d` = `(a AND b) OR (c AND d)`;
+        NULL (None) is not true."""
         cur = True
         first = True
         for comp, _c, _s, _o, _v, pred in self.entries:
@@ -176,7 +177,7 @@ class ParsedFilter:
             first = False
             if cur and pred(r) is not True:
                 cur = False
-        return cur or groups_ok
+        return cur
 
     def id_bounds(self, column="id"):
         """Bounds on `column` usable to narrow the scan (AND-only, no $not)."""

@@ -27,21 +27,28 @@ class FakeServer:
         self.tmp = tempfile.mkdtemp(prefix="fake121-test-")
         self.port_file = os.path.join(self.tmp, "port")
         self.dump = os.path.join(self.tmp, "dump.json")
+        self.log_path = os.path.join(self.tmp, "stderr.log")
+        self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, FAKE, "--port", "0", "--port-file", self.port_file,
              "--state-dump", self.dump] + list(args),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None:
-                raise RuntimeError("fake121 exited: %s" % self.proc.stderr.read().decode())
+                raise RuntimeError("fake121 exited: %s" % self.stderr())
             if time.monotonic() > deadline:
                 raise RuntimeError("fake121 did not start")
             time.sleep(0.05)
         with open(self.port_file) as f:
             self.port = int(f.read().strip())
 
+    def stderr(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
     def stop(self):
+        """Stop with SIGTERM; returns the server's stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -49,7 +56,8 @@ class FakeServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stderr.close()
+        self.log.close()
+        return self.stderr()
 
 
 class Client:
@@ -141,7 +149,13 @@ class Fake121Test(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.c.close()
-        cls.server.stop()
+        log = cls.server.stop()
+        # the server must not have crashed in a handler, and must dump its state on SIGTERM
+        assert "Traceback" not in log, log
+        assert "fake121: stopped" in log, log
+        with open(cls.server.dump) as f:
+            dump = json.load(f)
+        assert dump["programs"]["3"]["registrations"], "empty state dump"
 
     def tearDown(self):
         self.c.test_api("POST", "/_test/reset-faults")

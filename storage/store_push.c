@@ -1,0 +1,883 @@
+/*
+ * store_push.c - the push side of the store (store_sync.h, "push side"):
+ * moving outbox entries as the server answers, trimming an entry when a
+ * field's conflict goes the server's way, recomputing a local view after
+ * an entry stopped applying, and recording and resolving conflicts.
+ *
+ * Conflict entries and rejected entries are not applied to the local view
+ * (store_registrations.c re-applies pending and in-flight ones only), so
+ * whenever an entry leaves pending/inflight for one of those states the
+ * view of its registration is recomputed here from the server copy.
+ */
+#include "store_sync.h"
+#include "store_conflicts.h"
+#include "store_outbox.h"
+#include "store_registrations.h"
+#include "store_internal.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define NUM_BUF 32
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static int state_ok(const char *state)
+{
+    static const char *const states[] = {"pending", "inflight", "done",
+                                         "conflict", "rejected"};
+    size_t i;
+
+    for (i = 0; state && i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(states[i], state) == 0)
+            return 1;
+    return 0;
+}
+
+static int kind_ok(const char *kind)
+{
+    return kind && (strcmp(kind, "create") == 0 || strcmp(kind, "edit") == 0 ||
+                     strcmp(kind, "status") == 0 ||
+                     strcmp(kind, "message") == 0 ||
+                     strcmp(kind, "voucher") == 0);
+}
+
+/* Equal as 121 compares values: as text ("4" equals 4), null equals "".
+ * The same rule as the edit path of store_registrations.c. */
+static int same_value(const cJSON *a, const cJSON *b)
+{
+    char ba[NUM_BUF], bb[NUM_BUF];
+    const char *ta, *tb;
+    int a_empty = !a || cJSON_IsNull(a) ||
+                  (cJSON_IsString(a) && a->valuestring[0] == '\0');
+    int b_empty = !b || cJSON_IsNull(b) ||
+                  (cJSON_IsString(b) && b->valuestring[0] == '\0');
+
+    if (a_empty || b_empty)
+        return a_empty && b_empty;
+    if (cJSON_IsBool(a) || cJSON_IsBool(b)) {
+        const char *xa = cJSON_IsBool(a) ? (cJSON_IsTrue(a) ? "true" : "false")
+                                         : store__scalar_text(a, ba, NUM_BUF);
+        const char *xb = cJSON_IsBool(b) ? (cJSON_IsTrue(b) ? "true" : "false")
+                                         : store__scalar_text(b, bb, NUM_BUF);
+        return xa && xb && strcmp(xa, xb) == 0;
+    }
+    ta = store__scalar_text(a, ba, sizeof(ba));
+    tb = store__scalar_text(b, bb, sizeof(bb));
+    if (ta && tb)
+        return strcmp(ta, tb) == 0;
+    return cJSON_Compare(a, b, 1);
+}
+
+/* ---- outbox --------------------------------------------------------------- */
+
+int store_outbox_set_state_by_ref(struct store *s, const char *ref,
+                                  const char *kind, const char *from_state,
+                                  const char *to_state, int *count_out)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    if (count_out)
+        *count_out = 0;
+    if (!ref || !*ref)
+        return plat_err_set(ERR_INVALID, "no referenceId given");
+    if (!kind_ok(kind))
+        return plat_err_set(ERR_INVALID, "unknown outbox kind");
+    if (!state_ok(from_state) || !state_ok(to_state))
+        return plat_err_set(ERR_INVALID,
+                            "unknown outbox state (one of: pending, "
+                            "inflight, done, conflict, rejected)");
+    store__now(now);
+    /* One statement: atomic alone, part of the caller's transaction when
+     * one is open. A move to inflight counts as an attempt, as in
+     * store_outbox_set_state. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE outbox SET state = ?4, updated_at = ?5,"
+        " attempts = attempts + (CASE WHEN ?4 = 'inflight' THEN 1 ELSE 0 END)"
+        " WHERE reference_id = ?1 AND kind = ?2 AND state = ?3",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "update the outbox");
+        goto done;
+    }
+    store__bind_text(st, 1, ref);
+    store__bind_text(st, 2, kind);
+    store__bind_text(st, 3, from_state);
+    store__bind_text(st, 4, to_state);
+    store__bind_text(st, 5, now);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        rc = store__db_err(s, rc, "update the outbox");
+        goto done;
+    }
+    if (count_out)
+        *count_out = sqlite3_changes(s->db);
+    rc = PLAT_OK;
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_list_kind(struct store *s, const char *kind,
+                           const char *state, int64_t after_seq, int limit,
+                           store_outbox_cb cb, void *payload)
+{
+    struct store_outbox_entry e;
+    sqlite3_stmt *st = NULL;
+    int rc, stop;
+
+    if (!kind_ok(kind))
+        return plat_err_set(ERR_INVALID, "unknown outbox kind");
+    if (state && !state_ok(state))
+        return plat_err_set(ERR_INVALID,
+                            "unknown outbox state (one of: pending, "
+                            "inflight, done, conflict, rejected)");
+    if (limit < 0)
+        return plat_err_set(ERR_INVALID, "limit must not be negative");
+    /* Not a cached statement: the callback may use the store. The
+     * outbox_state index (state, seq) serves both forms. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        state ? "SELECT seq, op_id, reference_id, program_id, kind, payload,"
+                " base, state, attempts, server_message, created_at"
+                " FROM outbox WHERE state = ?1 AND kind = ?2 AND seq > ?3"
+                " ORDER BY seq LIMIT ?4"
+              : "SELECT seq, op_id, reference_id, program_id, kind, payload,"
+                " base, state, attempts, server_message, created_at"
+                " FROM outbox WHERE state IN ('pending', 'inflight')"
+                " AND kind = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    if (state)
+        store__bind_text(st, 1, state);
+    store__bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, after_seq);
+    sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e.seq = sqlite3_column_int64(st, 0);
+        e.op_id = col_text(st, 1);
+        e.reference_id = col_text(st, 2);
+        e.program_id = sqlite3_column_int(st, 3);
+        e.kind = col_text(st, 4);
+        e.payload = col_text(st, 5);
+        e.base = col_text(st, 6);
+        e.state = col_text(st, 7);
+        e.attempts = sqlite3_column_int(st, 8);
+        e.server_message = col_text(st, 9);
+        e.created_at = col_text(st, 10);
+        stop = cb ? cb(&e, payload) : 0;
+        if (stop) {
+            rc = stop;
+            goto done;
+        }
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_count_ref(struct store *s, const char *ref,
+                           const char *kind, const char *state,
+                           int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    if (!kind_ok(kind))
+        return plat_err_set(ERR_INVALID, "unknown outbox kind");
+    if (state && !state_ok(state))
+        return plat_err_set(ERR_INVALID,
+                            "unknown outbox state (one of: pending, "
+                            "inflight, done, conflict, rejected)");
+    /* The outbox_reference index (reference_id, seq) finds the rows. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT count(*) FROM outbox WHERE reference_id = ?1 AND kind = ?2"
+        " AND (CASE WHEN ?3 IS NULL THEN state IN ('pending', 'inflight')"
+        " ELSE state = ?3 END)",
+        -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        store__bind_text(st, 1, ref);
+        store__bind_text(st, 2, kind);
+        store__bind_text(st, 3, state);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "count the outbox");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_changed_ms(struct store *s, int64_t seq, int64_t *ms_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *ms_out = 0;
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT updated_at FROM outbox WHERE seq = ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",
+                          (long long)seq);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    rc = plat_time_parse_iso(col_text(st, 0), ms_out);
+    if (rc < 0)
+        rc = plat_err_set(ERR_CORRUPT, "store %s: outbox entry %lld has a "
+                          "damaged time", s->path, (long long)seq);
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- local view ------------------------------------------------------------ */
+
+/* The server copy of `ref` (parsed) or NULL when there is none. */
+static int load_server(struct store *s, const char *ref, cJSON **out)
+{
+    sqlite3_stmt *st = NULL;
+    char what[STORE_REF_MAX + 40];
+    int rc;
+
+    *out = NULL;
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT server_json FROM registrations"
+                            " WHERE reference_id = ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read a registration");
+        goto done;
+    }
+    store__bind_text(st, 1, ref);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
+                          ref);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read a registration");
+        goto done;
+    }
+    rc = PLAT_OK;
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(what, sizeof(what), "the server copy of %s", ref);
+        rc = store__json_parse(s, col_text(st, 0), what, out);
+    }
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_reg_refresh_view(struct store *s, const char *ref)
+{
+    cJSON *server = NULL;
+    int rc;
+
+    rc = load_server(s, ref, &server);
+    if (rc < 0 || !server)
+        return rc;
+    /* Storing the same server copy again recomputes the view from it and
+     * the entries that still apply (store_reg_put_server). */
+    rc = store_reg_put_server(s, server);
+    cJSON_Delete(server);
+    return rc;
+}
+
+/* Entry `seq`: its registration, kind, payload and base (parsed). */
+struct entry_row {
+    char ref[STORE_REF_MAX + 1];
+    char kind[16];
+    char state[16];
+    cJSON *payload;
+    cJSON *base;
+};
+
+static void entry_row_dispose(struct entry_row *r)
+{
+    cJSON_Delete(r->payload);
+    cJSON_Delete(r->base);
+    r->payload = r->base = NULL;
+}
+
+static int load_entry(struct store *s, int64_t seq, struct entry_row *r)
+{
+    sqlite3_stmt *st = NULL;
+    char what[64];
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT reference_id, kind, state, payload, base"
+                            " FROM outbox WHERE seq = ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",
+                          (long long)seq);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    snprintf(r->ref, sizeof(r->ref), "%s", col_text(st, 0));
+    snprintf(r->kind, sizeof(r->kind), "%s", col_text(st, 1));
+    snprintf(r->state, sizeof(r->state), "%s", col_text(st, 2));
+    snprintf(what, sizeof(what), "outbox entry %lld", (long long)seq);
+    rc = store__json_parse(s, col_text(st, 3), what, &r->payload);
+    if (rc == PLAT_OK && sqlite3_column_type(st, 4) != SQLITE_NULL)
+        rc = store__json_parse(s, col_text(st, 4), what, &r->base);
+
+done:
+    sqlite3_finalize(st);
+    if (rc < 0)
+        entry_row_dispose(r);
+    return rc;
+}
+
+/* Write payload/base back; state `state` when not NULL. */
+static int save_entry(struct store *s, int64_t seq, const cJSON *payload,
+                      const cJSON *base, const char *state)
+{
+    sqlite3_stmt *st = NULL;
+    char *ptext = NULL, *btext = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    ptext = store__json_print(payload);
+    if (!ptext)
+        return ERR_NOMEM;
+    if (base) {
+        btext = store__json_print(base);
+        if (!btext) {
+            rc = ERR_NOMEM;
+            goto done;
+        }
+    }
+    store__now(now);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE outbox SET payload = ?2, base = ?3,"
+        " state = coalesce(?4, state), updated_at = ?5 WHERE seq = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "update the outbox");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    store__bind_text(st, 2, ptext);
+    store__bind_text(st, 3, btext);
+    store__bind_text(st, 4, state);
+    store__bind_text(st, 5, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "update the outbox");
+
+done:
+    sqlite3_finalize(st);
+    cJSON_free(ptext);
+    cJSON_free(btext);
+    return rc;
+}
+
+/* The body of store_outbox_drop_field, inside the caller's transaction. */
+static int drop_field(struct store *s, int64_t seq, const char *field,
+                      int *remaining_out)
+{
+    struct entry_row r;
+    cJSON *data;
+    int rc, remaining = 0;
+
+    rc = load_entry(s, seq, &r);
+    if (rc < 0)
+        return rc;
+    if (strcmp(r.state, "done") == 0 || strcmp(r.state, "rejected") == 0) {
+        /* Settled entries stay as they were, for the audit trail. */
+        rc = store_reg_refresh_view(s, r.ref);
+        goto done;
+    }
+    if (strcmp(r.kind, "edit") == 0) {
+        data = cJSON_GetObjectItemCaseSensitive(r.payload, "data");
+        cJSON_DeleteItemFromObjectCaseSensitive(data, field);
+        cJSON_DeleteItemFromObjectCaseSensitive(r.base, field);
+        remaining = cJSON_GetArraySize(data);
+    } else if (strcmp(r.kind, "status") == 0) {
+        /* A status entry carries one change: dropping "status" leaves
+         * nothing (the payload is kept for the audit trail). */
+        remaining = strcmp(field, "status") == 0 ? 0 : 1;
+    } else {
+        rc = plat_err_set(ERR_INVALID, "outbox entry %lld is a %s, not an "
+                          "edit or a status change", (long long)seq, r.kind);
+        goto done;
+    }
+    rc = save_entry(s, seq, r.payload, r.base, remaining ? NULL : "done");
+    if (rc == PLAT_OK)
+        rc = store_reg_refresh_view(s, r.ref);
+    if (remaining_out)
+        *remaining_out = remaining;
+
+done:
+    entry_row_dispose(&r);
+    return rc;
+}
+
+int store_outbox_drop_field(struct store *s, int64_t seq, const char *field,
+                            int *remaining_out)
+{
+    int rc, token = 0;
+
+    if (remaining_out)
+        *remaining_out = 0;
+    if (!field || !*field)
+        return plat_err_set(ERR_INVALID, "no field given");
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = drop_field(s, seq, field, remaining_out);
+    return store__txn_end(s, token, rc);
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+int store_attr_is_tel(struct store *s, int program_id, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT type FROM program_attributes"
+                            " WHERE program_id = ?1 AND name = ?2",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, "read program attributes");
+    sqlite3_bind_int(st, 1, program_id);
+    store__bind_text(st, 2, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *type = col_text(st, 0);
+        rc = type && strcmp(type, "tel") == 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = store__db_err(s, rc, "read program attributes");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- conflicts ------------------------------------------------------------- */
+
+int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
+                                const char *ref, const char *field,
+                                const char *base_json, const char *local_json,
+                                const char *server_json,
+                                const char *resolution, int64_t *id_out)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int64_t id = 0;
+    int rc, token = 0;
+
+    if (id_out)
+        *id_out = 0;
+    if (!resolution || (strcmp(resolution, "local") != 0 &&
+                        strcmp(resolution, "server") != 0))
+        return plat_err_set(ERR_INVALID,
+                            "resolution must be local or server");
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = store_conflict_add(s, outbox_seq, ref, field, base_json, local_json,
+                            server_json, &id);
+    if (rc < 0)
+        goto done;
+    store__now(now);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE conflicts SET state = 'resolved', resolution = ?2,"
+        " resolved_value = ?3, resolved_at = ?4 WHERE id = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "record a conflict");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    store__bind_text(st, 2, resolution);
+    store__bind_text(st, 3, strcmp(resolution, "local") == 0 ? local_json
+                                                              : server_json);
+    store__bind_text(st, 4, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "record a conflict");
+
+done:
+    sqlite3_finalize(st);
+    rc = store__txn_end(s, token, rc);
+    if (rc == PLAT_OK && id_out)
+        *id_out = id;
+    return rc;
+}
+
+struct conflict_row {
+    int64_t id;
+    int64_t seq;            /* 0: none */
+    char ref[STORE_REF_MAX + 1];
+    char *field;
+    char *base, *local, *server; /* JSON text or NULL */
+    char state[16];
+};
+
+static void conflict_row_dispose(struct conflict_row *r)
+{
+    plat_free(r->field);
+    plat_free(r->base);
+    plat_free(r->local);
+    plat_free(r->server);
+    r->field = r->base = r->local = r->server = NULL;
+}
+
+static char *dup_col(sqlite3_stmt *st, int i, int *oom)
+{
+    const char *t = col_text(st, i);
+    char *d;
+
+    if (!t)
+        return NULL;
+    d = plat_strdup(t);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, oom = 0;
+
+    memset(r, 0, sizeof(*r));
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT id, outbox_seq, reference_id, field, base_value, local_value,"
+        " server_value, state FROM conflicts WHERE id = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read conflicts");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = plat_err_set(ERR_NOTFOUND, "no conflict with id %lld",
+                          (long long)id);
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store__db_err(s, rc, "read conflicts");
+        goto done;
+    }
+    r->id = sqlite3_column_int64(st, 0);
+    r->seq = sqlite3_column_int64(st, 1);
+    snprintf(r->ref, sizeof(r->ref), "%s", col_text(st, 2));
+    r->field = dup_col(st, 3, &oom);
+    r->base = dup_col(st, 4, &oom);
+    r->local = dup_col(st, 5, &oom);
+    r->server = dup_col(st, 6, &oom);
+    snprintf(r->state, sizeof(r->state), "%s", col_text(st, 7));
+    rc = oom || !r->field
+             ? plat_err_set(ERR_NOMEM, "out of memory reading conflict %lld",
+                            (long long)id)
+             : PLAT_OK;
+
+done:
+    sqlite3_finalize(st);
+    if (rc < 0)
+        conflict_row_dispose(r);
+    return rc;
+}
+
+/* Parse stored JSON text of a conflict value; NULL text reads as null. */
+static cJSON *value_of(const char *text)
+{
+    return text ? cJSON_Parse(text) : cJSON_CreateNull();
+}
+
+int store_conflict_get(struct store *s, int64_t id, struct cJSON **out)
+{
+    struct conflict_row r;
+    cJSON *o = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = load_conflict(s, id, &r);
+    if (rc < 0)
+        return rc;
+    o = cJSON_CreateObject();
+    if (!o || !cJSON_AddNumberToObject(o, "id", (double)r.id) ||
+        !cJSON_AddStringToObject(o, "referenceId", r.ref) ||
+        !cJSON_AddStringToObject(o, "field", r.field) ||
+        !cJSON_AddItemToObject(o, "base", value_of(r.base)) ||
+        !cJSON_AddItemToObject(o, "local", value_of(r.local)) ||
+        !cJSON_AddItemToObject(o, "server", value_of(r.server)) ||
+        !cJSON_AddNumberToObject(o, "outboxSeq", (double)r.seq) ||
+        !cJSON_AddStringToObject(o, "state", r.state)) {
+        /* value_of on damaged text also lands here (a NULL item). */
+        rc = plat_err_set(ERR_NOMEM, "out of memory reading conflict %lld",
+                          (long long)id);
+        goto done;
+    }
+    *out = o;
+    o = NULL;
+
+done:
+    cJSON_Delete(o);
+    conflict_row_dispose(&r);
+    return rc;
+}
+
+/* The reason of entry `seq` (allocated, NULL if none). */
+static int entry_reason(struct store *s, int64_t seq, char **out)
+{
+    struct entry_row r;
+    const cJSON *reason;
+    int rc;
+
+    *out = NULL;
+    if (seq <= 0)
+        return PLAT_OK;
+    rc = load_entry(s, seq, &r);
+    if (rc == ERR_NOTFOUND)
+        return PLAT_OK;
+    if (rc < 0)
+        return rc;
+    reason = cJSON_GetObjectItemCaseSensitive(r.payload, "reason");
+    if (cJSON_IsString(reason) && reason->valuestring[0]) {
+        *out = plat_strdup(reason->valuestring);
+        if (!*out)
+            rc = ERR_NOMEM;
+    }
+    entry_row_dispose(&r);
+    return rc;
+}
+
+/* Make `value` the device's value of `field` again: a new local write
+ * (with its outbox entry, base = what the view now shows) unless the view
+ * already shows it. */
+static int write_value(struct store *s, const char *ref, const char *field,
+                       const cJSON *value, const char *reason)
+{
+    cJSON *view = NULL, *changes = NULL;
+    const cJSON *cur;
+    int rc;
+
+    rc = store_reg_get(s, ref, &view);
+    if (rc < 0)
+        return rc;
+    cur = cJSON_GetObjectItemCaseSensitive(view, field);
+    if (same_value(cur, value)) {
+        rc = PLAT_OK; /* nothing to send: the view shows it already */
+        goto done;
+    }
+    if (strcmp(field, "status") == 0) {
+        if (!cJSON_IsString(value)) {
+            rc = plat_err_set(ERR_INVALID, "a status must be a string");
+            goto done;
+        }
+        rc = store_reg_set_status(s, ref, value->valuestring, reason);
+        goto done;
+    }
+    changes = cJSON_CreateObject();
+    if (!changes ||
+        !cJSON_AddItemToObject(changes, field, cJSON_Duplicate(value, 1))) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory resolving a conflict");
+        goto done;
+    }
+    rc = store_reg_edit(s, ref, changes, reason);
+
+done:
+    cJSON_Delete(view);
+    cJSON_Delete(changes);
+    return rc;
+}
+
+/* Entry `seq`, in state conflict, becomes done once no open conflict
+ * refers to it. */
+static int settle_entry(struct store *s, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    if (seq <= 0)
+        return PLAT_OK;
+    store__now(now);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE outbox SET state = 'done', updated_at = ?2"
+        " WHERE seq = ?1 AND state = 'conflict' AND NOT EXISTS"
+        " (SELECT 1 FROM conflicts WHERE outbox_seq = ?1 AND state = 'open')",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, "update the outbox");
+    sqlite3_bind_int64(st, 1, seq);
+    store__bind_text(st, 2, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "update the outbox");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int mark_resolved(struct store *s, int64_t id, const char *how,
+                         const char *value_text)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    store__now(now);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE conflicts SET state = 'resolved', resolution = ?2,"
+        " resolved_value = ?3, resolved_at = ?4 WHERE id = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, "resolve a conflict");
+    sqlite3_bind_int64(st, 1, id);
+    store__bind_text(st, 2, how);
+    store__bind_text(st, 3, value_text);
+    store__bind_text(st, 4, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "resolve a conflict");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_conflict_resolve(struct store *s, int64_t id, const char *how,
+                           const char *value_json)
+{
+    struct conflict_row r;
+    cJSON *target = NULL, *server = NULL;
+    char *reason = NULL, *target_text = NULL;
+    const char *chosen;
+    int rc, token = 0, have_row = 0;
+
+    if (!how || (strcmp(how, "local") != 0 && strcmp(how, "server") != 0 &&
+                 strcmp(how, "value") != 0))
+        return plat_err_set(ERR_INVALID,
+                            "resolve with local, server or value");
+    if (strcmp(how, "value") == 0 && !value_json)
+        return plat_err_set(ERR_INVALID, "resolving with a value needs the "
+                            "value (JSON)");
+
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = load_conflict(s, id, &r);
+    if (rc < 0)
+        goto done;
+    have_row = 1;
+    if (strcmp(r.state, "open") != 0) {
+        rc = plat_err_set(ERR_INVALID, "conflict %lld is already resolved",
+                          (long long)id);
+        goto done;
+    }
+    chosen = strcmp(how, "local") == 0    ? r.local
+             : strcmp(how, "server") == 0 ? r.server
+                                          : value_json;
+    target = value_of(chosen);
+    if (!target) {
+        rc = plat_err_set(ERR_INVALID, "the value to resolve conflict %lld "
+                          "with is not valid JSON", (long long)id);
+        goto done;
+    }
+    target_text = store__json_print(target);
+    if (!target_text) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    rc = entry_reason(s, r.seq, &reason);
+    if (rc < 0)
+        goto done;
+    /* The conflicting entry no longer applies (conflict entries never
+     * do); make sure the view shows the server copy before deciding what
+     * to write, so a new entry gets the server value as its base. */
+    rc = store_reg_refresh_view(s, r.ref);
+    if (rc < 0)
+        goto done;
+    rc = load_server(s, r.ref, &server);
+    if (rc < 0)
+        goto done;
+
+    if (strcmp(how, "server") == 0 &&
+        (!server ||
+         same_value(cJSON_GetObjectItemCaseSensitive(server, r.field),
+                    target))) {
+        /* The server holds the value that wins: the device's change of
+         * this field is dropped, the view follows the server. */
+        if (r.seq > 0) {
+            rc = drop_field(s, r.seq, r.field, NULL);
+            if (rc < 0)
+                goto done;
+        }
+    } else {
+        /* The device's value, a new value, or a server value that the
+         * server no longer holds (a conflict found after our own write):
+         * a new pending change, sent by the next push. */
+        rc = write_value(s, r.ref, r.field, target, reason);
+        if (rc < 0)
+            goto done;
+    }
+    rc = mark_resolved(s, id, how, target_text);
+    if (rc == PLAT_OK)
+        rc = settle_entry(s, r.seq);
+
+done:
+    rc = store__txn_end(s, token, rc);
+    if (have_row)
+        conflict_row_dispose(&r);
+    cJSON_Delete(target);
+    cJSON_Delete(server);
+    cJSON_free(target_text);
+    plat_free(reason);
+    return rc;
+}

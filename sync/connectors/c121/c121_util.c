@@ -1,0 +1,361 @@
+/*
+ * c121_util.c - what the 121 phases share: option defaults, progress and
+ * counters, streamed and whole JSON GETs, the server's clock, and re-reads
+ * of registrations by referenceId.
+ */
+#include "c121.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+#include "store.h"
+#include "store_registrations.h"
+#include "sync_http.h"
+#include "sync_jstream.h"
+
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <string.h>
+
+/* 121 tokens live exactly 33 h (contract 0.1). */
+#define TOKEN_LIFETIME_MS (33LL * 3600 * 1000)
+/* A referenceId filter longer than this is split over more requests:
+ * Node refuses request heads over 16 KB. */
+#define REFS_PATH_MAX 6000
+
+int c121_window(const struct c121 *c)
+{
+    return c->opt && c->opt->window > 0 ? c->opt->window
+                                        : C121_WINDOW_DEFAULT;
+}
+
+int c121_batch(const struct c121 *c)
+{
+    return c->opt && c->opt->batch > 0 ? c->opt->batch : C121_BATCH_DEFAULT;
+}
+
+int c121_max_attempts(const struct c121 *c)
+{
+    return c->opt && c->opt->max_attempts > 0 ? c->opt->max_attempts : 5;
+}
+
+int c121_cancelled(struct c121 *c)
+{
+    if (c->opt && c->opt->cancel && *c->opt->cancel) {
+        plat_err_set(ERR_RETRY, "121 sync cancelled");
+        return 1;
+    }
+    return 0;
+}
+
+void c121_update_stats(struct c121 *c)
+{
+    struct sync_http_stats st;
+
+    if (!c->http || !c->sum)
+        return;
+    sync_http_stats(c->http, &st);
+    c->sum->requests = st.requests;
+    c->sum->bytes_wire = st.bytes_down_wire + st.bytes_up_wire;
+    c->sum->bytes_body = st.bytes_down_body;
+}
+
+void c121_progress(struct c121 *c, int64_t done, int64_t total)
+{
+    struct sync_http_stats st;
+
+    if (!c->opt || !c->opt->progress)
+        return;
+    sync_http_stats(c->http, &st);
+    c->opt->progress(c->opt->progress_payload, "pull", done, total,
+                     st.bytes_down_wire + st.bytes_up_wire);
+}
+
+/* "121 GET /api/programs/3/registrations": the request without its query,
+ * for messages. */
+static void request_label(char *out, size_t n, const char *path)
+{
+    size_t len = strcspn(path, "?");
+
+    snprintf(out, n, "121 GET %.*s", (int)len, path);
+}
+
+/* ---- streamed GET --------------------------------------------------------- */
+
+struct records {
+    struct sync_jstream *js;
+    const char *what;
+    c121_record_fn fn;
+    void *payload;
+};
+
+static int on_record(void *payload, const char *json, size_t len)
+{
+    struct records *r = payload;
+    cJSON *rec = cJSON_ParseWithLength(json, len);
+
+    if (!rec)
+        return plat_err_set(ERR_INVALID, "malformed %s from server", r->what);
+    return r->fn(r->payload, rec);
+}
+
+static int on_data(void *payload, const char *data, size_t len)
+{
+    struct records *r = payload;
+
+    return sync_jstream_feed(r->js, data, len);
+}
+
+int c121_get_records(struct c121 *c, const char *path, const char *key,
+                     const char *what, c121_record_fn fn, void *payload,
+                     long *status_out)
+{
+    struct sync_http_response resp;
+    struct records r = {NULL, what, fn, payload};
+    char label[160];
+    int rc;
+
+    memset(&resp, 0, sizeof(resp));
+    if (status_out)
+        *status_out = 0;
+    rc = sync_jstream_create(&r.js, key, C121_MAX_RECORD, on_record, &r);
+    if (rc < 0)
+        return rc;
+    rc = sync_http_get_stream(c->http, path, on_data, &r, &resp);
+    if (status_out)
+        *status_out = resp.status;
+    if (rc < 0)
+        goto done;
+    if (resp.status < 200 || resp.status > 299) {
+        request_label(label, sizeof(label), path);
+        rc = sync_http_response_err(&resp, label);
+        if (rc == PLAT_OK) /* a 304 nobody asked for */
+            rc = plat_err_set(ERR_INVALID, "%s: unexpected HTTP %ld", label,
+                              resp.status);
+        goto done;
+    }
+    rc = sync_jstream_finish(r.js);
+
+done:
+    sync_jstream_destroy(r.js);
+    sync_http_response_dispose(&resp);
+    return rc;
+}
+
+/* ---- whole GET ------------------------------------------------------------ */
+
+int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
+                  const char *what, cJSON **out, long *status_out,
+                  char *etag_out)
+{
+    struct sync_http_response resp;
+    char label[160];
+    int rc;
+
+    *out = NULL;
+    if (status_out)
+        *status_out = 0;
+    if (etag_out)
+        etag_out[0] = '\0';
+    rc = sync_http_request(c->http, "GET", path, NULL, NULL, 0,
+                           if_none_match, &resp);
+    if (status_out)
+        *status_out = resp.status;
+    if (rc < 0)
+        goto done;
+    request_label(label, sizeof(label), path);
+    if (resp.status == 304 && if_none_match) {
+        rc = PLAT_OK;
+        goto done;
+    }
+    if (resp.status < 200 || resp.status > 299) {
+        rc = sync_http_response_err(&resp, label);
+        if (rc == PLAT_OK)
+            rc = plat_err_set(ERR_INVALID, "%s: unexpected HTTP %ld", label,
+                              resp.status);
+        goto done;
+    }
+    *out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+                                 resp.body.len);
+    if (!*out) {
+        rc = plat_err_set(ERR_INVALID, "malformed %s from server", what);
+        goto done;
+    }
+    if (etag_out)
+        memcpy(etag_out, resp.etag, sizeof(resp.etag));
+
+done:
+    sync_http_response_dispose(&resp);
+    return rc;
+}
+
+/* ---- the server's clock --------------------------------------------------- */
+
+int c121_server_time(struct c121 *c, int64_t *ms_out)
+{
+    const cJSON *user, *v;
+    cJSON *body = NULL;
+    int64_t login = 0, expires = 0, t;
+    int have = 0, rc;
+
+    *ms_out = 0;
+    rc = c121_get_json(c, "/api/users/current", NULL, "current user",
+                       &body, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    user = cJSON_GetObjectItemCaseSensitive(body, "user");
+    /* lastLogin is when this session logged in; expires - 33 h is the
+     * same moment by the token. Take the earlier one, so that a cursor
+     * started from it is never ahead of the server. */
+    v = cJSON_GetObjectItemCaseSensitive(user, "lastLogin");
+    if (cJSON_IsString(v) && plat_time_parse_iso(v->valuestring, &t) == 0) {
+        login = t;
+        have |= 1;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(user, "expires");
+    if (cJSON_IsString(v) && plat_time_parse_iso(v->valuestring, &t) == 0) {
+        expires = t - TOKEN_LIFETIME_MS;
+        have |= 2;
+    }
+    plat_err_clear();
+    if (have == 0)
+        rc = plat_err_set(ERR_INVALID, "121 GET /api/users/current: the "
+                          "answer has no lastLogin or expires time");
+    else if (have == 3)
+        *ms_out = login < expires ? login : expires;
+    else
+        *ms_out = have == 1 ? login : expires;
+    cJSON_Delete(body);
+    return rc;
+}
+
+/* ---- re-reads by referenceId ---------------------------------------------- */
+
+struct chunk {
+    struct c121 *c;
+    const char *const *refs;   /* the refs of this chunk */
+    size_t n;
+    unsigned char *found;      /* of this chunk, or NULL */
+    cJSON *rows;               /* records received, stored at the end */
+    size_t n_rows;
+};
+
+static int chunk_record(void *payload, cJSON *rec)
+{
+    struct chunk *k = payload;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(rec, "referenceId");
+    size_t i;
+
+    for (i = 0; cJSON_IsString(ref) && i < k->n; i++)
+        if (strcmp(ref->valuestring, k->refs[i]) == 0)
+            break;
+    /* Anything else means the server dropped the filter (it does that
+     * silently) and is sending the whole program: stop at once. */
+    if (!cJSON_IsString(ref) || i == k->n || k->n_rows >= k->n) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_INVALID, "121 answered a referenceId filter "
+                            "with other registrations");
+    }
+    if (k->found)
+        k->found[i] = 1;
+    cJSON_AddItemToArray(k->rows, rec);
+    k->n_rows++;
+    return PLAT_OK;
+}
+
+/* Store the records of one chunk in one transaction. */
+static int chunk_store(struct chunk *k)
+{
+    struct store *s = k->c->store;
+    const cJSON *rec;
+    int rc;
+
+    if (k->n_rows == 0)
+        return PLAT_OK;
+    rc = store_begin(s);
+    if (rc < 0)
+        return rc;
+    for (rec = k->rows->child; rec && rc == PLAT_OK; rec = rec->next)
+        rc = store_reg_put_server(s, rec);
+    if (rc == PLAT_OK)
+        rc = store_commit(s);
+    else
+        store_rollback(s);
+    if (rc == PLAT_OK && k->c->sum)
+        k->c->sum->pulled += (int64_t)k->n_rows;
+    return rc;
+}
+
+/* Fetch refs[0..n) with one request: "$in:a,b,c", or "$eq:a" for a single
+ * referenceId that holds a comma ($in would split it). */
+static int fetch_chunk(struct c121 *c, struct plat_buf *path,
+                       const char *const *refs, size_t n,
+                       unsigned char *found)
+{
+    struct chunk k = {c, refs, n, found, NULL, 0};
+    size_t i;
+    int rc;
+
+    plat_buf_reset(path);
+    rc = plat_buf_printf(path, "%s/registrations?limit=-1&"
+                         "filter.referenceId=%s", c->prefix,
+                         strchr(refs[0], ',') ? "$eq:" : "$in:");
+    for (i = 0; i < n && rc == PLAT_OK; i++) {
+        if (i > 0)
+            rc = plat_buf_puts(path, ",");
+        if (rc == PLAT_OK)
+            rc = sync_http_escape(path, refs[i]);
+    }
+    if (rc < 0)
+        return rc;
+    k.rows = cJSON_CreateArray();
+    if (!k.rows)
+        return plat_err_set(ERR_NOMEM, "out of memory re-reading "
+                            "registrations");
+    rc = c121_get_records(c, path->data, "data", "registration",
+                          chunk_record, &k, NULL);
+    if (rc == PLAT_OK)
+        rc = chunk_store(&k);
+    cJSON_Delete(k.rows);
+    return rc;
+}
+
+int c121_fetch_by_refs(struct c121 *c, const char *const *refs, size_t n,
+                       unsigned char *found)
+{
+    struct plat_buf path;
+    size_t start = 0, end, len;
+    int rc = PLAT_OK;
+
+    if (found)
+        memset(found, 0, n);
+    plat_buf_init(&path, 0);
+    while (start < n && rc == PLAT_OK) {
+        if (!refs[start] || !refs[start][0]) {
+            start++;
+            continue;
+        }
+        /* One chunk: up to C121_REFS_PER_REQUEST refs without commas, and
+         * a URL of at most REFS_PATH_MAX bytes (escaping at most triples a
+         * ref); a ref with a comma goes alone. */
+        end = start + 1;
+        len = strlen(refs[start]) * 3;
+        if (!strchr(refs[start], ','))
+            while (end < n && end - start < C121_REFS_PER_REQUEST &&
+                   refs[end] && refs[end][0] && !strchr(refs[end], ',') &&
+                   len + strlen(refs[end]) * 3 + 1 <= REFS_PATH_MAX) {
+                len += strlen(refs[end]) * 3 + 1;
+                end++;
+            }
+        rc = fetch_chunk(c, &path, refs + start, end - start,
+                         found ? found + start : NULL);
+        start = end;
+    }
+    plat_buf_dispose(&path);
+    if (rc == PLAT_OK)
+        log_debug("121: re-read %zu registrations by referenceId", n);
+    return rc;
+}

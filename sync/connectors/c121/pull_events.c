@@ -1,0 +1,678 @@
+/*
+ * pull_events.c - changes since the last cycle, from the registration
+ * events (GET {prefix}/registration-events?fromDate=<cursor>): one request
+ * of about 0.03 s whatever the store size, instead of re-reading
+ * registrations (121 has no updated field or filter on them).
+ *
+ * Events carry the field, the old and the new value, so most are applied
+ * to the server copies directly:
+ *   registrationDataChange   the field (the server copy keeps its JSON
+ *                            type); "name" follows the program's
+ *                            fullnameNamingConvention
+ *   registrationStatusChange status; "deleted" erases the attributes
+ *   fspChange                programFspConfigurationName and, from the
+ *                            stored program's FSP configurations, its id,
+ *                            label and fspName; an unknown configuration
+ *                            is re-read with filter.referenceId=$in:
+ *   ignoredDuplicate, other  nothing
+ * New registrations are fetched after the events, every cycle, with
+ * filter.id=$gt:<largest stored id> (about 0.03 s on the real server when
+ * few match): events of ids the store does not know are skipped, since
+ * that read gives their current state, and a registration whose creation
+ * event fell outside the window (an import that backdates `created`) is
+ * not missed either.
+ *
+ * Cursor and dedupe (checkpoints of source "121"):
+ *   events.cursor    the largest event `created` seen (server time)
+ *   events.last_id   the largest event id seen
+ *   events.seen      ids of the events seen within OVERLAP_MS before the
+ *                    cursor, as ranges "981-990,995"
+ *   events.settled   1 once a query found nothing after the cursor
+ *   events.refetch   referenceIds waiting to be re-read, one per line
+ * The window is inclusive, and an event may become visible a little after
+ * its `created` (its transaction commits later), so each query starts
+ * OVERLAP_MS before the cursor and skips the ids it has seen. Once one
+ * query found nothing new, that overlap has been read again already, and
+ * the next queries start at the cursor itself: a burst of events (a bulk
+ * status change) is not downloaded again cycle after cycle.
+ * Events are committed in batches of opt->batch with these checkpoints.
+ */
+#include "c121.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+#include "store.h"
+#include "store_program.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <cjson/cJSON.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OVERLAP_MS 5000
+#define RANGE_MAX 10000000 /* ids in one stored range: more is damage */
+
+/* ---- sets of event ids ------------------------------------------------ */
+
+struct idset {
+    int64_t *v;
+    size_t n, alloc;
+};
+
+static int idset_add(struct idset *s, int64_t id)
+{
+    int64_t *grown;
+
+    if (s->n == s->alloc) {
+        size_t alloc = s->alloc ? s->alloc * 2 : 64;
+        grown = plat_realloc(s->v, alloc * sizeof(*grown));
+        if (!grown)
+            return ERR_NOMEM;
+        s->v = grown;
+        s->alloc = alloc;
+    }
+    s->v[s->n++] = id;
+    return PLAT_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void idset_sort(struct idset *s)
+{
+    size_t i, o = 0;
+
+    if (s->n == 0)
+        return;
+    qsort(s->v, s->n, sizeof(*s->v), cmp_i64);
+    for (i = 1; i < s->n; i++)
+        if (s->v[i] != s->v[o])
+            s->v[++o] = s->v[i];
+    s->n = o + 1;
+}
+
+static int idset_has(const struct idset *s, int64_t id)
+{
+    size_t lo = 0, hi = s->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->v[mid] == id)
+            return 1;
+        if (s->v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* "981-990,995" -> ids, sorted. */
+static int idset_parse(struct idset *s, const char *text)
+{
+    const char *p = text;
+    char *end;
+    long long a, b;
+    int rc;
+
+    while (*p) {
+        errno = 0;
+        a = strtoll(p, &end, 10);
+        b = a;
+        if (end != p && *end == '-') {
+            p = end + 1;
+            b = strtoll(p, &end, 10);
+        }
+        if (errno || end == p || b < a || b - a > RANGE_MAX ||
+            (*end && *end != ','))
+            return plat_err_set(ERR_CORRUPT, "121 checkpoint events.seen is "
+                                "damaged");
+        for (; a <= b; a++) {
+            rc = idset_add(s, a);
+            if (rc < 0)
+                return rc;
+        }
+        p = *end ? end + 1 : end;
+    }
+    idset_sort(s);
+    return PLAT_OK;
+}
+
+static int idset_format(const struct idset *s, struct plat_buf *out)
+{
+    size_t i = 0, j;
+    int rc = PLAT_OK;
+
+    plat_buf_reset(out);
+    rc = plat_buf_puts(out, "");
+    while (i < s->n && rc == PLAT_OK) {
+        for (j = i; j + 1 < s->n && s->v[j + 1] == s->v[j] + 1; j++)
+            ;
+        rc = plat_buf_printf(out, "%s%lld", i ? "," : "", (long long)s->v[i]);
+        if (rc == PLAT_OK && j > i)
+            rc = plat_buf_printf(out, "-%lld", (long long)s->v[j]);
+        i = j + 1;
+    }
+    return rc;
+}
+
+/* ---- state of one events pull ----------------------------------------- */
+
+struct recent {
+    int64_t id;
+    int64_t created;
+};
+
+struct events {
+    struct c121 *c;
+    size_t batch_max;
+    struct idset old_seen;     /* seen by the previous cycles        */
+    struct recent *recent;     /* seen now, near the cursor          */
+    size_t n_recent, recent_alloc;
+    int64_t cursor;            /* largest created seen (ms)          */
+    int64_t cursor0;           /* the cursor this cycle started with */
+    int64_t last_id;           /* largest event id seen              */
+    int64_t upto;              /* largest event id processed now     */
+    cJSON *batch;              /* events received, not yet applied   */
+    size_t n_batch;
+    struct plat_buf refetch;   /* refs to re-read, "\n"-separated    */
+    cJSON *program;            /* stored program, loaded when needed */
+    int program_loaded;
+    int64_t applied, skipped, unknown;
+};
+
+static int recent_add(struct events *e, int64_t id, int64_t created)
+{
+    struct recent *grown;
+    size_t i, o = 0;
+
+    if (e->n_recent == e->recent_alloc) {
+        /* Drop what fell out of the overlap before growing. */
+        for (i = 0; i < e->n_recent; i++)
+            if (e->recent[i].created >= e->cursor - OVERLAP_MS)
+                e->recent[o++] = e->recent[i];
+        e->n_recent = o;
+    }
+    if (e->n_recent == e->recent_alloc) {
+        size_t alloc = e->recent_alloc ? e->recent_alloc * 2 : 64;
+        grown = plat_realloc(e->recent, alloc * sizeof(*grown));
+        if (!grown)
+            return ERR_NOMEM;
+        e->recent = grown;
+        e->recent_alloc = alloc;
+    }
+    e->recent[e->n_recent].id = id;
+    e->recent[e->n_recent].created = created;
+    e->n_recent++;
+    return PLAT_OK;
+}
+
+/* The ids a query from cursor - OVERLAP_MS can return again and that are
+ * applied already: those seen now near the cursor, and those of the
+ * previous set this answer has not reached yet. */
+static int seen_text(struct events *e, struct plat_buf *out)
+{
+    struct idset s = {NULL, 0, 0};
+    size_t i;
+    int rc = PLAT_OK;
+
+    for (i = 0; i < e->n_recent && rc == PLAT_OK; i++)
+        if (e->recent[i].created >= e->cursor - OVERLAP_MS)
+            rc = idset_add(&s, e->recent[i].id);
+    for (i = 0; i < e->old_seen.n && rc == PLAT_OK; i++)
+        if (e->old_seen.v[i] > e->upto)
+            rc = idset_add(&s, e->old_seen.v[i]);
+    if (rc == PLAT_OK) {
+        idset_sort(&s);
+        rc = idset_format(&s, out);
+    }
+    plat_free(s.v);
+    return rc;
+}
+
+static const cJSON *program(struct events *e)
+{
+    if (!e->program_loaded) {
+        e->program_loaded = 1;
+        if (store_program_get(e->c->store, e->c->opt->program_id,
+                              &e->program, NULL) < 0) {
+            plat_err_clear();
+            e->program = NULL;
+        }
+    }
+    return e->program;
+}
+
+static const char *text_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int add_refetch(struct events *e, const char *ref)
+{
+    if (strchr(ref, '\n'))
+        return PLAT_OK;
+    if (e->refetch.len > 0 && plat_buf_puts(&e->refetch, "\n") < 0)
+        return ERR_NOMEM;
+    return plat_buf_puts(&e->refetch, ref);
+}
+
+/* The FSP configuration changed: its id, label and fspName come with it.
+ * They are in the stored program; if it does not know the configuration
+ * (the program changed since), the registration is re-read. */
+static int apply_fsp(struct events *e, const char *ref, const char *name)
+{
+    const cJSON *list, *f = NULL;
+    cJSON *changes = NULL;
+    int rc;
+
+    list = cJSON_GetObjectItemCaseSensitive(program(e),
+                                            "programFspConfigurations");
+    cJSON_ArrayForEach(f, list) {
+        const char *n = text_of(f, "name");
+        if (name && n && strcmp(n, name) == 0)
+            break;
+    }
+    if (!f) {
+        rc = store_reg_apply_event(e->c->store, ref,
+                                   "programFspConfigurationName", name);
+        return rc < 0 ? rc : add_refetch(e, ref);
+    }
+    changes = cJSON_CreateObject();
+    if (!changes ||
+        !cJSON_AddStringToObject(changes, "programFspConfigurationName",
+                                 name) ||
+        !cJSON_AddItemToObject(
+            changes, "programFspConfigurationId",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "id"), 1)) ||
+        !cJSON_AddItemToObject(
+            changes, "programFspConfigurationLabel",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "label"),
+                            1)) ||
+        !cJSON_AddItemToObject(
+            changes, "fspName",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "fspName"),
+                            1))) {
+        cJSON_Delete(changes);
+        return plat_err_set(ERR_NOMEM, "out of memory applying an FSP "
+                            "change of %s", ref);
+    }
+    rc = store_reg_server_set(e->c->store, ref, changes);
+    cJSON_Delete(changes);
+    return rc;
+}
+
+/* 121 fills "name" with the fields of fullnameNamingConvention that have
+ * a value, joined by spaces. */
+static int update_name(struct events *e, const char *ref, const char *field)
+{
+    const cJSON *naming, *n, *v;
+    cJSON *reg = NULL, *changes = NULL;
+    struct plat_buf name;
+    int in = 0, rc;
+
+    naming = cJSON_GetObjectItemCaseSensitive(program(e),
+                                              "fullnameNamingConvention");
+    cJSON_ArrayForEach(n, naming)
+        if (cJSON_IsString(n) && strcmp(n->valuestring, field) == 0)
+            in = 1;
+    if (!in)
+        return PLAT_OK;
+    plat_buf_init(&name, 0);
+    rc = store_reg_server_get(e->c->store, ref, &reg);
+    if (rc < 0)
+        goto done;
+    rc = plat_buf_puts(&name, "");
+    cJSON_ArrayForEach(n, naming) {
+        v = cJSON_IsString(n) ? cJSON_GetObjectItemCaseSensitive(
+                                    reg, n->valuestring)
+                              : NULL;
+        if (rc == PLAT_OK && cJSON_IsString(v) && v->valuestring[0])
+            rc = plat_buf_printf(&name, "%s%s", name.len ? " " : "",
+                                 v->valuestring);
+    }
+    if (rc < 0)
+        goto done;
+    changes = cJSON_CreateObject();
+    if (!changes || !cJSON_AddStringToObject(changes, "name", name.data)) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory applying an event of %s",
+                          ref);
+        goto done;
+    }
+    rc = store_reg_server_set(e->c->store, ref, changes);
+
+done:
+    cJSON_Delete(changes);
+    cJSON_Delete(reg);
+    plat_buf_dispose(&name);
+    return rc;
+}
+
+/* Apply one event (inside the batch's transaction). */
+static int apply_one(struct events *e, const cJSON *ev)
+{
+    const char *type = text_of(ev, "type");
+    const char *field = text_of(ev, "fieldChanged");
+    const char *value = text_of(ev, "newValue");
+    int64_t rid = (int64_t)cJSON_GetObjectItemCaseSensitive(
+                      ev, "registrationId")->valuedouble;
+    char *ref = NULL;
+    int rc;
+
+    rc = store_reg_ref_by_id(e->c->store, rid, &ref);
+    if (rc == ERR_NOTFOUND) {
+        /* A new registration: read whole by fetch_new. */
+        plat_err_clear();
+        e->unknown++;
+        return PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    if (strcmp(type, "registrationStatusChange") == 0) {
+        rc = value ? store_reg_apply_event(e->c->store, ref, "status", value)
+                   : PLAT_OK;
+    } else if (strcmp(type, "fspChange") == 0 ||
+               (field && strcmp(field, "programFspConfigurationName") == 0)) {
+        rc = apply_fsp(e, ref, value);
+    } else if (strcmp(type, "registrationDataChange") == 0 && field) {
+        rc = store_reg_apply_event(e->c->store, ref, field, value);
+        if (rc == PLAT_OK)
+            rc = update_name(e, ref, field);
+    } else {
+        log_debug("121: event %s of %s not applied", type, ref);
+        plat_free(ref);
+        return PLAT_OK;
+    }
+    if (rc == ERR_INVALID) {
+        /* An event the server copy cannot take (a field that names the
+         * registration itself): skip it rather than stop every sync. */
+        log_debug("121: event of %s skipped: %s", ref, plat_err_msg());
+        plat_err_clear();
+        rc = PLAT_OK;
+    } else if (rc == PLAT_OK) {
+        e->applied++;
+    }
+    plat_free(ref);
+    return rc;
+}
+
+/* Apply the received events and commit them with the checkpoints. */
+static int flush(struct events *e)
+{
+    struct store *s = e->c->store;
+    struct plat_buf seen;
+    const cJSON *ev;
+    char iso[PLAT_ISO_LEN];
+    int64_t id, applied0 = e->applied;
+    int rc;
+
+    if (e->n_batch == 0)
+        return PLAT_OK;
+    plat_buf_init(&seen, 0);
+    rc = store_begin(s);
+    if (rc < 0)
+        goto done;
+    cJSON_ArrayForEach(ev, e->batch) {
+        id = (int64_t)cJSON_GetObjectItemCaseSensitive(ev, "id")->valuedouble;
+        if (idset_has(&e->old_seen, id))
+            e->skipped++;
+        else
+            rc = apply_one(e, ev);
+        if (rc < 0)
+            break;
+        if (id > e->upto)
+            e->upto = id;
+    }
+    if (rc == PLAT_OK)
+        rc = seen_text(e, &seen);
+    plat_time_iso(e->cursor, iso);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set(s, C121_SOURCE, "events.cursor", iso);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set_i64(s, C121_SOURCE, "events.last_id",
+                                      e->last_id);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set(s, C121_SOURCE, "events.seen", seen.data);
+    if (rc == PLAT_OK && e->refetch.len > 0)
+        rc = store_checkpoint_set(s, C121_SOURCE, "events.refetch",
+                                  e->refetch.data);
+    if (rc == PLAT_OK)
+        rc = store_commit(s);
+    else
+        store_rollback(s);
+
+done:
+    if (rc < 0)
+        e->applied = applied0;
+    else if (e->c->sum)
+        e->c->sum->events += e->applied - applied0;
+    cJSON_Delete(e->batch);
+    e->batch = NULL;
+    e->n_batch = 0;
+    plat_buf_dispose(&seen);
+    return rc;
+}
+
+static int on_event(void *payload, cJSON *ev)
+{
+    struct events *e = payload;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(ev, "registrationId");
+    const char *created = text_of(ev, "created");
+    int64_t ms;
+    int rc;
+
+    if (!cJSON_IsNumber(id) || !cJSON_IsNumber(rid) || !text_of(ev, "type")
+        || !created || plat_time_parse_iso(created, &ms) < 0) {
+        cJSON_Delete(ev);
+        return plat_err_set(ERR_INVALID, "malformed registration event from "
+                            "server");
+    }
+    if (ms > e->cursor)
+        e->cursor = ms;
+    if ((int64_t)id->valuedouble > e->last_id)
+        e->last_id = (int64_t)id->valuedouble;
+    rc = recent_add(e, (int64_t)id->valuedouble, ms);
+    if (rc == PLAT_OK && !e->batch && !(e->batch = cJSON_CreateArray()))
+        rc = ERR_NOMEM;
+    if (rc < 0) {
+        cJSON_Delete(ev);
+        return plat_err_set(rc, "out of memory reading registration events");
+    }
+    cJSON_AddItemToArray(e->batch, ev);
+    if (++e->n_batch >= e->batch_max)
+        return flush(e);
+    return PLAT_OK;
+}
+
+/* ---- the phase -------------------------------------------------------- */
+
+/* Read the checkpoints this cycle starts from. */
+static int load_state(struct events *e, int64_t *settled)
+{
+    struct store *s = e->c->store;
+    char *text = NULL;
+    int rc;
+
+    rc = store_checkpoint_get(s, C121_SOURCE, "events.cursor", &text);
+    if (rc == ERR_NOTFOUND) {
+        /* The first pull sets it; a store that lacks it starts now. */
+        plat_err_clear();
+        rc = c121_server_time(e->c, &e->cursor);
+        if (rc == PLAT_OK)
+            log_info("121: no events cursor; starting from the server's "
+                     "time");
+    } else if (rc == PLAT_OK && plat_time_parse_iso(text, &e->cursor) < 0) {
+        rc = plat_err_set(ERR_CORRUPT, "121 checkpoint events.cursor is "
+                          "damaged");
+    }
+    plat_free(text);
+    text = NULL;
+    if (rc < 0)
+        return rc;
+    e->cursor0 = e->cursor;
+    rc = store_checkpoint_get_i64(s, C121_SOURCE, "events.last_id", 0,
+                                  &e->last_id);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_get_i64(s, C121_SOURCE, "events.settled", 0,
+                                      settled);
+    if (rc < 0)
+        return rc;
+    rc = store_checkpoint_get(s, C121_SOURCE, "events.seen", &text);
+    if (rc == PLAT_OK)
+        rc = idset_parse(&e->old_seen, text);
+    else if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    plat_free(text);
+    text = NULL;
+    if (rc < 0)
+        return rc;
+    /* Re-reads a previous cycle could not finish are kept, since each
+     * batch rewrites the whole list. */
+    rc = store_checkpoint_get(s, C121_SOURCE, "events.refetch", &text);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&e->refetch, text);
+    else if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    plat_free(text);
+    return rc;
+}
+
+/* Fetch the registrations newer than the largest stored id. */
+static int fetch_new(struct c121 *c)
+{
+    int64_t max = 0, last = 0, pulled0 = c->sum ? c->sum->pulled : 0;
+    int complete = 0, rc;
+
+    rc = store_reg_max_server_id(c->store, c->opt->program_id, &max);
+    if (rc == PLAT_OK)
+        rc = c121_walk_registrations(c, max, NULL, &last, &complete);
+    if (rc == PLAT_OK && last > max)
+        log_info("121: %lld new registrations, up to id %lld",
+                 (long long)((c->sum ? c->sum->pulled : 0) - pulled0),
+                 (long long)last);
+    return rc;
+}
+
+/* Re-read the registrations whose events were not enough. */
+static int refetch(struct c121 *c)
+{
+    char *text = NULL, *p;
+    const char **refs = NULL;
+    size_t n = 1, i = 0;
+    int rc;
+
+    rc = store_checkpoint_get(c->store, C121_SOURCE, "events.refetch",
+                              &text);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    for (p = text; *p; p++)
+        n += *p == '\n';
+    refs = plat_calloc(n, sizeof(*refs));
+    if (!refs) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    for (p = text; p; i++) {
+        refs[i] = p;
+        p = strchr(p, '\n');
+        if (p)
+            *p++ = '\0';
+    }
+    rc = c121_fetch_by_refs(c, refs, n, NULL);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_delete(c->store, C121_SOURCE,
+                                     "events.refetch");
+
+done:
+    plat_free(refs);
+    plat_free(text);
+    return rc;
+}
+
+int c121_pull_events(struct c121 *c)
+{
+    struct events e;
+    struct plat_buf path;
+    char iso[PLAT_ISO_LEN];
+    int64_t complete = 0, settled = 0;
+    long status = 0;
+    int rc;
+
+    memset(&e, 0, sizeof(e));
+    e.c = c;
+    e.batch_max = (size_t)c121_batch(c);
+    plat_buf_init(&e.refetch, 0);
+    plat_buf_init(&path, 0);
+    rc = store_checkpoint_get_i64(c->store, C121_SOURCE, "pull.complete", 0,
+                                  &complete);
+    if (rc < 0 || !complete) {
+        /* Until the first pull is complete the events wait: the cursor
+         * set when it started keeps them. */
+        if (rc == PLAT_OK)
+            log_debug("121: first pull not complete; events wait");
+        goto done;
+    }
+    rc = load_state(&e, &settled);
+    if (rc < 0)
+        goto done;
+    plat_time_iso(e.cursor - (settled ? 0 : OVERLAP_MS), iso);
+    rc = plat_buf_printf(&path, "%s/registration-events?fromDate=",
+                         c->prefix);
+    if (rc == PLAT_OK)
+        rc = sync_http_escape(&path, iso);
+    if (rc < 0)
+        goto done;
+    rc = c121_get_records(c, path.data, "data", "registration event",
+                          on_event, &e, &status);
+    if (rc == ERR_NOTFOUND && status == 404) {
+        /* 121 answers "no events in the window" with a 404. */
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    if (rc == PLAT_OK)
+        rc = flush(&e);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set_i64(c->store, C121_SOURCE,
+                                      "events.settled",
+                                      e.cursor == e.cursor0);
+    if (rc == PLAT_OK)
+        rc = fetch_new(c);
+    if (rc == PLAT_OK)
+        rc = refetch(c);
+    if (rc == PLAT_OK && (e.applied || e.unknown))
+        log_info("121: %lld registration events applied, %lld already seen, "
+                 "%lld of registrations not pulled before",
+                 (long long)e.applied, (long long)e.skipped,
+                 (long long)e.unknown);
+
+done:
+    cJSON_Delete(e.batch);
+    cJSON_Delete(e.program);
+    plat_free(e.old_seen.v);
+    plat_free(e.recent);
+    plat_buf_dispose(&e.refetch);
+    plat_buf_dispose(&path);
+    c121_update_stats(c);
+    return rc;
+}

@@ -1,0 +1,352 @@
+/*
+ * pull_payments.c - payments, their transactions and paper voucher images.
+ *
+ * GET {prefix}/payments is small and unpaginated; it is polled with
+ * If-None-Match (checkpoint "payments.etag"): a 304 means no payment and
+ * no transaction status changed (the list carries the counts and sums per
+ * status), so the transactions are not asked for either. When the list
+ * changed, the transactions of each payment whose entry changed (or that
+ * has none stored) are read with filter.updated=$gt:<latest stored
+ * updated>, sorted by updated, streamed and committed in batches; a batch
+ * is only cut between two different `updated` values, so that after an
+ * interruption the $gt: filter cannot skip a transaction that shares the
+ * last committed time. The payment itself and the ETag are stored after
+ * its transactions, so an interrupted pull asks again.
+ *
+ * With opt->vouchers, the paper voucher images of the latest payment that
+ * are not stored yet are fetched, one request each (the API has no bulk
+ * form); 121 has one for Intersolve-voucher-paper transactions that were
+ * sent (success or waiting), and a 404 is skipped.
+ *
+ * A user without the payment permissions gets 403: the phase then skips
+ * what it may not read instead of failing the whole cycle.
+ */
+#include "c121.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "store.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <cjson/cJSON.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PAYMENTS_ETAG "payments.etag"
+#define VOUCHER_FSP "Intersolve-voucher-paper"
+
+/* ---- transactions ----------------------------------------------------- */
+
+struct txs {
+    struct c121 *c;
+    int payment_id;
+    size_t batch_max;
+    cJSON *rows;
+    size_t n_rows;
+    char last_updated[64];
+    int64_t done;
+};
+
+static int txs_flush(struct txs *t)
+{
+    struct store *s = t->c->store;
+    const cJSON *rec;
+    int rc;
+
+    if (t->n_rows == 0)
+        return PLAT_OK;
+    rc = store_begin(s);
+    if (rc < 0)
+        return rc;
+    cJSON_ArrayForEach(rec, t->rows) {
+        rc = store_transaction_put(s, t->c->opt->program_id, t->payment_id,
+                                   rec);
+        if (rc < 0)
+            break;
+    }
+    if (rc == PLAT_OK)
+        rc = store_commit(s);
+    else
+        store_rollback(s);
+    t->done += rc == PLAT_OK ? (int64_t)t->n_rows : 0;
+    cJSON_Delete(t->rows);
+    t->rows = NULL;
+    t->n_rows = 0;
+    if (rc == PLAT_OK && c121_cancelled(t->c))
+        rc = ERR_RETRY;
+    return rc;
+}
+
+static int on_tx(void *payload, cJSON *rec)
+{
+    struct txs *t = payload;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(rec, "updated");
+    const char *updated = cJSON_IsString(u) ? u->valuestring : "";
+    int rc;
+
+    if (!cJSON_IsObject(rec)) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_INVALID, "malformed transaction from server");
+    }
+    if (t->n_rows >= t->batch_max && strcmp(updated, t->last_updated) != 0) {
+        rc = txs_flush(t);
+        if (rc < 0) {
+            cJSON_Delete(rec);
+            return rc;
+        }
+    }
+    if (!t->rows && !(t->rows = cJSON_CreateArray())) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_NOMEM, "out of memory reading transactions");
+    }
+    snprintf(t->last_updated, sizeof(t->last_updated), "%s", updated);
+    cJSON_AddItemToArray(t->rows, rec);
+    t->n_rows++;
+    return PLAT_OK;
+}
+
+static int pull_transactions(struct c121 *c, int payment_id)
+{
+    struct txs t;
+    struct plat_buf path;
+    char since[64];
+    long status = 0;
+    int rc;
+
+    memset(&t, 0, sizeof(t));
+    t.c = c;
+    t.payment_id = payment_id;
+    t.batch_max = (size_t)c121_batch(c);
+    plat_buf_init(&path, 0);
+    rc = store_transaction_max_updated(c->store, payment_id, since,
+                                       sizeof(since));
+    if (rc == PLAT_OK)
+        rc = plat_buf_printf(&path, "%s/payments/%d/transactions?limit=-1&"
+                             "sortBy=updated:ASC", c->prefix, payment_id);
+    if (rc == PLAT_OK && since[0]) {
+        rc = plat_buf_puts(&path, "&filter.updated=$gt:");
+        if (rc == PLAT_OK)
+            rc = sync_http_escape(&path, since);
+    }
+    if (rc < 0)
+        goto done;
+    rc = c121_get_records(c, path.data, "data", "transaction", on_tx, &t,
+                          &status);
+    if (rc == ERR_AUTH && status == 403) {
+        log_info("121: user may not read the transactions of payment %d; "
+                 "skipped", payment_id);
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    if (rc == PLAT_OK)
+        rc = txs_flush(&t);
+    if (rc == PLAT_OK && t.done > 0)
+        log_info("121: payment %d: %lld transactions updated", payment_id,
+                 (long long)t.done);
+
+done:
+    cJSON_Delete(t.rows);
+    plat_buf_dispose(&path);
+    return rc;
+}
+
+/* ---- payments ----------------------------------------------------------- */
+
+static int payment_id_of(const cJSON *p, int *out)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "paymentId");
+
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1 ||
+        id->valuedouble > 2147483647.0 ||
+        id->valuedouble != floor(id->valuedouble))
+        return plat_err_set(ERR_INVALID, "malformed payment from server: no "
+                            "paymentId");
+    *out = (int)id->valuedouble;
+    return PLAT_OK;
+}
+
+/* One payment of the list: its transactions if it changed, then itself. */
+static int pull_payment(struct c121 *c, const cJSON *p, int pid)
+{
+    cJSON *stored = NULL;
+    char since[64];
+    int rc, changed;
+
+    rc = store_payment_get(c->store, c->opt->program_id, pid, &stored);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    if (rc == PLAT_OK)
+        rc = store_transaction_max_updated(c->store, pid, since,
+                                           sizeof(since));
+    if (rc < 0)
+        goto done;
+    changed = !stored || !cJSON_Compare(stored, p, 1) || !since[0] ||
+              (c->opt && c->opt->full);
+    if (changed)
+        rc = pull_transactions(c, pid);
+    if (rc == PLAT_OK && changed)
+        rc = store_payment_put(c->store, c->opt->program_id, p);
+
+done:
+    cJSON_Delete(stored);
+    return rc;
+}
+
+static int pull_list(struct c121 *c, int *latest)
+{
+    struct store *s = c->store;
+    cJSON *list = NULL;
+    const cJSON *p;
+    char *etag = NULL;
+    char etag_new[128], path[96];
+    long status = 0;
+    int pid, rc;
+
+    *latest = 0;
+    rc = store_checkpoint_get(s, C121_SOURCE, PAYMENTS_ETAG, &etag);
+    if (rc == ERR_NOTFOUND)
+        plat_err_clear();
+    else if (rc < 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/payments", c->prefix);
+    rc = c121_get_json(c, path, c->opt->full ? NULL : etag, "payments",
+                       &list, &status, etag_new);
+    if (rc < 0)
+        goto done;
+    if (!list) {
+        log_debug("121: payments unchanged");
+        rc = store_payment_latest(s, c->opt->program_id, latest);
+        goto done;
+    }
+    if (!cJSON_IsArray(list)) {
+        rc = plat_err_set(ERR_INVALID, "malformed payments from server: not "
+                          "a list");
+        goto done;
+    }
+    cJSON_ArrayForEach(p, list) {
+        rc = payment_id_of(p, &pid);
+        if (rc == PLAT_OK)
+            rc = pull_payment(c, p, pid);
+        if (rc < 0)
+            goto done;
+        if (pid > *latest)
+            *latest = pid;
+    }
+    rc = etag_new[0] ? store_checkpoint_set(s, C121_SOURCE, PAYMENTS_ETAG,
+                                            etag_new)
+                     : store_checkpoint_delete(s, C121_SOURCE, PAYMENTS_ETAG);
+
+done:
+    if (rc == ERR_AUTH && status == 403) {
+        log_info("121: user may not read payments of program %d; skipped",
+                 c->opt->program_id);
+        plat_err_clear();
+        rc = PLAT_OK;
+        *latest = 0;
+    }
+    cJSON_Delete(list);
+    plat_free(etag);
+    return rc;
+}
+
+/* ---- vouchers ------------------------------------------------------------ */
+
+/* Fetch and store one image. *stored counts the images stored;
+ * *forbidden is set on a 403 (the user lacks the permission). */
+static int pull_voucher(struct c121 *c, struct plat_buf *path,
+                        const char *ref, int pid, int *stored,
+                        int *forbidden)
+{
+    struct sync_http_response resp;
+    int rc;
+
+    plat_buf_reset(path);
+    rc = plat_buf_printf(path, "%s/fsps/intersolve-voucher/voucher/"
+                         "image-paper?referenceId=", c->prefix);
+    if (rc == PLAT_OK)
+        rc = sync_http_escape(path, ref);
+    if (rc == PLAT_OK)
+        rc = plat_buf_printf(path, "&paymentId=%d", pid);
+    if (rc < 0)
+        return rc;
+    rc = sync_http_request(c->http, "GET", path->data, NULL, NULL, 0, NULL,
+                           &resp);
+    if (rc < 0)
+        goto done;
+    if (resp.status == 404) {
+        log_debug("121: no paper voucher for %s in payment %d", ref, pid);
+        goto done;
+    }
+    if (resp.status == 403) {
+        *forbidden = 1;
+        goto done;
+    }
+    if (resp.status < 200 || resp.status > 299) {
+        rc = sync_http_response_err(&resp, "121 GET paper voucher");
+        if (rc == PLAT_OK)
+            rc = plat_err_set(ERR_INVALID, "121 GET paper voucher: "
+                              "unexpected HTTP %ld", resp.status);
+        goto done;
+    }
+    if (resp.body.len == 0) {
+        rc = plat_err_set(ERR_INVALID, "121 GET paper voucher of %s: empty "
+                          "image", ref);
+        goto done;
+    }
+    rc = store_voucher_put(c->store, ref, pid, resp.body.data, resp.body.len,
+                           resp.content_type);
+    if (rc == PLAT_OK)
+        (*stored)++;
+
+done:
+    sync_http_response_dispose(&resp);
+    return rc;
+}
+
+static int pull_vouchers(struct c121 *c, int pid)
+{
+    struct plat_buf path;
+    char **refs = NULL;
+    size_t n = 0, i;
+    int stored = 0, forbidden = 0, rc;
+
+    if (pid <= 0)
+        return PLAT_OK;
+    rc = store_voucher_missing(c->store, pid, VOUCHER_FSP, &refs, &n);
+    if (rc < 0)
+        return rc;
+    plat_buf_init(&path, 0);
+    for (i = 0; i < n && rc == PLAT_OK && !forbidden; i++) {
+        rc = pull_voucher(c, &path, refs[i], pid, &stored, &forbidden);
+        if (rc == PLAT_OK && c121_cancelled(c))
+            rc = ERR_RETRY;
+        if ((i + 1) % 50 == 0)
+            c121_progress(c, (int64_t)i + 1, (int64_t)n);
+    }
+    if (forbidden)
+        log_info("121: user may not read paper vouchers; skipped");
+    if (n > 0)
+        log_info("121: payment %d: %d of %zu missing voucher images stored",
+                 pid, stored, n);
+    plat_buf_dispose(&path);
+    store_strings_free(refs, n);
+    return rc;
+}
+
+int c121_pull_payments(struct c121 *c)
+{
+    int latest = 0, rc;
+
+    rc = pull_list(c, &latest);
+    if (rc == PLAT_OK && c->opt->vouchers)
+        rc = pull_vouchers(c, latest);
+    c121_update_stats(c);
+    return rc;
+}

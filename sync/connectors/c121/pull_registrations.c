@@ -1,0 +1,321 @@
+/*
+ * pull_registrations.c - the first pull and the full reconcile: every
+ * registration of the program, read in few large id windows
+ * (sortBy=id:ASC&filter.id=$gt:<last>), because on the real server each
+ * registrations request costs about 1.5 s whatever its limit
+ * (contracts/recorded/121/README.md). The answer is parsed as a stream
+ * record by record and committed every opt->batch records together with
+ * the checkpoint of the last id, so memory stays bounded by one batch and
+ * an interrupted pull resumes after the last committed id.
+ *
+ * Checkpoints (source "121"):
+ *   pull.last_id   last id committed by the first pull
+ *   pull.complete  1 once the first pull reached the end
+ *   full.last_id   last id committed by a full reconcile in progress
+ *   events.cursor  set at the start of the first pull (pull_events.c)
+ *
+ * Deletions: GET /registrations leaves deleted rows out, so a window that
+ * shows ids a < b < c and not a stored id between them tells that the
+ * stored one is gone; store_reg_mark_gone marks it deleted in the same
+ * commit as the batch. This needs no generation column and works for a
+ * resumed walk too.
+ */
+#include "c121.h"
+
+#include "plat_alloc.h"
+#include "plat_buf.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+#include "store.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <cjson/cJSON.h>
+
+#include <math.h>
+#include <string.h>
+
+struct walk {
+    struct c121 *c;
+    const char *checkpoint;   /* NULL: no checkpoint                   */
+    int program_id;
+    size_t batch;
+    int64_t committed;        /* last id committed                     */
+    int64_t last_seen;        /* last id received                      */
+    cJSON *rows;              /* received, not yet committed           */
+    int64_t *ids;             /* their ids, ascending                  */
+    size_t n_rows;
+    int64_t window_rows;      /* records of the current window         */
+    int64_t done;             /* records committed by this walk        */
+    int64_t gone;             /* stored rows found deleted             */
+    int progressed;           /* a batch was committed in this attempt */
+};
+
+static void walk_drop(struct walk *w)
+{
+    cJSON_Delete(w->rows);
+    w->rows = NULL;
+    w->n_rows = 0;
+}
+
+/* Commit the received rows with the checkpoint. */
+static int walk_flush(struct walk *w)
+{
+    struct store *s = w->c->store;
+    const cJSON *rec;
+    int64_t gone = 0;
+    int rc;
+
+    if (w->n_rows == 0)
+        return PLAT_OK;
+    rc = store_begin(s);
+    if (rc < 0)
+        return rc;
+    for (rec = w->rows->child; rec && rc == PLAT_OK; rec = rec->next)
+        rc = store_reg_put_server(s, rec);
+    if (rc == PLAT_OK)
+        rc = store_reg_mark_gone(s, w->program_id, w->committed,
+                                 w->last_seen, w->ids, w->n_rows, &gone);
+    if (rc == PLAT_OK && w->checkpoint)
+        rc = store_checkpoint_set_i64(s, C121_SOURCE, w->checkpoint,
+                                      w->last_seen);
+    if (rc == PLAT_OK)
+        rc = store_commit(s);
+    else
+        store_rollback(s);
+    if (rc < 0)
+        return rc;
+    w->committed = w->last_seen;
+    w->done += (int64_t)w->n_rows;
+    w->gone += gone;
+    if (w->c->sum)
+        w->c->sum->pulled += (int64_t)w->n_rows;
+    w->progressed = 1;
+    walk_drop(w);
+    c121_progress(w->c, w->done, 0);
+    if (c121_cancelled(w->c))
+        return ERR_RETRY;
+    return PLAT_OK;
+}
+
+static int walk_record(void *payload, cJSON *rec)
+{
+    struct walk *w = payload;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
+    int64_t v;
+    int rc;
+
+    if (!cJSON_IsObject(rec) || !cJSON_IsNumber(id) ||
+        id->valuedouble != floor(id->valuedouble) ||
+        id->valuedouble > 9007199254740991.0) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_INVALID, "malformed registration from "
+                            "server: no numeric id");
+    }
+    v = (int64_t)id->valuedouble;
+    /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
+     * filter it does not accept, silently): without them it would never
+     * end. */
+    if (v <= w->last_seen) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_INVALID, "121 registrations came out of id "
+                            "order (id %lld after %lld)", (long long)v,
+                            (long long)w->last_seen);
+    }
+    if (!w->rows) {
+        w->rows = cJSON_CreateArray();
+        if (!w->rows) {
+            cJSON_Delete(rec);
+            return plat_err_set(ERR_NOMEM, "out of memory pulling "
+                                "registrations");
+        }
+    }
+    cJSON_AddItemToArray(w->rows, rec);
+    w->ids[w->n_rows++] = v;
+    w->last_seen = v;
+    w->window_rows++;
+    if (w->n_rows >= w->batch) {
+        rc = walk_flush(w);
+        if (rc < 0)
+            return rc;
+    }
+    return PLAT_OK;
+}
+
+static int64_t body_bytes(struct c121 *c)
+{
+    struct sync_http_stats st;
+
+    sync_http_stats(c->http, &st);
+    return st.bytes_down_body;
+}
+
+int c121_walk_registrations(struct c121 *c, int64_t from_id,
+                            const char *checkpoint, int64_t *last_out,
+                            int *complete_out)
+{
+    struct walk w;
+    struct plat_buf path;
+    int limit = c121_window(c), misses = 0, rc;
+    int64_t before;
+
+    memset(&w, 0, sizeof(w));
+    *last_out = from_id;
+    *complete_out = 0;
+    w.c = c;
+    w.checkpoint = checkpoint;
+    w.program_id = c->opt ? c->opt->program_id : 0;
+    w.batch = (size_t)c121_batch(c);
+    w.committed = from_id;
+    w.ids = plat_malloc(w.batch * sizeof(*w.ids));
+    plat_buf_init(&path, 0);
+    if (!w.ids)
+        return ERR_NOMEM;
+    for (;;) {
+        walk_drop(&w);
+        w.last_seen = w.committed;
+        w.window_rows = 0;
+        w.progressed = 0;
+        plat_buf_reset(&path);
+        rc = plat_buf_printf(&path, "%s/registrations?sortBy=id:ASC&"
+                             "filter.id=$gt:%lld&limit=%d", c->prefix,
+                             (long long)w.committed, limit);
+        if (rc < 0)
+            break;
+        before = body_bytes(c);
+        rc = c121_get_records(c, path.data, "data", "registration",
+                              walk_record, &w, NULL);
+        if (rc == PLAT_OK)
+            rc = walk_flush(&w);
+        if (rc == PLAT_OK) {
+            if (w.window_rows < limit)
+                break;
+            continue;
+        }
+        /* Resume at once after a connection cut mid-answer (the client
+         * does not retry once data has flowed): committed batches stay,
+         * the next window starts after the last committed id. Anything
+         * else, or a failure before any data (the client has retried
+         * that already), ends the walk. */
+        if (rc != ERR_RETRY || c121_cancelled(c) ||
+            body_bytes(c) == before)
+            break;
+        misses = w.progressed ? 1 : misses + 1;
+        if (misses >= c121_max_attempts(c))
+            break;
+        log_info("121: registrations download cut off after id %lld; "
+                 "resuming", (long long)w.committed);
+    }
+    walk_drop(&w);
+    if (rc == PLAT_OK) {
+        /* The window came back short: nothing is left above the last
+         * id, so stored rows above it are gone from the server. */
+        int64_t gone = 0;
+
+        rc = store_reg_mark_gone(c->store, w.program_id, w.committed,
+                                 INT64_MAX, NULL, 0, &gone);
+        w.gone += gone;
+        if (rc == PLAT_OK)
+            *complete_out = 1;
+    }
+    *last_out = w.committed;
+    if (w.gone > 0)
+        log_info("121: %lld registrations are no longer on the server, "
+                 "marked deleted", (long long)w.gone);
+    plat_free(w.ids);
+    plat_buf_dispose(&path);
+    return rc;
+}
+
+/* Start the events cursor at the first pull, on the server's clock: every
+ * change after this moment is either in the rows still to be read or in
+ * an event pull_events will apply. */
+static int start_events_cursor(struct c121 *c)
+{
+    char *cur = NULL;
+    char iso[PLAT_ISO_LEN];
+    int64_t ms;
+    int rc;
+
+    rc = store_checkpoint_get(c->store, C121_SOURCE, "events.cursor", &cur);
+    plat_free(cur);
+    if (rc != ERR_NOTFOUND)
+        return rc;
+    plat_err_clear();
+    rc = c121_server_time(c, &ms);
+    if (rc < 0)
+        return rc;
+    plat_time_iso(ms, iso);
+    return store_checkpoint_set(c->store, C121_SOURCE, "events.cursor", iso);
+}
+
+/* A full walk reached the end: the first pull is complete too. */
+static int finish_full(struct c121 *c, int64_t last)
+{
+    struct store *s = c->store;
+    int64_t pull_last = 0;
+    int rc;
+
+    rc = store_checkpoint_get_i64(s, C121_SOURCE, "pull.last_id", 0,
+                                  &pull_last);
+    if (rc < 0)
+        return rc;
+    rc = store_begin(s);
+    if (rc < 0)
+        return rc;
+    rc = store_checkpoint_delete(s, C121_SOURCE, "full.last_id");
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set_i64(s, C121_SOURCE, "pull.last_id",
+                                      last > pull_last ? last : pull_last);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set_i64(s, C121_SOURCE, "pull.complete", 1);
+    if (rc == PLAT_OK)
+        return store_commit(s);
+    store_rollback(s);
+    return rc;
+}
+
+int c121_pull_registrations(struct c121 *c)
+{
+    struct store *s = c->store;
+    const char *ckpt;
+    int64_t complete = 0, from = 0, last = 0, pulled0;
+    int full = c->opt && c->opt->full, reached = 0, rc;
+
+    pulled0 = c->sum ? c->sum->pulled : 0;
+    rc = store_checkpoint_get_i64(s, C121_SOURCE, "pull.complete", 0,
+                                  &complete);
+    if (rc < 0)
+        return rc;
+    if (complete && !full) {
+        log_debug("121: first pull complete; registrations come from "
+                  "events");
+        return PLAT_OK;
+    }
+    rc = start_events_cursor(c);
+    if (rc < 0)
+        goto done;
+    /* A full reconcile that was cut off resumes where it stopped; a new
+     * one starts from id 0. */
+    ckpt = full ? "full.last_id" : "pull.last_id";
+    rc = store_checkpoint_get_i64(s, C121_SOURCE, ckpt, 0, &from);
+    if (rc < 0)
+        goto done;
+    log_info("121: %s registrations after id %lld",
+             full ? "reconciling" : "pulling", (long long)from);
+    rc = c121_walk_registrations(c, from, ckpt, &last, &reached);
+    if (rc == PLAT_OK && reached)
+        rc = full ? finish_full(c, last)
+                  : store_checkpoint_set_i64(s, C121_SOURCE, "pull.complete",
+                                             1);
+    if (rc == PLAT_OK)
+        log_info("121: registrations pulled: %lld (last id %lld)",
+                 (long long)((c->sum ? c->sum->pulled : 0) - pulled0),
+                 (long long)last);
+
+done:
+    c121_update_stats(c);
+    return rc;
+}

@@ -1,0 +1,653 @@
+/*
+ * push_creates.c - registrations made on the device go to 121 as batches
+ * of POST /registrations (contract 3.2: a JSON array, all or nothing).
+ *
+ * A create must never be duplicated and never fail forever. 121 refuses a
+ * referenceId it has (in any program, even deleted) and the device makes
+ * the referenceIds, so a create whose answer was lost is recognised: the
+ * batch is marked inflight before it is sent, and whenever the outcome is
+ * unknown (5xx, network, a crash) the agent asks 121 which referenceIds it
+ * has before sending again. A 400 names the rows it refuses: rows that
+ * "already exist" are checked the same way, rows with validation errors
+ * are rejected with the server's message, and the rest is sent again.
+ *
+ * Afterwards the new server copies are fetched so the registrations get
+ * their 121 ids: with filter.id=$gt:<largest id known> (one cheap request
+ * on the real server) when the store has pulled before, else by
+ * referenceId.
+ */
+#include "c121_push.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "store.h"
+#include "store_outbox.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CREATE_BATCH_DEFAULT 500
+#define NEW_PAGE 1000          /* rows per page when fetching new rows */
+
+struct creates {
+    struct c121 *c;
+    int use_gt;                /* fetch new rows by filter.id=$gt:    */
+    int64_t cursor;            /* ... above this id                   */
+    int64_t done, rejected;
+    const char **created;      /* refs answered 201, for the id fetch */
+    size_t n_created, cap_created;
+};
+
+/* ---- finding what the server has ----------------------------------------- */
+
+static int has_copy(struct c121 *c, const char *ref)
+{
+    cJSON *server = NULL;
+    int rc = store_reg_server_get(c->store, ref, &server);
+
+    cJSON_Delete(server);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return 0;
+    }
+    return rc == PLAT_OK ? 1 : rc;
+}
+
+/* Store one page of GET /registrations; *count_out rows, *last_id the
+ * largest id on it. */
+static int put_page(struct creates *k, const struct sync_http_response *r,
+                    int *count_out, int64_t *last_id)
+{
+    cJSON *root = NULL;
+    const cJSON *data, *row, *id;
+    int rc;
+
+    *count_out = 0;
+    root = cJSON_ParseWithLength(r->body.data ? r->body.data : "",
+                                 r->body.len);
+    data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (!cJSON_IsArray(data)) {
+        rc = plat_err_set(ERR_INVALID, "121 GET registrations: the answer "
+                          "has no data array");
+        goto done;
+    }
+    cJSON_ArrayForEach(row, data) {
+        id = cJSON_GetObjectItemCaseSensitive(row, "id");
+        if (cJSON_IsNumber(id) && (int64_t)id->valuedouble > *last_id)
+            *last_id = (int64_t)id->valuedouble;
+        (*count_out)++;
+    }
+    rc = store_reg_put_server_batch(k->c->store, data);
+
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Fetch rows newer than k->cursor, page by page, until every ref in
+ * refs[] has a server copy or the server has no more. */
+static int fetch_newer(struct creates *k, const char *const *refs, size_t n)
+{
+    struct c121 *c = k->c;
+    struct sync_http_response r;
+    char path[256];
+    size_t i, missing;
+    int rc, count, h;
+
+    for (;;) {
+        for (i = 0, missing = 0; i < n; i++) {
+            h = has_copy(c, refs[i]);
+            if (h < 0)
+                return h;
+            missing += !h;
+        }
+        if (missing == 0)
+            return PLAT_OK;
+        snprintf(path, sizeof(path),
+                 "%s/registrations?filter.id=$gt:%lld&sortBy=id:ASC"
+                 "&limit=%d",
+                 c->prefix, (long long)k->cursor, NEW_PAGE);
+        rc = sync_http_request(c->http, "GET", path, NULL, NULL, 0, NULL, &r);
+        if (rc == PLAT_OK)
+            rc = sync_http_response_err(&r, "121 GET new registrations");
+        if (rc == PLAT_OK)
+            rc = put_page(k, &r, &count, &k->cursor);
+        sync_http_response_dispose(&r);
+        if (rc < 0)
+            return rc;
+        if (count < NEW_PAGE)
+            return PLAT_OK;
+    }
+}
+
+/* found[i] = 1 for each refs[i] 121 has (its server copy is then stored).
+ * Only refs without a server copy are asked for. */
+static int find_on_server(struct creates *k, const char *const *refs,
+                          size_t n, unsigned char *found)
+{
+    const char **missing = NULL;
+    unsigned char *mfound = NULL;
+    size_t i, m = 0;
+    int rc = PLAT_OK, h;
+
+    if (n == 0)
+        return PLAT_OK;
+    missing = plat_malloc(n * sizeof(*missing));
+    mfound = plat_calloc(n, 1);
+    if (!missing || !mfound) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        h = has_copy(k->c, refs[i]);
+        if (h < 0) {
+            rc = h;
+            goto done;
+        }
+        if (!h)
+            missing[m++] = refs[i];
+    }
+    if (m > 0)
+        rc = k->use_gt ? fetch_newer(k, missing, m)
+                       : c121_fetch_by_refs(k->c, missing, m, mfound);
+    if (rc < 0)
+        goto done;
+    /* The store is the judge either way: a ref is there if its server
+     * copy is. */
+    for (i = 0; i < n; i++) {
+        h = has_copy(k->c, refs[i]);
+        if (h < 0) {
+            rc = h;
+            goto done;
+        }
+        found[i] = (unsigned char)h;
+    }
+
+done:
+    plat_free(missing);
+    plat_free(mfound);
+    return rc;
+}
+
+/* ---- entry states ------------------------------------------------------- */
+
+static int set_state(struct creates *k, struct c121_entry *e,
+                     const char *state, const char *msg)
+{
+    int rc = store_outbox_set_state(k->c->store, e->seq, state, msg);
+
+    if (rc == PLAT_OK) {
+        snprintf(e->state, sizeof(e->state), "%s", state);
+        if (strcmp(state, "done") == 0)
+            k->done++;
+        else if (strcmp(state, "rejected") == 0)
+            k->rejected++;
+    }
+    return rc;
+}
+
+/* Move each of es->v[ix[0..n)] to `state`, in one transaction. */
+static int set_states(struct creates *k, struct c121_entries *es,
+                      const size_t *ix, size_t n, const char *state,
+                      const char *msg)
+{
+    size_t i;
+    int rc;
+
+    if (n == 0)
+        return PLAT_OK;
+    rc = c121_txn_begin(k->c);
+    for (i = 0; rc == PLAT_OK && i < n; i++)
+        rc = set_state(k, &es->v[ix[i]], state, msg);
+    return c121_txn_end(k->c, rc);
+}
+
+static int remember_created(struct creates *k, const char *ref)
+{
+    const char **grown;
+    char *copy;
+    size_t cap;
+
+    if (k->n_created == k->cap_created) {
+        cap = k->cap_created ? k->cap_created * 2 : 256;
+        grown = plat_realloc(k->created, cap * sizeof(*grown));
+        if (!grown)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        k->created = grown;
+        k->cap_created = cap;
+    }
+    copy = plat_strdup(ref);
+    if (!copy)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    k->created[k->n_created++] = copy;
+    return PLAT_OK;
+}
+
+/* The outcome of es->v[ix[0..n)] is unknown: ask 121. Those it has are
+ * done, the others `left_state`. */
+static int settle_unknown(struct creates *k, struct c121_entries *es,
+                          const size_t *ix, size_t n, const char *left_state,
+                          size_t *left_ix, size_t *n_left)
+{
+    const char **refs = NULL;
+    unsigned char *found = NULL;
+    size_t i;
+    int rc;
+
+    *n_left = 0;
+    refs = plat_calloc(n ? n : 1, sizeof(*refs));
+    found = plat_calloc(n ? n : 1, 1);
+    if (!refs || !found) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < n; i++)
+        refs[i] = es->v[ix[i]].ref;
+    rc = find_on_server(k, refs, n, found);
+    if (rc < 0)
+        goto done;
+    rc = c121_txn_begin(k->c);
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        if (found[i])
+            rc = set_state(k, &es->v[ix[i]], "done", NULL);
+        else {
+            left_ix[(*n_left)++] = ix[i];
+            if (strcmp(es->v[ix[i]].state, left_state) != 0)
+                rc = set_state(k, &es->v[ix[i]], left_state, NULL);
+        }
+    }
+    rc = c121_txn_end(k->c, rc);
+
+done:
+    plat_free(refs);
+    plat_free(found);
+    return rc;
+}
+
+/* ---- one batch ------------------------------------------------------------ */
+
+static int send_batch(struct creates *k, struct c121_entries *es,
+                      size_t *ix, size_t n);
+
+/* A 5xx or an unreadable answer: whatever 121 did is unknown. Ask, then
+ * send the rest in halves so that one row that upsets the server cannot
+ * hold back the others. */
+static int after_unknown(struct creates *k, struct c121_entries *es,
+                         size_t *ix, size_t n, int send_rc)
+{
+    size_t n_left = 0, half;
+    size_t *left = plat_malloc((n ? n : 1) * sizeof(*left));
+    int rc, rc2;
+
+    if (!left)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    /* If this fails (121 unreachable), they stay inflight and the next
+     * push asks first. */
+    rc = settle_unknown(k, es, ix, n, "pending", left, &n_left);
+    if (rc < 0 || n_left == 0)
+        goto done;
+    if (send_rc == ERR_RETRY || send_rc == ERR_AUTH) {
+        rc = send_rc;
+        goto done;
+    }
+    if (n_left == 1) {
+        log_warn("121 push: create of %s failed on the server; it stays "
+                 "pending", es->v[left[0]].ref);
+        rc = send_rc;
+        goto done;
+    }
+    half = n_left / 2;
+    rc = send_batch(k, es, left, half);
+    if (rc == ERR_RETRY || rc == ERR_AUTH)
+        goto done;
+    rc2 = send_batch(k, es, left + half, n_left - half);
+    rc = rc2 < 0 ? rc2 : rc;
+
+done:
+    plat_free(left);
+    return rc;
+}
+
+/* The row of a 400 entry: lineNumber (from 1 in the batch) if it names
+ * the same referenceId, else the row with that referenceId. */
+static long entry_row(const cJSON *e, const struct c121_entries *es,
+                      const size_t *ix, size_t n)
+{
+    const cJSON *ln = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referenceId");
+    size_t i;
+
+    if (cJSON_IsNumber(ln) && ln->valuedouble >= 1 &&
+        ln->valuedouble <= (double)n) {
+        i = (size_t)ln->valuedouble - 1;
+        if (!cJSON_IsString(ref) ||
+            strcmp(ref->valuestring, es->v[ix[i]].ref) == 0)
+            return (long)i;
+    }
+    if (cJSON_IsString(ref))
+        for (i = 0; i < n; i++)
+            if (strcmp(ref->valuestring, es->v[ix[i]].ref) == 0)
+                return (long)i;
+    return -1;
+}
+
+/* A 400 with an array of row errors. Rows "already exist": ask 121 which
+ * it has (done) - the others exist outside this program or were deleted
+ * (rejected). Rows with other errors: rejected. The rest goes again. */
+static int after_400(struct creates *k, struct c121_entries *es, size_t *ix,
+                     size_t n, cJSON *arr, const char *whole_msg)
+{
+    unsigned char *flag = NULL;   /* 1 exists, 2 error */
+    size_t *exists = NULL, *rest = NULL, *left = NULL;
+    size_t i, n_exists = 0, n_rest = 0, n_left = 0, mapped = 0;
+    char msg[C121_MSG_MAX];
+    cJSON *e;
+    long row;
+    int rc = PLAT_OK;
+
+    flag = plat_calloc(n, 1);
+    exists = plat_malloc(n * sizeof(*exists));
+    rest = plat_malloc(n * sizeof(*rest));
+    left = plat_malloc(n * sizeof(*left));
+    if (!flag || !exists || !rest || !left) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_ArrayForEach(e, arr) {
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
+
+        row = cJSON_IsObject(e) ? entry_row(e, es, ix, n) : -1;
+        if (row < 0)
+            continue;
+        mapped++;
+        cJSON_AddNumberToObject(e, "_row", (double)row);
+        if (cJSON_IsString(err) && strstr(err->valuestring, "already exists"))
+            flag[row] = 1;
+        else if (flag[row] == 0)
+            flag[row] = 2;
+    }
+    if (mapped == 0) {
+        /* Nothing names a row: the batch as a whole is refused. */
+        rc = set_states(k, es, ix, n, "rejected", whole_msg);
+        goto done;
+    }
+    rc = c121_txn_begin(k->c);
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        if (flag[i] == 1) {
+            exists[n_exists++] = ix[i];
+        } else if (flag[i] == 2) {
+            c121_row_message(arr, (long)i, msg, sizeof(msg));
+            rc = set_state(k, &es->v[ix[i]], "rejected",
+                           msg[0] ? msg : whole_msg);
+        } else {
+            rest[n_rest++] = ix[i];
+        }
+    }
+    rc = c121_txn_end(k->c, rc);
+    if (rc < 0)
+        goto done;
+    if (n_exists) {
+        rc = settle_unknown(k, es, exists, n_exists, "inflight", left,
+                            &n_left);
+        if (rc < 0)
+            goto done;
+        if (n_left) {
+            /* 121 has the referenceId, but not in this program: another
+             * program's, or deleted. Sending again would fail forever. */
+            rc = c121_txn_begin(k->c);
+            for (i = 0; rc == PLAT_OK && i < n_left; i++) {
+                snprintf(msg, sizeof(msg),
+                         "referenceId %s already exists on 121 outside "
+                         "this program (another program, or deleted)",
+                         es->v[left[i]].ref);
+                rc = set_state(k, &es->v[left[i]], "rejected", msg);
+            }
+            rc = c121_txn_end(k->c, rc);
+            if (rc < 0)
+                goto done;
+        }
+    }
+    if (n_rest)
+        rc = send_batch(k, es, rest, n_rest);
+
+done:
+    plat_free(flag);
+    plat_free(exists);
+    plat_free(rest);
+    plat_free(left);
+    return rc;
+}
+
+/* POST es->v[ix[0..n)]; every outcome settles each entry or leaves it
+ * pending/inflight for the next cycle. `ix` may be reordered. */
+static int send_batch(struct creates *k, struct c121_entries *es,
+                      size_t *ix, size_t n)
+{
+    struct c121 *c = k->c;
+    struct sync_http_response r;
+    struct plat_buf body;
+    char path[96], msg[C121_MSG_MAX];
+    cJSON *parsed = NULL;
+    size_t i;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    plat_buf_init(&body, 0);
+    if (n == 0)
+        return PLAT_OK;
+    /* Inflight first: if the agent dies while the request is out, the
+     * next push asks 121 before sending these again. */
+    rc = set_states(k, es, ix, n, "inflight", NULL);
+    if (rc < 0)
+        return rc;
+    rc = plat_buf_puts(&body, "[");
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        if (i)
+            rc = plat_buf_puts(&body, ",");
+        if (rc == PLAT_OK)
+            rc = plat_buf_puts(&body, es->v[ix[i]].payload_text);
+    }
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&body, "]");
+    if (rc < 0)
+        goto done;
+    snprintf(path, sizeof(path), "%s/registrations", c->prefix);
+    rc = sync_http_request(c->http, "POST", path, "application/json",
+                           body.data, body.len, NULL, &r);
+    if (rc == PLAT_OK && r.status == 201) {
+        rc = set_states(k, es, ix, n, "done", NULL);
+        for (i = 0; rc == PLAT_OK && i < n; i++)
+            rc = remember_created(k, es->v[ix[i]].ref);
+        goto done;
+    }
+    if (rc == PLAT_OK && r.status == 400) {
+        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        parsed = cJSON_ParseWithLength(r.body.data ? r.body.data : "",
+                                       r.body.len);
+        if (cJSON_IsArray(parsed)) {
+            rc = after_400(k, es, ix, n, parsed, msg);
+        } else {
+            /* {"message":"Duplicate referenceIds in import set"} (the
+             * store refuses those) or another whole-batch refusal. */
+            rc = set_states(k, es, ix, n, "rejected", msg);
+        }
+        goto done;
+    }
+    if (rc == PLAT_OK && r.status == 413 && n > 1) {
+        rc = set_states(k, es, ix, n, "pending", NULL);
+        if (rc == PLAT_OK)
+            rc = send_batch(k, es, ix, n / 2);
+        if (rc == PLAT_OK)
+            rc = send_batch(k, es, ix + n / 2, n - n / 2);
+        goto done;
+    }
+    if (rc == PLAT_OK && (r.status == 401 || r.status == 403 ||
+                          (r.status >= 404 && r.status < 500))) {
+        /* Not about the rows (permission, program, size): nothing was
+         * stored; they wait for the next cycle. */
+        int http_rc = sync_http_response_err(&r, "121 POST registrations");
+        char saved[256];
+
+        snprintf(saved, sizeof(saved), "%s", plat_err_msg());
+        rc = set_states(k, es, ix, n, r.status == 413 ? "rejected" : "pending",
+                        r.status == 413 ? saved : NULL);
+        if (rc == PLAT_OK && r.status != 413)
+            rc = plat_err_set(http_rc, "%s", saved);
+        goto done;
+    }
+    /* 5xx, an unexpected answer, or no answer: unknown outcome. */
+    if (rc == PLAT_OK)
+        rc = sync_http_response_err(&r, "121 POST registrations");
+    if (rc == PLAT_OK)
+        rc = plat_err_set(ERR_INVALID, "121 POST registrations: unexpected "
+                          "HTTP %ld", r.status);
+    {
+        int send_rc = rc;
+        char saved[256];
+
+        snprintf(saved, sizeof(saved), "%s", plat_err_msg());
+        rc = after_unknown(k, es, ix, n, send_rc);
+        if (rc == send_rc)
+            plat_err_set(rc, "%s", saved);
+    }
+
+done:
+    cJSON_Delete(parsed);
+    plat_buf_dispose(&body);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+/* ---- the phase -------------------------------------------------------------- */
+
+/* Creates left inflight (an interrupted push, or unknown outcome): done if
+ * 121 has them, else pending again. */
+static int recover_inflight(struct creates *k)
+{
+    struct c121_entries es = {0};
+    size_t *ix = NULL, *left = NULL, i, n_left;
+    int use_gt = k->use_gt, rc;
+
+    rc = c121_entries_load(k->c, "create", "inflight", 0, 0, &es);
+    if (rc < 0 || es.n == 0)
+        goto done;
+    ix = plat_malloc(es.n * sizeof(*ix));
+    left = plat_malloc(es.n * sizeof(*left));
+    if (!ix || !left) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < es.n; i++)
+        ix[i] = i;
+    /* They may have landed before the ids the store knows: ask by
+     * referenceId. */
+    k->use_gt = 0;
+    rc = settle_unknown(k, &es, ix, es.n, "pending", left, &n_left);
+    k->use_gt = use_gt;
+    if (rc == PLAT_OK)
+        log_info("121 push: %zu interrupted creates checked, %zu to send "
+                 "again", es.n, n_left);
+
+done:
+    plat_free(ix);
+    plat_free(left);
+    c121_entries_free(&es);
+    return rc;
+}
+
+int c121_push_creates(struct c121 *c)
+{
+    struct creates k;
+    struct c121_entries es = {0};
+    unsigned char *found = NULL;
+    size_t *ix = NULL, i, n;
+    int64_t after = 0, max_id = 0;
+    int batch, rc, first_err = PLAT_OK;
+    char saved[256] = "";
+
+    memset(&k, 0, sizeof(k));
+    k.c = c;
+    batch = c->opt->create_batch > 0 ? c->opt->create_batch
+                                     : CREATE_BATCH_DEFAULT;
+    rc = store_reg_max_server_id(c->store, c->opt->program_id, &max_id);
+    if (rc < 0)
+        return rc;
+    /* Ids only grow, so our new rows are above every id pulled so far. */
+    k.use_gt = max_id > 0;
+    k.cursor = max_id;
+
+    rc = recover_inflight(&k);
+    if (rc < 0)
+        goto done;
+
+    for (;;) {
+        c121_entries_free(&es);
+        rc = c121_entries_load(c, "create", "pending", after, batch, &es);
+        if (rc < 0 || es.n == 0)
+            break;
+        after = es.v[es.n - 1].seq;
+        plat_free(ix);
+        ix = plat_malloc(es.n * sizeof(*ix));
+        if (!ix) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* A registration 121 has shown us already (the pull found the
+         * row of an earlier attempt whose answer was lost) is done. */
+        n = 0;
+        rc = c121_txn_begin(c);
+        for (i = 0; rc == PLAT_OK && i < es.n; i++) {
+            int h = has_copy(c, es.v[i].ref);
+            if (h < 0)
+                rc = h;
+            else if (h)
+                rc = set_state(&k, &es.v[i], "done", NULL);
+            else
+                ix[n++] = i;
+        }
+        rc = c121_txn_end(c, rc);
+        if (rc == PLAT_OK)
+            rc = send_batch(&k, &es, ix, n);
+        if (rc == ERR_RETRY || rc == ERR_AUTH || rc == ERR_NOMEM ||
+            rc == ERR_IO || rc == ERR_CORRUPT)
+            goto done;
+        if (rc < 0 && first_err == PLAT_OK) {
+            /* One batch failed on the server: the next ones may not. */
+            first_err = rc;
+            snprintf(saved, sizeof(saved), "%s", plat_err_msg());
+        }
+        rc = PLAT_OK;
+    }
+    if (rc < 0)
+        goto done;
+
+    /* Fetch the new server copies (with their 121 ids). */
+    if (k.n_created) {
+        found = plat_calloc(k.n_created, 1);
+        if (!found) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        rc = find_on_server(&k, k.created, k.n_created, found);
+    }
+
+done:
+    c->sum->pushed += k.done;
+    c->sum->rejected += k.rejected;
+    if (k.done || k.rejected)
+        log_info("121 push: %lld creates done, %lld rejected",
+                 (long long)k.done, (long long)k.rejected);
+    for (i = 0; i < k.n_created; i++)
+        plat_free((void *)k.created[i]);
+    plat_free(k.created);
+    plat_free(found);
+    plat_free(ix);
+    c121_entries_free(&es);
+    if (rc == PLAT_OK && first_err < 0)
+        rc = plat_err_set(first_err, "%s", saved);
+    return rc;
+}

@@ -1,0 +1,1172 @@
+/*
+ * push_edits.c - field edits made on the device go to 121.
+ *
+ * Each pending edit is checked field by field against the server copy the
+ * pull just refreshed (three-way: base = what the person saw):
+ *   server == new   already there, nothing to send;
+ *   server == base  send it;
+ *   otherwise       a conflict, settled by the field's policy: manual (a
+ *                   conflict record, the entry waits for a person; its
+ *                   other fields are still sent), server wins (the field
+ *                   is dropped from the entry), device wins (sent anyway).
+ * Values compare as text, as 121 does. Several entries of one
+ * registration are checked in order against a working copy that carries
+ * the earlier ones (and the in-flight ones, which 121 is still applying).
+ *
+ * Sending: up to opt->patch_max registrations go as one PATCH each
+ * (confirmed by the answer; afterwards the registration's events since
+ * just before the check tell whether someone else wrote the same field
+ * in the meantime: a conflict for review). More go as CSV bulk updates:
+ * one multipart PATCH per set of edited columns (an empty cell would
+ * write an empty value), applied by 121 asynchronously, so those entries
+ * become inflight and confirm.c settles them after a later pull. Phone
+ * numbers cannot be bulk updated and go as single PATCHes.
+ */
+#include "c121_push.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+#include "store.h"
+#include "store_conflicts.h"
+#include "store_outbox.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATCH_MAX_DEFAULT 20
+#define CSV_MAX_ROWS 50000     /* contract 0.5: bulk patch cap */
+#define CSV_FILE_NAME "agent-edits.csv"
+/* 121's bulk update wants a reason; entries made without one get this. */
+#define CSV_DEFAULT_REASON "Offline edit from the field agent"
+/* Events this long before the check are read too: device and server
+ * clocks differ; older events are told apart by their values. */
+#define WINDOW_MARGIN_MS (5 * 60 * 1000)
+
+/* What the check decided for one entry. */
+struct item {
+    struct c121_entry *e;
+    cJSON *send;        /* {field: value} to send, NULL if nothing      */
+    cJSON *conflicts;   /* [[field, base, local, server], ...] manual    */
+    cJSON *wins;        /* same shape: device-wins, for the audit trail */
+    int unit;           /* index of its unit, -1 if none                */
+};
+
+/* One request's worth for one registration: its entries in order while
+ * they share a reason. */
+struct unit {
+    const char *ref;
+    const char *reason;   /* borrowed from an entry payload; may be NULL */
+    cJSON *data;          /* merged fields to send                      */
+    cJSON *pre;           /* the server value of each at the check      */
+    size_t first, end;    /* item range (sorted order)                  */
+    int single;           /* must go as a single PATCH                  */
+    int rejected;
+    char *key;            /* CSV group key                              */
+};
+
+struct edits {
+    struct c121 *c;
+    struct c121_entries pend, infl;
+    size_t *pix, *iix;    /* pend / infl ordered by (ref, seq)          */
+    struct item *items;   /* in pix order                               */
+    struct unit *units;
+    size_t n_units, cap_units;
+    int64_t check_ms;
+    int64_t done, sent, rejected, conflicts, dropped;
+    int first_err;
+    char first_msg[256];
+};
+
+/* ---- ordering --------------------------------------------------------------- */
+
+static const struct c121_entries *sort_es;
+
+static int by_ref_seq(const void *a, const void *b)
+{
+    const struct c121_entry *x = &sort_es->v[*(const size_t *)a];
+    const struct c121_entry *y = &sort_es->v[*(const size_t *)b];
+    int d = strcmp(x->ref, y->ref);
+
+    if (d)
+        return d;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static size_t *order(const struct c121_entries *es)
+{
+    size_t *ix = plat_malloc((es->n ? es->n : 1) * sizeof(*ix));
+    size_t i;
+
+    if (!ix)
+        return NULL;
+    for (i = 0; i < es->n; i++)
+        ix[i] = i;
+    sort_es = es;
+    qsort(ix, es->n, sizeof(*ix), by_ref_seq);
+    sort_es = NULL;
+    return ix;
+}
+
+/* First position in k->iix whose entry has `ref`, or infl.n. */
+static size_t inflight_first(const struct edits *k, const char *ref)
+{
+    size_t lo = 0, hi = k->infl.n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(k->infl.v[k->iix[mid]].ref, ref) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- small JSON helpers --------------------------------------------------- */
+
+static int set_item(cJSON *obj, const char *key, const cJSON *value)
+{
+    cJSON *copy = value ? cJSON_Duplicate(value, 1) : cJSON_CreateNull();
+
+    if (!copy)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, copy)) {
+            cJSON_Delete(copy);
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        }
+        return PLAT_OK;
+    }
+    if (!cJSON_AddItemToObject(obj, key, copy)) {
+        cJSON_Delete(copy);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    return PLAT_OK;
+}
+
+/* Append [field, base, local, server] to *list (created on first use). */
+static int add_quad(cJSON **list, const char *field, const cJSON *base,
+                    const cJSON *local, const cJSON *server)
+{
+    cJSON *q = cJSON_CreateArray();
+
+    if (!*list)
+        *list = cJSON_CreateArray();
+    if (!q || !*list || !cJSON_AddItemToArray(q, cJSON_CreateString(field)) ||
+        !cJSON_AddItemToArray(q, base ? cJSON_Duplicate(base, 1)
+                                      : cJSON_CreateNull()) ||
+        !cJSON_AddItemToArray(q, local ? cJSON_Duplicate(local, 1)
+                                       : cJSON_CreateNull()) ||
+        !cJSON_AddItemToArray(q, server ? cJSON_Duplicate(server, 1)
+                                        : cJSON_CreateNull()) ||
+        !cJSON_AddItemToArray(*list, q)) {
+        cJSON_Delete(q);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    return PLAT_OK;
+}
+
+/* Record the quads of `list` for entry `e` (manual or an audit record). */
+static int record_quads(struct edits *k, const struct c121_entry *e,
+                        const cJSON *list, const char *auto_resolution)
+{
+    const cJSON *q;
+    int rc = PLAT_OK;
+
+    cJSON_ArrayForEach(q, list) {
+        rc = c121_conflict_record(k->c, e->seq, e->ref,
+                                  cJSON_GetArrayItem(q, 0)->valuestring,
+                                  cJSON_GetArrayItem(q, 1),
+                                  cJSON_GetArrayItem(q, 2),
+                                  cJSON_GetArrayItem(q, 3), auto_resolution);
+        if (rc < 0)
+            break;
+        if (!auto_resolution)
+            k->conflicts++;
+    }
+    return rc;
+}
+
+static const char *reason_of(const struct c121_entry *e)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->payload, "reason");
+
+    return cJSON_IsString(r) && r->valuestring[0] ? r->valuestring : NULL;
+}
+
+static int same_reason(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void remember_err(struct edits *k, int rc)
+{
+    if (k->first_err == PLAT_OK) {
+        k->first_err = rc;
+        snprintf(k->first_msg, sizeof(k->first_msg), "%s", plat_err_msg());
+    }
+}
+
+/* ---- the check -------------------------------------------------------------- */
+
+/* Three-way check of one entry against `working` (updated with what will
+ * be sent). Server-wins fields are dropped from the entry at once. */
+static int check_entry(struct edits *k, struct item *it, cJSON *working,
+                       const cJSON *server)
+{
+    struct c121 *c = k->c;
+    const cJSON *data, *f, *sv, *bv;
+    int rc = PLAT_OK, policy;
+
+    data = cJSON_GetObjectItemCaseSensitive(it->e->payload, "data");
+    cJSON_ArrayForEach(f, data) {
+        sv = cJSON_GetObjectItemCaseSensitive(working, f->string);
+        bv = cJSON_GetObjectItemCaseSensitive(it->e->base, f->string);
+        if (c121_same_field(c, f->string, sv, f))
+            continue;             /* already there */
+        if (!c121_same_field(c, f->string, sv, bv)) {
+            policy = c121_field_policy(c, f->string);
+            if (policy == SYNC_POLICY_MANUAL) {
+                rc = add_quad(&it->conflicts, f->string, bv, f, sv);
+                if (rc < 0)
+                    return rc;
+                continue;
+            }
+            if (policy == SYNC_POLICY_SERVER_WINS) {
+                /* Audit record first: the drop frees nothing we read
+                 * (f belongs to it->e->payload, which stays intact). */
+                rc = c121_conflict_record(c, it->e->seq, it->e->ref,
+                                          f->string, bv, f,
+                                          cJSON_GetObjectItemCaseSensitive(
+                                              server, f->string),
+                                          "server");
+                if (rc < 0)
+                    return rc;
+                rc = store_outbox_drop_field(c->store, it->e->seq, f->string,
+                                             NULL);
+                if (rc < 0)
+                    return rc;
+                k->dropped++;
+                continue;
+            }
+            rc = add_quad(&it->wins, f->string, bv, f, sv);
+            if (rc < 0)
+                return rc;
+        }
+        if (!it->send) {
+            it->send = cJSON_CreateObject();
+            if (!it->send)
+                return plat_err_set(ERR_NOMEM, "out of memory");
+        }
+        rc = set_item(it->send, f->string, f);
+        if (rc == PLAT_OK)
+            rc = set_item(working, f->string, f);
+        if (rc < 0)
+            return rc;
+    }
+    return rc;
+}
+
+static int new_unit(struct edits *k, const char *ref, const char *reason,
+                    size_t first, struct unit **out)
+{
+    struct unit *u, *grown;
+    size_t cap;
+
+    if (k->n_units == k->cap_units) {
+        cap = k->cap_units ? k->cap_units * 2 : 64;
+        grown = plat_realloc(k->units, cap * sizeof(*grown));
+        if (!grown)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        k->units = grown;
+        k->cap_units = cap;
+    }
+    u = &k->units[k->n_units];
+    memset(u, 0, sizeof(*u));
+    u->ref = ref;
+    u->reason = reason;
+    u->first = first;
+    u->end = first;
+    u->data = cJSON_CreateObject();
+    u->pre = cJSON_CreateObject();
+    if (!u->data || !u->pre) {
+        cJSON_Delete(u->data);
+        cJSON_Delete(u->pre);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    k->n_units++;
+    *out = u;
+    return PLAT_OK;
+}
+
+/* Reject every entry of the registration group [first, end): `msg`. */
+static int reject_group(struct edits *k, size_t first, size_t end,
+                        const char *msg)
+{
+    size_t i;
+    int rc = PLAT_OK;
+
+    for (i = first; rc == PLAT_OK && i < end; i++) {
+        rc = c121_entry_settle(k->c, k->items[i].e->seq, k->items[i].e->ref,
+                               "rejected", msg);
+        if (rc == PLAT_OK)
+            k->rejected++;
+    }
+    return rc;
+}
+
+/* Check the entries [first, end) of one registration (sorted order) and
+ * turn what is to be sent into units. Joins the caller's transaction. */
+static int check_ref(struct edits *k, size_t first, size_t end,
+                     int *n_units_out)
+{
+    struct c121 *c = k->c;
+    const char *ref = k->items[first].e->ref;
+    cJSON *server = NULL, *working = NULL;
+    struct unit *u = NULL;
+    const cJSON *f;
+    size_t i, j;
+    int rc, tel;
+
+    *n_units_out = 0;
+    rc = c121_server_copy(c, ref, &server);
+    if (rc == ERR_NOTFOUND) {
+        /* Its create has not reached 121 yet: next cycle. */
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc == ERR_INVALID) {
+        char msg[C121_MSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", plat_err_msg());
+        return reject_group(k, first, end, msg);
+    }
+    if (rc < 0)
+        return rc;
+    if (strcmp(c121_server_status(server), "deleted") == 0) {
+        rc = reject_group(k, first, end,
+                          "not found on the server (deleted?)");
+        goto done;
+    }
+    working = cJSON_Duplicate(server, 1);
+    if (!working) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* What is in flight will land: the check starts from there. */
+    for (j = inflight_first(k, ref);
+         j < k->infl.n && strcmp(k->infl.v[k->iix[j]].ref, ref) == 0; j++) {
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(
+            k->infl.v[k->iix[j]].payload, "data");
+        cJSON_ArrayForEach(f, data) {
+            rc = set_item(working, f->string, f);
+            if (rc < 0)
+                goto done;
+        }
+    }
+
+    for (i = first; i < end; i++) {
+        struct item *it = &k->items[i];
+
+        rc = check_entry(k, it, working, server);
+        if (rc < 0)
+            goto done;
+        if (!it->send) {
+            /* Nothing to send: settled here. */
+            if (it->conflicts) {
+                rc = record_quads(k, it->e, it->conflicts, NULL);
+                if (rc == PLAT_OK)
+                    rc = c121_entry_settle(c, it->e->seq, it->e->ref,
+                                           "conflict", NULL);
+            } else {
+                rc = store_outbox_set_state(c->store, it->e->seq, "done",
+                                            NULL);
+                if (rc == PLAT_OK)
+                    k->done++;
+            }
+            if (rc < 0)
+                goto done;
+            continue;
+        }
+        if (!u || !same_reason(u->reason, reason_of(it->e))) {
+            rc = new_unit(k, ref, reason_of(it->e), i, &u);
+            if (rc < 0)
+                goto done;
+            (*n_units_out)++;
+        }
+        it->unit = (int)(u - k->units);
+        u->end = i + 1;
+        cJSON_ArrayForEach(f, it->send) {
+            if (!cJSON_GetObjectItemCaseSensitive(u->pre, f->string)) {
+                rc = set_item(u->pre, f->string,
+                              cJSON_GetObjectItemCaseSensitive(server,
+                                                               f->string));
+                if (rc < 0)
+                    goto done;
+            }
+            rc = set_item(u->data, f->string, f);
+            if (rc < 0)
+                goto done;
+            tel = c121_is_tel(c, f->string);
+            if (tel || cJSON_IsObject(f) || cJSON_IsArray(f))
+                u->single = 1;
+        }
+        if (it->conflicts)
+            u->single = 1; /* its outcome must be known to record them */
+    }
+    /* More than one request for the registration: keep their order by
+     * sending them one by one. */
+    if (*n_units_out > 1)
+        for (j = k->n_units - (size_t)*n_units_out; j < k->n_units; j++)
+            k->units[j].single = 1;
+
+done:
+    cJSON_Delete(server);
+    cJSON_Delete(working);
+    return rc;
+}
+
+/* ---- settling after a send -------------------------------------------------- */
+
+/* The unit was applied by 121: its entries are done (or conflict, for
+ * their manual conflicts). `state` "done" or "inflight". */
+static int settle_unit(struct edits *k, struct unit *u, const char *state)
+{
+    size_t i;
+    int rc = PLAT_OK;
+
+    for (i = u->first; rc == PLAT_OK && i < u->end; i++) {
+        struct item *it = &k->items[i];
+
+        if (it->unit != (int)(u - k->units))
+            continue;
+        rc = record_quads(k, it->e, it->wins, "local");
+        if (rc < 0)
+            break;
+        if (it->conflicts) {
+            rc = record_quads(k, it->e, it->conflicts, NULL);
+            if (rc == PLAT_OK)
+                rc = c121_entry_settle(k->c, it->e->seq, it->e->ref,
+                                       "conflict", NULL);
+            continue;
+        }
+        rc = store_outbox_set_state(k->c->store, it->e->seq, state, NULL);
+        if (rc == PLAT_OK && strcmp(state, "done") == 0)
+            k->done++;
+        else if (rc == PLAT_OK)
+            k->sent++;
+    }
+    return rc;
+}
+
+static int reject_unit(struct edits *k, struct unit *u, const char *msg)
+{
+    size_t i;
+    int rc = PLAT_OK;
+
+    u->rejected = 1;
+    for (i = u->first; rc == PLAT_OK && i < u->end; i++) {
+        struct item *it = &k->items[i];
+
+        if (it->unit != (int)(u - k->units))
+            continue;
+        rc = c121_entry_settle(k->c, it->e->seq, it->e->ref, "rejected",
+                               msg);
+        if (rc == PLAT_OK)
+            k->rejected++;
+    }
+    return rc;
+}
+
+/* ---- the check-to-write window ----------------------------------------- */
+
+static int is_ours(const struct c121 *c, const cJSON *ev)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ev, "username");
+
+    return cJSON_IsString(u) && c->user[0] &&
+           strcasecmp(u->valuestring, c->user) == 0;
+}
+
+static int64_t ev_id(const cJSON *ev)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+
+    return cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+}
+
+static int ev_field_is(const cJSON *ev, const char *field)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(ev, "fieldChanged");
+
+    return cJSON_IsString(f) && strcmp(f->valuestring, field) == 0;
+}
+
+/* The entry of unit `u` that last carried `field`. */
+static const struct c121_entry *carrier(struct edits *k, struct unit *u,
+                                        const char *field)
+{
+    const struct c121_entry *e = NULL;
+    size_t i;
+
+    for (i = u->first; i < u->end; i++) {
+        struct item *it = &k->items[i];
+        if (it->unit == (int)(u - k->units) &&
+            cJSON_GetObjectItemCaseSensitive(it->send, field))
+            e = it->e;
+    }
+    return e;
+}
+
+/* After a PATCH that changed something: did another writer change one of
+ * the same fields between our check and now? 121 has no ETag, so only
+ * its events can tell. Each such field becomes a conflict for review. */
+static int window_check(struct edits *k, struct unit *u)
+{
+    struct c121 *c = k->c;
+    struct sync_http_response r;
+    struct plat_buf path;
+    char iso[PLAT_ISO_LEN];
+    cJSON *root = NULL, *xv = NULL;
+    const cJSON *data, *ev, *f, *nv;
+    int rc;
+
+    plat_buf_init(&path, 0);
+    memset(&r, 0, sizeof(r));
+    plat_time_iso(k->check_ms - WINDOW_MARGIN_MS, iso);
+    rc = plat_buf_printf(&path, "%s/registration-events?referenceId=",
+                         c->prefix);
+    if (rc == PLAT_OK)
+        rc = sync_http_escape(&path, u->ref);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&path, "&fromDate=");
+    if (rc == PLAT_OK)
+        rc = sync_http_escape(&path, iso);
+    if (rc < 0)
+        goto done;
+    rc = sync_http_request(c->http, "GET", path.data, NULL, NULL, 0, NULL,
+                           &r);
+    if (rc < 0)
+        goto done;
+    if (r.status == 404)
+        goto done; /* no events at all */
+    rc = sync_http_response_err(&r, "121 GET registration-events");
+    if (rc < 0)
+        goto done;
+    root = cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len);
+    data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (!cJSON_IsArray(data)) {
+        rc = plat_err_set(ERR_INVALID, "121 GET registration-events: the "
+                          "answer has no data array");
+        goto done;
+    }
+    cJSON_ArrayForEach(f, u->data) {
+        const cJSON *pre = cJSON_GetObjectItemCaseSensitive(u->pre, f->string);
+        const cJSON *other = NULL;
+        const struct c121_entry *e;
+        int64_t our_id = 0, s_id = 0, best = 0;
+
+        cJSON_ArrayForEach(ev, data) {
+            nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
+            if (ev_field_is(ev, f->string) && is_ours(c, ev) &&
+                c121_same_field(c, f->string, nv, f) && ev_id(ev) > our_id)
+                our_id = ev_id(ev);
+        }
+        if (our_id == 0)
+            continue; /* we changed nothing in this field */
+        /* The last time before our write that the field became what the
+         * check saw: anything before that was already in the copy. */
+        cJSON_ArrayForEach(ev, data) {
+            nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
+            if (ev_field_is(ev, f->string) && ev_id(ev) < our_id &&
+                c121_same_field(c, f->string, nv, pre) && ev_id(ev) > s_id)
+                s_id = ev_id(ev);
+        }
+        cJSON_ArrayForEach(ev, data) {
+            nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
+            if (ev_field_is(ev, f->string) && !is_ours(c, ev) &&
+                ev_id(ev) > s_id && !c121_same_field(c, f->string, nv, f) &&
+                ev_id(ev) > best) {
+                best = ev_id(ev);
+                other = ev;
+            }
+        }
+        if (!other)
+            continue;
+        nv = cJSON_GetObjectItemCaseSensitive(other, "newValue");
+        cJSON_Delete(xv);
+        xv = cJSON_IsString(nv) ? cJSON_CreateString(nv->valuestring)
+                                : cJSON_CreateNull();
+        if (!xv) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        e = carrier(k, u, f->string);
+        rc = c121_txn_begin(c);
+        if (rc == PLAT_OK && best > our_id)
+            /* They wrote after us: the server now holds their value. */
+            rc = store_reg_apply_event(c->store, u->ref, f->string,
+                                       cJSON_IsString(nv) ? nv->valuestring
+                                                          : NULL);
+        if (rc == PLAT_OK)
+            rc = c121_conflict_record(c, e ? e->seq : 0, u->ref, f->string,
+                                      pre, f, xv, NULL);
+        rc = c121_txn_end(c, rc);
+        if (rc < 0)
+            goto done;
+        k->conflicts++;
+        log_info("121 push: %s field %s was also written by another user "
+                 "around our PATCH: conflict for review", u->ref, f->string);
+    }
+
+done:
+    cJSON_Delete(root);
+    cJSON_Delete(xv);
+    plat_buf_dispose(&path);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+/* ---- single PATCH ----------------------------------------------------------- */
+
+/* The server copy after a 200: the answer when it is a registration,
+ * else the stored copy with the sent values (an empty answer means 121
+ * already had them). */
+static int store_answer(struct edits *k, struct unit *u,
+                        const struct sync_http_response *r)
+{
+    struct c121 *c = k->c;
+    cJSON *reg = NULL;
+    const cJSON *f, *ref;
+    int rc;
+
+    if (r->body.len > 0) {
+        reg = cJSON_ParseWithLength(r->body.data, r->body.len);
+        ref = cJSON_GetObjectItemCaseSensitive(reg, "referenceId");
+        if (cJSON_IsObject(reg) && cJSON_IsString(ref) &&
+            strcmp(ref->valuestring, u->ref) == 0 &&
+            cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(reg,
+                                                            "programId"))) {
+            rc = store_reg_put_server(c->store, reg);
+            cJSON_Delete(reg);
+            if (rc != ERR_INVALID)
+                return rc;
+            plat_err_clear();
+            reg = NULL;
+        }
+        cJSON_Delete(reg);
+        reg = NULL;
+    }
+    rc = store_reg_server_get(c->store, u->ref, &reg);
+    if (rc < 0)
+        return rc;
+    cJSON_ArrayForEach(f, u->data) {
+        rc = set_item(reg, f->string, f);
+        if (rc < 0)
+            break;
+    }
+    if (rc == PLAT_OK)
+        rc = store_reg_put_server(c->store, reg);
+    cJSON_Delete(reg);
+    return rc;
+}
+
+static int send_single(struct edits *k, struct unit *u)
+{
+    struct c121 *c = k->c;
+    struct sync_http_response r;
+    struct plat_buf path;
+    char msg[C121_MSG_MAX];
+    cJSON *body = NULL;
+    char *text = NULL;
+    int rc;
+
+    plat_buf_init(&path, 0);
+    memset(&r, 0, sizeof(r));
+    body = cJSON_CreateObject();
+    if (!body || !cJSON_AddItemToObject(body, "data",
+                                        cJSON_Duplicate(u->data, 1)) ||
+        (u->reason && !cJSON_AddStringToObject(body, "reason", u->reason))) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    text = cJSON_PrintUnformatted(body);
+    if (!text) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = plat_buf_printf(&path, "%s/registrations/", c->prefix);
+    if (rc == PLAT_OK)
+        rc = sync_http_escape(&path, u->ref);
+    if (rc < 0)
+        goto done;
+    rc = sync_http_request(c->http, "PATCH", path.data, "application/json",
+                           text, strlen(text), NULL, &r);
+    if (rc < 0)
+        goto done; /* ERR_RETRY, ERR_AUTH...: the entries stay pending */
+    if (r.status == 200) {
+        rc = c121_txn_begin(c);
+        if (rc == PLAT_OK)
+            rc = store_answer(k, u, &r);
+        if (rc == PLAT_OK)
+            rc = settle_unit(k, u, "done");
+        rc = c121_txn_end(c, rc);
+        if (rc == PLAT_OK && r.body.len > 0)
+            rc = window_check(k, u);
+        goto done;
+    }
+    if (r.status == 404) {
+        rc = c121_txn_begin(c);
+        if (rc == PLAT_OK)
+            rc = reject_unit(k, u, "not found on the server (deleted?)");
+        rc = c121_txn_end(c, rc);
+        goto done;
+    }
+    if (r.status >= 400 && r.status < 500 && r.status != 401 &&
+        r.status != 403 && r.status != 408 && r.status != 429) {
+        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        if (!msg[0])
+            snprintf(msg, sizeof(msg), "121 refused the change (HTTP %ld)",
+                     r.status);
+        rc = c121_txn_begin(c);
+        if (rc == PLAT_OK)
+            rc = reject_unit(k, u, msg);
+        rc = c121_txn_end(c, rc);
+        goto done;
+    }
+    rc = sync_http_response_err(&r, "121 PATCH registration");
+    if (rc == PLAT_OK)
+        rc = plat_err_set(ERR_INVALID, "121 PATCH registration %s: "
+                          "unexpected HTTP %ld", u->ref, r.status);
+
+done:
+    cJSON_Delete(body);
+    cJSON_free(text);
+    plat_buf_dispose(&path);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+/* ---- CSV bulk updates ------------------------------------------------------- */
+
+/* Append `v` as one CSV field: quoted when it holds a separator (121
+ * takes , or ;), a quote or a line break. */
+static int csv_field(struct plat_buf *b, const char *v)
+{
+    const char *p;
+    int rc;
+
+    if (!strpbrk(v, ",;\"\r\n"))
+        return plat_buf_puts(b, v);
+    rc = plat_buf_puts(b, "\"");
+    for (p = v; rc == PLAT_OK && *p; p++)
+        rc = *p == '"' ? plat_buf_puts(b, "\"\"") : plat_buf_append(b, p, 1);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(b, "\"");
+    return rc;
+}
+
+/* The group key of a CSV unit: reason and sorted columns. */
+static int unit_key(struct unit *u)
+{
+    struct plat_buf b;
+    const char **cols = NULL;
+    const cJSON *f;
+    size_t n = 0, i, j;
+    int rc;
+
+    plat_buf_init(&b, 0);
+    cols = plat_malloc(((size_t)cJSON_GetArraySize(u->data) + 1) *
+                       sizeof(*cols));
+    if (!cols)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    cJSON_ArrayForEach(f, u->data) {
+        /* Insertion sort: a handful of columns. */
+        for (i = n; i > 0 && strcmp(cols[i - 1], f->string) > 0; i--)
+            cols[i] = cols[i - 1];
+        cols[i] = f->string;
+        n++;
+    }
+    rc = plat_buf_puts(&b, u->reason ? u->reason : "");
+    for (j = 0; rc == PLAT_OK && j < n; j++) {
+        rc = plat_buf_puts(&b, "\x1e");
+        if (rc == PLAT_OK)
+            rc = plat_buf_puts(&b, cols[j]);
+    }
+    plat_free(cols);
+    if (rc < 0) {
+        plat_buf_dispose(&b);
+        return rc;
+    }
+    u->key = plat_buf_detach(&b);
+    return u->key ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
+}
+
+static const struct edits *sort_k;
+
+static int by_key(const void *a, const void *b)
+{
+    const struct unit *x = &sort_k->units[*(const size_t *)a];
+    const struct unit *y = &sort_k->units[*(const size_t *)b];
+    int d = strcmp(x->key, y->key);
+
+    if (d)
+        return d;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The CSV of units ux[0..n): header from the first unit's columns. */
+static int build_csv(struct edits *k, const size_t *ux, size_t n,
+                     struct plat_buf *csv)
+{
+    const cJSON *f, *head = k->units[ux[0]].data;
+    char num[40];
+    const char *t;
+    size_t i;
+    int rc;
+
+    rc = plat_buf_puts(csv, "referenceId");
+    cJSON_ArrayForEach(f, head) {
+        if (rc == PLAT_OK)
+            rc = plat_buf_puts(csv, ",");
+        if (rc == PLAT_OK)
+            rc = csv_field(csv, f->string);
+    }
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(csv, "\n");
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        const struct unit *u = &k->units[ux[i]];
+
+        rc = csv_field(csv, u->ref);
+        cJSON_ArrayForEach(f, head) {
+            if (rc < 0)
+                break;
+            t = c121_value_text(cJSON_GetObjectItemCaseSensitive(
+                                    u->data, f->string),
+                                num, sizeof(num));
+            rc = plat_buf_puts(csv, ",");
+            if (rc == PLAT_OK)
+                rc = csv_field(csv, t ? t : "");
+        }
+        if (rc == PLAT_OK)
+            rc = plat_buf_puts(csv, "\n");
+    }
+    return rc;
+}
+
+/* The unit a 400 entry names: lineNumber counts the data rows from 1
+ * (checked against its referenceId when it has one). */
+static long csv_row(const cJSON *e, struct edits *k, const size_t *ux,
+                    size_t n)
+{
+    const cJSON *ln = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referenceId");
+    size_t i;
+
+    if (cJSON_IsNumber(ln) && ln->valuedouble >= 1 &&
+        ln->valuedouble <= (double)n) {
+        i = (size_t)ln->valuedouble - 1;
+        if (!cJSON_IsString(ref) ||
+            strcmp(ref->valuestring, k->units[ux[i]].ref) == 0)
+            return (long)i;
+    }
+    if (cJSON_IsString(ref))
+        for (i = 0; i < n; i++)
+            if (strcmp(ref->valuestring, k->units[ux[i]].ref) == 0)
+                return (long)i;
+    return -1;
+}
+
+/* Reject the units of a refused upload that the answer names; returns
+ * how many it named (0: none, the caller rejects them all). */
+static int reject_named(struct edits *k, size_t *ux, size_t n,
+                        const struct sync_http_response *r, size_t *named)
+{
+    char msg[C121_MSG_MAX];
+    cJSON *arr = NULL, *e;
+    const char *p;
+    size_t i;
+    long row;
+    int rc = PLAT_OK;
+
+    *named = 0;
+    if (r->status == 404) {
+        /* "The following referenceIds were not found in the database:
+         * a, b" */
+        sync_http_error_message(r->body.data, r->body.len, msg, sizeof(msg));
+        p = strstr(msg, "database:");
+        for (i = 0; p && rc == PLAT_OK && i < n; i++) {
+            const char *ref = k->units[ux[i]].ref, *hit = p;
+            size_t len = strlen(ref);
+
+            while ((hit = strstr(hit, ref)) != NULL) {
+                char after = hit[len], before = hit[-1];
+                if ((before == ' ' || before == ',') &&
+                    (after == '\0' || after == ',' || after == ' '))
+                    break;
+                hit += len;
+            }
+            if (!hit)
+                continue;
+            rc = reject_unit(k, &k->units[ux[i]],
+                             "not found on the server (deleted?)");
+            (*named)++;
+        }
+        return rc;
+    }
+    arr = cJSON_ParseWithLength(r->body.data ? r->body.data : "",
+                                r->body.len);
+    if (!cJSON_IsArray(arr))
+        goto done;
+    cJSON_ArrayForEach(e, arr) {
+        row = cJSON_IsObject(e) ? csv_row(e, k, ux, n) : -1;
+        if (row >= 0)
+            cJSON_AddNumberToObject(e, "_row", (double)row);
+    }
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        c121_row_message(arr, (long)i, msg, sizeof(msg));
+        if (!msg[0])
+            continue;
+        rc = reject_unit(k, &k->units[ux[i]], msg);
+        (*named)++;
+    }
+
+done:
+    cJSON_Delete(arr);
+    return rc;
+}
+
+/* Upload units ux[0..n) (one column set, one reason), at most
+ * CSV_MAX_ROWS rows per request; refused rows are rejected and the rest
+ * is uploaded again. */
+static int send_csv(struct edits *k, size_t *ux, size_t n)
+{
+    struct c121 *c = k->c;
+    struct sync_http_form_field reason;
+    struct sync_http_response r;
+    struct plat_buf csv, body;
+    char ctype[SYNC_HTTP_CONTENT_TYPE_SIZE], path[96], msg[C121_MSG_MAX];
+    const char *rs = k->units[ux[0]].reason;
+    size_t m, i, j, named;
+    int rc = PLAT_OK;
+
+    plat_buf_init(&csv, 0);
+    plat_buf_init(&body, 0);
+    memset(&r, 0, sizeof(r));
+    snprintf(path, sizeof(path), "%s/registrations", c->prefix);
+    reason.name = "reason";
+    reason.value = rs ? rs : CSV_DEFAULT_REASON;
+    while (n > 0) {
+        m = n < CSV_MAX_ROWS ? n : CSV_MAX_ROWS;
+        plat_buf_reset(&csv);
+        plat_buf_reset(&body);
+        sync_http_response_dispose(&r);
+        rc = build_csv(k, ux, m, &csv);
+        if (rc == PLAT_OK)
+            rc = sync_http_multipart_csv(&body, ctype, CSV_FILE_NAME,
+                                         csv.data, csv.len, &reason, 1);
+        if (rc < 0)
+            break;
+        rc = sync_http_request(c->http, "PATCH", path, ctype, body.data,
+                               body.len, NULL, &r);
+        if (rc < 0)
+            break;
+        if (r.status == 200) {
+            /* Accepted; 121 applies the rows one by one later. */
+            rc = c121_txn_begin(c);
+            for (i = 0; rc == PLAT_OK && i < m; i++)
+                rc = settle_unit(k, &k->units[ux[i]], "inflight");
+            rc = c121_txn_end(c, rc);
+            if (rc < 0)
+                break;
+            ux += m;
+            n -= m;
+            continue;
+        }
+        if (r.status == 400 || r.status == 404) {
+            rc = c121_txn_begin(c);
+            if (rc == PLAT_OK)
+                rc = reject_named(k, ux, m, &r, &named);
+            if (rc == PLAT_OK && named == 0) {
+                /* Refused as a whole, naming no row. */
+                sync_http_error_message(r.body.data, r.body.len, msg,
+                                        sizeof(msg));
+                for (i = 0; rc == PLAT_OK && i < m; i++)
+                    rc = reject_unit(k, &k->units[ux[i]],
+                                     msg[0] ? msg : "121 refused the bulk "
+                                                    "update");
+            }
+            rc = c121_txn_end(c, rc);
+            if (rc < 0)
+                break;
+            /* Upload the others again. */
+            for (i = 0, j = 0; i < n; i++)
+                if (!k->units[ux[i]].rejected)
+                    ux[j++] = ux[i];
+            n = j;
+            continue;
+        }
+        rc = sync_http_response_err(&r, "121 PATCH registrations (bulk)");
+        if (rc == PLAT_OK)
+            rc = plat_err_set(ERR_INVALID, "121 PATCH registrations (bulk): "
+                              "unexpected HTTP %ld", r.status);
+        if (rc == ERR_AUTH)
+            break;
+        /* This chunk waits for the next cycle; try the others. */
+        remember_err(k, rc);
+        rc = PLAT_OK;
+        ux += m;
+        n -= m;
+    }
+    plat_buf_dispose(&csv);
+    plat_buf_dispose(&body);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+static int send_bulk(struct edits *k, size_t *ux, size_t n)
+{
+    size_t i, j;
+    int rc = PLAT_OK;
+
+    for (i = 0; i < n; i++) {
+        rc = unit_key(&k->units[ux[i]]);
+        if (rc < 0)
+            return rc;
+    }
+    sort_k = k;
+    qsort(ux, n, sizeof(*ux), by_key);
+    sort_k = NULL;
+    for (i = 0; rc == PLAT_OK && i < n; i = j) {
+        for (j = i + 1; j < n && strcmp(k->units[ux[j]].key,
+                                        k->units[ux[i]].key) == 0;
+             j++)
+            ;
+        rc = send_csv(k, ux + i, j - i);
+    }
+    return rc;
+}
+
+/* ---- the phase -------------------------------------------------------------- */
+
+static void edits_dispose(struct edits *k)
+{
+    size_t i;
+
+    for (i = 0; k->items && i < k->pend.n; i++) {
+        cJSON_Delete(k->items[i].send);
+        cJSON_Delete(k->items[i].conflicts);
+        cJSON_Delete(k->items[i].wins);
+    }
+    for (i = 0; i < k->n_units; i++) {
+        cJSON_Delete(k->units[i].data);
+        cJSON_Delete(k->units[i].pre);
+        plat_free(k->units[i].key);
+    }
+    plat_free(k->units);
+    plat_free(k->items);
+    plat_free(k->pix);
+    plat_free(k->iix);
+    c121_entries_free(&k->pend);
+    c121_entries_free(&k->infl);
+}
+
+/* The check of every pending edit, in one transaction (what it settles
+ * at once: nothing to send, conflicts only, dropped fields). */
+static int check_all(struct edits *k, size_t *n_regs)
+{
+    size_t i, j;
+    int rc, nu;
+
+    *n_regs = 0;
+    rc = c121_txn_begin(k->c);
+    for (i = 0; rc == PLAT_OK && i < k->pend.n; i = j) {
+        for (j = i + 1; j < k->pend.n && strcmp(k->items[j].e->ref,
+                                                k->items[i].e->ref) == 0;
+             j++)
+            ;
+        rc = check_ref(k, i, j, &nu);
+        if (rc == PLAT_OK && nu > 0)
+            (*n_regs)++;
+    }
+    return c121_txn_end(k->c, rc);
+}
+
+int c121_push_edits(struct c121 *c)
+{
+    struct edits k;
+    size_t i, n_regs = 0, n_bulk = 0, patch_max;
+    size_t *bulk = NULL;
+    int rc;
+
+    memset(&k, 0, sizeof(k));
+    k.c = c;
+    k.check_ms = plat_time_wall_ms();
+    rc = c121_entries_load(c, "edit", "pending", 0, 0, &k.pend);
+    if (rc == PLAT_OK)
+        rc = c121_entries_load(c, "edit", "inflight", 0, 0, &k.infl);
+    if (rc < 0 || k.pend.n == 0)
+        goto done;
+    k.pix = order(&k.pend);
+    k.iix = order(&k.infl);
+    k.items = plat_calloc(k.pend.n, sizeof(*k.items));
+    if (!k.pix || !k.iix || !k.items) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < k.pend.n; i++) {
+        k.items[i].e = &k.pend.v[k.pix[i]];
+        k.items[i].unit = -1;
+    }
+    rc = check_all(&k, &n_regs);
+    if (rc < 0)
+        goto done;
+
+    patch_max = c->opt->patch_max > 0 ? (size_t)c->opt->patch_max
+                                      : PATCH_MAX_DEFAULT;
+    bulk = plat_malloc((k.n_units ? k.n_units : 1) * sizeof(*bulk));
+    if (!bulk) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < k.n_units; i++) {
+        if (n_regs > patch_max && !k.units[i].single) {
+            bulk[n_bulk++] = i;
+            continue;
+        }
+        rc = send_single(&k, &k.units[i]);
+        if (rc == ERR_RETRY || rc == ERR_AUTH || rc == ERR_NOMEM ||
+            rc == ERR_IO || rc == ERR_CORRUPT)
+            goto done;
+        if (rc < 0) {
+            remember_err(&k, rc);
+            rc = PLAT_OK;
+        }
+    }
+    if (n_bulk)
+        rc = send_bulk(&k, bulk, n_bulk);
+
+done:
+    c->sum->pushed += k.done;
+    c->sum->sent += k.sent;
+    c->sum->rejected += k.rejected;
+    c->sum->conflicts += k.conflicts;
+    if (k.pend.n)
+        log_info("121 push: %zu edits checked: %lld done, %lld sent in "
+                 "bulk, %lld rejected, %lld conflicts, %lld fields left to "
+                 "the server",
+                 k.pend.n, (long long)k.done, (long long)k.sent,
+                 (long long)k.rejected, (long long)k.conflicts,
+                 (long long)k.dropped);
+    plat_free(bulk);
+    edits_dispose(&k);
+    if (rc == PLAT_OK && k.first_err < 0)
+        rc = plat_err_set(k.first_err, "%s", k.first_msg);
+    return rc;
+}

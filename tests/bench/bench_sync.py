@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""bench_sync.py - sync benchmarks against the local fake 121 with the real
+server's cost model (tests/fake121, --cost-model).
+
+Prints, for 40,000 and 200,000 registrations:
+  - the server time of one unlimited request (the reference: limit=-1),
+  - the agent's first pull: time, peak RSS, bytes on the wire vs JSON bytes,
+  - an incremental sync after 100 server-side edits: time, bytes;
+and a push of 1,000 offline registrations: time, HTTP requests.
+
+Usage: bench_sync.py AGENT_BIN [--sizes 40000,200000] [--no-gzip]
+Nothing here is a pass/fail test; it prints numbers to compare with the
+targets in the README.
+"""
+import argparse
+import gzip
+import json
+import os
+import resource  # noqa: F401  (wait4 returns a struct_rusage)
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "..", "fake121", "fake121.py")
+USER, PASSWORD = "sync-bot@example.org", "s3cret"
+
+
+class Fake:
+    def __init__(self, tmp, seed, gzip_on):
+        self.portfile = os.path.join(tmp, "port")
+        args = [sys.executable, FAKE, "--port", "0", "--port-file",
+                self.portfile, "--seed-registrations", str(seed),
+                "--cost-model", "--throttle", "0"]
+        if gzip_on:
+            args.append("--gzip")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not os.path.exists(self.portfile):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("fake121 did not start")
+            time.sleep(0.05)
+        self.port = int(open(self.portfile).read())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data,
+                                     method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=600) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def unlimited_request_time(fake, program):
+    """Time of one GET ?limit=-1 (the server's cost for everything), and
+    the size of its uncompressed JSON."""
+    body = json.dumps({"username": USER, "password": PASSWORD}).encode()
+    req = urllib.request.Request(fake.url + "/api/users/login", data=body,
+                                 method="POST")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req) as r:
+        token = json.loads(r.read())["access_token_general"]
+    req = urllib.request.Request(
+        fake.url + "/api/programs/%d/registrations?limit=-1" % program)
+    req.add_header("Cookie", "access_token_general=" + token)
+    req.add_header("Accept-Encoding", "gzip")
+    t0 = time.monotonic()
+    with urllib.request.urlopen(req, timeout=600) as r:
+        raw = r.read()
+        enc = r.headers.get("Content-Encoding", "")
+    elapsed = time.monotonic() - t0
+    if enc == "gzip":
+        raw = gzip.decompress(raw)
+    return elapsed, len(raw)
+
+
+def run_agent(agent, env, *args):
+    """Run the agent; return (exit code, parsed JSON stdout, seconds,
+    peak RSS in KiB)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([agent, "--json"] + list(args), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.monotonic() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        doc = json.loads(out) if out.strip() else None
+    except ValueError:
+        doc = None
+    if proc.returncode not in (0, 4):
+        sys.stderr.write(err.decode(errors="replace"))
+    return proc.returncode, doc, elapsed, usage.ru_maxrss
+
+
+def mb(n):
+    return "%.2f MB" % (n / 1e6)
+
+
+def bench_size(agent, size, gzip_on):
+    tmp = tempfile.mkdtemp(prefix="agent-bench.")
+    fake = Fake(tmp, size, gzip_on)
+    try:
+        env = dict(os.environ, AGENT_CONFIG=os.path.join(tmp, "agent.conf"),
+                   AGENT_121_PASSWORD=PASSWORD)
+        subprocess.run([agent, "init", "--server", fake.url, "--program",
+                        "3", "--user", USER, "--store",
+                        os.path.join(tmp, "agent.db")], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        ref_t, json_bytes = unlimited_request_time(fake, 3)
+        print("[%d registrations] one unlimited request (server time): "
+              "%.2f s, %s of JSON" % (size, ref_t, mb(json_bytes)))
+
+        rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
+        wire = doc.get("bytes_wire", 0) if doc else 0
+        print("[%d registrations] first sync: %.2f s (%.2fx the unlimited "
+              "request), peak RSS %.1f MB, %s on the wire (%.1f%% of the "
+              "JSON), %s requests, exit %d" % (
+                  size, t, t / ref_t, rss / 1024.0, mb(wire),
+                  100.0 * wire / json_bytes if json_bytes else 0,
+                  doc.get("requests") if doc else "?", rc))
+
+        # 100 edits made in the office, then the field syncs again.
+        for i in range(1, 101):
+            fake.call("POST", "/_test/edit", {
+                "referenceId": "ref-%05d" % (i * 7),
+                "data": {"householdSize": str(i % 9 + 1)},
+                "reason": "bench"})
+        rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
+        print("[%d registrations] incremental sync after 100 server edits: "
+              "%.3f s, %s bytes on the wire, %s events, %s requests, "
+              "exit %d" % (size, t, doc.get("bytes_wire") if doc else "?",
+                           doc.get("events") if doc else "?",
+                           doc.get("requests") if doc else "?", rc))
+        return env, fake, tmp
+    except Exception:
+        fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def bench_push(agent, env, fake, tmp):
+    regs = [{"fullName": "Bench Person %04d" % i,
+             "phoneNumber": "3169%07d" % i,
+             "programFspConfigurationName": "Intersolve-voucher-paper",
+             "preferredLanguage": "en"} for i in range(1000)]
+    path = os.path.join(tmp, "regs.json")
+    with open(path, "w") as f:
+        json.dump(regs, f)
+    subprocess.run([agent, "registrations", "add", "--file", path], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    before = fake.call("GET", "/_test/state")["requests"]
+    rc, doc, t, rss = run_agent(agent, env, "sync", "--now", "--push-only")
+    after = fake.call("GET", "/_test/state")["requests"]
+    print("[push] 1,000 offline registrations: %.2f s, %d HTTP requests "
+          "(agent counted %s), pushed %s, exit %d" % (
+              t, after - before, doc.get("requests") if doc else "?",
+              doc.get("pushed") if doc else "?", rc))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("agent")
+    ap.add_argument("--sizes", default="40000,200000")
+    ap.add_argument("--no-gzip", action="store_true")
+    a = ap.parse_args()
+    first = True
+    for size in [int(x) for x in a.sizes.split(",")]:
+        env, fake, tmp = bench_size(a.agent, size, not a.no_gzip)
+        try:
+            if first:
+                bench_push(a.agent, env, fake, tmp)
+                first = False
+        finally:
+            fake.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
