@@ -7,6 +7,7 @@
  * here and nowhere else ("report once"), as "agent: <message>".
  */
 #include "cli.h"
+#include "cmd_util.h"
 #include "output.h"
 
 #include "plat_alloc.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef AGENT_VERSION
 #define AGENT_VERSION "0.0.0"
@@ -177,6 +179,9 @@ int agent_cli_parse_opts(const char *cmd, int argc, char **argv,
         eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         len = eq ? (size_t)(eq - a) : strlen(a);
         o = find_opt(opts, a, len);
+        if (!o && !agent_printable(a))
+            return plat_err_set(ERR_USAGE, "unknown option (argument %d) for "
+                                "'%s'", i + 1, cmd);
         if (!o)
             return plat_err_set(ERR_USAGE, "unknown option '%.*s' for '%s'",
                                 (int)(len > 40 ? 40 : len), a, cmd);
@@ -430,17 +435,22 @@ static int find_command(int argc, char **args, const struct agent_cmd **out,
         *words = word_count(best->name);
         return PLAT_OK;
     }
+    /* Words are quoted back only when printable: the message is one line
+     * on a terminal. */
     if (args[0][0] == '-')
-        return plat_err_set(ERR_USAGE, "unknown option '%.40s'", args[0]);
+        return plat_err_set(ERR_USAGE, "unknown option '%.40s'",
+                            agent_printable(args[0]) ? args[0] : "?");
     if (is_group(args[0])) {
         group_subs(args[0], subs, sizeof(subs));
         if (argc < 2)
             return plat_err_set(ERR_USAGE, "'%s' needs a subcommand: %s",
                                 args[0], subs);
         return plat_err_set(ERR_USAGE, "unknown command '%s %.40s' (known: "
-                            "%s)", args[0], args[1], subs);
+                            "%s)", args[0],
+                            agent_printable(args[1]) ? args[1] : "?", subs);
     }
-    return plat_err_set(ERR_USAGE, "unknown command '%.40s'", args[0]);
+    return plat_err_set(ERR_USAGE, "unknown command '%.40s'",
+                        agent_printable(args[0]) ? args[0] : "?");
 }
 
 /* `agent help [COMMAND...]` */
@@ -485,6 +495,9 @@ int agent_cli_main(int argc, char **argv)
     int nrest = 0, nargs, words = 0, cfg_inited = 0, rc;
 
     memset(&ctx, 0, sizeof(ctx));
+    /* The store, its WAL and lock files and the logs hold personal data:
+     * whatever this process creates is for its owner only. */
+    umask(077);
     /* cJSON allocates through the project allocator, so the test hook that
      * fails the Nth allocation reaches JSON code too. */
     cJSON_InitHooks(&hooks);

@@ -93,11 +93,14 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
         on_error(plat_err_msg(), &cs);
     }
     if (out) {
-        cJSON_AddStringToObject(out, "config", ctx->config_path);
-        cJSON_AddBoolToObject(out, "ok", cs.count == 0);
-        cJSON_AddItemToObject(out, "errors", cs.errors);
+        rc = agent_json_put(out, "errors", cs.errors);
         cs.errors = NULL;
-        rc = agent_print_json(out);
+        if (rc == PLAT_OK &&
+            (!cJSON_AddStringToObject(out, "config", ctx->config_path) ||
+             !cJSON_AddBoolToObject(out, "ok", cs.count == 0)))
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        if (rc == PLAT_OK)
+            rc = agent_print_json(out);
         if (rc < 0)
             goto done;
     } else if (cs.count == 0) {
@@ -130,13 +133,10 @@ static int show_key(const char *key, const char *value, int is_number,
     if (!*value)
         v = cJSON_CreateNull();
     else if (is_number)
-        v = cJSON_CreateNumber(atof(value));
+        v = cJSON_CreateNumber((double)strtol(value, NULL, 10));
     else
         v = cJSON_CreateString(value);
-    if (!v)
-        return ERR_NOMEM;
-    cJSON_AddItemToObject(ss->obj, key, v);
-    return 0;
+    return agent_json_put(ss->obj, key, v);
 }
 
 /* Where the password would come from; never the password itself. */
@@ -163,9 +163,11 @@ int agent_cmd_config_show(struct agent_ctx *ctx, int argc, char **argv)
         return rc;
     if (ctx->g.json) {
         ss.obj = cJSON_CreateObject();
-        if (!ss.obj)
+        if (!ss.obj ||
+            !cJSON_AddStringToObject(ss.obj, "config", ctx->config_path)) {
+            cJSON_Delete(ss.obj);
             return plat_err_set(ERR_NOMEM, "out of memory");
-        cJSON_AddStringToObject(ss.obj, "config", ctx->config_path);
+        }
     } else {
         printf("# %s\n", ctx->config_path);
     }
@@ -173,9 +175,11 @@ int agent_cmd_config_show(struct agent_ctx *ctx, int argc, char **argv)
     if (rc < 0)
         goto done;
     if (ss.obj) {
-        cJSON_AddStringToObject(ss.obj, "password", password_source(
-                                    &ctx->cfg));
-        rc = agent_print_json(ss.obj);
+        if (!cJSON_AddStringToObject(ss.obj, "password",
+                                     password_source(&ctx->cfg)))
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        else
+            rc = agent_print_json(ss.obj);
     } else {
         printf("# password: %s\n", password_source(&ctx->cfg));
     }

@@ -27,15 +27,14 @@ static cJSON *conflict_json(const struct store_conflict *c)
         !cJSON_AddStringToObject(o, "referenceId",
                                  c->reference_id ? c->reference_id : "") ||
         !cJSON_AddStringToObject(o, "field", c->field ? c->field : "") ||
-        !cJSON_AddItemToObject(o, "base", agent_json_from_text(c->base_value))
-        || !cJSON_AddItemToObject(o, "local",
-                                  agent_json_from_text(c->local_value)) ||
-        !cJSON_AddItemToObject(o, "server",
-                               agent_json_from_text(c->server_value)) ||
+        agent_json_put(o, "base", agent_json_from_text(c->base_value)) < 0 ||
+        agent_json_put(o, "local", agent_json_from_text(c->local_value)) < 0
+        || agent_json_put(o, "server",
+                          agent_json_from_text(c->server_value)) < 0 ||
         !cJSON_AddStringToObject(o, "state", c->state ? c->state : "") ||
-        !cJSON_AddItemToObject(o, "resolution", c->resolution ?
-                               cJSON_CreateString(c->resolution) :
-                               cJSON_CreateNull()) ||
+        agent_json_put(o, "resolution", c->resolution ?
+                       cJSON_CreateString(c->resolution) :
+                       cJSON_CreateNull()) < 0 ||
         !cJSON_AddNumberToObject(o, "outbox_seq", (double)c->outbox_seq) ||
         !cJSON_AddStringToObject(o, "created_at",
                                  c->created_at ? c->created_at : "")) {

@@ -47,11 +47,11 @@ static cJSON *entry_json(const struct store_outbox_entry *e)
         !cJSON_AddNumberToObject(o, "attempts", e->attempts) ||
         !cJSON_AddStringToObject(o, "created_at",
                                  e->created_at ? e->created_at : "") ||
-        !cJSON_AddItemToObject(o, "payload", agent_json_from_text(e->payload))
-        || !cJSON_AddItemToObject(o, "base", agent_json_from_text(e->base)) ||
-        !cJSON_AddItemToObject(o, "server_message", e->server_message ?
-                               cJSON_CreateString(e->server_message) :
-                               cJSON_CreateNull())) {
+        agent_json_put(o, "payload", agent_json_from_text(e->payload)) < 0 ||
+        agent_json_put(o, "base", agent_json_from_text(e->base)) < 0 ||
+        agent_json_put(o, "server_message", e->server_message ?
+                       cJSON_CreateString(e->server_message) :
+                       cJSON_CreateNull()) < 0) {
         cJSON_Delete(o);
         return NULL;
     }

@@ -650,11 +650,12 @@ int agent_config_password(const struct agent_config *cfg, char **out)
     if (!cfg->password_file || !*cfg->password_file)
         return plat_err_set(ERR_AUTH, "no 121 password: set "
                             "AGENT_121_PASSWORD or server.password_file");
+    if (!plat_fs_exists(cfg->password_file))
+        return plat_err_set(ERR_CONFIG, "password file %s does not exist",
+                            cfg->password_file);
     rc = plat_fs_mode(cfg->password_file, &mode);
     if (rc < 0)
-        return plat_err_set(rc == ERR_NOTFOUND ? ERR_CONFIG : rc,
-                            "password file %s: cannot read its mode",
-                            cfg->password_file);
+        return rc;
     if (mode & 077)
         return plat_err_set(ERR_CONFIG, "password file %s can be read by "
                             "other users (mode %04o); run chmod 600 %s",

@@ -181,6 +181,14 @@ char *agent_json_text(const cJSON *v)
     return copy;
 }
 
+int agent_json_put(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(obj, key, item))
+        return PLAT_OK;
+    cJSON_Delete(item);
+    return plat_err_set(ERR_NOMEM, "out of memory building JSON");
+}
+
 int agent_print_json(const cJSON *v)
 {
     char *printed = cJSON_Print(v);

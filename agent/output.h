@@ -43,6 +43,12 @@ void agent_print_kv(FILE *f, int width, const char *key, const char *value);
  * compact JSON. Allocated (plat_free); NULL on failure. */
 char *agent_json_text(const struct cJSON *v);
 
+/* Add `item` to `obj` under `key`, taking ownership either way: on
+ * failure (NULL item, or no memory for the key) the item is freed, so
+ * `if (agent_json_put(o, "k", make()) < 0) goto fail;` never leaks.
+ * Returns PLAT_OK or ERR_NOMEM. */
+int agent_json_put(struct cJSON *obj, const char *key, struct cJSON *item);
+
 /* Print `v` as indented JSON and a newline on stdout. */
 int agent_print_json(const struct cJSON *v);
 

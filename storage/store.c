@@ -194,8 +194,9 @@ int store__fts_flush(struct store *s)
         store__bind_text(st, 3, op->name);
         store__bind_text(st, 4, op->phone);
         rc = sqlite3_step(st);
-        rc = rc == SQLITE_DONE ? PLAT_OK
-                               : store__db_err(s, rc, "update the search index");
+        rc = rc == SQLITE_DONE
+                 ? PLAT_OK
+                 : store__db_err(s, rc, "update the search index");
         store__stmt_done(st);
     }
     /* Applied (or failed, and the caller rolls back): either way the
@@ -290,7 +291,12 @@ int store__json_parse(struct store *s, const char *text, const char *what,
     if (!text)
         return plat_err_set(ERR_CORRUPT, "store %s: %s has no JSON", s->path,
                             what);
+    /* cJSON_Parse says NULL both for bad JSON and for no memory; only the
+     * allocator's error tells them apart. */
+    plat_err_clear();
     *out = cJSON_Parse(text);
+    if (!*out && plat_err_code() == ERR_NOMEM)
+        return ERR_NOMEM;
     if (!*out)
         return plat_err_set(ERR_CORRUPT,
                             "store %s: the stored JSON of %s is damaged",
@@ -433,10 +439,21 @@ static int set_pragmas(struct store *s, const struct store_options *opt)
     rc = exec_sql(s, "PRAGMA foreign_keys=ON", "enable foreign keys");
     if (rc < 0)
         return rc;
+    /* Performance, measured with tests/bench/bench_store.c:
+     * - temp_store=MEMORY: a write inside a caller's transaction runs in a
+     *   savepoint, whose statement journal (a copy of each page it
+     *   changes) otherwise spills to a temporary file: 30 writes a row.
+     * - cache_size 32 MiB (a ceiling, used as the store grows): 40,000
+     *   registrations fit, so searches and batches do not re-read pages.
+     * - wal_autocheckpoint 4000 pages (16 MiB of WAL): fewer checkpoints,
+     *   each with its fsyncs, when batches rewrite the same index pages. */
     rc = exec_sql(s, "PRAGMA temp_store=MEMORY", "set temp_store");
     if (rc < 0)
         return rc;
-    return exec_sql(s, "PRAGMA cache_size=-32768", "set the cache size");
+    rc = exec_sql(s, "PRAGMA cache_size=-32768", "set the cache size");
+    if (rc < 0)
+        return rc;
+    return exec_sql(s, "PRAGMA wal_autocheckpoint=4000", "set the WAL size");
 }
 
 /* Migration i takes user_version i to i + 1, in one transaction with the
@@ -536,6 +553,9 @@ int store_open(struct store **out, const char *path,
         goto done;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    rc = store__reg_register_functions(s);
+    if (rc < 0)
+        goto done;
     sqlite3_busy_timeout(s->db, opt.busy_timeout_ms > 0
                                     ? opt.busy_timeout_ms
                                     : STORE_BUSY_TIMEOUT_MS);
@@ -544,6 +564,15 @@ int store_open(struct store **out, const char *path,
     if (rc < 0)
         goto done;
     s->version = (int)version;
+    if (s->version == 0 && !(opt.flags & STORE_CREATE)) {
+        /* An empty file (a `touch`, an interrupted init) is not a store
+         * until someone asks for one. */
+        rc = plat_err_set(ERR_NOTFOUND,
+                          "no store at %s: the file is empty (run `agent "
+                          "init` first)",
+                          path);
+        goto done;
+    }
 
     target = opt.target_version > 0 ? opt.target_version
                                     : store_schema_version();
@@ -694,6 +723,9 @@ int store_integrity_check(struct store *s)
     /* The search index mirrors the registrations table; compare the two
      * (rank 1 makes FTS5 check the index against its content table). */
     if (s->version >= 2 && !(s->flags & STORE_READONLY)) {
+        rc = store__fts_flush(s); /* this transaction's rows, if any */
+        if (rc < 0)
+            goto done;
         rc = sqlite3_exec(s->db,
                           "INSERT INTO registrations_search"
                           "(registrations_search, rank) "

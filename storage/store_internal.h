@@ -2,6 +2,12 @@
  * store_internal.h - what the storage/ files share and nobody else sees:
  * the store struct, the SQLite error mapping, the transaction helpers that
  * let a write join an open transaction, and cached prepared statements.
+ *
+ * Rule for every file here: change rows of `registrations` only through
+ * store_registrations.c (store_reg_* and store_reg_put_server). That code
+ * also keeps the search index (registrations_search), which has no
+ * triggers; an UPDATE of name, phone_number or reference_id anywhere else
+ * would leave the index stale (store_integrity_check reports it).
  */
 #ifndef STORE_INTERNAL_H
 #define STORE_INTERNAL_H
@@ -123,6 +129,10 @@ const char *store__scalar_text(const cJSON *v, char *buf, size_t n);
 /* PLAT_OK if `ref` may be used as a new referenceId (5-200 bytes of
  * UTF-8, nothing that breaks a 121 URL or filter), else ERR_INVALID. */
 int store__check_ref(const char *ref);
+
+/* Register the SQL functions the registration queries use
+ * (store_contains); called by store_open. */
+int store__reg_register_functions(struct store *s);
 
 /* 1 if `key` appears more than once in object `obj`. */
 int store__has_duplicate_key(const cJSON *obj, const char **dup_out);

@@ -12,6 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The string member `k` of `o` (checked by check_program beforehand). */
+static const char *text_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 static int is_text(const cJSON *v)
 {
     return cJSON_IsString(v) && v->valuestring[0] != '\0';
@@ -82,7 +90,8 @@ static int check_program(const cJSON *p)
     if (!is_id(cJSON_GetObjectItemCaseSensitive(p, "id")))
         return plat_err_set(ERR_INVALID, "program: field id is missing or "
                             "not a positive integer");
-    attrs = cJSON_GetObjectItemCaseSensitive(p, "programRegistrationAttributes");
+    attrs = cJSON_GetObjectItemCaseSensitive(p,
+                                             "programRegistrationAttributes");
     if (!cJSON_IsArray(attrs))
         return plat_err_set(ERR_INVALID, "program: field "
                             "programRegistrationAttributes is missing or not "
@@ -179,10 +188,8 @@ static int put_attributes(struct store *s, int id, const cJSON *attrs)
         if (rc < 0)
             goto done;
         sqlite3_bind_int(st, 1, id);
-        store__bind_text(st, 2,
-                         cJSON_GetObjectItemCaseSensitive(a, "name")->valuestring);
-        store__bind_text(st, 3,
-                         cJSON_GetObjectItemCaseSensitive(a, "type")->valuestring);
+        store__bind_text(st, 2, text_of(a, "name"));
+        store__bind_text(st, 3, text_of(a, "type"));
         sqlite3_bind_int(st, 4, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                                     a, "isRequired")));
         store__bind_text(st, 5, opts);
@@ -249,11 +256,8 @@ static int put_fsps(struct store *s, int id, const cJSON *program)
                 break;
             }
             sqlite3_bind_int(st, 1, id);
-            store__bind_text(
-                st, 2, cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring);
-            store__bind_text(
-                st, 3,
-                cJSON_GetObjectItemCaseSensitive(c, "fspName")->valuestring);
+            store__bind_text(st, 2, text_of(c, "name"));
+            store__bind_text(st, 3, text_of(c, "fspName"));
             store__bind_text(st, 4, json);
             rc = step_done(s, st, "store FSP configurations");
             cJSON_free(json);

@@ -75,7 +75,7 @@ static int same_value(const cJSON *a, const cJSON *b)
     return cJSON_Compare(a, b, 1);
 }
 
-/* ---- outbox --------------------------------------------------------------- */
+/* ---- outbox ------------------------------------------------------------- */
 
 int store_outbox_set_state_by_ref(struct store *s, const char *ref,
                                   const char *kind, const char *from_state,
@@ -262,7 +262,7 @@ done:
     return rc;
 }
 
-/* ---- local view ------------------------------------------------------------ */
+/* ---- local view --------------------------------------------------------- */
 
 /* The server copy of `ref` (parsed) or NULL when there is none. */
 static int load_server(struct store *s, const char *ref, cJSON **out)
@@ -476,7 +476,7 @@ int store_outbox_drop_field(struct store *s, int64_t seq, const char *field,
     return store__txn_end(s, token, rc);
 }
 
-/* ---- attributes ------------------------------------------------------------ */
+/* ---- attributes --------------------------------------------------------- */
 
 int store_attr_is_tel(struct store *s, int program_id, const char *name)
 {
@@ -504,7 +504,7 @@ int store_attr_is_tel(struct store *s, int program_id, const char *name)
     return rc;
 }
 
-/* ---- conflicts ------------------------------------------------------------- */
+/* ---- conflicts ---------------------------------------------------------- */
 
 int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
                                 const char *ref, const char *field,
@@ -738,6 +738,28 @@ done:
     return rc;
 }
 
+/* *written_out = 1 if entry `seq` reached the server (state done): a
+ * conflict on it was found after our own write. */
+static int entry_written(struct store *s, int64_t seq, int *written_out)
+{
+    struct entry_row r;
+    int rc;
+
+    *written_out = 0;
+    if (seq <= 0)
+        return PLAT_OK;
+    rc = load_entry(s, seq, &r);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    *written_out = strcmp(r.state, "done") == 0;
+    entry_row_dispose(&r);
+    return PLAT_OK;
+}
+
 /* Entry `seq`, in state conflict, becomes done once no open conflict
  * refers to it. */
 static int settle_entry(struct store *s, int64_t seq)
@@ -799,7 +821,7 @@ int store_conflict_resolve(struct store *s, int64_t id, const char *how,
     cJSON *target = NULL, *server = NULL;
     char *reason = NULL, *target_text = NULL;
     const char *chosen;
-    int rc, token = 0, have_row = 0;
+    int rc, token = 0, have_row = 0, written = 0;
 
     if (!how || (strcmp(how, "local") != 0 && strcmp(how, "server") != 0 &&
                  strcmp(how, "value") != 0))
@@ -848,21 +870,25 @@ int store_conflict_resolve(struct store *s, int64_t id, const char *how,
     if (rc < 0)
         goto done;
 
+    rc = entry_written(s, r.seq, &written);
+    if (rc < 0)
+        goto done;
     if (strcmp(how, "server") == 0 &&
-        (!server ||
+        (!written || !server ||
          same_value(cJSON_GetObjectItemCaseSensitive(server, r.field),
                     target))) {
-        /* The server holds the value that wins: the device's change of
-         * this field is dropped, the view follows the server. */
+        /* The device's change of this field is dropped and the view
+         * follows the server copy, whatever the server holds by now. */
         if (r.seq > 0) {
             rc = drop_field(s, r.seq, r.field, NULL);
             if (rc < 0)
                 goto done;
         }
     } else {
-        /* The device's value, a new value, or a server value that the
-         * server no longer holds (a conflict found after our own write):
-         * a new pending change, sent by the next push. */
+        /* The device's value, a new value, or - for a conflict found
+         * after our own write landed (its entry is done) - the other
+         * writer's value that ours overwrote: a new pending change, sent
+         * by the next push. */
         rc = write_value(s, r.ref, r.field, target, reason);
         if (rc < 0)
             goto done;

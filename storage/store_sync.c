@@ -571,7 +571,7 @@ static int int_field(const cJSON *obj, const char *key, int64_t *out)
 
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
         v->valuedouble > 9007199254740991.0 ||
-        v->valuedouble != floor(v->valuedouble))
+        v->valuedouble != (double)(int64_t)v->valuedouble)
         return -1;
     *out = (int64_t)v->valuedouble;
     return 0;

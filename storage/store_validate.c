@@ -237,7 +237,7 @@ static int printable_ascii(const char *k)
         if ((unsigned char)k[n] < 0x20 || (unsigned char)k[n] > 0x7e ||
             k[n] == '"')
             return 0;
-    return n <= 100;
+    return n >= 1 && n <= 100;
 }
 
 static const char *kind_name(const cJSON *v)

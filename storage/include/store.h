@@ -9,13 +9,27 @@
  * in WAL mode with foreign keys on and a busy timeout.
  *
  * Errors (plat_err.h): ERR_NOTFOUND (no store file and STORE_CREATE not
- * given), ERR_CORRUPT (not a database / damaged), ERR_VERSION, ERR_IO (file
- * system: read-only, missing directory, disk full), ERR_NOMEM. The message
- * names the store path.
+ * given), ERR_CORRUPT (not a database / damaged / a SQLite file that is not
+ * an agent store), ERR_VERSION, ERR_IO (file system: read-only, missing
+ * directory, disk full), ERR_LOCKED (another process kept the store busy
+ * past the busy timeout), ERR_NOMEM. The message names the store path.
+ *
+ * Before it writes anything, store_open checks that the file is an agent
+ * store this binary understands: a damaged file, a foreign database or a
+ * store of a newer agent is refused and left byte for byte as it was. A
+ * store whose directory is read-only cannot be opened (WAL mode needs
+ * PATH-wal and PATH-shm beside it): ERR_IO. A read-only store file opens,
+ * and the first write fails with ERR_IO "cannot write store PATH: ...".
  *
  * All SQL goes through prepared statements; every multi-step change is one
  * transaction (store_begin/store_commit, or the store_* write functions,
- * which open their own).
+ * which open their own). Rows of `registrations` are written only through
+ * store_registrations.h: the search index is kept by that code, not by
+ * triggers (see migrations/0002_search_index.sql).
+ *
+ * Connection settings: WAL, synchronous FULL (or NORMAL), foreign keys,
+ * busy timeout, temp_store MEMORY, a page cache of up to 32 MiB and a WAL
+ * checkpoint every 4000 pages (reasons in store.c).
  */
 #ifndef STORE_H
 #define STORE_H
@@ -41,7 +55,10 @@ struct store_options {
 int store_schema_version(void);
 
 /* Open (and migrate) the store at `path`. `opt` may be NULL for defaults.
- * On success *out is owned by the caller: close it with store_close(). */
+ * On success *out is owned by the caller: close it with store_close().
+ * STORE_READONLY applies no migrations: a store older than this binary is
+ * then ERR_VERSION. target_version above store_schema_version() is
+ * ERR_INVALID. */
 int store_open(struct store **out, const char *path,
                const struct store_options *opt);
 void store_close(struct store *s);
@@ -53,14 +70,19 @@ const char *store_path(struct store *s); /* borrowed */
 /* Raw connection, for other storage/ files and for tests only. */
 struct sqlite3 *store_db(struct store *s);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nesting is not supported: a write
- * function called inside an open transaction joins it instead of opening
- * its own (see store__txn_begin in store_internal.h). */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nesting is not supported
+ * (store_begin inside a transaction: ERR_INVALID). A write function called
+ * inside an open transaction joins it instead of opening its own, in a
+ * savepoint: when it fails, its own changes are undone and the transaction
+ * stays usable (see store__txn_begin in store_internal.h). Batches of
+ * writes in one transaction are much faster than one transaction each. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
-/* PRAGMA integrity_check: PLAT_OK if "ok", ERR_CORRUPT otherwise. */
+/* PRAGMA integrity_check, and (unless opened read-only) a check of the
+ * search index against the registrations: PLAT_OK if both are fine,
+ * ERR_CORRUPT otherwise. */
 int store_integrity_check(struct store *s);
 
 /* Small key-value table for agent state (last sync per source, cursors,

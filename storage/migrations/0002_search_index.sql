@@ -1,11 +1,12 @@
 -- 0002: substring search over name, phone number and referenceId.
 -- A trigram FTS5 index answers "contains" queries of 3+ characters without
 -- scanning every row; it mirrors registrations (rowid = row_id).
+-- columnsize=0: no per-row size table, which only ranking (bm25) needs.
 
 CREATE VIRTUAL TABLE registrations_search USING fts5(
     reference_id, name, phone_number,
     content = 'registrations', content_rowid = 'row_id',
-    tokenize = 'trigram'
+    tokenize = 'trigram', columnsize = 0
 );
 
 -- No triggers keep it in step: storage/store_registrations.c writes the

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,31 +43,42 @@ class CrashTest(AgentTestCase):
 
     def kill_while_adding(self, min_lines, extra_s):
         """Start a long --repeat run, wait until it has printed `min_lines`
-        referenceIds (each printed after its commit), wait `extra_s` more,
-        then kill -9 it. Returns how many it had reported."""
+        referenceIds (each printed after its commit), let it run `extra_s`
+        more, then kill -9 it. Returns how many it had reported."""
         p = subprocess.Popen(
             [AGENT_BIN, "--config", self.conf, "-q", "registrations", "add",
              "--repeat", "1000000", "fullName=Crash Test",
              "phoneNumber=31600000009"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
-        seen = 0
-        deadline = time.monotonic() + 60
+        seen = [0]
+        enough = threading.Event()
+
+        def drain():
+            # Keep reading so the agent never blocks on a full pipe: the
+            # kill must find it writing to the store.
+            for _ in p.stdout:
+                seen[0] += 1
+                if seen[0] >= min_lines:
+                    enough.set()
+            enough.set()
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
         try:
-            while seen < min_lines and time.monotonic() < deadline:
-                line = p.stdout.readline()
-                if not line:
-                    break
-                seen += 1
+            enough.wait(60)
             time.sleep(extra_s)
-            self.assertIsNone(p.poll(), "the agent stopped by itself: %s"
-                              % p.stderr.read().decode("utf-8", "replace"))
+            if p.poll() is not None:
+                self.fail("the agent stopped by itself (%d): %s" % (
+                    p.returncode,
+                    p.stderr.read().decode("utf-8", "replace")))
         finally:
             p.send_signal(signal.SIGKILL)
             p.wait()
+            reader.join(10)
             p.stdout.close()
             p.stderr.close()
-        self.assertGreaterEqual(seen, min_lines)
-        return seen
+        self.assertGreaterEqual(seen[0], min_lines)
+        return seen[0]
 
     def test_kill_during_adds(self):
         rng = random.Random(1217)

@@ -44,7 +44,8 @@ class HelpTest(AgentTestCase):
 class InitConfigTest(AgentTestCase):
     def test_init_wrote_private_config_and_store(self):
         self.assertEqual(file_mode(self.conf), 0o600)
-        self.assertTrue(os.path.exists(self.db))
+        # The store holds personal data: owner only.
+        self.assertEqual(file_mode(self.db), 0o600)
         text = read_text(self.conf)
         self.assertIn("url = http://127.0.0.1:9", text)
         self.assertIn("program_id = 3", text)

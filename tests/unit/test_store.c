@@ -214,6 +214,30 @@ static void test_open_create_notfound(void)
     tmpdir_remove(dir);
 }
 
+static void test_open_empty_file(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options create = {STORE_CREATE, 0, 0, 0};
+    struct store *s = NULL;
+    FILE *f;
+
+    REQUIRE(path);
+    f = fopen(path, "wb");
+    REQUIRE(f);
+    fclose(f);
+    CHECK_INT(store_open(&s, path, NULL), ERR_NOTFOUND);
+    CHECK(strstr(plat_err_msg(), "empty") != NULL);
+    CHECK(s == NULL);
+    /* `agent init` makes a store of it. */
+    CHECK_INT(store_open(&s, path, &create), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), store_schema_version());
+    store_close(s);
+    plat_free(path);
+    tmpdir_remove(dir);
+}
+
 static void test_open_missing_dir(void)
 {
     char *dir = tmpdir_make();
@@ -994,7 +1018,8 @@ static void test_put_server(void)
     tmpdir_remove(dir);
 }
 
-TEST_MAIN(TEST(test_open_create_notfound), TEST(test_open_missing_dir),
+TEST_MAIN(TEST(test_open_create_notfound), TEST(test_open_empty_file),
+          TEST(test_open_missing_dir),
           TEST(test_open_corrupt), TEST(test_open_newer_version),
           TEST(test_open_readonly), TEST(test_integrity_check),
           TEST(test_state), TEST(test_counts_and_transactions),

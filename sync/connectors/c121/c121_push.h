@@ -73,7 +73,8 @@ int c121_txn_begin(struct c121 *c);
 int c121_txn_end(struct c121 *c, int rc);
 
 /* Append "filter.referenceId=$in:a,b,..." for refs[0..] to `b`, as many
- * as fit while b->len stays under `max_len` (at least one). *taken
+ * as fit while b->len stays under `max_len` (at least one). A referenceId
+ * holding a comma ($in splits on commas) goes alone as "$eq:". *taken
  * receives how many. */
 int c121_append_in_filter(struct plat_buf *b, const char *const *refs,
                           size_t n, size_t max_len, size_t *taken);

@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A status change still not visible after this long, and after at least
- * one complete later pull, was skipped by 121 (the real server applies a
- * 202 within seconds; the margin covers a queue behind a large batch). */
-#define SKIP_MIN_AGE_MS (60 * 1000)
+/* A status change is judged skipped only by a pull that started at least
+ * this long after it was sent (the real server applies a 202 within
+ * seconds; the margin covers a queue behind a large batch). */
+#define SKIP_GRACE_MS (60 * 1000)
 
 /* A bulk edit still not visible after this long goes back to pending, so
  * that the next push checks it again and resends what is missing (121
@@ -231,8 +231,21 @@ int c121_append_in_filter(struct plat_buf *b, const char *const *refs,
     int rc;
 
     *taken = 0;
+    if (n == 0)
+        return plat_err_set(ERR_INVALID, "no referenceIds to filter on");
+    if (strchr(refs[0], ',')) {
+        /* $in splits on commas: such a referenceId goes alone, by $eq. */
+        rc = plat_buf_puts(b, "filter.referenceId=$eq:");
+        if (rc == PLAT_OK)
+            rc = sync_http_escape(b, refs[0]);
+        if (rc == PLAT_OK)
+            *taken = 1;
+        return rc;
+    }
     rc = plat_buf_puts(b, "filter.referenceId=$in:");
     for (i = 0; rc == PLAT_OK && i < n; i++) {
+        if (i > 0 && strchr(refs[i], ','))
+            break; /* it starts a request of its own */
         mark = b->len;
         if (i > 0)
             rc = plat_buf_puts(b, ",");
@@ -342,7 +355,7 @@ void c121_row_message(const cJSON *entries, long row, char *out, size_t n)
     cJSON_Delete(mine);
 }
 
-/* ---- confirmation --------------------------------------------------------- */
+/* ---- confirmation ------------------------------------------------------- */
 
 struct confirm_counts {
     int64_t done, rejected, conflicts, requeued;
@@ -501,7 +514,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
     return rc;
 }
 
-static int confirm_status(struct c121 *c, int64_t now, int64_t last_pass,
+static int confirm_status(struct c121 *c, int64_t last_pass,
                           struct confirm_counts *k)
 {
     struct c121_entries es = {0};
@@ -535,13 +548,22 @@ static int confirm_status(struct c121 *c, int64_t now, int64_t last_pass,
                 k->done++;
             goto next;
         }
+        if (strcmp(sstat, "deleted") == 0) { /* terminal */
+            rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
+                                   "the registration was deleted on 121 "
+                                   "before the change was applied");
+            if (rc == PLAT_OK)
+                k->rejected++;
+            goto next;
+        }
         rc = store_outbox_changed_ms(c->store, e->seq, &changed);
         if (rc < 0)
             goto next;
-        /* Not visible yet. Only an entry sent before the previous pass
-         * (so at least one complete pull ran after the server applied
-         * what it would) and old enough is judged. */
-        if (!(changed < last_pass && now - changed >= SKIP_MIN_AGE_MS))
+        /* Not visible yet. The engine pulls, then confirms, then pushes,
+         * so the pull just made started after the previous pass: judge
+         * only entries sent at least SKIP_GRACE_MS before that pass, so
+         * that 121 had time to apply them before the pull read them. */
+        if (last_pass <= 0 || last_pass - changed < SKIP_GRACE_MS)
             goto next;
         if (cJSON_IsString(base) && strcmp(sstat, base->valuestring) == 0) {
             snprintf(msg, sizeof(msg),
@@ -602,7 +624,7 @@ int c121_confirm_inflight(struct c121 *c)
     if (rc == PLAT_OK)
         rc = confirm_edits(c, now, &k);
     if (rc == PLAT_OK)
-        rc = confirm_status(c, now, last_pass, &k);
+        rc = confirm_status(c, last_pass, &k);
     if (rc == PLAT_OK) {
         snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
         rc = store_state_set(c->store, LAST_PASS_KEY, now_text);

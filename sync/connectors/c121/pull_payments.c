@@ -33,7 +33,6 @@
 
 #include <cjson/cJSON.h>
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -163,7 +162,7 @@ static int payment_id_of(const cJSON *p, int *out)
 
     if (!cJSON_IsNumber(id) || id->valuedouble < 1 ||
         id->valuedouble > 2147483647.0 ||
-        id->valuedouble != floor(id->valuedouble))
+        id->valuedouble != (double)(int)id->valuedouble)
         return plat_err_set(ERR_INVALID, "malformed payment from server: no "
                             "paymentId");
     *out = (int)id->valuedouble;

@@ -34,7 +34,6 @@
 
 #include <cjson/cJSON.h>
 
-#include <math.h>
 #include <string.h>
 
 struct walk {
@@ -108,8 +107,8 @@ static int walk_record(void *payload, cJSON *rec)
     int rc;
 
     if (!cJSON_IsObject(rec) || !cJSON_IsNumber(id) ||
-        id->valuedouble != floor(id->valuedouble) ||
-        id->valuedouble > 9007199254740991.0) {
+        id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
+        id->valuedouble != (double)(int64_t)id->valuedouble) {
         cJSON_Delete(rec);
         return plat_err_set(ERR_INVALID, "malformed registration from "
                             "server: no numeric id");

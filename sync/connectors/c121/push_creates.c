@@ -37,12 +37,13 @@ struct creates {
     struct c121 *c;
     int use_gt;                /* fetch new rows by filter.id=$gt:    */
     int64_t cursor;            /* ... above this id                   */
+    int by_ref;                /* ask by referenceId instead          */
     int64_t done, rejected;
     const char **created;      /* refs answered 201, for the id fetch */
     size_t n_created, cap_created;
 };
 
-/* ---- finding what the server has ----------------------------------------- */
+/* ---- finding what the server has ---------------------------------------- */
 
 static int has_copy(struct c121 *c, const char *ref)
 {
@@ -82,46 +83,95 @@ static int put_page(struct creates *k, const struct sync_http_response *r,
         (*count_out)++;
     }
     rc = store_reg_put_server_batch(k->c->store, data);
+    if (rc == PLAT_OK)
+        k->c->sum->pulled += *count_out;
 
 done:
     cJSON_Delete(root);
     return rc;
 }
 
-/* Fetch rows newer than k->cursor, page by page, until every ref in
- * refs[] has a server copy or the server has no more. */
+/* Refs of refs[0..n) without a server copy, into `missing`; *m their
+ * number. */
+static int missing_refs(struct c121 *c, const char *const *refs, size_t n,
+                        const char **missing, size_t *m)
+{
+    size_t i;
+    int h;
+
+    *m = 0;
+    for (i = 0; i < n; i++) {
+        h = has_copy(c, refs[i]);
+        if (h < 0)
+            return h;
+        if (!h)
+            missing[(*m)++] = refs[i];
+    }
+    return PLAT_OK;
+}
+
+static int get_page(struct creates *k, const char *path, int *count,
+                    int64_t *last_id)
+{
+    struct sync_http_response r;
+    int rc;
+
+    rc = sync_http_request(k->c->http, "GET", path, NULL, NULL, 0, NULL, &r);
+    if (rc == PLAT_OK)
+        rc = sync_http_response_err(&r, "121 GET new registrations");
+    if (rc == PLAT_OK)
+        rc = put_page(k, &r, count, last_id);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+/* Fetch the newest rows until every ref of refs[] has a server copy:
+ * ids only grow, so rows made by our POSTs are the newest. With a known
+ * largest id, page up from it (filter.id=$gt: is cheap on 121); without
+ * one, one page of the newest rows (sortBy=id:DESC). Refs still missing
+ * (none of the newest rows: e.g. a referenceId that exists outside this
+ * program) are asked for by referenceId. */
 static int fetch_newer(struct creates *k, const char *const *refs, size_t n)
 {
     struct c121 *c = k->c;
-    struct sync_http_response r;
+    const char **missing = NULL;
+    unsigned char *found = NULL;
     char path[256];
-    size_t i, missing;
-    int rc, count, h;
+    int64_t top = 0;
+    size_t m = 0;
+    int rc, count;
 
-    for (;;) {
-        for (i = 0, missing = 0; i < n; i++) {
-            h = has_copy(c, refs[i]);
-            if (h < 0)
-                return h;
-            missing += !h;
-        }
-        if (missing == 0)
-            return PLAT_OK;
+    missing = plat_malloc((n ? n : 1) * sizeof(*missing));
+    if (!missing)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    rc = missing_refs(c, refs, n, missing, &m);
+    while (rc == PLAT_OK && m > 0 && k->use_gt) {
         snprintf(path, sizeof(path),
                  "%s/registrations?filter.id=$gt:%lld&sortBy=id:ASC"
                  "&limit=%d",
                  c->prefix, (long long)k->cursor, NEW_PAGE);
-        rc = sync_http_request(c->http, "GET", path, NULL, NULL, 0, NULL, &r);
+        rc = get_page(k, path, &count, &k->cursor);
         if (rc == PLAT_OK)
-            rc = sync_http_response_err(&r, "121 GET new registrations");
-        if (rc == PLAT_OK)
-            rc = put_page(k, &r, &count, &k->cursor);
-        sync_http_response_dispose(&r);
-        if (rc < 0)
-            return rc;
+            rc = missing_refs(c, refs, n, missing, &m);
         if (count < NEW_PAGE)
-            return PLAT_OK;
+            break; /* the end: the rest is not in this program */
     }
+    if (rc == PLAT_OK && m > 0 && !k->use_gt) {
+        snprintf(path, sizeof(path),
+                 "%s/registrations?sortBy=id:DESC&limit=%zu", c->prefix,
+                 m + 100 < NEW_PAGE * 5 ? m + 100 : (size_t)NEW_PAGE * 5);
+        rc = get_page(k, path, &count, &top);
+        if (rc == PLAT_OK)
+            rc = missing_refs(c, refs, n, missing, &m);
+        if (rc == PLAT_OK && m > 0) {
+            found = plat_calloc(m, 1);
+            rc = found ? c121_fetch_by_refs(c, missing, m, found)
+                       : plat_err_set(ERR_NOMEM, "out of memory");
+        }
+    }
+    plat_free(missing);
+    plat_free(found);
+    return rc;
 }
 
 /* found[i] = 1 for each refs[i] 121 has (its server copy is then stored).
@@ -132,7 +182,7 @@ static int find_on_server(struct creates *k, const char *const *refs,
     const char **missing = NULL;
     unsigned char *mfound = NULL;
     size_t i, m = 0;
-    int rc = PLAT_OK, h;
+    int rc, h;
 
     if (n == 0)
         return PLAT_OK;
@@ -142,29 +192,18 @@ static int find_on_server(struct creates *k, const char *const *refs,
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (i = 0; i < n; i++) {
-        h = has_copy(k->c, refs[i]);
-        if (h < 0) {
-            rc = h;
-            goto done;
-        }
-        if (!h)
-            missing[m++] = refs[i];
-    }
-    if (m > 0)
-        rc = k->use_gt ? fetch_newer(k, missing, m)
-                       : c121_fetch_by_refs(k->c, missing, m, mfound);
-    if (rc < 0)
-        goto done;
+    rc = missing_refs(k->c, refs, n, missing, &m);
+    if (rc == PLAT_OK && m > 0)
+        rc = k->by_ref ? c121_fetch_by_refs(k->c, missing, m, mfound)
+                       : fetch_newer(k, missing, m);
     /* The store is the judge either way: a ref is there if its server
      * copy is. */
-    for (i = 0; i < n; i++) {
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
         h = has_copy(k->c, refs[i]);
-        if (h < 0) {
+        if (h < 0)
             rc = h;
-            goto done;
-        }
-        found[i] = (unsigned char)h;
+        else
+            found[i] = (unsigned char)h;
     }
 
 done:
@@ -268,7 +307,7 @@ done:
     return rc;
 }
 
-/* ---- one batch ------------------------------------------------------------ */
+/* ---- one batch ---------------------------------------------------------- */
 
 static int send_batch(struct creates *k, struct c121_entries *es,
                       size_t *ix, size_t n);
@@ -522,7 +561,7 @@ done:
     return rc;
 }
 
-/* ---- the phase -------------------------------------------------------------- */
+/* ---- the phase ---------------------------------------------------------- */
 
 /* Creates left inflight (an interrupted push, or unknown outcome): done if
  * 121 has them, else pending again. */
@@ -530,7 +569,7 @@ static int recover_inflight(struct creates *k)
 {
     struct c121_entries es = {0};
     size_t *ix = NULL, *left = NULL, i, n_left;
-    int use_gt = k->use_gt, rc;
+    int rc;
 
     rc = c121_entries_load(k->c, "create", "inflight", 0, 0, &es);
     if (rc < 0 || es.n == 0)
@@ -545,9 +584,9 @@ static int recover_inflight(struct creates *k)
         ix[i] = i;
     /* They may have landed before the ids the store knows: ask by
      * referenceId. */
-    k->use_gt = 0;
+    k->by_ref = 1;
     rc = settle_unknown(k, &es, ix, es.n, "pending", left, &n_left);
-    k->use_gt = use_gt;
+    k->by_ref = 0;
     if (rc == PLAT_OK)
         log_info("121 push: %zu interrupted creates checked, %zu to send "
                  "again", es.n, n_left);

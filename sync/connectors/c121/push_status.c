@@ -129,6 +129,14 @@ static int check_one(struct statuses *k, struct c121_entry *e)
             k->done++;
         goto done;
     }
+    if (strcmp(sstat, "deleted") == 0) {
+        /* Terminal on 121: nothing a person could decide. */
+        rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
+                               "not found on the server (deleted)");
+        if (rc == PLAT_OK)
+            k->rejected++;
+        goto done;
+    }
     from = sstat;
     if (!base || strcmp(sstat, base) != 0) {
         policy = c121_field_policy(c, "status");
@@ -195,7 +203,8 @@ static int answer_count(const struct sync_http_response *r, int64_t *total)
 {
     cJSON *root = cJSON_ParseWithLength(r->body.data ? r->body.data : "",
                                         r->body.len);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "totalFilterCount");
+    const cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(root, "totalFilterCount");
     int rc = PLAT_OK;
 
     if (cJSON_IsNumber(t))

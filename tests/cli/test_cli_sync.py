@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""End-to-end: the real `agent` binary against the fake 121 server.
+
+Covers the first sync of a program, offline changes then sync, the same
+field changed on both sides (conflict and each resolution), different
+fields (merge), a create whose answer was lost (no duplicate), an
+unreachable server (exit 3, nothing lost), a wrong password (exit 5),
+malformed JSON from the server (store unchanged), and two devices editing
+the same people.
+"""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import AgentTestCase, main  # noqa: E402
+from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
+
+FSP = "programFspConfigurationName=Intersolve-voucher-paper"
+
+
+class SyncTestCase(AgentTestCase):
+    seed = 120
+
+    def setUp(self):
+        super().setUp()
+        self.fake = FakeServer("--seed-registrations", str(self.seed),
+                               "--seed-payments", "1")
+        self.addCleanup(self.fake.stop)
+        self.use_server(self.conf, self.db)
+        self.env["AGENT_121_PASSWORD"] = PASSWORD
+
+    def use_server(self, conf, db, extra=""):
+        """Point a config at the fake, with quick retries for tests."""
+        text = ("[store]\npath = %s\n[server]\nurl = %s\nprogram_id = 3\n"
+                "user = %s\n[sync]\nmax_attempts = 4\nbackoff_base_ms = 20\n"
+                "backoff_cap_ms = 200\n%s" % (db, self.fake.url, USER, extra))
+        with open(conf, "w") as f:
+            f.write(text)
+        os.chmod(conf, 0o600)
+
+    def sync(self, *args, code=0, conf=None):
+        cmd = ["--json"] + (["--config", conf] if conf else []) + \
+            ["sync", "--now"] + list(args)
+        rc, out, err = self.run_agent(*cmd, config=conf is None)
+        self.assertEqual(rc, code, "sync exit %d (want %d): %s %s" %
+                         (rc, code, out, err))
+        return json.loads(out)
+
+    def server_value(self, ref, field):
+        return self.fake.registration(ref)["registration"].get(field) \
+            if "registration" in self.fake.registration(ref) \
+            else self.fake.registration(ref).get(field)
+
+    def local(self, ref, conf=None):
+        args = ["--json"] + (["--config", conf] if conf else []) + \
+            ["registrations", "show", ref]
+        rc, out, err = self.run_agent(*args, config=conf is None)
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    def pulled_ref(self):
+        """A referenceId of a pulled, editable (new or included) person."""
+        for status in ("new", "included"):
+            regs = self.json("registrations", "list", "--status", status,
+                             "--limit", "5")
+            if regs:
+                return regs[0]["referenceId"]
+        self.fail("no registration pulled")
+
+
+class TestFirstSync(SyncTestCase):
+    def test_first_sync_pulls_the_program(self):
+        doc = self.sync()
+        self.assertEqual(doc["result"], "ok")
+        total = self.fake.state()["programs"]["3"]["registrations_visible"] \
+            if "registrations_visible" in json.dumps(self.fake.state()) \
+            else None
+        regs = self.json("registrations", "list", "--limit", "100000")
+        self.assertGreater(len(regs), 100)
+        if total is not None:
+            self.assertEqual(len(regs), total)
+        status = self.json("status")
+        self.assertIsNotNone(status["last_sync"]["121"])
+        self.assertEqual(status["pending"], 0)
+        # A second sync downloads almost nothing.
+        again = self.sync()
+        self.assertEqual(again["pulled"], 0)
+        self.assertLess(again["bytes_wire"], 20000)
+
+
+class TestOfflineThenSync(SyncTestCase):
+    def test_create_edit_status_reach_the_server(self):
+        self.sync()
+        new_ref = self.add("fullName=Field Person", "phoneNumber=31611111111",
+                           FSP, "preferredLanguage=en")
+        ref = self.pulled_ref()
+        self.ok("registrations", "edit", ref, "householdSize=7",
+                "--reason", "visit")
+        self.ok("registrations", "status", new_ref, "validated")
+        self.assertEqual(self.json("status")["pending"], 3)
+
+        self.sync()
+        self.fake.flush()
+        self.sync()  # confirms the asynchronous status change
+        self.assertEqual(self.json("status")["pending"], 0)
+        srv = self.fake.registration(new_ref)
+        self.assertEqual(json.dumps(srv).count('"validated"') > 0, True)
+        self.assertEqual(self.local(ref)["householdSize"], "7")
+        self.assertEqual(self.local(new_ref)["status"], "validated")
+
+
+class TestConflicts(SyncTestCase):
+    def conflict(self):
+        self.sync()
+        ref = self.pulled_ref()
+        self.ok("registrations", "edit", ref, "householdSize=3")
+        self.fake.edit(ref, {"householdSize": "9"})
+        doc = self.sync(code=4)
+        self.assertEqual(doc["open_conflicts"], 1)
+        conflicts = self.json("conflicts", "list")
+        self.assertEqual(len(conflicts), 1)
+        c = conflicts[0]
+        self.assertEqual(c["referenceId"], ref)
+        self.assertEqual(c["field"], "householdSize")
+        self.assertEqual(str(c["local"]), "3")
+        self.assertEqual(str(c["server"]), "9")
+        return ref, c["id"]
+
+    def test_take_local(self):
+        ref, cid = self.conflict()
+        self.ok("conflicts", "resolve", str(cid), "--take", "local")
+        self.sync()
+        self.assertEqual(self.local(ref)["householdSize"], "3")
+        self.assertEqual(self.json("conflicts", "list"), [])
+        self.assertIn('"householdSize": "3"',
+                      json.dumps(self.fake.registration(ref)))
+
+    def test_take_server(self):
+        ref, cid = self.conflict()
+        self.ok("conflicts", "resolve", str(cid), "--take", "server")
+        doc = self.sync()
+        self.assertEqual(self.local(ref)["householdSize"], "9")
+        self.assertEqual(doc["open_conflicts"], 0)
+
+    def test_new_value(self):
+        ref, cid = self.conflict()
+        self.ok("conflicts", "resolve", str(cid), "--value", "5")
+        self.sync()
+        self.assertEqual(self.local(ref)["householdSize"], "5")
+        self.assertIn('"householdSize": "5"',
+                      json.dumps(self.fake.registration(ref)))
+
+    def test_different_fields_merge(self):
+        self.sync()
+        ref = self.pulled_ref()
+        self.ok("registrations", "edit", ref, "householdSize=4")
+        self.fake.edit(ref, {"district": "south"})
+        self.sync()
+        view = self.local(ref)
+        self.assertEqual(view["householdSize"], "4")
+        self.assertEqual(view["district"], "south")
+        self.assertEqual(self.json("conflicts", "list"), [])
+
+
+class TestFailures(SyncTestCase):
+    def test_unreachable_server_exits_3_and_keeps_everything(self):
+        self.add("fullName=Offline Person", "phoneNumber=31622222222", FSP)
+        before = self.snapshot()
+        self.use_server(self.conf, self.db)
+        text = open(self.conf).read().replace(self.fake.url,
+                                              "http://127.0.0.1:9")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        doc = self.sync(code=3)
+        self.assertEqual(doc["result"], "offline")
+        self.assertEqual(self.snapshot(), before)
+
+    def test_wrong_password_exits_5(self):
+        self.env["AGENT_121_PASSWORD"] = "wrong"
+        doc = self.sync(code=5)
+        self.assertEqual(doc["result"], "auth")
+
+    def test_malformed_json_leaves_the_store_unchanged(self):
+        self.add("fullName=Kept Person", "phoneNumber=31633333333", FSP)
+        before = self.snapshot()
+        self.fake.fault(malformed_json=True, path_contains="registrations",
+                        count=100)
+        rc, out, err = self.run_agent("--json", "sync", "--now",
+                                      "--pull-only")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("malformed", json.loads(out)["error"])
+        self.assertEqual(self.snapshot(), before)
+
+    def test_create_whose_answer_was_lost_is_not_duplicated(self):
+        self.sync()
+        ref = self.add("fullName=Retry Person", "phoneNumber=31644444444",
+                       FSP)
+        self.fake.fault(fail_status=502, fail_after_apply=True,
+                        path_contains="/registrations", fail_count=1)
+        self.sync()
+        self.assertEqual(self.json("status")["pending"], 0)
+        events = self.fake.registration(ref)
+        self.assertEqual(json.dumps(events).count('"newValue": "new"'), 1)
+
+
+class TestTwoDevices(SyncTestCase):
+    def test_both_converge_and_the_loser_sees_the_conflict(self):
+        conf2 = os.path.join(self.dir, "agent2.conf")
+        db2 = os.path.join(self.dir, "agent2.db")
+        self.ok("--config", conf2, "init", "--server", self.fake.url,
+                "--program", "3", "--user", USER, "--store", db2,
+                config=False)
+        self.use_server(conf2, db2)
+        self.sync()
+        self.sync(conf=conf2)
+        ref = self.pulled_ref()
+        self.ok("registrations", "edit", ref, "householdSize=2")
+        self.ok("--config", conf2, "registrations", "edit", ref,
+                "householdSize=8", config=False)
+        self.sync()                       # device 1 wins the race
+        doc = self.sync(conf=conf2, code=4)  # device 2 sees the conflict
+        self.assertEqual(doc["open_conflicts"], 1)
+        rc, out, err = self.run_agent("--json", "--config", conf2,
+                                      "conflicts", "list", config=False)
+        c = json.loads(out)[0]
+        self.assertEqual(str(c["server"]), "2")
+        self.assertEqual(str(c["local"]), "8")
+        self.ok("--config", conf2, "conflicts", "resolve", str(c["id"]),
+                "--take", "server", config=False)
+        self.sync(conf=conf2)
+        self.sync()
+        self.assertEqual(self.local(ref)["householdSize"], "2")
+        self.assertEqual(self.local(ref, conf=conf2)["householdSize"], "2")
+
+
+if __name__ == "__main__":
+    main()

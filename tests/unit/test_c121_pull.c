@@ -1,0 +1,933 @@
+/*
+ * test_c121_pull.c - the pull side of the 121 connector (program,
+ * registrations, events, payments, vouchers) against the stateful fake 121
+ * server (tests/fake121/fake121.py on 127.0.0.1, one fresh server per
+ * test), with its /_test/ endpoints for faults, server-side edits and
+ * request statistics.
+ */
+#include "testlib.h"
+
+#include "c121.h"
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_fs.h"
+#include "plat_random.h"
+#include "plat_time.h"
+#include "store.h"
+#include "store_program.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef FAKE121_SERVER
+#error "FAKE121_SERVER must name tests/fake121/fake121.py"
+#endif
+#ifndef FAKE121_PYTHON
+#define FAKE121_PYTHON "python3"
+#endif
+
+#define USER "sync-bot@example.org"
+#define PASSWORD "s3cret"
+#define PROGRAM 3
+
+/* ---- one fake server, one store, one connector per test --------------------- */
+
+struct env {
+    pid_t pid;
+    char dir[64];
+    char base[64];
+    struct sync_http *ctl;      /* the last /_test/ call, no login */
+    struct store *store;
+    struct sync_http *http;
+    struct sync_engine_options opt;
+    struct sync_summary sum;
+    struct c121 c;
+    int progress_calls;
+};
+
+static struct env E;
+
+static void on_progress(void *payload, const char *phase, int64_t done,
+                        int64_t total, int64_t bytes)
+{
+    (void)phase;
+    (void)done;
+    (void)total;
+    (void)bytes;
+    ((struct env *)payload)->progress_calls++;
+}
+
+static void rm_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    char *p;
+
+    while (d && (ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        p = plat_asprintf("%s/%s", dir, ent->d_name);
+        if (p)
+            unlink(p);
+        plat_free(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static void env_stop(void)
+{
+    sync_http_destroy(E.http);
+    sync_http_destroy(E.ctl);
+    store_close(E.store);
+    if (E.pid > 0) {
+        kill(E.pid, SIGTERM);
+        waitpid(E.pid, NULL, 0);
+    }
+    if (E.dir[0])
+        rm_dir(E.dir);
+    memset(&E, 0, sizeof(E));
+    plat_random_cleanup();
+}
+
+/* Make (or remake) the connector's HTTP client and options. */
+static int env_connect(void)
+{
+    struct sync_http_options o = SYNC_HTTP_OPTIONS_INIT;
+
+    sync_http_destroy(E.http);
+    E.http = NULL;
+    o.base_url = E.base;
+    o.proxy = "";
+    o.user = USER;
+    o.password = PASSWORD;
+    o.max_attempts = E.opt.max_attempts > 0 ? E.opt.max_attempts : 3;
+    o.backoff_base_ms = 10;
+    o.backoff_cap_ms = 2000;
+    if (sync_http_create(&E.http, &o) != PLAT_OK)
+        return -1;
+    E.c.store = E.store;
+    E.c.http = E.http;
+    E.c.opt = &E.opt;
+    E.c.sum = &E.sum;
+    snprintf(E.c.prefix, sizeof(E.c.prefix), "/api/programs/%d",
+             E.opt.program_id);
+    snprintf(E.c.user, sizeof(E.c.user), "%s", USER);
+    return 0;
+}
+
+/* Start a fake with `regs` seeded registrations (and its 2 seeded
+ * payments), an empty store and a connector. */
+static int env_start(int regs)
+{
+    struct store_options so = {STORE_CREATE, 0, 0, 0};
+    char portfile[96], store_path[96], nregs[16], *text = NULL;
+    int port = 0, i;
+
+    static int registered;
+
+    /* A test that stopped at a REQUIRE left its server running. */
+    env_stop();
+    if (!registered++)
+        atexit(env_stop);
+    snprintf(E.dir, sizeof(E.dir), "/tmp/test_c121_pull.XXXXXX");
+    if (!mkdtemp(E.dir))
+        return -1;
+    snprintf(portfile, sizeof(portfile), "%s/port", E.dir);
+    snprintf(nregs, sizeof(nregs), "%d", regs);
+    E.pid = fork();
+    if (E.pid < 0)
+        return -1;
+    if (E.pid == 0) {
+        execl(FAKE121_PYTHON, FAKE121_PYTHON, FAKE121_SERVER, "--port", "0",
+              "--port-file", portfile, "--seed-registrations", nregs,
+              (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 400; i++) {
+        if (plat_fs_read_file(portfile, 64, &text, NULL) == PLAT_OK)
+            break;
+        plat_time_sleep_ms(25);
+    }
+    plat_err_clear();
+    if (!text || sscanf(text, "%d", &port) != 1) {
+        plat_free(text);
+        fprintf(stderr, "fake121 did not start\n");
+        return -1;
+    }
+    plat_free(text);
+    snprintf(E.base, sizeof(E.base), "http://127.0.0.1:%d", port);
+    snprintf(store_path, sizeof(store_path), "%s/agent.db", E.dir);
+    so.synchronous_full = 0;
+    if (store_open(&E.store, store_path, &so) != PLAT_OK)
+        return -1;
+    E.opt.program_id = PROGRAM;
+    E.opt.user = USER;
+    E.opt.password = PASSWORD;
+    E.opt.progress = on_progress;
+    E.opt.progress_payload = &E;
+    return env_connect();
+}
+
+/* A /_test/ call; returns the parsed answer (caller deletes) or NULL.
+ * Each call opens a new connection: the fake answers a second request on
+ * a kept-alive connection only after a delayed ACK (~40 ms; it writes the
+ * head and the body separately, with Nagle on), which made the setup of
+ * a hundred edits take seconds. The stats of a request are recorded just
+ * after its answer is sent, hence the short pause before reading them. */
+static cJSON *ctl(const char *method, const char *path, const char *json)
+{
+    struct sync_http_options o = SYNC_HTTP_OPTIONS_INIT;
+    struct sync_http_response r;
+    cJSON *out = NULL;
+    int rc;
+
+    sync_http_destroy(E.ctl);
+    E.ctl = NULL;
+    o.base_url = E.base;
+    o.proxy = "";
+    o.max_attempts = 1;
+    if (sync_http_create(&E.ctl, &o) != PLAT_OK)
+        return NULL;
+    if (strncmp(path, "/_test/state", 12) == 0 ||
+        strncmp(path, "/_test/requests", 15) == 0)
+        plat_time_sleep_ms(20);
+    rc = sync_http_request(E.ctl, method, path,
+                           json ? "application/json" : NULL, json,
+                           json ? strlen(json) : 0, NULL, &r);
+    if (rc == PLAT_OK && r.status == 200)
+        out = cJSON_Parse(r.body.data ? r.body.data : "");
+    else
+        fprintf(stderr, "ctl %s %s: rc %d status %ld %s\n", method, path, rc,
+                r.status, r.body.data ? r.body.data : "");
+    sync_http_response_dispose(&r);
+    return out;
+}
+
+static int ctl_ok(const char *method, const char *path, const char *json)
+{
+    cJSON *j = ctl(method, path, json);
+
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+static double num(const cJSON *obj, const char *path)
+{
+    char key[64];
+    const char *dot;
+
+    while ((dot = strchr(path, '.')) != NULL) {
+        snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
+        obj = cJSON_GetObjectItemCaseSensitive(obj, key);
+        path = dot + 1;
+    }
+    obj = cJSON_GetObjectItemCaseSensitive(obj, path);
+    return cJSON_IsNumber(obj) ? obj->valuedouble : 0;
+}
+
+/* A number of /_test/state, e.g. "programs.3.registrations_live". */
+static int64_t state_num(const char *path)
+{
+    cJSON *st = ctl("GET", "/_test/state", NULL);
+    int64_t v = (int64_t)num(st, path);
+
+    cJSON_Delete(st);
+    return v;
+}
+
+/* Requests of one route ("GET /api/programs/{pid}/registrations") since the
+ * last reset-stats. */
+static int64_t route_count(const char *route)
+{
+    cJSON *st = ctl("GET", "/_test/state", NULL);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(st, "by_route"), route);
+    int64_t n = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+
+    cJSON_Delete(st);
+    return n;
+}
+
+static int64_t status_count(const char *status)
+{
+    cJSON *st = ctl("GET", "/_test/state", NULL);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(st, "by_status"), status);
+    int64_t n = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+
+    cJSON_Delete(st);
+    return n;
+}
+
+/* The paths of the last requests matching `needle`, oldest first, written
+ * into paths[] (each allocated); returns how many. */
+static int request_paths(const char *needle, char **paths, int max)
+{
+    cJSON *j = ctl("GET", "/_test/requests?limit=200", NULL);
+    const cJSON *r;
+    int n = 0;
+
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "requests")) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "path");
+        if (n < max && cJSON_IsString(p) && strstr(p->valuestring, needle))
+            paths[n++] = plat_strdup(p->valuestring);
+    }
+    cJSON_Delete(j);
+    return n;
+}
+
+static void free_paths(char **paths, int n)
+{
+    for (int i = 0; i < n; i++)
+        plat_free(paths[i]);
+}
+
+/* The number after "filter.id=$gt:" in a path, -1 if none. */
+static long long gt_of(const char *path)
+{
+    const char *p = path ? strstr(path, "filter.id=$gt:") : NULL;
+
+    return p ? atoll(p + strlen("filter.id=$gt:")) : -1;
+}
+
+static int64_t sql_int(const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(store_db(E.store), sql, -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t reg_count(void)
+{
+    int64_t n = -1;
+
+    store_reg_count(E.store, &n);
+    return n;
+}
+
+static int64_t ckpt(const char *name)
+{
+    int64_t v = -1;
+
+    store_checkpoint_get_i64(E.store, C121_SOURCE, name, -1, &v);
+    return v;
+}
+
+static const char *str_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int is_null(const cJSON *obj, const char *key)
+{
+    return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+static int64_t body_bytes(void)
+{
+    struct sync_http_stats st;
+
+    sync_http_stats(E.http, &st);
+    return st.bytes_down_body;
+}
+
+static int64_t wire_bytes(void)
+{
+    struct sync_http_stats st;
+
+    sync_http_stats(E.http, &st);
+    return st.bytes_down_wire + st.bytes_up_wire;
+}
+
+/* The n-th live registration of the store in id order (1-based). */
+static char *live_ref(int n)
+{
+    sqlite3_stmt *st = NULL;
+    char *ref = NULL;
+
+    if (sqlite3_prepare_v2(store_db(E.store),
+                           "SELECT reference_id FROM registrations WHERE "
+                           "status <> 'deleted' AND id IS NOT NULL ORDER BY "
+                           "id LIMIT 1 OFFSET ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int(st, 1, n - 1);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            ref = plat_strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return ref;
+}
+
+static int first_pull(void)
+{
+    int rc = c121_pull_program(&E.c);
+
+    if (rc == PLAT_OK)
+        rc = c121_pull_registrations(&E.c);
+    if (rc != PLAT_OK)
+        fprintf(stderr, "first pull: %d %s\n", rc, plat_err_msg());
+    return rc;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_first_pull_then_304(void)
+{
+    cJSON *prog = NULL, *reg = NULL;
+    char *etag = NULL, *paths[4];
+    int64_t live, t0, ms, max_id = 0, body0;
+    int n;
+
+    REQUIRE(env_start(2500) == 0);
+    live = state_num("programs.3.registrations_live");
+    REQUIRE(live > 2000);
+
+    t0 = plat_time_mono_ms();
+    CHECK_INT(c121_pull_program(&E.c), PLAT_OK);
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    ms = plat_time_mono_ms() - t0;
+    c121_update_stats(&E.c);
+    printf("# first pull of %lld registrations: %lld ms, %lld bytes on the "
+           "wire, %lld requests\n", (long long)live, (long long)ms,
+           (long long)E.sum.bytes_wire, (long long)E.sum.requests);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(E.sum.pulled, live);
+    CHECK(E.sum.bytes_wire > 0 && E.sum.requests >= 4);
+    CHECK(E.progress_calls >= live / 1000);
+    CHECK_INT(ckpt("pull.complete"), 1);
+    CHECK_INT(store_reg_max_server_id(E.store, PROGRAM, &max_id), PLAT_OK);
+    CHECK_INT(ckpt("pull.last_id"), max_id);
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 1);
+
+    /* Server ids, program with its ETag, templates, events cursor. */
+    CHECK_INT(store_reg_get(E.store, "ref-00001", &reg), PLAT_OK);
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(reg, "_serverId")));
+    CHECK_INT(store_program_get(E.store, PROGRAM, &prog, &etag), PLAT_OK);
+    CHECK(etag && etag[0]);
+    CHECK(sql_int("SELECT count(*) FROM message_templates") > 0);
+    CHECK(sql_int("SELECT count(*) FROM fsp_configurations") == 2);
+    CHECK(sql_int("SELECT count(*) FROM sync_checkpoints WHERE name = "
+                  "'events.cursor'") == 1);
+    cJSON_Delete(reg);
+    cJSON_Delete(prog);
+    plat_free(etag);
+
+    /* The rest of a first cycle. */
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.pulled, live);
+
+    /* Second cycle: program, templates and payments answer 304 (an empty
+     * body: the fake counts a 304 under its 200); registrations are only
+     * asked for above the largest id. */
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    body0 = body_bytes();
+    CHECK_INT(c121_pull_program(&E.c), PLAT_OK);
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(body_bytes() - body0, 0);
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 0);
+    CHECK_INT(route_count("GET /api/programs/{pid}/payments/{payid}/"
+                          "transactions"), 0);
+    CHECK_INT(state_num("requests"), 3);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    n = request_paths("/registrations?", paths, 4);
+    CHECK(n == 1 && gt_of(paths[0]) == max_id);
+    free_paths(paths, n);
+    CHECK_INT(E.sum.pulled, live);
+    CHECK_INT(reg_count(), live);
+    env_stop();
+}
+
+static void test_windows(void)
+{
+    int64_t live, windows;
+    char *paths[16];
+    int n;
+
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.window = 500;
+    E.opt.batch = 150;
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    windows = live / 500 + 1;
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), windows);
+    n = request_paths("/registrations?", paths, 16);
+    CHECK_INT(n, windows);
+    for (int i = 0; i < n; i++)
+        CHECK(strstr(paths[i], "sortBy=id:ASC") && strstr(paths[i],
+                                                          "limit=500"));
+    CHECK(n >= 2 && gt_of(paths[0]) == 0 && gt_of(paths[1]) > 0);
+    free_paths(paths, n);
+    CHECK_INT(ckpt("pull.complete"), 1);
+    env_stop();
+}
+
+/* A connection cut mid-answer: the committed batches stay, the walk
+ * resumes at once after the last committed id. */
+static void test_drop_resumes(void)
+{
+    int64_t live, last;
+    char *paths[8];
+    int n;
+
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.batch = 100;
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":300000,"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(E.sum.pulled, live);
+    n = request_paths("/registrations?", paths, 8);
+    REQUIRE(n == 2);
+    CHECK_INT(gt_of(paths[0]), 0);
+    /* ~430 records arrived before the cut: all but the open batch
+     * stayed. */
+    CHECK(gt_of(paths[1]) > 300);
+    free_paths(paths, n);
+    env_stop();
+
+    /* Without attempts left the phase stops with ERR_RETRY; the next run
+     * starts after the checkpoint. */
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.batch = 100;
+    E.opt.max_attempts = 1;
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":300000,"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), ERR_RETRY);
+    last = ckpt("pull.last_id");
+    CHECK(last > 300);
+    CHECK(reg_count() > 0 && reg_count() % 100 == 0);
+    CHECK_INT(ckpt("pull.complete"), -1);
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    n = request_paths("/registrations?", paths, 8);
+    REQUIRE(n == 2);
+    CHECK_INT(gt_of(paths[1]), last);
+    free_paths(paths, n);
+    env_stop();
+}
+
+static void test_malformed(void)
+{
+    int64_t live;
+
+    REQUIRE(env_start(600) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.batch = 100;
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"malformed_json\":true,"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), ERR_INVALID);
+    CHECK_INT(reg_count(), 0);
+    CHECK_INT(ckpt("pull.complete"), -1);
+
+    /* Cut in half: the complete batches of the first half are kept. */
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"truncate_json\":true,"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), ERR_INVALID);
+    CHECK(reg_count() >= 200 && reg_count() < live);
+    CHECK_INT(reg_count() % 100, 0);
+    CHECK_INT(sql_int("SELECT max(id) FROM registrations"),
+              ckpt("pull.last_id"));
+
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(ckpt("pull.complete"), 1);
+    env_stop();
+}
+
+static void test_reauth_and_429(void)
+{
+    int64_t t0;
+
+    REQUIRE(env_start(100) == 0);
+    CHECK_INT(c121_pull_program(&E.c), PLAT_OK);
+    CHECK(ctl_ok("POST", "/_test/faults", "{\"expire_tokens\":true}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(route_count("POST /api/users/login"), 2);
+    CHECK_INT(reg_count(), state_num("programs.3.registrations_live"));
+
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"rate_limit_429\":1,\"retry_after\":1,"
+                 "\"path_contains\":\"/payments\"}"));
+    t0 = plat_time_mono_ms();
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK(plat_time_mono_ms() - t0 >= 900);
+    CHECK_INT(status_count("429"), 1);
+    CHECK_INT(sql_int("SELECT count(*) FROM payments"), 2);
+    env_stop();
+}
+
+static void test_program_not_found(void)
+{
+    REQUIRE(env_start(0) == 0);
+    E.opt.program_id = 9;
+    REQUIRE(env_connect() == 0);
+    CHECK_INT(c121_pull_program(&E.c), ERR_NOTFOUND);
+    CHECK_STR(plat_err_msg(), "121 program 9 not found");
+    env_stop();
+}
+
+/* Server-side edits, a status change, a deletion, an FSP change and a new
+ * registration arrive through the events. */
+static void test_incremental(void)
+{
+    cJSON *reg = NULL, *srv = NULL, *changes = NULL;
+    char *refs[120], *paths[8], body[512], phone[16];
+    int64_t live, t0, ms, bytes, events0, max_before = 0, max_after = 0;
+    int i, n, edits = 0;
+
+    REQUIRE(env_start(2500) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.events, 0);
+    live = reg_count();
+    for (i = 0; i < 105; i++) {
+        refs[i] = live_ref(i + 1);
+        REQUIRE(refs[i]);
+    }
+
+    /* A pending local edit of another field of refs[0]. */
+    changes = cJSON_Parse("{\"householdSize\":\"9\"}");
+    CHECK_INT(store_reg_edit(E.store, refs[0], changes, "on site"),
+              PLAT_OK);
+    cJSON_Delete(changes);
+
+    /* 100 portal edits of phone numbers, one of a full name. */
+    for (i = 0; i < 100; i++) {
+        snprintf(phone, sizeof(phone), "3169%07d", i);
+        snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+                 "{\"phoneNumber\":\"%s\"},\"reason\":\"portal\"}", refs[i],
+                 phone);
+        edits += ctl_ok("POST", "/_test/edit", body);
+    }
+    CHECK_INT(edits, 100);
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+             "{\"fullName\":\"Renamed Person\"}}", refs[1]);
+    CHECK(ctl_ok("POST", "/_test/edit", body));
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"status\":"
+             "\"declined\",\"reason\":\"x\",\"force\":true}", refs[100]);
+    CHECK(ctl_ok("POST", "/_test/status", body));
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"status\":"
+             "\"deleted\",\"reason\":\"gone\",\"force\":true}", refs[101]);
+    CHECK(ctl_ok("POST", "/_test/status", body));
+    CHECK_INT(store_reg_server_get(E.store, refs[102], &srv), PLAT_OK);
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+             "{\"programFspConfigurationName\":\"%s\"}}", refs[102],
+             strcmp(str_of(srv, "programFspConfigurationName"),
+                    "bank-transfer") == 0 ? "Intersolve-voucher-paper"
+                                          : "bank-transfer");
+    cJSON_Delete(srv);
+    srv = NULL;
+    CHECK(ctl_ok("POST", "/_test/edit", body));
+    CHECK(ctl_ok("POST", "/_test/seed", "{\"registrations\":1}"));
+    CHECK_INT(store_reg_max_server_id(E.store, PROGRAM, &max_before),
+              PLAT_OK);
+
+    /* The incremental pull, with the real server's costs. */
+    CHECK(ctl_ok("POST", "/_test/config", "{\"cost_model\":true,"
+                 "\"cost_scale\":1.0}"));
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    events0 = E.sum.events;
+    bytes = wire_bytes();
+    t0 = plat_time_mono_ms();
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    ms = plat_time_mono_ms() - t0;
+    bytes = wire_bytes() - bytes;
+    printf("# incremental pull after 104 server changes (store of %lld): "
+           "%lld ms, %lld bytes on the wire\n", (long long)live,
+           (long long)ms, (long long)bytes);
+    CHECK(ms < 500);
+    CHECK(bytes < 200 * 1024);
+    CHECK_INT(E.sum.events - events0, 104);
+    CHECK(ctl_ok("POST", "/_test/config", "{\"cost_model\":false}"));
+
+    /* The edit and the pending local edit of another field both show. */
+    CHECK_INT(store_reg_get(E.store, refs[0], &reg), PLAT_OK);
+    CHECK_STR(str_of(reg, "phoneNumber"), "31690000000");
+    CHECK_STR(str_of(reg, "householdSize"), "9");
+    cJSON_Delete(reg);
+    reg = NULL;
+    CHECK_INT(store_reg_server_get(E.store, refs[0], &srv), PLAT_OK);
+    CHECK_STR(str_of(srv, "phoneNumber"), "31690000000");
+    CHECK(!str_of(srv, "householdSize") ||
+          strcmp(str_of(srv, "householdSize"), "9") != 0);
+    cJSON_Delete(srv);
+    srv = NULL;
+    /* The name follows fullName; numbers keep their type. */
+    CHECK_INT(store_reg_server_get(E.store, refs[1], &srv), PLAT_OK);
+    CHECK_STR(str_of(srv, "fullName"), "Renamed Person");
+    CHECK_STR(str_of(srv, "name"), "Renamed Person");
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+        srv, "paymentAmountMultiplier")));
+    cJSON_Delete(srv);
+    srv = NULL;
+    CHECK_INT(store_reg_get(E.store, refs[100], &reg), PLAT_OK);
+    CHECK_STR(str_of(reg, "status"), "declined");
+    cJSON_Delete(reg);
+    reg = NULL;
+    /* Deleted: status and erased attributes. */
+    CHECK_INT(store_reg_get(E.store, refs[101], &reg), PLAT_OK);
+    CHECK_STR(str_of(reg, "status"), "deleted");
+    CHECK(is_null(reg, "fullName") && is_null(reg, "phoneNumber"));
+    CHECK_STR(str_of(reg, "referenceId"), refs[101]);
+    cJSON_Delete(reg);
+    reg = NULL;
+    /* FSP change: id, label and fspName from the program. */
+    CHECK_INT(store_reg_server_get(E.store, refs[102], &srv), PLAT_OK);
+    if (strcmp(str_of(srv, "programFspConfigurationName"),
+               "bank-transfer") == 0) {
+        CHECK_STR(str_of(srv, "fspName"), "Excel");
+        CHECK_INT(num(srv, "programFspConfigurationId"), 3);
+        CHECK_STR(str_of(cJSON_GetObjectItemCaseSensitive(
+                             srv, "programFspConfigurationLabel"), "en"),
+                  "Bank transfer (Excel)");
+    } else {
+        CHECK_STR(str_of(srv, "fspName"), "Intersolve-voucher-paper");
+    }
+    cJSON_Delete(srv);
+    srv = NULL;
+    /* The new registration. */
+    CHECK_INT(reg_count(), live + 1);
+    CHECK_INT(store_reg_max_server_id(E.store, PROGRAM, &max_after),
+              PLAT_OK);
+    CHECK(max_after > max_before);
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 1);
+    n = request_paths("/registrations?", paths, 8);
+    CHECK(n == 1 && gt_of(paths[0]) == max_before);
+    free_paths(paths, n);
+
+    /* Next cycle: the overlap holds only seen events; nothing applied
+     * twice. The one after starts at the cursor itself. */
+    events0 = E.sum.events;
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.events, events0);
+    CHECK_INT(ckpt("events.settled"), 1);
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.events, events0);
+    n = request_paths("/registration-events?", paths, 8);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        char *cursor = NULL;
+        CHECK_INT(store_checkpoint_get(E.store, C121_SOURCE, "events.cursor",
+                                       &cursor), PLAT_OK);
+        CHECK(cursor && strstr(paths[0], cursor) != NULL);
+        plat_free(cursor);
+    }
+    free_paths(paths, n);
+    CHECK_INT(ckpt("events.last_id"), state_num("programs.3.last_event_id"));
+    for (i = 0; i < 105; i++)
+        plat_free(refs[i]);
+    env_stop();
+}
+
+/* Events in several committed batches, and an interrupted events pull
+ * applies the rest next time without applying anything twice. */
+static void test_events_batches(void)
+{
+    char body[256], phone[16];
+    int i;
+
+    REQUIRE(env_start(300) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    E.opt.batch = 7;
+    for (i = 1; i <= 40; i++) {
+        char *ref = live_ref(i);
+        snprintf(phone, sizeof(phone), "3168%07d", i);
+        snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+                 "{\"phoneNumber\":\"%s\"}}", ref, phone);
+        CHECK(ctl_ok("POST", "/_test/edit", body));
+        plat_free(ref);
+    }
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":4000,"
+                 "\"path_contains\":\"/registration-events\"}"));
+    E.opt.max_attempts = 1;
+    REQUIRE(env_connect() == 0);
+    CHECK_INT(c121_pull_events(&E.c), ERR_RETRY);
+    CHECK(E.sum.events > 0 && E.sum.events < 40 && E.sum.events % 7 == 0);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.events, 40);
+    env_stop();
+}
+
+static void test_full_reconcile(void)
+{
+    cJSON *reg = NULL;
+    char *gone, *edited, body[256], *paths[16];
+    int64_t live, last;
+    int n;
+
+    REQUIRE(env_start(500) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    live = reg_count();
+    gone = live_ref(10);
+    edited = live_ref(20);
+    REQUIRE(gone && edited);
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"status\":"
+             "\"deleted\",\"reason\":\"gone\",\"force\":true}", gone);
+    CHECK(ctl_ok("POST", "/_test/status", body));
+    snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+             "{\"phoneNumber\":\"31677777777\"}}", edited);
+    CHECK(ctl_ok("POST", "/_test/edit", body));
+
+    /* An interrupted reconcile resumes from full.last_id. */
+    E.opt.full = 1;
+    E.opt.window = 200;
+    E.opt.batch = 50;
+    E.opt.max_attempts = 1;
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":60000,"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_registrations(&E.c), ERR_RETRY);
+    last = ckpt("full.last_id");
+    CHECK(last > 0);
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    n = request_paths("/registrations?", paths, 16);
+    CHECK(n >= 3 && gt_of(paths[0]) == 0 && gt_of(paths[1]) == last);
+    free_paths(paths, n);
+    CHECK_INT(ckpt("full.last_id"), -1);
+    CHECK_INT(ckpt("pull.complete"), 1);
+
+    /* Without any event: the deleted one is marked, the edit is read. */
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(store_reg_get(E.store, gone, &reg), PLAT_OK);
+    CHECK_STR(str_of(reg, "status"), "deleted");
+    CHECK(is_null(reg, "phoneNumber") && is_null(reg, "fullName"));
+    cJSON_Delete(reg);
+    reg = NULL;
+    CHECK_INT(store_reg_get(E.store, edited, &reg), PLAT_OK);
+    CHECK_STR(str_of(reg, "phoneNumber"), "31677777777");
+    cJSON_Delete(reg);
+    plat_free(gone);
+    plat_free(edited);
+    env_stop();
+}
+
+static void test_fetch_by_refs(void)
+{
+    const char *refs[250];
+    char names[250][16];
+    unsigned char found[250];
+    int i, hits = 0;
+
+    REQUIRE(env_start(300) == 0);
+    for (i = 0; i < 250; i++) {
+        snprintf(names[i], sizeof(names[i]), "ref-%05d", i + 1);
+        refs[i] = names[i];
+    }
+    refs[5] = "nope-00000";
+    CHECK_INT(c121_fetch_by_refs(&E.c, refs, 250, found), PLAT_OK);
+    for (i = 0; i < 250; i++)
+        hits += found[i];
+    CHECK_INT(found[0], 1);
+    CHECK_INT(found[5], 0);
+    CHECK_INT(hits, reg_count());
+    CHECK(hits > 200 && hits < 250); /* deleted ones are not returned */
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 3);
+    env_stop();
+}
+
+static void test_payments_vouchers(void)
+{
+    cJSON *res = NULL;
+    char body[128], *paths[8];
+    int64_t vouchers, expected, body0;
+    int latest = 0, n;
+
+    /* Few registrations: vouchers come one request each. */
+    REQUIRE(env_start(100) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    E.opt.vouchers = 1;
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(sql_int("SELECT count(*) FROM payments"), 2);
+    CHECK_INT(sql_int("SELECT count(*) FROM transactions"),
+              state_num("programs.3.transactions"));
+    CHECK_INT(store_payment_latest(E.store, PROGRAM, &latest), PLAT_OK);
+    CHECK_INT(latest, 2);
+    expected = sql_int("SELECT count(*) FROM transactions WHERE payment_id "
+                       "= 2 AND status IN ('success', 'waiting') AND "
+                       "json_extract(json, '$.fspName') = "
+                       "'Intersolve-voucher-paper'");
+    vouchers = sql_int("SELECT count(*) FROM vouchers WHERE payment_id = 2 "
+                       "AND hex(substr(image, 1, 4)) = '89504E47' AND "
+                       "content_type = 'image/png'");
+    CHECK(expected > 0);
+    CHECK_INT(vouchers, expected);
+    CHECK_INT(sql_int("SELECT count(*) FROM vouchers WHERE payment_id = 1"),
+              0);
+
+    /* Nothing changed: one 304, no transactions, no vouchers. */
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    body0 = body_bytes();
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(body_bytes() - body0, 0);
+    CHECK_INT(state_num("requests"), 1);
+
+    /* Three transactions change: only they are read again. */
+    CHECK(ctl_ok("POST", "/_test/transactions",
+                 "{\"paymentId\":1,\"status\":\"error\","
+                 "\"errorMessage\":\"x\",\"limit\":3}"));
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(sql_int("SELECT count(*) FROM transactions WHERE payment_id "
+                      "= 1 AND status = 'error'"), 3);
+    n = request_paths("/transactions?", paths, 8);
+    CHECK_INT(n, 1);
+    CHECK(n == 1 && strstr(paths[0], "/payments/1/") &&
+          strstr(paths[0], "filter.updated=$gt:"));
+    free_paths(paths, n);
+
+    /* A new payment: its transactions and vouchers. */
+    res = ctl("POST", "/_test/payments", "{\"count\":1,\"status\":"
+              "\"success\"}");
+    REQUIRE(res);
+    snprintf(body, sizeof(body), "%d", (int)num(res, "transactions"));
+    cJSON_Delete(res);
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(store_payment_latest(E.store, PROGRAM, &latest), PLAT_OK);
+    CHECK_INT(latest, 3);
+    CHECK_INT(sql_int("SELECT count(*) FROM transactions WHERE payment_id "
+                      "= 3"), atoi(body));
+    CHECK(sql_int("SELECT count(*) FROM vouchers WHERE payment_id = 3") >
+          0);
+    env_stop();
+}
+
+TEST_MAIN(TEST(test_first_pull_then_304), TEST(test_windows),
+          TEST(test_drop_resumes), TEST(test_malformed),
+          TEST(test_reauth_and_429), TEST(test_program_not_found),
+          TEST(test_incremental), TEST(test_events_batches),
+          TEST(test_full_reconcile), TEST(test_fetch_by_refs),
+          TEST(test_payments_vouchers))

@@ -1,0 +1,263 @@
+/*
+ * test_migrations.c - the embedded schema migrations: versions step one by
+ * one, an old store is upgraded with its rows kept (and made searchable),
+ * and a migration that fails leaves the store at its previous version.
+ */
+#include "testlib.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "store.h"
+#include "store_migrations.h"
+#include "store_registrations.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+static char *tmpdir_make(void)
+{
+    char tmpl[] = "/tmp/agent-test-migr-XXXXXX";
+    char *dir;
+
+    if (!mkdtemp(tmpl)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    dir = plat_strdup(tmpl);
+    if (!dir)
+        exit(2);
+    return dir;
+}
+
+static void tmpdir_remove(char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char *p;
+
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        p = plat_asprintf("%s/%s", dir, e->d_name);
+        if (p)
+            unlink(p);
+        plat_free(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+    plat_free(dir);
+}
+
+/* An integer read with a raw connection, bypassing the store. */
+static long long raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int count_rows(const cJSON *reg, void *payload)
+{
+    (void)reg;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void test_schema_version(void)
+{
+    int i;
+
+    CHECK_INT(store_schema_version(), 2);
+    CHECK_INT(store_migrations_count, 2);
+    CHECK_STR(store_migrations[0].name, "0001_initial.sql");
+    CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
+    for (i = 0; i < store_migrations_count; i++)
+        CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
+}
+
+/* Versions go up one at a time, each recorded in user_version. */
+static void test_version_steps(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options opt = {STORE_CREATE, 0, 0, 1};
+    struct store *s = NULL;
+
+    REQUIRE(path);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 1);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                            " 'registrations_search'"), 0);
+
+    /* Asking for the version a store already has changes nothing. */
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
+
+    opt.target_version = 0; /* latest */
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 2);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                            " 'registrations_search'"), 1);
+
+    opt.target_version = 3;
+    CHECK_INT(store_open(&s, path, &opt), ERR_INVALID);
+    CHECK(s == NULL);
+
+    /* A read-only open of an old store does not upgrade it. */
+    plat_free(path);
+    tmpdir_remove(dir);
+    dir = tmpdir_make();
+    path = plat_asprintf("%s/store.db", dir);
+    REQUIRE(path);
+    opt.target_version = 1;
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    store_close(s);
+    s = NULL;
+    opt.flags = STORE_READONLY;
+    opt.target_version = 0;
+    CHECK_INT(store_open(&s, path, &opt), ERR_VERSION);
+    CHECK(strstr(plat_err_msg(), "older than this agent") != NULL);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
+
+    plat_free(path);
+    tmpdir_remove(dir);
+}
+
+/* A store written by an agent at schema 1, with rows in it, is upgraded
+ * on open, keeps its rows, and they become searchable. */
+static void test_upgrade_keeps_rows(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options opt = {STORE_CREATE, 0, 0, 1};
+    struct store *s = NULL;
+    int64_t n = 0;
+    int found = 0;
+    cJSON *r = NULL;
+
+    REQUIRE(path);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_exec(path,
+                       "INSERT INTO registrations(reference_id, program_id,"
+                       " local_json, status, name, phone_number, created_at,"
+                       " updated_at) VALUES"
+                       " ('ref-00001', 3, '{\"referenceId\":\"ref-00001\","
+                       "\"status\":\"new\",\"fullName\":\"Marta Kowalski\"}',"
+                       " 'new', 'Marta Kowalski', '+48600111222',"
+                       " '2025-02-01T10:00:00.000Z',"
+                       " '2025-02-01T10:00:00.000Z'),"
+                       " ('ref-00002', 3, '{\"referenceId\":"
+                       "\"ref-00002\",\"status\":\"included\","
+                       "\"fullName\":\"Jan Nowak\"}',"
+                       " 'included', 'Jan Nowak', '+48600333444',"
+                       " '2025-02-02T10:00:00.000Z',"
+                       " '2025-02-02T10:00:00.000Z');"
+                       "INSERT INTO agent_state(key, value)"
+                       " VALUES ('k', 'v');"),
+              SQLITE_OK);
+
+    opt.target_version = 0;
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 2);
+    CHECK_INT(store_reg_count(s, &n), PLAT_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
+    CHECK_INT(found, 1);
+    found = 0;
+    CHECK_INT(store_reg_search(s, "600333", 0, count_rows, &found), PLAT_OK);
+    CHECK_INT(found, 1);
+    found = 0;
+    CHECK_INT(store_reg_search(s, "ref-0000", 0, count_rows, &found),
+              PLAT_OK);
+    CHECK_INT(found, 2);
+    CHECK_INT(store_reg_get(s, "ref-00002", &r), PLAT_OK);
+    CHECK(r && cJSON_GetObjectItemCaseSensitive(r, "fullName") != NULL);
+    cJSON_Delete(r);
+    /* Old rows work with the writes of the new version. */
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "validated", NULL),
+              PLAT_OK);
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
+    store_close(s);
+
+    plat_free(path);
+    tmpdir_remove(dir);
+}
+
+/* Each migration runs in one transaction with its version bump: when one
+ * fails, the store stays at the version before it, with none of the
+ * migration's objects, and opens fine once the cause is gone. */
+static void test_failed_migration_is_atomic(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options opt = {STORE_CREATE, 0, 0, 1};
+    struct store *s = NULL;
+    int rc;
+
+    REQUIRE(path);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    store_close(s);
+    s = NULL;
+    /* An object in the way of migration 2, which creates
+     * registrations_search first and rebuilds it last. */
+    CHECK_INT(raw_exec(path, "CREATE TABLE registrations_search(x)"),
+              SQLITE_OK);
+
+    opt.target_version = 0;
+    rc = store_open(&s, path, &opt);
+    CHECK_INT(rc, ERR_CORRUPT);
+    CHECK(s == NULL);
+    CHECK(strstr(plat_err_msg(), "0002_search_index.sql") != NULL);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name "
+                            "LIKE 'registrations_search_%'"), 0);
+
+    CHECK_INT(raw_exec(path, "DROP TABLE registrations_search"), SQLITE_OK);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 2);
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
+    store_close(s);
+
+    plat_free(path);
+    tmpdir_remove(dir);
+}
+
+TEST_MAIN(TEST(test_schema_version), TEST(test_version_steps),
+          TEST(test_upgrade_keeps_rows), TEST(test_failed_migration_is_atomic))
