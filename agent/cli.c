@@ -361,7 +361,9 @@ static void print_usage(FILE *f)
           "from\n"
           "$AGENT_121_PASSWORD or from server.password_file (mode 0600).\n"
           "\n"
-          "Exit codes: 0 ok, 1 failure, 2 usage error.\n"
+          "Exit codes: 0 ok, 1 failure, 2 usage error; `agent sync`: 3 server\n"
+          "unreachable (nothing lost), 4 conflicts or rejected entries need a\n"
+          "person, 5 authentication failed.\n"
           "Run 'agent help COMMAND' or 'agent COMMAND --help' for the "
           "usage of a command.\n", f);
 }
@@ -562,5 +564,7 @@ done:
     plat_free(rest);
     plat_log_set_file(NULL);
     plat_random_cleanup();
+    if (rc == PLAT_OK && ctx.exit_override > 0)
+        return ctx.exit_override;
     return agent_cli_exit_code(rc);
 }

@@ -22,9 +22,11 @@ struct plat_lock;
 enum agent_exit {
     AGENT_EXIT_OK = 0,       /* done                                       */
     AGENT_EXIT_FAILURE = 1,  /* failed: config, store, validation, ...     */
-    AGENT_EXIT_USAGE = 2     /* bad command line                           */
-    /* Coming with sync: 3 offline, 4 conflicts/rejected entries need a
-     * person, 5 authentication failed. */
+    AGENT_EXIT_USAGE = 2,    /* bad command line                           */
+    AGENT_EXIT_OFFLINE = 3,  /* 121 unreachable: nothing lost, try later    */
+    AGENT_EXIT_ATTENTION = 4,/* done, but conflicts or rejected entries
+                                need a person                              */
+    AGENT_EXIT_AUTH = 5      /* authentication failed                      */
 };
 
 /* Map an error code (plat_err.h) to the exit code. */
@@ -103,6 +105,8 @@ struct agent_ctx {
     int cfg_loaded;
     struct store *store;
     struct plat_lock *lock;
+    int exit_override;          /* > 0: exit with this code (sync's 3, 4, 5)
+                                   after a command that reported itself   */
 };
 
 /* Load the config and open the store as `need` says (idempotent). The
@@ -151,7 +155,10 @@ int agent_cmd_program_show(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_outbox(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_conflicts_list(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_conflicts_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc,
+                                char **argv);
 int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

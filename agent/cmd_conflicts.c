@@ -1,7 +1,7 @@
 /*
- * cmd_conflicts.c - `agent conflicts list|show`: fields changed on this
- * device and on the server since the device saw them. Resolving them comes
- * with the sync engine.
+ * cmd_conflicts.c - `agent conflicts list|show|resolve`: fields changed
+ * on this device and on the server since the device saw them, and how a
+ * person settles them.
  */
 #include "cli.h"
 #include "cmd_util.h"
@@ -11,6 +11,7 @@
 #include "plat_err.h"
 #include "store.h"
 #include "store_conflicts.h"
+#include "store_sync.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -177,6 +178,78 @@ int agent_cmd_conflicts_show(struct agent_ctx *ctx, int argc, char **argv)
     }
 done:
     cJSON_Delete(arr);
+    plat_free(pos);
+    return rc;
+}
+
+int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc, char **argv)
+{
+    const char *take = NULL, *value = NULL;
+    const struct agent_opt opts[] = {
+        { "--take", AGENT_OPT_STRING, &take, 0, 0 },
+        { "--value", AGENT_OPT_STRING, &value, 0, 0 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
+    cJSON *v = NULL;
+    char *value_json = NULL, **pos = NULL;
+    const char *how;
+    int npos = 0, id = 0, rc;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "ID", &pos, &npos);
+    if (rc < 0)
+        return rc;
+    rc = agent_cli_parse_int("conflict ID", pos[0], 1, INT_MAX, &id);
+    if (rc < 0)
+        goto done;
+    if ((take != NULL) == (value != NULL)) {
+        rc = plat_err_set(ERR_USAGE, "conflicts resolve: give either --take "
+                          "local|server or --value V");
+        goto done;
+    }
+    if (take && strcmp(take, "local") != 0 && strcmp(take, "server") != 0) {
+        rc = plat_err_set(ERR_USAGE, "conflicts resolve: --take must be "
+                          "local or server");
+        goto done;
+    }
+    if (value) {
+        if ((rc = agent_check_utf8("--value", value)) < 0)
+            goto done;
+        /* An empty value clears the field, as `registrations edit K=`. */
+        v = *value ? cJSON_CreateString(value) : cJSON_CreateNull();
+        value_json = v ? cJSON_PrintUnformatted(v) : NULL;
+        if (!value_json) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        how = "value";
+    } else {
+        how = take;
+    }
+    if ((rc = agent_ctx_open(ctx, AGENT_NEED_WRITE)) < 0)
+        goto done;
+    rc = store_conflict_resolve(ctx->store, id, how, value_json);
+    if (rc == ERR_NOTFOUND)
+        rc = plat_err_set(ERR_NOTFOUND, "no open conflict with id %d", id);
+    if (rc < 0)
+        goto done;
+    if (ctx->g.json) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddNumberToObject(o, "id", id) ||
+            !cJSON_AddStringToObject(o, "resolution", how)) {
+            cJSON_Delete(o);
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        rc = agent_print_json(o);
+        cJSON_Delete(o);
+    } else if (!agent_ctx_quiet(ctx)) {
+        printf("conflict %d resolved (%s)%s\n", id, how,
+               strcmp(how, "server") == 0 ? ""
+                   : "; the next sync sends the value");
+    }
+done:
+    cJSON_free(value_json);
+    cJSON_Delete(v);
     plat_free(pos);
     return rc;
 }

@@ -202,6 +202,9 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
                    isatty(STDERR_FILENO);
     opt.progress = on_progress;
     opt.progress_payload = &prog;
+    /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
+    if ((rc = plat_signal_install()) < 0)
+        goto finish;
     opt.cancel = plat_signal_shutdown_flag();
 
     rc = sync_engine_run(ctx->store, &opt, &sum);

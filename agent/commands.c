@@ -149,7 +149,16 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Print conflict ID with its base, local and server values.\n",
       agent_cmd_conflicts_show },
-    /* `agent conflicts` alone lists them; hidden from the command list. */
+    { "conflicts resolve", "settle a conflict: keep local, server or a value",
+      "Usage: agent conflicts resolve ID (--take local|server | --value V)\n"
+      "\n"
+      "Settle conflict ID (see `agent conflicts list`):\n"
+      "  --take local    keep this device's value; the next sync sends it\n"
+      "  --take server   take the server's value; nothing is sent\n"
+      "  --value V       use V instead of either; the next sync sends it\n"
+      "                  (an empty V clears the field)\n",
+      agent_cmd_conflicts_resolve },
+        /* `agent conflicts` alone lists them; hidden from the command list. */
     { "conflicts", NULL,
       "Usage: agent conflicts list [--all]\n"
       "       agent conflicts show ID\n",
@@ -161,6 +170,26 @@ const struct agent_cmd agent_commands[] = {
       "registrations, pending operations, open conflicts and rejected\n"
       "operations, and the last sync per source.\n",
       agent_cmd_status },
+    { "sync", "sync with 121 now: pull changes, push local work",
+      "Usage: agent sync --now [--pull-only | --push-only] [--vouchers]"
+      " [--full]\n"
+      "\n"
+      "Reconcile the local store with the 121 server: pull what changed\n"
+      "there (program, registrations, payments, transactions), then push\n"
+      "what was done here (new registrations, edits, status changes).\n"
+      "A field changed both here and on the server becomes a conflict for a\n"
+      "person to settle (`agent conflicts`). Run it before a distribution.\n"
+      "\n"
+      "  --pull-only   only download\n"
+      "  --push-only   only upload the outbox\n"
+      "  --vouchers    also download the paper voucher images of the latest\n"
+      "                payment\n"
+      "  --full        re-read every registration (a full reconcile)\n"
+      "\n"
+      "Exit codes: 0 all done; 3 server unreachable (nothing lost, try\n"
+      "later); 4 done, but conflicts or rejected entries need a person;\n"
+      "5 authentication failed; 1 other failure.\n",
+      agent_cmd_sync },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

@@ -15,6 +15,7 @@
 #include "plat_fs.h"
 #include "plat_log.h"
 #include "plat_utf8.h"
+#include "sync_engine.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,7 +35,9 @@ enum cfg_type {
     CFG_PATH,     /* char *, must not be empty                         */
     CFG_ID,       /* int, a positive whole number                      */
     CFG_SYNC,     /* int, "full" (1) or "normal" (0)                   */
-    CFG_LEVEL     /* int, a log level name                             */
+    CFG_LEVEL,    /* int, a log level name                             */
+    CFG_INT,      /* int, a whole number in [min, max]                 */
+    CFG_POLICY    /* int, a conflict policy name                       */
 };
 
 struct cfg_key {
@@ -43,27 +46,56 @@ struct cfg_key {
     const char *def;         /* default as text; NULL: computed / unset  */
     size_t offset;           /* of the field in struct agent_config      */
     const char *desc;        /* one-line comment written by format       */
+    long min, max;           /* CFG_INT only                              */
 };
 
 #define OFF(f) offsetof(struct agent_config, f)
 
 static const struct cfg_key keys[] = {
     { "store.path", CFG_PATH, NULL, OFF(store_path),
-      "Path of the local SQLite store." },
+      "Path of the local SQLite store.", 0, 0 },
     { "store.synchronous", CFG_SYNC, "full", OFF(store_sync_full),
-      "full: fsync every commit (safe on power loss); normal: faster." },
+      "full: fsync every commit (safe on power loss); normal: faster.", 0, 0 },
     { "server.url", CFG_STRING, "", OFF(server_url),
-      "Base URL of the 121 service, without /api." },
+      "Base URL of the 121 service, without /api.", 0, 0 },
     { "server.program_id", CFG_ID, NULL, OFF(program_id),
-      "121 program id used when a command is given no --program." },
+      "121 program id used when a command is given no --program.", 0, 0 },
     { "server.user", CFG_STRING, "", OFF(user),
-      "121 user name to log in with." },
+      "121 user name to log in with.", 0, 0 },
     { "server.password_file", CFG_STRING, "", OFF(password_file),
-      "File holding the 121 password (mode 0600); $AGENT_121_PASSWORD wins." },
+      "File holding the 121 password (mode 0600); $AGENT_121_PASSWORD wins.", 0, 0 },
+    { "server.ca_file", CFG_STRING, "", OFF(ca_file),
+      "PEM file of the CA to trust for 121; empty: the system's CAs.", 0, 0 },
+    { "server.pinned_public_key", CFG_STRING, "", OFF(pinned_pubkey),
+      "Pin 121's TLS key: sha256//BASE64 (curl syntax); empty: no pin.", 0, 0 },
+    { "server.proxy", CFG_STRING, "", OFF(proxy),
+      "HTTP(S) proxy URL; empty: https_proxy/no_proxy from the environment.", 0, 0 },
     { "log.level", CFG_LEVEL, "info", OFF(log_level),
-      "error, warn, info or debug." },
+      "error, warn, info or debug.", 0, 0 },
     { "log.file", CFG_STRING, "", OFF(log_file),
-      "Append log lines to this file; empty: stderr." },
+      "Append log lines to this file; empty: stderr.", 0, 0 },
+    { "sync.window", CFG_INT, "50000", OFF(sync_window),
+      "Registrations asked for per request (121 costs ~1.5 s a request).",
+      100, 1000000 },
+    { "sync.batch", CFG_INT, "1000", OFF(sync_batch),
+      "Registrations committed together with the pull checkpoint.",
+      10, 100000 },
+    { "sync.create_batch", CFG_INT, "500", OFF(sync_create_batch),
+      "New registrations sent per POST.", 1, 5000 },
+    { "sync.patch_max", CFG_INT, "20", OFF(sync_patch_max),
+      "Edited people sent as single PATCHes; above this, CSV bulk updates.",
+      1, 100000 },
+    { "sync.max_attempts", CFG_INT, "5", OFF(sync_max_attempts),
+      "Tries per request on network errors, 429 and 502/503/504.", 1, 100 },
+    { "sync.backoff_base_ms", CFG_INT, "500", OFF(sync_backoff_base_ms),
+      "First retry delay (ms); doubles per try, with full jitter.",
+      1, 600000 },
+    { "sync.backoff_cap_ms", CFG_INT, "30000", OFF(sync_backoff_cap_ms),
+      "Longest retry delay (ms).", 1, 3600000 },
+    { "sync.connect_timeout_ms", CFG_INT, "15000",
+      OFF(sync_connect_timeout_ms), "Connect timeout (ms).", 100, 600000 },
+    { "conflicts.default", CFG_POLICY, "manual", OFF(conflict_default),
+      "manual, server-wins or device-wins; add FIELD = POLICY lines too.", 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -103,6 +135,19 @@ static const struct cfg_key *find_key(const char *name)
             return &keys[i];
     }
     return NULL;
+}
+
+static const char *const policy_names[] = {
+    "manual", "server-wins", "device-wins" /* enum sync_policy order */
+};
+
+static int policy_parse(const char *v)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(v, policy_names[i]) == 0)
+            return i;
+    }
+    return -1;
 }
 
 /* A value for `k`, or -1 with the reason in `why` (no value is quoted for
@@ -156,6 +201,26 @@ static int set_value(struct agent_config *cfg, const struct cfg_key *k,
         if (lvl < 0) {
             snprintf(why, whylen,
                      "'%.40s' is not error, warn, info or debug", value);
+            return -1;
+        }
+        *int_field(cfg, k) = lvl;
+        return 0;
+    case CFG_INT:
+        errno = 0;
+        n = strtol(value, &end, 10);
+        if (!*value || *end || errno || n < k->min || n > k->max ||
+            value[0] == '+' || value[0] == ' ') {
+            snprintf(why, whylen, "'%.40s' is not a whole number from %ld "
+                     "to %ld", value, k->min, k->max);
+            return -1;
+        }
+        *int_field(cfg, k) = (int)n;
+        return 0;
+    case CFG_POLICY:
+        lvl = policy_parse(value);
+        if (lvl < 0) {
+            snprintf(why, whylen, "'%.40s' is not manual, server-wins or "
+                     "device-wins", value);
             return -1;
         }
         *int_field(cfg, k) = lvl;
@@ -242,6 +307,9 @@ void agent_config_dispose(struct agent_config *cfg)
         if (is_string_type(keys[i].type))
             plat_free(*str_field(cfg, &keys[i]));
     }
+    for (size_t i = 0; i < cfg->npolicies; i++)
+        plat_free(cfg->policies[i].field);
+    plat_free(cfg->policies);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -330,6 +398,47 @@ static int line_of_offset(const char *text, size_t off)
     return line;
 }
 
+/* "FIELD = POLICY" in [conflicts]: any field name, since the program's
+ * attributes are not known when the config is read. */
+static void add_field_policy(struct agent_config *cfg, struct parse_state *ps,
+                             int lineno, const char *kb, size_t klen,
+                             const char *vb, const char *ve)
+{
+    char value[32];
+    struct agent_policy *grown;
+    int policy;
+
+    snprintf(value, sizeof(value), "%.*s", (int)(ve - vb), vb);
+    policy = (size_t)(ve - vb) < sizeof(value) ? policy_parse(value) : -1;
+    if (policy < 0) {
+        parse_error(ps, lineno, "bad value for 'conflicts.%.*s': '%.20s' is "
+                    "not manual, server-wins or device-wins", (int)klen, kb,
+                    value);
+        return;
+    }
+    for (size_t i = 0; i < cfg->npolicies; i++) {
+        if (strlen(cfg->policies[i].field) == klen &&
+            strncmp(cfg->policies[i].field, kb, klen) == 0) {
+            parse_error(ps, lineno, "duplicate key 'conflicts.%.*s'",
+                        (int)klen, kb);
+            return;
+        }
+    }
+    grown = plat_realloc(cfg->policies,
+                         (cfg->npolicies + 1) * sizeof(*grown));
+    if (!grown) {
+        parse_error(ps, lineno, "out of memory");
+        return;
+    }
+    cfg->policies = grown;
+    grown[cfg->npolicies].field = plat_strndup(kb, klen);
+    if (!grown[cfg->npolicies].field) {
+        parse_error(ps, lineno, "out of memory");
+        return;
+    }
+    grown[cfg->npolicies++].policy = policy;
+}
+
 /* One "key = value" line inside `section`. */
 static void parse_assignment(struct agent_config *cfg, struct parse_state *ps,
                              int lineno, const char *section, const char *b,
@@ -361,6 +470,10 @@ static void parse_assignment(struct agent_config *cfg, struct parse_state *ps,
     else
         snprintf(full, sizeof(full), "%.*s", (int)(ke - kb), kb);
     k = find_key(full);
+    if (!k && strcmp(section, "conflicts") == 0) {
+        add_field_policy(cfg, ps, lineno, kb, (size_t)(ke - kb), vb, ve);
+        return;
+    }
     if (!k) {
         parse_error(ps, lineno, "unknown key '%s'", full);
         return;
@@ -541,6 +654,12 @@ static int value_text(const struct agent_config *cfg, const struct cfg_key *k,
     case CFG_LEVEL:
         snprintf(buf, len, "%s", plat_log_level_name(int_value(cfg, k)));
         return 0;
+    case CFG_INT:
+        snprintf(buf, len, "%d", int_value(cfg, k));
+        return 1;
+    case CFG_POLICY:
+        snprintf(buf, len, "%s", policy_names[int_value(cfg, k)]);
+        return 0;
     }
     buf[0] = '\0';
     return 0;
@@ -619,9 +738,46 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
         else
             rc = plat_buf_printf(out, "# %s\n# %s =\n", k->desc, dot + 1);
     }
+    for (size_t i = 0; rc == PLAT_OK && i < cfg->npolicies; i++)
+        rc = plat_buf_printf(out, "%s = %s\n", cfg->policies[i].field,
+                             policy_names[cfg->policies[i].policy]);
     if (rc < 0)
         plat_buf_dispose(out);
     return rc;
+}
+
+/* ---- sync options ----------------------------------------------------- */
+
+int agent_config_policy(const struct agent_config *cfg, const char *field)
+{
+    for (size_t i = 0; i < cfg->npolicies; i++) {
+        if (strcmp(cfg->policies[i].field, field) == 0)
+            return cfg->policies[i].policy;
+    }
+    return cfg->conflict_default;
+}
+
+static int policy_cb(void *payload, const char *field)
+{
+    return agent_config_policy(payload, field);
+}
+
+void agent_config_sync_options(const struct agent_config *cfg,
+                               struct sync_engine_options *opt)
+{
+    opt->ca_file = *cfg->ca_file ? cfg->ca_file : NULL;
+    opt->pinned_pubkey = *cfg->pinned_pubkey ? cfg->pinned_pubkey : NULL;
+    opt->proxy = *cfg->proxy ? cfg->proxy : NULL;
+    opt->connect_timeout_ms = cfg->sync_connect_timeout_ms;
+    opt->max_attempts = cfg->sync_max_attempts;
+    opt->backoff_base_ms = cfg->sync_backoff_base_ms;
+    opt->backoff_cap_ms = cfg->sync_backoff_cap_ms;
+    opt->window = cfg->sync_window;
+    opt->batch = cfg->sync_batch;
+    opt->create_batch = cfg->sync_create_batch;
+    opt->patch_max = cfg->sync_patch_max;
+    opt->policy = policy_cb;
+    opt->policy_payload = (void *)cfg;
 }
 
 /* ---- password --------------------------------------------------------- */

@@ -23,6 +23,8 @@
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
 
+#include <stddef.h>
+
 struct plat_buf;
 
 struct agent_config {
@@ -35,10 +37,42 @@ struct agent_config {
     int program_id;          /* server.program_id                         */
     char *user;              /* server.user                               */
     char *password_file;     /* server.password_file (optional)           */
+    char *ca_file;           /* server.ca_file: PEM CA bundle (optional)  */
+    char *pinned_pubkey;     /* server.pinned_public_key (optional)       */
+    char *proxy;             /* server.proxy: "" = curl's environment     */
     /* [log] */
     int log_level;           /* log.level: error, warn, info, debug       */
     char *log_file;          /* log.file: empty = stderr                  */
+    /* [sync] */
+    int sync_window;         /* sync.window: registrations per request    */
+    int sync_batch;          /* sync.batch: records per committed batch   */
+    int sync_create_batch;   /* sync.create_batch: creates per POST       */
+    int sync_patch_max;      /* sync.patch_max: single PATCHes before CSV */
+    int sync_max_attempts;   /* sync.max_attempts: tries per request      */
+    int sync_backoff_base_ms;/* sync.backoff_base_ms                      */
+    int sync_backoff_cap_ms; /* sync.backoff_cap_ms                       */
+    int sync_connect_timeout_ms; /* sync.connect_timeout_ms               */
+    /* [conflicts]: default = manual | server-wins | device-wins, and
+     * FIELD = POLICY for any field (e.g. householdSize = server-wins). */
+    int conflict_default;    /* enum sync_policy                          */
+    struct agent_policy {
+        char *field;
+        int policy;
+    } *policies;             /* per-field policies, in file order         */
+    size_t npolicies;
 };
+
+struct sync_engine_options;
+
+/* Fill the transport, batching and conflict-policy fields of `opt` from
+ * `cfg` (the caller sets server, program, user, password and direction).
+ * `cfg` must outlive the options (strings and the policy table are
+ * borrowed). */
+void agent_config_sync_options(const struct agent_config *cfg,
+                               struct sync_engine_options *opt);
+
+/* The conflict policy of `field` (a per-field line, else the default). */
+int agent_config_policy(const struct agent_config *cfg, const char *field);
 
 /* The default config path for this user (allocated; caller frees). */
 char *agent_config_default_path(void);

@@ -563,7 +563,7 @@ void store_strings_free(char **v, size_t n)
     plat_free(v);
 }
 
-/* ---- payments, transactions, vouchers ------------------------------------ */
+/* ---- payments, transactions, vouchers ----------------------------------- */
 
 static int int_field(const cJSON *obj, const char *key, int64_t *out)
 {

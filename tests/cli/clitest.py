@@ -37,6 +37,9 @@ class AgentTestCase(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="agent-cli-")
+        # Registered first so the directory goes even when init below
+        # fails (unittest skips tearDown after a failed setUp).
+        self.addCleanup(self.remove_dir)
         self.conf = os.path.join(self.dir, "agent.conf")
         self.db = os.path.join(self.dir, "agent.db")
         self.env = {k: v for k, v in os.environ.items()
@@ -44,7 +47,7 @@ class AgentTestCase(unittest.TestCase):
         self.ok("init", "--server", "http://127.0.0.1:9", "--program", "3",
                 "--user", "u", "--store", self.db)
 
-    def tearDown(self):
+    def remove_dir(self):
         # Undo any chmod a test made so the directory can be removed.
         for root, dirs, files in os.walk(self.dir):
             for d in dirs:

@@ -40,7 +40,7 @@
 #define PASSWORD "s3cret"
 #define PROGRAM 3
 
-/* ---- one fake server, one store, one connector per test --------------------- */
+/* ---- one fake server, one store, one connector per test ----------------- */
 
 struct env {
     pid_t pid;
@@ -53,6 +53,7 @@ struct env {
     struct sync_summary sum;
     struct c121 c;
     int progress_calls;
+    size_t max_response;        /* of the connector's client; 0: default */
 };
 
 static struct env E;
@@ -115,6 +116,7 @@ static int env_connect(void)
     o.max_attempts = E.opt.max_attempts > 0 ? E.opt.max_attempts : 3;
     o.backoff_base_ms = 10;
     o.backoff_cap_ms = 2000;
+    o.max_response = E.max_response;
     if (sync_http_create(&E.http, &o) != PLAT_OK)
         return -1;
     E.c.store = E.store;
@@ -389,7 +391,7 @@ static int first_pull(void)
     return rc;
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests -------------------------------------------------------------- */
 
 static void test_first_pull_then_304(void)
 {
@@ -777,13 +779,51 @@ static void test_events_batches(void)
     CHECK(E.sum.events > 0 && E.sum.events < 40 && E.sum.events % 7 == 0);
     CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
     CHECK_INT(E.sum.events, 40);
+
+    /* With attempts left, a cut answer is asked for again at once. */
+    for (i = 41; i <= 80; i++) {
+        char *ref = live_ref(i);
+        snprintf(phone, sizeof(phone), "3168%07d", i);
+        snprintf(body, sizeof(body), "{\"referenceId\":\"%s\",\"data\":"
+                 "{\"phoneNumber\":\"%s\"}}", ref, phone);
+        CHECK(ctl_ok("POST", "/_test/edit", body));
+        plat_free(ref);
+    }
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":4000,"
+                 "\"path_contains\":\"/registration-events\"}"));
+    E.opt.max_attempts = 3;
+    REQUIRE(env_connect() == 0);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(E.sum.events, 80);
+    CHECK_INT(route_count("GET /api/programs/{pid}/registration-events"),
+              4);
+    env_stop();
+}
+
+/* A window larger than the client's response cap: the committed batches
+ * stay and the walk goes on with smaller windows. */
+static void test_window_over_cap(void)
+{
+    int64_t live;
+
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.batch = 100;
+    E.max_response = 300000;
+    REQUIRE(env_connect() == 0);
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(ckpt("pull.complete"), 1);
+    CHECK(route_count("GET /api/programs/{pid}/registrations") >= 3);
     env_stop();
 }
 
 static void test_full_reconcile(void)
 {
     cJSON *reg = NULL;
-    char *gone, *edited, body[256], *paths[16];
+    char *gone, *edited, body[256], *paths[16], *cursor0 = NULL;
+    char *cursor1 = NULL;
     int64_t live, last;
     int n;
 
@@ -800,7 +840,11 @@ static void test_full_reconcile(void)
              "{\"phoneNumber\":\"31677777777\"}}", edited);
     CHECK(ctl_ok("POST", "/_test/edit", body));
 
-    /* An interrupted reconcile resumes from full.last_id. */
+    /* An interrupted reconcile resumes from full.last_id. It starts a
+     * minute later on the server's clock, in a new session. */
+    CHECK_INT(store_checkpoint_get(E.store, C121_SOURCE, "events.cursor",
+                                   &cursor0), PLAT_OK);
+    CHECK(ctl_ok("POST", "/_test/clock", "{\"advance_ms\":60000}"));
     E.opt.full = 1;
     E.opt.window = 200;
     E.opt.batch = 50;
@@ -819,6 +863,12 @@ static void test_full_reconcile(void)
     free_paths(paths, n);
     CHECK_INT(ckpt("full.last_id"), -1);
     CHECK_INT(ckpt("pull.complete"), 1);
+    /* The events cursor moved up to the start of the reconcile. */
+    CHECK_INT(store_checkpoint_get(E.store, C121_SOURCE, "events.cursor",
+                                   &cursor1), PLAT_OK);
+    CHECK(cursor0 && cursor1 && strcmp(cursor1, cursor0) > 0);
+    plat_free(cursor0);
+    plat_free(cursor1);
 
     /* Without any event: the deleted one is marked, the edit is read. */
     CHECK_INT(reg_count(), live);
@@ -929,5 +979,6 @@ TEST_MAIN(TEST(test_first_pull_then_304), TEST(test_windows),
           TEST(test_drop_resumes), TEST(test_malformed),
           TEST(test_reauth_and_429), TEST(test_program_not_found),
           TEST(test_incremental), TEST(test_events_batches),
+          TEST(test_window_over_cap),
           TEST(test_full_reconcile), TEST(test_fetch_by_refs),
           TEST(test_payments_vouchers))

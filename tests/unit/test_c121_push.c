@@ -676,14 +676,12 @@ static void test_create_precreated_and_interrupted(void)
     {
         const char *one = refs[3];
         char body[1024];
-        cJSON *v = NULL;
-        store_reg_get(e.s, one, &v);
+
         snprintf(body, sizeof(body),
                  "[{\"referenceId\":\"%s\",\"programFspConfigurationName\":"
                  "\"" FSP "\",\"fullName\":\"Device Person\","
                  "\"phoneNumber\":\"31630000003\"}]",
                  one);
-        cJSON_Delete(v);
         CHECK_INT(sync_http_request(e.http, "POST",
                                     "/api/programs/3/registrations",
                                     "application/json", body, strlen(body),

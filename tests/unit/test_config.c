@@ -81,10 +81,10 @@ static void test_unknown_key(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nurl = http://x\nproxy = y\n"),
+    CHECK_INT(parse(&cfg, "[server]\nurl = http://x\nproxi = y\n"),
               ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:3"));
-    CHECK(contains(plat_err_msg(), "server.proxy"));
+    CHECK(contains(plat_err_msg(), "server.proxi"));
     agent_config_dispose(&cfg);
 
     CHECK_INT(parse(&cfg, "[nope]\nx = 1\n"), ERR_CONFIG);
@@ -372,6 +372,38 @@ static int key_cb(const char *key, const char *value, int is_number,
     return 0;
 }
 
+/* [conflicts] takes any field name with a policy; bad policies and
+ * repeated fields are errors naming the line; sync keys are range checked. */
+static void test_sync_and_conflict_keys(void)
+{
+    struct agent_config cfg;
+
+    REQUIRE(parse(&cfg, "[sync]\nwindow = 20000\npatch_max = 5\n"
+                  "[conflicts]\ndefault = server-wins\n"
+                  "phoneNumber = manual\nhouseholdSize = device-wins\n")
+            == PLAT_OK);
+    CHECK_INT(cfg.sync_window, 20000);
+    CHECK_INT(cfg.sync_patch_max, 5);
+    CHECK_INT(agent_config_policy(&cfg, "phoneNumber"), 0);
+    CHECK_INT(agent_config_policy(&cfg, "householdSize"), 2);
+    CHECK_INT(agent_config_policy(&cfg, "district"), 1);
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[conflicts]\nfullName = maybe\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "test.conf:2"));
+    CHECK(contains(plat_err_msg(), "conflicts.fullName"));
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[conflicts]\na = manual\na = manual\n"),
+              ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "test.conf:3"));
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[sync]\nwindow = 5\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "sync.window"));
+    agent_config_dispose(&cfg);
+}
+
 static void test_foreach(void)
 {
     struct agent_config cfg;
@@ -379,7 +411,7 @@ static void test_foreach(void)
 
     REQUIRE(parse(&cfg, "[server]\nprogram_id = 5\n") == PLAT_OK);
     CHECK_INT(agent_config_foreach(&cfg, key_cb, &n), PLAT_OK);
-    CHECK_INT(n, 8);
+    CHECK_INT(n, 20);
     agent_config_dispose(&cfg);
 }
 
@@ -401,4 +433,5 @@ TEST_MAIN(TEST(test_parse_valid), TEST(test_defaults), TEST(test_unknown_key),
           TEST(test_every_error_reported), TEST(test_round_trip),
           TEST(test_format_refuses_newline), TEST(test_password_env),
           TEST(test_password_file), TEST(test_validate), TEST(test_load),
-          TEST(test_foreach), TEST(test_default_paths))
+          TEST(test_sync_and_conflict_keys), TEST(test_foreach),
+          TEST(test_default_paths))

@@ -95,6 +95,7 @@ void c121_update_stats(struct c121 *c);
 /* Defaults of the engine options the pull uses. */
 #define C121_WINDOW_DEFAULT 50000  /* registrations per request          */
 #define C121_BATCH_DEFAULT 1000    /* records per committed batch        */
+#define C121_BATCH_MAX 100000      /* cap of opt->batch                  */
 #define C121_MAX_RECORD (1u << 20) /* one record of a streamed answer    */
 #define C121_REFS_PER_REQUEST 100  /* referenceIds per $in: filter       */
 
@@ -147,9 +148,10 @@ int c121_server_time(struct c121 *c, int64_t *ms_out);
  * walked id ranges that the server no longer shows are marked deleted
  * (store_reg_mark_gone). A connection dropped mid-answer resumes from the
  * last committed id, up to opt->max_attempts times in a row without a
- * committed batch. *last_out: last committed id; *complete_out: 1 when a
- * window came back short (the walk reached the end). Call it outside a
- * store transaction. */
+ * committed batch; a window over the client's response cap (ERR_TOOLARGE)
+ * is asked for again with half the limit. *last_out: last committed id;
+ * *complete_out: 1 when a window came back short (the walk reached the
+ * end). Call it outside a store transaction. */
 int c121_walk_registrations(struct c121 *c, int64_t from_id,
                             const char *checkpoint, int64_t *last_out,
                             int *complete_out);

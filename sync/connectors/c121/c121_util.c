@@ -34,7 +34,10 @@ int c121_window(const struct c121 *c)
 
 int c121_batch(const struct c121 *c)
 {
-    return c->opt && c->opt->batch > 0 ? c->opt->batch : C121_BATCH_DEFAULT;
+    int b = c->opt && c->opt->batch > 0 ? c->opt->batch : C121_BATCH_DEFAULT;
+
+    /* A batch is held in memory until it is committed. */
+    return b < C121_BATCH_MAX ? b : C121_BATCH_MAX;
 }
 
 int c121_max_attempts(const struct c121 *c)
@@ -83,7 +86,7 @@ static void request_label(char *out, size_t n, const char *path)
     snprintf(out, n, "121 GET %.*s", (int)len, path);
 }
 
-/* ---- streamed GET --------------------------------------------------------- */
+/* ---- streamed GET ------------------------------------------------------- */
 
 struct records {
     struct sync_jstream *js;
@@ -145,7 +148,7 @@ done:
     return rc;
 }
 
-/* ---- whole GET ------------------------------------------------------------ */
+/* ---- whole GET ---------------------------------------------------------- */
 
 int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
                   const char *what, cJSON **out, long *status_out,
@@ -192,7 +195,7 @@ done:
     return rc;
 }
 
-/* ---- the server's clock --------------------------------------------------- */
+/* ---- the server's clock ------------------------------------------------- */
 
 int c121_server_time(struct c121 *c, int64_t *ms_out)
 {
@@ -232,7 +235,7 @@ int c121_server_time(struct c121 *c, int64_t *ms_out)
     return rc;
 }
 
-/* ---- re-reads by referenceId ---------------------------------------------- */
+/* ---- re-reads by referenceId -------------------------------------------- */
 
 struct chunk {
     struct c121 *c;

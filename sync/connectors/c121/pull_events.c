@@ -189,6 +189,7 @@ struct events {
     cJSON *program;            /* stored program, loaded when needed */
     int program_loaded;
     int64_t applied, skipped, unknown;
+    int progressed;            /* a batch was committed              */
 };
 
 static int recent_add(struct events *e, int64_t id, int64_t created)
@@ -269,6 +270,19 @@ static int add_refetch(struct events *e, const char *ref)
     return plat_buf_puts(&e->refetch, ref);
 }
 
+/* to[key] = a copy of from[from_key], or null; 0 when out of memory. */
+static int add_copy(cJSON *to, const char *key, const cJSON *from,
+                    const char *from_key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, from_key);
+    cJSON *copy = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+
+    if (copy && cJSON_AddItemToObject(to, key, copy))
+        return 1;
+    cJSON_Delete(copy);
+    return 0;
+}
+
 /* The FSP configuration changed: its id, label and fspName come with it.
  * They are in the stored program; if it does not know the configuration
  * (the program changed since), the registration is re-read. */
@@ -278,6 +292,8 @@ static int apply_fsp(struct events *e, const char *ref, const char *name)
     cJSON *changes = NULL;
     int rc;
 
+    if (!name)
+        return add_refetch(e, ref);
     list = cJSON_GetObjectItemCaseSensitive(program(e),
                                             "programFspConfigurations");
     cJSON_ArrayForEach(f, list) {
@@ -294,17 +310,9 @@ static int apply_fsp(struct events *e, const char *ref, const char *name)
     if (!changes ||
         !cJSON_AddStringToObject(changes, "programFspConfigurationName",
                                  name) ||
-        !cJSON_AddItemToObject(
-            changes, "programFspConfigurationId",
-            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "id"), 1)) ||
-        !cJSON_AddItemToObject(
-            changes, "programFspConfigurationLabel",
-            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "label"),
-                            1)) ||
-        !cJSON_AddItemToObject(
-            changes, "fspName",
-            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(f, "fspName"),
-                            1))) {
+        !add_copy(changes, "programFspConfigurationId", f, "id") ||
+        !add_copy(changes, "programFspConfigurationLabel", f, "label") ||
+        !add_copy(changes, "fspName", f, "fspName")) {
         cJSON_Delete(changes);
         return plat_err_set(ERR_NOMEM, "out of memory applying an FSP "
                             "change of %s", ref);
@@ -395,7 +403,7 @@ static int apply_one(struct events *e, const cJSON *ev)
         plat_free(ref);
         return PLAT_OK;
     }
-    if (rc == ERR_INVALID) {
+    if (rc == ERR_INVALID || rc == ERR_NOTFOUND) {
         /* An event the server copy cannot take (a field that names the
          * registration itself): skip it rather than stop every sync. */
         log_debug("121: event of %s skipped: %s", ref, plat_err_msg());
@@ -454,10 +462,13 @@ static int flush(struct events *e)
         store_rollback(s);
 
 done:
-    if (rc < 0)
+    if (rc < 0) {
         e->applied = applied0;
-    else if (e->c->sum)
-        e->c->sum->events += e->applied - applied0;
+    } else {
+        e->progressed = 1;
+        if (e->c->sum)
+            e->c->sum->events += e->applied - applied0;
+    }
     cJSON_Delete(e->batch);
     e->batch = NULL;
     e->n_batch = 0;
@@ -610,33 +621,21 @@ done:
     return rc;
 }
 
-int c121_pull_events(struct c121 *c)
+/* One query from the stored cursor, its events applied and committed in
+ * batches. e->progressed tells whether a batch was committed. */
+static int events_once(struct c121 *c, struct events *e)
 {
-    struct events e;
     struct plat_buf path;
     char iso[PLAT_ISO_LEN];
-    int64_t complete = 0, settled = 0;
+    int64_t settled = 0;
     long status = 0;
     int rc;
 
-    memset(&e, 0, sizeof(e));
-    e.c = c;
-    e.batch_max = (size_t)c121_batch(c);
-    plat_buf_init(&e.refetch, 0);
     plat_buf_init(&path, 0);
-    rc = store_checkpoint_get_i64(c->store, C121_SOURCE, "pull.complete", 0,
-                                  &complete);
-    if (rc < 0 || !complete) {
-        /* Until the first pull is complete the events wait: the cursor
-         * set when it started keeps them. */
-        if (rc == PLAT_OK)
-            log_debug("121: first pull not complete; events wait");
-        goto done;
-    }
-    rc = load_state(&e, &settled);
+    rc = load_state(e, &settled);
     if (rc < 0)
         goto done;
-    plat_time_iso(e.cursor - (settled ? 0 : OVERLAP_MS), iso);
+    plat_time_iso(e->cursor - (settled ? 0 : OVERLAP_MS), iso);
     rc = plat_buf_printf(&path, "%s/registration-events?fromDate=",
                          c->prefix);
     if (rc == PLAT_OK)
@@ -644,35 +643,86 @@ int c121_pull_events(struct c121 *c)
     if (rc < 0)
         goto done;
     rc = c121_get_records(c, path.data, "data", "registration event",
-                          on_event, &e, &status);
+                          on_event, e, &status);
     if (rc == ERR_NOTFOUND && status == 404) {
         /* 121 answers "no events in the window" with a 404. */
         plat_err_clear();
         rc = PLAT_OK;
     }
     if (rc == PLAT_OK)
-        rc = flush(&e);
+        rc = flush(e);
     if (rc == PLAT_OK)
         rc = store_checkpoint_set_i64(c->store, C121_SOURCE,
                                       "events.settled",
-                                      e.cursor == e.cursor0);
+                                      e->cursor == e->cursor0);
+
+done:
+    plat_buf_dispose(&path);
+    return rc;
+}
+
+static void events_dispose(struct events *e)
+{
+    cJSON_Delete(e->batch);
+    cJSON_Delete(e->program);
+    plat_free(e->old_seen.v);
+    plat_free(e->recent);
+    plat_buf_dispose(&e->refetch);
+}
+
+int c121_pull_events(struct c121 *c)
+{
+    struct events e;
+    struct sync_http_stats st;
+    int64_t complete = 0, before, applied = 0, skipped = 0, unknown = 0;
+    int misses = 0, progressed, rc;
+
+    rc = store_checkpoint_get_i64(c->store, C121_SOURCE, "pull.complete", 0,
+                                  &complete);
+    if (rc < 0 || !complete) {
+        /* Until the first pull is complete the events wait: the cursor
+         * set when it started keeps them. */
+        if (rc == PLAT_OK)
+            log_debug("121: first pull not complete; events wait");
+        return rc;
+    }
+    for (;;) {
+        memset(&e, 0, sizeof(e));
+        e.c = c;
+        e.batch_max = (size_t)c121_batch(c);
+        plat_buf_init(&e.refetch, 0);
+        sync_http_stats(c->http, &st);
+        before = st.bytes_down_body;
+        rc = events_once(c, &e);
+        progressed = e.progressed;
+        applied += e.applied;
+        skipped += e.skipped;
+        unknown += e.unknown;
+        events_dispose(&e);
+        /* Cut off mid-answer, or over the client's size cap, after
+         * committing some batches: ask again from the new cursor (the
+         * answer has no paging). As for the registrations walk, only
+         * when data flowed and up to max_attempts times without
+         * progress. */
+        if (rc == PLAT_OK || (rc != ERR_RETRY && rc != ERR_TOOLARGE) ||
+            c121_cancelled(c))
+            break;
+        sync_http_stats(c->http, &st);
+        if (st.bytes_down_body == before)
+            break;
+        misses = progressed ? 1 : misses + 1;
+        if (misses >= c121_max_attempts(c))
+            break;
+        log_info("121: registration events cut off; resuming");
+    }
     if (rc == PLAT_OK)
         rc = fetch_new(c);
     if (rc == PLAT_OK)
         rc = refetch(c);
-    if (rc == PLAT_OK && (e.applied || e.unknown))
+    if (rc == PLAT_OK && (applied || unknown))
         log_info("121: %lld registration events applied, %lld already seen, "
                  "%lld of registrations not pulled before",
-                 (long long)e.applied, (long long)e.skipped,
-                 (long long)e.unknown);
-
-done:
-    cJSON_Delete(e.batch);
-    cJSON_Delete(e.program);
-    plat_free(e.old_seen.v);
-    plat_free(e.recent);
-    plat_buf_dispose(&e.refetch);
-    plat_buf_dispose(&path);
+                 (long long)applied, (long long)skipped, (long long)unknown);
     c121_update_stats(c);
     return rc;
 }

@@ -206,7 +206,7 @@ static int pull_list(struct c121 *c, int *latest)
     char *etag = NULL;
     char etag_new[128], path[96];
     long status = 0;
-    int pid, rc;
+    int pid = 0, rc;
 
     *latest = 0;
     rc = store_checkpoint_get(s, C121_SOURCE, PAYMENTS_ETAG, &etag);
@@ -255,7 +255,7 @@ done:
     return rc;
 }
 
-/* ---- vouchers ------------------------------------------------------------ */
+/* ---- vouchers ----------------------------------------------------------- */
 
 /* Fetch and store one image. *stored counts the images stored;
  * *forbidden is set on a 403 (the user lacks the permission). */

@@ -12,6 +12,8 @@
  *   pull.last_id   last id committed by the first pull
  *   pull.complete  1 once the first pull reached the end
  *   full.last_id   last id committed by a full reconcile in progress
+ *   full.cursor    server time when that reconcile started; at its end
+ *                  the events cursor moves up to it
  *   events.cursor  set at the start of the first pull (pull_events.c)
  *
  * Deletions: GET /registrations leaves deleted rows out, so a window that
@@ -35,6 +37,9 @@
 #include <cjson/cJSON.h>
 
 #include <string.h>
+
+/* The smallest window a walk shrinks to after answers over the size cap. */
+#define MIN_WINDOW 100
 
 struct walk {
     struct c121 *c;
@@ -195,11 +200,22 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         }
         /* Resume at once after a connection cut mid-answer (the client
          * does not retry once data has flowed): committed batches stay,
-         * the next window starts after the last committed id. Anything
-         * else, or a failure before any data (the client has retried
-         * that already), ends the walk. */
-        if (rc != ERR_RETRY || c121_cancelled(c) ||
-            body_bytes(c) == before)
+         * the next window starts after the last committed id. A window
+         * over the client's size cap resumes the same way with half the
+         * limit. Anything else, or a failure before any data (the client
+         * has retried that already), ends the walk. */
+        if (c121_cancelled(c))
+            break;
+        if (rc == ERR_TOOLARGE && limit > MIN_WINDOW) {
+            /* Refused by its Content-Length, or cut at the cap: a few
+             * halvings at most, each one a try of its own. */
+            limit = limit / 2 > MIN_WINDOW ? limit / 2 : MIN_WINDOW;
+            log_info("121: registrations window too large; asking for %d "
+                     "after id %lld", limit, (long long)w.committed);
+            continue;
+        }
+        if (rc == ERR_TOOLARGE ? !w.progressed
+                               : rc != ERR_RETRY || body_bytes(c) == before)
             break;
         misses = w.progressed ? 1 : misses + 1;
         if (misses >= c121_max_attempts(c))
@@ -250,6 +266,61 @@ static int start_events_cursor(struct c121 *c)
     return store_checkpoint_set(c->store, C121_SOURCE, "events.cursor", iso);
 }
 
+/* A new full walk notes the server's time: once it has read everything,
+ * the events before that moment are in what it read, so the events cursor
+ * may move up to it (a backlog of events too large to read is skipped
+ * this way). */
+static int start_full(struct c121 *c)
+{
+    char *cur = NULL;
+    char iso[PLAT_ISO_LEN];
+    int64_t ms;
+    int rc;
+
+    rc = store_checkpoint_get(c->store, C121_SOURCE, "full.cursor", &cur);
+    plat_free(cur);
+    if (rc != ERR_NOTFOUND)
+        return rc;
+    plat_err_clear();
+    rc = c121_server_time(c, &ms);
+    if (rc < 0)
+        return rc;
+    plat_time_iso(ms, iso);
+    return store_checkpoint_set(c->store, C121_SOURCE, "full.cursor", iso);
+}
+
+/* Move the events cursor up to the start of the full walk. */
+static int advance_events_cursor(struct store *s)
+{
+    char *full = NULL, *cur = NULL;
+    int64_t full_ms = 0, cur_ms = 0;
+    int rc;
+
+    rc = store_checkpoint_get(s, C121_SOURCE, "full.cursor", &full);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_get(s, C121_SOURCE, "events.cursor", &cur);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+        goto done;
+    }
+    if (rc < 0 || plat_time_parse_iso(full, &full_ms) < 0 ||
+        plat_time_parse_iso(cur, &cur_ms) < 0 || full_ms <= cur_ms) {
+        plat_err_clear();
+        goto done;
+    }
+    rc = store_checkpoint_set(s, C121_SOURCE, "events.cursor", full);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_delete(s, C121_SOURCE, "events.seen");
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_delete(s, C121_SOURCE, "events.settled");
+
+done:
+    plat_free(full);
+    plat_free(cur);
+    return rc;
+}
+
 /* A full walk reached the end: the first pull is complete too. */
 static int finish_full(struct c121 *c, int64_t last)
 {
@@ -264,7 +335,11 @@ static int finish_full(struct c121 *c, int64_t last)
     rc = store_begin(s);
     if (rc < 0)
         return rc;
-    rc = store_checkpoint_delete(s, C121_SOURCE, "full.last_id");
+    rc = advance_events_cursor(s);
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_delete(s, C121_SOURCE, "full.cursor");
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_delete(s, C121_SOURCE, "full.last_id");
     if (rc == PLAT_OK)
         rc = store_checkpoint_set_i64(s, C121_SOURCE, "pull.last_id",
                                       last > pull_last ? last : pull_last);
@@ -294,6 +369,8 @@ int c121_pull_registrations(struct c121 *c)
         return PLAT_OK;
     }
     rc = start_events_cursor(c);
+    if (rc == PLAT_OK && full)
+        rc = start_full(c);
     if (rc < 0)
         goto done;
     /* A full reconcile that was cut off resumes where it stopped; a new
