@@ -93,7 +93,10 @@ int agent_cli_split_kv(const char *arg, int argno, size_t *key_len,
 enum agent_need {
     AGENT_NEED_CONFIG = 1 << 0, /* the config file                        */
     AGENT_NEED_STORE = 1 << 1,  /* the store (implies config)             */
-    AGENT_NEED_WRITE = 1 << 2   /* the store + the single-writer lock     */
+    AGENT_NEED_WRITE = 1 << 2,  /* the store + the single-writer lock,
+                                   unless a daemon holds it (see below)  */
+    AGENT_NEED_EXCLUSIVE = 1 << 3 /* with WRITE: the lock itself, even
+                                   while a daemon runs (a sync)           */
 };
 
 /* State of one run of the CLI; commands get it and open what they need. */
@@ -111,7 +114,15 @@ struct agent_ctx {
 
 /* Load the config and open the store as `need` says (idempotent). The
  * store is opened without STORE_CREATE; AGENT_NEED_WRITE takes
- * "<store>.lock" first (waiting up to 5 s for another writer). */
+ * "<store>.lock" first (waiting up to 5 s for another writer).
+ *
+ * A running `agent daemon` holds that lock for its whole life, so that no
+ * second sync can start. A write command (add, edit, status, import,
+ * resolve) then goes ahead without the lock when the daemon answers on
+ * its control socket: every store write is one SQLite transaction (WAL,
+ * busy timeout), so the person's change and the daemon's sync batches
+ * interleave safely, one transaction at a time. AGENT_NEED_EXCLUSIVE
+ * refuses that shortcut (the lock or nothing). */
 int agent_ctx_open(struct agent_ctx *ctx, int need);
 
 /* Open the store named by `cfg` (flags: enum store_flags) and turn the
@@ -159,6 +170,7 @@ int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc,
                                 char **argv);
 int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

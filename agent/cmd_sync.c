@@ -1,6 +1,10 @@
 /*
- * cmd_sync.c - `agent sync --now`: one sync cycle with 121, run in this
- * process, with a progress line on a terminal and a summary at the end.
+ * cmd_sync.c - `agent sync --now`: one sync cycle with 121, with a progress
+ * line on a terminal and a summary at the end. When an `agent daemon`
+ * answers on the store's control socket, the daemon runs the sync (or this
+ * request joins the sync it is running) and streams progress and the
+ * result back; otherwise the sync runs in this process, under the store
+ * lock. Both ways print the same summary and exit with the same codes.
  *
  * Exit codes (scripts run this before a distribution and branch on them):
  *   0 all done, 3 server unreachable (nothing lost, try later),
@@ -9,10 +13,14 @@
  */
 #include "cli.h"
 #include "cmd_util.h"
+#include "daemon_client.h"
+#include "health.h"
 #include "output.h"
+#include "sync_report.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_log.h"
 #include "plat_signal.h"
 #include "plat_time.h"
 #include "store.h"
@@ -29,16 +37,6 @@ struct progress {
     int drawn;              /* a progress line is on screen */
 };
 
-static void human_bytes(int64_t n, char *out, size_t size)
-{
-    if (n >= 1000000)
-        snprintf(out, size, "%.1f MB", (double)n / 1e6);
-    else if (n >= 1000)
-        snprintf(out, size, "%.1f kB", (double)n / 1e3);
-    else
-        snprintf(out, size, "%lld B", (long long)n);
-}
-
 /* Redraw at most five times a second: a 2G link gives many tiny chunks. */
 static void on_progress(void *payload, const char *phase, int64_t done,
                         int64_t total, int64_t bytes_wire)
@@ -50,7 +48,7 @@ static void on_progress(void *payload, const char *phase, int64_t done,
     if (!p->enabled || now - p->last_draw_ms < 200)
         return;
     p->last_draw_ms = now;
-    human_bytes(bytes_wire, bytes, sizeof(bytes));
+    agent_human_bytes(bytes_wire, bytes, sizeof(bytes));
     if (total > 0) {
         int width = 30, fill = (int)(done * width / total);
         char bar[31];
@@ -69,98 +67,198 @@ static void on_progress(void *payload, const char *phase, int64_t done,
     p->drawn = 1;
 }
 
-static int sync_exit_code(int rc, const struct store_counts *after)
+static void clear_progress(struct progress *p)
 {
-    if (rc == ERR_RETRY)
-        return AGENT_EXIT_OFFLINE;
-    if (rc == ERR_AUTH)
-        return AGENT_EXIT_AUTH;
-    if (rc < 0)
-        return agent_cli_exit_code(rc);
-    if (after->conflicts > 0 || after->rejected > 0)
-        return AGENT_EXIT_ATTENTION;
-    return AGENT_EXIT_OK;
+    if (p->drawn)
+        fprintf(stderr, "\r%70s\r", "");
+    p->drawn = 0;
 }
 
-static const char *result_name(int code)
+/* Print the result (JSON object, or text lines and the reason of a
+ * failure) and set the exit code. */
+static int report(struct agent_ctx *ctx, int rc,
+                  const struct sync_summary *sum,
+                  const struct store_counts *after, int code,
+                  long daemon_pid)
 {
-    switch (code) {
-    case AGENT_EXIT_OK: return "ok";
-    case AGENT_EXIT_OFFLINE: return "offline";
-    case AGENT_EXIT_ATTENTION: return "attention";
-    case AGENT_EXIT_AUTH: return "auth";
-    default: return "error";
-    }
-}
+    int prc = PLAT_OK;
 
-static int print_summary_json(const struct sync_summary *sum,
-                              const struct store_counts *after, int code)
-{
-    cJSON *o = cJSON_CreateObject();
-    int rc;
+    if (ctx->g.json) {
+        cJSON *o = agent_sync_summary_json(sum, after, code, daemon_pid);
 
-    if (!o ||
-        !cJSON_AddStringToObject(o, "result", result_name(code)) ||
-        !cJSON_AddNumberToObject(o, "exit_code", code) ||
-        !cJSON_AddNumberToObject(o, "pulled", (double)sum->pulled) ||
-        !cJSON_AddNumberToObject(o, "events", (double)sum->events) ||
-        !cJSON_AddNumberToObject(o, "pushed", (double)sum->pushed) ||
-        !cJSON_AddNumberToObject(o, "sent", (double)sum->sent) ||
-        !cJSON_AddNumberToObject(o, "conflicts", (double)sum->conflicts) ||
-        !cJSON_AddNumberToObject(o, "rejected", (double)sum->rejected) ||
-        !cJSON_AddNumberToObject(o, "open_conflicts",
-                                 (double)after->conflicts) ||
-        !cJSON_AddNumberToObject(o, "rejected_total",
-                                 (double)after->rejected) ||
-        !cJSON_AddNumberToObject(o, "pending", (double)after->pending) ||
-        !cJSON_AddNumberToObject(o, "requests", (double)sum->requests) ||
-        !cJSON_AddNumberToObject(o, "bytes_wire", (double)sum->bytes_wire) ||
-        !cJSON_AddNumberToObject(o, "bytes_body", (double)sum->bytes_body) ||
-        !cJSON_AddNumberToObject(o, "seconds",
-                                 (double)sum->elapsed_ms / 1000.0) ||
-        !(sum->error[0] ? cJSON_AddStringToObject(o, "error", sum->error)
-                        : cJSON_AddNullToObject(o, "error"))) {
+        prc = o ? agent_print_json(o) : ERR_NOMEM;
         cJSON_Delete(o);
-        return plat_err_set(ERR_NOMEM, "out of memory");
+    } else {
+        agent_sync_print_text(rc, sum, after);
     }
-    rc = agent_print_json(o);
-    cJSON_Delete(o);
+    agent_sync_print_reason(rc, sum, after);
+    ctx->exit_override = code;
+    return prc;
+}
+
+/* ---- through the daemon ---------------------------------------------- */
+
+struct via_daemon {
+    struct progress *prog;
+    cJSON *result;
+};
+
+static int on_daemon_event(const cJSON *ev, void *payload)
+{
+    struct via_daemon *v = payload;
+    const char *name = agent_json_str(ev, "event");
+    const char *msg;
+
+    if (!name)
+        return 0;
+    if (strcmp(name, "progress") == 0) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "done");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "total");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(ev, "bytes_wire");
+        const char *phase = agent_json_str(ev, "phase");
+
+        on_progress(v->prog, phase ? phase : "sync",
+                    cJSON_IsNumber(d) ? (int64_t)d->valuedouble : 0,
+                    cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0,
+                    cJSON_IsNumber(b) ? (int64_t)b->valuedouble : 0);
+    } else if (strcmp(name, "accepted") == 0) {
+        log_debug("the agent daemon runs this sync (%s)",
+                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev,
+                                                                "attached"))
+                  ? "joined the sync it was running" : "new sync");
+    } else if (strcmp(name, "result") == 0) {
+        v->result = cJSON_Duplicate(ev, 1);
+        return v->result ? 1 : plat_err_set(ERR_NOMEM, "out of memory");
+    } else if (strcmp(name, "error") == 0) {
+        msg = agent_json_str(ev, "message");
+        return plat_err_set(ERR_GENERIC, "the agent daemon refused the "
+                            "sync: %s", msg ? msg : "no reason given");
+    }
+    return 0;
+}
+
+/* Hand the sync to a running daemon. *handled is 0 when none answers
+ * (the caller then syncs itself). */
+static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
+                           struct progress *prog, int *handled)
+{
+    struct via_daemon v = { prog, NULL };
+    struct sync_summary sum;
+    struct store_counts after;
+    const cJSON *pid;
+    int rc, code = 0;
+
+    *handled = 0;
+    rc = agent_daemon_call(&ctx->cfg, req, 0, on_daemon_event, &v);
+    clear_progress(prog);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    *handled = 1;
+    if (rc < 0 || !v.result) {
+        cJSON_Delete(v.result);
+        if (rc >= 0)
+            rc = plat_err_set(ERR_RETRY, "the agent daemon ended the "
+                              "connection without a result");
+        if (rc != ERR_RETRY)
+            return rc;
+        /* The daemon went away mid-sync: nothing is lost, try later. */
+        memset(&sum, 0, sizeof(sum));
+        memset(&after, 0, sizeof(after));
+        snprintf(sum.error, sizeof(sum.error), "%s", plat_err_msg());
+        return report(ctx, rc, &sum, &after, AGENT_EXIT_OFFLINE, 0);
+    }
+    rc = agent_sync_summary_parse(v.result, &sum, &after, &code);
+    pid = cJSON_GetObjectItemCaseSensitive(v.result, "daemon_pid");
+    if (rc == PLAT_OK)
+        rc = report(ctx, agent_sync_code_err(code), &sum, &after, code,
+                    cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0);
+    cJSON_Delete(v.result);
     return rc;
 }
 
-static void print_summary_text(const struct sync_summary *sum,
-                               const struct store_counts *after)
+static cJSON *sync_request(int direction, int full, int vouchers)
 {
-    char wire[32], body[32];
+    cJSON *req = cJSON_CreateObject();
 
-    human_bytes(sum->bytes_wire, wire, sizeof(wire));
-    human_bytes(sum->bytes_body, body, sizeof(body));
-    printf("sync: pulled %lld registrations, %lld changes; pushed %lld, "
-           "sent %lld (awaiting confirmation); conflicts %lld, rejected "
-           "%lld\n", (long long)sum->pulled, (long long)sum->events,
-           (long long)sum->pushed, (long long)sum->sent,
-           (long long)sum->conflicts, (long long)sum->rejected);
-    printf("      %lld requests, %s on the wire (%s of data), %.1f s\n",
-           (long long)sum->requests, wire, body,
-           (double)sum->elapsed_ms / 1000.0);
-    if (after->pending || after->conflicts || after->rejected)
-        printf("      now: %lld pending, %lld open conflicts, %lld rejected"
-               "%s\n", (long long)after->pending,
-               (long long)after->conflicts, (long long)after->rejected,
-               after->conflicts || after->rejected
-                   ? " (see `agent conflicts list`, `agent outbox --state "
-                     "rejected`)" : "");
+    if (!req || !cJSON_AddStringToObject(req, "cmd", "sync") ||
+        !cJSON_AddStringToObject(req, "direction",
+                                 direction == SYNC_PULL_ONLY ? "pull"
+                                 : direction == SYNC_PUSH_ONLY ? "push"
+                                 : "both") ||
+        !cJSON_AddBoolToObject(req, "full", full) ||
+        !cJSON_AddBoolToObject(req, "vouchers", vouchers)) {
+        cJSON_Delete(req);
+        plat_err_set(ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return req;
 }
 
-int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
+/* ---- in this process ------------------------------------------------- */
+
+static int sync_here(struct agent_ctx *ctx, int direction, int full,
+                     int vouchers, struct progress *prog)
 {
     struct sync_engine_options opt;
     struct sync_summary sum;
     struct store_counts after;
+    char *password = NULL;
+    int rc, ran = 0;
+
+    memset(&sum, 0, sizeof(sum));
+    if ((rc = agent_config_password(&ctx->cfg, &password)) < 0) {
+        /* No password is an authentication failure for scripts. */
+        rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        goto finish;
+    }
+    memset(&opt, 0, sizeof(opt));
+    opt.server_url = ctx->cfg.server_url;
+    opt.program_id = ctx->cfg.program_id;
+    opt.user = ctx->cfg.user;
+    opt.password = password;
+    agent_config_sync_options(&ctx->cfg, &opt);
+    opt.direction = direction;
+    opt.full = full;
+    opt.vouchers = vouchers;
+    opt.progress = on_progress;
+    opt.progress_payload = prog;
+    /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
+    if ((rc = plat_signal_install()) < 0)
+        goto finish;
+    opt.cancel = plat_signal_shutdown_flag();
+    ran = 1;
+    rc = sync_engine_run(ctx->store, &opt, &sum);
+    clear_progress(prog);
+
+finish:
+    if (rc < 0 && !sum.error[0])
+        snprintf(sum.error, sizeof(sum.error), "%s", plat_err_msg());
+    if (store_counts(ctx->store, &after) < 0)
+        memset(&after, 0, sizeof(after));
+    /* The same health record the daemon keeps (`agent status`); a sync
+     * stopped by Ctrl-C is neither a failure nor a success. */
+    if (!*plat_signal_shutdown_flag() &&
+        agent_health_record(ctx->store, rc, ran && agent_health_reached(rc),
+                            &after) < 0)
+        log_warn("cannot record the sync health: %s", plat_err_msg());
+    plat_err_clear();
+    if (password) {
+        memset(password, 0, strlen(password));
+        plat_free(password);
+    }
+    return report(ctx, rc, &sum, &after, agent_sync_exit_code(rc, &after),
+                  0);
+}
+
+int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
+{
     struct progress prog = {0, 0, 0};
     int now = 0, pull_only = 0, push_only = 0, vouchers = 0, full = 0;
-    char *password = NULL, **pos = NULL;
-    int npos = 0, rc, code;
+    int npos = 0, rc, handled = 0, direction;
+    char **pos = NULL, *why = NULL;
+    cJSON *req = NULL;
     const struct agent_opt opts[] = {
         { "--now", AGENT_OPT_FLAG, &now, 0, 0 },
         { "--pull-only", AGENT_OPT_FLAG, &pull_only, 0, 0 },
@@ -170,7 +268,6 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
 
-    memset(&sum, 0, sizeof(sum));
     rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
     if (rc < 0)
         return rc;
@@ -179,65 +276,39 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
                           "exclude each other");
         goto done;
     }
-    (void)now; /* without a daemon every sync is "now" */
-    if ((rc = agent_ctx_open(ctx, AGENT_NEED_WRITE)) < 0)
-        goto done;
-    if ((rc = agent_config_password(&ctx->cfg, &password)) < 0) {
-        /* No password is an authentication failure for scripts. */
-        rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
-        goto finish;
-    }
-
-    memset(&opt, 0, sizeof(opt));
-    opt.server_url = ctx->cfg.server_url;
-    opt.program_id = ctx->cfg.program_id;
-    opt.user = ctx->cfg.user;
-    opt.password = password;
-    agent_config_sync_options(&ctx->cfg, &opt);
-    opt.direction = pull_only ? SYNC_PULL_ONLY
-                  : push_only ? SYNC_PUSH_ONLY : SYNC_BOTH;
-    opt.full = full;
-    opt.vouchers = vouchers;
+    (void)now; /* every sync is "now"; the daemon has its own schedule */
+    direction = pull_only ? SYNC_PULL_ONLY
+              : push_only ? SYNC_PUSH_ONLY : SYNC_BOTH;
     prog.enabled = !ctx->g.json && !agent_ctx_quiet(ctx) &&
                    isatty(STDERR_FILENO);
-    opt.progress = on_progress;
-    opt.progress_payload = &prog;
-    /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
+    if ((rc = agent_ctx_open(ctx, AGENT_NEED_CONFIG)) < 0)
+        goto done;
+    /* Ctrl-C while waiting for a daemon's sync: stop waiting. */
     if ((rc = plat_signal_install()) < 0)
-        goto finish;
-    opt.cancel = plat_signal_shutdown_flag();
-
-    rc = sync_engine_run(ctx->store, &opt, &sum);
-    if (prog.drawn)
-        fprintf(stderr, "\r%70s\r", "");
-
-finish:
-    if (store_counts(ctx->store, &after) < 0)
-        memset(&after, 0, sizeof(after));
-    code = sync_exit_code(rc, &after);
-    if (rc < 0 && !sum.error[0])
-        snprintf(sum.error, sizeof(sum.error), "%s", plat_err_msg());
-    if (ctx->g.json) {
-        int prc = print_summary_json(&sum, &after, code);
-        if (prc < 0 && rc >= 0)
-            rc = prc;
-    } else if (rc >= 0 || rc == ERR_RETRY) {
-        print_summary_text(&sum, &after);
+        goto done;
+    if (!(req = sync_request(direction, full, vouchers))) {
+        rc = ERR_NOMEM;
+        goto done;
     }
-    if (rc == ERR_RETRY)
-        fprintf(stderr, "agent: 121 server unreachable: nothing was lost; "
-                "the %lld pending changes will be sent on the next sync "
-                "(%s)\n", (long long)after.pending, sum.error);
-    else if (rc < 0)
-        fprintf(stderr, "agent: sync failed: %s\n", sum.error);
-    ctx->exit_override = code;
-    rc = PLAT_OK;
+    rc = sync_via_daemon(ctx, req, &prog, &handled);
+    if (rc < 0 || handled)
+        goto done;
+    rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE);
+    if (rc == ERR_LOCKED) {
+        /* A daemon may have taken the lock since we asked: ask again. */
+        why = plat_strdup(plat_err_msg());
+        rc = sync_via_daemon(ctx, req, &prog, &handled);
+        if (rc == PLAT_OK && !handled)
+            rc = plat_err_set(ERR_LOCKED, "cannot sync now: %s",
+                              why ? why : "the store is in use");
+    }
+    if (rc < 0 || handled)
+        goto done;
+    rc = sync_here(ctx, direction, full, vouchers, &prog);
 
 done:
-    if (password) {
-        memset(password, 0, strlen(password));
-        plat_free(password);
-    }
+    cJSON_Delete(req);
+    plat_free(why);
     plat_free(pos);
     return rc;
 }

@@ -163,12 +163,16 @@ const struct agent_cmd agent_commands[] = {
       "Usage: agent conflicts list [--all]\n"
       "       agent conflicts show ID\n",
       agent_cmd_conflicts_list },
-    { "status", "summary of the store, pending work and last syncs",
+    { "status", "summary of the store, pending work, health and daemon",
       "Usage: agent status\n"
       "\n"
       "Print the store path and schema version, the program, the number of\n"
       "registrations, pending operations, open conflicts and rejected\n"
-      "operations, and the last sync per source.\n",
+      "operations, the last sync per source, the sync health (age of the\n"
+      "oldest pending change, consecutive failed syncs, stuck) and, when an\n"
+      "`agent daemon` runs, its live state (idle, syncing, offline since,\n"
+      "next attempt, last error). With --json: one object; \"daemon\" is\n"
+      "null when no daemon answers.\n",
       agent_cmd_status },
     { "sync", "sync with 121 now: pull changes, push local work",
       "Usage: agent sync --now [--pull-only | --push-only] [--vouchers]"
@@ -186,10 +190,32 @@ const struct agent_cmd agent_commands[] = {
       "                payment\n"
       "  --full        re-read every registration (a full reconcile)\n"
       "\n"
+      "When an `agent daemon` runs for this store, it runs the sync (or the\n"
+      "requester joins the sync it is running) and this command shows its\n"
+      "progress and result; otherwise the sync runs here.\n"
+      "\n"
       "Exit codes: 0 all done; 3 server unreachable (nothing lost, try\n"
       "later); 4 done, but conflicts or rejected entries need a person;\n"
       "5 authentication failed; 1 other failure.\n",
       agent_cmd_sync },
+    { "daemon", "sync in the background, by itself when the link returns",
+      "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"
+      "\n"
+      "Run in the foreground (for systemd: Type=notify) and sync with 121\n"
+      "every daemon.interval_s seconds (with jitter). When 121 is\n"
+      "unreachable, retry with a growing, capped backoff and probe the 121\n"
+      "server every daemon.probe_interval_s seconds; sync as soon as it\n"
+      "answers. Holds the store lock for its whole life and listens on a\n"
+      "control socket (daemon.socket, default <store>.sock, mode 0600) for\n"
+      "`agent sync --now` and `agent status`.\n"
+      "SIGTERM/SIGINT: finish the current batch and exit 0; SIGHUP: reload\n"
+      "the config and reopen the log file.\n"
+      "\n"
+      "  --interval S         seconds between syncs (default: config)\n"
+      "  --probe-interval S   seconds between probes while offline\n"
+      "  --detach             run in the background; print its pid once\n"
+      "                       it is ready\n",
+      agent_cmd_daemon },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

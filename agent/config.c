@@ -96,6 +96,20 @@ static const struct cfg_key keys[] = {
       OFF(sync_connect_timeout_ms), "Connect timeout (ms).", 100, 600000 },
     { "conflicts.default", CFG_POLICY, "manual", OFF(conflict_default),
       "manual, server-wins or device-wins; add FIELD = POLICY lines too.", 0, 0 },
+    { "daemon.interval_s", CFG_INT, "900", OFF(daemon_interval_s),
+      "agent daemon: seconds between syncs (+-10 % jitter).", 1, 2592000 },
+    { "daemon.probe_interval_s", CFG_INT, "30", OFF(daemon_probe_interval_s),
+      "While offline, probe the 121 server this often (seconds).", 1, 86400 },
+    { "daemon.backoff_base_s", CFG_INT, "5", OFF(daemon_backoff_base_s),
+      "First retry after a failed sync (s); doubles per failure, full jitter.",
+      1, 86400 },
+    { "daemon.backoff_cap_s", CFG_INT, "600", OFF(daemon_backoff_cap_s),
+      "Longest retry delay after failed syncs (seconds).", 1, 604800 },
+    { "daemon.stuck_after_s", CFG_INT, "86400", OFF(daemon_stuck_after_s),
+      "Health: stuck when the outbox has not drained this long while 121 "
+      "was reachable.", 1, 31536000 },
+    { "daemon.socket", CFG_STRING, "", OFF(daemon_socket),
+      "Control socket of the daemon; empty: <store.path>.sock.", 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -533,7 +547,7 @@ int agent_config_parse_all(struct agent_config *cfg, const char *name,
                 int n = se - sb > 40 ? 40 : (int)(se - sb);
 
                 parse_error(&ps, lineno, "unknown section '[%.*s]' (known: "
-                            "store, server, log)", n, sb);
+                            "store, server, log, sync, conflicts, daemon)", n, sb);
                 /* Keys under it are then reported as unknown, one by one. */
                 snprintf(section, sizeof(section), "%.*s", n, sb);
                 continue;
@@ -778,6 +792,13 @@ void agent_config_sync_options(const struct agent_config *cfg,
     opt->patch_max = cfg->sync_patch_max;
     opt->policy = policy_cb;
     opt->policy_payload = (void *)cfg;
+}
+
+char *agent_config_socket_path(const struct agent_config *cfg)
+{
+    if (cfg->daemon_socket && *cfg->daemon_socket)
+        return plat_strdup(cfg->daemon_socket);
+    return plat_asprintf("%s.sock", cfg->store_path ? cfg->store_path : "");
 }
 
 /* ---- password --------------------------------------------------------- */

@@ -60,6 +60,13 @@ struct agent_config {
         int policy;
     } *policies;             /* per-field policies, in file order         */
     size_t npolicies;
+    /* [daemon] (agent daemon: scheduling, health, control socket) */
+    int daemon_interval_s;       /* daemon.interval_s: between syncs      */
+    int daemon_probe_interval_s; /* daemon.probe_interval_s: offline probe */
+    int daemon_backoff_base_s;   /* daemon.backoff_base_s: first retry    */
+    int daemon_backoff_cap_s;    /* daemon.backoff_cap_s: longest retry   */
+    int daemon_stuck_after_s;    /* daemon.stuck_after_s: health "stuck"  */
+    char *daemon_socket;         /* daemon.socket: "" = <store.path>.sock */
 };
 
 struct sync_engine_options;
@@ -70,6 +77,10 @@ struct sync_engine_options;
  * borrowed). */
 void agent_config_sync_options(const struct agent_config *cfg,
                                struct sync_engine_options *opt);
+
+/* The control socket of the daemon: daemon.socket, else
+ * "<store.path>.sock". Allocated (caller frees); NULL when out of memory. */
+char *agent_config_socket_path(const struct agent_config *cfg);
 
 /* The conflict policy of `field` (a per-field line, else the default). */
 int agent_config_policy(const struct agent_config *cfg, const char *field);

@@ -800,9 +800,8 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
                             "is not a number", ref);
     created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
 
-    view = cJSON_Duplicate(server_reg, 1);
     server_text = store__json_print(server_reg);
-    if (!view || !server_text) {
+    if (!server_text) {
         rc = plat_err_set(ERR_NOMEM, "out of memory storing registration %s",
                           ref);
         goto done;
@@ -815,17 +814,26 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     rc = find_row(s, ref, &found, &old);
     if (rc < 0)
         goto end_txn;
+    /* A row seen for the first time has no outbox entries to re-apply, so
+     * its local view is the server copy: skip the copy and the second
+     * print, which are most of the cost of a first pull. */
     if (found) {
+        view = cJSON_Duplicate(server_reg, 1);
+        if (!view) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory storing "
+                              "registration %s", ref);
+            goto end_txn;
+        }
         rc = reapply_pending(s, ref, view);
         if (rc < 0)
             goto end_txn;
+        view_text = store__json_print(view);
+        if (!view_text) {
+            rc = ERR_NOMEM;
+            goto end_txn;
+        }
     }
-    view_text = store__json_print(view);
-    if (!view_text) {
-        rc = ERR_NOMEM;
-        goto end_txn;
-    }
-    view_columns(view, &c);
+    view_columns(view ? view : server_reg, &c);
     if (found)
         rc = store__stmt(s, STORE__ST_REG_UPDATE_SERVER,
                          "UPDATE registrations SET id = ?2, program_id = ?3,"
@@ -855,7 +863,7 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     sqlite3_bind_int64(st, 3, (sqlite3_int64)prog->valuedouble);
     store__bind_text(st, 4, server_text);
     store__bind_text(st, 5, now);
-    store__bind_text(st, 6, view_text);
+    store__bind_text(st, 6, view_text ? view_text : server_text);
     store__bind_text(st, 7, c.status);
     store__bind_text(st, 8, c.name);
     store__bind_text(st, 9, c.phone);

@@ -213,10 +213,11 @@ int store_reg_max_server_id(struct store *s, int program_id, int64_t *out)
 
     *out = 0;
     /* ORDER BY id DESC LIMIT 1 walks the unique index on id from its end,
-     * so this stays O(1) whatever the store size (max() with a WHERE on
-     * program_id would scan the program's rows). */
+     * so this stays O(1) whatever the store size; the unary + keeps
+     * SQLite from picking the (program_id, status) index instead, which
+     * reads and sorts every row of the program. */
     rc = prepare(s, "SELECT id FROM registrations WHERE id IS NOT NULL AND "
-                    "program_id = ?1 ORDER BY id DESC LIMIT 1", &st);
+                    "+program_id = ?1 ORDER BY id DESC LIMIT 1", &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int(st, 1, program_id);
@@ -499,9 +500,11 @@ int store_reg_mark_gone(struct store *s, int program_id, int64_t after_id,
 
     if (count_out)
         *count_out = 0;
-    /* Collect first: marking rewrites rows of the range being read. */
+    /* Collect first: marking rewrites rows of the range being read. The
+     * unary + keeps SQLite on the index of id: the (program_id, status)
+     * index would scan the whole program once per batch. */
     rc = prepare(s, "SELECT reference_id, id FROM registrations WHERE"
-                    " program_id = ?1 AND id > ?2 AND id <= ?3 AND"
+                    " +program_id = ?1 AND id > ?2 AND id <= ?3 AND"
                     " server_json IS NOT NULL AND"
                     " json_extract(server_json, '$.status') IS NOT 'deleted'"
                     " ORDER BY id", &st);
@@ -675,10 +678,10 @@ int store_payment_latest(struct store *s, int program_id, int *out)
     return rc;
 }
 
-int store_transaction_put(struct store *s, int program_id, int payment_id,
-                          const cJSON *transaction)
+/* Bind and run the prepared upsert for one transaction. */
+static int put_transaction(struct store *s, sqlite3_stmt *st, int program_id,
+                           int payment_id, const cJSON *transaction)
 {
-    sqlite3_stmt *st = NULL;
     const cJSON *amount;
     char *json = NULL;
     int64_t id;
@@ -693,17 +696,6 @@ int store_transaction_put(struct store *s, int program_id, int payment_id,
     json = store__json_print(transaction);
     if (!json)
         return ERR_NOMEM;
-    rc = prepare(s, "INSERT INTO transactions(id, program_id, payment_id,"
-                    " reference_id, status, amount, updated, json) VALUES"
-                    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO"
-                    " UPDATE SET program_id = excluded.program_id,"
-                    " payment_id = excluded.payment_id,"
-                    " reference_id = excluded.reference_id,"
-                    " status = excluded.status, amount = excluded.amount,"
-                    " updated = excluded.updated, json = excluded.json",
-                 &st);
-    if (rc < 0)
-        goto done;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, program_id);
     sqlite3_bind_int(st, 3, payment_id);
@@ -717,11 +709,55 @@ int store_transaction_put(struct store *s, int program_id, int payment_id,
     store__bind_text(st, 7, text_field(transaction, "updated"));
     store__bind_text(st, 8, json);
     rc = step_done(s, st, "store a transaction");
-
-done:
-    sqlite3_finalize(st);
+    sqlite3_clear_bindings(st);
     cJSON_free(json);
     return rc;
+}
+
+static int prepare_transaction(struct store *s, sqlite3_stmt **st)
+{
+    return prepare(s, "INSERT INTO transactions(id, program_id, payment_id,"
+                      " reference_id, status, amount, updated, json) VALUES"
+                      " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO"
+                      " UPDATE SET program_id = excluded.program_id,"
+                      " payment_id = excluded.payment_id,"
+                      " reference_id = excluded.reference_id,"
+                      " status = excluded.status, amount = excluded.amount,"
+                      " updated = excluded.updated, json = excluded.json",
+                   st);
+}
+
+int store_transaction_put(struct store *s, int program_id, int payment_id,
+                          const cJSON *transaction)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = prepare_transaction(s, &st);
+    if (rc == PLAT_OK)
+        rc = put_transaction(s, st, program_id, payment_id, transaction);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_transactions_put(struct store *s, int program_id, int payment_id,
+                           const cJSON *transactions)
+{
+    sqlite3_stmt *st = NULL;
+    const cJSON *t;
+    int rc, token = 0;
+
+    if (!cJSON_IsArray(transactions))
+        return plat_err_set(ERR_INVALID, "transactions of payment %d are not "
+                            "a JSON array", payment_id);
+    rc = store__txn_begin(s, &token);
+    if (rc < 0)
+        return rc;
+    rc = prepare_transaction(s, &st);
+    for (t = transactions->child; t && rc == PLAT_OK; t = t->next)
+        rc = put_transaction(s, st, program_id, payment_id, t);
+    sqlite3_finalize(st);
+    return store__txn_end(s, token, rc);
 }
 
 int store_transaction_max_updated(struct store *s, int payment_id, char *out,

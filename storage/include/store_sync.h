@@ -52,7 +52,11 @@ int store_reg_server_get(struct store *s, const char *ref,
 /* Apply one registration event to the server copy of `ref`: set `field` to
  * `new_value` (NULL: null). Status "deleted" also erases the attribute
  * values, as 121 does. The local view is recomputed (pending operations
- * re-applied). ERR_NOTFOUND if `ref` has no server copy. */
+ * re-applied). ERR_NOTFOUND if `ref` has no server copy.
+ * Events carry text; the value keeps the JSON type 121 gives the field: a
+ * number for its number fields (paymentAmountMultiplier, maxPayments, ...)
+ * and wherever the copy holds a number, a boolean where it holds one, a
+ * string otherwise. maxPayments also updates paymentCountRemaining. */
 int store_reg_apply_event(struct store *s, const char *ref,
                           const char *field, const char *new_value);
 
@@ -82,6 +86,10 @@ int store_payment_put(struct store *s, int program_id,
                       const struct cJSON *payment);
 int store_transaction_put(struct store *s, int program_id, int payment_id,
                           const struct cJSON *transaction);
+/* store_transaction_put for each element of the array `transactions`, in
+ * one change (all or none). */
+int store_transactions_put(struct store *s, int program_id, int payment_id,
+                           const struct cJSON *transactions);
 /* Latest `updated` of the stored transactions of a payment, or "" (out is
  * a buffer of at least 32 bytes). */
 int store_transaction_max_updated(struct store *s, int payment_id,

@@ -975,10 +975,43 @@ static void test_payments_vouchers(void)
     env_stop();
 }
 
+/* A transactions read cut off mid-answer resumes after the last
+ * committed id, with the same updated filter. */
+static void test_transactions_resume(void)
+{
+    char *paths[8];
+    int64_t last, total;
+    int n;
+
+    REQUIRE(env_start(100) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    total = state_num("programs.3.transactions");
+    E.opt.batch = 10;
+    E.opt.max_attempts = 1;
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"drop_after_bytes\":8000,"
+                 "\"path_contains\":\"/transactions\"}"));
+    CHECK_INT(c121_pull_payments(&E.c), ERR_RETRY);
+    last = ckpt("tx.2.last_id");
+    CHECK(last > 0);
+    CHECK_INT(sql_int("SELECT count(*) FROM transactions") % 10, 0);
+    CHECK_INT(sql_int("SELECT count(*) FROM payments"), 0);
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_payments(&E.c), PLAT_OK);
+    CHECK_INT(sql_int("SELECT count(*) FROM transactions"), total);
+    CHECK_INT(sql_int("SELECT count(*) FROM payments"), 2);
+    CHECK_INT(ckpt("tx.2.last_id"), -1);
+    n = request_paths("/transactions?", paths, 8);
+    CHECK(n == 2 && gt_of(paths[0]) == last);
+    free_paths(paths, n);
+    env_stop();
+}
+
 TEST_MAIN(TEST(test_first_pull_then_304), TEST(test_windows),
           TEST(test_drop_resumes), TEST(test_malformed),
           TEST(test_reauth_and_429), TEST(test_program_not_found),
           TEST(test_incremental), TEST(test_events_batches),
           TEST(test_window_over_cap),
           TEST(test_full_reconcile), TEST(test_fetch_by_refs),
-          TEST(test_payments_vouchers))
+          TEST(test_payments_vouchers), TEST(test_transactions_resume))

@@ -6,12 +6,11 @@
  * no transaction status changed (the list carries the counts and sums per
  * status), so the transactions are not asked for either. When the list
  * changed, the transactions of each payment whose entry changed (or that
- * has none stored) are read with filter.updated=$gt:<latest stored
- * updated>, sorted by updated, streamed and committed in batches; a batch
- * is only cut between two different `updated` values, so that after an
- * interruption the $gt: filter cannot skip a transaction that shares the
- * last committed time. The payment itself and the ETag are stored after
- * its transactions, so an interrupted pull asks again.
+ * has none stored) are read with filter.updated=$gt:<latest updated of the
+ * last complete read>, streamed in id order and committed in batches with
+ * the id reached, so that a read that is cut off resumes where it stopped
+ * (see struct txs). The payment itself and the ETag are stored after its
+ * transactions, so an interrupted pull asks again.
  *
  * With opt->vouchers, the paper voucher images of the latest payment that
  * are not stored yet are fetched, one request each (the API has no bulk
@@ -41,33 +40,60 @@
 
 /* ---- transactions ----------------------------------------------------- */
 
+/* One read of a payment's transactions changed since `since`, in id order
+ * and committed per batch with its checkpoints (tx.<pid>.since,
+ * tx.<pid>.last_id, tx.<pid>.max), so a read that is cut off resumes after
+ * the last committed id with the same `since`: a $gt: on `updated` alone
+ * could not resume, since thousands of transactions can share one
+ * `updated` (a bulk update). When the read completes, `since` becomes the
+ * largest `updated` it saw. */
 struct txs {
     struct c121 *c;
     int payment_id;
     size_t batch_max;
     cJSON *rows;
     size_t n_rows;
-    char last_updated[64];
+    char since[64];           /* "" : all transactions                */
+    char max[64];             /* largest `updated` read so far        */
+    int64_t last_id;          /* last id received                     */
     int64_t done;
 };
 
-static int txs_flush(struct txs *t)
+static void tx_ckpt(const struct txs *t, const char *what, char *name,
+                    size_t n)
+{
+    snprintf(name, n, "tx.%d.%s", t->payment_id, what);
+}
+
+/* Commit the received rows with the read's checkpoints; `complete` ends
+ * the read. */
+static int txs_flush(struct txs *t, int complete)
 {
     struct store *s = t->c->store;
-    const cJSON *rec;
+    char name[48];
     int rc;
 
-    if (t->n_rows == 0)
+    if (t->n_rows == 0 && !complete)
         return PLAT_OK;
     rc = store_begin(s);
     if (rc < 0)
         return rc;
-    cJSON_ArrayForEach(rec, t->rows) {
-        rc = store_transaction_put(s, t->c->opt->program_id, t->payment_id,
-                                   rec);
-        if (rc < 0)
-            break;
-    }
+    if (t->rows)
+        rc = store_transactions_put(s, t->c->opt->program_id, t->payment_id,
+                                    t->rows);
+    tx_ckpt(t, "since", name, sizeof(name));
+    if (rc == PLAT_OK)
+        rc = store_checkpoint_set(s, C121_SOURCE, name,
+                                  complete ? t->max : t->since);
+    tx_ckpt(t, "last_id", name, sizeof(name));
+    if (rc == PLAT_OK)
+        rc = complete ? store_checkpoint_delete(s, C121_SOURCE, name)
+                      : store_checkpoint_set_i64(s, C121_SOURCE, name,
+                                                 t->last_id);
+    tx_ckpt(t, "max", name, sizeof(name));
+    if (rc == PLAT_OK)
+        rc = complete ? store_checkpoint_delete(s, C121_SOURCE, name)
+                      : store_checkpoint_set(s, C121_SOURCE, name, t->max);
     if (rc == PLAT_OK)
         rc = store_commit(s);
     else
@@ -76,7 +102,7 @@ static int txs_flush(struct txs *t)
     cJSON_Delete(t->rows);
     t->rows = NULL;
     t->n_rows = 0;
-    if (rc == PLAT_OK && c121_cancelled(t->c))
+    if (rc == PLAT_OK && !complete && c121_cancelled(t->c))
         rc = ERR_RETRY;
     return rc;
 }
@@ -84,36 +110,73 @@ static int txs_flush(struct txs *t)
 static int on_tx(void *payload, cJSON *rec)
 {
     struct txs *t = payload;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(rec, "updated");
-    const char *updated = cJSON_IsString(u) ? u->valuestring : "";
-    int rc;
 
-    if (!cJSON_IsObject(rec)) {
+    if (!cJSON_IsObject(rec) || !cJSON_IsNumber(id) ||
+        (int64_t)id->valuedouble <= t->last_id) {
         cJSON_Delete(rec);
-        return plat_err_set(ERR_INVALID, "malformed transaction from server");
-    }
-    if (t->n_rows >= t->batch_max && strcmp(updated, t->last_updated) != 0) {
-        rc = txs_flush(t);
-        if (rc < 0) {
-            cJSON_Delete(rec);
-            return rc;
-        }
+        return plat_err_set(ERR_INVALID, "malformed transaction from server "
+                            "(no id, or out of id order)");
     }
     if (!t->rows && !(t->rows = cJSON_CreateArray())) {
         cJSON_Delete(rec);
         return plat_err_set(ERR_NOMEM, "out of memory reading transactions");
     }
-    snprintf(t->last_updated, sizeof(t->last_updated), "%s", updated);
+    t->last_id = (int64_t)id->valuedouble;
+    /* ISO times of one format compare as text. */
+    if (cJSON_IsString(u) && strlen(u->valuestring) < sizeof(t->max) &&
+        strcmp(u->valuestring, t->max) > 0)
+        snprintf(t->max, sizeof(t->max), "%s", u->valuestring);
     cJSON_AddItemToArray(t->rows, rec);
-    t->n_rows++;
+    if (++t->n_rows >= t->batch_max)
+        return txs_flush(t, 0);
     return PLAT_OK;
+}
+
+/* Where the read starts: a read in progress resumes; otherwise it asks for
+ * what changed since the last complete read (or since the latest stored
+ * transaction, for a store that has no checkpoint yet). */
+static int txs_start(struct txs *t)
+{
+    struct store *s = t->c->store;
+    char name[48], *text = NULL;
+    int rc;
+
+    tx_ckpt(t, "since", name, sizeof(name));
+    rc = store_checkpoint_get(s, C121_SOURCE, name, &text);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = store_transaction_max_updated(s, t->payment_id, t->since,
+                                           sizeof(t->since));
+    } else if (rc == PLAT_OK) {
+        snprintf(t->since, sizeof(t->since), "%s", text);
+    }
+    plat_free(text);
+    text = NULL;
+    if (rc < 0)
+        return rc;
+    tx_ckpt(t, "last_id", name, sizeof(name));
+    rc = store_checkpoint_get_i64(s, C121_SOURCE, name, 0, &t->last_id);
+    if (rc < 0)
+        return rc;
+    tx_ckpt(t, "max", name, sizeof(name));
+    rc = store_checkpoint_get(s, C121_SOURCE, name, &text);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        snprintf(t->max, sizeof(t->max), "%s", t->since);
+        rc = PLAT_OK;
+    } else if (rc == PLAT_OK) {
+        snprintf(t->max, sizeof(t->max), "%s", text);
+    }
+    plat_free(text);
+    return rc;
 }
 
 static int pull_transactions(struct c121 *c, int payment_id)
 {
     struct txs t;
     struct plat_buf path;
-    char since[64];
     long status = 0;
     int rc;
 
@@ -122,15 +185,15 @@ static int pull_transactions(struct c121 *c, int payment_id)
     t.payment_id = payment_id;
     t.batch_max = (size_t)c121_batch(c);
     plat_buf_init(&path, 0);
-    rc = store_transaction_max_updated(c->store, payment_id, since,
-                                       sizeof(since));
+    rc = txs_start(&t);
     if (rc == PLAT_OK)
         rc = plat_buf_printf(&path, "%s/payments/%d/transactions?limit=-1&"
-                             "sortBy=updated:ASC", c->prefix, payment_id);
-    if (rc == PLAT_OK && since[0]) {
+                             "sortBy=id:ASC&filter.id=$gt:%lld", c->prefix,
+                             payment_id, (long long)t.last_id);
+    if (rc == PLAT_OK && t.since[0]) {
         rc = plat_buf_puts(&path, "&filter.updated=$gt:");
         if (rc == PLAT_OK)
-            rc = sync_http_escape(&path, since);
+            rc = sync_http_escape(&path, t.since);
     }
     if (rc < 0)
         goto done;
@@ -141,9 +204,10 @@ static int pull_transactions(struct c121 *c, int payment_id)
                  "skipped", payment_id);
         plat_err_clear();
         rc = PLAT_OK;
+        goto done;
     }
     if (rc == PLAT_OK)
-        rc = txs_flush(&t);
+        rc = txs_flush(&t, 1);
     if (rc == PLAT_OK && t.done > 0)
         log_info("121: payment %d: %lld transactions updated", payment_id,
                  (long long)t.done);

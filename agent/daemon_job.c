@@ -1,0 +1,207 @@
+/*
+ * daemon_job.c - the daemon's background thread: one sync or one probe
+ * (see daemon_job.h for the threading rules).
+ */
+#include "daemon_job.h"
+#include "cli.h"
+#include "config.h"
+#include "health.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "plat_time.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROGRESS_WAKE_MS 200
+
+static void wake(const struct agent_job *j, char what)
+{
+    ssize_t n;
+
+    /* The pipe is non-blocking: when it is full the main thread has
+     * wake-ups pending anyway. */
+    do {
+        n = write(j->wake_fd, &what, 1);
+    } while (n < 0 && errno == EINTR);
+}
+
+static void on_progress(void *payload, const char *phase, int64_t done,
+                        int64_t total, int64_t bytes_wire)
+{
+    struct agent_job *j = payload;
+    int64_t now = plat_time_mono_ms();
+    int notify = 0;
+
+    pthread_mutex_lock(&j->mu);
+    snprintf(j->progress.phase, sizeof(j->progress.phase), "%s", phase);
+    j->progress.done = done;
+    j->progress.total = total;
+    j->progress.bytes_wire = bytes_wire;
+    j->fresh_progress = 1;
+    if (now - j->last_wake_ms >= PROGRESS_WAKE_MS) {
+        j->last_wake_ms = now;
+        notify = 1;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (notify)
+        wake(j, 'p');
+}
+
+static void wipe_free(char *p)
+{
+    if (p) {
+        memset(p, 0, strlen(p));
+        plat_free(p);
+    }
+}
+
+/* One sync cycle with its own store connection, then the health record.
+ * Every failure leaves its one-line reason in j->sum.error. */
+static void run_sync(struct agent_job *j)
+{
+    struct sync_engine_options opt;
+    struct store *s = NULL;
+    char *password = NULL;
+    int rc, hrc;
+
+    memset(&j->sum, 0, sizeof(j->sum));
+    memset(&j->after, 0, sizeof(j->after));
+    rc = agent_store_open(j->cfg, 0, &s);
+    if (rc < 0)
+        goto done;
+    if ((rc = agent_config_password(j->cfg, &password)) < 0) {
+        /* No password is an authentication failure, as for `agent sync`. */
+        rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        goto record;
+    }
+    memset(&opt, 0, sizeof(opt));
+    opt.server_url = j->cfg->server_url;
+    opt.program_id = j->cfg->program_id;
+    opt.user = j->cfg->user;
+    opt.password = password;
+    agent_config_sync_options(j->cfg, &opt);
+    opt.direction = j->opts.direction;
+    opt.full = j->opts.full;
+    opt.vouchers = j->opts.vouchers;
+    opt.progress = on_progress;
+    opt.progress_payload = j;
+    opt.cancel = j->cancel;
+    j->engine_ran = 1;
+    rc = sync_engine_run(s, &opt, &j->sum);
+
+record:
+    if (rc < 0 && !j->sum.error[0])
+        snprintf(j->sum.error, sizeof(j->sum.error), "%s", plat_err_msg());
+    if (store_counts(s, &j->after) < 0) {
+        memset(&j->after, 0, sizeof(j->after));
+        plat_err_clear();
+    }
+    /* A sync stopped by a shutdown is neither a failure nor a success. */
+    if (!*j->cancel) {
+        hrc = agent_health_record(s, rc, j->engine_ran &&
+                                  agent_health_reached(rc), &j->after);
+        if (hrc < 0)
+            log_warn("cannot record the sync health: %s", plat_err_msg());
+    }
+done:
+    if (rc < 0 && !j->sum.error[0])
+        snprintf(j->sum.error, sizeof(j->sum.error), "%s", plat_err_msg());
+    if (s)
+        store_close(s);
+    wipe_free(password);
+    j->rc = rc;
+}
+
+static void *job_main(void *arg)
+{
+    struct agent_job *j = arg;
+
+    if (j->kind == AGENT_JOB_SYNC) {
+        run_sync(j);
+    } else {
+        j->up = agent_daemon_probe(j->cfg, j->cancel);
+        j->rc = PLAT_OK;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->done = 1;
+    pthread_mutex_unlock(&j->mu);
+    wake(j, 'j');
+    return NULL;
+}
+
+int agent_job_start(struct agent_job *j)
+{
+    sigset_t block, old;
+    int err;
+
+    j->done = 0;
+    j->fresh_progress = 0;
+    j->last_wake_ms = 0;
+    j->rc = PLAT_OK;
+    j->up = 0;
+    j->engine_ran = 0;
+    memset(&j->progress, 0, sizeof(j->progress));
+    if ((err = pthread_mutex_init(&j->mu, NULL)) != 0)
+        return plat_err_set(ERR_GENERIC, "cannot start the %s job: %s",
+                            j->kind == AGENT_JOB_SYNC ? "sync" : "probe",
+                            strerror(err));
+    /* The thread inherits this mask: signals stay with the main thread
+     * (it blocks them already; this makes the rule local and explicit). */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    err = pthread_create(&j->thread, NULL, job_main, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        pthread_mutex_destroy(&j->mu);
+        return plat_err_set(ERR_GENERIC, "cannot start the %s thread: %s",
+                            j->kind == AGENT_JOB_SYNC ? "sync" : "probe",
+                            strerror(err));
+    }
+    j->started = 1;
+    return PLAT_OK;
+}
+
+int agent_job_done(struct agent_job *j)
+{
+    int done;
+
+    if (!j->started)
+        return 0;
+    pthread_mutex_lock(&j->mu);
+    done = j->done;
+    pthread_mutex_unlock(&j->mu);
+    return done;
+}
+
+int agent_job_take_progress(struct agent_job *j,
+                            struct agent_job_progress *out)
+{
+    int fresh;
+
+    if (!j->started)
+        return 0;
+    pthread_mutex_lock(&j->mu);
+    fresh = j->fresh_progress;
+    *out = j->progress;
+    j->fresh_progress = 0;
+    pthread_mutex_unlock(&j->mu);
+    return fresh;
+}
+
+void agent_job_join(struct agent_job *j)
+{
+    if (!j->started)
+        return;
+    pthread_join(j->thread, NULL);
+    pthread_mutex_destroy(&j->mu);
+    j->started = 0;
+}

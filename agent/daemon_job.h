@@ -1,0 +1,101 @@
+/*
+ * daemon_job.h - the daemon's one background job at a time: a sync or a
+ * connectivity probe, run on its own thread so that the main thread keeps
+ * serving the control socket (status answers, attaching requesters) while
+ * sync_engine_run blocks.
+ *
+ * Threading rules (why this is safe):
+ *   - the job thread owns everything it opens: its own store connection
+ *     (SQLite: one connection per thread; the main thread opens none while
+ *     a job runs), its curl handle, its password copy;
+ *   - it reads the config it was given and nothing else of the main
+ *     thread's; the main thread does not change or free that config until
+ *     the job is joined (config reloads wait for the job);
+ *   - the only shared state is the progress record and the `done` flag,
+ *     under `mu`; the job wakes the main thread by writing one byte to
+ *     `wake_fd` ('p' new progress, at most five times a second; 'j' done);
+ *   - results (rc, summary, counts) are read by the main thread only after
+ *     agent_job_join;
+ *   - the thread is created with SIGINT/SIGTERM/SIGHUP blocked (the main
+ *     thread blocks them and waits for them in ppoll), so every signal is
+ *     handled by the main thread; a shutdown reaches the job through
+ *     `cancel` (the signal flag), which the engine checks between batches.
+ */
+#ifndef AGENT_DAEMON_JOB_H
+#define AGENT_DAEMON_JOB_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "sync_engine.h"
+
+struct agent_config;
+
+enum agent_job_kind {
+    AGENT_JOB_NONE = 0,
+    AGENT_JOB_SYNC = 1,
+    AGENT_JOB_PROBE = 2
+};
+
+/* What a sync is asked to do (as `agent sync --now` options). */
+struct agent_job_opts {
+    int direction;               /* enum sync_direction                  */
+    int full;
+    int vouchers;
+};
+
+struct agent_job_progress {
+    char phase[16];
+    int64_t done, total, bytes_wire;
+};
+
+struct agent_job {
+    /* Set before agent_job_start; read-only afterwards. */
+    int kind;                    /* enum agent_job_kind                  */
+    struct agent_job_opts opts;
+    const struct agent_config *cfg; /* borrowed until joined             */
+    volatile int *cancel;        /* borrowed                             */
+    int wake_fd;                 /* write end of the main loop's pipe    */
+
+    /* Shared with the thread, under mu. */
+    pthread_mutex_t mu;
+    int done;
+    int fresh_progress;
+    struct agent_job_progress progress;
+    int64_t last_wake_ms;
+
+    /* Results: read only after agent_job_join. */
+    int rc;                      /* sync: its result; probe: PLAT_OK     */
+    int up;                      /* probe: the server answered           */
+    int engine_ran;              /* sync: sync_engine_run was called     */
+    struct sync_summary sum;     /* sync: error[] set on every failure   */
+    struct store_counts after;   /* sync: counts after it (0s if unread) */
+
+    pthread_t thread;
+    int started;
+};
+
+/* Start `j` (kind, opts, cfg, cancel, wake_fd filled in) on a new thread.
+ * ERR_GENERIC if the thread cannot be created (nothing is then running). */
+int agent_job_start(struct agent_job *j);
+
+/* 1 once the thread has finished its work (it is then quick to join). */
+int agent_job_done(struct agent_job *j);
+
+/* Copy the latest progress into *out; 1 if it is new since the last
+ * call, else 0. */
+int agent_job_take_progress(struct agent_job *j,
+                            struct agent_job_progress *out);
+
+/* Wait for the thread and release it; the results may then be read. */
+void agent_job_join(struct agent_job *j);
+
+/* The probe: 1 if the 121 server at cfg->server_url answers an HTTP GET
+ * of /api/users/current (any HTTP answer, a 401 included, except 429 and
+ * 502/503/504, which say the service is not really there), 0 if not.
+ * No login, no personal data, one attempt, short timeouts. */
+int agent_daemon_probe(const struct agent_config *cfg,
+                       volatile int *cancel);
+
+#endif

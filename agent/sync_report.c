@@ -1,0 +1,181 @@
+/*
+ * sync_report.c - exit code, JSON summary and text lines of one sync (see
+ * sync_report.h). Shared by `agent sync` and the daemon so that a sync
+ * run by the daemon reports exactly as one run by the CLI.
+ */
+#include "sync_report.h"
+#include "cli.h"
+
+#include "plat_err.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+int agent_sync_exit_code(int rc, const struct store_counts *after)
+{
+    if (rc == ERR_RETRY)
+        return AGENT_EXIT_OFFLINE;
+    if (rc == ERR_AUTH)
+        return AGENT_EXIT_AUTH;
+    if (rc < 0)
+        return agent_cli_exit_code(rc);
+    if (after->conflicts > 0 || after->rejected > 0)
+        return AGENT_EXIT_ATTENTION;
+    return AGENT_EXIT_OK;
+}
+
+const char *agent_sync_result_name(int code)
+{
+    switch (code) {
+    case AGENT_EXIT_OK: return "ok";
+    case AGENT_EXIT_OFFLINE: return "offline";
+    case AGENT_EXIT_ATTENTION: return "attention";
+    case AGENT_EXIT_AUTH: return "auth";
+    default: return "error";
+    }
+}
+
+int agent_sync_code_err(int code)
+{
+    switch (code) {
+    case AGENT_EXIT_OK:
+    case AGENT_EXIT_ATTENTION:
+        return PLAT_OK;
+    case AGENT_EXIT_OFFLINE:
+        return ERR_RETRY;
+    case AGENT_EXIT_AUTH:
+        return ERR_AUTH;
+    default:
+        return ERR_GENERIC;
+    }
+}
+
+struct cJSON *agent_sync_summary_json(const struct sync_summary *sum,
+                                      const struct store_counts *after,
+                                      int code, long daemon_pid)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o ||
+        !cJSON_AddStringToObject(o, "result", agent_sync_result_name(code)) ||
+        !cJSON_AddNumberToObject(o, "exit_code", code) ||
+        !cJSON_AddNumberToObject(o, "pulled", (double)sum->pulled) ||
+        !cJSON_AddNumberToObject(o, "events", (double)sum->events) ||
+        !cJSON_AddNumberToObject(o, "pushed", (double)sum->pushed) ||
+        !cJSON_AddNumberToObject(o, "sent", (double)sum->sent) ||
+        !cJSON_AddNumberToObject(o, "conflicts", (double)sum->conflicts) ||
+        !cJSON_AddNumberToObject(o, "rejected", (double)sum->rejected) ||
+        !cJSON_AddNumberToObject(o, "open_conflicts",
+                                 (double)after->conflicts) ||
+        !cJSON_AddNumberToObject(o, "rejected_total",
+                                 (double)after->rejected) ||
+        !cJSON_AddNumberToObject(o, "pending", (double)after->pending) ||
+        !cJSON_AddNumberToObject(o, "requests", (double)sum->requests) ||
+        !cJSON_AddNumberToObject(o, "bytes_wire", (double)sum->bytes_wire) ||
+        !cJSON_AddNumberToObject(o, "bytes_body", (double)sum->bytes_body) ||
+        !cJSON_AddNumberToObject(o, "seconds",
+                                 (double)sum->elapsed_ms / 1000.0) ||
+        !(sum->error[0] ? cJSON_AddStringToObject(o, "error", sum->error)
+                        : cJSON_AddNullToObject(o, "error")) ||
+        !(daemon_pid > 0 ? cJSON_AddNumberToObject(o, "daemon_pid",
+                                                   (double)daemon_pid)
+                         : cJSON_AddNullToObject(o, "daemon_pid"))) {
+        cJSON_Delete(o);
+        plat_err_set(ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return o;
+}
+
+static int64_t num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+int agent_sync_summary_parse(const struct cJSON *o, struct sync_summary *sum,
+                             struct store_counts *after, int *code)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "exit_code");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const cJSON *secs = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+
+    memset(sum, 0, sizeof(*sum));
+    memset(after, 0, sizeof(*after));
+    if (!cJSON_IsNumber(c))
+        return plat_err_set(ERR_INVALID, "the daemon's sync result has no "
+                            "exit code");
+    *code = c->valueint;
+    sum->pulled = num(o, "pulled");
+    sum->events = num(o, "events");
+    sum->pushed = num(o, "pushed");
+    sum->sent = num(o, "sent");
+    sum->conflicts = num(o, "conflicts");
+    sum->rejected = num(o, "rejected");
+    sum->requests = num(o, "requests");
+    sum->bytes_wire = num(o, "bytes_wire");
+    sum->bytes_body = num(o, "bytes_body");
+    if (cJSON_IsNumber(secs))
+        sum->elapsed_ms = (int64_t)(secs->valuedouble * 1000.0 + 0.5);
+    if (cJSON_IsString(err))
+        snprintf(sum->error, sizeof(sum->error), "%s", err->valuestring);
+    after->conflicts = num(o, "open_conflicts");
+    after->rejected = num(o, "rejected_total");
+    after->pending = num(o, "pending");
+    return PLAT_OK;
+}
+
+void agent_human_bytes(int64_t n, char *out, size_t size)
+{
+    if (n >= 1000000)
+        snprintf(out, size, "%.1f MB", (double)n / 1e6);
+    else if (n >= 1000)
+        snprintf(out, size, "%.1f kB", (double)n / 1e3);
+    else
+        snprintf(out, size, "%lld B", (long long)n);
+}
+
+static void print_summary(const struct sync_summary *sum,
+                          const struct store_counts *after)
+{
+    char wire[32], body[32];
+
+    agent_human_bytes(sum->bytes_wire, wire, sizeof(wire));
+    agent_human_bytes(sum->bytes_body, body, sizeof(body));
+    printf("sync: pulled %lld registrations, %lld changes; pushed %lld, "
+           "sent %lld (awaiting confirmation); conflicts %lld, rejected "
+           "%lld\n", (long long)sum->pulled, (long long)sum->events,
+           (long long)sum->pushed, (long long)sum->sent,
+           (long long)sum->conflicts, (long long)sum->rejected);
+    printf("      %lld requests, %s on the wire (%s of data), %.1f s\n",
+           (long long)sum->requests, wire, body,
+           (double)sum->elapsed_ms / 1000.0);
+    if (after->pending || after->conflicts || after->rejected)
+        printf("      now: %lld pending, %lld open conflicts, %lld rejected"
+               "%s\n", (long long)after->pending,
+               (long long)after->conflicts, (long long)after->rejected,
+               after->conflicts || after->rejected
+                   ? " (see `agent conflicts list`, `agent outbox --state "
+                     "rejected`)" : "");
+}
+
+void agent_sync_print_text(int rc, const struct sync_summary *sum,
+                           const struct store_counts *after)
+{
+    if (rc >= 0 || rc == ERR_RETRY)
+        print_summary(sum, after);
+}
+
+void agent_sync_print_reason(int rc, const struct sync_summary *sum,
+                             const struct store_counts *after)
+{
+    fflush(stdout);
+    if (rc == ERR_RETRY)
+        fprintf(stderr, "agent: 121 server unreachable: nothing was lost; "
+                "the %lld pending changes will be sent on the next sync "
+                "(%s)\n", (long long)after->pending, sum->error);
+    else if (rc < 0)
+        fprintf(stderr, "agent: sync failed: %s\n", sum->error);
+}
