@@ -32,10 +32,11 @@ USER, PASSWORD = "sync-bot@example.org", "s3cret"
 
 
 class Fake:
-    def __init__(self, tmp, seed, gzip_on):
+    def __init__(self, tmp, seed, gzip_on, payments):
         self.portfile = os.path.join(tmp, "port")
         args = [sys.executable, FAKE, "--port", "0", "--port-file",
                 self.portfile, "--seed-registrations", str(seed),
+                "--seed-payments", str(payments),
                 "--cost-model", "--throttle", "0"]
         if gzip_on:
             args.append("--gzip")
@@ -112,9 +113,9 @@ def mb(n):
     return "%.2f MB" % (n / 1e6)
 
 
-def bench_size(agent, size, gzip_on):
+def bench_size(agent, size, gzip_on, payments=0, label=""):
     tmp = tempfile.mkdtemp(prefix="agent-bench.")
-    fake = Fake(tmp, size, gzip_on)
+    fake = Fake(tmp, size, gzip_on, payments)
     try:
         env = dict(os.environ, AGENT_CONFIG=os.path.join(tmp, "agent.conf"),
                    AGENT_121_PASSWORD=PASSWORD)
@@ -128,10 +129,10 @@ def bench_size(agent, size, gzip_on):
 
         rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
         wire = doc.get("bytes_wire", 0) if doc else 0
-        print("[%d registrations] first sync: %.2f s (%.2fx the unlimited "
+        print("[%d registrations%s] first sync: %.2f s (%.2fx the unlimited "
               "request), peak RSS %.1f MB, %s on the wire (%.1f%% of the "
               "JSON), %s requests, exit %d" % (
-                  size, t, t / ref_t, rss / 1024.0, mb(wire),
+                  size, label, t, t / ref_t, rss / 1024.0, mb(wire),
                   100.0 * wire / json_bytes if json_bytes else 0,
                   doc.get("requests") if doc else "?", rc))
 
@@ -149,9 +150,9 @@ def bench_size(agent, size, gzip_on):
             except urllib.error.HTTPError:
                 pass
         rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
-        print("[%d registrations] incremental sync after 100 server edits: "
-              "%.3f s, %s bytes on the wire, %s events, %s requests, "
-              "exit %d" % (size, t, doc.get("bytes_wire") if doc else "?",
+        print("[%d registrations%s] incremental sync after 100 server "
+              "edits: %.3f s, %s bytes on the wire, %s events, %s requests, "
+              "exit %d" % (size, label, t, doc.get("bytes_wire") if doc else "?",
                            doc.get("events") if doc else "?",
                            doc.get("requests") if doc else "?", rc))
         return env, fake, tmp
@@ -180,6 +181,15 @@ def bench_push(agent, env, fake, tmp):
               doc.get("pushed") if doc else "?", rc))
 
 
+def bench_with_payments(agent, size, gzip_on):
+    """The same first sync when the program also has 2 payments (their
+    transactions are pulled too): the whole first sync a device does."""
+    env, fake, tmp = bench_size(agent, size, gzip_on, payments=2,
+                                label=" + 2 payments")
+    fake.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("agent")
@@ -192,10 +202,12 @@ def main():
         try:
             if first:
                 bench_push(a.agent, env, fake, tmp)
-                first = False
         finally:
             fake.stop()
             shutil.rmtree(tmp, ignore_errors=True)
+        if first:
+            bench_with_payments(a.agent, size, not a.no_gzip)
+            first = False
 
 
 if __name__ == "__main__":

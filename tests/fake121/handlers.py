@@ -33,6 +33,17 @@ class Handler(BaseHTTPRequestHandler):
         if self.app is not None and self.app.config.verbose:
             sys.stderr.write("fake121: %s - %s\n" % (self.address_string(), fmt % args))
 
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        # Head and body go out as separate writes; without TCP_NODELAY,
+        # Nagle holds the body ~40 ms on every kept-alive request, which
+        # no real server (Node sets noDelay) does.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP,
+                                       socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def handle(self):
         if self.app.faults.new_connection():
             try:
