@@ -92,8 +92,16 @@ done:
 
 static void client_close(struct agent_ctl_client *c)
 {
+    char drain[512];
+    int rounds = 0;
+
     if (c->state == AGENT_CTL_FREE)
         return;
+    /* Closing with unread input makes the kernel reset the connection,
+     * which can destroy our last answer before the client reads it: read
+     * away what it sent (bounded; the socket is non-blocking). */
+    while (rounds++ < 64 && recv(c->fd, drain, sizeof(drain), 0) > 0)
+        ;
     close(c->fd);
     plat_buf_dispose(&c->out);
     c->fd = -1;

@@ -107,6 +107,71 @@ int store__exec_cached(struct store *s, enum store__stmt_id id,
     return rc;
 }
 
+int store__prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return store__db_err(s, rc, "prepare a query");
+    }
+    return PLAT_OK;
+}
+
+int store__step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE)
+        return store__db_err(s, rc, what);
+    sqlite3_reset(st);
+    return PLAT_OK;
+}
+
+int store__step_row(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        return PLAT_OK;
+    if (rc == SQLITE_DONE)
+        return ERR_NOTFOUND;
+    return store__db_err(s, rc, what);
+}
+
+int store__step_text(struct store *s, sqlite3_stmt *st, const char *what,
+                     char **out)
+{
+    const char *v;
+    int rc;
+
+    *out = NULL;
+    rc = store__step_row(s, st, what);
+    if (rc < 0)
+        return rc;
+    v = store__col_text(st, 0);
+    *out = plat_strdup(v ? v : "");
+    return *out ? PLAT_OK : ERR_NOMEM;
+}
+
+const char *store__col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+char *store__col_dup(sqlite3_stmt *st, int i, int *rc)
+{
+    const char *v = store__col_text(st, i);
+    char *d;
+
+    if (!v)
+        return NULL;
+    d = plat_strdup(v);
+    if (!d)
+        *rc = ERR_NOMEM;
+    return d;
+}
+
 /* Undo without reporting: the failure being handled is what counts. */
 static void rollback_quietly(struct store *s, enum store__stmt_id id,
                              const char *sql)
@@ -322,6 +387,50 @@ const char *store__scalar_text(const cJSON *v, char *buf, size_t n)
     return NULL;
 }
 
+/* Text of `v` for store__same_value: scalars as text, booleans too when
+ * `bool_text`; NULL for anything else. */
+static const char *compare_text(const cJSON *v, int bool_text, char *buf,
+                                size_t n)
+{
+    if (bool_text && cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    return store__scalar_text(v, buf, n);
+}
+
+static int empty_value(const cJSON *v)
+{
+    return !v || cJSON_IsNull(v) ||
+           (cJSON_IsString(v) && v->valuestring[0] == '\0');
+}
+
+int store__same_value(const cJSON *a, const cJSON *b, int bool_text)
+{
+    char ba[32], bb[32];
+    const char *ta, *tb;
+
+    if (empty_value(a) || empty_value(b))
+        return empty_value(a) && empty_value(b);
+    ta = compare_text(a, bool_text, ba, sizeof(ba));
+    tb = compare_text(b, bool_text, bb, sizeof(bb));
+    if (ta && tb)
+        return strcmp(ta, tb) == 0;
+    return cJSON_Compare(a, b, 1);
+}
+
+int store__put_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item)
+        return plat_err_set(ERR_NOMEM, "out of memory setting field %s", key);
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+        if (cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item))
+            return PLAT_OK;
+    } else if (cJSON_AddItemToObject(obj, key, item)) {
+        return PLAT_OK;
+    }
+    cJSON_Delete(item);
+    return plat_err_set(ERR_NOMEM, "out of memory setting field %s", key);
+}
+
 int store__has_duplicate_key(const cJSON *obj, const char **dup_out)
 {
     const cJSON *a, *b;
@@ -443,14 +552,16 @@ static int set_pragmas(struct store *s, const struct store_options *opt)
      * - temp_store=MEMORY: a write inside a caller's transaction runs in a
      *   savepoint, whose statement journal (a copy of each page it
      *   changes) otherwise spills to a temporary file: 30 writes a row.
-     * - cache_size 32 MiB (a ceiling, used as the store grows): 40,000
-     *   registrations fit, so searches and batches do not re-read pages.
+     * - cache_size 12 MiB: the hot pages of 40,000 registrations (indexes,
+     *   the search index, the tail of the table) fit, while a first pull
+     *   keeps its peak RSS near 30 MB (32 MiB made it 50 MB and was no
+     *   faster; tests/bench/bench_sync.py).
      * - wal_autocheckpoint 4000 pages (16 MiB of WAL): fewer checkpoints,
      *   each with its fsyncs, when batches rewrite the same index pages. */
     rc = exec_sql(s, "PRAGMA temp_store=MEMORY", "set temp_store");
     if (rc < 0)
         return rc;
-    rc = exec_sql(s, "PRAGMA cache_size=-32768", "set the cache size");
+    rc = exec_sql(s, "PRAGMA cache_size=-12288", "set the cache size");
     if (rc < 0)
         return rc;
     return exec_sql(s, "PRAGMA wal_autocheckpoint=4000", "set the WAL size");

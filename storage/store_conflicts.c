@@ -9,11 +9,6 @@
 
 #include <string.h>
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
 int store_conflict_list(struct store *s, const char *state,
                         store_conflict_cb cb, void *payload)
 {
@@ -40,14 +35,14 @@ int store_conflict_list(struct store *s, const char *state,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         c.id = sqlite3_column_int64(st, 0);
         c.outbox_seq = sqlite3_column_int64(st, 1); /* NULL reads as 0 */
-        c.reference_id = col_text(st, 2);
-        c.field = col_text(st, 3);
-        c.base_value = col_text(st, 4);
-        c.local_value = col_text(st, 5);
-        c.server_value = col_text(st, 6);
-        c.state = col_text(st, 7);
-        c.resolution = col_text(st, 8);
-        c.created_at = col_text(st, 9);
+        c.reference_id = store__col_text(st, 2);
+        c.field = store__col_text(st, 3);
+        c.base_value = store__col_text(st, 4);
+        c.local_value = store__col_text(st, 5);
+        c.server_value = store__col_text(st, 6);
+        c.state = store__col_text(st, 7);
+        c.resolution = store__col_text(st, 8);
+        c.created_at = store__col_text(st, 9);
         stop = cb ? cb(&c, payload) : 0;
         if (stop) {
             rc = stop;

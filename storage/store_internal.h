@@ -13,6 +13,7 @@
 #define STORE_INTERNAL_H
 
 #include "store.h"
+#include "store_outbox.h"
 #include "plat_time.h"
 
 #include <cjson/cJSON.h>
@@ -106,6 +107,33 @@ int store__fts_flush(struct store *s);
 int store__exec_cached(struct store *s, enum store__stmt_id id,
                        const char *sql, const char *what);
 
+/* Prepare a statement that is not worth a cached slot (not on a per-row
+ * path, or run once per batch); sqlite3_finalize it on every path. On
+ * failure *st is NULL. */
+int store__prepare(struct store *s, const char *sql, sqlite3_stmt **st);
+
+/* Run `st`, a statement without result rows, to its end and reset it:
+ * PLAT_OK, or the store__db_err for `what`. */
+int store__step_done(struct store *s, sqlite3_stmt *st, const char *what);
+
+/* Step `st` to its (first) row: PLAT_OK on a row, ERR_NOTFOUND when there
+ * is none - with NO message set: the caller says what is missing, or
+ * takes "none" as an answer - else the store__db_err for `what`. */
+int store__step_row(struct store *s, sqlite3_stmt *st, const char *what);
+
+/* store__step_row, then a copy of the row's first column in *out
+ * (allocated; "" for NULL). */
+int store__step_text(struct store *s, sqlite3_stmt *st, const char *what,
+                     char **out);
+
+/* Column `i` of the current row as text (NULL for NULL), valid until the
+ * next step, reset or finalize. */
+const char *store__col_text(sqlite3_stmt *st, int i);
+
+/* Column `i` as a new string, NULL for NULL; a failed copy also gives
+ * NULL and sets *rc to ERR_NOMEM (no message). */
+char *store__col_dup(sqlite3_stmt *st, int i, int *rc);
+
 /* Now, as ISO-8601 UTC text with milliseconds. */
 void store__now(char out[PLAT_ISO_LEN]);
 
@@ -122,13 +150,51 @@ char *store__json_print(const cJSON *item);
 int store__json_parse(struct store *s, const char *text, const char *what,
                       cJSON **out);
 
+/* Set obj[key] = item, replacing any value; takes `item` (deleted on
+ * failure). A NULL item (a failed cJSON_Create*) gives ERR_NOMEM. */
+int store__put_item(cJSON *obj, const char *key, cJSON *item);
+
 /* Text of a scalar JSON value for the name/phone columns: the string
  * itself, a number formatted into `buf`, or NULL for anything else. */
 const char *store__scalar_text(const cJSON *v, char *buf, size_t n);
 
+/* Equal as 121 compares values: as text ("4" equals 4), and null equals
+ * "" (both mean "no value"). With `bool_text` a boolean compares as its
+ * text too (true equals "true"), as the push side needs; the edit path
+ * compares booleans only with booleans. */
+int store__same_value(const cJSON *a, const cJSON *b, int bool_text);
+
 /* PLAT_OK if `ref` may be used as a new referenceId (5-200 bytes of
  * UTF-8, nothing that breaks a 121 URL or filter), else ERR_INVALID. */
 int store__check_ref(const char *ref);
+
+/* ---- registrations, server side (store_sync.c) ---- */
+
+/* The server copy of `ref` (parsed), or NULL when its row has none;
+ * ERR_NOTFOUND with no message when there is no row. */
+int store__reg_server_copy(struct store *s, const char *ref, cJSON **out);
+
+/* Append a copy of `text` to the array *v of *n strings with room for
+ * *alloc, growing it; ERR_NOMEM if a copy or the growth fails (the array
+ * stays valid for store_strings_free). */
+int store__strings_add(char ***v, size_t *n, size_t *alloc,
+                       const char *text);
+
+/* ---- outbox (store_outbox.c) ---- */
+
+/* The columns store__outbox_rows reads, for "SELECT " STORE__OUTBOX_COLS
+ * " FROM outbox ...". */
+#define STORE__OUTBOX_COLS                                                \
+    "seq, op_id, reference_id, program_id, kind, payload, base, state,"  \
+    " attempts, server_message, created_at"
+
+/* PLAT_OK if `state` is an outbox state, else ERR_INVALID listing them. */
+int store__outbox_check_state(const char *state);
+
+/* Hand each row of `st` (STORE__OUTBOX_COLS) to `cb` until it returns
+ * non-zero, which is then returned. The caller finalizes `st`. */
+int store__outbox_rows(struct store *s, sqlite3_stmt *st, store_outbox_cb cb,
+                       void *payload);
 
 /* Register the SQL functions the registration queries use
  * (store_contains); called by store_open. */

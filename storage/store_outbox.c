@@ -10,48 +10,63 @@
 
 #include <string.h>
 
-static int state_known(const char *state)
+int store__outbox_check_state(const char *state)
 {
     static const char *const states[] = {"pending", "inflight", "done",
                                          "conflict", "rejected"};
     size_t i;
 
-    for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+    for (i = 0; state && i < sizeof(states) / sizeof(states[0]); i++)
         if (strcmp(states[i], state) == 0)
-            return 1;
-    return 0;
-}
-
-static int bad_state(const char *state)
-{
-    (void)state;
+            return PLAT_OK;
     return plat_err_set(ERR_INVALID,
                         "unknown outbox state (one of: pending, inflight, "
                         "done, conflict, rejected)");
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
+int store__outbox_rows(struct store *s, sqlite3_stmt *st, store_outbox_cb cb,
+                       void *payload)
 {
-    return (const char *)sqlite3_column_text(st, i);
+    struct store_outbox_entry e;
+    int rc, stop;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e.seq = sqlite3_column_int64(st, 0);
+        e.op_id = store__col_text(st, 1);
+        e.reference_id = store__col_text(st, 2);
+        e.program_id = sqlite3_column_int(st, 3);
+        e.kind = store__col_text(st, 4);
+        e.payload = store__col_text(st, 5);
+        e.base = store__col_text(st, 6);
+        e.state = store__col_text(st, 7);
+        e.attempts = sqlite3_column_int(st, 8);
+        e.server_message = store__col_text(st, 9);
+        e.created_at = store__col_text(st, 10);
+        stop = cb ? cb(&e, payload) : 0;
+        if (stop)
+            return stop;
+    }
+    return rc == SQLITE_DONE ? PLAT_OK
+                             : store__db_err(s, rc, "read the outbox");
 }
 
 int store_outbox_list(struct store *s, const char *state, store_outbox_cb cb,
                       void *payload)
 {
-    struct store_outbox_entry e;
     sqlite3_stmt *st = NULL;
-    int rc, stop;
+    int rc;
 
-    if (state && !state_known(state))
-        return bad_state(state);
+    if (state) {
+        rc = store__outbox_check_state(state);
+        if (rc < 0)
+            return rc;
+    }
     /* Not a cached statement: the callback may use the store. */
     rc = sqlite3_prepare_v2(
         s->db,
-        state ? "SELECT seq, op_id, reference_id, program_id, kind, payload,"
-                " base, state, attempts, server_message, created_at"
+        state ? "SELECT " STORE__OUTBOX_COLS
                 " FROM outbox WHERE state = ?1 ORDER BY seq"
-              : "SELECT seq, op_id, reference_id, program_id, kind, payload,"
-                " base, state, attempts, server_message, created_at"
+              : "SELECT " STORE__OUTBOX_COLS
                 " FROM outbox WHERE state <> 'done' ORDER BY seq",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -60,25 +75,7 @@ int store_outbox_list(struct store *s, const char *state, store_outbox_cb cb,
     }
     if (state)
         store__bind_text(st, 1, state);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        e.seq = sqlite3_column_int64(st, 0);
-        e.op_id = col_text(st, 1);
-        e.reference_id = col_text(st, 2);
-        e.program_id = sqlite3_column_int(st, 3);
-        e.kind = col_text(st, 4);
-        e.payload = col_text(st, 5);
-        e.base = col_text(st, 6);
-        e.state = col_text(st, 7);
-        e.attempts = sqlite3_column_int(st, 8);
-        e.server_message = col_text(st, 9);
-        e.created_at = col_text(st, 10);
-        stop = cb ? cb(&e, payload) : 0;
-        if (stop) {
-            rc = stop;
-            goto done;
-        }
-    }
-    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+    rc = store__outbox_rows(s, st, cb, payload);
 
 done:
     sqlite3_finalize(st);
@@ -91,8 +88,11 @@ int store_outbox_count(struct store *s, const char *state, int64_t *out)
     int rc;
 
     *out = 0;
-    if (state && !state_known(state))
-        return bad_state(state);
+    if (state) {
+        rc = store__outbox_check_state(state);
+        if (rc < 0)
+            return rc;
+    }
     rc = sqlite3_prepare_v2(
         s->db,
         state ? "SELECT count(*) FROM outbox WHERE state = ?1"
@@ -121,8 +121,9 @@ int store_outbox_set_state(struct store *s, int64_t seq, const char *state,
     char now[PLAT_ISO_LEN];
     int rc;
 
-    if (!state || !state_known(state))
-        return bad_state(state);
+    rc = store__outbox_check_state(state);
+    if (rc < 0)
+        return rc;
     store__now(now);
     /* One statement: atomic alone, and part of the caller's transaction
      * when one is open. Each move to inflight counts as an attempt. */

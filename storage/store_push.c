@@ -21,25 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NUM_BUF 32
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
-static int state_ok(const char *state)
-{
-    static const char *const states[] = {"pending", "inflight", "done",
-                                         "conflict", "rejected"};
-    size_t i;
-
-    for (i = 0; state && i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(states[i], state) == 0)
-            return 1;
-    return 0;
-}
-
 static int kind_ok(const char *kind)
 {
     return kind && (strcmp(kind, "create") == 0 || strcmp(kind, "edit") == 0 ||
@@ -48,34 +29,19 @@ static int kind_ok(const char *kind)
                      strcmp(kind, "voucher") == 0);
 }
 
-/* Equal as 121 compares values: as text ("4" equals 4), null equals "".
- * The same rule as the edit path of store_registrations.c. */
+/* Equal as 121 compares values, booleans as their text too (true equals
+ * "true"): the value the device wrote against what the server holds. */
 static int same_value(const cJSON *a, const cJSON *b)
 {
-    char ba[NUM_BUF], bb[NUM_BUF];
-    const char *ta, *tb;
-    int a_empty = !a || cJSON_IsNull(a) ||
-                  (cJSON_IsString(a) && a->valuestring[0] == '\0');
-    int b_empty = !b || cJSON_IsNull(b) ||
-                  (cJSON_IsString(b) && b->valuestring[0] == '\0');
-
-    if (a_empty || b_empty)
-        return a_empty && b_empty;
-    if (cJSON_IsBool(a) || cJSON_IsBool(b)) {
-        const char *xa = cJSON_IsBool(a) ? (cJSON_IsTrue(a) ? "true" : "false")
-                                         : store__scalar_text(a, ba, NUM_BUF);
-        const char *xb = cJSON_IsBool(b) ? (cJSON_IsTrue(b) ? "true" : "false")
-                                         : store__scalar_text(b, bb, NUM_BUF);
-        return xa && xb && strcmp(xa, xb) == 0;
-    }
-    ta = store__scalar_text(a, ba, sizeof(ba));
-    tb = store__scalar_text(b, bb, sizeof(bb));
-    if (ta && tb)
-        return strcmp(ta, tb) == 0;
-    return cJSON_Compare(a, b, 1);
+    return store__same_value(a, b, 1);
 }
 
 /* ---- outbox ------------------------------------------------------------- */
+
+static int no_entry(int64_t seq)
+{
+    return plat_err_set(ERR_NOTFOUND, "no outbox entry %lld", (long long)seq);
+}
 
 int store_outbox_set_state_by_ref(struct store *s, const char *ref,
                                   const char *kind, const char *from_state,
@@ -91,10 +57,11 @@ int store_outbox_set_state_by_ref(struct store *s, const char *ref,
         return plat_err_set(ERR_INVALID, "no referenceId given");
     if (!kind_ok(kind))
         return plat_err_set(ERR_INVALID, "unknown outbox kind");
-    if (!state_ok(from_state) || !state_ok(to_state))
-        return plat_err_set(ERR_INVALID,
-                            "unknown outbox state (one of: pending, "
-                            "inflight, done, conflict, rejected)");
+    rc = store__outbox_check_state(from_state);
+    if (rc == PLAT_OK)
+        rc = store__outbox_check_state(to_state);
+    if (rc < 0)
+        return rc;
     store__now(now);
     /* One statement: atomic alone, part of the caller's transaction when
      * one is open. A move to inflight counts as an attempt, as in
@@ -132,28 +99,26 @@ int store_outbox_list_kind(struct store *s, const char *kind,
                            const char *state, int64_t after_seq, int limit,
                            store_outbox_cb cb, void *payload)
 {
-    struct store_outbox_entry e;
     sqlite3_stmt *st = NULL;
-    int rc, stop;
+    int rc;
 
     if (!kind_ok(kind))
         return plat_err_set(ERR_INVALID, "unknown outbox kind");
-    if (state && !state_ok(state))
-        return plat_err_set(ERR_INVALID,
-                            "unknown outbox state (one of: pending, "
-                            "inflight, done, conflict, rejected)");
+    if (state) {
+        rc = store__outbox_check_state(state);
+        if (rc < 0)
+            return rc;
+    }
     if (limit < 0)
         return plat_err_set(ERR_INVALID, "limit must not be negative");
     /* Not a cached statement: the callback may use the store. The
      * outbox_state index (state, seq) serves both forms. */
     rc = sqlite3_prepare_v2(
         s->db,
-        state ? "SELECT seq, op_id, reference_id, program_id, kind, payload,"
-                " base, state, attempts, server_message, created_at"
+        state ? "SELECT " STORE__OUTBOX_COLS
                 " FROM outbox WHERE state = ?1 AND kind = ?2 AND seq > ?3"
                 " ORDER BY seq LIMIT ?4"
-              : "SELECT seq, op_id, reference_id, program_id, kind, payload,"
-                " base, state, attempts, server_message, created_at"
+              : "SELECT " STORE__OUTBOX_COLS
                 " FROM outbox WHERE state IN ('pending', 'inflight')"
                 " AND kind = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
         -1, &st, NULL);
@@ -166,25 +131,7 @@ int store_outbox_list_kind(struct store *s, const char *kind,
     store__bind_text(st, 2, kind);
     sqlite3_bind_int64(st, 3, after_seq);
     sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        e.seq = sqlite3_column_int64(st, 0);
-        e.op_id = col_text(st, 1);
-        e.reference_id = col_text(st, 2);
-        e.program_id = sqlite3_column_int(st, 3);
-        e.kind = col_text(st, 4);
-        e.payload = col_text(st, 5);
-        e.base = col_text(st, 6);
-        e.state = col_text(st, 7);
-        e.attempts = sqlite3_column_int(st, 8);
-        e.server_message = col_text(st, 9);
-        e.created_at = col_text(st, 10);
-        stop = cb ? cb(&e, payload) : 0;
-        if (stop) {
-            rc = stop;
-            goto done;
-        }
-    }
-    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+    rc = store__outbox_rows(s, st, cb, payload);
 
 done:
     sqlite3_finalize(st);
@@ -201,10 +148,11 @@ int store_outbox_count_ref(struct store *s, const char *ref,
     *out = 0;
     if (!kind_ok(kind))
         return plat_err_set(ERR_INVALID, "unknown outbox kind");
-    if (state && !state_ok(state))
-        return plat_err_set(ERR_INVALID,
-                            "unknown outbox state (one of: pending, "
-                            "inflight, done, conflict, rejected)");
+    if (state) {
+        rc = store__outbox_check_state(state);
+        if (rc < 0)
+            return rc;
+    }
     /* The outbox_reference index (reference_id, seq) finds the rows. */
     rc = sqlite3_prepare_v2(
         s->db,
@@ -242,17 +190,12 @@ int store_outbox_changed_ms(struct store *s, int64_t seq, int64_t *ms_out)
         goto done;
     }
     sqlite3_bind_int64(st, 1, seq);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",
-                          (long long)seq);
+    rc = store__step_row(s, st, "read the outbox");
+    if (rc == ERR_NOTFOUND)
+        rc = no_entry(seq);
+    if (rc < 0)
         goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read the outbox");
-        goto done;
-    }
-    rc = plat_time_parse_iso(col_text(st, 0), ms_out);
+    rc = plat_time_parse_iso(store__col_text(st, 0), ms_out);
     if (rc < 0)
         rc = plat_err_set(ERR_CORRUPT, "store %s: outbox entry %lld has a "
                           "damaged time", s->path, (long long)seq);
@@ -267,38 +210,11 @@ done:
 /* The server copy of `ref` (parsed) or NULL when there is none. */
 static int load_server(struct store *s, const char *ref, cJSON **out)
 {
-    sqlite3_stmt *st = NULL;
-    char what[STORE_REF_MAX + 40];
-    int rc;
+    int rc = store__reg_server_copy(s, ref, out);
 
-    *out = NULL;
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT server_json FROM registrations"
-                            " WHERE reference_id = ?1",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "read a registration");
-        goto done;
-    }
-    store__bind_text(st, 1, ref);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    if (rc == ERR_NOTFOUND)
         rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
                           ref);
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read a registration");
-        goto done;
-    }
-    rc = PLAT_OK;
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        snprintf(what, sizeof(what), "the server copy of %s", ref);
-        rc = store__json_parse(s, col_text(st, 0), what, out);
-    }
-
-done:
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -349,23 +265,18 @@ static int load_entry(struct store *s, int64_t seq, struct entry_row *r)
         goto done;
     }
     sqlite3_bind_int64(st, 1, seq);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",
-                          (long long)seq);
+    rc = store__step_row(s, st, "read the outbox");
+    if (rc == ERR_NOTFOUND)
+        rc = no_entry(seq);
+    if (rc < 0)
         goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read the outbox");
-        goto done;
-    }
-    snprintf(r->ref, sizeof(r->ref), "%s", col_text(st, 0));
-    snprintf(r->kind, sizeof(r->kind), "%s", col_text(st, 1));
-    snprintf(r->state, sizeof(r->state), "%s", col_text(st, 2));
+    snprintf(r->ref, sizeof(r->ref), "%s", store__col_text(st, 0));
+    snprintf(r->kind, sizeof(r->kind), "%s", store__col_text(st, 1));
+    snprintf(r->state, sizeof(r->state), "%s", store__col_text(st, 2));
     snprintf(what, sizeof(what), "outbox entry %lld", (long long)seq);
-    rc = store__json_parse(s, col_text(st, 3), what, &r->payload);
+    rc = store__json_parse(s, store__col_text(st, 3), what, &r->payload);
     if (rc == PLAT_OK && sqlite3_column_type(st, 4) != SQLITE_NULL)
-        rc = store__json_parse(s, col_text(st, 4), what, &r->base);
+        rc = store__json_parse(s, store__col_text(st, 4), what, &r->base);
 
 done:
     sqlite3_finalize(st);
@@ -493,7 +404,7 @@ int store_attr_is_tel(struct store *s, int program_id, const char *name)
     store__bind_text(st, 2, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *type = col_text(st, 0);
+        const char *type = store__col_text(st, 0);
         rc = type && strcmp(type, "tel") == 0;
     } else if (rc == SQLITE_DONE) {
         rc = 0;
@@ -506,14 +417,39 @@ int store_attr_is_tel(struct store *s, int program_id, const char *name)
 
 /* ---- conflicts ---------------------------------------------------------- */
 
+/* Conflict `id` is resolved by `how` (local, server, value) to
+ * `value_text` (JSON). `what` names the step for a database error. */
+static int mark_resolved(struct store *s, int64_t id, const char *how,
+                         const char *value_text, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    store__now(now);
+    rc = sqlite3_prepare_v2(
+        s->db,
+        "UPDATE conflicts SET state = 'resolved', resolution = ?2,"
+        " resolved_value = ?3, resolved_at = ?4 WHERE id = ?1",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, what);
+    sqlite3_bind_int64(st, 1, id);
+    store__bind_text(st, 2, how);
+    store__bind_text(st, 3, value_text);
+    store__bind_text(st, 4, now);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
                                 const char *ref, const char *field,
                                 const char *base_json, const char *local_json,
                                 const char *server_json,
                                 const char *resolution, int64_t *id_out)
 {
-    sqlite3_stmt *st = NULL;
-    char now[PLAT_ISO_LEN];
     int64_t id = 0;
     int rc, token = 0;
 
@@ -528,29 +464,11 @@ int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
         return rc;
     rc = store_conflict_add(s, outbox_seq, ref, field, base_json, local_json,
                             server_json, &id);
-    if (rc < 0)
-        goto done;
-    store__now(now);
-    rc = sqlite3_prepare_v2(
-        s->db,
-        "UPDATE conflicts SET state = 'resolved', resolution = ?2,"
-        " resolved_value = ?3, resolved_at = ?4 WHERE id = ?1",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "record a conflict");
-        goto done;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    store__bind_text(st, 2, resolution);
-    store__bind_text(st, 3, strcmp(resolution, "local") == 0 ? local_json
-                                                              : server_json);
-    store__bind_text(st, 4, now);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? PLAT_OK
-                           : store__db_err(s, rc, "record a conflict");
-
-done:
-    sqlite3_finalize(st);
+    if (rc == PLAT_OK)
+        rc = mark_resolved(s, id, resolution,
+                           strcmp(resolution, "local") == 0 ? local_json
+                                                            : server_json,
+                           "record a conflict");
     rc = store__txn_end(s, token, rc);
     if (rc == PLAT_OK && id_out)
         *id_out = id;
@@ -575,23 +493,10 @@ static void conflict_row_dispose(struct conflict_row *r)
     r->field = r->base = r->local = r->server = NULL;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i, int *oom)
-{
-    const char *t = col_text(st, i);
-    char *d;
-
-    if (!t)
-        return NULL;
-    d = plat_strdup(t);
-    if (!d)
-        *oom = 1;
-    return d;
-}
-
 static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc, oom = 0;
+    int rc;
 
     memset(r, 0, sizeof(*r));
     rc = sqlite3_prepare_v2(
@@ -604,25 +509,21 @@ static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
         goto done;
     }
     sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    rc = store__step_row(s, st, "read conflicts");
+    if (rc == ERR_NOTFOUND)
         rc = plat_err_set(ERR_NOTFOUND, "no conflict with id %lld",
                           (long long)id);
+    if (rc < 0)
         goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read conflicts");
-        goto done;
-    }
     r->id = sqlite3_column_int64(st, 0);
     r->seq = sqlite3_column_int64(st, 1);
-    snprintf(r->ref, sizeof(r->ref), "%s", col_text(st, 2));
-    r->field = dup_col(st, 3, &oom);
-    r->base = dup_col(st, 4, &oom);
-    r->local = dup_col(st, 5, &oom);
-    r->server = dup_col(st, 6, &oom);
-    snprintf(r->state, sizeof(r->state), "%s", col_text(st, 7));
-    rc = oom || !r->field
+    snprintf(r->ref, sizeof(r->ref), "%s", store__col_text(st, 2));
+    r->field = store__col_dup(st, 3, &rc);
+    r->base = store__col_dup(st, 4, &rc);
+    r->local = store__col_dup(st, 5, &rc);
+    r->server = store__col_dup(st, 6, &rc);
+    snprintf(r->state, sizeof(r->state), "%s", store__col_text(st, 7));
+    rc = rc < 0 || !r->field
              ? plat_err_set(ERR_NOMEM, "out of memory reading conflict %lld",
                             (long long)id)
              : PLAT_OK;
@@ -788,32 +689,6 @@ static int settle_entry(struct store *s, int64_t seq)
     return rc;
 }
 
-static int mark_resolved(struct store *s, int64_t id, const char *how,
-                         const char *value_text)
-{
-    sqlite3_stmt *st = NULL;
-    char now[PLAT_ISO_LEN];
-    int rc;
-
-    store__now(now);
-    rc = sqlite3_prepare_v2(
-        s->db,
-        "UPDATE conflicts SET state = 'resolved', resolution = ?2,"
-        " resolved_value = ?3, resolved_at = ?4 WHERE id = ?1",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store__db_err(s, rc, "resolve a conflict");
-    sqlite3_bind_int64(st, 1, id);
-    store__bind_text(st, 2, how);
-    store__bind_text(st, 3, value_text);
-    store__bind_text(st, 4, now);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? PLAT_OK
-                           : store__db_err(s, rc, "resolve a conflict");
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int store_conflict_resolve(struct store *s, int64_t id, const char *how,
                            const char *value_json)
 {
@@ -893,7 +768,7 @@ int store_conflict_resolve(struct store *s, int64_t id, const char *how,
         if (rc < 0)
             goto done;
     }
-    rc = mark_resolved(s, id, how, target_text);
+    rc = mark_resolved(s, id, how, target_text, "resolve a conflict");
     if (rc == PLAT_OK)
         rc = settle_entry(s, r.seq);
 

@@ -63,19 +63,7 @@ static int set_field(cJSON *view, const char *key, const cJSON *value)
 
     if (!copy)
         return plat_err_set(ERR_NOMEM, "out of memory copying field %s", key);
-    if (cJSON_GetObjectItemCaseSensitive(view, key)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(view, key, copy)) {
-            cJSON_Delete(copy);
-            return plat_err_set(ERR_NOMEM, "out of memory setting field %s",
-                                key);
-        }
-        return PLAT_OK;
-    }
-    if (!cJSON_AddItemToObject(view, key, copy)) {
-        cJSON_Delete(copy);
-        return plat_err_set(ERR_NOMEM, "out of memory setting field %s", key);
-    }
-    return PLAT_OK;
+    return store__put_item(view, key, copy);
 }
 
 int store__check_ref(const char *ref)
@@ -216,17 +204,9 @@ static int same_text(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static char *dup_column(sqlite3_stmt *st, int i, int *rc)
+static int no_registration(const char *ref)
 {
-    const unsigned char *v = sqlite3_column_text(st, i);
-    char *d;
-
-    if (!v)
-        return NULL;
-    d = plat_strdup((const char *)v);
-    if (!d)
-        *rc = ERR_NOMEM;
-    return d;
+    return plat_err_set(ERR_NOTFOUND, "no registration %s in the store", ref);
 }
 
 /* Load the row of `ref`; ERR_NOTFOUND if there is none. */
@@ -244,21 +224,15 @@ static int load_row(struct store *s, const char *ref, struct reg_row *r)
     if (rc < 0)
         return rc;
     store__bind_text(st, 1, ref);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
-                          ref);
+    rc = store__step_row(s, st, "read a registration");
+    if (rc == ERR_NOTFOUND)
+        rc = no_registration(ref);
+    if (rc < 0)
         goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read a registration");
-        goto done;
-    }
-    rc = PLAT_OK;
     r->row_id = sqlite3_column_int64(st, 0);
     r->program_id = sqlite3_column_int(st, 1);
-    r->name = dup_column(st, 2, &rc);
-    r->phone = dup_column(st, 3, &rc);
+    r->name = store__col_dup(st, 2, &rc);
+    r->phone = store__col_dup(st, 3, &rc);
     if (rc < 0)
         goto done;
     snprintf(what, sizeof(what), "registration %s", ref);
@@ -461,26 +435,6 @@ done:
 
 /* ---- edit --------------------------------------------------------------- */
 
-/* Equal as 121 compares them: as strings, so "4" equals 4, and null
- * equals "" (both mean "no value"). */
-static int same_value(const cJSON *a, const cJSON *b)
-{
-    char ba[NUM_BUF], bb[NUM_BUF];
-    const char *ta, *tb;
-    int a_empty = !a || cJSON_IsNull(a) ||
-                  (cJSON_IsString(a) && a->valuestring[0] == '\0');
-    int b_empty = !b || cJSON_IsNull(b) ||
-                  (cJSON_IsString(b) && b->valuestring[0] == '\0');
-
-    if (a_empty || b_empty)
-        return a_empty && b_empty;
-    ta = store__scalar_text(a, ba, sizeof(ba));
-    tb = store__scalar_text(b, bb, sizeof(bb));
-    if (ta && tb)
-        return strcmp(ta, tb) == 0;
-    return cJSON_Compare(a, b, 1);
-}
-
 int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
                           const struct cJSON *changes, const char *reason)
 {
@@ -526,7 +480,7 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
     }
     for (item = changes->child; item; item = item->next) {
         old = cJSON_GetObjectItemCaseSensitive(row.view, item->string);
-        if (same_value(old, item))
+        if (store__same_value(old, item, 0))
             continue;
         /* Base: what the person saw before this change. */
         rc = set_field(base, item->string, old);
@@ -758,8 +712,8 @@ static int find_row(struct store *s, const char *ref, int *found_out,
         rc = PLAT_OK;
         *found_out = 1;
         r->row_id = sqlite3_column_int64(st, 0);
-        r->name = dup_column(st, 1, &rc);
-        r->phone = dup_column(st, 2, &rc);
+        r->name = store__col_dup(st, 1, &rc);
+        r->phone = store__col_dup(st, 2, &rc);
     } else if (rc == SQLITE_DONE) {
         rc = PLAT_OK;
     } else {
@@ -944,19 +898,13 @@ int store_reg_get(struct store *s, const char *ref, struct cJSON **out)
     if (rc < 0)
         return rc;
     store__bind_text(st, 1, ref);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = plat_err_set(ERR_NOTFOUND, "no registration %s in the store",
-                          ref);
+    rc = store__step_row(s, st, "read a registration");
+    if (rc == ERR_NOTFOUND)
+        rc = no_registration(ref);
+    if (rc < 0)
         goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read a registration");
-        goto done;
-    }
     snprintf(what, sizeof(what), "registration %s", ref);
-    rc = store__json_parse(s, (const char *)sqlite3_column_text(st, 0), what,
-                           &view);
+    rc = store__json_parse(s, store__col_text(st, 0), what, &view);
     if (rc < 0)
         goto done;
     if (!cJSON_AddNumberToObject(view, "_pending",

@@ -4,7 +4,6 @@
  */
 #include "store_internal.h"
 
-#include "plat_alloc.h"
 #include "plat_err.h"
 
 #include <string.h>
@@ -12,7 +11,6 @@
 int store_state_get(struct store *s, const char *key, char **out)
 {
     sqlite3_stmt *st = NULL;
-    const unsigned char *v;
     int rc;
 
     *out = NULL;
@@ -23,20 +21,9 @@ int store_state_get(struct store *s, const char *key, char **out)
     if (rc < 0)
         return rc;
     store__bind_text(st, 1, key);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    rc = store__step_text(s, st, "read agent state", out);
+    if (rc == ERR_NOTFOUND)
         rc = plat_err_set(ERR_NOTFOUND, "no state value %s", key);
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = store__db_err(s, rc, "read agent state");
-        goto done;
-    }
-    v = sqlite3_column_text(st, 0);
-    *out = plat_strdup(v ? (const char *)v : "");
-    rc = *out ? PLAT_OK : ERR_NOMEM;
-
-done:
     store__stmt_done(st);
     return rc;
 }

@@ -9,6 +9,8 @@
  * (batches of 1000) and s (search, after c); default all. DIR defaults to
  * a temporary directory under /tmp, removed at the end.
  */
+#include "../unit/testutil.h"
+
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_random.h"
@@ -17,7 +19,6 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,34 +34,6 @@ static const char *const first[] = {"Amina", "Bashir", "Chloe", "Dawit",
                                     "Ibrahim", "Jana", "Kofi", "Lina"};
 static const char *const last[] = {"Jansen", "Okafor", "Haddad", "Tesfaye",
                                    "de Vries", "Nguyen", "Mensah", "Rahimi"};
-
-static char *tmpdir_make(void)
-{
-    char tmpl[] = "/tmp/agent-bench-store-XXXXXX";
-
-    if (!mkdtemp(tmpl))
-        return NULL;
-    return plat_strdup(tmpl);
-}
-
-static void tmpdir_remove(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char *p;
-
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", dir, e->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
 
 /* The fields of person i: what a field worker would type. */
 static cJSON *person(int i)
@@ -238,7 +211,8 @@ int main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
-    dir = argc > 1 ? plat_strdup(argv[1]) : tmpdir_make();
+    dir = argc > 1 ? plat_strdup(argv[1])
+                   : testutil_mkdtemp("agent-bench-store");
     if (!dir) {
         fprintf(stderr, "bench_store: cannot make a temporary directory\n");
         return 1;
@@ -258,7 +232,7 @@ int main(int argc, char **argv)
         store_close(s);
     }
     if (argc <= 1)
-        tmpdir_remove(dir);
+        testutil_rmdir(dir);
     plat_free(dir);
     plat_random_cleanup();
     return 0;

@@ -16,12 +16,12 @@ import argparse
 import gzip
 import json
 import os
-import resource  # noqa: F401  (wait4 returns a struct_rusage)
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -89,24 +89,50 @@ def unlimited_request_time(fake, program):
     return elapsed, len(raw)
 
 
+def _hwm_kib(pid):
+    """VmHWM (peak RSS) of a running process, in KiB, or 0."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_agent(agent, env, *args):
     """Run the agent; return (exit code, parsed JSON stdout, seconds,
-    peak RSS in KiB)."""
+    peak RSS in KiB).
+
+    The peak is read from /proc/PID/status (VmHWM) while the agent runs:
+    getrusage()'s ru_maxrss of a child counts the memory of the forked
+    Python process before exec (Linux keeps the larger high-water mark),
+    which here holds a 100 MB response and would hide the agent's own."""
     t0 = time.monotonic()
     proc = subprocess.Popen([agent, "--json"] + list(args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    out = []
+    err = []
+    readers = [threading.Thread(target=lambda: out.append(proc.stdout.read())),
+               threading.Thread(target=lambda: err.append(proc.stderr.read()))]
+    for r in readers:
+        r.start()
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _hwm_kib(proc.pid))
+        time.sleep(0.02)
+    for r in readers:
+        r.join()
     elapsed = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = out[0], err[0]
     try:
         doc = json.loads(out) if out.strip() else None
     except ValueError:
         doc = None
     if proc.returncode not in (0, 4):
         sys.stderr.write(err.decode(errors="replace"))
-    return proc.returncode, doc, elapsed, usage.ru_maxrss
+    return proc.returncode, doc, elapsed, peak
 
 
 def mb(n):

@@ -6,6 +6,7 @@
  * request statistics.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "c121.h"
 #include "plat_alloc.h"
@@ -22,7 +23,6 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,25 +68,6 @@ static void on_progress(void *payload, const char *phase, int64_t done,
     ((struct env *)payload)->progress_calls++;
 }
 
-static void rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    char *p;
-
-    while (d && (ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", dir, ent->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static void env_stop(void)
 {
     sync_http_destroy(E.http);
@@ -97,7 +78,7 @@ static void env_stop(void)
         waitpid(E.pid, NULL, 0);
     }
     if (E.dir[0])
-        rm_dir(E.dir);
+        testutil_rmdir(E.dir);
     memset(&E, 0, sizeof(E));
     plat_random_cleanup();
 }
@@ -249,28 +230,28 @@ static int64_t state_num(const char *path)
     return v;
 }
 
-/* Requests of one route ("GET /api/programs/{pid}/registrations") since the
- * last reset-stats. */
-static int64_t route_count(const char *route)
+/* /_test/state's count of `key` in table `table` ("by_route",
+ * "by_status"): requests since the last reset-stats. */
+static int64_t stats_count(const char *table, const char *key)
 {
     cJSON *st = ctl("GET", "/_test/state", NULL);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(st, "by_route"), route);
+        cJSON_GetObjectItemCaseSensitive(st, table), key);
     int64_t n = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 
     cJSON_Delete(st);
     return n;
 }
 
+/* Requests of one route ("GET /api/programs/{pid}/registrations"). */
+static int64_t route_count(const char *route)
+{
+    return stats_count("by_route", route);
+}
+
 static int64_t status_count(const char *status)
 {
-    cJSON *st = ctl("GET", "/_test/state", NULL);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(st, "by_status"), status);
-    int64_t n = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-
-    cJSON_Delete(st);
-    return n;
+    return stats_count("by_status", status);
 }
 
 /* The paths of the last requests matching `needle`, oldest first, written
@@ -306,15 +287,7 @@ static long long gt_of(const char *path)
 
 static int64_t sql_int(const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(store_db(E.store), sql, -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return testutil_sql_int(E.store, sql);
 }
 
 static int64_t reg_count(void)

@@ -404,6 +404,38 @@ static void test_sync_and_conflict_keys(void)
     agent_config_dispose(&cfg);
 }
 
+static void test_daemon_keys(void)
+{
+    struct agent_config cfg;
+    char *sock;
+
+    REQUIRE(parse(&cfg, "[store]\npath = /tmp/a.db\n") == PLAT_OK);
+    CHECK_INT(cfg.daemon_interval_s, 900);
+    CHECK_INT(cfg.daemon_probe_interval_s, 30);
+    CHECK_INT(cfg.daemon_backoff_base_s, 5);
+    CHECK_INT(cfg.daemon_backoff_cap_s, 600);
+    CHECK_INT(cfg.daemon_stuck_after_s, 86400);
+    sock = agent_config_socket_path(&cfg);
+    CHECK_STR(sock, "/tmp/a.db.sock");
+    plat_free(sock);
+    agent_config_dispose(&cfg);
+
+    REQUIRE(parse(&cfg, "[daemon]\ninterval_s = 2\nprobe_interval_s = 1\n"
+                  "backoff_base_s = 1\nbackoff_cap_s = 8\n"
+                  "stuck_after_s = 60\nsocket = /run/agent/ctl\n")
+            == PLAT_OK);
+    CHECK_INT(cfg.daemon_interval_s, 2);
+    CHECK_INT(cfg.daemon_backoff_cap_s, 8);
+    sock = agent_config_socket_path(&cfg);
+    CHECK_STR(sock, "/run/agent/ctl");
+    plat_free(sock);
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[daemon]\ninterval_s = 0\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "daemon.interval_s"));
+    agent_config_dispose(&cfg);
+}
+
 static void test_foreach(void)
 {
     struct agent_config cfg;
@@ -411,7 +443,7 @@ static void test_foreach(void)
 
     REQUIRE(parse(&cfg, "[server]\nprogram_id = 5\n") == PLAT_OK);
     CHECK_INT(agent_config_foreach(&cfg, key_cb, &n), PLAT_OK);
-    CHECK_INT(n, 20);
+    CHECK_INT(n, 26);
     agent_config_dispose(&cfg);
 }
 
@@ -433,5 +465,6 @@ TEST_MAIN(TEST(test_parse_valid), TEST(test_defaults), TEST(test_unknown_key),
           TEST(test_every_error_reported), TEST(test_round_trip),
           TEST(test_format_refuses_newline), TEST(test_password_env),
           TEST(test_password_file), TEST(test_validate), TEST(test_load),
-          TEST(test_sync_and_conflict_keys), TEST(test_foreach),
+          TEST(test_sync_and_conflict_keys), TEST(test_daemon_keys),
+          TEST(test_foreach),
           TEST(test_default_paths))

@@ -4,6 +4,7 @@
  * and a migration that fails leaves the store at its previous version.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -12,43 +13,12 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 static char *tmpdir_make(void)
 {
-    char tmpl[] = "/tmp/agent-test-migr-XXXXXX";
-    char *dir;
-
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    dir = plat_strdup(tmpl);
-    if (!dir)
-        exit(2);
-    return dir;
-}
-
-static void tmpdir_remove(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char *p;
-
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", dir, e->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    plat_free(dir);
+    return testutil_tmpdir("agent-test-migr");
 }
 
 /* An integer read with a raw connection, bypassing the store. */
@@ -138,7 +108,7 @@ static void test_version_steps(void)
 
     /* A read-only open of an old store does not upgrade it. */
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
     dir = tmpdir_make();
     path = plat_asprintf("%s/store.db", dir);
     REQUIRE(path);
@@ -153,7 +123,7 @@ static void test_version_steps(void)
     CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* A store written by an agent at schema 1, with rows in it, is upgraded
@@ -216,7 +186,7 @@ static void test_upgrade_keeps_rows(void)
     store_close(s);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* Each migration runs in one transaction with its version bump: when one
@@ -256,7 +226,7 @@ static void test_failed_migration_is_atomic(void)
     store_close(s);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 TEST_MAIN(TEST(test_schema_version), TEST(test_version_steps),

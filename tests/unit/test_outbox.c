@@ -4,6 +4,7 @@
  * writes append nothing; entries move between states.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -12,55 +13,12 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 static char *tmpdir_make(void)
 {
-    char tmpl[] = "/tmp/agent-test-outbox-XXXXXX";
-    char *dir;
-
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    dir = plat_strdup(tmpl);
-    if (!dir)
-        exit(2);
-    return dir;
-}
-
-static void tmpdir_remove(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char *p;
-
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", dir, e->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    plat_free(dir);
-}
-
-static struct store *open_new(const char *dir)
-{
-    struct store_options opt = {STORE_CREATE, 0, 0, 0};
-    struct store *s = NULL;
-    char *path = plat_asprintf("%s/store.db", dir);
-
-    if (store_open(&s, path, &opt) != PLAT_OK)
-        fprintf(stderr, "store_open: %s\n", plat_err_msg());
-    plat_free(path);
-    return s;
+    return testutil_tmpdir("agent-test-outbox");
 }
 
 static int create(struct store *s, const char *json, char *ref)
@@ -84,14 +42,7 @@ static int edit(struct store *s, const char *ref, const char *json,
 
 static int64_t sql_int(struct store *s, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return testutil_sql_int(s, sql);
 }
 
 /* Copies of the entries handed to the callback. */
@@ -158,7 +109,7 @@ static const char *str_at(const cJSON *o, const char *k1, const char *k2)
 static void test_entries_in_order(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     struct entries list = {0};
     const cJSON *base_district;
 
@@ -211,14 +162,14 @@ static void test_entries_in_order(void)
 
     entries_free(&list);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* A refused write changes nothing: no outbox entry, no row change. */
 static void test_failed_write_writes_nothing(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     struct store_counts before, after;
     int64_t n = 0;
 
@@ -278,7 +229,7 @@ static void test_failed_write_writes_nothing(void)
     CHECK_INT(after.pending, before.pending);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* One create entry per registration made on the device, and the other
@@ -286,7 +237,7 @@ static void test_failed_write_writes_nothing(void)
 static void test_outbox_matches_registrations(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     char ref[STORE_REF_MAX + 1], json[96];
     int i;
 
@@ -314,13 +265,13 @@ static void test_outbox_matches_registrations(void)
     CHECK_INT(sql_int(s, "SELECT count(DISTINCT op_id) FROM outbox"),
               50 + 17 + 10);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_set_state(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     struct entries list = {0};
     int64_t n = -1;
 
@@ -355,7 +306,7 @@ static void test_set_state(void)
     CHECK_INT(store_outbox_count(s, "nonsense", &n), ERR_INVALID);
     CHECK_INT(store_outbox_list(s, "nonsense", collect, &list), ERR_INVALID);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* A rejected entry keeps the server's message, is counted, and does not
@@ -363,7 +314,7 @@ static void test_set_state(void)
 static void test_rejected_counted(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     struct entries list = {0};
     struct store_counts c;
     int64_t n = -1;
@@ -396,7 +347,7 @@ static void test_rejected_counted(void)
                    0);
     cJSON_Delete(r);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* Every allocation of a create failing in turn: each attempt either
@@ -404,7 +355,7 @@ static void test_rejected_counted(void)
 static void test_create_alloc_failures(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     cJSON *f;
     long n;
     int rc, ok = 0, failed = 0;
@@ -431,7 +382,7 @@ static void test_create_alloc_failures(void)
     cJSON_Delete(f);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static int count_cb(const cJSON *reg, void *payload)
@@ -499,7 +450,7 @@ static void torture(struct store *s, int which, const char *status)
 static void test_alloc_failures_everywhere(void)
 {
     char *dir = tmpdir_make();
-    struct store *s = open_new(dir);
+    struct store *s = testutil_store_new(dir, "store.db");
     int which;
 
     REQUIRE(s);
@@ -514,7 +465,7 @@ static void test_alloc_failures_everywhere(void)
     CHECK_INT(store_commit(s), PLAT_OK);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 TEST_MAIN(TEST(test_entries_in_order), TEST(test_failed_write_writes_nothing),

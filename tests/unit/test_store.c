@@ -5,6 +5,7 @@
  * copies with pending edits re-applied.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -15,7 +16,6 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,41 +25,7 @@
 
 static char *tmpdir_make(void)
 {
-    char tmpl[] = "/tmp/agent-test-store-XXXXXX";
-    char *dir;
-
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    dir = plat_strdup(tmpl);
-    if (!dir)
-        exit(2);
-    return dir;
-}
-
-static void tmpdir_remove(char *dir)
-{
-    DIR *d;
-    struct dirent *e;
-    char *p;
-
-    if (!dir)
-        return;
-    chmod(dir, 0700);
-    d = opendir(dir);
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", dir, e->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    plat_free(dir);
+    return testutil_tmpdir("agent-test-store");
 }
 
 /* Whole file in a new allocation; *len_out its size. */
@@ -87,18 +53,6 @@ static int file_exists(const char *path)
     struct stat st;
 
     return stat(path, &st) == 0;
-}
-
-static struct store *open_new(const char *dir, const char *name)
-{
-    struct store_options opt = {STORE_CREATE, 0, 0, 0};
-    struct store *s = NULL;
-    char *path = plat_asprintf("%s/%s", dir, name);
-
-    if (store_open(&s, path, &opt) != PLAT_OK)
-        fprintf(stderr, "store_open: %s\n", plat_err_msg());
-    plat_free(path);
-    return s;
 }
 
 static cJSON *obj(const char *json)
@@ -135,14 +89,7 @@ static double num_field(const cJSON *o, const char *k)
 
 static int64_t sql_int(struct store *s, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return testutil_sql_int(s, sql);
 }
 
 /* Collects the referenceIds a list or search hands out. */
@@ -211,7 +158,7 @@ static void test_open_create_notfound(void)
     store_close(s);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_open_empty_file(void)
@@ -235,7 +182,7 @@ static void test_open_empty_file(void)
     CHECK_INT(store_version(s), store_schema_version());
     store_close(s);
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_open_missing_dir(void)
@@ -252,7 +199,7 @@ static void test_open_missing_dir(void)
     CHECK(strstr(plat_err_msg(), "does not exist") != NULL);
     CHECK_INT(store_open(&s, path, NULL), ERR_IO);
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* Open `path`, expecting `code`, and check the file was not touched and
@@ -305,7 +252,7 @@ static void test_open_corrupt(void)
     CHECK(strstr(plat_err_msg(), "other tables") != NULL);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_open_newer_version(void)
@@ -316,7 +263,7 @@ static void test_open_newer_version(void)
     sqlite3 *db = NULL;
 
     REQUIRE(dir && path);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"fullName\":\"A\"}", NULL), PLAT_OK);
     store_close(s);
@@ -333,7 +280,7 @@ static void test_open_newer_version(void)
     CHECK(strstr(plat_err_msg(), "upgrade the agent") != NULL);
 
     plat_free(path);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void chmod_sibling(const char *path, const char *suffix)
@@ -355,7 +302,7 @@ static int readonly_checks(const char *dir)
     char ref[STORE_REF_MAX + 1];
     int before = testlib_failures;
 
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     if (!s || !path) {
         plat_free(path);
         return 1;
@@ -416,7 +363,7 @@ static void test_open_readonly(void)
     REQUIRE(dir);
     if (geteuid() != 0) {
         CHECK_INT(readonly_checks(dir), 0);
-        tmpdir_remove(dir);
+        testutil_tmpdir_remove(dir);
         return;
     }
     /* As root: run the checks in a child that became "nobody". */
@@ -438,7 +385,7 @@ static void test_open_readonly(void)
     }
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_integrity_check(void)
@@ -449,7 +396,7 @@ static void test_integrity_check(void)
     sqlite3_stmt *st = NULL;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     CHECK_INT(create(s, "{\"fullName\":\"Ann\",\"phoneNumber\":\"12345\"}",
@@ -469,7 +416,7 @@ static void test_integrity_check(void)
     CHECK_INT(store_integrity_check(s), ERR_CORRUPT);
     CHECK(strstr(plat_err_msg(), "search index") != NULL);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* ---- state, counts, transactions --------------------------------------- */
@@ -481,7 +428,7 @@ static void test_state(void)
     char *v = NULL;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(store_state_get(s, "sync.121.cursor", &v), ERR_NOTFOUND);
     CHECK(v == NULL);
@@ -497,7 +444,7 @@ static void test_state(void)
     CHECK_INT(store_state_set(s, "", "x"), ERR_INVALID);
     CHECK_INT(store_state_set(s, "k", NULL), ERR_INVALID);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_counts_and_transactions(void)
@@ -509,7 +456,7 @@ static void test_counts_and_transactions(void)
     cJSON *prog;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(store_counts(s, &c), PLAT_OK);
     CHECK_INT(c.registrations, 0);
@@ -554,7 +501,7 @@ static void test_counts_and_transactions(void)
     CHECK_INT(c.registrations, 3);
     CHECK_INT(c.pending, 3);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* ---- registrations ------------------------------------------------------ */
@@ -567,7 +514,7 @@ static void test_create_get(void)
     cJSON *r = NULL;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\",\"fullName\":\"Ann "
                         "Example\",\"phoneNumber\":\"+31600000001\","
@@ -613,7 +560,7 @@ static void test_create_get(void)
     CHECK_INT(sql_int(s, "SELECT count(*) FROM registrations"), 2);
     CHECK_INT(sql_int(s, "SELECT count(*) FROM outbox"), 2);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_edit(void)
@@ -624,7 +571,7 @@ static void test_edit(void)
     int changed = -1;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\",\"fullName\":\"Ann\","
                         "\"phoneNumber\":\"12345\",\"district\":\"north\"}",
@@ -667,7 +614,7 @@ static void test_edit(void)
     cJSON_Delete(ch);
     CHECK_INT(sql_int(s, "SELECT count(*) FROM outbox"), 2);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_set_status(void)
@@ -677,7 +624,7 @@ static void test_set_status(void)
     cJSON *r = NULL;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\"}", NULL), PLAT_OK);
     CHECK_INT(store_reg_set_status(s, "ref-00001", "included", NULL),
@@ -715,7 +662,7 @@ static void test_set_status(void)
                          "'deleted'"), 1);
     CHECK_INT(sql_int(s, "SELECT count(*) FROM outbox"), 4);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_list(void)
@@ -729,7 +676,7 @@ static void test_list(void)
     int i;
 
     REQUIRE(dir && r);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     for (i = 1; i <= 30; i++) {
         snprintf(json, sizeof(json),
@@ -785,7 +732,7 @@ static void test_list(void)
     CHECK_INT(store_reg_list(s, &f, collect, r, &total), ERR_INVALID);
     store_close(s);
     plat_free(r);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 static void test_search_small(void)
@@ -795,7 +742,7 @@ static void test_search_small(void)
     struct refs *r = plat_calloc(1, sizeof(*r));
 
     REQUIRE(dir && r);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\",\"fullName\":\"Anna "
                         "Jansen\",\"phoneNumber\":\"+31600000001\"}", NULL),
@@ -858,7 +805,7 @@ static void test_search_small(void)
     CHECK_INT(r->n, 1);
     store_close(s);
     plat_free(r);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 #define BIG 40000
@@ -875,7 +822,7 @@ static void test_search_40k(void)
     int i, ok = 1;
 
     REQUIRE(dir && r);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     for (i = 0; i < BIG && ok; i++) {
         if (i % 1000 == 0)
@@ -925,7 +872,7 @@ static void test_search_40k(void)
     CHECK_INT(r->n, 40); /* two characters: the LIKE scan */
     store_close(s);
     plat_free(r);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 /* ---- server copies ------------------------------------------------------ */
@@ -937,7 +884,7 @@ static void test_put_server(void)
     cJSON *ch, *srv, *r = NULL, *arr;
 
     REQUIRE(dir);
-    s = open_new(dir, "store.db");
+    s = testutil_store_new(dir, "store.db");
     REQUIRE(s);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\",\"fullName\":\"Ann\","
                         "\"phoneNumber\":\"12345\",\"householdSize\":\"3\"}",
@@ -1015,7 +962,7 @@ static void test_put_server(void)
     cJSON_Delete(srv);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
 }
 
 TEST_MAIN(TEST(test_open_create_notfound), TEST(test_open_empty_file),

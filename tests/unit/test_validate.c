@@ -5,6 +5,7 @@
  * never repeat the value.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -14,7 +15,6 @@
 #include "store_validate.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #ifndef AGENT_TESTS_DATA
@@ -26,37 +26,7 @@ static struct store *st;
 
 static char *tmpdir_make(void)
 {
-    char tmpl[] = "/tmp/agent-test-validate-XXXXXX";
-    char *d;
-
-    if (!mkdtemp(tmpl)) {
-        perror("mkdtemp");
-        exit(2);
-    }
-    d = plat_strdup(tmpl);
-    if (!d)
-        exit(2);
-    return d;
-}
-
-static void tmpdir_remove(char *d)
-{
-    DIR *dd = opendir(d);
-    struct dirent *e;
-    char *p;
-
-    while (dd && (e = readdir(dd)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        p = plat_asprintf("%s/%s", d, e->d_name);
-        if (p)
-            unlink(p);
-        plat_free(p);
-    }
-    if (dd)
-        closedir(dd);
-    rmdir(d);
-    plat_free(d);
+    return testutil_tmpdir("agent-test-validate");
 }
 
 static cJSON *load_program(void)
@@ -98,7 +68,7 @@ static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    tmpdir_remove(dir);
+    testutil_tmpdir_remove(dir);
     dir = NULL;
 }
 

@@ -44,6 +44,11 @@ int c121_entries_load(struct c121 *c, const char *kind, const char *state,
                       int64_t after_seq, int limit, struct c121_entries *out);
 void c121_entries_free(struct c121_entries *es);
 
+/* Indexes of es->v ordered by (ref, seq): each registration's entries
+ * together, oldest first. Allocated (plat_free); NULL when out of memory
+ * (no message set). */
+size_t *c121_entries_order(const struct c121_entries *es);
+
 /* Equal as 121 compares values: as text ("4" equals 4, true equals
  * "true"), null equals "". */
 int c121_same_value(const cJSON *a, const cJSON *b);
@@ -85,6 +90,12 @@ int c121_append_in_filter(struct plat_buf *b, const char *const *refs,
 int c121_entry_settle(struct c121 *c, int64_t seq, const char *ref,
                       const char *state, const char *msg);
 
+/* c121_entry_settle for entry `e`, adding one to *count once it is
+ * settled. */
+int c121_entry_settle_count(struct c121 *c, const struct c121_entry *e,
+                            const char *state, const char *msg,
+                            int64_t *count);
+
 /* The server copy of `ref`; ERR_NOTFOUND when the server has not shown it
  * yet. A registration whose create 121 rejected gives ERR_INVALID with a
  * message for the entries that depend on it. */
@@ -105,5 +116,15 @@ int c121_conflict_record(struct c121 *c, int64_t seq, const char *ref,
  * lineNumber and referenceId, read by sync_http_error_message. "" if
  * none. */
 void c121_row_message(const cJSON *entries, long row, char *out, size_t n);
+
+/* The referenceId of row `i` of a request, for c121_entry_row. */
+typedef const char *(*c121_row_ref_fn)(const void *rows, size_t i);
+
+/* Which of the `n` rows of a request a 400 entry `e` names, from 0; -1 if
+ * none (or `e` is not an object). Its lineNumber counts the rows from 1
+ * and is taken when that row has the entry's referenceId, or the entry
+ * gives none; otherwise the row with that referenceId. */
+long c121_entry_row(const cJSON *e, size_t n, c121_row_ref_fn ref_of,
+                    const void *rows);
 
 #endif

@@ -104,6 +104,35 @@ int c121_entries_load(struct c121 *c, const char *kind, const char *state,
                                   collect_entry, out);
 }
 
+/* The entries c121_entries_order is sorting (qsort has no payload). */
+static const struct c121_entries *sort_es;
+
+static int by_ref_seq(const void *a, const void *b)
+{
+    const struct c121_entry *x = &sort_es->v[*(const size_t *)a];
+    const struct c121_entry *y = &sort_es->v[*(const size_t *)b];
+    int d = strcmp(x->ref, y->ref);
+
+    if (d)
+        return d;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+size_t *c121_entries_order(const struct c121_entries *es)
+{
+    size_t *ix = plat_malloc((es->n ? es->n : 1) * sizeof(*ix));
+    size_t i;
+
+    if (!ix)
+        return NULL;
+    for (i = 0; i < es->n; i++)
+        ix[i] = i;
+    sort_es = es;
+    qsort(ix, es->n, sizeof(*ix), by_ref_seq);
+    sort_es = NULL;
+    return ix;
+}
+
 /* Text of a scalar for comparison; NULL for containers. */
 static const char *cmp_text(const cJSON *v, char *buf, size_t n)
 {
@@ -279,6 +308,17 @@ int c121_entry_settle(struct c121 *c, int64_t seq, const char *ref,
     return rc;
 }
 
+int c121_entry_settle_count(struct c121 *c, const struct c121_entry *e,
+                            const char *state, const char *msg,
+                            int64_t *count)
+{
+    int rc = c121_entry_settle(c, e->seq, e->ref, state, msg);
+
+    if (rc == PLAT_OK)
+        (*count)++;
+    return rc;
+}
+
 int c121_server_copy(struct c121 *c, const char *ref, cJSON **out)
 {
     int64_t n = 0;
@@ -355,11 +395,58 @@ void c121_row_message(const cJSON *entries, long row, char *out, size_t n)
     cJSON_Delete(mine);
 }
 
+long c121_entry_row(const cJSON *e, size_t n, c121_row_ref_fn ref_of,
+                    const void *rows)
+{
+    const cJSON *ln, *ref;
+    size_t i;
+
+    if (!cJSON_IsObject(e))
+        return -1;
+    ln = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
+    ref = cJSON_GetObjectItemCaseSensitive(e, "referenceId");
+    if (cJSON_IsNumber(ln) && ln->valuedouble >= 1 &&
+        ln->valuedouble <= (double)n) {
+        i = (size_t)ln->valuedouble - 1;
+        if (!cJSON_IsString(ref) ||
+            strcmp(ref->valuestring, ref_of(rows, i)) == 0)
+            return (long)i;
+    }
+    if (cJSON_IsString(ref))
+        for (i = 0; i < n; i++)
+            if (strcmp(ref->valuestring, ref_of(rows, i)) == 0)
+                return (long)i;
+    return -1;
+}
+
 /* ---- confirmation ------------------------------------------------------- */
 
 struct confirm_counts {
     int64_t done, rejected, conflicts, requeued;
 };
+
+/* The server copy of `ref` as the pull left it; NULL (PLAT_OK) when the
+ * pull has not brought it yet: the entry waits. */
+static int pulled_copy(struct c121 *c, const char *ref, cJSON **out)
+{
+    int rc = store_reg_server_get(c->store, ref, out);
+
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    return rc;
+}
+
+/* Entry `e` can never apply: 121 deleted its registration first. */
+static int reject_deleted(struct c121 *c, const struct c121_entry *e,
+                          struct confirm_counts *k)
+{
+    return c121_entry_settle_count(c, e, "rejected",
+                                   "the registration was deleted on 121 "
+                                   "before the change was applied",
+                                   &k->rejected);
+}
 
 /* Creates left inflight by an interrupted push: the server copy is there
  * (the pull fetched it), so they landed. */
@@ -372,52 +459,16 @@ static int confirm_creates(struct c121 *c, struct confirm_counts *k)
 
     rc = c121_entries_load(c, "create", "inflight", 0, 0, &es);
     for (i = 0; rc == PLAT_OK && i < es.n; i++) {
-        rc = store_reg_server_get(c->store, es.v[i].ref, &server);
+        /* No copy yet: push_creates asks the server. */
+        rc = pulled_copy(c, es.v[i].ref, &server);
+        if (rc == PLAT_OK && server)
+            rc = c121_entry_settle_count(c, &es.v[i], "done", NULL,
+                                         &k->done);
         cJSON_Delete(server);
         server = NULL;
-        if (rc == ERR_NOTFOUND) {
-            plat_err_clear();
-            rc = PLAT_OK; /* push_creates asks the server */
-            continue;
-        }
-        if (rc == PLAT_OK) {
-            rc = store_outbox_set_state(c->store, es.v[i].seq, "done", NULL);
-            if (rc == PLAT_OK)
-                k->done++;
-        }
     }
     c121_entries_free(&es);
     return rc;
-}
-
-/* Entries ordered by registration, then seq (an index into es->v). */
-static const struct c121_entries *sort_es;
-
-static int by_ref_seq(const void *a, const void *b)
-{
-    const struct c121_entry *x = &sort_es->v[*(const size_t *)a];
-    const struct c121_entry *y = &sort_es->v[*(const size_t *)b];
-    int d = strcmp(x->ref, y->ref);
-
-    if (d)
-        return d;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Indexes of `es` ordered by (ref, seq); caller frees. */
-static size_t *order_by_ref(const struct c121_entries *es)
-{
-    size_t *ix = plat_malloc((es->n ? es->n : 1) * sizeof(*ix));
-    size_t i;
-
-    if (!ix)
-        return NULL;
-    for (i = 0; i < es->n; i++)
-        ix[i] = i;
-    sort_es = es;
-    qsort(ix, es->n, sizeof(*ix), by_ref_seq);
-    sort_es = NULL;
-    return ix;
 }
 
 /* 1 if a later entry of the same registration (after position k of the
@@ -451,7 +502,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
     /* Pending ones too: a later entry of the same field supersedes. */
     rc = c121_entries_load(c, "edit", NULL, 0, 0, &es);
     if (rc == PLAT_OK) {
-        ix = order_by_ref(&es);
+        ix = c121_entries_order(&es);
         if (!ix)
             rc = plat_err_set(ERR_NOMEM, "out of memory");
     }
@@ -460,20 +511,13 @@ static int confirm_edits(struct c121 *c, int64_t now,
 
         if (strcmp(e->state, "inflight") != 0)
             continue;
-        rc = store_reg_server_get(c->store, e->ref, &server);
-        if (rc == ERR_NOTFOUND) {
-            plat_err_clear();
-            rc = PLAT_OK;
-            continue;
-        }
+        rc = pulled_copy(c, e->ref, &server);
         if (rc < 0)
             break;
+        if (!server)
+            continue;
         if (strcmp(c121_server_status(server), "deleted") == 0) {
-            rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
-                                   "the registration was deleted on 121 "
-                                   "before the change was applied");
-            if (rc == PLAT_OK)
-                n->rejected++;
+            rc = reject_deleted(c, e, n);
             cJSON_Delete(server);
             server = NULL;
             continue;
@@ -494,9 +538,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
         cJSON_Delete(server);
         server = NULL;
         if (all) {
-            rc = store_outbox_set_state(c->store, e->seq, "done", NULL);
-            if (rc == PLAT_OK)
-                n->done++;
+            rc = c121_entry_settle_count(c, e, "done", NULL, &n->done);
             continue;
         }
         rc = store_outbox_changed_ms(c->store, e->seq, &changed);
@@ -504,9 +546,8 @@ static int confirm_edits(struct c121 *c, int64_t now,
             /* Lost somewhere (the upload's queue, a restore on the
              * server): check and send again; 121 compares values, so a
              * row applied twice changes nothing. */
-            rc = store_outbox_set_state(c->store, e->seq, "pending", NULL);
-            if (rc == PLAT_OK)
-                n->requeued++;
+            rc = c121_entry_settle_count(c, e, "pending", NULL,
+                                         &n->requeued);
         }
     }
     plat_free(ix);
@@ -532,28 +573,19 @@ static int confirm_status(struct c121 *c, int64_t last_pass,
 
         target = cJSON_GetObjectItemCaseSensitive(e->payload, "status");
         base = cJSON_GetObjectItemCaseSensitive(e->base, "status");
-        rc = store_reg_server_get(c->store, e->ref, &server);
-        if (rc == ERR_NOTFOUND) {
-            plat_err_clear();
-            rc = PLAT_OK;
-            continue;
-        }
+        rc = pulled_copy(c, e->ref, &server);
         if (rc < 0)
             break;
+        if (!server)
+            continue;
         sstat = c121_server_status(server);
         if (cJSON_IsString(target) &&
             strcmp(sstat, target->valuestring) == 0) {
-            rc = store_outbox_set_state(c->store, e->seq, "done", NULL);
-            if (rc == PLAT_OK)
-                k->done++;
+            rc = c121_entry_settle_count(c, e, "done", NULL, &k->done);
             goto next;
         }
         if (strcmp(sstat, "deleted") == 0) { /* terminal */
-            rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
-                                   "the registration was deleted on 121 "
-                                   "before the change was applied");
-            if (rc == PLAT_OK)
-                k->rejected++;
+            rc = reject_deleted(c, e, k);
             goto next;
         }
         rc = store_outbox_changed_ms(c->store, e->seq, &changed);
@@ -571,9 +603,8 @@ static int confirm_status(struct c121 *c, int64_t last_pass,
                      "accepted the request but did not apply it",
                      sstat, cJSON_IsString(target) ? target->valuestring
                                                    : "?");
-            rc = c121_entry_settle(c, e->seq, e->ref, "rejected", msg);
-            if (rc == PLAT_OK)
-                k->rejected++;
+            rc = c121_entry_settle_count(c, e, "rejected", msg,
+                                         &k->rejected);
             log_info("121 confirm: status change of %s skipped by the "
                      "server", e->ref);
             goto next;
@@ -587,9 +618,8 @@ static int confirm_status(struct c121 *c, int64_t last_pass,
         rc = c121_conflict_record(c, e->seq, e->ref, "status", base,
                                   target, sv, NULL);
         if (rc == PLAT_OK)
-            rc = c121_entry_settle(c, e->seq, e->ref, "conflict", NULL);
-        if (rc == PLAT_OK)
-            k->conflicts++;
+            rc = c121_entry_settle_count(c, e, "conflict", NULL,
+                                         &k->conflicts);
     next:
         cJSON_Delete(server);
         cJSON_Delete(sv);

@@ -55,6 +55,9 @@ struct walk {
     int64_t done;             /* records committed by this walk        */
     int64_t gone;             /* stored rows found deleted             */
     int progressed;           /* a batch was committed in this attempt */
+    int64_t known_max;        /* largest id stored before the walk: rows
+                                 above it were all put by this walk, so
+                                 none of them can be missing           */
 };
 
 static void walk_drop(struct walk *w)
@@ -79,9 +82,13 @@ static int walk_flush(struct walk *w)
         return rc;
     for (rec = w->rows->child; rec && rc == PLAT_OK; rec = rec->next)
         rc = store_reg_put_server(s, rec);
-    if (rc == PLAT_OK)
+    /* On a first pull nothing was stored before, so this costs nothing;
+     * on a reconcile it only looks at the ids the store already had. */
+    if (rc == PLAT_OK && w->committed < w->known_max)
         rc = store_reg_mark_gone(s, w->program_id, w->committed,
-                                 w->last_seen, w->ids, w->n_rows, &gone);
+                                 w->last_seen < w->known_max
+                                     ? w->last_seen : w->known_max,
+                                 w->ids, w->n_rows, &gone);
     if (rc == PLAT_OK && w->checkpoint)
         rc = store_checkpoint_set_i64(s, C121_SOURCE, w->checkpoint,
                                       w->last_seen);
@@ -177,6 +184,11 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     plat_buf_init(&path, 0);
     if (!w.ids)
         return ERR_NOMEM;
+    rc = store_reg_max_server_id(c->store, w.program_id, &w.known_max);
+    if (rc < 0) {
+        plat_free(w.ids);
+        return rc;
+    }
     for (;;) {
         walk_drop(&w);
         w.last_seen = w.committed;
@@ -244,17 +256,15 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     return rc;
 }
 
-/* Start the events cursor at the first pull, on the server's clock: every
- * change after this moment is either in the rows still to be read or in
- * an event pull_events will apply. */
-static int start_events_cursor(struct c121 *c)
+/* Set checkpoint `name` to the server's time now, unless it is set. */
+static int start_cursor(struct c121 *c, const char *name)
 {
     char *cur = NULL;
     char iso[PLAT_ISO_LEN];
     int64_t ms;
     int rc;
 
-    rc = store_checkpoint_get(c->store, C121_SOURCE, "events.cursor", &cur);
+    rc = store_checkpoint_get(c->store, C121_SOURCE, name, &cur);
     plat_free(cur);
     if (rc != ERR_NOTFOUND)
         return rc;
@@ -263,30 +273,7 @@ static int start_events_cursor(struct c121 *c)
     if (rc < 0)
         return rc;
     plat_time_iso(ms, iso);
-    return store_checkpoint_set(c->store, C121_SOURCE, "events.cursor", iso);
-}
-
-/* A new full walk notes the server's time: once it has read everything,
- * the events before that moment are in what it read, so the events cursor
- * may move up to it (a backlog of events too large to read is skipped
- * this way). */
-static int start_full(struct c121 *c)
-{
-    char *cur = NULL;
-    char iso[PLAT_ISO_LEN];
-    int64_t ms;
-    int rc;
-
-    rc = store_checkpoint_get(c->store, C121_SOURCE, "full.cursor", &cur);
-    plat_free(cur);
-    if (rc != ERR_NOTFOUND)
-        return rc;
-    plat_err_clear();
-    rc = c121_server_time(c, &ms);
-    if (rc < 0)
-        return rc;
-    plat_time_iso(ms, iso);
-    return store_checkpoint_set(c->store, C121_SOURCE, "full.cursor", iso);
+    return store_checkpoint_set(c->store, C121_SOURCE, name, iso);
 }
 
 /* Move the events cursor up to the start of the full walk. */
@@ -368,9 +355,16 @@ int c121_pull_registrations(struct c121 *c)
                   "events");
         return PLAT_OK;
     }
-    rc = start_events_cursor(c);
+    /* The events cursor starts at the first pull, on the server's clock:
+     * every change after that moment is either in the rows still to be
+     * read or in an event pull_events will apply. A new full walk notes
+     * the server's time too: once it has read everything, the events
+     * before that moment are in what it read, so the events cursor may
+     * move up to it (a backlog of events too large to read is skipped
+     * this way). */
+    rc = start_cursor(c, "events.cursor");
     if (rc == PLAT_OK && full)
-        rc = start_full(c);
+        rc = start_cursor(c, "full.cursor");
     if (rc < 0)
         goto done;
     /* A full reconcile that was cut off resumes where it stopped; a new

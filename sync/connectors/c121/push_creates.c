@@ -351,27 +351,17 @@ done:
     return rc;
 }
 
-/* The row of a 400 entry: lineNumber (from 1 in the batch) if it names
- * the same referenceId, else the row with that referenceId. */
-static long entry_row(const cJSON *e, const struct c121_entries *es,
-                      const size_t *ix, size_t n)
-{
-    const cJSON *ln = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referenceId");
-    size_t i;
+/* The entries es->v[ix[0..n)] of one batch, its rows in order. */
+struct batch_rows {
+    const struct c121_entries *es;
+    const size_t *ix;
+};
 
-    if (cJSON_IsNumber(ln) && ln->valuedouble >= 1 &&
-        ln->valuedouble <= (double)n) {
-        i = (size_t)ln->valuedouble - 1;
-        if (!cJSON_IsString(ref) ||
-            strcmp(ref->valuestring, es->v[ix[i]].ref) == 0)
-            return (long)i;
-    }
-    if (cJSON_IsString(ref))
-        for (i = 0; i < n; i++)
-            if (strcmp(ref->valuestring, es->v[ix[i]].ref) == 0)
-                return (long)i;
-    return -1;
+static const char *batch_row_ref(const void *rows, size_t i)
+{
+    const struct batch_rows *r = rows;
+
+    return r->es->v[r->ix[i]].ref;
 }
 
 /* A 400 with an array of row errors. Rows "already exist": ask 121 which
@@ -380,6 +370,7 @@ static long entry_row(const cJSON *e, const struct c121_entries *es,
 static int after_400(struct creates *k, struct c121_entries *es, size_t *ix,
                      size_t n, cJSON *arr, const char *whole_msg)
 {
+    struct batch_rows rows = {es, ix};
     unsigned char *flag = NULL;   /* 1 exists, 2 error */
     size_t *exists = NULL, *rest = NULL, *left = NULL;
     size_t i, n_exists = 0, n_rest = 0, n_left = 0, mapped = 0;
@@ -399,7 +390,7 @@ static int after_400(struct creates *k, struct c121_entries *es, size_t *ix,
     cJSON_ArrayForEach(e, arr) {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
 
-        row = cJSON_IsObject(e) ? entry_row(e, es, ix, n) : -1;
+        row = c121_entry_row(e, n, batch_row_ref, &rows);
         if (row < 0)
             continue;
         mapped++;

@@ -86,34 +86,6 @@ struct edits {
 
 /* ---- ordering ----------------------------------------------------------- */
 
-static const struct c121_entries *sort_es;
-
-static int by_ref_seq(const void *a, const void *b)
-{
-    const struct c121_entry *x = &sort_es->v[*(const size_t *)a];
-    const struct c121_entry *y = &sort_es->v[*(const size_t *)b];
-    int d = strcmp(x->ref, y->ref);
-
-    if (d)
-        return d;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static size_t *order(const struct c121_entries *es)
-{
-    size_t *ix = plat_malloc((es->n ? es->n : 1) * sizeof(*ix));
-    size_t i;
-
-    if (!ix)
-        return NULL;
-    for (i = 0; i < es->n; i++)
-        ix[i] = i;
-    sort_es = es;
-    qsort(ix, es->n, sizeof(*ix), by_ref_seq);
-    sort_es = NULL;
-    return ix;
-}
-
 /* First position in k->iix whose entry has `ref`, or infl.n. */
 static size_t inflight_first(const struct edits *k, const char *ref)
 {
@@ -313,12 +285,9 @@ static int reject_group(struct edits *k, size_t first, size_t end,
     size_t i;
     int rc = PLAT_OK;
 
-    for (i = first; rc == PLAT_OK && i < end; i++) {
-        rc = c121_entry_settle(k->c, k->items[i].e->seq, k->items[i].e->ref,
-                               "rejected", msg);
-        if (rc == PLAT_OK)
-            k->rejected++;
-    }
+    for (i = first; rc == PLAT_OK && i < end; i++)
+        rc = c121_entry_settle_count(k->c, k->items[i].e, "rejected", msg,
+                                     &k->rejected);
     return rc;
 }
 
@@ -385,10 +354,8 @@ static int check_ref(struct edits *k, size_t first, size_t end,
                     rc = c121_entry_settle(c, it->e->seq, it->e->ref,
                                            "conflict", NULL);
             } else {
-                rc = store_outbox_set_state(c->store, it->e->seq, "done",
-                                            NULL);
-                if (rc == PLAT_OK)
-                    k->done++;
+                rc = c121_entry_settle_count(c, it->e, "done", NULL,
+                                             &k->done);
             }
             if (rc < 0)
                 goto done;
@@ -476,10 +443,8 @@ static int reject_unit(struct edits *k, struct unit *u, const char *msg)
 
         if (it->unit != (int)(u - k->units))
             continue;
-        rc = c121_entry_settle(k->c, it->e->seq, it->e->ref, "rejected",
-                               msg);
-        if (rc == PLAT_OK)
-            k->rejected++;
+        rc = c121_entry_settle_count(k->c, it->e, "rejected", msg,
+                                     &k->rejected);
     }
     return rc;
 }
@@ -869,27 +834,17 @@ static int build_csv(struct edits *k, const size_t *ux, size_t n,
     return rc;
 }
 
-/* The unit a 400 entry names: lineNumber counts the data rows from 1
- * (checked against its referenceId when it has one). */
-static long csv_row(const cJSON *e, struct edits *k, const size_t *ux,
-                    size_t n)
-{
-    const cJSON *ln = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referenceId");
-    size_t i;
+/* The units ux[0..n) of one upload, its data rows in order. */
+struct csv_rows {
+    const struct edits *k;
+    const size_t *ux;
+};
 
-    if (cJSON_IsNumber(ln) && ln->valuedouble >= 1 &&
-        ln->valuedouble <= (double)n) {
-        i = (size_t)ln->valuedouble - 1;
-        if (!cJSON_IsString(ref) ||
-            strcmp(ref->valuestring, k->units[ux[i]].ref) == 0)
-            return (long)i;
-    }
-    if (cJSON_IsString(ref))
-        for (i = 0; i < n; i++)
-            if (strcmp(ref->valuestring, k->units[ux[i]].ref) == 0)
-                return (long)i;
-    return -1;
+static const char *csv_row_ref(const void *rows, size_t i)
+{
+    const struct csv_rows *r = rows;
+
+    return r->k->units[r->ux[i]].ref;
 }
 
 /* Reject the units of a refused upload that the answer names; returns
@@ -897,6 +852,7 @@ static long csv_row(const cJSON *e, struct edits *k, const size_t *ux,
 static int reject_named(struct edits *k, size_t *ux, size_t n,
                         const struct sync_http_response *r, size_t *named)
 {
+    struct csv_rows rows = {k, ux};
     char msg[C121_MSG_MAX];
     cJSON *arr = NULL, *e;
     const char *p;
@@ -934,7 +890,7 @@ static int reject_named(struct edits *k, size_t *ux, size_t n,
     if (!cJSON_IsArray(arr))
         goto done;
     cJSON_ArrayForEach(e, arr) {
-        row = cJSON_IsObject(e) ? csv_row(e, k, ux, n) : -1;
+        row = c121_entry_row(e, n, csv_row_ref, &rows);
         if (row >= 0)
             cJSON_AddNumberToObject(e, "_row", (double)row);
     }
@@ -1122,8 +1078,8 @@ int c121_push_edits(struct c121 *c)
         rc = c121_entries_load(c, "edit", "inflight", 0, 0, &k.infl);
     if (rc < 0 || k.pend.n == 0)
         goto done;
-    k.pix = order(&k.pend);
-    k.iix = order(&k.infl);
+    k.pix = c121_entries_order(&k.pend);
+    k.iix = c121_entries_order(&k.infl);
     k.items = plat_calloc(k.pend.n, sizeof(*k.items));
     if (!k.pix || !k.iix || !k.items) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");

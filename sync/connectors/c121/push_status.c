@@ -64,19 +64,6 @@ static int in_sorted(const char **refs, size_t n, const char *ref)
     return n && bsearch(&ref, refs, n, sizeof(*refs), by_ref) != NULL;
 }
 
-static const struct c121_entries *sort_es;
-
-static int by_ref_seq(const void *a, const void *b)
-{
-    const struct c121_entry *x = &sort_es->v[*(const size_t *)a];
-    const struct c121_entry *y = &sort_es->v[*(const size_t *)b];
-    int d = strcmp(x->ref, y->ref);
-
-    if (d)
-        return d;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 static int by_index(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -96,13 +83,10 @@ static int check_one(struct statuses *k, struct c121_entry *e)
     struct cand *cd;
     int rc, policy, win = 0;
 
-    if (!target) {
-        rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
-                               "the status change names no status");
-        if (rc == PLAT_OK)
-            k->rejected++;
-        return rc;
-    }
+    if (!target)
+        return c121_entry_settle_count(c, e, "rejected",
+                                       "the status change names no status",
+                                       &k->rejected);
     rc = c121_server_copy(c, e->ref, &server);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear(); /* its create has not reached 121 yet */
@@ -110,10 +94,7 @@ static int check_one(struct statuses *k, struct c121_entry *e)
     }
     if (rc == ERR_INVALID) {
         snprintf(msg, sizeof(msg), "%s", plat_err_msg());
-        rc = c121_entry_settle(c, e->seq, e->ref, "rejected", msg);
-        if (rc == PLAT_OK)
-            k->rejected++;
-        return rc;
+        return c121_entry_settle_count(c, e, "rejected", msg, &k->rejected);
     }
     if (rc < 0)
         return rc;
@@ -124,17 +105,14 @@ static int check_one(struct statuses *k, struct c121_entry *e)
         goto done;
     }
     if (strcmp(sstat, target) == 0) {
-        rc = store_outbox_set_state(c->store, e->seq, "done", NULL);
-        if (rc == PLAT_OK)
-            k->done++;
+        rc = c121_entry_settle_count(c, e, "done", NULL, &k->done);
         goto done;
     }
     if (strcmp(sstat, "deleted") == 0) {
         /* Terminal on 121: nothing a person could decide. */
-        rc = c121_entry_settle(c, e->seq, e->ref, "rejected",
-                               "not found on the server (deleted)");
-        if (rc == PLAT_OK)
-            k->rejected++;
+        rc = c121_entry_settle_count(c, e, "rejected",
+                                     "not found on the server (deleted)",
+                                     &k->rejected);
         goto done;
     }
     from = sstat;
@@ -147,9 +125,8 @@ static int check_one(struct statuses *k, struct c121_entry *e)
                 cJSON_GetObjectItemCaseSensitive(e->payload, "status"), sv,
                 NULL);
             if (rc == PLAT_OK)
-                rc = c121_entry_settle(c, e->seq, e->ref, "conflict", NULL);
-            if (rc == PLAT_OK)
-                k->conflicts++;
+                rc = c121_entry_settle_count(c, e, "conflict", NULL,
+                                             &k->conflicts);
             goto done;
         }
         if (policy == SYNC_POLICY_SERVER_WINS) {
@@ -172,9 +149,7 @@ static int check_one(struct statuses *k, struct c121_entry *e)
                  from, target, from, from,
                  store_status_targets(from)[0] ? store_status_targets(from)
                                                : "none");
-        rc = c121_entry_settle(c, e->seq, e->ref, "rejected", msg);
-        if (rc == PLAT_OK)
-            k->rejected++;
+        rc = c121_entry_settle_count(c, e, "rejected", msg, &k->rejected);
         goto done;
     }
     cd = &k->cands[k->n_cands++];
@@ -280,14 +255,12 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
          * the same for every registration of the group. */
         sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         rc = c121_txn_begin(c);
-        for (i = 0; rc == PLAT_OK && i < n; i++) {
-            rc = c121_entry_settle(c, cs[i]->e->seq, cs[i]->e->ref,
-                                   "rejected", msg[0] ? msg
-                                                      : "121 refused the "
-                                                        "status change");
-            if (rc == PLAT_OK)
-                k->rejected++;
-        }
+        for (i = 0; rc == PLAT_OK && i < n; i++)
+            rc = c121_entry_settle_count(c, cs[i]->e, "rejected",
+                                         msg[0] ? msg
+                                                : "121 refused the status "
+                                                  "change",
+                                         &k->rejected);
         rc = c121_txn_end(c, rc);
         goto done;
     }
@@ -432,7 +405,7 @@ int c121_push_status(struct c121 *c)
         goto done;
     k.cands = plat_calloc(k.pend.n, sizeof(*k.cands));
     busy = plat_malloc((k.pend.n + k.infl.n) * sizeof(*busy));
-    first = plat_malloc(k.pend.n * sizeof(*first));
+    first = c121_entries_order(&k.pend); /* by (ref, seq) */
     if (!k.cands || !busy || !first) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
@@ -443,12 +416,7 @@ int c121_push_status(struct c121 *c)
     qsort(busy, n_busy, sizeof(*busy), by_ref);
 
     /* Only the oldest pending change of a registration goes this time:
-     * order by (ref, seq) and take the first of each registration. */
-    for (i = 0; i < k.pend.n; i++)
-        first[i] = i;
-    sort_es = &k.pend;
-    qsort(first, k.pend.n, sizeof(*first), by_ref_seq);
-    sort_es = NULL;
+     * the first of each registration in (ref, seq) order. */
     for (i = 0, n_first = 0; i < k.pend.n; i++)
         if (i == 0 || strcmp(k.pend.v[first[i]].ref,
                              k.pend.v[first[i - 1]].ref) != 0)
