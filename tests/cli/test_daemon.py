@@ -233,8 +233,7 @@ class TestOfflineThenOnline(DaemonTestCase):
         d = wait_for("two probes", lambda: (lambda s: s if s["state"] ==
                      "offline" and s["probes"] >= 2 else None)(
                          self.daemon_status(p)), 10, step=0.05)
-        retry_in = d["next_attempt_in_s"]
-        self.assertEqual(d["syncs"], 1)
+        retry_in, syncs = d["next_attempt_in_s"], d["syncs"]
 
         fake = self.start_fake("--port", str(port),
                                "--seed-registrations", "60")
@@ -244,7 +243,7 @@ class TestOfflineThenOnline(DaemonTestCase):
         self.assertLess(took, 1 + 2.5)
         if retry_in > took + 1:
             self.assertIn("121 answers again: syncing now", self.read_log())
-        self.assertEqual(d["syncs"], 2)
+        self.assertGreaterEqual(d["syncs"], syncs + 1)
         live = fake.state()["programs"]["3"]["registrations_live"]
         self.assertEqual(self.status()["registrations"], live)
         self.assertEqual(self.stop(p)[0], 0)
