@@ -168,8 +168,13 @@ class Stats:
             self.bytes_out = 0
             self.bytes_in = 0
             self.log = []
+            self.generation = getattr(self, "generation", 0) + 1
 
     def record(self, method, route, path, status, bytes_in, bytes_out, started, note=None):
+        """Count a request. Called BEFORE its answer is sent, so that a
+        test that has its answer and then reads or resets the stats never
+        races with the handler thread; the bytes sent are added afterwards
+        with sent(). Returns a token for sent()."""
         with self.lock:
             self.requests += 1
             self.by_route[route] = self.by_route.get(route, 0) + 1
@@ -184,6 +189,19 @@ class Stats:
             self.log.append(entry)
             if len(self.log) > self.keep:
                 del self.log[: len(self.log) - self.keep]
+            return (self.generation, entry)
+
+    def sent(self, token, bytes_out, note=None):
+        """Add the bytes of an answer counted by record() (unless the stats
+        were reset in between)."""
+        generation, entry = token
+        with self.lock:
+            if generation != self.generation:
+                return
+            self.bytes_out += bytes_out
+            entry["bytes_out"] = bytes_out
+            if note:
+                entry["fault"] = note
 
     def summary(self):
         with self.lock:

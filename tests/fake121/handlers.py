@@ -207,11 +207,13 @@ class Handler(BaseHTTPRequestHandler):
                 data = b"".join(resp.chunks)
                 resp.chunks = [b'{"data":[{"id":1,,"status":]' + data[len(data) // 2:]]
                 note = "malformed_json"
+        token = app.stats.record(method, route, self.path, resp.status, self._bytes_in, 0,
+                                 started, note)
         sent = self.send(resp, drop_after=plan.drop_after if plan is not None else None,
                          method=method)
         if plan is not None and plan.drop_after is not None:
             note = "drop_after_bytes"
-        app.stats.record(method, route, self.path, resp.status, self._bytes_in, sent, started, note)
+        app.stats.sent(token, sent, note)
 
     def fail_resp(self, status):
         body = FAIL_BODIES.get(status)
