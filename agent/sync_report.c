@@ -149,7 +149,7 @@ static void print_summary(const struct sync_summary *sum,
            "%lld\n", (long long)sum->pulled, (long long)sum->events,
            (long long)sum->pushed, (long long)sum->sent,
            (long long)sum->conflicts, (long long)sum->rejected);
-    printf("      %lld requests, %s on the wire (%s of data), %.1f s\n",
+    printf("      %lld requests, %s on the wire (%s of data), %.2f s\n",
            (long long)sum->requests, wire, body,
            (double)sum->elapsed_ms / 1000.0);
     if (after->pending || after->conflicts || after->rejected)
