@@ -156,6 +156,11 @@ void agent_ctl_handle(struct agent_daemon *d, const struct pollfd *fds,
 int64_t agent_ctl_deadline(const struct agent_daemon *d);
 void agent_ctl_expire(struct agent_daemon *d, int64_t now);
 
+/* The "result" event of a sync request that will not run (exit code 3:
+ * nothing lost, try later), as a new object (caller frees); NULL when out
+ * of memory. */
+struct cJSON *agent_ctl_refused_result(const char *why);
+
 /* Send `ev` (one line) to every client waiting for sync `gen`; with
  * `last`, close them after it. */
 void agent_ctl_broadcast(struct agent_daemon *d, uint64_t gen,

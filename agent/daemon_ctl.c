@@ -241,7 +241,7 @@ static int parse_sync_opts(const cJSON *req, struct agent_job_opts *o)
 
 /* The answer to a sync request that cannot be run: exit code 3 (nothing
  * lost, try later), as `agent sync` reports an unreachable server. */
-static cJSON *refused_result(const char *why)
+cJSON *agent_ctl_refused_result(const char *why)
 {
     struct sync_summary sum;
     struct store_counts after;
@@ -272,7 +272,8 @@ static void request_sync(struct agent_daemon *d, struct agent_ctl_client *c,
         return;
     }
     if (d->stopping) {
-        client_send_close(c, refused_result("the daemon is shutting down"));
+        client_send_close(c, agent_ctl_refused_result(
+            "the daemon is shutting down"));
         return;
     }
     agent_daemon_want_sync(d, &opts, &gen, &attached);

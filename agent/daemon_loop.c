@@ -96,16 +96,9 @@ static void notify_status(struct agent_daemon *d, const char *prefix)
 static void refuse_waiters(struct agent_daemon *d, uint64_t gen,
                            const char *why)
 {
-    struct sync_summary sum;
-    struct store_counts after;
-    cJSON *ev;
+    cJSON *ev = agent_ctl_refused_result(why);
 
-    memset(&sum, 0, sizeof(sum));
-    memset(&after, 0, sizeof(after));
-    snprintf(sum.error, sizeof(sum.error), "%s", why);
-    ev = agent_sync_summary_json(&sum, &after, AGENT_EXIT_OFFLINE,
-                                 (long)getpid());
-    if (ev && cJSON_AddStringToObject(ev, "event", "result"))
+    if (ev)
         agent_ctl_broadcast(d, gen, ev, 1);
     cJSON_Delete(ev);
 }

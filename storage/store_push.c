@@ -66,26 +66,22 @@ int store_outbox_set_state_by_ref(struct store *s, const char *ref,
     /* One statement: atomic alone, part of the caller's transaction when
      * one is open. A move to inflight counts as an attempt, as in
      * store_outbox_set_state. */
-    rc = sqlite3_prepare_v2(
-        s->db,
+    rc = store__prepare(
+        s,
         "UPDATE outbox SET state = ?4, updated_at = ?5,"
         " attempts = attempts + (CASE WHEN ?4 = 'inflight' THEN 1 ELSE 0 END)"
         " WHERE reference_id = ?1 AND kind = ?2 AND state = ?3",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "update the outbox");
+        &st);
+    if (rc < 0)
         goto done;
-    }
     store__bind_text(st, 1, ref);
     store__bind_text(st, 2, kind);
     store__bind_text(st, 3, from_state);
     store__bind_text(st, 4, to_state);
     store__bind_text(st, 5, now);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) {
-        rc = store__db_err(s, rc, "update the outbox");
+    rc = store__step_done(s, st, "update the outbox");
+    if (rc < 0)
         goto done;
-    }
     if (count_out)
         *count_out = sqlite3_changes(s->db);
     rc = PLAT_OK;
@@ -182,13 +178,12 @@ int store_outbox_changed_ms(struct store *s, int64_t seq, int64_t *ms_out)
     int rc;
 
     *ms_out = 0;
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT updated_at FROM outbox WHERE seq = ?1",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "read the outbox");
+    rc = store__prepare(
+        s,
+        "SELECT updated_at FROM outbox WHERE seq = ?1",
+        &st);
+    if (rc < 0)
         goto done;
-    }
     sqlite3_bind_int64(st, 1, seq);
     rc = store__step_row(s, st, "read the outbox");
     if (rc == ERR_NOTFOUND)
@@ -256,14 +251,13 @@ static int load_entry(struct store *s, int64_t seq, struct entry_row *r)
     int rc;
 
     memset(r, 0, sizeof(*r));
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT reference_id, kind, state, payload, base"
+    rc = store__prepare(
+        s,
+        "SELECT reference_id, kind, state, payload, base"
                             " FROM outbox WHERE seq = ?1",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "read the outbox");
+        &st);
+    if (rc < 0)
         goto done;
-    }
     sqlite3_bind_int64(st, 1, seq);
     rc = store__step_row(s, st, "read the outbox");
     if (rc == ERR_NOTFOUND)
@@ -305,23 +299,19 @@ static int save_entry(struct store *s, int64_t seq, const cJSON *payload,
         }
     }
     store__now(now);
-    rc = sqlite3_prepare_v2(
-        s->db,
+    rc = store__prepare(
+        s,
         "UPDATE outbox SET payload = ?2, base = ?3,"
         " state = coalesce(?4, state), updated_at = ?5 WHERE seq = ?1",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "update the outbox");
+        &st);
+    if (rc < 0)
         goto done;
-    }
     sqlite3_bind_int64(st, 1, seq);
     store__bind_text(st, 2, ptext);
     store__bind_text(st, 3, btext);
     store__bind_text(st, 4, state);
     store__bind_text(st, 5, now);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? PLAT_OK
-                           : store__db_err(s, rc, "update the outbox");
+    rc = store__step_done(s, st, "update the outbox");
 
 done:
     sqlite3_finalize(st);
@@ -499,15 +489,13 @@ static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
     int rc;
 
     memset(r, 0, sizeof(*r));
-    rc = sqlite3_prepare_v2(
-        s->db,
+    rc = store__prepare(
+        s,
         "SELECT id, outbox_seq, reference_id, field, base_value, local_value,"
         " server_value, state FROM conflicts WHERE id = ?1",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "read conflicts");
+        &st);
+    if (rc < 0)
         goto done;
-    }
     sqlite3_bind_int64(st, 1, id);
     rc = store__step_row(s, st, "read conflicts");
     if (rc == ERR_NOTFOUND)
@@ -682,9 +670,7 @@ static int settle_entry(struct store *s, int64_t seq)
         return store__db_err(s, rc, "update the outbox");
     sqlite3_bind_int64(st, 1, seq);
     store__bind_text(st, 2, now);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? PLAT_OK
-                           : store__db_err(s, rc, "update the outbox");
+    rc = store__step_done(s, st, "update the outbox");
     sqlite3_finalize(st);
     return rc;
 }
