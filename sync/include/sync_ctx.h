@@ -1,0 +1,313 @@
+/*
+ * sync_ctx.h - the engine's services to a connector (the only way a
+ * connector reaches the store).
+ *
+ * The engine makes one `struct sync_ctx` per source per cycle and hands it
+ * to every callback of that source's descriptor (sync_connector.h). Through
+ * it a connector reads its config and what the store holds, hands over
+ * records from its system, moves its cursors and reports a result per
+ * outbox operation. The engine does every store write: in a batch
+ * (sync_batch_begin .. sync_batch_end), records and cursor moves commit
+ * together or not at all, so an interrupted pull loses at most one batch
+ * of download work and never leaves a cursor ahead of its records.
+ *
+ * Cursors (checkpoints) are keyed by (source, name); a connector picks its
+ * own names ("pull.last_id", "events.cursor", ...). Outbox operations
+ * carry the system they are for (target) and the system a change came
+ * from (origin): sync_ops_load gives a connector only the operations for
+ * its own source, and never one whose origin is that source (no echo).
+ *
+ * Errors follow plat_err.h: PLAT_OK, or ERR_NOTFOUND where a lookup finds
+ * nothing, ERR_INVALID for a malformed record (the message names the
+ * field, never a value), ERR_IO / ERR_CORRUPT / ERR_NOMEM from the store.
+ *
+ * Memory: what a getter returns through an `out` pointer is new and owned
+ * by the caller (cJSON_Delete, plat_free, sync_ops_free); what a setter
+ * takes is borrowed for the call. Strings returned directly are borrowed
+ * from the context and live as long as the cycle.
+ *
+ * Threads: a context belongs to the thread running the cycle (the daemon
+ * runs cycles on a worker thread, one store connection each).
+ */
+#ifndef SYNC_CTX_H
+#define SYNC_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sync_ctx;
+struct sync_http;
+struct sync_engine_options;
+struct cJSON;
+
+/* ---- environment -------------------------------------------------------- */
+
+/* Name of the source this context runs ("121", "kobo", ...). */
+const char *sync_ctx_source(const struct sync_ctx *ctx);
+
+/* Value of `key` in the source's config section (defaults applied); NULL
+ * when unset. */
+const char *sync_ctx_conf(const struct sync_ctx *ctx, const char *key);
+
+/* Engine options of this cycle (direction, full, vouchers, batch sizes,
+ * transport limits): read-only. */
+const struct sync_engine_options *sync_ctx_options(const struct sync_ctx *ctx);
+
+/* The source's HTTP client, made by the engine from the transport options
+ * and the section's "url" (NULL for a source without one). The connector
+ * installs its auth hook on it in cb_init. Borrowed. */
+struct sync_http *sync_ctx_http(struct sync_ctx *ctx);
+
+/* 1 when the cycle should stop (the message is then set: ERR_RETRY
+ * "sync cancelled"), else 0. Check it between batches. */
+int sync_ctx_cancelled(struct sync_ctx *ctx);
+
+/* Progress of the current stream: `done` units of `total` (0: unknown). */
+void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total);
+
+/* Counters of the source's summary (added to). */
+enum sync_counter {
+    SYNC_COUNT_PULLED = 0,   /* records written from the source         */
+    SYNC_COUNT_EVENTS,       /* change events applied                   */
+    SYNC_COUNT_PUSHED,       /* operations confirmed done               */
+    SYNC_COUNT_SENT,         /* operations sent, awaiting confirmation  */
+    SYNC_COUNT_CONFLICTS,    /* conflicts found                         */
+    SYNC_COUNT_REJECTED,     /* operations rejected                     */
+    SYNC_COUNT_GONE          /* records the source no longer shows      */
+};
+void sync_ctx_count(struct sync_ctx *ctx, int counter, int64_t n);
+
+/* ---- batches and cursors ----------------------------------------------- */
+
+/* Open a batch (one store transaction). Batches do not nest. */
+int sync_batch_begin(struct sync_ctx *ctx);
+/* Close it: commit when rc is PLAT_OK, else roll back; returns rc (or the
+ * commit's error). */
+int sync_batch_end(struct sync_ctx *ctx, int rc);
+
+/* Cursor `name` of this source. Getters: ERR_NOTFOUND when never set (the
+ * _i64 form returns `dflt` instead). Setters and delete join the open
+ * batch, or commit on their own outside one. */
+int sync_cursor_get(struct sync_ctx *ctx, const char *name, char **out);
+int sync_cursor_get_i64(struct sync_ctx *ctx, const char *name, int64_t dflt,
+                        int64_t *out);
+int sync_cursor_set(struct sync_ctx *ctx, const char *name, const char *value);
+int sync_cursor_set_i64(struct sync_ctx *ctx, const char *name, int64_t value);
+int sync_cursor_delete(struct sync_ctx *ctx, const char *name);
+
+/* Small per-source state outside batches (last seen server time, ...). */
+int sync_state_get(struct sync_ctx *ctx, const char *name, char **out);
+int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value);
+
+/* ---- records from the source (join the open batch) -------------------- */
+
+/* A program definition (121's GET /programs/{id} body) and its ETag. */
+int sync_put_program(struct sync_ctx *ctx, const struct cJSON *program,
+                     const char *etag);
+int sync_put_templates(struct sync_ctx *ctx, int program_id,
+                       const struct cJSON *templates);
+
+/* The server copy of one registration / an array of them: the local view
+ * is recomputed with the pending operations re-applied. ERR_INVALID for a
+ * malformed object, ERR_CONFLICT when its id is stored under another
+ * referenceId. */
+int sync_put_registration(struct sync_ctx *ctx, const struct cJSON *reg);
+int sync_put_registrations(struct sync_ctx *ctx, const struct cJSON *regs);
+
+/* Set fields of a stored server copy (changes: field -> JSON value, as the
+ * source types them). ERR_NOTFOUND when `ref` has no server copy. */
+int sync_set_registration_fields(struct sync_ctx *ctx, const char *ref,
+                                 const struct cJSON *changes);
+
+/* A pure edit of a record in place (the connector's own rules, e.g.
+ * 121's event application): PLAT_OK or an ERR_* with the message set. */
+typedef int (*sync_record_edit_fn)(struct cJSON *record, void *payload);
+
+/* Edit the stored server copy of `ref` with `fn` and recompute the local
+ * view. ERR_NOTFOUND when `ref` has no server copy. */
+int sync_edit_registration(struct sync_ctx *ctx, const char *ref,
+                           sync_record_edit_fn fn, void *payload);
+
+/* Deletion marks: every stored registration of `program_id` whose server
+ * id is in (after_id, upto_id] and not in `seen` (ascending) is gone from
+ * the source (deleted or out of scope); `gone` turns its server copy into
+ * the source's deleted form (121: status deleted, attributes erased).
+ * upto_id INT64_MAX: no upper end. *count_out (may be NULL): rows marked. */
+int sync_mark_gone(struct sync_ctx *ctx, int program_id, int64_t after_id,
+                   int64_t upto_id, const int64_t *seen, size_t n_seen,
+                   sync_record_edit_fn gone, void *gone_payload,
+                   int64_t *count_out);
+
+int sync_put_payment(struct sync_ctx *ctx, int program_id,
+                     const struct cJSON *payment);
+int sync_put_transactions(struct sync_ctx *ctx, int program_id,
+                          int payment_id, const struct cJSON *transactions);
+int sync_put_voucher(struct sync_ctx *ctx, const char *ref, int payment_id,
+                     const void *image, size_t len, const char *content_type);
+
+/* Map a record of this source (kind e.g. "submission", "record") to a
+ * referenceId, with its remote version or modified time. */
+int sync_remote_id_put(struct sync_ctx *ctx, const char *kind,
+                       const char *remote_id, const char *ref,
+                       const char *remote_version);
+/* ERR_NOTFOUND when not mapped. *ref_out and *version_out (may be NULL)
+ * allocated. */
+int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
+                       const char *remote_id, char **ref_out,
+                       char **version_out);
+
+/* ---- reads of what the store holds -------------------------------------- */
+
+int sync_get_program(struct sync_ctx *ctx, int program_id,
+                     struct cJSON **out, char **etag_out);
+/* Server copy of `ref`; ERR_NOTFOUND when the source has not shown it. */
+int sync_get_registration(struct sync_ctx *ctx, const char *ref,
+                          struct cJSON **out);
+/* Local view of `ref` (what people see). */
+int sync_get_local(struct sync_ctx *ctx, const char *ref, struct cJSON **out);
+int sync_ref_by_server_id(struct sync_ctx *ctx, int64_t id, char **ref_out);
+int sync_max_server_id(struct sync_ctx *ctx, int program_id, int64_t *out);
+int sync_get_payment(struct sync_ctx *ctx, int program_id, int payment_id,
+                     struct cJSON **out);
+int sync_latest_payment(struct sync_ctx *ctx, int program_id, int *out);
+int sync_transactions_max_updated(struct sync_ctx *ctx, int payment_id,
+                                  char *out, size_t out_size);
+/* referenceIds of a payment's transactions through `fsp_name` (success or
+ * waiting) without a stored voucher image; free with sync_strings_free. */
+int sync_vouchers_missing(struct sync_ctx *ctx, int payment_id,
+                          const char *fsp_name, char ***refs_out,
+                          size_t *n_out);
+void sync_strings_free(char **v, size_t n);
+
+/* ---- outbox operations -------------------------------------------------- */
+
+enum sync_op_kind {
+    SYNC_OP_CREATE = 0,
+    SYNC_OP_EDIT,
+    SYNC_OP_STATUS,
+    SYNC_OP_MESSAGE,
+    SYNC_OP_VOUCHER,
+    SYNC_OP_KIND_COUNT
+};
+
+enum sync_op_state {
+    SYNC_OP_PENDING = 0,
+    SYNC_OP_INFLIGHT,
+    SYNC_OP_DONE,
+    SYNC_OP_CONFLICT,
+    SYNC_OP_REJECTED,
+    SYNC_OP_STATE_COUNT
+};
+
+/* Text of a kind/state as stored ("create", "inflight", ...); parse gives
+ * -1 for an unknown text. */
+const char *sync_op_kind_name(int kind);
+int sync_op_kind_parse(const char *text);
+const char *sync_op_state_name(int state);
+int sync_op_state_parse(const char *text);
+
+/* One operation copied out of the store. */
+struct sync_op {
+    int64_t seq;
+    int kind;             /* enum sync_op_kind                            */
+    int state;            /* enum sync_op_state                           */
+    char *ref;
+    char *payload_text;
+    struct cJSON *payload;
+    struct cJSON *base;   /* NULL for a create                            */
+    int attempts;
+};
+
+struct sync_ops {
+    struct sync_op *v;
+    size_t n, cap;
+};
+
+/* Operations of `kind` for this source in `state` (-1: pending and
+ * inflight), seq above `after_seq`, oldest first, at most `limit` (0:
+ * all), appended to `out` (zero-initialised by the caller). */
+int sync_ops_load(struct sync_ctx *ctx, int kind, int state,
+                  int64_t after_seq, int limit, struct sync_ops *out);
+void sync_ops_free(struct sync_ops *ops);
+
+/* Indexes of ops->v ordered by (ref, seq); plat_free. NULL: out of
+ * memory (message set). */
+size_t *sync_ops_order(const struct sync_ops *ops);
+
+/* Number of this source's operations of `ref` of `kind` in `state` (-1:
+ * pending and inflight). */
+int sync_ops_count_ref(struct sync_ctx *ctx, const char *ref, int kind,
+                       int state, int64_t *out);
+
+/* When operation `seq` last changed, epoch ms (device clock: only for
+ * "no progress since" decisions, never for a server cursor). */
+int sync_op_changed_ms(struct sync_ctx *ctx, int64_t seq, int64_t *ms_out);
+
+/* Report the result of operation `seq` (of registration `ref`): move it
+ * to `state` (enum sync_op_state) with `msg` (the source's reason, when
+ * rejected; NULL otherwise). When it stops applying (rejected, conflict)
+ * the local view of `ref` is recomputed. Joins the open batch. */
+int sync_op_settle(struct sync_ctx *ctx, int64_t seq, const char *ref,
+                   int state, const char *msg);
+
+/* Settle every operation of `ref` of `kind` in `from` as `to`. */
+int sync_op_settle_ref(struct sync_ctx *ctx, const char *ref, int kind,
+                       int from, int to, int *count_out);
+
+/* Take `field` out of operation `seq` (a conflict that went the server's
+ * way); an operation left with nothing becomes done. */
+int sync_op_drop_field(struct sync_ctx *ctx, int64_t seq, const char *field,
+                       int *remaining_out);
+
+/* ---- the three-way check ------------------------------------------------ */
+
+/* The engine's decision for the fields of one edit operation, made
+ * against `working` (the source's value of each field now; updated with
+ * what is to be sent, so a later operation of the same record is checked
+ * against the earlier one's result):
+ *   - a field whose source value equals the new value: nothing to send;
+ *   - source value equal to the base (unchanged there): send;
+ *   - changed on both sides, per the field's policy: manual -> a conflict
+ *     (reported in `conflicts`, recorded by sync_check_record); server
+ *     wins -> dropped from the operation at once, with an audit record;
+ *     device wins -> sent, with an audit record in `wins`.
+ * Values compare with the connector's same_value helper. */
+struct sync_check {
+    struct cJSON *send;       /* {field: value} to send; NULL: nothing   */
+    struct cJSON *conflicts;  /* [[field, base, local, source], ...]     */
+    struct cJSON *wins;       /* same shape: device-wins, for the audit  */
+    int dropped;              /* fields dropped by server-wins           */
+};
+
+/* `data` and `base` are the operation's new values and base values;
+ * `source_copy` is the record as the source holds it (for the audit
+ * trail). Joins the open batch (server-wins drops write). */
+int sync_check_fields(struct sync_ctx *ctx, const struct sync_op *op,
+                      const struct cJSON *data, const struct cJSON *base,
+                      struct cJSON *working, const struct cJSON *source_copy,
+                      struct sync_check *out);
+void sync_check_dispose(struct sync_check *chk);
+
+/* Record what a check (or the connector's post-write window check) found
+ * for operation `op`: every quad of chk->conflicts as an open conflict
+ * (the operation becomes conflict when it has one), every quad of
+ * chk->wins as a resolved audit record. Joins the open batch. */
+int sync_check_record(struct sync_ctx *ctx, const struct sync_op *op,
+                      const struct sync_check *chk);
+
+/* One conflict of operation `seq` on `field` (values as cJSON, NULL =
+ * null); auto_resolution NULL = open, "local"/"server" = settled by a
+ * policy (audit record). Joins the open batch. */
+int sync_conflict_add(struct sync_ctx *ctx, int64_t seq, const char *ref,
+                      const char *field, const struct cJSON *base,
+                      const struct cJSON *local, const struct cJSON *source,
+                      const char *auto_resolution);
+
+/* enum sync_policy of `field` for this source. */
+int sync_field_policy(struct sync_ctx *ctx, const char *field);
+
+/* The connector's same_value for `field` (with the stored program). */
+int sync_same_value(struct sync_ctx *ctx, const char *field,
+                    const struct cJSON *a, const struct cJSON *b);
+
+#endif
