@@ -11,6 +11,7 @@
 #include "testlib.h"
 
 #include "c121.h"
+#include "c121_model.h"
 #include "plat_alloc.h"
 #include "plat_buf.h"
 #include "plat_err.h"
@@ -1078,7 +1079,7 @@ static void test_status_changes(void)
 
     /* A deleted registration is no longer listed: the events tell. */
     CHECK_INT(pull_refs(&e, refs, 3), PLAT_OK);
-    CHECK_INT(store_reg_apply_event(e.s, refs[3], "status", "deleted"),
+    CHECK_INT(store_reg_server_edit(e.s, refs[3], c121_mark_deleted, NULL),
               PLAT_OK);
     CHECK_INT(c121_confirm_inflight(&e.c), PLAT_OK);
     CHECK_INT(outbox_n(&e, NULL), 0);

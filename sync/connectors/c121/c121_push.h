@@ -7,6 +7,7 @@
 #define C121_PUSH_H
 
 #include "c121.h"
+#include "c121_model.h"
 
 #include "plat_buf.h"
 
@@ -49,17 +50,14 @@ void c121_entries_free(struct c121_entries *es);
  * (no message set). */
 size_t *c121_entries_order(const struct c121_entries *es);
 
-/* Equal as 121 compares values: as text ("4" equals 4, true equals
- * "true"), null equals "". */
-int c121_same_value(const cJSON *a, const cJSON *b);
+/* c121_same_field (c121_model.h) with the stored program of `c`.
+ * (Integration shim of the model branch: c121_same_value and the tel rules
+ * live in c121_model.c now.) */
+int c121_conn_same_field(struct c121 *c, const char *field, const cJSON *a,
+                         const cJSON *b);
 
-/* c121_same_value, except that a phone number (tel attribute) compares by
- * its digits: 121 stores "+31 6 1234" as "3161234". */
-int c121_same_field(struct c121 *c, const char *field, const cJSON *a,
-                    const cJSON *b);
-
-/* 1 if `field` is a tel attribute (phoneNumber always is). */
-int c121_is_tel(struct c121 *c, const char *field);
+/* c121_is_tel (c121_model.h) with the stored program of `c`. */
+int c121_conn_is_tel(struct c121 *c, const char *field);
 
 /* enum sync_policy of `field` (manual when no callback is set). */
 int c121_field_policy(struct c121 *c, const char *field);

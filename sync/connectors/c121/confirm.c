@@ -14,7 +14,7 @@
 #include "store_conflicts.h"
 #include "store_outbox.h"
 #include "store_registrations.h"
-#include "store_status.h"
+#include "store_program.h"
 #include "store_sync.h"
 #include "sync_http.h"
 
@@ -152,58 +152,46 @@ static const char *cmp_text(const cJSON *v, char *buf, size_t n)
     return NULL;
 }
 
-static int is_empty(const cJSON *v)
+/* The stored program of `c`, or NULL when none is stored (or it cannot be
+ * read: the tel rule then falls back to phoneNumber only). */
+static cJSON *stored_program(struct c121 *c)
 {
-    return !v || cJSON_IsNull(v) ||
-           (cJSON_IsString(v) && v->valuestring[0] == '\0');
+    cJSON *p = NULL;
+
+    if (store_program_get(c->store, c->opt->program_id, &p, NULL) < 0) {
+        plat_err_clear();
+        return NULL;
+    }
+    return p;
 }
 
-int c121_same_value(const cJSON *a, const cJSON *b)
+int c121_conn_is_tel(struct c121 *c, const char *field)
 {
-    char ba[NUM_BUF], bb[NUM_BUF];
-    const char *ta, *tb;
+    cJSON *p;
+    int tel;
 
-    if (is_empty(a) || is_empty(b))
-        return is_empty(a) && is_empty(b);
-    ta = cmp_text(a, ba, sizeof(ba));
-    tb = cmp_text(b, bb, sizeof(bb));
-    if (ta && tb)
-        return strcmp(ta, tb) == 0;
-    return cJSON_Compare(a, b, 1);
-}
-
-/* The digits of a phone number, without a leading international "00". */
-static void phone_digits(const char *s, char *out, size_t n)
-{
-    size_t k = 0;
-
-    for (; *s && k + 1 < n; s++)
-        if (*s >= '0' && *s <= '9')
-            out[k++] = *s;
-    out[k] = '\0';
-    if (k >= 2 && out[0] == '0' && out[1] == '0')
-        memmove(out, out + 2, k - 1);
-}
-
-int c121_is_tel(struct c121 *c, const char *field)
-{
     if (strcmp(field, "phoneNumber") == 0)
         return 1;
-    return store_attr_is_tel(c->store, c->opt->program_id, field) == 1;
+    p = stored_program(c);
+    tel = c121_is_tel(p, field);
+    cJSON_Delete(p);
+    return tel;
 }
 
-int c121_same_field(struct c121 *c, const char *field, const cJSON *a,
-                    const cJSON *b)
+int c121_conn_same_field(struct c121 *c, const char *field, const cJSON *a,
+                         const cJSON *b)
 {
-    char da[64], db[64];
+    cJSON *p;
+    int same;
 
     if (c121_same_value(a, b))
         return 1;
-    if (!cJSON_IsString(a) || !cJSON_IsString(b) || !c121_is_tel(c, field))
+    if (!cJSON_IsString(a) || !cJSON_IsString(b))
         return 0;
-    phone_digits(a->valuestring, da, sizeof(da));
-    phone_digits(b->valuestring, db, sizeof(db));
-    return da[0] && strcmp(da, db) == 0;
+    p = stored_program(c);
+    same = c121_same_field(p, field, a, b);
+    cJSON_Delete(p);
+    return same;
 }
 
 int c121_field_policy(struct c121 *c, const char *field)
@@ -527,7 +515,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
         cJSON_ArrayForEach(f, data) {
             if (superseded(&es, ix, k, f->string))
                 continue;
-            if (!c121_same_field(c, f->string,
+            if (!c121_conn_same_field(c, f->string,
                                  cJSON_GetObjectItemCaseSensitive(server,
                                                                   f->string),
                                  f)) {

@@ -38,6 +38,7 @@
  * Events are committed in batches of opt->batch with these checkpoints.
  */
 #include "c121.h"
+#include "c121_model.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -54,6 +55,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Integration shim (model branch): was store_reg_apply_event, before the
+ * 121 event rules moved out of the store into c121_model. */
+static int apply_event(struct store *s, const char *ref, const char *field,
+                       const char *value)
+{
+    struct c121_event ev;
+
+    ev.field = field;
+    ev.new_value = value;
+    return store_reg_server_edit(s, ref, c121_apply_event_fn, &ev);
+}
 
 #define OVERLAP_MS 5000
 #define RANGE_MAX 10000000 /* ids in one stored range: more is damage */
@@ -302,7 +315,7 @@ static int apply_fsp(struct events *e, const char *ref, const char *name)
             break;
     }
     if (!f) {
-        rc = store_reg_apply_event(e->c->store, ref,
+        rc = apply_event(e->c->store, ref,
                                    "programFspConfigurationName", name);
         return rc < 0 ? rc : add_refetch(e, ref);
     }
@@ -389,13 +402,13 @@ static int apply_one(struct events *e, const cJSON *ev)
     if (rc < 0)
         return rc;
     if (strcmp(type, "registrationStatusChange") == 0) {
-        rc = value ? store_reg_apply_event(e->c->store, ref, "status", value)
+        rc = value ? apply_event(e->c->store, ref, "status", value)
                    : PLAT_OK;
     } else if (strcmp(type, "fspChange") == 0 ||
                (field && strcmp(field, "programFspConfigurationName") == 0)) {
         rc = apply_fsp(e, ref, value);
     } else if (strcmp(type, "registrationDataChange") == 0 && field) {
-        rc = store_reg_apply_event(e->c->store, ref, field, value);
+        rc = apply_event(e->c->store, ref, field, value);
         if (rc == PLAT_OK)
             rc = update_name(e, ref, field);
     } else {

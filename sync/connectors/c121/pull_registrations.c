@@ -23,6 +23,7 @@
  * resumed walk too.
  */
 #include "c121.h"
+#include "c121_model.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -88,7 +89,8 @@ static int walk_flush(struct walk *w)
         rc = store_reg_mark_gone(s, w->program_id, w->committed,
                                  w->last_seen < w->known_max
                                      ? w->last_seen : w->known_max,
-                                 w->ids, w->n_rows, &gone);
+                                 w->ids, w->n_rows, c121_mark_deleted, NULL,
+                                 &gone);
     if (rc == PLAT_OK && w->checkpoint)
         rc = store_checkpoint_set_i64(s, C121_SOURCE, w->checkpoint,
                                       w->last_seen);
@@ -242,7 +244,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         int64_t gone = 0;
 
         rc = store_reg_mark_gone(c->store, w.program_id, w.committed,
-                                 INT64_MAX, NULL, 0, &gone);
+                                 INT64_MAX, NULL, 0, c121_mark_deleted, NULL,
+                                 &gone);
         w.gone += gone;
         if (rc == PLAT_OK)
             *complete_out = 1;

@@ -40,6 +40,18 @@
 #include <string.h>
 #include <strings.h>
 
+/* Integration shim (model branch): was store_reg_apply_event, before the
+ * 121 event rules moved out of the store into c121_model. */
+static int apply_event(struct store *s, const char *ref, const char *field,
+                       const char *value)
+{
+    struct c121_event ev;
+
+    ev.field = field;
+    ev.new_value = value;
+    return store_reg_server_edit(s, ref, c121_apply_event_fn, &ev);
+}
+
 #define PATCH_MAX_DEFAULT 20
 #define CSV_MAX_ROWS 50000     /* contract 0.5: bulk patch cap */
 #define CSV_FILE_NAME "agent-edits.csv"
@@ -201,9 +213,9 @@ static int check_entry(struct edits *k, struct item *it, cJSON *working,
     cJSON_ArrayForEach(f, data) {
         sv = cJSON_GetObjectItemCaseSensitive(working, f->string);
         bv = cJSON_GetObjectItemCaseSensitive(it->e->base, f->string);
-        if (c121_same_field(c, f->string, sv, f))
+        if (c121_conn_same_field(c, f->string, sv, f))
             continue;             /* already there */
-        if (!c121_same_field(c, f->string, sv, bv)) {
+        if (!c121_conn_same_field(c, f->string, sv, bv)) {
             policy = c121_field_policy(c, f->string);
             if (policy == SYNC_POLICY_MANUAL) {
                 rc = add_quad(&it->conflicts, f->string, bv, f, sv);
@@ -380,7 +392,7 @@ static int check_ref(struct edits *k, size_t first, size_t end,
             rc = set_item(u->data, f->string, f);
             if (rc < 0)
                 goto done;
-            tel = c121_is_tel(c, f->string);
+            tel = c121_conn_is_tel(c, f->string);
             if (tel || cJSON_IsObject(f) || cJSON_IsArray(f))
                 u->single = 1;
         }
@@ -540,7 +552,7 @@ static int window_check(struct edits *k, struct unit *u)
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && is_ours(c, ev) &&
-                c121_same_field(c, f->string, nv, f) && ev_id(ev) > our_id)
+                c121_conn_same_field(c, f->string, nv, f) && ev_id(ev) > our_id)
                 our_id = ev_id(ev);
         }
         if (our_id == 0)
@@ -550,13 +562,13 @@ static int window_check(struct edits *k, struct unit *u)
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && ev_id(ev) < our_id &&
-                c121_same_field(c, f->string, nv, pre) && ev_id(ev) > s_id)
+                c121_conn_same_field(c, f->string, nv, pre) && ev_id(ev) > s_id)
                 s_id = ev_id(ev);
         }
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && !is_ours(c, ev) &&
-                ev_id(ev) > s_id && !c121_same_field(c, f->string, nv, f) &&
+                ev_id(ev) > s_id && !c121_conn_same_field(c, f->string, nv, f) &&
                 ev_id(ev) > best) {
                 best = ev_id(ev);
                 other = ev;
@@ -576,7 +588,7 @@ static int window_check(struct edits *k, struct unit *u)
         rc = c121_txn_begin(c);
         if (rc == PLAT_OK && best > our_id)
             /* They wrote after us: the server now holds their value. */
-            rc = store_reg_apply_event(c->store, u->ref, f->string,
+            rc = apply_event(c->store, u->ref, f->string,
                                        cJSON_IsString(nv) ? nv->valuestring
                                                           : NULL);
         if (rc == PLAT_OK)

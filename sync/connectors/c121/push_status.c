@@ -23,7 +23,6 @@
 #include "store.h"
 #include "store_outbox.h"
 #include "store_registrations.h"
-#include "store_status.h"
 #include "store_sync.h"
 #include "sync_http.h"
 
@@ -142,12 +141,12 @@ static int check_one(struct statuses *k, struct c121_entry *e)
         }
         win = 1; /* device wins: from whatever the server has now */
     }
-    if (!store_status_transition_allowed(from, target)) {
+    if (!c121_status_transition_allowed(from, target)) {
         snprintf(msg, sizeof(msg),
                  "invalid status change on 121: %s -> %s is not allowed "
                  "(121 shows %s; allowed from %s: %s)",
                  from, target, from, from,
-                 store_status_targets(from)[0] ? store_status_targets(from)
+                 c121_status_targets(from)[0] ? c121_status_targets(from)
                                                : "none");
         rc = c121_entry_settle_count(c, e, "rejected", msg, &k->rejected);
         goto done;
