@@ -179,10 +179,9 @@ static void test_failed_write_writes_nothing(void)
               PLAT_OK);
     CHECK_INT(store_counts(s, &before), PLAT_OK);
 
-    CHECK_INT(store_reg_set_status(s, "ref-00001", "validated", NULL),
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "included", NULL),
               ERR_INVALID);
-    CHECK_INT(store_reg_set_status(s, "ref-00001", "declined", NULL),
-              ERR_INVALID);
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "", NULL), ERR_INVALID);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\"}", NULL), ERR_EXISTS);
     CHECK_INT(edit(s, "ref-00001", "{\"status\":\"new\"}", NULL),
               ERR_INVALID);
