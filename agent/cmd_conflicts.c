@@ -40,7 +40,8 @@ static cJSON *conflict_json(const struct store_conflict *c)
                        cJSON_CreateNull()) < 0 ||
         !cJSON_AddNumberToObject(o, "outbox_seq", (double)c->outbox_seq) ||
         !cJSON_AddStringToObject(o, "created_at",
-                                 c->created_at ? c->created_at : "")) {
+                                 c->created_at ? c->created_at : "") ||
+        !cJSON_AddStringToObject(o, "source", c->source ? c->source : "")) {
         cJSON_Delete(o);
         return NULL;
     }
