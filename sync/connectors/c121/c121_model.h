@@ -92,14 +92,18 @@ enum c121_validate_mode { C121_VALIDATE_CREATE, C121_VALIDATE_EDIT };
 
 /* Check registration input `fields` (an object) against `program` (the
  * body of GET /programs/{id}; NULL when none is stored: only the form is
- * checked). Always: values are string, number, boolean or null, valid
- * UTF-8 without NUL, at most C121_VALUE_MAX bytes, keys plausible names.
+ * checked). Always: values are string, number (finite), boolean or
+ * null, valid UTF-8 (a NUL in input text is found before parsing: see
+ * c121_text_has_nul), at most C121_VALUE_MAX bytes, keys plausible names.
  * With a program: known attribute or registration field, required ones
  * present on create (not cleared on edit), dropdown values are option
  * keys, numeric values numbers (finite, at most 2^53 - 1 in size: 1e308 is
- * refused), preferredLanguage one
- * of the program's languages, programFspConfigurationName one of its FSP
- * configurations (required on create). */
+ * refused), preferredLanguage one of the program's languages,
+ * programFspConfigurationName one of its FSP configurations (required on
+ * create). Reads `program` as store_program_put accepts it:
+ * programRegistrationAttributes (name, type, isRequired, options as
+ * {"option":...} or strings), languages, programFspConfigurations and
+ * fspConfigurations (name). Mode not one of the enum: ERR_INVALID. */
 int c121_validate_fields(const struct cJSON *program,
                          const struct cJSON *fields, int mode);
 
