@@ -24,7 +24,7 @@ int store_conflict_list(struct store *s, const char *state,
     rc = sqlite3_prepare_v2(
         s->db,
         "SELECT id, outbox_seq, reference_id, field, base_value, local_value,"
-        " server_value, state, resolution, created_at FROM conflicts"
+        " server_value, state, resolution, created_at, source FROM conflicts"
         " WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -43,6 +43,7 @@ int store_conflict_list(struct store *s, const char *state,
         c.state = store__col_text(st, 7);
         c.resolution = store__col_text(st, 8);
         c.created_at = store__col_text(st, 9);
+        c.source = store__col_text(st, 10);
         stop = cb ? cb(&c, payload) : 0;
         if (stop) {
             rc = stop;

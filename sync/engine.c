@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
@@ -286,6 +287,38 @@ int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
     if (rc < 0)
         plat_err_set(rc, "%s", out->total.error);
     return rc;
+}
+
+int sync_ctx_create(struct sync_ctx **out, struct store *s,
+                    const struct sync_source_conf *conf,
+                    const struct sync_engine_options *opt,
+                    struct sync_http *http, struct sync_summary *sum)
+{
+    struct sync_ctx *ctx = plat_calloc(1, sizeof(*ctx));
+    const char *pid = sync_source_conf_get(conf, "program_id");
+
+    *out = NULL;
+    if (!ctx)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    ctx->store = s;
+    ctx->conn = conf->connector;
+    ctx->conf = conf;
+    ctx->opt = opt;
+    ctx->http = http;
+    ctx->sum = sum;
+    ctx->program_id = pid ? atoi(pid) : 0;
+    *out = ctx;
+    return PLAT_OK;
+}
+
+void sync_ctx_destroy(struct sync_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->in_batch)
+        sync_batch_end(ctx, ERR_GENERIC);
+    cJSON_Delete(ctx->program);
+    plat_free(ctx);
 }
 
 int sync_engine_run(struct store *s, const struct sync_engine_options *opt,

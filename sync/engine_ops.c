@@ -16,40 +16,37 @@
 #include "store_outbox.h"
 #include "store_sync.h"
 
-static const char *const kind_names[SYNC_OP_KIND_COUNT] = {
-    "create", "edit", "status", "message", "voucher"};
-static const char *const state_names[SYNC_OP_STATE_COUNT] = {
-    "pending", "inflight", "done", "conflict", "rejected"};
-
-static int parse(const char *const *names, int n, const char *text)
-{
-    int i;
-
-    for (i = 0; text && i < n; i++)
-        if (strcmp(names[i], text) == 0)
-            return i;
-    return -1;
-}
+/* The C enums mirror the store's (same order); the store keeps the text. */
+_Static_assert(SYNC_OP_VOUCHER == (int)STORE_OP_VOUCHER &&
+                   SYNC_OP_REJECTED == (int)STORE_OP_REJECTED,
+               "sync and store operation enums differ");
 
 const char *sync_op_kind_name(int kind)
 {
-    return kind >= 0 && kind < SYNC_OP_KIND_COUNT ? kind_names[kind] : "?";
+    return kind >= 0 && kind < SYNC_OP_KIND_COUNT
+               ? store_op_kind_name((enum store_op_kind)kind)
+               : "?";
 }
 
 int sync_op_kind_parse(const char *text)
 {
-    return parse(kind_names, SYNC_OP_KIND_COUNT, text);
+    enum store_op_kind k;
+
+    return store_op_kind_parse(text, &k) == PLAT_OK ? (int)k : -1;
 }
 
 const char *sync_op_state_name(int state)
 {
-    return state >= 0 && state < SYNC_OP_STATE_COUNT ? state_names[state]
-                                                      : "?";
+    return state >= 0 && state < SYNC_OP_STATE_COUNT
+               ? store_op_state_name((enum store_op_state)state)
+               : "?";
 }
 
 int sync_op_state_parse(const char *text)
 {
-    return parse(state_names, SYNC_OP_STATE_COUNT, text);
+    enum store_op_state st;
+
+    return store_op_state_parse(text, &st) == PLAT_OK ? (int)st : -1;
 }
 
 /* NULL (pending and inflight) for -1, else the state's text. */

@@ -3,7 +3,8 @@
  *
  * A conflict keeps base, local and server values of one field of one
  * registration and stays open until a person resolves it. Filled by the sync
- * engine; listed and resolved from the CLI.
+ * engine; listed and resolved from the CLI. `source` names the system whose
+ * value conflicted with the device's ("121" unless recorded otherwise).
  */
 #ifndef STORE_CONFLICTS_H
 #define STORE_CONFLICTS_H
@@ -23,6 +24,7 @@ struct store_conflict {
     const char *state;          /* open, resolved */
     const char *resolution;     /* local, server, value; NULL while open */
     const char *created_at;
+    const char *source;         /* system of the server value ("121")    */
 };
 
 typedef int (*store_conflict_cb)(const struct store_conflict *c,

@@ -135,4 +135,16 @@ int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
                          const struct sync_connector *const *connectors,
                          struct sync_report *out);
 
+/* A context for driving one connector's phases by hand (tests, and
+ * embedding a connector without the cycle): over store `s`, for the source
+ * whose section is `conf`, with `http` (borrowed; NULL for none) and the
+ * summary `sum` to count into (borrowed). Free with sync_ctx_destroy. */
+struct sync_ctx;
+struct sync_http;
+int sync_ctx_create(struct sync_ctx **out, struct store *s,
+                    const struct sync_source_conf *conf,
+                    const struct sync_engine_options *opt,
+                    struct sync_http *http, struct sync_summary *sum);
+void sync_ctx_destroy(struct sync_ctx *ctx);
+
 #endif

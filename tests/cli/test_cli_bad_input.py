@@ -122,6 +122,28 @@ class BadInputTest(AgentTestCase):
         self.assertIn("bad.json", line)
         self.assert_unchanged()
 
+    def test_nul_in_json_file(self):
+        # cJSON would end the string at the NUL and store "Jo" unseen.
+        path = self.write("nul.json", '{"fullName": "Jo\\u0000hn"}')
+        line = self.fails("registrations", "add", "--file", path)
+        self.assertIn("nul.json", line)
+        self.assertIn("NUL", line)
+        self.assertNotIn("Jo", line)
+        self.assert_unchanged()
+
+    def test_number_out_of_range(self):
+        self.import_program()
+        self.before = self.snapshot()
+        path = self.write("big.json", '{"fullName": "A", '
+                          '"phoneNumber": "31600000002", '
+                          '"programFspConfigurationName": '
+                          '"Intersolve-voucher-paper", '
+                          '"householdSize": 1e308}')
+        line = self.fails("registrations", "add", "--file", path)
+        self.assertIn("householdSize", line)
+        self.assertIn("out of range", line)
+        self.assert_unchanged()
+
     def test_huge_value(self):
         path = self.write("big.json", json.dumps({"fullName": "x" * 1048576}))
         line = self.fails("registrations", "add", "--file", path)

@@ -74,19 +74,12 @@ const cJSON *c121_program(struct c121 *c)
     return c->program;
 }
 
-static int apply_event_cb(cJSON *reg, void *payload)
-{
-    const char *const *fv = payload;
-
-    return c121_apply_event(reg, fv[0], fv[1]);
-}
-
 int c121_event_apply(struct c121 *c, const char *ref, const char *field,
                      const char *new_value)
 {
-    const char *fv[2] = {field, new_value};
+    struct c121_event ev = {field, new_value};
 
-    return sync_edit_registration(c->ctx, ref, apply_event_cb, fv);
+    return sync_edit_registration(c->ctx, ref, c121_apply_event_fn, &ev);
 }
 
 /* "121 GET /api/programs/3/registrations": the request without its query,
