@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "c121.h"
+#include "c121_http.h"
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
@@ -107,8 +108,7 @@ int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
     }
 
     ho.base_url = opt->server_url;
-    ho.user = opt->user;
-    ho.password = opt->password;
+    ho.service_name = "121";
     ho.ca_file = opt->ca_file;
     ho.pinned_pubkey = opt->pinned_pubkey;
     ho.proxy = opt->proxy;
@@ -123,6 +123,8 @@ int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
     }
     if ((rc = sync_http_create(&http, &ho)) < 0)
         goto done;
+    if ((rc = c121_http_install(http, opt->user, opt->password)) < 0)
+        goto done;
     pctx.http = http;
 
     c.store = s;
@@ -134,7 +136,7 @@ int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
 
     log_info("sync with %s, program %d: starting", opt->server_url,
              opt->program_id);
-    if ((rc = sync_http_login(http)) < 0)
+    if ((rc = sync_http_auth_login(http)) < 0)
         goto done;
     rc = run_phases(&c);
 

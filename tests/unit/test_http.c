@@ -16,6 +16,7 @@
 #include "plat_random.h"
 #include "plat_time.h"
 #include "sync_http.h"
+#include "c121_http.h"
 
 #include <cjson/cJSON.h>
 
@@ -175,6 +176,7 @@ static void opts_default(struct sync_http_options *o)
 
     *o = d;
     o->base_url = base_url;
+    o->service_name = "121";
     o->proxy = "";
     o->connect_timeout_ms = 2000;
     o->backoff_base_ms = 1;
@@ -200,14 +202,26 @@ static struct sync_http *client_with(const struct sync_http_options *o,
     return h;
 }
 
+/* client_with() and the 121 hooks for `user`/`password`. */
+static struct sync_http *client_121(const struct sync_http_options *o,
+                                    const char *setup, const char *user,
+                                    const char *password)
+{
+    struct sync_http *h = client_with(o, setup);
+
+    if (h && c121_http_install(h, user, password) != PLAT_OK) {
+        sync_http_destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
 static struct sync_http *client(const char *setup)
 {
     struct sync_http_options o;
 
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "s3cret";
-    return client_with(&o, setup);
+    return client_121(&o, setup, "u@example.org", "s3cret");
 }
 
 static cJSON *body_json(const struct sync_http_response *r)
@@ -297,7 +311,7 @@ static void check_msg(const char *file, const char *expect)
         testlib_failures++;
         return;
     }
-    sync_http_error_message(body, strlen(body), out, sizeof(out));
+    c121_error_message(body, strlen(body), out, sizeof(out));
     CHECK_STR(out, expect);
     plat_free(body);
 }
@@ -313,7 +327,7 @@ static void check_shape(const cJSON *fixture, const char *key,
         testlib_failures++;
         return;
     }
-    sync_http_error_message(text, strlen(text), out, sizeof(out));
+    c121_error_message(text, strlen(text), out, sizeof(out));
     CHECK_STR(out, expect);
     cJSON_free(text);
 }
@@ -373,10 +387,10 @@ static void test_error_messages_shapes(void)
 
     /* B with an object, an array of strings, nested DTO children. */
     s = "{\"errors\":{\"User\":\" not found\"}}";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "User: not found");
     s = "[\"Too many records. Maximum number of records is 1000.\"]";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "Too many records. Maximum number of records is 1000.");
     s = "{\"message\":[{\"target\":{\"password\":\"hunter2\"},\"value\":"
         "\"hunter2\",\"property\":\"data\",\"children\":[{\"property\":"
@@ -384,22 +398,22 @@ static void test_error_messages_shapes(void)
         "\"constraints\":{\"isString\":\"phone must be a string\","
         "\"maxLength\":\"phone is too long\"}}],\"constraints\":{}}],"
         "\"error\":\"Bad Request\",\"statusCode\":400}";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "data.phone: phone must be a string, phone is too long");
     CHECK(!strstr(out, "hunter2") && !strstr(out, "+316"));
     /* Not JSON: first bytes, one line. */
     s = "<html>\r\n<title>502 Bad Gateway</title>\n</html>";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "<html> <title>502 Bad Gateway</title> </html>");
-    sync_http_error_message("", 0, out, sizeof(out));
+    c121_error_message("", 0, out, sizeof(out));
     CHECK_STR(out, "");
-    sync_http_error_message(NULL, 0, out, sizeof(out));
+    c121_error_message(NULL, 0, out, sizeof(out));
     CHECK_STR(out, "");
     /* Cut at a UTF-8 boundary with "...". */
     s = "{\"message\":\"abcd\xc3\xa9\xc3\xa9\xc3\xa9\"}";
-    CHECK_INT(sync_http_error_message(s, strlen(s), out, 10), 9);
+    CHECK_INT(c121_error_message(s, strlen(s), out, 10), 9);
     CHECK_STR(out, "abcd\xc3\xa9...");
-    CHECK_INT(sync_http_error_message(s, strlen(s), out, 9), 7);
+    CHECK_INT(c121_error_message(s, strlen(s), out, 9), 7);
     CHECK_STR(out, "abcd...");
 }
 
@@ -411,6 +425,7 @@ static void test_response_err(void)
 
     memset(&r, 0, sizeof(r));
     plat_buf_init(&r.body, 0);
+    r.error_text = c121_http_error_text;
     r.status = 200;
     CHECK_INT(sync_http_response_err(&r, "121 GET program 9"), PLAT_OK);
     r.status = 404;
@@ -422,6 +437,80 @@ static void test_response_err(void)
     plat_buf_reset(&r.body);
     CHECK_INT(sync_http_response_err(&r, "x"), ERR_GENERIC);
     CHECK_STR(plat_err_msg(), "x: HTTP 500");
+    /* Without a hook: the transport's generic reader. */
+    r.error_text = NULL;
+    CHECK_INT(sync_http_response_err(&r, "x"), ERR_GENERIC);
+    CHECK_STR(plat_err_msg(), "x: HTTP 500: Internal Server Error");
+    r.status = 404;
+    plat_buf_puts(&r.body, b);
+    CHECK_INT(sync_http_response_err(&r, "GET y"), ERR_NOTFOUND);
+    CHECK_STR(plat_err_msg(),
+              "GET y: HTTP 404: Not Found: Program with id 9 not found");
+    sync_http_response_dispose(&r);
+}
+
+static void check_default(long status, const char *body, const char *expect)
+{
+    char out[200];
+
+    sync_http_default_error_text(status, body, body ? strlen(body) : 0, out,
+                                 sizeof(out));
+    CHECK_STR(out, expect);
+}
+
+static void test_default_error_text(void)
+{
+    struct sync_http_response r;
+    char small[12];
+    char long_text[400];
+
+    check_default(404, NULL, "Not Found");
+    check_default(599, "", "");
+    check_default(401, "{\"detail\":\"Invalid token.\"}",
+                  "Unauthorized: Invalid token.");
+    check_default(401, "{\"message\":\"Unauthorized\",\"statusCode\":401}",
+                  "Unauthorized");
+    /* JSON without a top-level message is not quoted: it may echo the
+     * request (here a password). */
+    check_default(400, "{\"target\":{\"password\":\"s3cret\"}}",
+                  "Bad Request");
+    check_default(400, "[\"s3cret\"]", "Bad Request");
+    check_default(503, "Service\r\nUnavailable  now\n",
+                  "Service Unavailable: Service Unavailable now");
+    check_default(502, "<!DOCTYPE html><html><body>Bad gateway</body></html>",
+                  "Bad Gateway (HTML page)");
+    check_default(200, "\n  <html><head><title>Wi-Fi login</title>",
+                  "HTML page instead of JSON (a proxy or login portal "
+                  "answered?)");
+    check_default(200, "{\"a\":1}", "OK");
+    memset(long_text, 'a', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    sync_http_default_error_text(500, long_text, strlen(long_text), small,
+                                 sizeof(small));
+    CHECK_STR(small, "Internal...");
+    {
+        char out[300];
+        sync_http_default_error_text(500, long_text, strlen(long_text), out,
+                                     sizeof(out));
+        CHECK(strlen(out) < 160);
+        CHECK(strstr(out, "...") != NULL);
+    }
+    /* sync_http_check_json on a 2xx portal page. */
+    memset(&r, 0, sizeof(r));
+    plat_buf_init(&r.body, 0);
+    r.status = 200;
+    plat_buf_puts(&r.body, "{\"ok\":true}");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), PLAT_OK);
+    snprintf(r.content_type, sizeof(r.content_type), "text/html; charset=x");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET z: HTTP 200: HTML page instead of JSON "
+                              "(a proxy or login portal answered?)");
+    r.content_type[0] = '\0';
+    plat_buf_reset(&r.body);
+    plat_buf_puts(&r.body, "<!doctype html><p>hi</p>");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), ERR_INVALID);
+    CHECK_INT(sync_http_error_text(&r, small, sizeof(small)), 11);
+    CHECK_STR(small, "HTML pag...");
     sync_http_response_dispose(&r);
 }
 
@@ -460,9 +549,6 @@ static void test_create_options(void)
     o.base_url = "ftp://example.org";
     CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG);
     o.base_url = "http://127.0.0.1:1/";
-    o.user = "u";
-    CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG); /* no password */
-    o.password = "p";
     o.version = 99;
     CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG);
     o.version = SYNC_HTTP_OPTIONS_VERSION;
@@ -521,7 +607,7 @@ static void test_login_token_from_cookie(void)
     cJSON *j;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
               PLAT_OK);
     CHECK_INT(r.status, 200);
@@ -539,9 +625,7 @@ static void test_login_wrong_password(void)
     struct sync_http_response r;
 
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "wrong";
-    h = client_with(&o, NULL);
+    h = client_121(&o, NULL, "u@example.org", "wrong");
     REQUIRE(h);
     CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
               ERR_AUTH);
@@ -561,7 +645,7 @@ static void test_login_throttled_then_ok(void)
     struct sync_http_stats st;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     CHECK_INT(log_logins(), 2);
     sync_http_stats(h, &st);
     CHECK_INT(st.retries, 1);
@@ -861,7 +945,7 @@ static void test_gzip_request_body(void)
                         i ? "," : "", i);
     plat_buf_puts(&big, "]");
     REQUIRE(big.len > 4096);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     sync_http_stats(h, &st0);
     CHECK_INT(sync_http_request(h, "POST", "/api/programs/3/registrations",
                                 "application/json", big.data, big.len, NULL,
@@ -931,7 +1015,7 @@ static void test_gzip_response_and_stats(void)
     struct sync_http_stats st0, st1, st2;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     sync_http_stats(h, &st0);
     CHECK_INT(sync_http_request(h, "GET", "/api/big", NULL, NULL, 0, NULL,
                                 &r), PLAT_OK);
@@ -1215,7 +1299,7 @@ static void test_stream_error_answer(void)
               PLAT_OK);
     CHECK_INT(r.status, 404);
     CHECK_INT(c.calls, 0);
-    sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+    c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
     CHECK_STR(msg, "No program found with id 999");
     sync_http_response_dispose(&r);
     sync_http_destroy(h);
@@ -1341,12 +1425,11 @@ static void test_cancel_during_backoff(void)
     opts_default(&o);
     o.cancel = &cancel_flag;
     o.backoff_cap_ms = 10000;
-    o.user = "u@example.org";
-    o.password = "s3cret";
-    h = client_with(&o, "\"script\":[{\"status\":503,\"repeat\":5,"
-                        "\"headers\":{\"Retry-After\":\"5\"}}]");
+    h = client_121(&o, "\"script\":[{\"status\":503,\"repeat\":5,"
+                       "\"headers\":{\"Retry-After\":\"5\"}}]",
+                   "u@example.org", "s3cret");
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     cancel_flag = 0;
     setup_signals();
     /* 503 with Retry-After: 5 puts the client to sleep; a signal from a
@@ -1437,8 +1520,6 @@ static void test_alloc_failures(void)
 
     REQUIRE(server_start() == 0);
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "s3cret";
     /* Fail each allocation in turn: every failure is clean (ASan checks
      * for leaks) and reported as ERR_NOMEM. */
     for (long n = 0; n < 400 && !ok; n++) {
@@ -1451,6 +1532,8 @@ static void test_alloc_failures(void)
                       "\"gzip\":true},{\"body_size\":3000}]}"), PLAT_OK);
         plat_alloc_fail_after(n);
         rc = sync_http_create(&h, &o);
+        if (rc == PLAT_OK)
+            rc = c121_http_install(h, "u@example.org", "s3cret");
         if (rc == PLAT_OK) {
             rc = sync_http_request(h, "POST", "/api/x", "application/json",
                                    "{}", 2, NULL, &r);
@@ -1486,6 +1569,7 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_escape),
           TEST(test_error_messages_recorded),
           TEST(test_error_messages_shapes),
+          TEST(test_default_error_text),
           TEST(test_response_err),
           TEST(test_multipart),
           TEST(test_create_options),

@@ -7,6 +7,7 @@
 #define C121_PUSH_H
 
 #include "c121.h"
+#include "c121_http.h"
 
 #include "plat_buf.h"
 
@@ -113,7 +114,7 @@ int c121_conflict_record(struct c121 *c, int64_t seq, const char *ref,
 
 /* The server's message for row `row` of a 400 array: the entries whose
  * "_row" member (set by the caller when mapping them) is `row`, without
- * lineNumber and referenceId, read by sync_http_error_message. "" if
+ * lineNumber and referenceId, read by c121_error_message. "" if
  * none. */
 void c121_row_message(const cJSON *entries, long row, char *out, size_t n);
 

@@ -390,7 +390,7 @@ void c121_row_message(const cJSON *entries, long row, char *out, size_t n)
     }
     text = cJSON_PrintUnformatted(mine);
     if (text)
-        sync_http_error_message(text, strlen(text), out, n);
+        c121_error_message(text, strlen(text), out, n);
     cJSON_free(text);
     cJSON_Delete(mine);
 }

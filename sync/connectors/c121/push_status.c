@@ -253,7 +253,7 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
     if (r.status == 400) {
         /* The change itself is refused (reason missing, unknown status):
          * the same for every registration of the group. */
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         rc = c121_txn_begin(c);
         for (i = 0; rc == PLAT_OK && i < n; i++)
             rc = c121_entry_settle_count(c, cs[i]->e, "rejected",
