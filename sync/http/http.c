@@ -245,13 +245,28 @@ static int cookie_part_ok(const char *s, int is_name)
 int sync_http_set_cookie(struct sync_http *h, const char *name,
                          const char *value)
 {
-    char *line;
+    char *line, *host = NULL;
+    CURLU *u;
     CURLcode crc;
 
     if (!cookie_part_ok(name, 1) || !cookie_part_ok(value, 0))
         return plat_err_set(ERR_INVALID, "%s session cookie with a bad name "
                             "or value", h->service);
-    line = plat_asprintf("Set-Cookie: %s=%s; Path=/", name, value);
+    /* Netscape format (curl refuses a header-style cookie without a
+     * domain): host, no subdomains, path /, not secure-only, session. */
+    u = curl_url();
+    if (!u)
+        return plat_err_set(ERR_NOMEM, "out of memory keeping a cookie");
+    if (curl_url_set(u, CURLUPART_URL, h->base_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return plat_err_set(ERR_INVALID, "cannot read the host of the %s "
+                            "server URL", h->service);
+    }
+    line = plat_asprintf("%s\tFALSE\t/\tFALSE\t0\t%s\t%s", host, name,
+                         value);
+    curl_free(host);
+    curl_url_cleanup(u);
     if (!line)
         return plat_err_set(ERR_NOMEM, "out of memory keeping a cookie");
     crc = curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, line);

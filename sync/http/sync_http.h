@@ -173,8 +173,8 @@ int sync_http_auth_login(struct sync_http *h);
  * the login hook again. */
 void sync_http_logout_local(struct sync_http *h);
 
-/* Store a cookie as if the server had set it ("name=value; Path=/", for any
- * host of this client): for a login hook that got its session token in a
+/* Store a session cookie as if the server had set it (for the host of
+ * base_url only, path "/", sent over http and https): for a login hook that got its session token in a
  * response body. `name` and `value` must be non-empty and hold no control
  * character, space, ';', ',', '"' or a backslash ('=' neither in the name).
  * Errors: ERR_INVALID, ERR_NOMEM. */

@@ -618,6 +618,39 @@ static void test_login_token_from_cookie(void)
     sync_http_destroy(h);
 }
 
+/* No Set-Cookie: the 121 hook keeps the token of the body as the cookie. */
+static void test_login_token_body_only(void)
+{
+    struct sync_http *h = client("\"auth\":true,\"login_mode\":\"body_only\"");
+    struct sync_http_response r;
+    cJSON *j;
+
+    REQUIRE(h);
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "cookie"), "access_token_general=tok-1");
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
+static void test_login_without_token(void)
+{
+    struct sync_http *h = client(
+        "\"login_script\":[{\"status\":201,\"body\":\"{}\"}]");
+    struct sync_http_stats st;
+
+    REQUIRE(h);
+    CHECK_INT(sync_http_auth_login(h), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "121 login for user u@example.org answered 201 "
+                              "without a session token");
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 1);
+    sync_http_destroy(h);
+}
+
 static void test_login_wrong_password(void)
 {
     struct sync_http_options o;
@@ -1511,6 +1544,347 @@ static void test_tls(void)
     sync_http_destroy(h);
 }
 
+/* ---- the authentication and error-text hooks ------------------------------ */
+
+struct hook_state {
+    int logins;
+    int header_calls;
+    int fail_login;         /* the login hook fails with ERR_AUTH */
+    int fail_headers;       /* the headers hook fails with ERR_CONFIG */
+    const char *bad_line;   /* a line the headers hook adds as well */
+    char token[32];         /* "session" the login hook got */
+    int released;
+};
+
+static int token_headers(void *payload, const char *method,
+                         const char *path, sync_http_header_add_fn add,
+                         void *add_ctx)
+{
+    struct hook_state *s = payload;
+
+    (void)method;
+    (void)path;
+    s->header_calls++;
+    if (s->fail_headers)
+        return plat_err_set(ERR_CONFIG, "no API token configured");
+    if (s->bad_line) {
+        int rc = add(add_ctx, s->bad_line);
+        if (rc < 0)
+            return rc;
+    }
+    return add(add_ctx, "Authorization: Token abc");
+}
+
+static void hook_release(void *payload)
+{
+    ((struct hook_state *)payload)->released++;
+}
+
+static void test_hook_token_header(void)
+{
+    static const struct sync_http_auth auth = {
+        .headers = token_headers, .release = hook_release };
+    struct hook_state s = { 0 };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http_stats st;
+    struct sync_http *h;
+    cJSON *j;
+
+    opts_default(&o);
+    h = client_with(&o, "\"script\":[{\"status\":503},{\"echo\":true}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_set_auth(h, &auth, &s), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v2/assets/?format=json",
+                                NULL, NULL, 0, NULL, &r), PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Token abc");
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.header_calls, 2); /* every attempt, the retry included */
+    CHECK_INT(log_logins(), 0);   /* no login hook: no login */
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 0);
+    /* A 401 without a login hook is an answer like any other. */
+    CHECK_INT(ctl("{\"script\":[{\"status\":401,\"body\":\"{\\\"detail\\\":"
+                  "\\\"Invalid token.\\\"}\"}]}"), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v2/assets/", NULL, NULL, 0,
+                                NULL, &r), PLAT_OK);
+    CHECK_INT(r.status, 401);
+    CHECK_INT(sync_http_response_err(&r, "Kobo GET assets"), ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "Kobo GET assets: HTTP 401: Unauthorized: "
+                              "Invalid token.");
+    sync_http_response_dispose(&r);
+    /* A failing hook stops the request before it is sent. */
+    s.fail_headers = 1;
+    CHECK_INT(log_count(), 3);
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_CONFIG);
+    sync_http_response_dispose(&r);
+    CHECK_INT(log_count(), 3);
+    /* A header line with a line break is refused. */
+    s.fail_headers = 0;
+    s.bad_line = "X-A: 1\r\nX-Injected: 2";
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_INVALID);
+    sync_http_response_dispose(&r);
+    s.bad_line = "no colon";
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_INVALID);
+    sync_http_response_dispose(&r);
+    CHECK_INT(log_count(), 3);
+    CHECK_INT(s.released, 0);
+    sync_http_destroy(h);
+    CHECK_INT(s.released, 1);
+}
+
+/* An EspoCRM-style signature: depends on the method and on the path
+ * without "/api/v1" and without the query. A stand-in for the HMAC (no
+ * crypto here): "key:" + METHOD + " /" + path. */
+static int hmac_headers(void *payload, const char *method, const char *path,
+                        sync_http_header_add_fn add, void *add_ctx)
+{
+    char line[256];
+    size_t n;
+
+    (void)payload;
+    if (strncmp(path, "/api/v1/", 8) == 0)
+        path += 7;
+    n = strcspn(path, "?");
+    snprintf(line, sizeof(line), "X-Hmac-Authorization: key:%s /%.*s",
+             method, (int)(n > 0 ? n - 1 : 0), path + (n > 0));
+    return add(add_ctx, line);
+}
+
+static void test_hook_signed_per_request(void)
+{
+    static const struct sync_http_auth auth = { .headers = hmac_headers };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+    cJSON *root;
+    const cJSON *q;
+
+    opts_default(&o);
+    h = client_with(&o, NULL);
+    REQUIRE(h);
+    sync_http_set_auth(h, &auth, NULL);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v1/Contact?maxSize=5&offset=0",
+                                NULL, NULL, 0, NULL, &r), PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "PUT", "/api/v1/Contact/abc123",
+                                "application/json", "{}", 2, NULL, &r),
+              PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "DELETE", "/api/v1/Lead/x", NULL, NULL, 0,
+                                NULL, &r), PLAT_OK);
+    sync_http_response_dispose(&r);
+    q = log_req(0, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:GET /Contact");
+    cJSON_Delete(root);
+    q = log_req(1, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:PUT /Contact/abc123");
+    cJSON_Delete(root);
+    q = log_req(2, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:DELETE /Lead/x");
+    cJSON_Delete(root);
+    sync_http_destroy(h);
+}
+
+/* A login hook that POSTs to its own path, takes a token from the body and
+ * sends it as a bearer header; the server (script) also sets a cookie. */
+static int bearer_login(struct sync_http *h, void *payload)
+{
+    struct hook_state *s = payload;
+    struct sync_http_response r;
+    int rc;
+
+    s->logins++;
+    if (s->fail_login)
+        return plat_err_set(ERR_AUTH, "login refused");
+    rc = sync_http_request(h, "POST", "/auth/session", "application/json",
+                           "{}", 2, NULL, &r);
+    if (rc == PLAT_OK && r.status != 200)
+        rc = sync_http_response_err(&r, "login");
+    if (rc == PLAT_OK)
+        snprintf(s->token, sizeof(s->token), "t%d", s->logins);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+static int bearer_headers(void *payload, const char *method,
+                          const char *path, sync_http_header_add_fn add,
+                          void *add_ctx)
+{
+    struct hook_state *s = payload;
+    char line[64];
+
+    (void)method;
+    if (!s->token[0] || strcmp(path, "/auth/session") == 0)
+        return PLAT_OK;
+    snprintf(line, sizeof(line), "Authorization: Bearer %s", s->token);
+    return add(add_ctx, line);
+}
+
+static void test_hook_login_and_401(void)
+{
+    static const struct sync_http_auth auth = {
+        .login = bearer_login, .headers = bearer_headers };
+    struct hook_state s = { 0 };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http_stats st;
+    struct sync_http *h;
+    cJSON *j, *root;
+    const cJSON *q;
+
+    opts_default(&o);
+    o.service_name = "crm";
+    h = client_with(&o, "\"script\":[{\"status\":200,\"headers\":"
+                        "{\"Set-Cookie\":\"sid=s1; Path=/\"}},"
+                        "{\"echo\":true},{\"status\":401},"
+                        "{\"status\":200},{\"echo\":true}]");
+    REQUIRE(h);
+    sync_http_set_auth(h, &auth, &s);
+    CHECK(!sync_http_has_cookie(h, "sid"));
+    /* Login first (its request sends no bearer), then the request. */
+    CHECK_INT(sync_http_request(h, "GET", "/api/a", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Bearer t1");
+    CHECK_STR(jstr(j, "headers", "cookie"), "sid=s1"); /* kept generically */
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    CHECK(sync_http_has_cookie(h, "sid"));
+    CHECK(!sync_http_has_cookie(h, "si"));
+    q = log_req(0, &root);
+    CHECK_STR(jstr(q, "path", NULL), "/auth/session");
+    CHECK(!jstr(q, "headers", "authorization"));
+    cJSON_Delete(root);
+    /* 401: log in again (cookies forgotten first), repeat once. */
+    CHECK_INT(sync_http_request(h, "GET", "/api/b", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Bearer t2");
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    q = log_req(3, &root);
+    CHECK_STR(jstr(q, "path", NULL), "/auth/session");
+    CHECK(!jstr(q, "headers", "cookie"));
+    cJSON_Delete(root);
+    CHECK_INT(s.logins, 2);
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 2);
+    CHECK_INT(st.requests, 5);
+    /* 401 twice: ERR_AUTH. */
+    CHECK_INT(ctl("{\"script\":[{\"status\":401},{\"status\":200},"
+                  "{\"status\":401}]}"), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/c?q=secret", NULL, NULL, 0,
+                                NULL, &r), ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "crm refused the new session (HTTP 401 on GET "
+                              "/api/c)");
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.logins, 3);
+    /* A failing login fails the request, and the next one tries again. */
+    s.fail_login = 1;
+    CHECK_INT(sync_http_request(h, "GET", "/api/d", NULL, NULL, 0, NULL, &r),
+              ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "login refused");
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_auth_login(h), ERR_AUTH);
+    CHECK_INT(s.logins, 5);
+    /* Removing the hook: no login any more. */
+    sync_http_set_auth(h, NULL, NULL);
+    CHECK_INT(sync_http_auth_login(h), ERR_CONFIG);
+    CHECK_INT(sync_http_request(h, "GET", "/api/e", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.logins, 5);
+    sync_http_destroy(h);
+}
+
+static void test_cookie_helpers(void)
+{
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+    cJSON *j;
+
+    opts_default(&o);
+    h = client_with(&o, NULL);
+    REQUIRE(h);
+    CHECK_INT(sync_http_set_cookie(h, "a b", "x"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a", "x;y"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a=", "x"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a", ""), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "session", "v-1.2"), PLAT_OK);
+    CHECK(sync_http_has_cookie(h, "session"));
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "cookie"), "session=v-1.2");
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_logout_local(h);
+    CHECK(!sync_http_has_cookie(h, "session"));
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
+static void test_error_text_hook(void)
+{
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+
+    opts_default(&o);
+    h = client_with(&o, "\"script\":[{\"status\":400,\"body\":"
+                        "\"{\\\"statusCode\\\":400,\\\"message\\\":[\\\"a\\\","
+                        "\\\"b\\\"]}\"},{\"status\":400,\"body\":"
+                        "\"{\\\"statusCode\\\":400,\\\"message\\\":[\\\"a\\\","
+                        "\\\"b\\\"]}\"},{\"status\":200,\"headers\":"
+                        "{\"Content-Type\":\"text/html\"},\"body\":"
+                        "\"<html><body>Sign in to the Wi-Fi</body></html>\"}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == NULL);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET x: HTTP 400: Bad Request");
+    sync_http_response_dispose(&r);
+    sync_http_set_error_text(h, c121_http_error_text);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == c121_http_error_text);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET x: HTTP 400: a; b");
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), PLAT_OK);
+    CHECK_INT(sync_http_check_json(&r, "GET x"), ERR_INVALID);
+    CHECK(strstr(plat_err_msg(), "HTML page instead of JSON"));
+    sync_http_response_dispose(&r);
+    sync_http_set_error_text(h, NULL);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == NULL);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 static void test_alloc_failures(void)
@@ -1575,6 +1949,8 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_create_options),
           TEST(test_login_token_from_body),
           TEST(test_login_token_from_cookie),
+          TEST(test_login_token_body_only),
+          TEST(test_login_without_token),
           TEST(test_login_wrong_password),
           TEST(test_login_throttled_then_ok),
           TEST(test_relogin_after_401),
@@ -1603,4 +1979,9 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_cancel),
           TEST(test_cancel_during_backoff),
           TEST(test_tls),
+          TEST(test_hook_token_header),
+          TEST(test_hook_signed_per_request),
+          TEST(test_hook_login_and_401),
+          TEST(test_cookie_helpers),
+          TEST(test_error_text_hook),
           TEST(test_alloc_failures))
