@@ -66,9 +66,7 @@ static int make_http(struct sync_ctx *ctx, const char *url)
     struct sync_http_options ho = SYNC_HTTP_OPTIONS_INIT;
 
     ho.base_url = url;
-    /* Until the auth hook lands, the 121 login rides on the options. */
-    ho.user = sync_source_conf_get(ctx->conf, "user");
-    ho.password = sync_source_conf_get(ctx->conf, "password");
+    ho.service_name = ctx->conn->name;
     ho.ca_file = opt->ca_file;
     ho.pinned_pubkey = opt->pinned_pubkey;
     ho.proxy = opt->proxy;

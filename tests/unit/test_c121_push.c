@@ -12,6 +12,7 @@
 
 #include "c121.h"
 #include "c121_model.h"
+#include "c121_http.h"
 #include "plat_alloc.h"
 #include "plat_buf.h"
 #include "plat_err.h"
@@ -317,13 +318,13 @@ static int env_open(struct env *e, int seed)
         return -1;
     ho.base_url = base_url;
     ho.proxy = "";
-    ho.user = USER;
-    ho.password = "s3cret";
+    ho.service_name = "121";
     ho.max_attempts = 6;
     ho.backoff_base_ms = 1;
     ho.backoff_cap_ms = 20;
     ho.connect_timeout_ms = 2000;
-    if (sync_http_create(&e->http, &ho) != PLAT_OK)
+    if (sync_http_create(&e->http, &ho) != PLAT_OK ||
+        c121_http_install(e->http, USER, "s3cret") != PLAT_OK)
         return -1;
     e->opt.server_url = base_url;
     e->opt.program_id = PROGRAM;

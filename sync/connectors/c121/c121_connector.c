@@ -4,6 +4,7 @@
  * phases of c121.h (see README.md in this folder).
  */
 #include "c121.h"
+#include "c121_http.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -36,7 +37,9 @@ static int cb_c121_init(struct sync_ctx *ctx, void **state_out)
 {
     const char *pid = sync_ctx_conf(ctx, "program_id");
     const char *user = sync_ctx_conf(ctx, "user");
+    const char *password = sync_ctx_conf(ctx, "password");
     struct c121 *c;
+    int rc;
     char *end = NULL;
     long id;
 
@@ -45,6 +48,9 @@ static int cb_c121_init(struct sync_ctx *ctx, void **state_out)
     if (!sync_ctx_http(ctx) || !pid || *end || id <= 0 || id > 1000000000)
         return plat_err_set(ERR_CONFIG, "sync needs [121] url and "
                             "program_id in the config");
+    rc = c121_http_install(sync_ctx_http(ctx), user, password);
+    if (rc < 0)
+        return rc;
     c = plat_calloc(1, sizeof(*c));
     if (!c)
         return plat_err_set(ERR_NOMEM, "out of memory");
@@ -63,7 +69,7 @@ static int cb_c121_auth(void *state, struct sync_ctx *ctx)
     struct c121 *c = state;
 
     (void)ctx;
-    return sync_http_login(c->http);
+    return sync_http_auth_login(c->http);
 }
 
 static int cb_c121_pull(void *state, struct sync_ctx *ctx, const char *stream)

@@ -7,6 +7,7 @@
 #define C121_PUSH_H
 
 #include "c121.h"
+#include "c121_http.h"
 
 #include "plat_buf.h"
 
@@ -52,7 +53,7 @@ int c121_server_copy(struct c121 *c, const char *ref, cJSON **out);
 
 /* The server's message for row `row` of a 400 array: the entries whose
  * "_row" member (set by the caller when mapping them) is `row`, without
- * lineNumber and referenceId, read by sync_http_error_message. "" if
+ * lineNumber and referenceId, read by c121_error_message. "" if
  * none. */
 void c121_row_message(const cJSON *entries, long row, char *out, size_t n);
 

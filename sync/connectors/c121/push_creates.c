@@ -491,7 +491,7 @@ static int send_batch(struct creates *k, struct sync_ops *es,
         goto done;
     }
     if (rc == PLAT_OK && r.status == 400) {
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         parsed = cJSON_ParseWithLength(r.body.data ? r.body.data : "",
                                        r.body.len);
         if (cJSON_IsArray(parsed)) {

@@ -612,7 +612,7 @@ static int send_single(struct edits *k, struct unit *u)
     }
     if (r.status >= 400 && r.status < 500 && r.status != 401 &&
         r.status != 403 && r.status != 408 && r.status != 429) {
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         if (!msg[0])
             snprintf(msg, sizeof(msg), "121 refused the change (HTTP %ld)",
                      r.status);
@@ -796,7 +796,7 @@ static int reject_named(struct edits *k, size_t *ux, size_t n,
     if (r->status == 404) {
         /* "The following referenceIds were not found in the database:
          * a, b" */
-        sync_http_error_message(r->body.data, r->body.len, msg, sizeof(msg));
+        c121_error_message(r->body.data, r->body.len, msg, sizeof(msg));
         p = strstr(msg, "database:");
         for (i = 0; p && rc == PLAT_OK && i < n; i++) {
             const char *ref = k->units[ux[i]].ref, *hit = p;
@@ -892,7 +892,7 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
                 rc = reject_named(k, ux, m, &r, &named);
             if (rc == PLAT_OK && named == 0) {
                 /* Refused as a whole, naming no row. */
-                sync_http_error_message(r.body.data, r.body.len, msg,
+                c121_error_message(r.body.data, r.body.len, msg,
                                         sizeof(msg));
                 for (i = 0; rc == PLAT_OK && i < m; i++)
                     rc = reject_unit(k, &k->units[ux[i]],

@@ -16,6 +16,7 @@
  * of its own).
  */
 #include "c121_push.h"
+#include "c121_http.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -248,7 +249,7 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
     if (r.status == 400) {
         /* The change itself is refused (reason missing, unknown status):
          * the same for every registration of the group. */
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         rc = sync_batch_begin(c->ctx);
         for (i = 0; rc == PLAT_OK && i < n; i++)
             rc = c121_op_settle_count(c, cs[i]->e, SYNC_OP_REJECTED,

@@ -4,6 +4,7 @@
  */
 #include "c121_push.h"
 
+#include "c121_http.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "sync_http.h"
@@ -141,7 +142,7 @@ void c121_row_message(const cJSON *entries, long row, char *out, size_t n)
     }
     text = cJSON_PrintUnformatted(mine);
     if (text)
-        sync_http_error_message(text, strlen(text), out, n);
+        c121_error_message(text, strlen(text), out, n);
     cJSON_free(text);
     cJSON_Delete(mine);
 }
