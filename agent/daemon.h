@@ -89,6 +89,8 @@ struct agent_daemon {
     int job_by_probe;            /* the running sync was started by a
                                     probe answer                       */
     int probe_kick;              /* the last probe made a sync due     */
+    struct agent_job_opts probe_opts; /* what a probe-started sync runs:
+                                    the sources whose host came back   */
     uint64_t sync_gen;           /* generation of the running/last sync */
     struct agent_job_opts sync_opts; /* options of the running sync     */
     int want_sync;               /* a requested sync waits to start    */
@@ -106,7 +108,7 @@ struct agent_daemon {
     int have_last;
     int last_code;
     int64_t last_end_ms;         /* wall                               */
-    struct sync_summary last_sum;
+    struct sync_report last_sum;
     struct store_counts last_after;
     char last_error[256];        /* of the last failed sync; "" after a
                                     good one                           */
