@@ -213,11 +213,17 @@ static void probe_finished(struct agent_daemon *d, int64_t now)
     agent_sched_probe_done(&d->sched, now, d->job.up);
     d->probe_kick = d->sched.next_sync_ms < before;
     if (d->probe_kick) {
+        char names[SYNC_MAX_SOURCES * AGENT_SOURCE_NAME_MAX] = "";
+        size_t used = 0;
+
         probe_sync_opts(d, &d->probe_opts);
-        log_info("%s answers again: syncing %s now",
-                 d->job.n_up ? d->job.up_names[0] : "a source",
-                 d->probe_opts.n_only ? "the sources that answered"
-                                      : "every source");
+        for (size_t i = 0; i < d->job.n_up && used < sizeof(names); i++)
+            used += (size_t)snprintf(names + used, sizeof(names) - used,
+                                     "%s%s", i ? ", " : "",
+                                     d->job.up_names[i]);
+        log_info("%s answers again: syncing now%s",
+                 used ? names : "the link", d->probe_opts.n_only
+                 ? " (only the sources whose host answered)" : "");
     }
 }
 
