@@ -1,11 +1,12 @@
 /*
- * config.c - the agent's config file: one table of keys, a line parser that
- * names the file, the line and the key of every mistake, a writer that
- * documents every key, and the password lookup.
+ * config.c - the agent's config file: one table of the agent's own keys, a
+ * line parser that names the file, the line and the key of every mistake,
+ * a writer that documents every key, and the secret (password) lookup.
  *
- * The table is the only place a key is declared: parsing, defaults,
- * `agent config show` and the file written by `agent init` all come from
- * it, so a new key cannot be half-supported.
+ * The table is the only place an agent key is declared, and a connector's
+ * `config` table the only place one of its keys is (config_sources.c):
+ * parsing, defaults, `agent config show` and the file written by `agent
+ * init` all come from them, so a new key cannot be half-supported.
  */
 #include "config.h"
 #include "config_sources.h"
@@ -96,7 +97,7 @@ static const struct cfg_key keys[] = {
     { "daemon.interval_s", CFG_INT, "900", OFF(daemon_interval_s),
       "agent daemon: seconds between syncs (+-10 % jitter).", 1, 2592000 },
     { "daemon.probe_interval_s", CFG_INT, "30", OFF(daemon_probe_interval_s),
-      "While offline, probe the 121 server this often (seconds).", 1, 86400 },
+      "While offline, probe each source's host this often (seconds).", 1, 86400 },
     { "daemon.backoff_base_s", CFG_INT, "5", OFF(daemon_backoff_base_s),
       "First retry after a failed sync (s); doubles per failure, full jitter.",
       1, 86400 },
@@ -793,6 +794,11 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
         size_t slen = (size_t)(dot - k->name);
 
         if (strlen(section) != slen || strncmp(section, k->name, slen)) {
+            /* The sources' sections right after [store]: they are what a
+             * person edits most. */
+            if (strcmp(section, "store") == 0 &&
+                (rc = agent_sources_format(cfg, out)) < 0)
+                break;
             snprintf(section, sizeof(section), "%.*s", (int)slen, k->name);
             rc = plat_buf_printf(out, "\n[%s]\n", section);
             if (rc < 0)
@@ -817,8 +823,6 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
         else
             rc = plat_buf_printf(out, "# %s\n# %s =\n", k->desc, dot + 1);
     }
-    if (rc == PLAT_OK)
-        rc = agent_sources_format(cfg, out);
     if (rc == PLAT_OK && cfg->npolicies)
         rc = plat_buf_puts(out, "\n[conflicts]\n");
     for (size_t i = 0; rc == PLAT_OK && i < cfg->npolicies; i++)

@@ -1,6 +1,8 @@
 /*
  * daemon.h - `agent daemon`: background sync that starts by itself when the
- * link to 121 returns. Internal interface between the daemon's files:
+ * link to a source's host returns (each enabled source is probed at the
+ * URL of its connector's probe_url; a probe-started sync runs only the
+ * sources whose host answered, or all when every one did). Internal interface between the daemon's files:
  *
  *   cmd_daemon.c      the command: options, --detach, lock, setup, reload
  *   daemon_loop.c     the main loop: ppoll on the control socket and the
@@ -16,14 +18,17 @@
  * the next deadline, so an idle daemon wakes at most once per deadline)
  * and answers the socket; at most one job thread at a time (a sync or a
  * probe). A sync request that arrives while a sync runs is attached to it
- * and gets its result: never two syncs at once.
+ * and gets its result: never two syncs at once (a request whose sources the
+ * running sync does not include waits for the next one; queued requests
+ * merge: the union of their sources, none listed meaning all).
  *
  * Control protocol (JSON lines over a Unix stream socket, mode 0600): the
  * client sends one request line and reads answer lines until the daemon
  * closes the connection.
  *   {"cmd":"ping"}    -> {"event":"pong","pid":N}
  *   {"cmd":"status"}  -> {"event":"status", ...live state...}
- *   {"cmd":"sync","direction":"both"|"pull"|"push","full":B,"vouchers":B}
+ *   {"cmd":"sync","direction":"both"|"pull"|"push","full":B,"vouchers":B,
+ *                    "sources":[NAME...] (optional; absent: every enabled)}
  *                     -> {"event":"accepted","attached":B,"pid":N}
  *                        {"event":"progress","phase":S,"done":N,
  *                         "total":N,"bytes_wire":N}   (0 or more)

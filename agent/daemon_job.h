@@ -7,7 +7,7 @@
  * Threading rules (why this is safe):
  *   - the job thread owns everything it opens: its own store connection
  *     (SQLite: one connection per thread; the main thread opens none while
- *     a job runs), its curl handle, its password copy;
+ *     a job runs), its curl handle, its copy of the secrets (sync_options.h);
  *   - it reads the config it was given and nothing else of the main
  *     thread's; the main thread does not change or free that config until
  *     the job is joined (config reloads wait for the job);
