@@ -180,7 +180,7 @@ static void sync_finished(struct agent_daemon *d, int64_t now)
                 : AGENT_SCHED_FAILED;
         agent_sched_sync_done(&d->sched, now, outcome, d->job_by_probe,
                               plat_random_below);
-        snprintf(d->last_error, sizeof(d->last_error), "%s",
+        snprintf(d->last_error, sizeof(d->last_error), "%.255s",
                  j->rc < 0 ? j->sum.total.error : "");
         if (outcome == AGENT_SCHED_OFFLINE && !d->offline_since_ms) {
             d->offline_since_ms = d->last_end_ms;
