@@ -54,27 +54,8 @@ static int state_of(struct store *s, const char *what, const char *source,
     return rc;
 }
 
-/* Pending outbox entries and open conflicts of one source.
- *
- * INTEGRATOR: the outbox has no `target` column and conflicts no `source`
- * column yet (parallel migration). Until then only 121 pushes, so it gets
- * the store-wide counts (store_outbox_count, store_counts) and the other
- * sources 0. Switch this one function to the per-target / per-source
- * counts when the migration lands. */
-static int status_source_counts(struct store *s, const char *source,
-                                const struct store_counts *total,
-                                int64_t *pending, int64_t *conflicts)
-{
-    *pending = 0;
-    *conflicts = 0;
-    if (strcmp(source, "121") != 0)
-        return PLAT_OK;
-    *conflicts = total->conflicts;
-    return store_outbox_count(s, NULL, pending);
-}
-
 /* One entry per compiled-in source, in registry order. */
-static int read_sources(struct agent_ctx *ctx, const struct store_counts *c,
+static int read_sources(struct agent_ctx *ctx,
                         struct source_status *out, size_t *n)
 {
     const struct sync_connector *const *reg = sync_connectors_registry();
@@ -94,8 +75,8 @@ static int read_sources(struct agent_ctx *ctx, const struct store_counts *c,
                            &st->last_attempt)) < 0 ||
             (rc = state_of(ctx->store, "last_error", reg[i]->name,
                            &st->last_error)) < 0 ||
-            (rc = status_source_counts(ctx->store, reg[i]->name, c,
-                                       &st->pending, &st->conflicts)) < 0)
+            (rc = store_source_counts(ctx->store, reg[i]->name,
+                                      &st->pending, &st->conflicts)) < 0)
             return rc;
     }
     return rc;
@@ -333,7 +314,7 @@ int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv)
         rc = store_counts(ctx->store, &counts);
     memset(st, 0, sizeof(st));
     if (rc == PLAT_OK)
-        rc = read_sources(ctx, &counts, st, &nst);
+        rc = read_sources(ctx, st, &nst);
     if (rc == PLAT_OK)
         rc = agent_health_read(ctx->store, ctx->cfg.daemon_stuck_after_s,
                                plat_time_wall_ms(), &health);

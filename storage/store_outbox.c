@@ -245,3 +245,42 @@ done:
     sqlite3_finalize(st);
     return rc;
 }
+
+/* One count(*) with `text` bound as ?1. */
+static int count_for(struct store *s, const char *sql, const char *text,
+                     int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        store__bind_text(st, 1, text);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "count the outbox");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_source_counts(struct store *s, const char *source,
+                        int64_t *pending_out, int64_t *conflicts_out)
+{
+    int rc = count_for(s,
+                       "SELECT count(*) FROM outbox WHERE target = ?1"
+                       " AND state IN ('pending', 'inflight')",
+                       source, pending_out);
+
+    if (rc == PLAT_OK)
+        rc = count_for(s,
+                       "SELECT count(*) FROM conflicts WHERE source = ?1"
+                       " AND state = 'open'",
+                       source, conflicts_out);
+    return rc;
+}

@@ -408,7 +408,8 @@ static int mark_resolved(struct store *s, int64_t id, const char *how,
     return rc;
 }
 
-int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
+int store_conflict_add_resolved(struct store *s, const char *source,
+                                int64_t outbox_seq,
                                 const char *ref, const char *field,
                                 const char *base_json, const char *local_json,
                                 const char *server_json,
@@ -426,7 +427,7 @@ int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         return rc;
-    rc = store_conflict_add(s, outbox_seq, ref, field, base_json, local_json,
+    rc = store_conflict_add(s, source, outbox_seq, ref, field, base_json, local_json,
                             server_json, &id);
     if (rc == PLAT_OK)
         rc = mark_resolved(s, id, resolution,

@@ -89,11 +89,12 @@ int sync_conflict_add(struct sync_ctx *ctx, int64_t seq, const char *ref,
     if (!tb || !tl || !ts)
         rc = ERR_NOMEM;
     else if (auto_resolution)
-        rc = store_conflict_add_resolved(ctx->store, seq, ref, field, tb, tl,
-                                         ts, auto_resolution, NULL);
+        rc = store_conflict_add_resolved(ctx->store, ctx->conn->name, seq,
+                                         ref, field, tb, tl, ts,
+                                         auto_resolution, NULL);
     else
-        rc = store_conflict_add(ctx->store, seq, ref, field, tb, tl, ts,
-                                NULL);
+        rc = store_conflict_add(ctx->store, ctx->conn->name, seq, ref,
+                                field, tb, tl, ts, NULL);
     cJSON_free(tb);
     cJSON_free(tl);
     cJSON_free(ts);

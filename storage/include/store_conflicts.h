@@ -34,8 +34,10 @@ typedef int (*store_conflict_cb)(const struct store_conflict *c,
 int store_conflict_list(struct store *s, const char *state,
                         store_conflict_cb cb, void *payload);
 
-/* Record a conflict; *id_out (may be NULL) receives its id. */
-int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
+/* Record a conflict found against system `source` ("121", "kobo", ...);
+ * *id_out (may be NULL) receives its id. */
+int store_conflict_add(struct store *s, const char *source,
+                       int64_t outbox_seq, const char *ref,
                        const char *field, const char *base_json,
                        const char *local_json, const char *server_json,
                        int64_t *id_out);

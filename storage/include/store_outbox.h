@@ -77,6 +77,11 @@ typedef int (*store_outbox_cb)(const struct store_outbox_entry *e,
 int store_outbox_list(struct store *s, const char *state,
                       store_outbox_cb cb, void *payload);
 
+/* For one source: entries meant for it (target) still pending or in
+ * flight, and open conflicts found against it. */
+int store_source_counts(struct store *s, const char *source,
+                        int64_t *pending_out, int64_t *conflicts_out);
+
 /* Number of entries in `state` (NULL: pending + inflight). */
 int store_outbox_count(struct store *s, const char *state, int64_t *out);
 

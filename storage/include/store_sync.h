@@ -205,7 +205,8 @@ int store_reg_refresh_view(struct store *s, const char *ref);
 /* Record a conflict that a field policy settled at once, for the audit
  * trail: stored resolved, with `resolution` "local" (device wins) or
  * "server" (server wins) and the winning value as resolved_value. */
-int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
+int store_conflict_add_resolved(struct store *s, const char *source,
+                                int64_t outbox_seq,
                                 const char *ref, const char *field,
                                 const char *base_json, const char *local_json,
                                 const char *server_json,

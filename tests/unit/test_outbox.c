@@ -599,7 +599,7 @@ static void test_origin_and_target(void)
         cJSON *c = NULL;
         const cJSON *src;
 
-        CHECK_INT(store_conflict_add(s, 3, ref1, "fullName", "\"a\"",
+        CHECK_INT(store_conflict_add(s, "121", 3, ref1, "fullName", "\"a\"",
                                      "\"b\"", "\"c\"", &id), PLAT_OK);
         CHECK_INT(store_conflict_get(s, id, &c), PLAT_OK);
         src = cJSON_GetObjectItemCaseSensitive(c, "source");

@@ -466,7 +466,7 @@ static void test_counts_and_transactions(void)
     CHECK_INT(create(s, "{\"fullName\":\"B\"}", b), PLAT_OK);
     CHECK_INT(store_reg_set_status(s, a, "included", NULL), PLAT_OK);
     CHECK_INT(store_outbox_set_state(s, 2, "rejected", "400: bad"), PLAT_OK);
-    CHECK_INT(store_conflict_add(s, 3, a, "status", "\"new\"",
+    CHECK_INT(store_conflict_add(s, "121", 3, a, "status", "\"new\"",
                                  "\"included\"", "\"declined\"", NULL),
               PLAT_OK);
     prog = obj("{\"id\":3,\"programRegistrationAttributes\":[]}");
