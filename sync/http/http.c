@@ -36,6 +36,7 @@
 
 struct sync_http {
     CURL *curl;
+    CURLSH *share;        /* holds the cookies across curl_easy_reset */
     char *base_url;       /* without a trailing '/' */
     char *service;
     char *ca_file;
@@ -174,8 +175,12 @@ int sync_http_create(struct sync_http **out,
     h->cancel = opt->cancel;
 
     h->curl = curl_easy_init();
-    if (!h->curl)
-        rc = plat_err_set(ERR_GENERIC, "curl_easy_init failed");
+    h->share = curl_share_init();
+    if (!h->curl || !h->share ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) !=
+            CURLSHE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_SHARE, h->share) != CURLE_OK)
+        rc = plat_err_set(ERR_GENERIC, "curl initialisation failed");
 done:
     if (rc < 0) {
         sync_http_destroy(h);
@@ -193,6 +198,8 @@ void sync_http_destroy(struct sync_http *h)
         h->auth.release(h->auth_payload);
     if (h->curl)
         curl_easy_cleanup(h->curl);
+    if (h->share)
+        curl_share_cleanup(h->share);
     plat_free(h->base_url);
     plat_free(h->service);
     plat_free(h->ca_file);
@@ -548,8 +555,13 @@ static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
     CURL *c = h->curl;
     CURLcode crc = CURLE_OK;
 
+    /* Drop the cookie file list of the last attempt: libcurl 7.88 does not
+     * free it in curl_easy_reset (curl/curl#10694). The cookies stay in the
+     * share. */
+    curl_easy_setopt(c, CURLOPT_COOKIEFILE, (char *)NULL);
     curl_easy_reset(c);
     h->errbuf[0] = '\0';
+    SETOPT(CURLOPT_SHARE, h->share);
     SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
     SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -570,8 +582,8 @@ static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
     SETOPT(CURLOPT_LOW_SPEED_TIME, h->low_speed_time_s);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
-    /* The cookie engine, in memory only ("" reads no file); the cookies
-     * survive curl_easy_reset. */
+    /* The cookie engine, in memory only ("" reads no file), over the
+     * cookies kept in h->share. */
     SETOPT(CURLOPT_COOKIEFILE, "");
     /* Decode gzip ourselves (see the file comment). */
     SETOPT(CURLOPT_HTTP_CONTENT_DECODING, 0L);

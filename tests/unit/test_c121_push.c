@@ -25,6 +25,7 @@
 #include "store_outbox.h"
 #include "store_registrations.h"
 #include "store_sync.h"
+#include "sync_connector.h"
 #include "sync_engine.h"
 #include "sync_http.h"
 
@@ -42,7 +43,9 @@
 #endif
 
 #define USER "sync-bot@example.org"
+#define PASSWORD "s3cret"
 #define PROGRAM 3
+#define PROGRAM_TEXT "3"
 #define FSP "Intersolve-voucher-paper"
 
 /* ---- the fake server ---------------------------------------------------- */
@@ -271,11 +274,17 @@ static int server_status(const char *ref, const char *status)
 
 /* ---- the agent side ----------------------------------------------------- */
 
+extern const struct sync_connector sync_connector_c121;
+
+/* Not to be copied: conf and ctx point into it. */
 struct env {
     struct store *s;
     struct sync_http *http;
     struct sync_engine_options opt;
     struct sync_summary sum;
+    const char *values[6];      /* aligned with sync_connector_c121.config */
+    struct sync_source_conf conf;
+    struct sync_ctx *ctx;
     struct c121 c;
     char dir[64];
 };
@@ -284,6 +293,8 @@ static void env_close(struct env *e)
 {
     char path[128];
 
+    sync_ctx_destroy(e->ctx);
+    cJSON_Delete(e->c.program);
     if (e->http)
         sync_http_destroy(e->http);
     if (e->s)
@@ -324,15 +335,25 @@ static int env_open(struct env *e, int seed)
     ho.backoff_cap_ms = 20;
     ho.connect_timeout_ms = 2000;
     if (sync_http_create(&e->http, &ho) != PLAT_OK ||
-        c121_http_install(e->http, USER, "s3cret") != PLAT_OK)
+        c121_http_install(e->http, USER, PASSWORD) != PLAT_OK)
         return -1;
-    e->opt.server_url = base_url;
-    e->opt.program_id = PROGRAM;
-    e->opt.user = USER;
-    e->c.store = e->s;
+    /* The [121] section, as the config loader fills it. */
+    e->values[0] = "true";
+    e->values[1] = base_url;
+    e->values[2] = PROGRAM_TEXT;
+    e->values[3] = USER;
+    e->values[4] = NULL;
+    e->values[5] = PASSWORD;
+    e->conf.connector = &sync_connector_c121;
+    e->conf.enabled = 1;
+    e->conf.values = e->values;
+    if (sync_ctx_create(&e->ctx, e->s, &e->conf, &e->opt, e->http,
+                        &e->sum) != PLAT_OK)
+        return -1;
+    e->c.ctx = e->ctx;
     e->c.http = e->http;
     e->c.opt = &e->opt;
-    e->c.sum = &e->sum;
+    e->c.program_id = PROGRAM;
     snprintf(e->c.prefix, sizeof(e->c.prefix), "/api/programs/%d", PROGRAM);
     snprintf(e->c.user, sizeof(e->c.user), "%s", USER);
     return 0;
@@ -1184,30 +1205,34 @@ static void test_status_skipped_conflict_and_guard(void)
 static void test_engine_cycles(void)
 {
     struct env e;
-    struct sync_summary sum;
+    struct sync_report rep;
     char ref[STORE_REF_MAX + 1], state[16];
 
     /* The engine's order (pull, confirm, push) with the real pull phases:
      * everything done offline reaches the server and is confirmed. */
     REQUIRE(env_open(&e, 0) == 0);
     REQUIRE(server_create(&e, "en", 3) == PLAT_OK);
-    e.opt.password = "s3cret";
+    e.opt.sources = &e.conf;
+    e.opt.n_sources = 1;
+    e.opt.proxy = "";
     e.opt.max_attempts = 3;
     e.opt.backoff_base_ms = 1;
     e.opt.backoff_cap_ms = 10;
-    CHECK_INT(sync_engine_run(e.s, &e.opt, &sum), PLAT_OK);
+    CHECK_INT(sync_engine_run(e.s, &e.opt, &rep), PLAT_OK);
+    CHECK_INT(rep.n_per, 1);
+    CHECK_STR(rep.per[0].source, C121_SOURCE);
     CHECK_INT(create_local(&e, NULL, "31612300000", ref), PLAT_OK);
     CHECK_INT(edit1(&e, "en-0001", "householdSize", "6"), PLAT_OK);
     CHECK_INT(store_reg_set_status(e.s, "en-0002", "included", NULL),
               PLAT_OK);
-    CHECK_INT(sync_engine_run(e.s, &e.opt, &sum), PLAT_OK);
-    if (sum.error[0])
-        fprintf(stderr, "engine: %s\n", sum.error);
-    CHECK_INT(sum.pushed, 2);
-    CHECK_INT(sum.sent, 1);
+    CHECK_INT(sync_engine_run(e.s, &e.opt, &rep), PLAT_OK);
+    if (rep.total.error[0])
+        fprintf(stderr, "engine: %s\n", rep.total.error);
+    CHECK_INT(rep.total.pushed, 2);
+    CHECK_INT(rep.total.sent, 1);
     CHECK(ctl_ok("POST", "/_test/flush", NULL));
-    CHECK_INT(sync_engine_run(e.s, &e.opt, &sum), PLAT_OK);
-    CHECK_INT(sum.pushed, 1);
+    CHECK_INT(sync_engine_run(e.s, &e.opt, &rep), PLAT_OK);
+    CHECK_INT(rep.total.pushed, 1);
     CHECK_INT(outbox_n(&e, NULL), 0);
     entry_of(&e, "en-0002", "status", state, sizeof(state), NULL, 0);
     CHECK_STR(state, "done");
