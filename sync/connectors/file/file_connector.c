@@ -141,9 +141,7 @@ static int file_init(struct sync_ctx *ctx, void **state_out)
 /* ERR_RETRY when the folder is missing: the stick is not plugged in. */
 static int check_dir(const struct file_state *st)
 {
-    struct stat sb;
-
-    if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    if (!plat_fs_exists(st->dir))
         return plat_err_set(ERR_RETRY, "file: folder %s not found (is the "
                             "stick mounted?)", st->dir);
     return PLAT_OK;

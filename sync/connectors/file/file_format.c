@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +34,7 @@ static int line_err(const char *file, int64_t lineno, const char *fmt, ...)
 static int positive_int(const cJSON *v, double max)
 {
     return cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-           v->valuedouble <= max && floor(v->valuedouble) == v->valuedouble;
+           v->valuedouble <= max && (double)(int64_t)v->valuedouble == v->valuedouble;
 }
 
 int file_parse_line(const char *line, size_t len, int program_id,
