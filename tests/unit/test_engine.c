@@ -40,6 +40,7 @@ struct script {
     int auth_rc;            /* cb_auth's answer                            */
     int push_rc;            /* cb_push's answer before any work (0: work)  */
     int gone_every;         /* >0: ids divisible by it are gone            */
+    int id_base;            /* ids (and referenceIds) start above it       */
     cJSON *server;          /* ref -> {field: value}: the source's changes */
     cJSON *sent;            /* what the push sent: [{ref: {field:value}}]  */
     int pulled_batches;     /* batches committed by the pulls              */
@@ -78,6 +79,7 @@ static cJSON *record(const struct script *sc, int id)
     char ref[32], name[32];
     cJSON *r = cJSON_CreateObject(), *chg, *it;
 
+    id += sc->id_base;
     ref_of(id, ref, sizeof(ref));
     snprintf(name, sizeof(name), "Person %d", id);
     cJSON_AddStringToObject(r, "referenceId", ref);
@@ -404,6 +406,7 @@ static int fixture_open(struct fixture *f, int two)
 {
     script_reset(&script_a);
     script_reset(&script_b);
+    script_b.id_base = 1000;
     f->dir = testutil_tmpdir("test-engine");
     f->s = testutil_store_new(f->dir, "store.db");
     run_init(&f->r, two);

@@ -4,15 +4,27 @@
  * sync_engine_run over a temporary folder.
  */
 #include "testlib.h"
+#include "testutil.h"
 
 #include "file_format.h"
 #include "plat_alloc.h"
+#include "plat_buf.h"
 #include "plat_err.h"
+#include "plat_fs.h"
+#include "store.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_connector.h"
+#include "sync_ctx.h"
+#include "sync_engine.h"
 
 #include <cjson/cJSON.h>
 
+#include <dirent.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- pure helpers ------------------------------------------------------ */
 
@@ -201,11 +213,297 @@ static void test_cursor(void)
     CHECK_INT(file_cursor_parse(NULL, &d), ERR_INVALID);
 }
 
-#ifdef FILE_TEST_ENGINE
-#include "test_file_engine.inc"
-#else
-#define FILE_ENGINE_TESTS
-#endif
+
+/* ---- the connector through the engine ---------------------------------- */
+
+extern const struct sync_connector sync_connector_file;
+
+struct ftest {
+    char *dir;              /* temp dir: store.db and stick/            */
+    char *stick;            /* the folder of the [file] section         */
+    struct store *s;
+    const char *values[5];  /* enabled, dir, program_id, export, device */
+    struct sync_source_conf conf;
+    struct sync_engine_options opt;
+    struct sync_report rep;
+    volatile int cancel;
+    int progress_calls;
+    int cancel_at_call;     /* set cancel at this progress call (0: no) */
+};
+
+static void rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    struct stat sb;
+    char *p;
+
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        p = plat_asprintf("%s/%s", path, e->d_name);
+        if (p && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            rm_tree(p);
+        else if (p)
+            unlink(p);
+        plat_free(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(path);
+}
+
+static void on_progress(void *payload, const char *phase, int64_t done,
+                        int64_t total, int64_t bytes_wire)
+{
+    struct ftest *t = payload;
+
+    (void)phase;
+    (void)done;
+    (void)total;
+    (void)bytes_wire;
+    if (++t->progress_calls == t->cancel_at_call)
+        t->cancel = 1;
+}
+
+static int ftest_open(struct ftest *t)
+{
+    char *p;
+
+    memset(t, 0, sizeof(*t));
+    t->dir = testutil_tmpdir("test-file");
+    t->stick = plat_asprintf("%s/stick", t->dir);
+    p = plat_asprintf("%s/in", t->stick);
+    if (!t->stick || !p || plat_fs_mkdir_p(p, 0700) != PLAT_OK) {
+        plat_free(p);
+        return 0;
+    }
+    plat_free(p);
+    t->s = testutil_store_new(t->dir, "store.db");
+    t->values[0] = "true";
+    t->values[1] = t->stick;
+    t->values[2] = "1";
+    t->values[3] = "true";
+    t->values[4] = "site-a";
+    t->conf.connector = &sync_connector_file;
+    t->conf.enabled = 1;
+    t->conf.values = t->values;
+    t->opt.sources = &t->conf;
+    t->opt.n_sources = 1;
+    t->opt.batch = 300;
+    t->opt.cancel = &t->cancel;
+    t->opt.progress = on_progress;
+    t->opt.progress_payload = t;
+    return t->s != NULL;
+}
+
+static void ftest_close(struct ftest *t)
+{
+    store_close(t->s);
+    rm_tree(t->dir);
+    plat_free(t->dir);
+    plat_free(t->stick);
+}
+
+static int ftest_run(struct ftest *t)
+{
+    static const char *const only[] = {"file"};
+
+    t->opt.only = only;
+    t->opt.n_only = 1;
+    t->progress_calls = 0;
+    return sync_engine_run(t->s, &t->opt, &t->rep);
+}
+
+/* Append `text` to stick/in/<name> (plat_fs: rewrite whole). */
+static int append_in(struct ftest *t, const char *name, const char *text)
+{
+    char *path = plat_asprintf("%s/in/%s", t->stick, name), *old = NULL;
+    char *all;
+    size_t len = 0;
+    int rc;
+
+    if (!path)
+        return ERR_NOMEM;
+    rc = plat_fs_read_file(path, 64u << 20, &old, &len);
+    if (rc == ERR_NOTFOUND)
+        rc = PLAT_OK;
+    all = rc == PLAT_OK ? plat_asprintf("%s%s", old ? old : "", text) : NULL;
+    if (rc == PLAT_OK)
+        rc = all ? plat_fs_write_atomic(path, all, strlen(all), 0600)
+                 : ERR_NOMEM;
+    plat_free(all);
+    plat_free(old);
+    plat_free(path);
+    return rc;
+}
+
+/* Records first..last (referenceId file-NNNNN) as lines. */
+static char *records(int first, int last)
+{
+    struct plat_buf b;
+    int i;
+
+    plat_buf_init(&b, 0);
+    for (i = first; i <= last; i++)
+        if (plat_buf_printf(&b, "{\"referenceId\":\"file-%05d\","
+                            "\"programId\":1,\"status\":\"included\","
+                            "\"fullName\":\"Person %d\","
+                            "\"phoneNumber\":\"3160%07d\"}\n",
+                            i, i, i) != PLAT_OK)
+            return NULL;
+    return plat_buf_detach(&b);
+}
+
+static int write_records(struct ftest *t, const char *name, int first,
+                         int last)
+{
+    char *text = records(first, last);
+    int rc = text ? append_in(t, name, text) : ERR_NOMEM;
+
+    plat_free(text);
+    return rc;
+}
+
+static int64_t regs_count(struct store *s)
+{
+    struct store_counts c;
+
+    return store_counts(s, &c) == PLAT_OK ? c.registrations : -1;
+}
+
+static char *server_field(struct store *s, const char *ref,
+                          const char *field)
+{
+    cJSON *r = NULL;
+    const cJSON *v;
+    char *out = NULL;
+
+    if (store_reg_server_get(s, ref, &r) != PLAT_OK)
+        return NULL;
+    v = cJSON_GetObjectItemCaseSensitive(r, field);
+    out = cJSON_IsString(v) ? plat_strdup(v->valuestring) : NULL;
+    cJSON_Delete(r);
+    return out;
+}
+
+static void test_import_resume_reimport(void)
+{
+    struct ftest t;
+    struct file_cursor cur;
+    char *v = NULL;
+
+    REQUIRE(ftest_open(&t));
+    /* 2,500 records in 3 files; b.jsonl has a malformed line (501) */
+    REQUIRE(write_records(&t, "a.jsonl", 1, 1000) == PLAT_OK);
+    REQUIRE(write_records(&t, "b.jsonl", 1001, 1500) == PLAT_OK);
+    REQUIRE(append_in(&t, "b.jsonl",
+                      "{\"referenceId\":7,\"fullName\":\"SECRET\"}\n") ==
+            PLAT_OK);
+    REQUIRE(write_records(&t, "b.jsonl", 1501, 2000) == PLAT_OK);
+    REQUIRE(write_records(&t, "c.jsonl", 2001, 2500) == PLAT_OK);
+    REQUIRE(append_in(&t, "notes.txt", "not imported\n") == PLAT_OK);
+
+    /* killed after the second batch of 300 */
+    t.cancel_at_call = 2;
+    CHECK_INT(ftest_run(&t), ERR_RETRY);
+    CHECK_INT(t.rep.per[0].rc, ERR_RETRY);
+    CHECK_INT(t.rep.per[0].pulled, 600);
+    CHECK_INT(regs_count(t.s), 600);
+    REQUIRE(store_checkpoint_get(t.s, "file", "in/a.jsonl", &v) == PLAT_OK);
+    CHECK_INT(file_cursor_parse(v, &cur), PLAT_OK);
+    CHECK_INT(cur.lines, 600);
+    plat_free(v);
+    v = NULL;
+
+    /* resumed: the rest, the malformed line skipped and counted */
+    t.cancel = 0;
+    t.cancel_at_call = 0;
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pulled, 1900);
+    CHECK_INT(t.rep.per[0].rejected, 1);
+    CHECK_INT(regs_count(t.s), 2500);
+    REQUIRE(store_state_get(t.s, "file.import.rejected", &v) == PLAT_OK);
+    CHECK(strstr(v, "b.jsonl:501: referenceId missing or not a string") !=
+          NULL);
+    CHECK(strstr(v, "SECRET") == NULL);
+    plat_free(v);
+    v = server_field(t.s, "file-01501", "fullName");
+    CHECK_STR(v, "Person 1501");
+    plat_free(v);
+    v = server_field(t.s, "file-02500", "phoneNumber");
+    CHECK_STR(v, "31600002500");
+    plat_free(v);
+
+    /* again: every file is known in full, nothing read */
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pulled, 0);
+    CHECK_INT(t.rep.per[0].rejected, 0);
+
+    /* --full: every line read again, nothing changes */
+    t.opt.full = 1;
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pulled, 0);
+    CHECK_INT(t.rep.per[0].rejected, 1);
+    CHECK_INT(regs_count(t.s), 2500);
+    t.opt.full = 0;
+
+    /* the office appends: only the new lines; a changed record and a
+     * deletion mark */
+    REQUIRE(write_records(&t, "c.jsonl", 2501, 2510) == PLAT_OK);
+    REQUIRE(append_in(&t, "c.jsonl",
+                      "{\"referenceId\":\"file-00002\",\"programId\":1,"
+                      "\"status\":\"validated\",\"fullName\":\"Person 2\","
+                      "\"phoneNumber\":\"31600000002\"}\n"
+                      "{\"referenceId\":\"file-00005\","
+                      "\"status\":\"deleted\"}\n") == PLAT_OK);
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pulled, 11);
+    CHECK_INT(t.rep.per[0].gone, 1);
+    CHECK_INT(regs_count(t.s), 2510);
+    v = server_field(t.s, "file-00002", "status");
+    CHECK_STR(v, "validated");
+    plat_free(v);
+    v = server_field(t.s, "file-00005", "status");
+    CHECK_STR(v, "deleted");
+    plat_free(v);
+    v = server_field(t.s, "file-00005", "fullName");
+    CHECK(v == NULL);
+    plat_free(v);
+
+    /* a file replaced by other content under the same name: read again */
+    {
+        char *path = plat_asprintf("%s/in/a.jsonl", t.stick);
+        char *text = records(1, 10);
+
+        REQUIRE(path && text);
+        REQUIRE(plat_fs_write_atomic(path, text, strlen(text), 0600) ==
+                PLAT_OK);
+        plat_free(path);
+        plat_free(text);
+    }
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pulled, 0);       /* same records: no change */
+    REQUIRE(store_checkpoint_get(t.s, "file", "in/a.jsonl", &v) == PLAT_OK);
+    CHECK_INT(file_cursor_parse(v, &cur), PLAT_OK);
+    CHECK_INT(cur.lines, 10);
+    plat_free(v);
+    ftest_close(&t);
+}
+
+static void test_missing_folder_is_retry(void)
+{
+    struct ftest t;
+
+    REQUIRE(ftest_open(&t));
+    rm_tree(t.stick);
+    CHECK_INT(ftest_run(&t), ERR_RETRY);
+    CHECK(strstr(t.rep.per[0].error, "not found") != NULL);
+    ftest_close(&t);
+}
+
+#define FILE_ENGINE_TESTS , TEST(test_import_resume_reimport), \
+    TEST(test_missing_folder_is_retry)
 
 TEST_MAIN(TEST(test_parse_ok), TEST(test_parse_bad), TEST(test_format_op),
           TEST(test_names), TEST(test_cursor) FILE_ENGINE_TESTS)

@@ -163,8 +163,10 @@ static void names_free(char **v, size_t n)
     plat_free(v);
 }
 
-/* The import file names of `in` (regular files, file_name_ok), sorted. */
-static int list_in(const char *in, char ***out, size_t *n_out)
+/* The import file names of `in` (regular files, file_name_ok), sorted;
+ * *bytes_out: their total size. */
+static int list_in(const char *in, char ***out, size_t *n_out,
+                   int64_t *bytes_out)
 {
     DIR *d = opendir(in);
     struct dirent *e;
@@ -175,6 +177,7 @@ static int list_in(const char *in, char ***out, size_t *n_out)
 
     *out = NULL;
     *n_out = 0;
+    *bytes_out = 0;
     if (!d)
         return plat_err_set(ERR_IO, "file: cannot read folder %s", in);
     while ((e = readdir(d)) != NULL) {
@@ -187,6 +190,7 @@ static int list_in(const char *in, char ***out, size_t *n_out)
         plat_free(path);
         if (!ok)
             continue;
+        *bytes_out += (int64_t)sb.st_size;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             nv = plat_realloc(v, cap * sizeof(*v));
@@ -307,10 +311,12 @@ static int commit_batch(struct sync_ctx *ctx, const char *cname,
     return sync_batch_end(ctx, rc);
 }
 
-/* Import file `name` of folder `in` from its cursor on. */
+/* Import file `name` of folder `in` from its cursor on. Progress: bytes
+ * `*done` of `total` (the files before this one, then this one's
+ * committed bytes); *done moves past the file. */
 static int import_file(struct file_state *st, struct sync_ctx *ctx,
                        const char *in, const char *name, int batch,
-                       int full)
+                       int full, int64_t *done, int64_t total)
 {
     char *path = NULL, *data = NULL, *cname = NULL, *ctext = NULL;
     char msg[FILE_MSG_MAX];
@@ -399,6 +405,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
             open = 0;
             if (rc != PLAT_OK)
                 goto out;
+            sync_ctx_progress(ctx, *done + cur.offset, total);
             if (rejected) {
                 sync_ctx_count(ctx, SYNC_COUNT_REJECTED, 1);
                 if ((rc = note_rejected(ctx, msg)) != PLAT_OK)
@@ -412,6 +419,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
 out:
     if (open)
         sync_batch_end(ctx, rc);
+    *done += (int64_t)len;
     plat_free(path);
     plat_free(cname);
     plat_free(ctext);
@@ -425,6 +433,7 @@ static int file_pull(void *state, struct sync_ctx *ctx, const char *stream)
     const struct sync_engine_options *opt = sync_ctx_options(ctx);
     char *in = NULL, **names = NULL;
     size_t n = 0, i;
+    int64_t total = 0, done = 0;
     int rc, batch = opt && opt->batch > 0 ? opt->batch : FILE_BATCH_DEFAULT;
 
     if (strcmp(stream, "import") != 0)
@@ -438,13 +447,10 @@ static int file_pull(void *state, struct sync_ctx *ctx, const char *stream)
         plat_free(in);
         return PLAT_OK;
     }
-    rc = list_in(in, &names, &n);
-    for (i = 0; rc == PLAT_OK && i < n; i++) {
-        sync_ctx_progress(ctx, (int64_t)i, (int64_t)n);
-        rc = import_file(st, ctx, in, names[i], batch, opt && opt->full);
-    }
-    if (rc == PLAT_OK)
-        sync_ctx_progress(ctx, (int64_t)n, (int64_t)n);
+    rc = list_in(in, &names, &n, &total);
+    for (i = 0; rc == PLAT_OK && i < n; i++)
+        rc = import_file(st, ctx, in, names[i], batch, opt && opt->full,
+                         &done, total);
     names_free(names, n);
     plat_free(in);
     return rc;
