@@ -483,11 +483,154 @@ static void test_import_resume_reimport(void)
         plat_free(text);
     }
     CHECK_INT(ftest_run(&t), PLAT_OK);
-    CHECK_INT(t.rep.per[0].pulled, 0);       /* same records: no change */
+    /* its lines win again: file-00002 and file-00005 as a.jsonl has them */
+    CHECK_INT(t.rep.per[0].pulled, 2);
+    v = server_field(t.s, "file-00005", "status");
+    CHECK_STR(v, "included");
+    plat_free(v);
     REQUIRE(store_checkpoint_get(t.s, "file", "in/a.jsonl", &v) == PLAT_OK);
     CHECK_INT(file_cursor_parse(v, &cur), PLAT_OK);
     CHECK_INT(cur.lines, 10);
     plat_free(v);
+    ftest_close(&t);
+}
+
+/* The lines of stick/out/site-a.jsonl as a JSON array (NULL: none). */
+static cJSON *out_lines(struct ftest *t)
+{
+    char *path = plat_asprintf("%s/out/site-a.jsonl", t->stick), *text = NULL;
+    char *line, *save = NULL;
+    cJSON *arr = NULL;
+
+    if (path && plat_fs_read_file(path, 64u << 20, &text, NULL) == PLAT_OK) {
+        arr = cJSON_CreateArray();
+        for (line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            cJSON_AddItemToArray(arr, cJSON_Parse(line));
+    }
+    plat_free(text);
+    plat_free(path);
+    return arr;
+}
+
+static const cJSON *line_of(const cJSON *lines, const char *kind,
+                            const char *ref)
+{
+    const cJSON *l;
+
+    cJSON_ArrayForEach(l, lines)
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "kind")),
+                   kind) == 0 &&
+            strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l,
+                                                            "referenceId")),
+                   ref) == 0)
+            return l;
+    return NULL;
+}
+
+static int edit_one(struct store *s, const char *ref, const char *field,
+                    const char *value)
+{
+    cJSON *chg = cJSON_CreateObject();
+    int rc;
+
+    cJSON_AddStringToObject(chg, field, value);
+    rc = store_reg_edit(s, ref, chg, NULL);
+    cJSON_Delete(chg);
+    return rc;
+}
+
+static void test_export_once(void)
+{
+    struct ftest t;
+    struct store_counts c;
+    cJSON *fields, *lines;
+    const cJSON *l;
+    char ref[STORE_REF_MAX + 1];
+    int64_t edit_seq;
+
+    REQUIRE(ftest_open(&t));
+    REQUIRE(write_records(&t, "a.jsonl", 1, 5) == PLAT_OK);
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(regs_count(t.s), 5);
+
+    /* local work: a create, an edit, a status change, and an edit the
+     * office changes too (a conflict: not written) */
+    fields = cJSON_Parse("{\"fullName\":\"New person\","
+                         "\"phoneNumber\":\"31699999999\"}");
+    REQUIRE(store_reg_create(t.s, 1, fields, ref) == PLAT_OK);
+    cJSON_Delete(fields);
+    REQUIRE(edit_one(t.s, "file-00001", "phoneNumber", "31611111111") ==
+            PLAT_OK);
+    REQUIRE(store_reg_set_status(t.s, "file-00002", "paused", "moved") ==
+            PLAT_OK);
+    REQUIRE(edit_one(t.s, "file-00003", "phoneNumber", "31622222222") ==
+            PLAT_OK);
+    REQUIRE(append_in(&t, "b.jsonl",
+                      "{\"referenceId\":\"file-00003\",\"programId\":1,"
+                      "\"status\":\"included\",\"fullName\":\"Person 3\","
+                      "\"phoneNumber\":\"31633333333\"}\n") == PLAT_OK);
+
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pushed, 3);
+    CHECK_INT(t.rep.per[0].conflicts, 1);
+    REQUIRE(store_counts(t.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 0);
+    CHECK_INT(c.conflicts, 1);
+    lines = out_lines(&t);
+    REQUIRE(lines);
+    CHECK_INT(cJSON_GetArraySize(lines), 3);
+    l = line_of(lines, "create", ref);
+    CHECK(l != NULL);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(l, "base")));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(l, "device")),
+              "site-a");
+    l = line_of(lines, "edit", "file-00001");
+    REQUIRE(l);
+    edit_seq = (int64_t)cJSON_GetObjectItem(l, "seq")->valuedouble;
+    CHECK(edit_seq > 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(l, "payload"),
+                                      "data"), "phoneNumber")),
+              "31611111111");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                  cJSON_GetObjectItem(l, "base"), "phoneNumber")),
+              "31600000001");
+    l = line_of(lines, "status", "file-00002");
+    REQUIRE(l);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                  cJSON_GetObjectItem(l, "payload"), "status")), "paused");
+    CHECK(line_of(lines, "edit", "file-00003") == NULL);
+    cJSON_Delete(lines);
+
+    /* again: nothing new */
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pushed, 0);
+    lines = out_lines(&t);
+    CHECK_INT(cJSON_GetArraySize(lines), 3);
+    cJSON_Delete(lines);
+
+    /* a crash between the write and the settle: the edit is pending
+     * again, its line is already there: settled, not written twice */
+    REQUIRE(store_outbox_set_state(t.s, edit_seq, "pending", NULL) ==
+            PLAT_OK);
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    CHECK_INT(t.rep.per[0].pushed, 1);
+    lines = out_lines(&t);
+    CHECK_INT(cJSON_GetArraySize(lines), 3);
+    cJSON_Delete(lines);
+    REQUIRE(store_counts(t.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 0);
+
+    /* export = false: operations stay pending */
+    t.values[3] = "false";
+    REQUIRE(edit_one(t.s, "file-00004", "fullName", "Other") == PLAT_OK);
+    CHECK_INT(ftest_run(&t), PLAT_OK);
+    REQUIRE(store_counts(t.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 1);
+    lines = out_lines(&t);
+    CHECK_INT(cJSON_GetArraySize(lines), 3);
+    cJSON_Delete(lines);
     ftest_close(&t);
 }
 
@@ -503,7 +646,7 @@ static void test_missing_folder_is_retry(void)
 }
 
 #define FILE_ENGINE_TESTS , TEST(test_import_resume_reimport), \
-    TEST(test_missing_folder_is_retry)
+    TEST(test_export_once), TEST(test_missing_folder_is_retry)
 
 TEST_MAIN(TEST(test_parse_ok), TEST(test_parse_bad), TEST(test_format_op),
           TEST(test_names), TEST(test_cursor) FILE_ENGINE_TESTS)
