@@ -510,6 +510,59 @@ static void test_cancel_keeps_committed_batch(void)
     fixture_close(&f);
 }
 
+static int merge_setup(struct fixture *f, int policy);
+
+/* A cancel stops the cycle: the next source does not start. */
+static void test_cancel_stops_the_cycle(void)
+{
+    struct fixture f;
+
+    REQUIRE(fixture_open(&f, 1));
+    script_a.batches = 3;
+    script_a.cancel_after = 0;
+    script_a.cancel = &f.r.cancel;
+    CHECK_INT(run_engine(f.s, &f.r), ERR_RETRY);
+    CHECK_INT(f.r.rep.n_per, 1);
+    CHECK_INT(f.r.rep.per[0].rc, ERR_RETRY);
+    CHECK(strstr(f.r.rep.per[0].error, "cancelled") != NULL);
+    CHECK_INT(script_b.inits, 0);
+    CHECK_INT(count_regs(f.s), 10);
+    fixture_close(&f);
+}
+
+/* Push failures: RETRY keeps the operation pending; the pull before it
+ * stays committed. */
+static void test_push_failure_keeps_ops(void)
+{
+    struct fixture f;
+    struct store_counts c;
+
+    REQUIRE(merge_setup(&f, SYNC_POLICY_MANUAL));
+    CHECK_INT(local_edit(f.s, "mem-00005", "fullName", "Local"), PLAT_OK);
+    script_a.push_rc = ERR_RETRY;
+    CHECK_INT(run_engine(f.s, &f.r), ERR_RETRY);
+    CHECK_INT(f.r.rep.per[0].pulled, 10);
+    REQUIRE(store_counts(f.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 1);
+    CHECK_INT(cursor_of(f.s, "mem_a"), 1);
+
+    script_a.push_rc = ERR_AUTH;
+    CHECK_INT(run_engine(f.s, &f.r), ERR_AUTH);
+    REQUIRE(store_counts(f.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 1);
+
+    /* push only: no pull, the edit goes */
+    script_a.push_rc = 0;
+    store_checkpoint_delete(f.s, "mem_a", "regs.batch");
+    f.r.opt.direction = SYNC_PUSH_ONLY;
+    CHECK_INT(run_engine(f.s, &f.r), PLAT_OK);
+    CHECK_INT(f.r.rep.per[0].pulled, 0);
+    CHECK_INT(f.r.rep.per[0].pushed, 1);
+    REQUIRE(store_counts(f.s, &c) == PLAT_OK);
+    CHECK_INT(c.pending, 0);
+    fixture_close(&f);
+}
+
 static void test_deletion_marks(void)
 {
     struct fixture f;
@@ -715,7 +768,9 @@ static void test_failure_does_not_stop_others(void)
 }
 
 TEST_MAIN(TEST(test_pull_batches), TEST(test_resume_after_failure),
-          TEST(test_cancel_keeps_committed_batch), TEST(test_deletion_marks),
+          TEST(test_cancel_keeps_committed_batch),
+          TEST(test_cancel_stops_the_cycle),
+          TEST(test_push_failure_keeps_ops), TEST(test_deletion_marks),
           TEST(test_merge_different_fields),
           TEST(test_merge_same_field_manual),
           TEST(test_merge_same_field_server_wins),
