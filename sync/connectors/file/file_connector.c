@@ -458,44 +458,50 @@ static int file_pull(void *state, struct sync_ctx *ctx, const char *stream)
 
 /* ---- export ------------------------------------------------------------ */
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
     return x < y ? -1 : x > y;
 }
 
-/* The seqs of the lines of `text`, sorted (for de-duplication). */
-static int seqs_of(const char *text, size_t len, int64_t **out,
-                   size_t *n_out)
+/* The hashes of the lines of `text` (without their '\n'), sorted: a line
+ * already in the export file is not written again. */
+static int hashes_of(const char *text, size_t len, uint64_t **out,
+                     size_t *n_out)
 {
     size_t pos = 0, n = 0, cap = 0, end;
     const char *nl;
-    int64_t *v = NULL, *nv, seq;
+    uint64_t *v = NULL, *nv;
 
     while (pos < len) {
         nl = memchr(text + pos, '\n', len - pos);
         end = nl ? (size_t)(nl - text) : len;
-        seq = file_line_seq(text + pos, end - pos);
-        if (seq > 0) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                nv = plat_realloc(v, cap * sizeof(*v));
-                if (!nv) {
-                    plat_free(v);
-                    return plat_err_set(ERR_NOMEM, "out of memory");
-                }
-                v = nv;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            nv = plat_realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                plat_free(v);
+                return plat_err_set(ERR_NOMEM, "out of memory");
             }
-            v[n++] = seq;
+            v = nv;
         }
+        v[n++] = file_hash(FILE_HASH_INIT, text + pos, end - pos);
         pos = nl ? end + 1 : len;
     }
     if (n)
-        qsort(v, n, sizeof(*v), cmp_i64);
+        qsort(v, n, sizeof(*v), cmp_u64);
     *out = v;
     *n_out = n;
     return PLAT_OK;
+}
+
+/* 1 when `line` (ending with '\n') is among the sorted `hashes`. */
+static int line_known(const char *line, const uint64_t *hashes, size_t n)
+{
+    uint64_t h = file_hash(FILE_HASH_INIT, line, strlen(line) - 1);
+
+    return n && bsearch(&h, hashes, n, sizeof(*hashes), cmp_u64) != NULL;
 }
 
 enum { ACT_NONE = 0, ACT_DONE, ACT_LEAVE };
@@ -572,8 +578,7 @@ out:
 /* Decide every operation (in (ref, seq) order, one working copy per
  * record): lines[i] / act[i] for ops->v[i]. Inside the open batch. */
 static int decide_ops(struct file_state *st, struct sync_ctx *ctx,
-                      const struct sync_ops *ops, const int64_t *seen,
-                      size_t n_seen, char **lines, int *act)
+                      const struct sync_ops *ops, char **lines, int *act)
 {
     size_t *order = sync_ops_order(ops), k, i;
     cJSON *source = NULL, *working = NULL;
@@ -586,11 +591,6 @@ static int decide_ops(struct file_state *st, struct sync_ctx *ctx,
         const struct sync_op *op = &ops->v[order[k]];
 
         i = order[k];
-        if (n_seen && bsearch(&op->seq, seen, n_seen, sizeof(*seen),
-                              cmp_i64)) {
-            act[i] = ACT_DONE;       /* written before a crash: settle */
-            continue;
-        }
         if (op->kind == SYNC_OP_CREATE) {
             act[i] = ACT_DONE;
             rc = file_format_op(op->seq, st->device, "create", op->ref,
@@ -629,7 +629,7 @@ static int file_push(void *state, struct sync_ctx *ctx, const char *kind)
     char name[128], *out_dir = NULL, *path = NULL, *old = NULL;
     char **lines = NULL;
     int *act = NULL;
-    int64_t *seen = NULL;
+    uint64_t *seen = NULL;
     size_t n_seen = 0, old_len = 0, i, wrote = 0;
     int k = sync_op_kind_parse(kind), rc, open = 0;
 
@@ -661,26 +661,26 @@ static int file_push(void *state, struct sync_ctx *ctx, const char *kind)
         plat_err_clear();
         rc = PLAT_OK;
     }
-    if (rc != PLAT_OK || (rc = seqs_of(old ? old : "", old_len, &seen,
-                                       &n_seen)) != PLAT_OK)
+    if (rc != PLAT_OK || (rc = hashes_of(old ? old : "", old_len, &seen,
+                                         &n_seen)) != PLAT_OK)
         goto out;
     if ((rc = sync_batch_begin(ctx)) != PLAT_OK)
         goto out;
     open = 1;
-    if ((rc = decide_ops(st, ctx, &ops, seen, n_seen, lines, act)) !=
-        PLAT_OK)
+    if ((rc = decide_ops(st, ctx, &ops, lines, act)) != PLAT_OK)
         goto out;
     /* the file first (old lines, then the new ones oldest first), then
-     * the settles: a crash in between writes nothing twice here (the
-     * seqs already in the file are settled next time), and the office
-     * de-duplicates by (device, seq) across files */
+     * the settles: after a crash in between, the same line is found in
+     * the file next time and only settled; the office de-duplicates by
+     * (device, seq) what still comes twice (another file, or a line
+     * that came out different) */
     if (old_len && (rc = plat_buf_append(&b, old, old_len)) != PLAT_OK)
         goto out;
     if (old_len && old[old_len - 1] != '\n' &&
         (rc = plat_buf_puts(&b, "\n")) != PLAT_OK)
         goto out;
     for (i = 0; i < ops.n; i++)
-        if (lines[i]) {
+        if (lines[i] && !line_known(lines[i], seen, n_seen)) {
             if ((rc = plat_buf_puts(&b, lines[i])) != PLAT_OK)
                 goto out;
             wrote++;
