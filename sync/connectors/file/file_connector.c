@@ -239,9 +239,10 @@ static int mark_deleted(cJSON *rec, void *payload)
 }
 
 /* Hand one parsed record to the engine (inside the open batch): unchanged
- * -> nothing; a deletion mark of a stored record -> its deleted form;
- * otherwise the new server copy. */
-static int put_record(struct sync_ctx *ctx, const cJSON *rec)
+ * -> nothing; a deletion mark of a stored record -> its deleted form
+ * (counts[1]++); otherwise the new server copy (counts[0]++). */
+static int put_record(struct sync_ctx *ctx, const cJSON *rec,
+                      int64_t counts[2])
 {
     const char *ref =
         cJSON_GetObjectItemCaseSensitive(rec, "referenceId")->valuestring;
@@ -259,7 +260,7 @@ static int put_record(struct sync_ctx *ctx, const cJSON *rec)
             return PLAT_OK;
         rc = sync_edit_registration(ctx, ref, mark_deleted, NULL);
         if (rc == PLAT_OK)
-            sync_ctx_count(ctx, SYNC_COUNT_GONE, 1);
+            counts[1]++;
         return rc;
     }
     same = have && cJSON_Compare(have, rec, 1);
@@ -268,7 +269,7 @@ static int put_record(struct sync_ctx *ctx, const cJSON *rec)
         return PLAT_OK;
     rc = sync_put_registration(ctx, rec);
     if (rc == PLAT_OK)
-        sync_ctx_count(ctx, SYNC_COUNT_PULLED, 1);
+        counts[0]++;
     return rc;
 }
 
@@ -300,15 +301,22 @@ static int note_rejected(struct sync_ctx *ctx, const char *msg)
     return rc;
 }
 
+/* Commit the open batch with the cursor; its counts once committed. */
 static int commit_batch(struct sync_ctx *ctx, const char *cname,
-                        const struct file_cursor *cur)
+                        const struct file_cursor *cur, int64_t counts[2])
 {
     char text[FILE_CURSOR_MAX];
     int rc;
 
     file_cursor_format(cur, text);
     rc = sync_cursor_set(ctx, cname, text);
-    return sync_batch_end(ctx, rc);
+    rc = sync_batch_end(ctx, rc);
+    if (rc == PLAT_OK) {
+        sync_ctx_count(ctx, SYNC_COUNT_PULLED, counts[0]);
+        sync_ctx_count(ctx, SYNC_COUNT_GONE, counts[1]);
+    }
+    counts[0] = counts[1] = 0;
+    return rc;
 }
 
 /* Import file `name` of folder `in` from its cursor on. Progress: bytes
@@ -324,6 +332,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
     struct file_cursor cur = {0, 0, FILE_HASH_INIT}, saved;
     const char *nl;
     cJSON *rec;
+    int64_t counts[2] = {0, 0};
     int rc, open = 0, rejected;
 
     path = plat_asprintf("%s/%s", in, name);
@@ -362,6 +371,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
                 goto out;
             open = 1;
             in_batch = 0;
+            counts[0] = counts[1] = 0;
         }
         nl = memchr(data + pos, '\n', len - pos);
         end = nl ? (size_t)(nl - data) : len;
@@ -372,7 +382,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
         rc = file_parse_line(data + pos, end - pos, st->program_id, name,
                              cur.lines, &rec);
         if (rc == PLAT_OK && rec) {
-            rc = put_record(ctx, rec);
+            rc = put_record(ctx, rec, counts);
             if (rc == ERR_INVALID || rc == ERR_CONFLICT) {
                 /* the store's message names the field, never a value */
                 char why[200];
@@ -401,7 +411,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
         if (rejected || in_batch >= (size_t)batch || pos >= len) {
             /* a rejected line ends its batch: what came before it is
              * committed, the line itself is skipped for good */
-            rc = commit_batch(ctx, cname, &cur);
+            rc = commit_batch(ctx, cname, &cur, counts);
             open = 0;
             if (rc != PLAT_OK)
                 goto out;
@@ -414,7 +424,7 @@ static int import_file(struct file_state *st, struct sync_ctx *ctx,
         }
     }
     if (open)   /* not reached: the last line always commits */
-        rc = commit_batch(ctx, cname, &cur);
+        rc = commit_batch(ctx, cname, &cur, counts);
     open = 0;
 out:
     if (open)
