@@ -642,6 +642,19 @@ static void test_missing_folder_is_retry(void)
     rm_tree(t.stick);
     CHECK_INT(ftest_run(&t), ERR_RETRY);
     CHECK(strstr(t.rep.per[0].error, "not found") != NULL);
+
+    /* config errors name the key */
+    t.values[1] = NULL;
+    CHECK_INT(ftest_run(&t), ERR_CONFIG);
+    CHECK_STR(t.rep.per[0].error, "[file] dir is not set");
+    t.values[1] = t.stick;
+    t.values[2] = "x";
+    CHECK_INT(ftest_run(&t), ERR_CONFIG);
+    CHECK(strstr(t.rep.per[0].error, "program_id") != NULL);
+    t.values[2] = "1";
+    t.values[4] = "../up";
+    CHECK_INT(ftest_run(&t), ERR_CONFIG);
+    CHECK(strstr(t.rep.per[0].error, "device") != NULL);
     ftest_close(&t);
 }
 
