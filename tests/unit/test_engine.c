@@ -383,7 +383,7 @@ static void set_server(struct script *sc, const char *ref, const char *field,
     cJSON_AddStringToObject(chg, field, value);
 }
 
-/* A local edit of one field, queued for source `target`. */
+/* A local edit of one field, queued for source mem_a. */
 static int local_edit(struct store *s, const char *ref, const char *field,
                       const char *value)
 {
@@ -391,7 +391,7 @@ static int local_edit(struct store *s, const char *ref, const char *field,
     int rc;
 
     cJSON_AddStringToObject(chg, field, value);
-    rc = store_reg_edit(s, ref, chg, NULL);
+    rc = store_reg_edit_from(NULL, s, ref, chg, NULL, "device", "mem_a");
     cJSON_Delete(chg);
     return rc;
 }

@@ -535,7 +535,7 @@ static int edit_one(struct store *s, const char *ref, const char *field,
     int rc;
 
     cJSON_AddStringToObject(chg, field, value);
-    rc = store_reg_edit(s, ref, chg, NULL);
+    rc = store_reg_edit_from(NULL, s, ref, chg, NULL, "device", "file");
     cJSON_Delete(chg);
     return rc;
 }
@@ -558,12 +558,17 @@ static void test_export_once(void)
      * office changes too (a conflict: not written) */
     fields = cJSON_Parse("{\"fullName\":\"New person\","
                          "\"phoneNumber\":\"31699999999\"}");
-    REQUIRE(store_reg_create(t.s, 1, fields, ref) == PLAT_OK);
+    REQUIRE(store_reg_create_from(t.s, 1, fields, ref, "device", "file") ==
+            PLAT_OK);
     cJSON_Delete(fields);
     REQUIRE(edit_one(t.s, "file-00001", "phoneNumber", "31611111111") ==
             PLAT_OK);
     REQUIRE(store_reg_set_status(t.s, "file-00002", "paused", "moved") ==
             PLAT_OK);
+    /* status changes have no _from form: queued for 121, moved to file */
+    REQUIRE(sqlite3_exec(store_db(t.s), "UPDATE outbox SET target = 'file' "
+                         "WHERE kind = 'status'", NULL, NULL, NULL) ==
+            SQLITE_OK);
     REQUIRE(edit_one(t.s, "file-00003", "phoneNumber", "31622222222") ==
             PLAT_OK);
     REQUIRE(append_in(&t, "b.jsonl",
