@@ -335,7 +335,7 @@ int agent_ctx_program(struct agent_ctx *ctx, int opt, int *out)
         return PLAT_OK;
     }
     return plat_err_set(ERR_CONFIG, "no program id: give --program ID or set "
-                        "server.program_id in %s", ctx->config_path);
+                        "program_id in [121] of %s", ctx->config_path);
 }
 
 /* ---- help ------------------------------------------------------------- */
@@ -369,7 +369,7 @@ static void print_usage(FILE *f)
           "\n"
           "The 121 password is never given on the command line: it comes "
           "from\n"
-          "$AGENT_121_PASSWORD or from server.password_file (mode 0600).\n"
+          "$AGENT_121_PASSWORD or from password_file in [121] (mode 0600).\n"
           "\n"
           "Exit codes: 0 ok, 1 failure, 2 usage error; `agent sync`: 3 server\n"
           "unreachable (nothing lost), 4 conflicts or rejected entries need a\n"

@@ -143,11 +143,12 @@ static int show_key(const char *key, const char *value, int is_number,
 static const char *password_source(const struct agent_config *cfg)
 {
     const char *env = getenv("AGENT_121_PASSWORD");
+    const char *file = agent_config_get(cfg, "121", "password_file");
 
     if (env && *env)
         return "AGENT_121_PASSWORD";
-    if (cfg->password_file && *cfg->password_file)
-        return "server.password_file";
+    if (file && *file)
+        return "121.password_file";
     return "not set";
 }
 

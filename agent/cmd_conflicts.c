@@ -7,10 +7,12 @@
 #include "cmd_util.h"
 #include "output.h"
 
+#include "c121_model.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "store.h"
 #include "store_conflicts.h"
+#include "store_registrations.h"
 #include "store_sync.h"
 
 #include <cjson/cJSON.h>
@@ -38,7 +40,8 @@ static cJSON *conflict_json(const struct store_conflict *c)
                        cJSON_CreateNull()) < 0 ||
         !cJSON_AddNumberToObject(o, "outbox_seq", (double)c->outbox_seq) ||
         !cJSON_AddStringToObject(o, "created_at",
-                                 c->created_at ? c->created_at : "")) {
+                                 c->created_at ? c->created_at : "") ||
+        !cJSON_AddStringToObject(o, "source", c->source ? c->source : "")) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -182,6 +185,101 @@ done:
     return rc;
 }
 
+/* "included, paused, ..." without the statuses a device cannot request. */
+static void settable_targets(const char *from, char *out, size_t n)
+{
+    const char *p = c121_status_targets(from);
+    size_t len = 0;
+
+    out[0] = '\0';
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t wl = end ? (size_t)(end - p) : strlen(p);
+        char word[16];
+
+        if (wl < sizeof(word)) {
+            memcpy(word, p, wl);
+            word[wl] = '\0';
+            if (c121_status_settable(word)) {
+                len += (size_t)snprintf(out + len, len < n ? n - len : 0,
+                                        "%s%s", len ? ", " : "", word);
+                if (len >= n)
+                    break;
+            }
+        }
+        if (!end)
+            break;
+        p = end + 2;
+    }
+    if (!out[0])
+        snprintf(out, n, "none");
+}
+
+/* A status conflict settled with the device's status or a given one makes
+ * a status change, and the store does not know the 121 status table:
+ * check the change here first (same messages as before the table moved
+ * out of the store). Anything else is left to store_conflict_resolve. */
+static int check_status_resolution(struct agent_ctx *ctx, int id,
+                                   const char *how, const char *value_json)
+{
+    cJSON *c = NULL, *reg = NULL, *v = NULL;
+    const cJSON *field, *state, *ref, *pick;
+    char allowed[96];
+    const char *from, *to;
+    int rc;
+
+    if (strcmp(how, "server") == 0)
+        return PLAT_OK;
+    rc = store_conflict_get(ctx->store, id, &c);
+    if (rc < 0) {
+        plat_err_clear(); /* store_conflict_resolve says what is wrong */
+        return PLAT_OK;
+    }
+    field = cJSON_GetObjectItemCaseSensitive(c, "field");
+    state = cJSON_GetObjectItemCaseSensitive(c, "state");
+    ref = cJSON_GetObjectItemCaseSensitive(c, "referenceId");
+    if (!cJSON_IsString(field) || strcmp(field->valuestring, "status") != 0 ||
+        !cJSON_IsString(state) || strcmp(state->valuestring, "open") != 0 ||
+        !cJSON_IsString(ref))
+        goto done;
+    if (strcmp(how, "local") == 0) {
+        pick = cJSON_GetObjectItemCaseSensitive(c, "local");
+    } else {
+        v = value_json ? cJSON_Parse(value_json) : NULL;
+        pick = v;
+    }
+    if (!cJSON_IsString(pick))
+        goto done; /* the store refuses it: "a status must be a string" */
+    to = pick->valuestring;
+    rc = store_reg_get(ctx->store, ref->valuestring, &reg);
+    if (rc < 0)
+        goto done;
+    from = c121_copy_status(reg);
+    if (strcmp(from, to) == 0)
+        goto done; /* nothing to write */
+    if (!c121_status_known(to)) {
+        rc = plat_err_set(ERR_INVALID,
+                          "unknown status %.20s (one of: validated, "
+                          "included, paused, declined, deleted)",
+                          agent_printable(to) ? to : "?");
+        goto done;
+    }
+    if (!c121_status_settable(to) ||
+        !c121_status_transition_allowed(from, to)) {
+        settable_targets(from, allowed, sizeof(allowed));
+        rc = plat_err_set(ERR_INVALID,
+                          "invalid status change for %s: %s -> %s is not "
+                          "allowed (allowed from %s: %s)",
+                          ref->valuestring, from, to, from, allowed);
+    }
+
+done:
+    cJSON_Delete(v);
+    cJSON_Delete(reg);
+    cJSON_Delete(c);
+    return rc;
+}
+
 int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *take = NULL, *value = NULL;
@@ -227,7 +325,9 @@ int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc, char **argv)
     }
     if ((rc = agent_ctx_open(ctx, AGENT_NEED_WRITE)) < 0)
         goto done;
-    rc = store_conflict_resolve(ctx->store, id, how, value_json);
+    rc = check_status_resolution(ctx, id, how, value_json);
+    if (rc == PLAT_OK)
+        rc = store_conflict_resolve(ctx->store, id, how, value_json);
     if (rc == ERR_NOTFOUND)
         rc = plat_err_set(ERR_NOTFOUND, "no open conflict with id %d", id);
     if (rc < 0)

@@ -25,18 +25,6 @@
 
 #define INIT_LOCK_WAIT_MS 5000
 
-/* Replace *str with a copy of `value`. */
-static int set_str(char **str, const char *value)
-{
-    char *copy = plat_strdup(value);
-
-    if (!copy)
-        return ERR_NOMEM;
-    plat_free(*str);
-    *str = copy;
-    return PLAT_OK;
-}
-
 /* The store path as written to the config: absolute, since the config is
  * read later from other working directories. */
 static int absolute_path(const char *path, char **out)
@@ -117,6 +105,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *server = NULL, *user = NULL, *store = NULL;
     int program = 0, force = 0, npos = 0, version = 0, rc;
+    char program_text[16];
     const struct agent_opt opts[] = {
         { "--server", AGENT_OPT_STRING, &server, 0, 0 },
         { "--program", AGENT_OPT_INT, &program, 1, INT_MAX },
@@ -164,10 +153,11 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
                           "to overwrite it)", ctx->config_path);
         goto done;
     }
-    if ((rc = set_str(&cfg->server_url, server)) < 0 ||
-        (rc = set_str(&cfg->user, user)) < 0)
+    snprintf(program_text, sizeof(program_text), "%d", program);
+    if ((rc = agent_config_set(cfg, "121", "url", server)) < 0 ||
+        (rc = agent_config_set(cfg, "121", "program_id", program_text)) < 0 ||
+        (rc = agent_config_set(cfg, "121", "user", user)) < 0)
         goto done;
-    cfg->program_id = program;
     if (store) {
         char *abs = NULL;
 
@@ -214,7 +204,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
         fprintf(ctx->g.json ? stderr : stdout,
                 "The 121 password is not stored by init: set "
                 "AGENT_121_PASSWORD, or add\n"
-                "password_file = FILE (a file of mode 0600) to the [server] "
+                "password_file = FILE (a file of mode 0600) to the [121] "
                 "section of %s.\n", ctx->config_path);
 done:
     cJSON_Delete(out);

@@ -51,7 +51,9 @@ static cJSON *entry_json(const struct store_outbox_entry *e)
         agent_json_put(o, "base", agent_json_from_text(e->base)) < 0 ||
         agent_json_put(o, "server_message", e->server_message ?
                        cJSON_CreateString(e->server_message) :
-                       cJSON_CreateNull()) < 0) {
+                       cJSON_CreateNull()) < 0 ||
+        !cJSON_AddStringToObject(o, "target", e->target ? e->target : "") ||
+        !cJSON_AddStringToObject(o, "origin", e->origin ? e->origin : "")) {
         cJSON_Delete(o);
         return NULL;
     }

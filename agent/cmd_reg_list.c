@@ -13,7 +13,7 @@
 #include "store.h"
 #include "store_program.h"
 #include "store_registrations.h"
-#include "store_status.h"
+#include "c121_model.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -232,7 +232,7 @@ int agent_cmd_reg_list(struct agent_ctx *ctx, int argc, char **argv)
     rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
     if (rc < 0)
         return rc;
-    if (status && !store_status_known(status)) {
+    if (status && !c121_status_known(status)) {
         rc = plat_err_set(ERR_USAGE, "unknown status '%.20s' for --status",
                           agent_printable(status) ? status : "?");
         goto done;

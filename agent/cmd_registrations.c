@@ -2,8 +2,9 @@
  * cmd_registrations.c - the registration writes: `agent registrations add`,
  * `edit` and `status`.
  *
- * Every input is checked (form, then the program definition through
- * store_validate_fields) before anything is written; the store then makes
+ * Every input is checked (form, then the stored program definition
+ * through c121_validate_fields; status changes against the 121 status
+ * table, c121_status_*) before anything is written; the store then makes
  * each write and its outbox entry one transaction. Messages name fields and
  * referenceIds, never the values a person typed.
  */
@@ -15,10 +16,10 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_utf8.h"
+#include "c121_model.h"
 #include "store.h"
+#include "store_program.h"
 #include "store_registrations.h"
-#include "store_status.h"
-#include "store_validate.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -141,6 +142,20 @@ static int item_error(int rc, const char *file, int is_array, int idx)
     return rc;
 }
 
+/* The stored definition of `program` (new object), or NULL in *out when
+ * none is stored: entries are then checked for form only. */
+static int load_program(struct agent_ctx *ctx, int program, cJSON **out)
+{
+    int rc = store_program_get(ctx->store, program, out, NULL);
+
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        *out = NULL;
+        return PLAT_OK;
+    }
+    return rc;
+}
+
 static void warn_no_program(struct agent_ctx *ctx, int program)
 {
     if (!agent_ctx_quiet(ctx))
@@ -210,7 +225,7 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     char ref[STORE_REF_MAX + 1];
-    cJSON *items = NULL, *fields = NULL, *refs = NULL;
+    cJSON *items = NULL, *fields = NULL, *refs = NULL, *def = NULL;
     const cJSON *it;
     char **pos = NULL;
 
@@ -257,18 +272,17 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
     rc = agent_ctx_open(ctx, AGENT_NEED_WRITE);
     if (rc == PLAT_OK)
         rc = agent_ctx_program(ctx, opt_program, &program);
+    if (rc == PLAT_OK)
+        rc = load_program(ctx, program, &def);
     if (rc < 0)
         goto done;
+    no_program = def == NULL;
     cJSON_ArrayForEach(it, items) {
-        int np = 0;
-
-        rc = store_validate_fields(ctx->store, program, it,
-                                   STORE_VALIDATE_CREATE, &np);
+        rc = c121_validate_fields(def, it, C121_VALIDATE_CREATE);
         if (rc < 0) {
             item_error(rc, file, is_array, idx);
             goto done;
         }
-        no_program |= np;
         idx++;
     }
     if (no_program)
@@ -301,6 +315,7 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
             rc = agent_print_json(cJSON_GetArrayItem(refs, 0));
     }
 done:
+    cJSON_Delete(def);
     cJSON_Delete(refs);
     cJSON_Delete(items);
     cJSON_Delete(fields);
@@ -328,7 +343,7 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
         { "--reason", AGENT_OPT_STRING, &reason, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
-    cJSON *changes = NULL, *reg = NULL, *out = NULL;
+    cJSON *changes = NULL, *reg = NULL, *out = NULL, *def = NULL;
     int npos = 0, program = 0, no_program = 0, changed = 0, rc;
     char **pos = NULL;
     const char *ref;
@@ -351,8 +366,11 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
         rc = program_of(ctx, reg, &program);
     if (rc < 0)
         goto done;
-    rc = store_validate_fields(ctx->store, program, changes,
-                               STORE_VALIDATE_EDIT, &no_program);
+    rc = load_program(ctx, program, &def);
+    if (rc < 0)
+        goto done;
+    no_program = def == NULL;
+    rc = c121_validate_fields(def, changes, C121_VALIDATE_EDIT);
     if (rc < 0) {
         agent_err_prefix(rc, "%s", ref);
         goto done;
@@ -379,6 +397,7 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
         printf("%s: no change\n", ref);
     }
 done:
+    cJSON_Delete(def);
     cJSON_Delete(out);
     cJSON_Delete(reg);
     cJSON_Delete(changes);
@@ -386,25 +405,26 @@ done:
     return rc;
 }
 
-/* The same checks the store makes, done first so the message is the same
- * whatever the store says: both statuses and what is allowed. */
+/* The 121 status rules (c121_model.h): the store does not check them, so
+ * they are checked here before anything is written. The message names
+ * both statuses and what is allowed. */
 static int check_transition(const char *ref, const char *from, const char *to,
                             const char *reason)
 {
-    const char *targets = store_status_targets(from);
+    const char *targets = c121_status_targets(from);
 
     if (strcmp(from, to) == 0)
         return plat_err_set(ERR_INVALID, "%s: status is already '%s'", ref,
                             to);
-    if (!store_status_transition_allowed(from, to))
+    if (!c121_status_transition_allowed(from, to))
         return plat_err_set(ERR_INVALID, "%s: cannot change status from "
                             "'%s' to '%s' (from '%s': %s)", ref, from, to,
                             from, *targets ? targets : "none");
-    if (!store_status_settable(to))
+    if (!c121_status_settable(to))
         return plat_err_set(ERR_INVALID, "%s: cannot change status from "
                             "'%s' to '%s': only 121 sets '%s'", ref, from,
                             to, to);
-    if (store_status_reason_required(to) && (!reason || !*reason))
+    if (c121_status_reason_required(to) && (!reason || !*reason))
         return plat_err_set(ERR_INVALID, "%s: changing status from '%s' to "
                             "'%s' needs a reason (--reason TEXT)", ref, from,
                             to);
@@ -433,7 +453,7 @@ int agent_cmd_reg_status(struct agent_ctx *ctx, int argc, char **argv)
     if ((rc = agent_check_ref(ref)) < 0 ||
         (reason && (rc = agent_check_utf8("--reason", reason)) < 0))
         goto done;
-    if (!store_status_known(to)) {
+    if (!c121_status_known(to)) {
         rc = plat_err_set(ERR_INVALID, "unknown status '%.20s' (known: new, "
                           "validated, included, paused, declined, completed, "
                           "deleted)", agent_printable(to) ? to : "?");

@@ -1,7 +1,8 @@
 /*
  * cmd_status.c - `agent status`: what is on this device and how far it is
  * behind, at a glance (and as JSON for monitoring scripts): counts, last
- * syncs, sync health (health.h: oldest pending change, failures, stuck)
+ * syncs, every compiled-in source (enabled, last sync, last error,
+ * pending outbox entries and open conflicts), sync health (health.h: oldest pending change, failures, stuck)
  * and, when an `agent daemon` answers on the control socket, its live
  * state. Without a daemon it reads the store alone (no lock needed).
  */
@@ -15,34 +16,114 @@
 #include "plat_err.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "store_program.h"
+#include "sync_connector.h"
+#include "sync_engine.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Sync sources whose last sync time is kept as "last_sync.<source>". */
-static const char *const sources[] = { "121", "kobo", "espocrm" };
-#define NSOURCES (sizeof(sources) / sizeof(sources[0]))
+/* What `agent status` shows of one compiled-in source. */
+struct source_status {
+    const struct sync_connector *connector;
+    int enabled;                 /* its config section's "enabled"      */
+    char *last_sync;             /* agent_state "last_sync.<source>"    */
+    char *last_attempt;          /* "last_attempt.<source>"             */
+    char *last_error;            /* "last_error.<source>" ("" / NULL: none) */
+    int64_t pending;             /* outbox entries meant for it          */
+    int64_t conflicts;           /* open conflicts it found              */
+};
 
-/* The last sync of each source, NULL when never (allocated strings). */
-static int last_syncs(struct store *s, char *out[NSOURCES])
+/* agent_state value `what`.<source>, NULL when never set (allocated). */
+static int state_of(struct store *s, const char *what, const char *source,
+                    char **out)
 {
-    char key[64];
+    char key[96];
     int rc;
 
-    for (size_t i = 0; i < NSOURCES; i++) {
-        out[i] = NULL;
-        snprintf(key, sizeof(key), "last_sync.%s", sources[i]);
-        rc = store_state_get(s, key, &out[i]);
-        if (rc == ERR_NOTFOUND) {
-            out[i] = NULL;
-            plat_err_clear();
-        } else if (rc < 0) {
-            return rc;
-        }
+    *out = NULL;
+    snprintf(key, sizeof(key), "%s.%s", what, source);
+    rc = store_state_get(s, key, out);
+    if (rc == ERR_NOTFOUND) {
+        *out = NULL;
+        plat_err_clear();
+        return PLAT_OK;
     }
-    return PLAT_OK;
+    return rc;
+}
+
+/* One entry per compiled-in source, in registry order. */
+static int read_sources(struct agent_ctx *ctx,
+                        struct source_status *out, size_t *n)
+{
+    const struct sync_connector *const *reg = sync_connectors_registry();
+    int rc = PLAT_OK;
+
+    *n = 0;
+    for (size_t i = 0; reg[i] && *n < SYNC_MAX_SOURCES; i++) {
+        const struct sync_source_conf *sc =
+            agent_config_source(&ctx->cfg, reg[i]->name);
+        struct source_status *st = &out[(*n)++];
+
+        st->connector = reg[i];
+        st->enabled = sc && sc->enabled;
+        if ((rc = state_of(ctx->store, "last_sync", reg[i]->name,
+                           &st->last_sync)) < 0 ||
+            (rc = state_of(ctx->store, "last_attempt", reg[i]->name,
+                           &st->last_attempt)) < 0 ||
+            (rc = state_of(ctx->store, "last_error", reg[i]->name,
+                           &st->last_error)) < 0 ||
+            (rc = store_source_counts(ctx->store, reg[i]->name,
+                                      &st->pending, &st->conflicts)) < 0)
+            return rc;
+    }
+    return rc;
+}
+
+static void free_sources(struct source_status *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        plat_free(st[i].last_sync);
+        plat_free(st[i].last_attempt);
+        plat_free(st[i].last_error);
+    }
+}
+
+static int add_str_or_null(cJSON *o, const char *key, const char *v)
+{
+    return (v && *v ? cJSON_AddStringToObject(o, key, v)
+                    : cJSON_AddNullToObject(o, key)) != NULL;
+}
+
+/* "last_sync": {source: time|null} (as before) and "sources": [...]. */
+static int add_sources(cJSON *o, const struct source_status *st, size_t n)
+{
+    cJSON *ls = cJSON_AddObjectToObject(o, "last_sync");
+    cJSON *arr = cJSON_AddArrayToObject(o, "sources");
+
+    if (!ls || !arr)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *so = cJSON_CreateObject();
+
+        if (!so || !cJSON_AddItemToArray(arr, so)) {
+            cJSON_Delete(so);
+            return 0;
+        }
+        if (!add_str_or_null(ls, st[i].connector->name, st[i].last_sync) ||
+            !cJSON_AddStringToObject(so, "name", st[i].connector->name) ||
+            !cJSON_AddBoolToObject(so, "enabled", st[i].enabled) ||
+            !add_str_or_null(so, "last_sync", st[i].last_sync) ||
+            !add_str_or_null(so, "last_attempt", st[i].last_attempt) ||
+            !add_str_or_null(so, "last_error", st[i].last_error) ||
+            !cJSON_AddNumberToObject(so, "pending", (double)st[i].pending) ||
+            !cJSON_AddNumberToObject(so, "conflicts",
+                                     (double)st[i].conflicts))
+            return 0;
+    }
+    return 1;
 }
 
 static int add_iso_or_null(cJSON *o, const char *key, const char *iso)
@@ -80,10 +161,11 @@ static int add_health(cJSON *o, const struct agent_health *h, cJSON *daemon)
 }
 
 static int print_json(struct agent_ctx *ctx, const struct store_counts *c,
-                      int have_program, char *const last[NSOURCES],
-                      const struct agent_health *h, cJSON *daemon)
+                      int have_program, const struct source_status *st,
+                      size_t nst, const struct agent_health *h,
+                      cJSON *daemon)
 {
-    cJSON *o = cJSON_CreateObject(), *ls = NULL;
+    cJSON *o = cJSON_CreateObject();
     int rc;
 
     if (!o)
@@ -101,17 +183,12 @@ static int print_json(struct agent_ctx *ctx, const struct store_counts *c,
         !cJSON_AddNumberToObject(o, "conflicts", (double)c->conflicts) ||
         !cJSON_AddNumberToObject(o, "rejected", (double)c->rejected) ||
         !cJSON_AddNumberToObject(o, "programs", (double)c->programs) ||
-        !(ls = cJSON_AddObjectToObject(o, "last_sync")))
+        !add_sources(o, st, nst))
         goto nomem;
     rc = add_health(o, h, daemon);
     daemon = NULL;
     if (!rc)
         goto nomem;
-    for (size_t i = 0; i < NSOURCES; i++) {
-        if (!(last[i] ? cJSON_AddStringToObject(ls, sources[i], last[i]) :
-              cJSON_AddNullToObject(ls, sources[i])))
-            goto nomem;
-    }
     rc = agent_print_json(o);
     cJSON_Delete(o);
     return rc;
@@ -172,10 +249,11 @@ static void print_daemon(const cJSON *d)
 }
 
 static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
-                       int have_program, char *const last[NSOURCES],
-                       const struct agent_health *h, const cJSON *daemon)
+                       int have_program, const struct source_status *st,
+                       size_t nst, const struct agent_health *h,
+                       const cJSON *daemon)
 {
-    char label[32], age[32], line[160];
+    char label[48], age[32], line[400];
 
     agent_print_kv(stdout, 17, "store", ctx->cfg.store_path);
     printf("%-17s  %d\n", "schema version", store_version(ctx->store));
@@ -195,9 +273,16 @@ static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
     }
     printf("%-17s  %lld\n", "conflicts", (long long)c->conflicts);
     printf("%-17s  %lld\n", "rejected", (long long)c->rejected);
-    for (size_t i = 0; i < NSOURCES; i++) {
-        snprintf(label, sizeof(label), "last sync %s", sources[i]);
-        agent_print_kv(stdout, 17, label, last[i] ? last[i] : "never");
+    for (size_t i = 0; i < nst; i++) {
+        snprintf(label, sizeof(label), "source %s", st[i].connector->name);
+        snprintf(line, sizeof(line), "%s; last sync %s; %lld pending, %lld "
+                 "conflicts%s%.200s", st[i].enabled ? "enabled" : "disabled",
+                 st[i].last_sync ? st[i].last_sync : "never",
+                 (long long)st[i].pending, (long long)st[i].conflicts,
+                 st[i].last_error && *st[i].last_error ? "; last error: "
+                                                       : "",
+                 st[i].last_error ? st[i].last_error : "");
+        agent_print_kv(stdout, 17, label, line);
     }
     if (h->stuck)
         snprintf(line, sizeof(line), "STUCK: changes wait although 121 was "
@@ -214,7 +299,8 @@ static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
 int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv)
 {
     const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
-    char *last[NSOURCES] = { NULL };
+    struct source_status st[SYNC_MAX_SOURCES];
+    size_t nst = 0;
     struct store_counts counts;
     struct agent_health health;
     cJSON *prog = NULL, *daemon = NULL;
@@ -226,8 +312,9 @@ int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv)
         rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
     if (rc == PLAT_OK)
         rc = store_counts(ctx->store, &counts);
+    memset(st, 0, sizeof(st));
     if (rc == PLAT_OK)
-        rc = last_syncs(ctx->store, last);
+        rc = read_sources(ctx, st, &nst);
     if (rc == PLAT_OK)
         rc = agent_health_read(ctx->store, ctx->cfg.daemon_stuck_after_s,
                                plat_time_wall_ms(), &health);
@@ -248,15 +335,15 @@ int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv)
         rc = PLAT_OK;
     }
     if (ctx->g.json) {
-        rc = print_json(ctx, &counts, have_program, last, &health, daemon);
+        rc = print_json(ctx, &counts, have_program, st, nst, &health,
+                        daemon);
         daemon = NULL;
     } else {
-        print_text(ctx, &counts, have_program, last, &health, daemon);
+        print_text(ctx, &counts, have_program, st, nst, &health, daemon);
     }
 done:
     cJSON_Delete(daemon);
-    for (size_t i = 0; i < NSOURCES; i++)
-        plat_free(last[i]);
+    free_sources(st, SYNC_MAX_SOURCES);
     cJSON_Delete(prog);
     plat_free(pos);
     return rc;

@@ -16,6 +16,7 @@
 #include "daemon_client.h"
 #include "health.h"
 #include "output.h"
+#include "sync_options.h"
 #include "sync_report.h"
 
 #include "plat_alloc.h"
@@ -24,6 +25,7 @@
 #include "plat_signal.h"
 #include "plat_time.h"
 #include "store.h"
+#include "sync_connector.h"
 #include "sync_engine.h"
 
 #include <cjson/cJSON.h>
@@ -77,7 +79,7 @@ static void clear_progress(struct progress *p)
 /* Print the result (JSON object, or text lines and the reason of a
  * failure) and set the exit code. */
 static int report(struct agent_ctx *ctx, int rc,
-                  const struct sync_summary *sum,
+                  const struct sync_report *sum,
                   const struct store_counts *after, int code,
                   long daemon_pid)
 {
@@ -143,7 +145,7 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
                            struct progress *prog, int *handled)
 {
     struct via_daemon v = { prog, NULL };
-    struct sync_summary sum;
+    struct sync_report sum;
     struct store_counts after;
     const cJSON *pid;
     int rc, code = 0;
@@ -166,7 +168,8 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
         /* The daemon went away mid-sync: nothing is lost, try later. */
         memset(&sum, 0, sizeof(sum));
         memset(&after, 0, sizeof(after));
-        snprintf(sum.error, sizeof(sum.error), "%s", plat_err_msg());
+        snprintf(sum.total.error, sizeof(sum.total.error), "%s",
+                 plat_err_msg());
         return report(ctx, rc, &sum, &after, AGENT_EXIT_OFFLINE, 0);
     }
     rc = agent_sync_summary_parse(v.result, &sum, &after, &code);
@@ -178,50 +181,56 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
     return rc;
 }
 
-static cJSON *sync_request(int direction, int full, int vouchers)
+static cJSON *sync_request(const struct agent_sync_request *r)
 {
-    cJSON *req = cJSON_CreateObject();
+    cJSON *req = cJSON_CreateObject(), *arr;
 
     if (!req || !cJSON_AddStringToObject(req, "cmd", "sync") ||
         !cJSON_AddStringToObject(req, "direction",
-                                 direction == SYNC_PULL_ONLY ? "pull"
-                                 : direction == SYNC_PUSH_ONLY ? "push"
+                                 r->direction == SYNC_PULL_ONLY ? "pull"
+                                 : r->direction == SYNC_PUSH_ONLY ? "push"
                                  : "both") ||
-        !cJSON_AddBoolToObject(req, "full", full) ||
-        !cJSON_AddBoolToObject(req, "vouchers", vouchers)) {
-        cJSON_Delete(req);
-        plat_err_set(ERR_NOMEM, "out of memory");
-        return NULL;
+        !cJSON_AddBoolToObject(req, "full", r->full) ||
+        !cJSON_AddBoolToObject(req, "vouchers", r->vouchers))
+        goto nomem;
+    if (r->n_only) {
+        if (!(arr = cJSON_AddArrayToObject(req, "sources")))
+            goto nomem;
+        for (size_t i = 0; i < r->n_only; i++) {
+            cJSON *n = cJSON_CreateString(r->only[i]);
+
+            if (!n || !cJSON_AddItemToArray(arr, n)) {
+                cJSON_Delete(n);
+                goto nomem;
+            }
+        }
     }
     return req;
+nomem:
+    cJSON_Delete(req);
+    plat_err_set(ERR_NOMEM, "out of memory");
+    return NULL;
 }
 
 /* ---- in this process ------------------------------------------------- */
 
-static int sync_here(struct agent_ctx *ctx, int direction, int full,
-                     int vouchers, struct progress *prog)
+static int sync_here(struct agent_ctx *ctx, const struct agent_sync_request *r,
+                     struct progress *prog)
 {
     struct sync_engine_options opt;
-    struct sync_summary sum;
+    struct agent_sync_mem mem;
+    struct sync_report sum;
     struct store_counts after;
-    char *password = NULL;
     int rc, ran = 0;
 
     memset(&sum, 0, sizeof(sum));
-    if ((rc = agent_config_password(&ctx->cfg, &password)) < 0) {
+    memset(&mem, 0, sizeof(mem));
+    if ((rc = agent_sync_options(&ctx->cfg, r, &opt, &mem)) < 0) {
         /* No password is an authentication failure for scripts. */
-        rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        if (rc == ERR_AUTH)
+            rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
         goto finish;
     }
-    memset(&opt, 0, sizeof(opt));
-    opt.server_url = ctx->cfg.server_url;
-    opt.program_id = ctx->cfg.program_id;
-    opt.user = ctx->cfg.user;
-    opt.password = password;
-    agent_config_sync_options(&ctx->cfg, &opt);
-    opt.direction = direction;
-    opt.full = full;
-    opt.vouchers = vouchers;
     opt.progress = on_progress;
     opt.progress_payload = prog;
     /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
@@ -233,8 +242,10 @@ static int sync_here(struct agent_ctx *ctx, int direction, int full,
     clear_progress(prog);
 
 finish:
-    if (rc < 0 && !sum.error[0])
-        snprintf(sum.error, sizeof(sum.error), "%s", plat_err_msg());
+    agent_sync_options_dispose(&mem);
+    if (rc < 0 && !sum.total.error[0])
+        snprintf(sum.total.error, sizeof(sum.total.error), "%s",
+                 plat_err_msg());
     if (store_counts(ctx->store, &after) < 0)
         memset(&after, 0, sizeof(after));
     /* The same health record the daemon keeps (`agent status`); a sync
@@ -244,20 +255,60 @@ finish:
                             &after) < 0)
         log_warn("cannot record the sync health: %s", plat_err_msg());
     plat_err_clear();
-    if (password) {
-        memset(password, 0, strlen(password));
-        plat_free(password);
-    }
     return report(ctx, rc, &sum, &after, agent_sync_exit_code(rc, &after),
                   0);
+}
+
+/* Take the repeatable "--source NAME" pairs out of argv (into only[],
+ * borrowed from argv); the rest is left in argv/argc for the parser. */
+static int take_sources(int *argc, char **argv, const char **only,
+                        size_t *n_only)
+{
+    int out = 0;
+
+    *n_only = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *name = NULL;
+
+        if (strcmp(a, "--source") == 0) {
+            if (i + 1 >= *argc)
+                return plat_err_set(ERR_USAGE, "sync: --source needs a "
+                                    "NAME");
+            name = argv[++i];
+        } else if (strncmp(a, "--source=", 9) == 0) {
+            name = a + 9;
+        } else if (strcmp(a, "--") == 0) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!sync_connector_find(name)) {
+            char names[256];
+
+            agent_sync_source_names(names, sizeof(names));
+            return plat_err_set(ERR_USAGE, "sync: no source called '%.40s' "
+                                "(sources: %s)", name, names);
+        }
+        if (*n_only >= SYNC_MAX_SOURCES)
+            return plat_err_set(ERR_USAGE, "sync: too many --source");
+        only[(*n_only)++] = name;
+    }
+    *argc = out;
+    return PLAT_OK;
 }
 
 int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
 {
     struct progress prog = {0, 0, 0};
     int now = 0, pull_only = 0, push_only = 0, vouchers = 0, full = 0;
-    int npos = 0, rc, handled = 0, direction;
-    char **pos = NULL, *why = NULL;
+    int npos = 0, rc, handled = 0;
+    char **pos = NULL, *why = NULL, **args = NULL;
+    const char *only[SYNC_MAX_SOURCES];
+    struct agent_sync_request r;
     cJSON *req = NULL;
     const struct agent_opt opts[] = {
         { "--now", AGENT_OPT_FLAG, &now, 0, 0 },
@@ -268,25 +319,42 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
 
-    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
-    if (rc < 0)
+    memset(&r, 0, sizeof(r));
+    /* A copy: --source may be repeated, which the option parser does not
+     * do; take those out first. */
+    args = plat_calloc((size_t)argc + 1, sizeof(*args));
+    if (!args)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    memcpy(args, argv, (size_t)argc * sizeof(*args));
+    rc = take_sources(&argc, args, only, &r.n_only);
+    if (rc == PLAT_OK)
+        rc = agent_cmd_args(ctx, argc, args, opts, 0, 0, "", &pos, &npos);
+    if (rc < 0) {
+        plat_free(args);
         return rc;
+    }
+    r.only = only;
     if (pull_only && push_only) {
         rc = plat_err_set(ERR_USAGE, "sync: --pull-only and --push-only "
                           "exclude each other");
         goto done;
     }
     (void)now; /* every sync is "now"; the daemon has its own schedule */
-    direction = pull_only ? SYNC_PULL_ONLY
-              : push_only ? SYNC_PUSH_ONLY : SYNC_BOTH;
+    r.direction = pull_only ? SYNC_PULL_ONLY
+                : push_only ? SYNC_PUSH_ONLY : SYNC_BOTH;
+    r.full = full;
+    r.vouchers = vouchers;
     prog.enabled = !ctx->g.json && !agent_ctx_quiet(ctx) &&
                    isatty(STDERR_FILENO);
     if ((rc = agent_ctx_open(ctx, AGENT_NEED_CONFIG)) < 0)
         goto done;
+    /* A named source that is disabled: say which section to change. */
+    if ((rc = agent_sync_check_sources(&ctx->cfg, r.only, r.n_only)) < 0)
+        goto done;
     /* Ctrl-C while waiting for a daemon's sync: stop waiting. */
     if ((rc = plat_signal_install()) < 0)
         goto done;
-    if (!(req = sync_request(direction, full, vouchers))) {
+    if (!(req = sync_request(&r))) {
         rc = ERR_NOMEM;
         goto done;
     }
@@ -304,10 +372,11 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
     }
     if (rc < 0 || handled)
         goto done;
-    rc = sync_here(ctx, direction, full, vouchers, &prog);
+    rc = sync_here(ctx, &r, &prog);
 
 done:
     cJSON_Delete(req);
+    plat_free(args);
     plat_free(why);
     plat_free(pos);
     return rc;

@@ -2,6 +2,8 @@
  * cmd_util.c - helpers shared by the commands (see cmd_util.h).
  */
 #include "cmd_util.h"
+
+#include "c121_model.h"
 #include "cli.h"
 
 #include "plat_alloc.h"
@@ -67,6 +69,12 @@ int agent_read_json_file(const char *path, cJSON **out)
     if (strlen(text) != len) {
         rc = plat_err_set(ERR_INVALID, "%s: NUL byte at byte %zu", path,
                           strlen(text));
+        goto done;
+    }
+    if (c121_text_has_nul(text, len)) {
+        /* cJSON would end the string there and drop the rest unseen. */
+        rc = plat_err_set(ERR_INVALID, "%s: a string holds a NUL character "
+                          "(\\u0000)", path);
         goto done;
     }
     if (!plat_utf8_valid(text, len, &bad)) {

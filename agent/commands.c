@@ -25,7 +25,7 @@ const struct agent_cmd agent_commands[] = {
       "kept)\n"
       "\n"
       "No password is taken here: set AGENT_121_PASSWORD, or add\n"
-      "password_file = FILE (mode 0600) to the [server] section.\n"
+      "password_file = FILE (mode 0600) to the [121] section.\n"
       "--json prints {\"config\":PATH,\"store\":PATH}.\n",
       agent_cmd_init },
     { "config check", "check the config file and list every error",
@@ -174,16 +174,20 @@ const struct agent_cmd agent_commands[] = {
       "next attempt, last error). With --json: one object; \"daemon\" is\n"
       "null when no daemon answers.\n",
       agent_cmd_status },
-    { "sync", "sync with 121 now: pull changes, push local work",
-      "Usage: agent sync --now [--pull-only | --push-only] [--vouchers]"
-      " [--full]\n"
+    { "sync", "sync with the sources now: pull changes, push local work",
+      "Usage: agent sync --now [--source NAME]... [--pull-only | "
+      "--push-only]\n"
+      "                  [--vouchers] [--full]\n"
       "\n"
-      "Reconcile the local store with the 121 server: pull what changed\n"
+      "Reconcile the local store with every enabled source (121, ...: a\n"
+      "section per source in the config, see `agent status`): pull what changed\n"
       "there (program, registrations, payments, transactions), then push\n"
       "what was done here (new registrations, edits, status changes).\n"
       "A field changed both here and on the server becomes a conflict for a\n"
       "person to settle (`agent conflicts`). Run it before a distribution.\n"
       "\n"
+      "  --source NAME only this source (repeatable; its section must be\n"
+      "                enabled)\n"
       "  --pull-only   only download\n"
       "  --push-only   only upload the outbox\n"
       "  --vouchers    also download the paper voucher images of the latest\n"
@@ -201,11 +205,11 @@ const struct agent_cmd agent_commands[] = {
     { "daemon", "sync in the background, by itself when the link returns",
       "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"
       "\n"
-      "Run in the foreground (for systemd: Type=notify) and sync with 121\n"
-      "every daemon.interval_s seconds (with jitter). When 121 is\n"
-      "unreachable, retry with a growing, capped backoff and probe the 121\n"
-      "server every daemon.probe_interval_s seconds; sync as soon as it\n"
-      "answers. Holds the store lock for its whole life and listens on a\n"
+      "Run in the foreground (for systemd: Type=notify) and sync with the\n"
+      "enabled sources every daemon.interval_s seconds (with jitter). When\n"
+      "they are unreachable, retry with a growing, capped backoff and probe\n"
+      "each source's host every daemon.probe_interval_s seconds; sync a\n"
+      "source as soon as its host answers. Holds the store lock for its whole life and listens on a\n"
       "control socket (daemon.socket, default <store>.sock, mode 0600) for\n"
       "`agent sync --now` and `agent status`.\n"
       "SIGTERM/SIGINT: finish the current batch and exit 0; SIGHUP: reload\n"

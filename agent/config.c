@@ -1,13 +1,15 @@
 /*
- * config.c - the agent's config file: one table of keys, a line parser that
- * names the file, the line and the key of every mistake, a writer that
- * documents every key, and the password lookup.
+ * config.c - the agent's config file: one table of the agent's own keys, a
+ * line parser that names the file, the line and the key of every mistake,
+ * a writer that documents every key, and the secret (password) lookup.
  *
- * The table is the only place a key is declared: parsing, defaults,
- * `agent config show` and the file written by `agent init` all come from
- * it, so a new key cannot be half-supported.
+ * The table is the only place an agent key is declared, and a connector's
+ * `config` table the only place one of its keys is (config_sources.c):
+ * parsing, defaults, `agent config show` and the file written by `agent
+ * init` all come from them, so a new key cannot be half-supported.
  */
 #include "config.h"
+#include "config_sources.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -15,6 +17,7 @@
 #include "plat_fs.h"
 #include "plat_log.h"
 #include "plat_utf8.h"
+#include "sync_connector.h"
 #include "sync_engine.h"
 
 #include <errno.h>
@@ -56,20 +59,6 @@ static const struct cfg_key keys[] = {
       "Path of the local SQLite store.", 0, 0 },
     { "store.synchronous", CFG_SYNC, "full", OFF(store_sync_full),
       "full: fsync every commit (safe on power loss); normal: faster.", 0, 0 },
-    { "server.url", CFG_STRING, "", OFF(server_url),
-      "Base URL of the 121 service, without /api.", 0, 0 },
-    { "server.program_id", CFG_ID, NULL, OFF(program_id),
-      "121 program id used when a command is given no --program.", 0, 0 },
-    { "server.user", CFG_STRING, "", OFF(user),
-      "121 user name to log in with.", 0, 0 },
-    { "server.password_file", CFG_STRING, "", OFF(password_file),
-      "File holding the 121 password (mode 0600); $AGENT_121_PASSWORD wins.", 0, 0 },
-    { "server.ca_file", CFG_STRING, "", OFF(ca_file),
-      "PEM file of the CA to trust for 121; empty: the system's CAs.", 0, 0 },
-    { "server.pinned_public_key", CFG_STRING, "", OFF(pinned_pubkey),
-      "Pin 121's TLS key: sha256//BASE64 (curl syntax); empty: no pin.", 0, 0 },
-    { "server.proxy", CFG_STRING, "", OFF(proxy),
-      "HTTP(S) proxy URL; empty: https_proxy/no_proxy from the environment.", 0, 0 },
     { "log.level", CFG_LEVEL, "info", OFF(log_level),
       "error, warn, info or debug.", 0, 0 },
     { "log.file", CFG_STRING, "", OFF(log_file),
@@ -94,12 +83,21 @@ static const struct cfg_key keys[] = {
       "Longest retry delay (ms).", 1, 3600000 },
     { "sync.connect_timeout_ms", CFG_INT, "15000",
       OFF(sync_connect_timeout_ms), "Connect timeout (ms).", 100, 600000 },
+    { "sync.ca_file", CFG_STRING, "", OFF(ca_file),
+      "PEM file of the CA to trust (every source); empty: the system's CAs.",
+      0, 0 },
+    { "sync.pinned_public_key", CFG_STRING, "", OFF(pinned_pubkey),
+      "Pin the servers' TLS key: sha256//BASE64 (curl syntax); empty: no "
+      "pin.", 0, 0 },
+    { "sync.proxy", CFG_STRING, "", OFF(proxy),
+      "HTTP(S) proxy URL; empty: https_proxy/no_proxy from the environment.",
+      0, 0 },
     { "conflicts.default", CFG_POLICY, "manual", OFF(conflict_default),
       "manual, server-wins or device-wins; add FIELD = POLICY lines too.", 0, 0 },
     { "daemon.interval_s", CFG_INT, "900", OFF(daemon_interval_s),
       "agent daemon: seconds between syncs (+-10 % jitter).", 1, 2592000 },
     { "daemon.probe_interval_s", CFG_INT, "30", OFF(daemon_probe_interval_s),
-      "While offline, probe the 121 server this often (seconds).", 1, 86400 },
+      "While offline, probe each source's host this often (seconds).", 1, 86400 },
     { "daemon.backoff_base_s", CFG_INT, "5", OFF(daemon_backoff_base_s),
       "First retry after a failed sync (s); doubles per failure, full jitter.",
       1, 86400 },
@@ -280,6 +278,7 @@ char *agent_config_default_store(void)
 int agent_config_init(struct agent_config *cfg)
 {
     char why[REASON_MAX];
+    int rc;
 
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < NKEYS; i++) {
@@ -306,6 +305,12 @@ int agent_config_init(struct agent_config *cfg)
             plat_err_clear();
         }
     }
+    rc = agent_sources_init(cfg);
+    if (rc < 0) {
+        agent_config_dispose(cfg);
+        return rc == ERR_NOMEM ? plat_err_set(ERR_NOMEM, "out of memory")
+                               : rc;
+    }
     return PLAT_OK;
 nomem:
     agent_config_dispose(cfg);
@@ -324,6 +329,7 @@ void agent_config_dispose(struct agent_config *cfg)
     for (size_t i = 0; i < cfg->npolicies; i++)
         plat_free(cfg->policies[i].field);
     plat_free(cfg->policies);
+    agent_sources_dispose(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -453,14 +459,61 @@ static void add_field_policy(struct agent_config *cfg, struct parse_state *ps,
     grown[cfg->npolicies++].policy = policy;
 }
 
-/* One "key = value" line inside `section`. */
+/* The section a line is in: its name as written, the connector section it
+ * is (-1: an agent section), and whether it is the old [server]. */
+struct section {
+    char name[64];
+    int src;
+    int old_server;
+};
+
+/* Keys of the old [server] section that moved to [sync]. */
+static int moved_to_sync(const char *key)
+{
+    return strcmp(key, "ca_file") == 0 ||
+           strcmp(key, "pinned_public_key") == 0 ||
+           strcmp(key, "proxy") == 0;
+}
+
+/* "key = value" in a connector's section. */
+static void parse_source_key(struct agent_config *cfg, struct parse_state *ps,
+                             int lineno, const struct section *sec,
+                             const char *key, const char *value,
+                             int seen_src[][AGENT_SOURCE_KEYS_MAX])
+{
+    char why[REASON_MAX];
+    char valid[400];
+    int k = agent_sources_key(cfg, (size_t)sec->src, key);
+
+    if (k < 0) {
+        agent_sources_key_list(cfg, (size_t)sec->src, valid, sizeof(valid));
+        parse_error(ps, lineno, "unknown key '%s.%s' (valid keys in [%s]: "
+                    "%s)", sec->name, key,
+                    cfg->sources[sec->src].connector->name, valid);
+        return;
+    }
+    if (seen_src[sec->src][k]) {
+        parse_error(ps, lineno, "duplicate key '%s.%s' (first set on line "
+                    "%d)", cfg->sources[sec->src].connector->name, key,
+                    seen_src[sec->src][k]);
+        return;
+    }
+    seen_src[sec->src][k] = lineno;
+    if (agent_sources_set(cfg, (size_t)sec->src, k, value, why, sizeof(why)))
+        parse_error(ps, lineno, "bad value for '%s.%s': %s", sec->name, key,
+                    why);
+}
+
+/* One "key = value" line inside `sec`. */
 static void parse_assignment(struct agent_config *cfg, struct parse_state *ps,
-                             int lineno, const char *section, const char *b,
-                             const char *e, int *seen)
+                             int lineno, const struct section *sec,
+                             const char *b, const char *e, int *seen,
+                             int seen_src[][AGENT_SOURCE_KEYS_MAX])
 {
     const char *eq = memchr(b, '=', (size_t)(e - b));
     const char *kb = b, *ke, *vb, *ve = e;
-    char full[128];
+    const char *section = sec->name;
+    char full[128], key[64];
     char why[REASON_MAX];
     const struct cfg_key *k;
     char *value = NULL;
@@ -479,34 +532,80 @@ static void parse_assignment(struct agent_config *cfg, struct parse_state *ps,
         parse_error(ps, lineno, "missing or malformed key before '='");
         return;
     }
-    if (*section)
-        snprintf(full, sizeof(full), "%s.%.*s", section, (int)(ke - kb), kb);
-    else
-        snprintf(full, sizeof(full), "%.*s", (int)(ke - kb), kb);
-    k = find_key(full);
-    if (!k && strcmp(section, "conflicts") == 0) {
-        add_field_policy(cfg, ps, lineno, kb, (size_t)(ke - kb), vb, ve);
-        return;
-    }
-    if (!k) {
-        parse_error(ps, lineno, "unknown key '%s'", full);
-        return;
-    }
-    idx = (size_t)(k - keys);
-    if (seen[idx]) {
-        parse_error(ps, lineno, "duplicate key '%s' (first set on line %d)",
-                    full, seen[idx]);
-        return;
-    }
-    seen[idx] = lineno;
+    snprintf(key, sizeof(key), "%.*s", (int)(ke - kb), kb);
     value = plat_strndup(vb, (size_t)(ve - vb));
     if (!value) {
         parse_error(ps, lineno, "out of memory");
         return;
     }
+    if (sec->old_server && moved_to_sync(key)) {
+        section = "sync";
+    } else if (sec->src >= 0) {
+        parse_source_key(cfg, ps, lineno, sec, key, value, seen_src);
+        plat_free(value);
+        return;
+    }
+    if (*section)
+        snprintf(full, sizeof(full), "%s.%s", section, key);
+    else
+        snprintf(full, sizeof(full), "%s", key);
+    k = find_key(full);
+    if (!k && strcmp(section, "conflicts") == 0) {
+        add_field_policy(cfg, ps, lineno, kb, (size_t)(ke - kb), vb, ve);
+        goto done;
+    }
+    if (!k) {
+        parse_error(ps, lineno, "unknown key '%s'", full);
+        goto done;
+    }
+    idx = (size_t)(k - keys);
+    if (seen[idx]) {
+        parse_error(ps, lineno, "duplicate key '%s' (first set on line %d)",
+                    full, seen[idx]);
+        goto done;
+    }
+    seen[idx] = lineno;
     if (set_value(cfg, k, value, why, sizeof(why)))
         parse_error(ps, lineno, "bad value for '%s': %s", full, why);
+done:
     plat_free(value);
+}
+
+/* The known section names, for the message about an unknown one. */
+static void section_list(const struct agent_config *cfg, char *out, size_t n)
+{
+    size_t used = (size_t)snprintf(out, n, "store, log, sync, conflicts, "
+                                   "daemon");
+
+    for (size_t i = 0; i < cfg->n_sources && used < n; i++)
+        used += (size_t)snprintf(out + used, n - used, ", %s",
+                                 cfg->sources[i].connector->name);
+}
+
+/* A "[name]" header: sets *sec, or reports an unknown section. */
+static void parse_section(struct agent_config *cfg, struct parse_state *ps,
+                          int lineno, const char *sb, const char *se,
+                          struct section *sec)
+{
+    int n = se - sb > 40 ? 40 : (int)(se - sb);
+    char known[256];
+
+    snprintf(sec->name, sizeof(sec->name), "%.*s", n, sb);
+    sec->src = agent_sources_find(cfg, sb, (size_t)(se - sb));
+    sec->old_server = 0;
+    if (sec->src < 0 && strcmp(sec->name, "server") == 0 &&
+        (sec->src = agent_sources_find(cfg, "121", 3)) >= 0) {
+        /* The layout before connectors: read it, say what to rename. */
+        sec->old_server = 1;
+        log_warn("%s: section [server] is now [121]; rename it", ps->name);
+        return;
+    }
+    if (sec->src < 0 && !known_section(sb, (size_t)(se - sb))) {
+        section_list(cfg, known, sizeof(known));
+        parse_error(ps, lineno, "unknown section '[%.*s]' (known: %s)", n,
+                    sb, known);
+        /* Keys under it are then reported as unknown, one by one. */
+    }
 }
 
 int agent_config_parse_all(struct agent_config *cfg, const char *name,
@@ -515,11 +614,16 @@ int agent_config_parse_all(struct agent_config *cfg, const char *name,
 {
     struct parse_state ps = { name ? name : "config", cb, payload, 0, "" };
     int seen[NKEYS] = { 0 };
-    char section[64] = "";
+    int seen_src[SYNC_MAX_SOURCES][AGENT_SOURCE_KEYS_MAX];
+    struct section sec = { "", -1, 0 };
     const char *p = text;
     int lineno = 0;
     size_t bad;
 
+    memset(seen_src, 0, sizeof(seen_src));
+    if (cfg->n_sources > SYNC_MAX_SOURCES)
+        return plat_err_set(ERR_GENERIC, "more than %d connectors",
+                            SYNC_MAX_SOURCES);
     if (!plat_utf8_valid(text, strlen(text), &bad)) {
         parse_error(&ps, line_of_offset(text, bad), "not valid UTF-8");
         return plat_err_set(ERR_CONFIG, "%s", ps.first);
@@ -538,25 +642,19 @@ int agent_config_parse_all(struct agent_config *cfg, const char *name,
 
             if (se[-1] != ']' || se - 1 <= sb) {
                 parse_error(&ps, lineno, "malformed section header");
-                section[0] = '\0';
+                sec.name[0] = '\0';
+                sec.src = -1;
+                sec.old_server = 0;
                 continue;
             }
             se--;
             trim(&sb, &se);
-            if (!known_section(sb, (size_t)(se - sb))) {
-                int n = se - sb > 40 ? 40 : (int)(se - sb);
-
-                parse_error(&ps, lineno, "unknown section '[%.*s]' (known: "
-                            "store, server, log, sync, conflicts, daemon)", n, sb);
-                /* Keys under it are then reported as unknown, one by one. */
-                snprintf(section, sizeof(section), "%.*s", n, sb);
-                continue;
-            }
-            snprintf(section, sizeof(section), "%.*s", (int)(se - sb), sb);
+            parse_section(cfg, &ps, lineno, sb, se, &sec);
             continue;
         }
-        parse_assignment(cfg, &ps, lineno, section, b, e, seen);
+        parse_assignment(cfg, &ps, lineno, &sec, b, e, seen, seen_src);
     }
+    agent_sources_finish(cfg);
     if (ps.errors)
         return plat_err_set(ERR_CONFIG, "%s", ps.first);
     return PLAT_OK;
@@ -601,46 +699,14 @@ done:
 
 /* ---- checks across keys ---------------------------------------------- */
 
-static int starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 int agent_config_validate(const struct agent_config *cfg)
 {
     const char *f = cfg->file ? cfg->file : "config";
-    unsigned mode = 0;
-    int rc;
 
     if (!cfg->store_path || !*cfg->store_path)
         return plat_err_set(ERR_CONFIG, "%s: store.path is not set", f);
-    if (!cfg->server_url || !*cfg->server_url)
-        return plat_err_set(ERR_CONFIG, "%s: server.url is not set", f);
-    if (!starts_with(cfg->server_url, "http://") &&
-        !starts_with(cfg->server_url, "https://"))
-        return plat_err_set(ERR_CONFIG, "%s: server.url must start with "
-                            "http:// or https://", f);
-    if (strchr(cfg->server_url, ' '))
-        return plat_err_set(ERR_CONFIG, "%s: server.url contains a space", f);
-    if (cfg->program_id <= 0)
-        return plat_err_set(ERR_CONFIG, "%s: server.program_id is not set",
-                            f);
-    if (!cfg->user || !*cfg->user)
-        return plat_err_set(ERR_CONFIG, "%s: server.user is not set", f);
-    if (cfg->password_file && *cfg->password_file) {
-        rc = plat_fs_mode(cfg->password_file, &mode);
-        if (rc == ERR_NOTFOUND || !plat_fs_exists(cfg->password_file))
-            return plat_err_set(ERR_CONFIG, "%s: server.password_file %s "
-                                "does not exist", f, cfg->password_file);
-        if (rc < 0)
-            return rc;
-        if (mode & 077)
-            return plat_err_set(ERR_CONFIG, "%s: password file %s can be "
-                                "read by other users (mode %04o); run "
-                                "chmod 600 %s", f, cfg->password_file, mode,
-                                cfg->password_file);
-    }
-    return PLAT_OK;
+    return agent_sources_validate(cfg, f);
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -697,7 +763,7 @@ int agent_config_foreach(const struct agent_config *cfg,
         if (rc)
             return rc;
     }
-    return PLAT_OK;
+    return agent_sources_foreach(cfg, cb, payload);
 }
 
 /* A value the parser would read back unchanged: one line, no surrounding
@@ -720,7 +786,7 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
     rc = plat_buf_puts(out,
                        "# agent configuration (see `agent config check`).\n"
                        "# Passwords are never kept here: set "
-                       "AGENT_121_PASSWORD or server.password_file.\n");
+                       "AGENT_121_PASSWORD or password_file in [121].\n");
     for (size_t i = 0; rc == PLAT_OK && i < NKEYS; i++) {
         const struct cfg_key *k = &keys[i];
         const char *dot = strchr(k->name, '.');
@@ -728,6 +794,11 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
         size_t slen = (size_t)(dot - k->name);
 
         if (strlen(section) != slen || strncmp(section, k->name, slen)) {
+            /* The sources' sections right after [store]: they are what a
+             * person edits most. */
+            if (strcmp(section, "store") == 0 &&
+                (rc = agent_sources_format(cfg, out)) < 0)
+                break;
             snprintf(section, sizeof(section), "%.*s", (int)slen, k->name);
             rc = plat_buf_printf(out, "\n[%s]\n", section);
             if (rc < 0)
@@ -752,6 +823,8 @@ int agent_config_format(const struct agent_config *cfg, struct plat_buf *out)
         else
             rc = plat_buf_printf(out, "# %s\n# %s =\n", k->desc, dot + 1);
     }
+    if (rc == PLAT_OK && cfg->npolicies)
+        rc = plat_buf_puts(out, "\n[conflicts]\n");
     for (size_t i = 0; rc == PLAT_OK && i < cfg->npolicies; i++)
         rc = plat_buf_printf(out, "%s = %s\n", cfg->policies[i].field,
                              policy_names[cfg->policies[i].policy]);
@@ -811,34 +884,78 @@ static void wipe(char *p, size_t n)
         *v++ = 0;
 }
 
-int agent_config_password(const struct agent_config *cfg, char **out)
+const struct sync_source_conf *agent_config_source(
+    const struct agent_config *cfg, const char *name)
 {
-    const char *env = getenv("AGENT_121_PASSWORD");
+    int i = agent_sources_find(cfg, name, strlen(name));
+
+    return i >= 0 ? &cfg->sources[i] : NULL;
+}
+
+const char *agent_config_get(const struct agent_config *cfg,
+                             const char *name, const char *key)
+{
+    return sync_source_conf_get(agent_config_source(cfg, name), key);
+}
+
+int agent_config_set(struct agent_config *cfg, const char *name,
+                     const char *key, const char *value)
+{
+    int src = agent_sources_find(cfg, name, strlen(name));
+    int k = src >= 0 ? agent_sources_key(cfg, (size_t)src, key) : -1;
+    char why[REASON_MAX];
+
+    if (k < 0)
+        return plat_err_set(ERR_CONFIG, "no key %s.%s", name, key);
+    if (agent_sources_set(cfg, (size_t)src, k, value, why, sizeof(why)))
+        return plat_err_set(ERR_CONFIG, "bad value for '%s.%s': %s", name,
+                            key, why);
+    agent_sources_finish(cfg);
+    return PLAT_OK;
+}
+
+int agent_config_secret(const struct agent_config *cfg,
+                        const struct sync_source_conf *sc, const char *key,
+                        char **out)
+{
+    const char *src = sc->connector->name;
+    char var[96], fkey[64];
+    const char *env, *file;
     char *text = NULL;
     size_t len = 0;
     unsigned mode = 0;
     int rc;
 
+    (void)cfg;
     *out = NULL;
+    snprintf(var, sizeof(var), "AGENT_%s_%s", src, key);
+    for (char *p = var; *p; p++) {
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+        else if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
+    }
+    env = getenv(var);
     if (env && *env) {
         *out = plat_strdup(env);
-        return *out ? PLAT_OK : ERR_NOMEM;
+        return *out ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
     }
-    if (!cfg->password_file || !*cfg->password_file)
-        return plat_err_set(ERR_AUTH, "no 121 password: set "
-                            "AGENT_121_PASSWORD or server.password_file");
-    if (!plat_fs_exists(cfg->password_file))
-        return plat_err_set(ERR_CONFIG, "password file %s does not exist",
-                            cfg->password_file);
-    rc = plat_fs_mode(cfg->password_file, &mode);
+    snprintf(fkey, sizeof(fkey), "%s_file", key);
+    file = sync_source_conf_get(sc, fkey);
+    if (!file || !*file)
+        return plat_err_set(ERR_AUTH, "no %s %s: set %s or %s in [%s]", src,
+                            key, var, fkey, src);
+    if (!plat_fs_exists(file))
+        return plat_err_set(ERR_CONFIG, "%s file %s does not exist", key,
+                            file);
+    rc = plat_fs_mode(file, &mode);
     if (rc < 0)
         return rc;
     if (mode & 077)
-        return plat_err_set(ERR_CONFIG, "password file %s can be read by "
+        return plat_err_set(ERR_CONFIG, "%s file %s can be read by "
                             "other users (mode %04o); run chmod 600 %s",
-                            cfg->password_file, mode, cfg->password_file);
-    rc = plat_fs_read_file(cfg->password_file, PASSWORD_FILE_MAX, &text,
-                           &len);
+                            key, file, mode, file);
+    rc = plat_fs_read_file(file, PASSWORD_FILE_MAX, &text, &len);
     if (rc < 0)
         return rc;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
@@ -846,9 +963,19 @@ int agent_config_password(const struct agent_config *cfg, char **out)
     if (len == 0 || strlen(text) != len) {
         wipe(text, len);
         plat_free(text);
-        return plat_err_set(ERR_AUTH, "password file %s is empty or holds a "
-                            "NUL byte", cfg->password_file);
+        return plat_err_set(ERR_AUTH, "%s file %s is empty or holds a "
+                            "NUL byte", key, file);
     }
     *out = text;
     return PLAT_OK;
+}
+
+int agent_config_password(const struct agent_config *cfg, char **out)
+{
+    const struct sync_source_conf *sc = agent_config_source(cfg, "121");
+
+    *out = NULL;
+    if (!sc)
+        return plat_err_set(ERR_CONFIG, "no 121 connector in this build");
+    return agent_config_secret(cfg, sc, "password", out);
 }

@@ -3,18 +3,29 @@
  *
  * Format: a text file a person edits by hand. `# comment` lines, blank
  * lines, `[section]` headers and `key = value` lines; a key's full name is
- * "section.key" (e.g. "server.url"). Values run to the end of the line,
- * surrounding spaces trimmed; no quoting needed. Every key is declared in
- * one table in config.c (type, default, description); an unknown key or a
- * bad value is an error that names the file, the line and the key.
+ * "section.key" (e.g. "121.url"). Values run to the end of the line,
+ * surrounding spaces trimmed; no quoting needed. The agent's own keys
+ * ([store], [log], [sync], [conflicts], [daemon]) are declared in one
+ * table in config.c; each compiled-in connector declares the keys of its
+ * own section, named after it ([121], [file], ...: config_sources.h). An
+ * unknown key or a bad value is an error that names the file, the line and
+ * the key (and, in a connector's section, lists the valid keys).
+ *
+ * Transport keys shared by every source are in [sync] (ca_file,
+ * pinned_public_key, proxy). A file of the old layout still loads: its
+ * [server] section is read as [121] (ca_file, pinned_public_key and proxy
+ * as [sync] keys), with one warning "FILE: section [server] is now [121];
+ * rename it".
  *
  * Where the file is: --config PATH, else $AGENT_CONFIG, else the default
  * (root: /etc/agent/agent.conf; others: $XDG_CONFIG_HOME/agent/agent.conf or
  * ~/.config/agent/agent.conf).
  *
  * Passwords are never in this file and never on the command line: they come
- * from $AGENT_121_PASSWORD or from the file named by server.password_file,
- * which must not be readable by group or others (mode 0600 or 0400).
+ * from $AGENT_121_PASSWORD or from the file named by [121] password_file,
+ * which must not be readable by group or others (mode 0600 or 0400). In
+ * general a connector's SECRET key K of source S comes from
+ * $AGENT_<S>_<K> (upper case) or the file named by its key "K_file".
  *
  * Ownership: agent_config_load fills a caller-owned struct whose strings
  * it allocates; agent_config_dispose frees them. Errors: ERR_NOTFOUND (no
@@ -32,14 +43,13 @@ struct agent_config {
     /* [store] */
     char *store_path;        /* store.path                                */
     int store_sync_full;     /* store.synchronous: full (1) | normal (0)  */
-    /* [server] */
-    char *server_url;        /* server.url: base URL, without /api        */
-    int program_id;          /* server.program_id                         */
-    char *user;              /* server.user                               */
-    char *password_file;     /* server.password_file (optional)           */
-    char *ca_file;           /* server.ca_file: PEM CA bundle (optional)  */
-    char *pinned_pubkey;     /* server.pinned_public_key (optional)       */
-    char *proxy;             /* server.proxy: "" = curl's environment     */
+    /* One section per compiled-in connector ([121], [file], ...), in
+     * registry order (config_sources.h). sources[i].values points into
+     * src_values[i]; both are owned here and borrowed by the engine. */
+    struct sync_source_conf *sources;
+    size_t n_sources;
+    char ***src_values;
+    int program_id;          /* [121] program_id (0: unset), for --program */
     /* [log] */
     int log_level;           /* log.level: error, warn, info, debug       */
     char *log_file;          /* log.file: empty = stderr                  */
@@ -52,6 +62,9 @@ struct agent_config {
     int sync_backoff_base_ms;/* sync.backoff_base_ms                      */
     int sync_backoff_cap_ms; /* sync.backoff_cap_ms                       */
     int sync_connect_timeout_ms; /* sync.connect_timeout_ms               */
+    char *ca_file;           /* sync.ca_file: PEM CA bundle (optional)    */
+    char *pinned_pubkey;     /* sync.pinned_public_key (optional)         */
+    char *proxy;             /* sync.proxy: "" = curl's environment       */
     /* [conflicts]: default = manual | server-wins | device-wins, and
      * FIELD = POLICY for any field (e.g. householdSize = server-wins). */
     int conflict_default;    /* enum sync_policy                          */
@@ -70,13 +83,22 @@ struct agent_config {
 };
 
 struct sync_engine_options;
+struct sync_source_conf;
 
 /* Fill the transport, batching and conflict-policy fields of `opt` from
- * `cfg` (the caller sets server, program, user, password and direction).
- * `cfg` must outlive the options (strings and the policy table are
- * borrowed). */
+ * `cfg` (sync_options.c adds the sources and the request). `cfg` must
+ * outlive the options (strings and the policy table are borrowed). */
 void agent_config_sync_options(const struct agent_config *cfg,
                                struct sync_engine_options *opt);
+
+/* The section of source `name`, or NULL when no such connector is
+ * compiled in. */
+const struct sync_source_conf *agent_config_source(
+    const struct agent_config *cfg, const char *name);
+
+/* The value of `key` in the section of source `name` (NULL: unset). */
+const char *agent_config_get(const struct agent_config *cfg,
+                             const char *name, const char *key);
 
 /* The control socket of the daemon: daemon.socket, else
  * "<store.path>.sock". Allocated (caller frees); NULL when out of memory. */
@@ -126,9 +148,22 @@ int agent_config_validate(const struct agent_config *cfg);
  * into `out`. Used by `agent init` and `agent config show`. */
 int agent_config_format(const struct agent_config *cfg, struct plat_buf *out);
 
-/* The 121 password: $AGENT_121_PASSWORD, else the password file (trailing
- * newline removed). ERR_AUTH if neither is set; ERR_CONFIG if the file is
- * readable by others. *out is allocated; the caller wipes and frees it. */
+/* Set `key` of source `name`'s section as the file would (type checks;
+ * then "enabled" is recomputed). ERR_CONFIG names the key. For `agent
+ * init`. */
+int agent_config_set(struct agent_config *cfg, const char *name,
+                     const char *key, const char *value);
+
+/* The SECRET key `key` of source `sc`: $AGENT_<SOURCE>_<KEY> (upper
+ * case, e.g. AGENT_121_PASSWORD), else the file named by the key
+ * "<key>_file" (trailing newline removed). ERR_AUTH if neither is set;
+ * ERR_CONFIG if the file is missing or readable by others. *out is
+ * allocated; the caller wipes and frees it. */
+int agent_config_secret(const struct agent_config *cfg,
+                        const struct sync_source_conf *sc, const char *key,
+                        char **out);
+
+/* The 121 password: agent_config_secret of [121] "password". */
 int agent_config_password(const struct agent_config *cfg, char **out);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * daemon.h - `agent daemon`: background sync that starts by itself when the
- * link to 121 returns. Internal interface between the daemon's files:
+ * link to a source's host returns (each enabled source is probed at the
+ * URL of its connector's probe_url; a probe-started sync runs only the
+ * sources whose host answered, or all when every one did). Internal interface between the daemon's files:
  *
  *   cmd_daemon.c      the command: options, --detach, lock, setup, reload
  *   daemon_loop.c     the main loop: ppoll on the control socket and the
@@ -16,14 +18,17 @@
  * the next deadline, so an idle daemon wakes at most once per deadline)
  * and answers the socket; at most one job thread at a time (a sync or a
  * probe). A sync request that arrives while a sync runs is attached to it
- * and gets its result: never two syncs at once.
+ * and gets its result: never two syncs at once (a request whose sources the
+ * running sync does not include waits for the next one; queued requests
+ * merge: the union of their sources, none listed meaning all).
  *
  * Control protocol (JSON lines over a Unix stream socket, mode 0600): the
  * client sends one request line and reads answer lines until the daemon
  * closes the connection.
  *   {"cmd":"ping"}    -> {"event":"pong","pid":N}
  *   {"cmd":"status"}  -> {"event":"status", ...live state...}
- *   {"cmd":"sync","direction":"both"|"pull"|"push","full":B,"vouchers":B}
+ *   {"cmd":"sync","direction":"both"|"pull"|"push","full":B,"vouchers":B,
+ *                    "sources":[NAME...] (optional; absent: every enabled)}
  *                     -> {"event":"accepted","attached":B,"pid":N}
  *                        {"event":"progress","phase":S,"done":N,
  *                         "total":N,"bytes_wire":N}   (0 or more)
@@ -89,6 +94,8 @@ struct agent_daemon {
     int job_by_probe;            /* the running sync was started by a
                                     probe answer                       */
     int probe_kick;              /* the last probe made a sync due     */
+    struct agent_job_opts probe_opts; /* what a probe-started sync runs:
+                                    the sources whose host came back   */
     uint64_t sync_gen;           /* generation of the running/last sync */
     struct agent_job_opts sync_opts; /* options of the running sync     */
     int want_sync;               /* a requested sync waits to start    */
@@ -106,7 +113,7 @@ struct agent_daemon {
     int have_last;
     int last_code;
     int64_t last_end_ms;         /* wall                               */
-    struct sync_summary last_sum;
+    struct sync_report last_sum;
     struct store_counts last_after;
     char last_error[256];        /* of the last failed sync; "" after a
                                     good one                           */

@@ -18,6 +18,7 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
+#include "sync_connector.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -220,11 +221,34 @@ void agent_ctl_broadcast(struct agent_daemon *d, uint64_t gen,
 
 /* ---- requests --------------------------------------------------------- */
 
+/* The "sources" of a sync request: names of compiled-in connectors. */
+static int parse_sources(const cJSON *req, struct agent_job_opts *o)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(req, "sources");
+    const cJSON *n;
+
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return -1;
+    cJSON_ArrayForEach(n, arr) {
+        if (!cJSON_IsString(n) || !sync_connector_find(n->valuestring) ||
+            o->n_only >= SYNC_MAX_SOURCES ||
+            strlen(n->valuestring) >= AGENT_SOURCE_NAME_MAX)
+            return -1;
+        snprintf(o->only[o->n_only++], AGENT_SOURCE_NAME_MAX, "%s",
+                 n->valuestring);
+    }
+    return 0;
+}
+
 static int parse_sync_opts(const cJSON *req, struct agent_job_opts *o)
 {
     const cJSON *dir = cJSON_GetObjectItemCaseSensitive(req, "direction");
 
     memset(o, 0, sizeof(*o));
+    if (parse_sources(req, o) < 0)
+        return -1;
     o->full = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "full"));
     o->vouchers = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req,
                                                                 "vouchers"));
@@ -243,13 +267,13 @@ static int parse_sync_opts(const cJSON *req, struct agent_job_opts *o)
  * lost, try later), as `agent sync` reports an unreachable server. */
 cJSON *agent_ctl_refused_result(const char *why)
 {
-    struct sync_summary sum;
+    struct sync_report sum;
     struct store_counts after;
     cJSON *ev;
 
     memset(&sum, 0, sizeof(sum));
     memset(&after, 0, sizeof(after));
-    snprintf(sum.error, sizeof(sum.error), "%s", why);
+    snprintf(sum.total.error, sizeof(sum.total.error), "%s", why);
     ev = agent_sync_summary_json(&sum, &after, AGENT_EXIT_OFFLINE,
                                  (long)getpid());
     if (ev && !cJSON_AddStringToObject(ev, "event", "result")) {
@@ -268,7 +292,8 @@ static void request_sync(struct agent_daemon *d, struct agent_ctl_client *c,
     cJSON *ev;
 
     if (parse_sync_opts(req, &opts) < 0) {
-        client_error(c, "sync: direction must be both, pull or push");
+        client_error(c, "sync: direction must be both, pull or push, and "
+                     "sources compiled-in source names");
         return;
     }
     if (d->stopping) {

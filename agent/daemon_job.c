@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "health.h"
+#include "sync_options.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -53,42 +54,37 @@ static void on_progress(void *payload, const char *phase, int64_t done,
         wake(j, 'p');
 }
 
-static void wipe_free(char *p)
-{
-    if (p) {
-        memset(p, 0, strlen(p));
-        plat_free(p);
-    }
-}
-
 /* One sync cycle with its own store connection, then the health record.
  * Every failure leaves its one-line reason in j->sum.error. */
 static void run_sync(struct agent_job *j)
 {
     struct sync_engine_options opt;
+    struct agent_sync_mem mem;
+    struct agent_sync_request req;
+    const char *only[SYNC_MAX_SOURCES];
     struct store *s = NULL;
-    char *password = NULL;
     int rc, hrc;
 
     memset(&j->sum, 0, sizeof(j->sum));
     memset(&j->after, 0, sizeof(j->after));
+    memset(&mem, 0, sizeof(mem));
     rc = agent_store_open(j->cfg, 0, &s);
     if (rc < 0)
         goto done;
-    if ((rc = agent_config_password(j->cfg, &password)) < 0) {
+    memset(&req, 0, sizeof(req));
+    req.direction = j->opts.direction;
+    req.full = j->opts.full;
+    req.vouchers = j->opts.vouchers;
+    for (size_t i = 0; i < j->opts.n_only && i < SYNC_MAX_SOURCES; i++)
+        only[i] = j->opts.only[i];
+    req.only = only;
+    req.n_only = j->opts.n_only;
+    if ((rc = agent_sync_options(j->cfg, &req, &opt, &mem)) < 0) {
         /* No password is an authentication failure, as for `agent sync`. */
-        rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        if (rc == ERR_AUTH)
+            rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
         goto record;
     }
-    memset(&opt, 0, sizeof(opt));
-    opt.server_url = j->cfg->server_url;
-    opt.program_id = j->cfg->program_id;
-    opt.user = j->cfg->user;
-    opt.password = password;
-    agent_config_sync_options(j->cfg, &opt);
-    opt.direction = j->opts.direction;
-    opt.full = j->opts.full;
-    opt.vouchers = j->opts.vouchers;
     opt.progress = on_progress;
     opt.progress_payload = j;
     opt.cancel = j->cancel;
@@ -96,8 +92,10 @@ static void run_sync(struct agent_job *j)
     rc = sync_engine_run(s, &opt, &j->sum);
 
 record:
-    if (rc < 0 && !j->sum.error[0])
-        snprintf(j->sum.error, sizeof(j->sum.error), "%s", plat_err_msg());
+    agent_sync_options_dispose(&mem);
+    if (rc < 0 && !j->sum.total.error[0])
+        snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
+                 plat_err_msg());
     if (store_counts(s, &j->after) < 0) {
         memset(&j->after, 0, sizeof(j->after));
         plat_err_clear();
@@ -110,11 +108,11 @@ record:
             log_warn("cannot record the sync health: %s", plat_err_msg());
     }
 done:
-    if (rc < 0 && !j->sum.error[0])
-        snprintf(j->sum.error, sizeof(j->sum.error), "%s", plat_err_msg());
+    if (rc < 0 && !j->sum.total.error[0])
+        snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
+                 plat_err_msg());
     if (s)
         store_close(s);
-    wipe_free(password);
     j->rc = rc;
 }
 
@@ -125,7 +123,8 @@ static void *job_main(void *arg)
     if (j->kind == AGENT_JOB_SYNC) {
         run_sync(j);
     } else {
-        j->up = agent_daemon_probe(j->cfg, j->cancel);
+        j->up = agent_daemon_probe(j->cfg, j->cancel, j->up_names,
+                                   &j->n_up);
         j->rc = PLAT_OK;
     }
     pthread_mutex_lock(&j->mu);
@@ -145,6 +144,7 @@ int agent_job_start(struct agent_job *j)
     j->last_wake_ms = 0;
     j->rc = PLAT_OK;
     j->up = 0;
+    j->n_up = 0;
     j->engine_ran = 0;
     memset(&j->progress, 0, sizeof(j->progress));
     if ((err = pthread_mutex_init(&j->mu, NULL)) != 0)

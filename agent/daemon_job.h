@@ -7,7 +7,7 @@
  * Threading rules (why this is safe):
  *   - the job thread owns everything it opens: its own store connection
  *     (SQLite: one connection per thread; the main thread opens none while
- *     a job runs), its curl handle, its password copy;
+ *     a job runs), its curl handle, its copy of the secrets (sync_options.h);
  *   - it reads the config it was given and nothing else of the main
  *     thread's; the main thread does not change or free that config until
  *     the job is joined (config reloads wait for the job);
@@ -38,11 +38,17 @@ enum agent_job_kind {
     AGENT_JOB_PROBE = 2
 };
 
+#define AGENT_SOURCE_NAME_MAX 32
+
 /* What a sync is asked to do (as `agent sync --now` options). */
 struct agent_job_opts {
     int direction;               /* enum sync_direction                  */
     int full;
     int vouchers;
+    /* The sources to sync (--source, or those whose host came back);
+     * n_only 0: every enabled source. */
+    char only[SYNC_MAX_SOURCES][AGENT_SOURCE_NAME_MAX];
+    size_t n_only;
 };
 
 struct agent_job_progress {
@@ -67,9 +73,11 @@ struct agent_job {
 
     /* Results: read only after agent_job_join. */
     int rc;                      /* sync: its result; probe: PLAT_OK     */
-    int up;                      /* probe: the server answered           */
+    int up;                      /* probe: a source's host answered      */
+    char up_names[SYNC_MAX_SOURCES][AGENT_SOURCE_NAME_MAX];
+    size_t n_up;                 /* probe: the sources that answered     */
     int engine_ran;              /* sync: sync_engine_run was called     */
-    struct sync_summary sum;     /* sync: error[] set on every failure   */
+    struct sync_report sum;      /* sync: total.error set on every failure */
     struct store_counts after;   /* sync: counts after it (0s if unread) */
 
     pthread_t thread;
@@ -91,11 +99,14 @@ int agent_job_take_progress(struct agent_job *j,
 /* Wait for the thread and release it; the results may then be read. */
 void agent_job_join(struct agent_job *j);
 
-/* The probe: 1 if the 121 server at cfg->server_url answers an HTTP GET
- * of /api/users/current (any HTTP answer, a 401 included, except 429 and
- * 502/503/504, which say the service is not really there), 0 if not.
- * No login, no personal data, one attempt, short timeouts. */
-int agent_daemon_probe(const struct agent_config *cfg,
-                       volatile int *cancel);
+/* The probe: for each enabled source with a host (its connector's
+ * probe_url, e.g. 121: <url>/api/users/current), 1 if an HTTP GET of that
+ * URL answers (any HTTP answer, a 401 included, except 429 and
+ * 502/503/504, which say the service is not really there). The names of
+ * the sources that answered go to up[] (*n_up of them). Returns 1 when
+ * one answered (or no enabled source has a host), else 0. No login, no
+ * personal data, one attempt per host, short timeouts. */
+int agent_daemon_probe(const struct agent_config *cfg, volatile int *cancel,
+                       char up[][AGENT_SOURCE_NAME_MAX], size_t *n_up);
 
 #endif

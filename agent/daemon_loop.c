@@ -21,6 +21,7 @@
 #include "plat_random.h"
 #include "plat_signal.h"
 #include "plat_time.h"
+#include "sync_connector.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -49,12 +50,37 @@ void agent_daemon_sched_cfg(const struct agent_daemon *d,
     out->backoff_cap_ms = (int64_t)cfg->daemon_backoff_cap_s * 1000;
 }
 
+static int has_source(const struct agent_job_opts *o, const char *name)
+{
+    for (size_t i = 0; i < o->n_only; i++) {
+        if (strcmp(o->only[i], name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 if a sync of `run`'s sources includes every source of `req`. */
+static int covers_sources(const struct agent_job_opts *run,
+                          const struct agent_job_opts *req)
+{
+    if (!run->n_only)
+        return 1;
+    if (!req->n_only)
+        return 0;
+    for (size_t i = 0; i < req->n_only; i++) {
+        if (!has_source(run, req->only[i]))
+            return 0;
+    }
+    return 1;
+}
+
 /* 1 if a sync run with `run` also does everything `req` asks for. */
 static int covers(const struct agent_job_opts *run,
                   const struct agent_job_opts *req)
 {
     return (run->direction == SYNC_BOTH || run->direction == req->direction)
-           && run->full >= req->full && run->vouchers >= req->vouchers;
+           && run->full >= req->full && run->vouchers >= req->vouchers &&
+           covers_sources(run, req);
 }
 
 static void merge(struct agent_job_opts *into, const struct agent_job_opts *o)
@@ -63,6 +89,37 @@ static void merge(struct agent_job_opts *into, const struct agent_job_opts *o)
         into->direction = SYNC_BOTH;
     into->full |= o->full;
     into->vouchers |= o->vouchers;
+    /* The union of the sources; none listed means all of them. */
+    if (!into->n_only || !o->n_only) {
+        into->n_only = 0;
+        return;
+    }
+    for (size_t i = 0; i < o->n_only; i++) {
+        if (!has_source(into, o->only[i]) && into->n_only < SYNC_MAX_SOURCES)
+            memcpy(into->only[into->n_only++], o->only[i],
+                   sizeof(o->only[i]));
+    }
+}
+
+/* What a probe-started sync runs: the sources whose host answered, or
+ * all of them when every enabled source with a host answered. */
+static void probe_sync_opts(const struct agent_daemon *d,
+                            struct agent_job_opts *o)
+{
+    const struct agent_config *cfg = &d->ctx->cfg;
+    size_t hosts = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->direction = SYNC_BOTH;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        if (cfg->sources[i].enabled && cfg->sources[i].connector->probe_url)
+            hosts++;
+    }
+    if (d->job.n_up == 0 || d->job.n_up >= hosts)
+        return;
+    for (size_t i = 0; i < d->job.n_up && i < SYNC_MAX_SOURCES; i++)
+        memcpy(o->only[o->n_only++], d->job.up_names[i],
+               sizeof(d->job.up_names[i]));
 }
 
 void agent_daemon_want_sync(struct agent_daemon *d,
@@ -123,11 +180,11 @@ static void sync_finished(struct agent_daemon *d, int64_t now)
                 : AGENT_SCHED_FAILED;
         agent_sched_sync_done(&d->sched, now, outcome, d->job_by_probe,
                               plat_random_below);
-        snprintf(d->last_error, sizeof(d->last_error), "%s",
-                 j->rc < 0 ? j->sum.error : "");
+        snprintf(d->last_error, sizeof(d->last_error), "%.255s",
+                 j->rc < 0 ? j->sum.total.error : "");
         if (outcome == AGENT_SCHED_OFFLINE && !d->offline_since_ms) {
             d->offline_since_ms = d->last_end_ms;
-            log_warn("121 unreachable: offline; probing every %lld s, next "
+            log_warn("sources unreachable: offline; probing every %lld s, next "
                      "sync attempt in %lld s",
                      (long long)(d->sched.cfg.probe_interval_ms / 1000),
                      (long long)((d->sched.next_sync_ms - now) / 1000));
@@ -138,7 +195,7 @@ static void sync_finished(struct agent_daemon *d, int64_t now)
             log_warn("sync failed (%d in a row), retry in %lld s: %s",
                      d->sched.failures,
                      (long long)((d->sched.next_sync_ms - now) / 1000),
-                     j->sum.error);
+                     j->sum.total.error);
     }
     ev = agent_sync_summary_json(&j->sum, &j->after, code, (long)getpid());
     if (ev && cJSON_AddStringToObject(ev, "event", "result"))
@@ -155,8 +212,19 @@ static void probe_finished(struct agent_daemon *d, int64_t now)
     d->probes++;
     agent_sched_probe_done(&d->sched, now, d->job.up);
     d->probe_kick = d->sched.next_sync_ms < before;
-    if (d->probe_kick)
-        log_info("121 answers again: syncing now");
+    if (d->probe_kick) {
+        char names[SYNC_MAX_SOURCES * AGENT_SOURCE_NAME_MAX] = "";
+        size_t used = 0;
+
+        probe_sync_opts(d, &d->probe_opts);
+        for (size_t i = 0; i < d->job.n_up && used < sizeof(names); i++)
+            used += (size_t)snprintf(names + used, sizeof(names) - used,
+                                     "%s%s", i ? ", " : "",
+                                     d->job.up_names[i]);
+        log_info("%s answers again: syncing now%s",
+                 used ? names : "the link", d->probe_opts.n_only
+                 ? " (only the sources whose host answered)" : "");
+    }
 }
 
 static void job_finished(struct agent_daemon *d, int64_t now)
@@ -180,8 +248,16 @@ static void job_finished(struct agent_daemon *d, int64_t now)
 static void start_job(struct agent_daemon *d, int kind, int64_t now)
 {
     struct agent_job *j = &d->job;
-    struct agent_job_opts opts = { SYNC_BOTH, 0, 0 };
+    struct agent_job_opts opts, sched_opts;
     int due = agent_sched_due(&d->sched, now) == AGENT_SCHED_SYNC;
+
+    /* A scheduled sync runs every source; one a probe started, the
+     * sources whose host came back. */
+    memset(&sched_opts, 0, sizeof(sched_opts));
+    sched_opts.direction = SYNC_BOTH;
+    if (d->probe_kick)
+        sched_opts = d->probe_opts;
+    opts = sched_opts;
 
     memset(j, 0, sizeof(*j));
     j->kind = kind;
@@ -191,10 +267,8 @@ static void start_job(struct agent_daemon *d, int kind, int64_t now)
     if (kind == AGENT_JOB_SYNC) {
         if (d->want_sync) {
             opts = d->want_opts;
-            if (due) {
-                struct agent_job_opts sched_opts = { SYNC_BOTH, 0, 0 };
+            if (due)
                 merge(&opts, &sched_opts);
-            }
         }
         j->opts = opts;
         d->sync_gen++;
@@ -211,7 +285,7 @@ static void start_job(struct agent_daemon *d, int kind, int64_t now)
         log_error("%s", plat_err_msg());
         if (kind == AGENT_JOB_SYNC) {
             memset(&j->sum, 0, sizeof(j->sum));
-            snprintf(j->sum.error, sizeof(j->sum.error), "%s",
+            snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
                      plat_err_msg());
             j->rc = ERR_GENERIC;
             sync_finished(d, now);

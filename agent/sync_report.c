@@ -51,36 +51,82 @@ int agent_sync_code_err(int code)
     }
 }
 
-struct cJSON *agent_sync_summary_json(const struct sync_summary *sum,
+/* The counters both the total and a source have. */
+static int add_counts(cJSON *o, const struct sync_summary *sum)
+{
+    return cJSON_AddNumberToObject(o, "pulled", (double)sum->pulled) &&
+           cJSON_AddNumberToObject(o, "events", (double)sum->events) &&
+           cJSON_AddNumberToObject(o, "pushed", (double)sum->pushed) &&
+           cJSON_AddNumberToObject(o, "sent", (double)sum->sent) &&
+           cJSON_AddNumberToObject(o, "conflicts", (double)sum->conflicts) &&
+           cJSON_AddNumberToObject(o, "rejected", (double)sum->rejected);
+}
+
+static int add_traffic(cJSON *o, const struct sync_summary *sum)
+{
+    return cJSON_AddNumberToObject(o, "requests", (double)sum->requests) &&
+           cJSON_AddNumberToObject(o, "bytes_wire",
+                                   (double)sum->bytes_wire) &&
+           cJSON_AddNumberToObject(o, "bytes_body",
+                                   (double)sum->bytes_body) &&
+           cJSON_AddNumberToObject(o, "seconds",
+                                   (double)sum->elapsed_ms / 1000.0) &&
+           (sum->error[0] ? cJSON_AddStringToObject(o, "error", sum->error)
+                          : cJSON_AddNullToObject(o, "error"));
+}
+
+/* "ok", "offline", "auth" or "error": what one source's rc means. */
+static const char *source_result(int rc)
+{
+    return rc == PLAT_OK ? "ok" : rc == ERR_RETRY ? "offline"
+         : rc == ERR_AUTH ? "auth" : "error";
+}
+
+static int add_sources(cJSON *o, const struct sync_report *rep)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "sources");
+
+    if (!arr)
+        return 0;
+    for (size_t i = 0; i < rep->n_per && i < SYNC_MAX_SOURCES; i++) {
+        const struct sync_summary *s = &rep->per[i];
+        cJSON *so = cJSON_CreateObject();
+
+        if (!so || !cJSON_AddItemToArray(arr, so)) {
+            cJSON_Delete(so);
+            return 0;
+        }
+        if (!cJSON_AddStringToObject(so, "source", s->source) ||
+            !cJSON_AddStringToObject(so, "result", source_result(s->rc)) ||
+            !add_counts(so, s) ||
+            !cJSON_AddNumberToObject(so, "gone", (double)s->gone) ||
+            !add_traffic(so, s))
+            return 0;
+    }
+    return 1;
+}
+
+struct cJSON *agent_sync_summary_json(const struct sync_report *rep,
                                       const struct store_counts *after,
                                       int code, long daemon_pid)
 {
+    const struct sync_summary *sum = &rep->total;
     cJSON *o = cJSON_CreateObject();
 
     if (!o ||
         !cJSON_AddStringToObject(o, "result", agent_sync_result_name(code)) ||
         !cJSON_AddNumberToObject(o, "exit_code", code) ||
-        !cJSON_AddNumberToObject(o, "pulled", (double)sum->pulled) ||
-        !cJSON_AddNumberToObject(o, "events", (double)sum->events) ||
-        !cJSON_AddNumberToObject(o, "pushed", (double)sum->pushed) ||
-        !cJSON_AddNumberToObject(o, "sent", (double)sum->sent) ||
-        !cJSON_AddNumberToObject(o, "conflicts", (double)sum->conflicts) ||
-        !cJSON_AddNumberToObject(o, "rejected", (double)sum->rejected) ||
+        !add_counts(o, sum) ||
         !cJSON_AddNumberToObject(o, "open_conflicts",
                                  (double)after->conflicts) ||
         !cJSON_AddNumberToObject(o, "rejected_total",
                                  (double)after->rejected) ||
         !cJSON_AddNumberToObject(o, "pending", (double)after->pending) ||
-        !cJSON_AddNumberToObject(o, "requests", (double)sum->requests) ||
-        !cJSON_AddNumberToObject(o, "bytes_wire", (double)sum->bytes_wire) ||
-        !cJSON_AddNumberToObject(o, "bytes_body", (double)sum->bytes_body) ||
-        !cJSON_AddNumberToObject(o, "seconds",
-                                 (double)sum->elapsed_ms / 1000.0) ||
-        !(sum->error[0] ? cJSON_AddStringToObject(o, "error", sum->error)
-                        : cJSON_AddNullToObject(o, "error")) ||
+        !add_traffic(o, sum) ||
         !(daemon_pid > 0 ? cJSON_AddNumberToObject(o, "daemon_pid",
                                                    (double)daemon_pid)
-                         : cJSON_AddNullToObject(o, "daemon_pid"))) {
+                         : cJSON_AddNullToObject(o, "daemon_pid")) ||
+        !add_sources(o, rep)) {
         cJSON_Delete(o);
         plat_err_set(ERR_NOMEM, "out of memory");
         return NULL;
@@ -95,25 +141,18 @@ static int64_t num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
 
-int agent_sync_summary_parse(const struct cJSON *o, struct sync_summary *sum,
-                             struct store_counts *after, int *code)
+static void parse_summary(const cJSON *o, struct sync_summary *sum)
 {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "exit_code");
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
     const cJSON *secs = cJSON_GetObjectItemCaseSensitive(o, "seconds");
 
-    memset(sum, 0, sizeof(*sum));
-    memset(after, 0, sizeof(*after));
-    if (!cJSON_IsNumber(c))
-        return plat_err_set(ERR_INVALID, "the daemon's sync result has no "
-                            "exit code");
-    *code = c->valueint;
     sum->pulled = num(o, "pulled");
     sum->events = num(o, "events");
     sum->pushed = num(o, "pushed");
     sum->sent = num(o, "sent");
     sum->conflicts = num(o, "conflicts");
     sum->rejected = num(o, "rejected");
+    sum->gone = num(o, "gone");
     sum->requests = num(o, "requests");
     sum->bytes_wire = num(o, "bytes_wire");
     sum->bytes_body = num(o, "bytes_body");
@@ -121,6 +160,39 @@ int agent_sync_summary_parse(const struct cJSON *o, struct sync_summary *sum,
         sum->elapsed_ms = (int64_t)(secs->valuedouble * 1000.0 + 0.5);
     if (cJSON_IsString(err))
         snprintf(sum->error, sizeof(sum->error), "%s", err->valuestring);
+}
+
+int agent_sync_summary_parse(const struct cJSON *o, struct sync_report *rep,
+                             struct store_counts *after, int *code)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "exit_code");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "sources");
+    const cJSON *so;
+
+    memset(rep, 0, sizeof(*rep));
+    memset(after, 0, sizeof(*after));
+    if (!cJSON_IsNumber(c))
+        return plat_err_set(ERR_INVALID, "the daemon's sync result has no "
+                            "exit code");
+    *code = c->valueint;
+    parse_summary(o, &rep->total);
+    rep->total.rc = agent_sync_code_err(*code);
+    cJSON_ArrayForEach(so, arr) {
+        struct sync_summary *s = &rep->per[rep->n_per];
+        const char *name = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(so, "source"));
+        const char *res = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(so, "result"));
+
+        if (rep->n_per >= SYNC_MAX_SOURCES || !name)
+            continue;
+        snprintf(s->source, sizeof(s->source), "%s", name);
+        parse_summary(so, s);
+        s->rc = !res || strcmp(res, "ok") == 0 ? PLAT_OK
+              : strcmp(res, "offline") == 0 ? ERR_RETRY
+              : strcmp(res, "auth") == 0 ? ERR_AUTH : ERR_GENERIC;
+        rep->n_per++;
+    }
     after->conflicts = num(o, "open_conflicts");
     after->rejected = num(o, "rejected_total");
     after->pending = num(o, "pending");
@@ -137,9 +209,10 @@ void agent_human_bytes(int64_t n, char *out, size_t size)
         snprintf(out, size, "%lld B", (long long)n);
 }
 
-static void print_summary(const struct sync_summary *sum,
+static void print_summary(const struct sync_report *rep,
                           const struct store_counts *after)
 {
+    const struct sync_summary *sum = &rep->total;
     char wire[32], body[32];
 
     agent_human_bytes(sum->bytes_wire, wire, sizeof(wire));
@@ -159,23 +232,46 @@ static void print_summary(const struct sync_summary *sum,
                after->conflicts || after->rejected
                    ? " (see `agent conflicts list`, `agent outbox --state "
                      "rejected`)" : "");
+    for (size_t i = 0; i < rep->n_per && i < SYNC_MAX_SOURCES; i++) {
+        const struct sync_summary *s = &rep->per[i];
+
+        agent_human_bytes(s->bytes_wire, wire, sizeof(wire));
+        printf("  %-8s %s: pulled %lld, changes %lld, pushed %lld, sent "
+               "%lld, conflicts %lld, rejected %lld; %lld requests, %s, "
+               "%.2f s%s%s\n", s->source, source_result(s->rc),
+               (long long)s->pulled, (long long)s->events,
+               (long long)s->pushed, (long long)s->sent,
+               (long long)s->conflicts, (long long)s->rejected,
+               (long long)s->requests, wire, (double)s->elapsed_ms / 1000.0,
+               s->rc < 0 && s->error[0] ? "; " : "",
+               s->rc < 0 ? s->error : "");
+    }
 }
 
-void agent_sync_print_text(int rc, const struct sync_summary *sum,
+void agent_sync_print_text(int rc, const struct sync_report *rep,
                            const struct store_counts *after)
 {
     if (rc >= 0 || rc == ERR_RETRY)
-        print_summary(sum, after);
+        print_summary(rep, after);
 }
 
-void agent_sync_print_reason(int rc, const struct sync_summary *sum,
+void agent_sync_print_reason(int rc, const struct sync_report *rep,
                              const struct store_counts *after)
 {
+    char who[128] = "";
+    size_t used = 0;
+
     fflush(stdout);
+    for (size_t i = 0; i < rep->n_per && i < SYNC_MAX_SOURCES; i++) {
+        if (rep->per[i].rc == ERR_RETRY && used < sizeof(who))
+            used += (size_t)snprintf(who + used, sizeof(who) - used, "%s%s",
+                                     used ? ", " : "", rep->per[i].source);
+    }
     if (rc == ERR_RETRY)
-        fprintf(stderr, "agent: 121 server unreachable: nothing was lost; "
+        fprintf(stderr, "agent: %s server unreachable: nothing was lost; "
                 "the %lld pending changes will be sent on the next sync "
-                "(%s)\n", (long long)after->pending, sum->error);
+                "(%s)\n", used ? who : "the", (long long)after->pending,
+                rep->total.error);
     else if (rc < 0)
-        fprintf(stderr, "agent: sync failed: %s\n", sum->error);
+        fprintf(stderr, "agent: sync failed: %s\n", rep->total.error);
 }

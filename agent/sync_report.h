@@ -29,28 +29,32 @@ const char *agent_sync_result_name(int code);
  * over the control socket. */
 int agent_sync_code_err(int code);
 
-/* The summary object: result, exit_code, counts, bytes, seconds, error,
- * daemon_pid (`daemon_pid` 0 gives null: the CLI ran the sync). NULL when
- * out of memory. The caller owns it (cJSON_Delete). */
-struct cJSON *agent_sync_summary_json(const struct sync_summary *sum,
+/* The summary object: result, exit_code, the total counts, bytes,
+ * seconds, error, daemon_pid (`daemon_pid` 0 gives null: the CLI ran the
+ * sync), and "sources": one object per source that ran (source, result,
+ * pulled, events, pushed, sent, conflicts, rejected, gone, requests,
+ * bytes_wire, bytes_body, seconds, error). NULL when out of memory. The
+ * caller owns it (cJSON_Delete). */
+struct cJSON *agent_sync_summary_json(const struct sync_report *rep,
                                       const struct store_counts *after,
                                       int code, long daemon_pid);
 
 /* Read back what agent_sync_summary_json wrote; missing numbers are 0.
  * ERR_INVALID when `o` has no exit_code. */
-int agent_sync_summary_parse(const struct cJSON *o, struct sync_summary *sum,
+int agent_sync_summary_parse(const struct cJSON *o, struct sync_report *rep,
                              struct store_counts *after, int *code);
 
 /* "12.3 MB", "4.5 kB", "17 B" into `out`. */
 void agent_human_bytes(int64_t n, char *out, size_t size);
 
-/* The summary lines on stdout, as `agent sync` prints them (nothing for
- * a failure other than ERR_RETRY; `rc` as for agent_sync_exit_code). */
-void agent_sync_print_text(int rc, const struct sync_summary *sum,
+/* The summary lines on stdout, as `agent sync` prints them: the total,
+ * then one line per source ("  121: ..."); nothing for a failure other
+ * than ERR_RETRY (`rc` as for agent_sync_exit_code). */
+void agent_sync_print_text(int rc, const struct sync_report *rep,
                            const struct store_counts *after);
 
 /* For a failed sync, its one-line reason on stderr ("agent: ..."). */
-void agent_sync_print_reason(int rc, const struct sync_summary *sum,
+void agent_sync_print_reason(int rc, const struct sync_report *rep,
                              const struct store_counts *after);
 
 #endif

@@ -24,7 +24,7 @@ int store_conflict_list(struct store *s, const char *state,
     rc = sqlite3_prepare_v2(
         s->db,
         "SELECT id, outbox_seq, reference_id, field, base_value, local_value,"
-        " server_value, state, resolution, created_at FROM conflicts"
+        " server_value, state, resolution, created_at, source FROM conflicts"
         " WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -43,6 +43,7 @@ int store_conflict_list(struct store *s, const char *state,
         c.state = store__col_text(st, 7);
         c.resolution = store__col_text(st, 8);
         c.created_at = store__col_text(st, 9);
+        c.source = store__col_text(st, 10);
         stop = cb ? cb(&c, payload) : 0;
         if (stop) {
             rc = stop;
@@ -56,7 +57,8 @@ done:
     return rc;
 }
 
-int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
+int store_conflict_add(struct store *s, const char *source,
+                       int64_t outbox_seq, const char *ref,
                        const char *field, const char *base_json,
                        const char *local_json, const char *server_json,
                        int64_t *id_out)
@@ -67,9 +69,9 @@ int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
 
     if (id_out)
         *id_out = 0;
-    if (!ref || !*ref || !field || !*field)
-        return plat_err_set(ERR_INVALID,
-                            "a conflict needs a referenceId and a field");
+    if (!ref || !*ref || !field || !*field || !source || !*source)
+        return plat_err_set(ERR_INVALID, "a conflict needs a source, a "
+                            "referenceId and a field");
     if (outbox_seq < 0)
         return plat_err_set(ERR_INVALID, "outbox entry %lld is not valid",
                             (long long)outbox_seq);
@@ -77,8 +79,8 @@ int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
     rc = sqlite3_prepare_v2(
         s->db,
         "INSERT INTO conflicts(outbox_seq, reference_id, field, base_value,"
-        " local_value, server_value, state, created_at) VALUES (?1, ?2, ?3,"
-        " ?4, ?5, ?6, 'open', ?7)",
+        " local_value, server_value, state, created_at, source) VALUES (?1,"
+        " ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
         rc = store__db_err(s, rc, "record a conflict");
@@ -94,6 +96,7 @@ int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
     store__bind_text(st, 5, local_json);
     store__bind_text(st, 6, server_json);
     store__bind_text(st, 7, now);
+    store__bind_text(st, 8, source);
     rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
         rc = plat_err_set(ERR_NOTFOUND, "no outbox entry %lld",

@@ -158,8 +158,8 @@ int store__put_item(cJSON *obj, const char *key, cJSON *item);
  * itself, a number formatted into `buf`, or NULL for anything else. */
 const char *store__scalar_text(const cJSON *v, char *buf, size_t n);
 
-/* Equal as 121 compares values: as text ("4" equals 4), and null equals
- * "" (both mean "no value"). With `bool_text` a boolean compares as its
+/* Generic equality of JSON scalars, as text ("4" equals 4), and null
+ * equals "" (both mean "no value"); no system's rules (phone numbers). With `bool_text` a boolean compares as its
  * text too (true equals "true"), as the push side needs; the edit path
  * compares booleans only with booleans. */
 int store__same_value(const cJSON *a, const cJSON *b, int bool_text);
@@ -186,7 +186,7 @@ int store__strings_add(char ***v, size_t *n, size_t *alloc,
  * " FROM outbox ...". */
 #define STORE__OUTBOX_COLS                                                \
     "seq, op_id, reference_id, program_id, kind, payload, base, state,"  \
-    " attempts, server_message, created_at"
+    " attempts, server_message, created_at, target, origin"
 
 /* PLAT_OK if `state` is an outbox state, else ERR_INVALID listing them. */
 int store__outbox_check_state(const char *state);

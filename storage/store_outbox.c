@@ -10,18 +10,56 @@
 
 #include <string.h>
 
-int store__outbox_check_state(const char *state)
+static const char *const kind_names[] = {"create", "edit", "status",
+                                         "message", "voucher"};
+static const char *const state_names[] = {"pending", "inflight", "done",
+                                          "conflict", "rejected"};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *store_op_kind_name(enum store_op_kind k)
 {
-    static const char *const states[] = {"pending", "inflight", "done",
-                                         "conflict", "rejected"};
+    return (unsigned)k < N_OF(kind_names) ? kind_names[k] : NULL;
+}
+
+const char *store_op_state_name(enum store_op_state st)
+{
+    return (unsigned)st < N_OF(state_names) ? state_names[st] : NULL;
+}
+
+int store_op_kind_parse(const char *text, enum store_op_kind *out)
+{
     size_t i;
 
-    for (i = 0; state && i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(states[i], state) == 0)
+    for (i = 0; text && i < N_OF(kind_names); i++)
+        if (strcmp(kind_names[i], text) == 0) {
+            *out = (enum store_op_kind)i;
             return PLAT_OK;
+        }
+    return plat_err_set(ERR_INVALID,
+                        "unknown outbox kind (one of: create, edit, status, "
+                        "message, voucher)");
+}
+
+int store_op_state_parse(const char *text, enum store_op_state *out)
+{
+    size_t i;
+
+    for (i = 0; text && i < N_OF(state_names); i++)
+        if (strcmp(state_names[i], text) == 0) {
+            *out = (enum store_op_state)i;
+            return PLAT_OK;
+        }
     return plat_err_set(ERR_INVALID,
                         "unknown outbox state (one of: pending, inflight, "
                         "done, conflict, rejected)");
+}
+
+int store__outbox_check_state(const char *state)
+{
+    enum store_op_state st;
+
+    return store_op_state_parse(state, &st);
 }
 
 int store__outbox_rows(struct store *s, sqlite3_stmt *st, store_outbox_cb cb,
@@ -42,6 +80,8 @@ int store__outbox_rows(struct store *s, sqlite3_stmt *st, store_outbox_cb cb,
         e.attempts = sqlite3_column_int(st, 8);
         e.server_message = store__col_text(st, 9);
         e.created_at = store__col_text(st, 10);
+        e.target = store__col_text(st, 11);
+        e.origin = store__col_text(st, 12);
         stop = cb ? cb(&e, payload) : 0;
         if (stop)
             return stop;
@@ -155,5 +195,92 @@ int store_outbox_set_state(struct store *s, int64_t seq, const char *state,
 
 done:
     sqlite3_finalize(st);
+    return rc;
+}
+
+int store_outbox_list_for(struct store *s, const char *target,
+                          const char *kind, const char *state,
+                          int64_t after_seq, int limit, store_outbox_cb cb,
+                          void *payload)
+{
+    enum store_op_kind k;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!target || !*target)
+        return plat_err_set(ERR_INVALID, "no target system given");
+    if (kind && (rc = store_op_kind_parse(kind, &k)) < 0)
+        return rc;
+    if (state && (rc = store__outbox_check_state(state)) < 0)
+        return rc;
+    if (limit < 0)
+        return plat_err_set(ERR_INVALID, "limit must not be negative");
+    /* Not a cached statement: the callback may use the store. The
+     * outbox_target index (target, state, seq) serves both forms. */
+    rc = sqlite3_prepare_v2(
+        s->db,
+        state ? "SELECT " STORE__OUTBOX_COLS
+                " FROM outbox WHERE target = ?1 AND state = ?2"
+                " AND (?3 IS NULL OR kind = ?3) AND seq > ?4"
+                " AND origin <> ?1 ORDER BY seq LIMIT ?5"
+              : "SELECT " STORE__OUTBOX_COLS
+                " FROM outbox WHERE target = ?1"
+                " AND state IN ('pending', 'inflight')"
+                " AND (?3 IS NULL OR kind = ?3) AND seq > ?4"
+                " AND origin <> ?1 ORDER BY seq LIMIT ?5",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store__db_err(s, rc, "read the outbox");
+        goto done;
+    }
+    store__bind_text(st, 1, target);
+    if (state)
+        store__bind_text(st, 2, state);
+    store__bind_text(st, 3, kind);
+    sqlite3_bind_int64(st, 4, after_seq);
+    sqlite3_bind_int(st, 5, limit > 0 ? limit : -1);
+    rc = store__outbox_rows(s, st, cb, payload);
+
+done:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One count(*) with `text` bound as ?1. */
+static int count_for(struct store *s, const char *sql, const char *text,
+                     int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        store__bind_text(st, 1, text);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "count the outbox");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_source_counts(struct store *s, const char *source,
+                        int64_t *pending_out, int64_t *conflicts_out)
+{
+    int rc = count_for(s,
+                       "SELECT count(*) FROM outbox WHERE target = ?1"
+                       " AND state IN ('pending', 'inflight')",
+                       source, pending_out);
+
+    if (rc == PLAT_OK)
+        rc = count_for(s,
+                       "SELECT count(*) FROM conflicts WHERE source = ?1"
+                       " AND state = 'open'",
+                       source, conflicts_out);
     return rc;
 }

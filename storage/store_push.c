@@ -29,8 +29,10 @@ static int kind_ok(const char *kind)
                      strcmp(kind, "voucher") == 0);
 }
 
-/* Equal as 121 compares values, booleans as their text too (true equals
- * "true"): the value the device wrote against what the server holds. */
+/* Generic equality of two stored values: JSON scalars as text ("4"
+ * equals 4, true equals "true"), null equals "". No system's rules (e.g.
+ * 121's phone-number forms): a connector that knows them decides before
+ * it records a conflict. */
 static int same_value(const cJSON *a, const cJSON *b)
 {
     return store__same_value(a, b, 1);
@@ -377,34 +379,6 @@ int store_outbox_drop_field(struct store *s, int64_t seq, const char *field,
     return store__txn_end(s, token, rc);
 }
 
-/* ---- attributes --------------------------------------------------------- */
-
-int store_attr_is_tel(struct store *s, int program_id, const char *name)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT type FROM program_attributes"
-                            " WHERE program_id = ?1 AND name = ?2",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store__db_err(s, rc, "read program attributes");
-    sqlite3_bind_int(st, 1, program_id);
-    store__bind_text(st, 2, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *type = store__col_text(st, 0);
-        rc = type && strcmp(type, "tel") == 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = 0;
-    } else {
-        rc = store__db_err(s, rc, "read program attributes");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* ---- conflicts ---------------------------------------------------------- */
 
 /* Conflict `id` is resolved by `how` (local, server, value) to
@@ -434,7 +408,8 @@ static int mark_resolved(struct store *s, int64_t id, const char *how,
     return rc;
 }
 
-int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
+int store_conflict_add_resolved(struct store *s, const char *source,
+                                int64_t outbox_seq,
                                 const char *ref, const char *field,
                                 const char *base_json, const char *local_json,
                                 const char *server_json,
@@ -452,7 +427,7 @@ int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         return rc;
-    rc = store_conflict_add(s, outbox_seq, ref, field, base_json, local_json,
+    rc = store_conflict_add(s, source, outbox_seq, ref, field, base_json, local_json,
                             server_json, &id);
     if (rc == PLAT_OK)
         rc = mark_resolved(s, id, resolution,
@@ -472,6 +447,7 @@ struct conflict_row {
     char *field;
     char *base, *local, *server; /* JSON text or NULL */
     char state[16];
+    char source[40];
 };
 
 static void conflict_row_dispose(struct conflict_row *r)
@@ -492,7 +468,7 @@ static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
     rc = store__prepare(
         s,
         "SELECT id, outbox_seq, reference_id, field, base_value, local_value,"
-        " server_value, state FROM conflicts WHERE id = ?1",
+        " server_value, state, source FROM conflicts WHERE id = ?1",
         &st);
     if (rc < 0)
         goto done;
@@ -511,6 +487,7 @@ static int load_conflict(struct store *s, int64_t id, struct conflict_row *r)
     r->local = store__col_dup(st, 5, &rc);
     r->server = store__col_dup(st, 6, &rc);
     snprintf(r->state, sizeof(r->state), "%s", store__col_text(st, 7));
+    snprintf(r->source, sizeof(r->source), "%s", store__col_text(st, 8));
     rc = rc < 0 || !r->field
              ? plat_err_set(ERR_NOMEM, "out of memory reading conflict %lld",
                             (long long)id)
@@ -547,7 +524,8 @@ int store_conflict_get(struct store *s, int64_t id, struct cJSON **out)
         !cJSON_AddItemToObject(o, "local", value_of(r.local)) ||
         !cJSON_AddItemToObject(o, "server", value_of(r.server)) ||
         !cJSON_AddNumberToObject(o, "outboxSeq", (double)r.seq) ||
-        !cJSON_AddStringToObject(o, "state", r.state)) {
+        !cJSON_AddStringToObject(o, "state", r.state) ||
+        !cJSON_AddStringToObject(o, "source", r.source)) {
         /* value_of on damaged text also lands here (a NULL item). */
         rc = plat_err_set(ERR_NOMEM, "out of memory reading conflict %lld",
                           (long long)id);

@@ -10,7 +10,6 @@
  */
 #include "store_registrations.h"
 #include "store_internal.h"
-#include "store_status.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -132,9 +131,46 @@ static int uuid_v7(char out[PLAT_UUID_LEN])
 
 /* Append an outbox entry (state pending). `payload` and `base` (may be
  * NULL) are JSON trees. */
+/* Where an entry comes from and goes to (outbox.origin, outbox.target). */
+struct op_route {
+    const char *origin;
+    const char *target;
+};
+
+static const struct op_route device_route = {"device", "121"};
+
+/* A system name: 1-32 of [a-z0-9_.-]. */
+static int check_system(const char *what, const char *name)
+{
+    size_t n;
+
+    for (n = 0; name && name[n]; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') ||
+              (name[n] >= '0' && name[n] <= '9') || name[n] == '_' ||
+              name[n] == '.' || name[n] == '-'))
+            break;
+    if (!name || n == 0 || n > 32 || name[n])
+        return plat_err_set(ERR_INVALID, "%s system name is not valid: use "
+                            "1 to 32 of a-z, 0-9, '_', '.', '-'", what);
+    return PLAT_OK;
+}
+
+static int check_route(const struct op_route *r)
+{
+    int rc = check_system("origin", r->origin);
+
+    if (rc == PLAT_OK)
+        rc = check_system("target", r->target);
+    if (rc == PLAT_OK && strcmp(r->origin, r->target) == 0)
+        rc = plat_err_set(ERR_INVALID, "a change from %s cannot be queued "
+                          "for %s itself", r->origin, r->target);
+    return rc;
+}
+
 static int add_outbox(struct store *s, const char *ref, int program_id,
                       const char *kind, const cJSON *payload,
-                      const cJSON *base, const char *now)
+                      const cJSON *base, const char *now,
+                      const struct op_route *route)
 {
     sqlite3_stmt *st = NULL;
     char op_id[PLAT_UUID_LEN];
@@ -159,8 +195,8 @@ static int add_outbox(struct store *s, const char *ref, int program_id,
     rc = store__stmt(s, STORE__ST_OUTBOX_INSERT,
                      "INSERT INTO outbox(op_id, reference_id, program_id, "
                      "kind, payload, base, state, attempts, created_at, "
-                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', "
-                     "0, ?7, ?7)",
+                     "updated_at, origin, target) VALUES (?1, ?2, ?3, ?4, "
+                     "?5, ?6, 'pending', 0, ?7, ?7, ?8, ?9)",
                      &st);
     if (rc < 0)
         goto done;
@@ -171,6 +207,8 @@ static int add_outbox(struct store *s, const char *ref, int program_id,
     store__bind_text(st, 5, payload_text);
     store__bind_text(st, 6, base_text);
     store__bind_text(st, 7, now);
+    store__bind_text(st, 8, route->origin);
+    store__bind_text(st, 9, route->target);
     rc = sqlite3_step(st);
     rc = rc == SQLITE_DONE ? PLAT_OK
                            : store__db_err(s, rc, "append to the outbox");
@@ -304,8 +342,8 @@ done:
 
 /* ---- create ------------------------------------------------------------- */
 
-int store_reg_create(struct store *s, int program_id,
-                     const struct cJSON *fields, char *ref_out)
+static int reg_create(struct store *s, int program_id, const cJSON *fields,
+                      char *ref_out, const struct op_route *route)
 {
     sqlite3_stmt *st = NULL;
     cJSON *view = NULL, *payload = NULL;
@@ -419,7 +457,7 @@ int store_reg_create(struct store *s, int program_id,
                    &c);
     if (rc < 0)
         goto end_txn;
-    rc = add_outbox(s, ref, program_id, "create", payload, NULL, now);
+    rc = add_outbox(s, ref, program_id, "create", payload, NULL, now, route);
 
 end_txn:
     rc = store__txn_end(s, token, rc);
@@ -433,10 +471,31 @@ done:
     return rc;
 }
 
+int store_reg_create(struct store *s, int program_id,
+                     const struct cJSON *fields, char *ref_out)
+{
+    return reg_create(s, program_id, fields, ref_out, &device_route);
+}
+
+int store_reg_create_from(struct store *s, int program_id,
+                          const struct cJSON *fields, char *ref_out,
+                          const char *origin, const char *target)
+{
+    struct op_route route = {origin, target};
+    int rc = check_route(&route);
+
+    if (ref_out)
+        ref_out[0] = '\0';
+    if (rc < 0)
+        return rc;
+    return reg_create(s, program_id, fields, ref_out, &route);
+}
+
 /* ---- edit --------------------------------------------------------------- */
 
-int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
-                          const struct cJSON *changes, const char *reason)
+static int reg_edit(int *changed_out, struct store *s, const char *ref,
+                    const cJSON *changes, const char *reason,
+                    const struct op_route *route)
 {
     struct reg_row row = {0, 0, NULL, NULL, NULL};
     cJSON *payload = NULL, *data, *base = NULL;
@@ -480,6 +539,9 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
     }
     for (item = changes->child; item; item = item->next) {
         old = cJSON_GetObjectItemCaseSensitive(row.view, item->string);
+        /* Generic comparison (as text, null equals ""): no system's value
+         * rules here; a caller that knows them leaves out the fields its
+         * system sees as unchanged. */
         if (store__same_value(old, item, 0))
             continue;
         /* Base: what the person saw before this change. */
@@ -505,7 +567,8 @@ int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
     rc = save_view(s, ref, &row, now);
     if (rc < 0)
         goto done;
-    rc = add_outbox(s, ref, row.program_id, "edit", payload, base, now);
+    rc = add_outbox(s, ref, row.program_id, "edit", payload, base, now,
+                    route);
 
 done:
     rc = store__txn_end(s, token, rc);
@@ -517,43 +580,33 @@ done:
     return rc;
 }
 
+int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
+                          const struct cJSON *changes, const char *reason)
+{
+    return reg_edit(changed_out, s, ref, changes, reason, &device_route);
+}
+
 int store_reg_edit(struct store *s, const char *ref,
                    const struct cJSON *changes, const char *reason)
 {
-    return store_reg_edit_fields(NULL, s, ref, changes, reason);
+    return reg_edit(NULL, s, ref, changes, reason, &device_route);
+}
+
+int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
+                        const struct cJSON *changes, const char *reason,
+                        const char *origin, const char *target)
+{
+    struct op_route route = {origin, target};
+    int rc = check_route(&route);
+
+    if (changed_out)
+        *changed_out = 0;
+    if (rc < 0)
+        return rc;
+    return reg_edit(changed_out, s, ref, changes, reason, &route);
 }
 
 /* ---- status ------------------------------------------------------------- */
-
-/* "included, paused, ..." without the statuses a device cannot request. */
-static void settable_targets(const char *from, char *out, size_t n)
-{
-    const char *p = store_status_targets(from);
-    size_t len = 0;
-
-    out[0] = '\0';
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t wl = end ? (size_t)(end - p) : strlen(p);
-        char word[16];
-
-        if (wl < sizeof(word)) {
-            memcpy(word, p, wl);
-            word[wl] = '\0';
-            if (store_status_settable(word)) {
-                len += (size_t)snprintf(out + len, len < n ? n - len : 0,
-                                        "%s%s", len ? ", " : "", word);
-                if (len >= n)
-                    break;
-            }
-        }
-        if (!end)
-            break;
-        p = end + 2;
-    }
-    if (!out[0])
-        snprintf(out, n, "none");
-}
 
 int store_reg_set_status(struct store *s, const char *ref,
                          const char *new_status, const char *reason)
@@ -561,23 +614,16 @@ int store_reg_set_status(struct store *s, const char *ref,
     struct reg_row row = {0, 0, NULL, NULL, NULL};
     cJSON *payload = NULL, *base = NULL;
     const cJSON *cur;
-    char from[16], allowed[96], now[PLAT_ISO_LEN];
-    const char *r;
+    char from[40], now[PLAT_ISO_LEN];
     int rc, token = 0;
 
     if (!ref || !*ref)
         return plat_err_set(ERR_INVALID, "no referenceId given");
-    if (!new_status || !store_status_known(new_status))
-        return plat_err_set(ERR_INVALID,
-                            "unknown status %s (one of: validated, included, "
-                            "paused, declined, deleted)",
-                            new_status ? new_status : "(none)");
-    for (r = reason; r && (*r == ' ' || *r == '\t' || *r == '\n'); r++)
-        ;
-    if (store_status_reason_required(new_status) && (!r || !*r))
-        return plat_err_set(ERR_INVALID,
-                            "a reason is required to set status %s",
-                            new_status);
+    if (!new_status || !*new_status)
+        return plat_err_set(ERR_INVALID, "no status given for %s", ref);
+    if (strlen(new_status) > 32)
+        return plat_err_set(ERR_INVALID, "status for %s is longer than 32 "
+                            "bytes", ref);
 
     rc = store__txn_begin(s, &token);
     if (rc < 0)
@@ -588,20 +634,12 @@ int store_reg_set_status(struct store *s, const char *ref,
     cur = cJSON_GetObjectItemCaseSensitive(row.view, "status");
     /* A row 121 just imported has status null for a moment: it is new. */
     snprintf(from, sizeof(from), "%s",
-             cJSON_IsString(cur) && store_status_known(cur->valuestring)
+             cJSON_IsString(cur) && cur->valuestring[0] &&
+                     strlen(cur->valuestring) < sizeof(from)
                  ? cur->valuestring
                  : "new");
     if (strcmp(from, new_status) == 0) {
         rc = plat_err_set(ERR_INVALID, "%s is already %s", ref, new_status);
-        goto done;
-    }
-    if (!store_status_settable(new_status) ||
-        !store_status_transition_allowed(from, new_status)) {
-        settable_targets(from, allowed, sizeof(allowed));
-        rc = plat_err_set(ERR_INVALID,
-                          "invalid status change for %s: %s -> %s is not "
-                          "allowed (allowed from %s: %s)",
-                          ref, from, new_status, from, allowed);
         goto done;
     }
 
@@ -623,7 +661,8 @@ int store_reg_set_status(struct store *s, const char *ref,
     rc = save_view(s, ref, &row, now);
     if (rc < 0)
         goto done;
-    rc = add_outbox(s, ref, row.program_id, "status", payload, base, now);
+    rc = add_outbox(s, ref, row.program_id, "status", payload, base, now,
+                    &device_route);
 
 done:
     rc = store__txn_end(s, token, rc);

@@ -1,7 +1,8 @@
 /*
  * store_sync.c - the pull side of store_sync.h for registrations: 121 ids
- * and server copies (events applied to them, registrations gone from the
- * server). Checkpoints are in store_checkpoint.c; payments, transactions
+ * and server copies (edited by the caller's functions, registrations gone
+ * from the server). What an event or a deletion does to a record is the
+ * connector's rule (c121_model.h), not the store's. Checkpoints are in store_checkpoint.c; payments, transactions
  * and vouchers in store_payments.c; the push side of the same header in
  * store_push.c.
  *
@@ -15,8 +16,7 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 
-#include <errno.h>
-#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,106 +104,10 @@ int store_reg_server_get(struct store *s, const char *ref, cJSON **out)
     return rc;
 }
 
-/* The fields of every registration (contract 3.1); every other key of a
- * registration is a program attribute, erased when it is deleted. */
-static const char *const fixed_fields[] = {
-    "id", "referenceId", "registrationProgramId", "personAffectedSequence",
-    "programId", "status", "created", "preferredLanguage", "inclusionScore",
-    "paymentAmountMultiplier", "maxPayments", "paymentCount",
-    "paymentCountRemaining", "programFspConfigurationName",
-    "programFspConfigurationId", "programFspConfigurationLabel", "fspName",
-    "scope", "lastMessageStatus", "duplicateStatus", "name"};
-
-/* Fields 121 returns as numbers (null when unset). */
-static const char *const number_fields[] = {
-    "registrationProgramId", "inclusionScore", "paymentAmountMultiplier",
-    "maxPayments", "paymentCount", "paymentCountRemaining",
-    "programFspConfigurationId"};
-
-static int in_list(const char *key, const char *const *list, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (strcmp(key, list[i]) == 0)
-            return 1;
-    return 0;
-}
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* An event value as JSON. Events carry every value as text (or null);
- * the server copy keeps the JSON type 121 gives the field: numbers for
- * the number fields and wherever the copy holds a number, booleans where
- * it holds a boolean, strings otherwise. */
-static cJSON *event_value(const cJSON *reg, const char *field,
-                          const char *value)
-{
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(reg, field);
-    char *end = NULL;
-    double d;
-
-    if (!value)
-        return cJSON_CreateNull();
-    if (cJSON_IsNumber(cur) || in_list(field, number_fields,
-                                       N_OF(number_fields))) {
-        errno = 0;
-        d = strtod(value, &end);
-        if (end != value && *end == '\0' && errno == 0 && isfinite(d))
-            return cJSON_CreateNumber(d);
-    }
-    if (cJSON_IsBool(cur)) {
-        if (strcmp(value, "true") == 0)
-            return cJSON_CreateTrue();
-        if (strcmp(value, "false") == 0)
-            return cJSON_CreateFalse();
-    }
-    return cJSON_CreateString(value);
-}
-
-/* 121 erases the attribute data of a deleted registration. */
-static int erase_attributes(cJSON *reg)
-{
-    cJSON *item, *next;
-    int rc;
-
-    /* store__put_item replaces `item` in place; its successor stays valid. */
-    for (item = reg->child; item; item = next) {
-        next = item->next;
-        if (!item->string ||
-            in_list(item->string, fixed_fields, N_OF(fixed_fields)) ||
-            cJSON_IsNull(item))
-            continue;
-        rc = store__put_item(reg, item->string, cJSON_CreateNull());
-        if (rc < 0)
-            return rc;
-    }
-    return store__put_item(reg, "name", cJSON_CreateString(""));
-}
-
-/* paymentCountRemaining follows maxPayments - paymentCount, as 121 computes
- * it for the registration view. */
-static int recompute_remaining(cJSON *reg)
-{
-    const cJSON *max = cJSON_GetObjectItemCaseSensitive(reg, "maxPayments");
-    const cJSON *count = cJSON_GetObjectItemCaseSensitive(reg,
-                                                          "paymentCount");
-
-    if (cJSON_IsNumber(max) && cJSON_IsNumber(count))
-        return store__put_item(reg, "paymentCountRemaining",
-                               cJSON_CreateNumber(max->valuedouble -
-                                                  count->valuedouble));
-    if (!max || cJSON_IsNull(max))
-        return store__put_item(reg, "paymentCountRemaining",
-                               cJSON_CreateNull());
-    return PLAT_OK;
-}
-
 /* Load the server copy of `ref`, let `edit` change it, store it back with
  * the local view recomputed; one atomic change. */
 static int edit_server_copy(struct store *s, const char *ref,
-                            int (*edit)(cJSON *reg, const void *arg),
-                            const void *arg)
+                            int (*edit)(cJSON *reg, void *arg), void *arg)
 {
     cJSON *reg = NULL;
     int rc, token = 0;
@@ -220,52 +124,28 @@ static int edit_server_copy(struct store *s, const char *ref,
     return store__txn_end(s, token, rc);
 }
 
-struct event_arg {
-    const char *field;
-    const char *value;
-};
-
-static int edit_event(cJSON *reg, const void *arg)
+int store_reg_server_edit(struct store *s, const char *ref,
+                          int (*fn)(struct cJSON *reg, void *payload),
+                          void *payload)
 {
-    const struct event_arg *ev = arg;
-    int rc;
-
-    rc = store__put_item(reg, ev->field,
-                         event_value(reg, ev->field, ev->value));
-    if (rc < 0)
-        return rc;
-    if (strcmp(ev->field, "status") == 0 && ev->value &&
-        strcmp(ev->value, "deleted") == 0)
-        return erase_attributes(reg);
-    if (strcmp(ev->field, "maxPayments") == 0)
-        return recompute_remaining(reg);
-    return PLAT_OK;
+    if (!fn)
+        return plat_err_set(ERR_INVALID, "no edit function given");
+    return edit_server_copy(s, ref, fn, payload);
 }
 
 static int check_field(const char *field)
 {
     if (!field || !*field)
-        return plat_err_set(ERR_INVALID, "registration event without a "
-                            "field name");
+        return plat_err_set(ERR_INVALID, "server change without a field "
+                            "name");
     if (strcmp(field, "referenceId") == 0 || strcmp(field, "id") == 0 ||
         strcmp(field, "programId") == 0)
-        return plat_err_set(ERR_INVALID, "a registration event cannot change "
-                            "%s", field);
+        return plat_err_set(ERR_INVALID, "a server change cannot change %s",
+                            field);
     return PLAT_OK;
 }
 
-int store_reg_apply_event(struct store *s, const char *ref,
-                          const char *field, const char *new_value)
-{
-    struct event_arg ev = {field, new_value};
-    int rc = check_field(field);
-
-    if (rc < 0)
-        return rc;
-    return edit_server_copy(s, ref, edit_event, &ev);
-}
-
-static int edit_set(cJSON *reg, const void *arg)
+static int edit_set(cJSON *reg, void *arg)
 {
     const cJSON *changes = arg, *item;
     int rc;
@@ -292,7 +172,8 @@ int store_reg_server_set(struct store *s, const char *ref,
         if (rc < 0)
             return rc;
     }
-    return edit_server_copy(s, ref, edit_set, changes);
+    /* edit_set only reads `changes`. */
+    return edit_server_copy(s, ref, edit_set, (void *)(uintptr_t)changes);
 }
 
 static int id_seen(const int64_t *seen, size_t n, int64_t id)
@@ -313,7 +194,8 @@ static int id_seen(const int64_t *seen, size_t n, int64_t id)
 
 int store_reg_mark_gone(struct store *s, int program_id, int64_t after_id,
                         int64_t upto_id, const int64_t *seen, size_t n_seen,
-                        int64_t *count_out)
+                        int (*gone)(struct cJSON *reg, void *payload),
+                        void *gone_payload, int64_t *count_out)
 {
     sqlite3_stmt *st = NULL;
     char **refs = NULL;
@@ -323,6 +205,9 @@ int store_reg_mark_gone(struct store *s, int program_id, int64_t after_id,
 
     if (count_out)
         *count_out = 0;
+    if (!gone)
+        return plat_err_set(ERR_INVALID, "no edit function for registrations "
+                            "gone from the server");
     /* Collect first: marking rewrites rows of the range being read. The
      * unary + keeps SQLite on the index of id: the (program_id, status)
      * index would scan the whole program once per batch. */
@@ -358,7 +243,7 @@ int store_reg_mark_gone(struct store *s, int program_id, int64_t after_id,
     if (rc < 0)
         goto done;
     for (i = 0; i < n && rc == PLAT_OK; i++)
-        rc = store_reg_apply_event(s, refs[i], "status", "deleted");
+        rc = edit_server_copy(s, refs[i], gone, gone_payload);
     rc = store__txn_end(s, token, rc);
     if (rc == PLAT_OK && count_out)
         *count_out = (int64_t)n;

@@ -1,114 +1,72 @@
 /*
- * engine.c - one sync cycle with 121 (see sync_engine.h).
+ * engine.c - one sync cycle over the enabled sources (see sync_engine.h).
  *
- * Order matters: pull before push, so that the three-way conflict check of
- * every pushed field compares against what the server holds now; confirm
- * in-flight entries after the pull that can show their effect; creates
- * before edits and status changes, so that a person registered and edited
- * offline reaches the server in one cycle.
+ * Order matters: sources run in registry order (121 first); within a
+ * source, pull before push, so that the three-way check of every pushed
+ * field compares against what the source holds now; confirm in-flight
+ * operations after the pull that can show their effect; push kinds in the
+ * connector's order (121: creates before edits and status changes, so that
+ * a person registered and edited offline arrives in one cycle).
  */
-#include "sync_engine.h"
+#include "engine_internal.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "c121.h"
+#include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
 #include "store.h"
 #include "sync_http.h"
 
-struct progress_ctx {
-    const struct sync_engine_options *opt;
-    struct sync_http *http;
-};
-
-/* curl reports bytes of the current transfer; the engine's callback wants
+/* curl reports bytes of the current transfer; the progress callback wants
  * the running total on the wire, which the HTTP counters give. */
 static void on_http_progress(void *payload, int64_t dl_now, int64_t dl_total,
                              int64_t ul_now, int64_t ul_total)
 {
-    struct progress_ctx *p = payload;
+    struct sync_ctx *ctx = payload;
     struct sync_http_stats st;
 
     (void)ul_now;
     (void)ul_total;
-    if (!p->opt->progress || !p->http)
+    if (!ctx->opt->progress || !ctx->http)
         return;
-    sync_http_stats(p->http, &st);
-    p->opt->progress(p->opt->progress_payload, "transfer", dl_now, dl_total,
-                     st.bytes_down_wire + st.bytes_up_wire + dl_now);
+    sync_http_stats(ctx->http, &st);
+    ctx->opt->progress(ctx->opt->progress_payload, "transfer", dl_now,
+                       dl_total,
+                       st.bytes_down_wire + st.bytes_up_wire + dl_now);
 }
 
-static void record_outcome(struct store *s, int rc, const char *msg)
+static void record_outcome(struct sync_ctx *ctx, int rc, const char *msg)
 {
-    char now[PLAT_ISO_LEN];
+    char now[PLAT_ISO_LEN], key[96];
+    const char *name = ctx->conn->name;
 
     /* The device clock is only used for what a person reads ("last sync
-     * 10 minutes ago"); cursors use server time. Failing to record this
+     * 10 minutes ago"); cursors use source time. Failing to record this
      * must not turn a good sync into a failed one. */
     plat_time_iso(plat_time_wall_ms(), now);
-    store_state_set(s, "last_attempt.121", now);
+    snprintf(key, sizeof(key), "last_attempt.%s", name);
+    store_state_set(ctx->store, key, now);
     if (rc == PLAT_OK) {
-        store_state_set(s, "last_sync.121", now);
-        store_state_set(s, "last_error.121", "");
-    } else {
-        store_state_set(s, "last_error.121", msg);
+        snprintf(key, sizeof(key), "last_sync.%s", name);
+        store_state_set(ctx->store, key, now);
     }
+    snprintf(key, sizeof(key), "last_error.%s", name);
+    store_state_set(ctx->store, key, rc == PLAT_OK ? "" : msg);
+    plat_err_clear();
 }
 
-static int run_phases(struct c121 *c)
+static int make_http(struct sync_ctx *ctx, const char *url)
 {
-    const struct sync_engine_options *opt = c->opt;
-    int rc;
-
-    if (opt->direction != SYNC_PUSH_ONLY) {
-        if ((rc = c121_pull_program(c)) < 0)
-            return rc;
-        if ((rc = c121_pull_registrations(c)) < 0)
-            return rc;
-        if ((rc = c121_pull_events(c)) < 0)
-            return rc;
-        if ((rc = c121_pull_payments(c)) < 0)
-            return rc;
-        if ((rc = c121_confirm_inflight(c)) < 0)
-            return rc;
-    }
-    if (opt->cancel && *opt->cancel)
-        return plat_err_set(ERR_RETRY, "sync cancelled");
-    if (opt->direction != SYNC_PULL_ONLY) {
-        if ((rc = c121_push_creates(c)) < 0)
-            return rc;
-        if ((rc = c121_push_edits(c)) < 0)
-            return rc;
-        if ((rc = c121_push_status(c)) < 0)
-            return rc;
-    }
-    return PLAT_OK;
-}
-
-int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
-                    struct sync_summary *out)
-{
+    const struct sync_engine_options *opt = ctx->opt;
     struct sync_http_options ho = SYNC_HTTP_OPTIONS_INIT;
-    struct progress_ctx pctx = {opt, NULL};
-    struct sync_http *http = NULL;
-    struct c121 c;
-    int64_t t0 = plat_time_mono_ms();
-    int rc;
 
-    memset(out, 0, sizeof(*out));
-    memset(&c, 0, sizeof(c));
-    if (opt->program_id <= 0 || !opt->server_url || !*opt->server_url) {
-        rc = plat_err_set(ERR_CONFIG, "sync needs server.url and "
-                          "server.program_id in the config");
-        goto done;
-    }
-
-    ho.base_url = opt->server_url;
-    ho.user = opt->user;
-    ho.password = opt->password;
+    ho.base_url = url;
+    ho.service_name = ctx->conn->name;
     ho.ca_file = opt->ca_file;
     ho.pinned_pubkey = opt->pinned_pubkey;
     ho.proxy = opt->proxy;
@@ -119,44 +77,250 @@ int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
     ho.cancel = opt->cancel;
     if (opt->progress) {
         ho.progress = on_http_progress;
-        ho.progress_payload = &pctx;
+        ho.progress_payload = ctx;
     }
-    if ((rc = sync_http_create(&http, &ho)) < 0)
-        goto done;
-    pctx.http = http;
+    return sync_http_create(&ctx->http, &ho);
+}
 
-    c.store = s;
-    c.http = http;
-    c.opt = opt;
-    c.sum = out;
-    snprintf(c.prefix, sizeof(c.prefix), "/api/programs/%d", opt->program_id);
-    snprintf(c.user, sizeof(c.user), "%s", opt->user ? opt->user : "");
+/* The phases of one source; the state is the connector's. */
+static int run_phases(struct sync_ctx *ctx, void *state)
+{
+    const struct sync_connector *conn = ctx->conn;
+    const struct sync_engine_options *opt = ctx->opt;
+    size_t i;
+    int rc;
 
-    log_info("sync with %s, program %d: starting", opt->server_url,
-             opt->program_id);
-    if ((rc = sync_http_login(http)) < 0)
-        goto done;
-    rc = run_phases(&c);
-
-done:
-    if (http) {
-        c121_update_stats(&c);
-        sync_http_destroy(http);
+    if (conn->cb_auth && (rc = conn->cb_auth(state, ctx)) < 0)
+        return rc;
+    if (opt->direction != SYNC_PUSH_ONLY) {
+        for (i = 0; conn->streams && conn->streams[i]; i++) {
+            ctx->phase = conn->streams[i];
+            if ((rc = conn->cb_pull(state, ctx, conn->streams[i])) < 0)
+                return rc;
+        }
+        ctx->phase = "confirm";
+        if (conn->cb_confirm && (rc = conn->cb_confirm(state, ctx)) < 0)
+            return rc;
     }
-    out->elapsed_ms = plat_time_mono_ms() - t0;
+    if (sync_ctx_cancelled(ctx))
+        return ERR_RETRY;
+    if (opt->direction != SYNC_PULL_ONLY) {
+        for (i = 0; conn->push_kinds && conn->push_kinds[i]; i++) {
+            ctx->phase = conn->push_kinds[i];
+            if ((rc = conn->cb_push(state, ctx, conn->push_kinds[i])) < 0)
+                return rc;
+        }
+    }
+    return PLAT_OK;
+}
+
+static int run_source(struct store *s, const struct sync_engine_options *opt,
+                      const struct sync_connector *conn,
+                      const struct sync_source_conf *conf,
+                      struct sync_summary *sum)
+{
+    struct sync_ctx ctx;
+    const char *url, *pid;
+    void *state = NULL;
+    int64_t t0 = plat_time_mono_ms();
+    int rc;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.store = s;
+    ctx.conn = conn;
+    ctx.conf = conf;
+    ctx.opt = opt;
+    ctx.sum = sum;
+    snprintf(sum->source, sizeof(sum->source), "%s", conn->name);
+    pid = sync_source_conf_get(conf, "program_id");
+    ctx.program_id = pid ? atoi(pid) : 0;
+
+    url = sync_source_conf_get(conf, "url");
+    rc = url && *url ? make_http(&ctx, url) : PLAT_OK;
+    if (rc == PLAT_OK) {
+        log_info("%s: sync starting", conn->name);
+        rc = conn->cb_init(&ctx, &state);
+        if (rc == PLAT_OK) {
+            rc = run_phases(&ctx, state);
+            if (ctx.in_batch) /* a connector that forgot to close one */
+                rc = sync_batch_end(&ctx, rc < 0 ? rc : ERR_GENERIC);
+            if (conn->cb_exit)
+                conn->cb_exit(state);
+        }
+    }
     if (rc < 0)
-        snprintf(out->error, sizeof(out->error), "%s", plat_err_msg());
+        snprintf(sum->error, sizeof(sum->error), "%s", plat_err_msg());
+    sync__update_stats(&ctx);
+    if (ctx.http)
+        sync_http_destroy(ctx.http);
+    cJSON_Delete(ctx.program);
+    sum->rc = rc;
+    sum->elapsed_ms = plat_time_mono_ms() - t0;
     if (rc != ERR_CONFIG)
-        record_outcome(s, rc, out->error);
-    if (rc < 0)
-        plat_err_set(rc, "%s", out->error);
-    log_info("sync finished in %lld ms: pulled %lld, events %lld, pushed "
-             "%lld, conflicts %lld, rejected %lld, %lld requests, %lld bytes "
-             "on the wire%s%s", (long long)out->elapsed_ms,
-             (long long)out->pulled, (long long)out->events,
-             (long long)out->pushed, (long long)out->conflicts,
-             (long long)out->rejected, (long long)out->requests,
-             (long long)out->bytes_wire, rc < 0 ? ": " : "",
-             rc < 0 ? out->error : "");
+        record_outcome(&ctx, rc, sum->error);
+    log_info("%s: sync finished in %lld ms: pulled %lld, events %lld, "
+             "pushed %lld, conflicts %lld, rejected %lld, %lld requests, "
+             "%lld bytes on the wire%s%s", conn->name,
+             (long long)sum->elapsed_ms, (long long)sum->pulled,
+             (long long)sum->events, (long long)sum->pushed,
+             (long long)sum->conflicts, (long long)sum->rejected,
+             (long long)sum->requests, (long long)sum->bytes_wire,
+             rc < 0 ? ": " : "", rc < 0 ? sum->error : "");
     return rc;
+}
+
+static const struct sync_source_conf *
+conf_of(const struct sync_engine_options *opt, const struct sync_connector *c)
+{
+    size_t i;
+
+    for (i = 0; i < opt->n_sources; i++)
+        if (opt->sources[i].connector == c ||
+            (opt->sources[i].connector &&
+             strcmp(opt->sources[i].connector->name, c->name) == 0))
+            return &opt->sources[i];
+    return NULL;
+}
+
+static int named(const struct sync_engine_options *opt, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < opt->n_only; i++)
+        if (strcmp(opt->only[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* --source names must be compiled in and enabled. */
+static int check_only(const struct sync_engine_options *opt,
+                      const struct sync_connector *const *conns)
+{
+    const struct sync_source_conf *sc;
+    size_t i, k;
+
+    for (i = 0; i < opt->n_only; i++) {
+        const struct sync_connector *c = NULL;
+        for (k = 0; conns[k]; k++)
+            if (strcmp(conns[k]->name, opt->only[i]) == 0)
+                c = conns[k];
+        if (!c)
+            return plat_err_set(ERR_CONFIG, "unknown source '%s'",
+                                opt->only[i]);
+        sc = conf_of(opt, c);
+        if (!sc || !sc->enabled)
+            return plat_err_set(ERR_CONFIG, "source '%s' is not enabled: set "
+                                "enabled = true in its [%s] section",
+                                c->name, c->name);
+    }
+    return PLAT_OK;
+}
+
+/* Severity for the cycle's result: any failure outranks a transient one. */
+static int rank(int rc)
+{
+    return rc == PLAT_OK ? 0 : rc == ERR_RETRY ? 1 : 2;
+}
+
+static void add_up(struct sync_summary *t, const struct sync_summary *s)
+{
+    t->pulled += s->pulled;
+    t->events += s->events;
+    t->pushed += s->pushed;
+    t->sent += s->sent;
+    t->conflicts += s->conflicts;
+    t->rejected += s->rejected;
+    t->gone += s->gone;
+    t->requests += s->requests;
+    t->bytes_wire += s->bytes_wire;
+    t->bytes_body += s->bytes_body;
+}
+
+int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
+                         const struct sync_connector *const *conns,
+                         struct sync_report *out)
+{
+    const struct sync_source_conf *sc;
+    struct sync_summary *worst = NULL;
+    int64_t t0 = plat_time_mono_ms();
+    size_t i;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_only(opt, conns);
+    for (i = 0; rc == PLAT_OK && conns[i]; i++) {
+        struct sync_summary *sum;
+
+        sc = conf_of(opt, conns[i]);
+        if (!sc || !sc->enabled ||
+            (opt->n_only && !named(opt, conns[i]->name)))
+            continue;
+        if (out->n_per == SYNC_MAX_SOURCES)
+            break;
+        sum = &out->per[out->n_per++];
+        run_source(s, opt, conns[i], sc, sum);
+        add_up(&out->total, sum);
+        if (!worst || rank(sum->rc) > rank(worst->rc))
+            worst = sum;
+        if (opt->cancel && *opt->cancel)
+            break;
+    }
+    if (rc == PLAT_OK && out->n_per == 0)
+        rc = plat_err_set(ERR_CONFIG, "no sync source is enabled: set "
+                          "enabled = true in a source section, e.g. [121]");
+    if (rc == PLAT_OK && worst && worst->rc < 0) {
+        rc = worst->rc;
+        if (out->n_per > 1)
+            snprintf(out->total.error, sizeof(out->total.error),
+                     "%.31s: %.280s", worst->source, worst->error);
+        else
+            snprintf(out->total.error, sizeof(out->total.error), "%s",
+                     worst->error);
+    } else if (rc < 0) {
+        snprintf(out->total.error, sizeof(out->total.error), "%s",
+                 plat_err_msg());
+    }
+    out->total.rc = rc;
+    out->total.elapsed_ms = plat_time_mono_ms() - t0;
+    if (rc < 0)
+        plat_err_set(rc, "%s", out->total.error);
+    return rc;
+}
+
+int sync_ctx_create(struct sync_ctx **out, struct store *s,
+                    const struct sync_source_conf *conf,
+                    const struct sync_engine_options *opt,
+                    struct sync_http *http, struct sync_summary *sum)
+{
+    struct sync_ctx *ctx = plat_calloc(1, sizeof(*ctx));
+    const char *pid = sync_source_conf_get(conf, "program_id");
+
+    *out = NULL;
+    if (!ctx)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    ctx->store = s;
+    ctx->conn = conf->connector;
+    ctx->conf = conf;
+    ctx->opt = opt;
+    ctx->http = http;
+    ctx->sum = sum;
+    ctx->program_id = pid ? atoi(pid) : 0;
+    *out = ctx;
+    return PLAT_OK;
+}
+
+void sync_ctx_destroy(struct sync_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->in_batch)
+        sync_batch_end(ctx, ERR_GENERIC);
+    cJSON_Delete(ctx->program);
+    plat_free(ctx);
+}
+
+int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
+                    struct sync_report *out)
+{
+    return sync_engine_run_with(s, opt, sync_connectors_registry(), out);
 }

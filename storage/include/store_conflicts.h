@@ -3,7 +3,8 @@
  *
  * A conflict keeps base, local and server values of one field of one
  * registration and stays open until a person resolves it. Filled by the sync
- * engine; listed and resolved from the CLI.
+ * engine; listed and resolved from the CLI. `source` names the system whose
+ * value conflicted with the device's ("121" unless recorded otherwise).
  */
 #ifndef STORE_CONFLICTS_H
 #define STORE_CONFLICTS_H
@@ -23,6 +24,7 @@ struct store_conflict {
     const char *state;          /* open, resolved */
     const char *resolution;     /* local, server, value; NULL while open */
     const char *created_at;
+    const char *source;         /* system of the server value ("121")    */
 };
 
 typedef int (*store_conflict_cb)(const struct store_conflict *c,
@@ -32,8 +34,10 @@ typedef int (*store_conflict_cb)(const struct store_conflict *c,
 int store_conflict_list(struct store *s, const char *state,
                         store_conflict_cb cb, void *payload);
 
-/* Record a conflict; *id_out (may be NULL) receives its id. */
-int store_conflict_add(struct store *s, int64_t outbox_seq, const char *ref,
+/* Record a conflict found against system `source` ("121", "kobo", ...);
+ * *id_out (may be NULL) receives its id. */
+int store_conflict_add(struct store *s, const char *source,
+                       int64_t outbox_seq, const char *ref,
                        const char *field, const char *base_json,
                        const char *local_json, const char *server_json,
                        int64_t *id_out);

@@ -11,13 +11,19 @@
  * change) in ONE transaction, so a crash leaves either both or neither.
  *
  * Values are JSON (cJSON). Attribute values are strings, as 121 stores
- * them; numbers and booleans given by a caller are kept as given. Callers
- * validate input first (store_validate.h); these functions check only what
- * the store itself needs (registration exists, status transition allowed).
+ * them; numbers and booleans given by a caller are kept as given. The
+ * store holds no rules of any system: callers validate input against the
+ * program first (c121_validate_fields, status transitions with
+ * c121_status_*); these functions check only what the store itself needs
+ * (registration exists, keys it manages, referenceId usable).
  *
- * Errors: ERR_NOTFOUND (no such referenceId), ERR_INVALID (bad transition,
- * missing reason: the message names both statuses), ERR_EXISTS (referenceId
- * taken), ERR_IO / ERR_CORRUPT from the database.
+ * Each outbox entry carries its origin (the system the change came from:
+ * "device" for the writes below without _from) and its target (the system
+ * it is for: "121" unless given).
+ *
+ * Errors: ERR_NOTFOUND (no such referenceId), ERR_INVALID (bad input: the
+ * message names the field or status, never a value), ERR_EXISTS
+ * (referenceId taken), ERR_IO / ERR_CORRUPT from the database.
  */
 #ifndef STORE_REGISTRATIONS_H
 #define STORE_REGISTRATIONS_H
@@ -47,13 +53,24 @@ struct cJSON;
 int store_reg_create(struct store *s, int program_id,
                      const struct cJSON *fields, char *ref_out);
 
+/* store_reg_create for a change pulled from another system: the outbox
+ * entry gets origin `origin` ("kobo", "espocrm", "file", ...) and target
+ * `target` (the system to send it to, e.g. "121"). Both are 1-32 of
+ * [a-z0-9_.-] and differ (ERR_INVALID). store_reg_create is
+ * store_reg_create_from(..., "device", "121"). */
+int store_reg_create_from(struct store *s, int program_id,
+                          const struct cJSON *fields, char *ref_out,
+                          const char *origin, const char *target);
+
 /* Set fields of a registration: `changes` maps field -> new value (JSON
  * null clears: the field becomes null in the local view). `reason` may be
  * NULL. One outbox "edit" entry, payload {"data":{changed fields},
  * "reason":...} and base {field: value shown before, null if absent}.
  *
- * Fields whose value does not change (compared as text, as 121 does: "4"
- * equals 4, null equals "") are left out of the entry. When NO field
+ * Fields whose value does not change are left out of the entry. The
+ * comparison is generic (JSON scalars as text: "4" equals 4; null equals
+ * ""; a boolean equals only a boolean) and knows no system's rules (no
+ * phone-number forms): a caller that does leaves such fields out first. When NO field
  * changes, nothing is written and PLAT_OK is returned: use
  * store_reg_edit_fields to learn that (*changed_out == 0) and say "no
  * change". ERR_INVALID for status ("use `agent registrations status`"),
@@ -67,13 +84,20 @@ int store_reg_edit(struct store *s, const char *ref,
 int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
                           const struct cJSON *changes, const char *reason);
 
-/* Change the status; checked against store_status.h (only the statuses a
- * device may request: validated, included, paused, declined, deleted).
- * One outbox "status" entry, payload {"status":TO,"reason":...}, base
- * {"status":FROM}. ERR_INVALID: unknown status, "REF is already TO", a
- * transition not allowed ("invalid status change for REF: FROM -> TO is
- * not allowed (allowed from FROM: ...)"), or no reason where 121 needs one
- * (declined, paused, deleted). Nothing is written on error. */
+/* store_reg_edit_fields for a change pulled from another system, queued
+ * with origin `origin` for `target` (as store_reg_create_from). */
+int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
+                        const struct cJSON *changes, const char *reason,
+                        const char *origin, const char *target);
+
+/* Change the status. The store does not know the 121 status table: the
+ * caller checks the transition and the reason first (c121_status_known,
+ * c121_status_transition_allowed, c121_status_settable,
+ * c121_status_reason_required). One outbox "status" entry (origin
+ * "device", target "121"), payload {"status":TO,"reason":...}, base
+ * {"status":FROM} (FROM is "new" while the status is null). ERR_INVALID:
+ * no status or longer than 32 bytes, or "REF is already TO". Nothing is
+ * written on error. */
 int store_reg_set_status(struct store *s, const char *ref,
                          const char *new_status, const char *reason);
 

@@ -2,7 +2,9 @@
  * store_sync.h - what the sync engine needs from the store beyond the
  * registration writes of store_registrations.h: checkpoints, id mapping,
  * applying server events, payments, transactions, vouchers, and the push
- * side's outbox and conflict bookkeeping.
+ * side's outbox and conflict bookkeeping, ids in other systems. The store
+ * holds no rules of any system: what an event does to a record is the
+ * connector's (c121_model.h), passed in as an edit function.
  *
  * Every function joins an open transaction (store_begin) or runs in its own,
  * so the puller can commit a batch of rows together with its checkpoint.
@@ -49,20 +51,20 @@ int store_reg_max_server_id(struct store *s, int program_id, int64_t *out);
 int store_reg_server_get(struct store *s, const char *ref,
                          struct cJSON **out);
 
-/* Apply one registration event to the server copy of `ref`: set `field` to
- * `new_value` (NULL: null). Status "deleted" also erases the attribute
- * values, as 121 does. The local view is recomputed (pending operations
- * re-applied). ERR_NOTFOUND if `ref` has no server copy.
- * Events carry text; the value keeps the JSON type 121 gives the field: a
- * number for its number fields (paymentAmountMultiplier, maxPayments, ...)
- * and wherever the copy holds a number, a boolean where it holds one, a
- * string otherwise. maxPayments also updates paymentCountRemaining. */
-int store_reg_apply_event(struct store *s, const char *ref,
-                          const char *field, const char *new_value);
+/* Edit the server copy of `ref` with `fn`: load it, call fn(reg,
+ * payload), which changes `reg` in place (returns PLAT_OK or a negative
+ * ERR_* with its message, e.g. c121_apply_event through an adapter), save
+ * it, and recompute the local view (pending operations re-applied). A
+ * failing `fn` leaves the copy as it was. Joins an open transaction.
+ * ERR_NOTFOUND if `ref` has no server copy; ERR_INVALID if `fn` is NULL;
+ * what `fn` returns. The store knows no rules of the record's system. */
+int store_reg_server_edit(struct store *s, const char *ref,
+                          int (*fn)(struct cJSON *reg, void *payload),
+                          void *payload);
 
 /* Set several fields of the server copy of `ref` at once: `changes` maps
  * field -> JSON value (copied as given, null included). The local view is
- * recomputed as for store_reg_apply_event. ERR_NOTFOUND if `ref` has no
+ * recomputed as for store_reg_server_edit. ERR_NOTFOUND if `ref` has no
  * server copy; ERR_INVALID if `changes` is not an object or names
  * referenceId, programId or id. */
 int store_reg_server_set(struct store *s, const char *ref,
@@ -72,13 +74,34 @@ int store_reg_server_set(struct store *s, const char *ref,
  * server has just shown every live registration of `program_id` whose 121
  * id is in (after_id, upto_id], and their ids are `seen` (ascending,
  * n_seen). Every other registration of that program and id range whose
- * server copy is not deleted yet is gone from the server (deleted, or out
- * of the user's scope): it is marked deleted as store_reg_apply_event
- * does. upto_id INT64_MAX means no upper end (the walk reached the end).
- * Joins an open transaction. *count_out (may be NULL): rows marked. */
+ * server copy does not have status "deleted" yet is gone from the server
+ * (deleted, or out of the user's scope): each such server copy is edited
+ * by `gone` (as store_reg_server_edit; the 121 connector passes
+ * c121_mark_deleted), which must leave it with status "deleted" for the
+ * next walk to skip it. upto_id INT64_MAX means no upper end (the walk
+ * reached the end). Joins an open transaction; all rows or none.
+ * ERR_INVALID if `gone` is NULL. *count_out (may be NULL): rows marked. */
 int store_reg_mark_gone(struct store *s, int program_id, int64_t after_id,
                         int64_t upto_id, const int64_t *seen, size_t n_seen,
-                        int64_t *count_out);
+                        int (*gone)(struct cJSON *reg, void *payload),
+                        void *gone_payload, int64_t *count_out);
+
+/* ---- ids in other systems (table remote_ids) --------------------------- */
+
+/* Map the record `remote_id` of kind `kind` (e.g. "submission") in system
+ * `system` (e.g. "kobo") to registration `ref`, with that system's version
+ * of it (`version` may be NULL). Replaces an existing mapping. All strings
+ * but `version` non-empty (ERR_INVALID). Joins an open transaction. */
+int store_remote_id_put(struct store *s, const char *system,
+                        const char *kind, const char *remote_id,
+                        const char *ref, const char *version);
+
+/* The referenceId (and version, NULL when none was stored) mapped to
+ * (system, kind, remote_id), allocated (plat_free); either out pointer
+ * may be NULL. ERR_NOTFOUND if there is no such mapping. */
+int store_remote_id_get(struct store *s, const char *system,
+                        const char *kind, const char *remote_id,
+                        char **ref_out, char **version_out);
 
 /* ---- payments, transactions, vouchers ---------------------------------- */
 
@@ -125,8 +148,9 @@ int store_outbox_set_state_by_ref(struct store *s, const char *ref,
                                   const char *to_state, int *count_out);
 
 /* One conflict by id (open or resolved: see "state"), as a new JSON
- * object {id, referenceId, field, base, local, server, outboxSeq, state};
- * base, local and server are the JSON values. ERR_NOTFOUND if none. */
+ * object {id, referenceId, field, base, local, server, outboxSeq, state,
+ * source}; base, local and server are the JSON values, source the system
+ * the server value came from ("121"). ERR_NOTFOUND if none. */
 int store_conflict_get(struct store *s, int64_t id, struct cJSON **out);
 
 /* Resolve conflict `id`: `how` is "local" (keep the device's value: a new
@@ -136,12 +160,14 @@ int store_conflict_get(struct store *s, int64_t id, struct cJSON **out);
  * server copy no longer holds that value, e.g. a conflict found after our
  * own write, a new pending entry writes it back) or "value" (a new
  * pending edit entry with `value_json`). A status conflict makes a status
- * entry instead (store_reg_set_status rules apply). No entry is made when
+ * entry instead (store_reg_set_status rules apply: the store does not check
+ * the 121 transition, so the caller checks it first with
+ * c121_status_transition_allowed). No entry is made when
  * the view already shows the chosen value. The conflict becomes resolved
  * (resolution, resolved_value, resolved_at) and its outbox entry, once no
  * open conflict refers to it, done; all in one transaction. ERR_NOTFOUND
  * (no such conflict), ERR_INVALID (already resolved, bad `how`, value not
- * JSON, status change not allowed). */
+ * JSON, status "already" the chosen one). */
 int store_conflict_resolve(struct store *s, int64_t id, const char *how,
                            const char *value_json);
 
@@ -179,14 +205,11 @@ int store_reg_refresh_view(struct store *s, const char *ref);
 /* Record a conflict that a field policy settled at once, for the audit
  * trail: stored resolved, with `resolution` "local" (device wins) or
  * "server" (server wins) and the winning value as resolved_value. */
-int store_conflict_add_resolved(struct store *s, int64_t outbox_seq,
+int store_conflict_add_resolved(struct store *s, const char *source,
+                                int64_t outbox_seq,
                                 const char *ref, const char *field,
                                 const char *base_json, const char *local_json,
                                 const char *server_json,
                                 const char *resolution, int64_t *id_out);
-
-/* 1 if attribute `name` of `program_id` has type tel (121 cannot bulk
- * update those), 0 if not or unknown, negative on a database error. */
-int store_attr_is_tel(struct store *s, int program_id, const char *name);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.c - the HTTP client: one reused curl easy handle, the 121 login
- * cookie, and the retry policy (see sync_http.h).
+ * http.c - the HTTP client: one reused curl easy handle, its cookie engine,
+ * the authentication hook and the retry policy (see sync_http.h).
  *
  * Each attempt resets the handle (curl_easy_reset keeps the live connection,
  * the DNS and TLS session caches) and sets every option again, so no option
@@ -19,8 +19,6 @@
 #include "plat_time.h"
 
 #include <curl/curl.h>
-#include <cjson/cJSON.h>
-
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -34,8 +32,6 @@
 #define DEF_BACKOFF_BASE_MS 500L
 #define DEF_BACKOFF_CAP_MS 30000L
 #define SLEEP_SLICE_MS 50
-#define LOGIN_PATH "/api/users/login"
-#define COOKIE_NAME "access_token_general"
 #define USER_AGENT "agent/0.1"
 
 struct sync_http {
@@ -45,9 +41,12 @@ struct sync_http {
     char *ca_file;
     char *pinned_pubkey;
     char *proxy;          /* NULL: curl's environment handling */
-    char *user;
-    char *password;       /* wiped on destroy */
-    char *token;          /* access_token_general; wiped when dropped */
+    struct sync_http_auth auth;   /* all NULL: no hook */
+    void *auth_payload;
+    int session;          /* the login hook succeeded since the last
+                             logout or 401 */
+    int in_login;         /* the login hook is running */
+    sync_http_error_text_fn error_text;
     long connect_timeout_ms;
     long low_speed_limit;
     long low_speed_time_s;
@@ -73,11 +72,10 @@ struct req {
     size_t body_len;
     int gzipped;
     const char *if_none_match;
-    int is_login;
+    int is_login;              /* sent by the login hook */
     sync_http_data_cb on_data; /* streaming when set */
     void *payload;
     int64_t delivered;         /* bytes given to on_data, all attempts */
-    char *cookie_token;        /* login: token from Set-Cookie */
 };
 
 /* State of one transfer attempt, shared by the curl callbacks. */
@@ -113,15 +111,6 @@ static char *dup_opt(const char *s, int *rc)
     return d;
 }
 
-static void free_secret(char **s)
-{
-    if (*s) {
-        sync_http_wipe(*s, strlen(*s));
-        plat_free(*s);
-        *s = NULL;
-    }
-}
-
 int sync_http_create(struct sync_http **out,
                      const struct sync_http_options *opt)
 {
@@ -142,9 +131,6 @@ int sync_http_create(struct sync_http **out,
         opt->low_speed_limit < 0 || opt->low_speed_time_s < 0 ||
         opt->backoff_base_ms < 0 || opt->backoff_cap_ms < 0)
         return plat_err_set(ERR_CONFIG, "negative HTTP client option");
-    if (opt->user && !opt->password)
-        return plat_err_set(ERR_CONFIG, "no password given for user %s",
-                            opt->user);
 
     crc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (crc != CURLE_OK)
@@ -156,12 +142,10 @@ int sync_http_create(struct sync_http **out,
         return ERR_NOMEM;
     }
     h->base_url = dup_opt(opt->base_url, &rc);
-    h->service = dup_opt(opt->service_name ? opt->service_name : "121", &rc);
+    h->service = dup_opt(opt->service_name ? opt->service_name : "server", &rc);
     h->ca_file = dup_opt(opt->ca_file, &rc);
     h->pinned_pubkey = dup_opt(opt->pinned_pubkey, &rc);
     h->proxy = dup_opt(opt->proxy, &rc);
-    h->user = dup_opt(opt->user, &rc);
-    h->password = dup_opt(opt->password, &rc);
     if (rc < 0)
         goto done;
     n = strlen(h->base_url);
@@ -205,6 +189,8 @@ void sync_http_destroy(struct sync_http *h)
 {
     if (!h)
         return;
+    if (h->auth.release)
+        h->auth.release(h->auth_payload);
     if (h->curl)
         curl_easy_cleanup(h->curl);
     plat_free(h->base_url);
@@ -212,16 +198,112 @@ void sync_http_destroy(struct sync_http *h)
     plat_free(h->ca_file);
     plat_free(h->pinned_pubkey);
     plat_free(h->proxy);
-    plat_free(h->user);
-    free_secret(&h->password);
-    free_secret(&h->token);
     plat_free(h);
     curl_global_cleanup();
 }
 
 void sync_http_logout_local(struct sync_http *h)
 {
-    free_secret(&h->token);
+    h->session = 0;
+    /* Erase every cookie kept in memory. */
+    curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, "ALL");
+}
+
+int sync_http_set_auth(struct sync_http *h, const struct sync_http_auth *auth,
+                       void *payload)
+{
+    if (h->auth.release)
+        h->auth.release(h->auth_payload);
+    memset(&h->auth, 0, sizeof(h->auth));
+    h->auth_payload = NULL;
+    if (auth) {
+        h->auth = *auth;
+        h->auth_payload = payload;
+    }
+    sync_http_logout_local(h);
+    return PLAT_OK;
+}
+
+void sync_http_set_error_text(struct sync_http *h, sync_http_error_text_fn fn)
+{
+    h->error_text = fn;
+}
+
+static int cookie_part_ok(const char *s, int is_name)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7f || c == ';' || c == ',' || c == '"' ||
+            c == '\\' || (is_name && c == '='))
+            return 0;
+    }
+    return 1;
+}
+
+int sync_http_set_cookie(struct sync_http *h, const char *name,
+                         const char *value)
+{
+    char *line, *host = NULL;
+    CURLU *u;
+    CURLcode crc;
+
+    if (!cookie_part_ok(name, 1) || !cookie_part_ok(value, 0))
+        return plat_err_set(ERR_INVALID, "%s session cookie with a bad name "
+                            "or value", h->service);
+    /* Netscape format (curl refuses a header-style cookie without a
+     * domain): host, no subdomains, path /, not secure-only, session. */
+    u = curl_url();
+    if (!u)
+        return plat_err_set(ERR_NOMEM, "out of memory keeping a cookie");
+    if (curl_url_set(u, CURLUPART_URL, h->base_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return plat_err_set(ERR_INVALID, "cannot read the host of the %s "
+                            "server URL", h->service);
+    }
+    line = plat_asprintf("%s\tFALSE\t/\tFALSE\t0\t%s\t%s", host, name,
+                         value);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!line)
+        return plat_err_set(ERR_NOMEM, "out of memory keeping a cookie");
+    crc = curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, line);
+    sync_http_wipe(line, strlen(line));
+    plat_free(line);
+    if (crc != CURLE_OK)
+        return plat_err_set(crc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM
+                                                       : ERR_GENERIC,
+                            "keeping a %s cookie failed: %s", h->service,
+                            curl_easy_strerror(crc));
+    return PLAT_OK;
+}
+
+int sync_http_has_cookie(struct sync_http *h, const char *name)
+{
+    struct curl_slist *list = NULL;
+    size_t k = strlen(name);
+    int found = 0;
+
+    if (curl_easy_getinfo(h->curl, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+        return 0;
+    /* Netscape format: domain, tailmatch, path, secure, expires, name,
+     * value, separated by tabs. */
+    for (struct curl_slist *p = list; p && !found; p = p->next) {
+        const char *f = p->data;
+        for (int i = 0; i < 5 && f; i++) {
+            f = strchr(f, '\t');
+            if (f)
+                f++;
+        }
+        if (f && strncmp(f, name, k) == 0 && f[k] == '\t')
+            found = 1;
+    }
+    for (struct curl_slist *p = list; p; p = p->next)
+        sync_http_wipe(p->data, strlen(p->data));
+    curl_slist_free_all(list);
+    return found;
 }
 
 void sync_http_stats(const struct sync_http *h, struct sync_http_stats *out)
@@ -235,10 +317,11 @@ void sync_http_response_dispose(struct sync_http_response *r)
         plat_buf_dispose(&r->body);
 }
 
-static void response_init(struct sync_http_response *r, size_t cap)
+static void response_init(struct sync_http *h, struct sync_http_response *r)
 {
     memset(r, 0, sizeof(*r));
-    plat_buf_init(&r->body, cap);
+    plat_buf_init(&r->body, h->max_response);
+    r->error_text = h->error_text;
 }
 
 /* ---- curl callbacks ---------------------------------------------------- */
@@ -322,23 +405,6 @@ static void copy_header(char *dst, size_t size, const char *v, size_t n)
     dst[n] = '\0';
 }
 
-/* Set-Cookie: access_token_general=<value>; ... -> rq->cookie_token. */
-static void take_cookie(struct xfer *x, const char *v, size_t n)
-{
-    size_t k = strlen(COOKIE_NAME), end;
-
-    if (n <= k + 1 || strncmp(v, COOKIE_NAME "=", k + 1) != 0)
-        return;
-    v += k + 1;
-    n -= k + 1;
-    for (end = 0; end < n && v[end] != ';'; end++)
-        ;
-    if (end == 0)
-        return;
-    free_secret(&x->rq->cookie_token);
-    x->rq->cookie_token = plat_strndup(v, end);
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 {
     struct xfer *x = ud;
@@ -371,9 +437,6 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
             x->gzip = 1;
         else if (!(vn == 8 && strncasecmp(v, "identity", 8) == 0) && vn > 0)
             x->bad_encoding = 1;
-    } else if (x->rq->is_login &&
-               header_value(line, n, "Set-Cookie", &v, &vn)) {
-        take_cookie(x, v, vn);
     }
     return n;
 }
@@ -464,7 +527,7 @@ static int add_header(struct curl_slist **list, const char *line)
     return PLAT_OK;
 }
 
-/* Free a header list, wiping it first: it may hold the session cookie. */
+/* Free a header list, wiping it first: it may hold credentials. */
 static void free_headers(struct curl_slist *list)
 {
     for (struct curl_slist *p = list; p; p = p->next)
@@ -507,6 +570,9 @@ static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
     SETOPT(CURLOPT_LOW_SPEED_TIME, h->low_speed_time_s);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
+    /* The cookie engine, in memory only ("" reads no file); the cookies
+     * survive curl_easy_reset. */
+    SETOPT(CURLOPT_COOKIEFILE, "");
     /* Decode gzip ourselves (see the file comment). */
     SETOPT(CURLOPT_HTTP_CONTENT_DECODING, 0L);
     SETOPT(CURLOPT_HTTPHEADER, headers);
@@ -544,6 +610,16 @@ static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
     return PLAT_OK;
 }
 
+/* The add callback given to the headers hook. */
+static int hook_add(void *ctx, const char *line)
+{
+    if (!line || strchr(line, '\r') || strchr(line, '\n') ||
+        !strchr(line, ':') || line[0] == ':')
+        return plat_err_set(ERR_INVALID, "authentication header line "
+                            "without a name or with a line break");
+    return add_header(ctx, line);
+}
+
 static int build_headers(struct sync_http *h, struct req *rq,
                          struct curl_slist **out)
 {
@@ -572,13 +648,9 @@ static int build_headers(struct sync_http *h, struct req *rq,
         plat_free(line);
         line = NULL;
     }
-    if (rc == PLAT_OK && h->token && !rq->is_login) {
-        line = plat_asprintf("Cookie: " COOKIE_NAME "=%s", h->token);
-        rc = line ? add_header(&list, line) : ERR_NOMEM;
-        if (line)
-            sync_http_wipe(line, strlen(line));
-        plat_free(line);
-    }
+    if (rc == PLAT_OK && h->auth.headers)
+        rc = h->auth.headers(h->auth_payload, rq->method, rq->path, hook_add,
+                             &list);
     if (rc < 0) {
         free_headers(list);
         return rc == ERR_NOMEM ? plat_err_set(ERR_NOMEM, "out of memory "
@@ -614,7 +686,6 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     resp->content_type[0] = '\0';
     resp->retry_after_s = 0;
     plat_buf_reset(&resp->body);
-    free_secret(&rq->cookie_token);
 
     url = plat_asprintf("%s%s", h->base_url, rq->path);
     if (!url) {
@@ -630,8 +701,6 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     }
 
     h->stats.requests++;
-    if (rq->is_login)
-        h->stats.logins++;
     crc = curl_easy_perform(h->curl);
 
     curl_easy_getinfo(h->curl, CURLINFO_HEADER_SIZE, &header_size);
@@ -714,7 +783,27 @@ static int backoff_sleep(struct sync_http *h, int64_t ms)
     return cancelled(h);
 }
 
-static int do_login(struct sync_http *h);
+/* Call the login hook (the session and cookies forgotten first). */
+static int do_login(struct sync_http *h)
+{
+    int rc;
+
+    if (!h->auth.login)
+        return plat_err_set(ERR_CONFIG, "no login configured for the %s "
+                            "server", h->service);
+    if (h->in_login)
+        return plat_err_set(ERR_INVALID, "%s login hook called itself",
+                            h->service);
+    sync_http_logout_local(h);
+    h->stats.logins++;
+    h->in_login = 1;
+    rc = h->auth.login(h, h->auth_payload);
+    h->in_login = 0;
+    if (rc < 0)
+        return rc;
+    h->session = 1;
+    return PLAT_OK;
+}
 
 static int check_str(const char *s, const char *what)
 {
@@ -751,7 +840,8 @@ static int perform(struct sync_http *h, struct req *rq,
         strcmp(rq->method, "DELETE") != 0)
         return plat_err_set(ERR_INVALID, "unsupported HTTP method");
 
-    if (!rq->is_login && h->user && !h->token) {
+    rq->is_login = h->in_login;
+    if (!rq->is_login && h->auth.login && !h->session) {
         rc = do_login(h);
         if (rc < 0)
             return rc;
@@ -770,14 +860,15 @@ static int perform(struct sync_http *h, struct req *rq,
         if (res == ATT_ANSWER && retryable_status(resp->status))
             snprintf(reason, sizeof(reason), "HTTP %ld", resp->status);
         else if (res == ATT_ANSWER && resp->status == 401 &&
-                 !rq->is_login && h->user) {
-            /* The token expired (33 h) or was refused: log in again, once. */
-            if (relogged)
-                return plat_err_set(ERR_AUTH, "%s refused the new session of "
-                                    "user %s (HTTP 401 on %s %s)", h->service,
-                                    h->user, rq->method, rq->path_only);
+                 !rq->is_login && h->auth.login) {
+            /* The session expired or was refused: log in again, once. */
+            if (relogged) {
+                h->session = 0;
+                return plat_err_set(ERR_AUTH, "%s refused the new session "
+                                    "(HTTP 401 on %s %s)", h->service,
+                                    rq->method, rq->path_only);
+            }
             relogged = 1;
-            free_secret(&h->token);
             rc = do_login(h);
             if (rc < 0)
                 return rc;
@@ -839,7 +930,6 @@ static int request_common(struct sync_http *h, struct req *rq,
     rc = perform(h, rq, resp);
 done:
     plat_buf_dispose(&gz);
-    free_secret(&rq->cookie_token);
     return rc;
 }
 
@@ -851,7 +941,7 @@ int sync_http_request(struct sync_http *h, const char *method,
 {
     struct req rq;
 
-    response_init(resp, h->max_response);
+    response_init(h, resp);
     if (!method || !path_and_query)
         return plat_err_set(ERR_INVALID, "HTTP request without a method or "
                             "path");
@@ -869,7 +959,7 @@ int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
 {
     struct req rq;
 
-    response_init(resp, h->max_response);
+    response_init(h, resp);
     if (!path_and_query || !on_data)
         return plat_err_set(ERR_INVALID, "streaming GET without a path or "
                             "callback");
@@ -881,132 +971,7 @@ int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
     return request_common(h, &rq, NULL, 0, resp);
 }
 
-/* ---- login ------------------------------------------------------------- */
-
-/* Append `s` as a JSON string. */
-static int json_string(struct plat_buf *b, const char *s)
-{
-    int rc = plat_buf_append(b, "\"", 1);
-
-    for (; *s && rc == PLAT_OK; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char esc[2] = { '\\', (char)c };
-            rc = plat_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
-            rc = plat_buf_printf(b, "\\u%04x", c);
-        } else {
-            rc = plat_buf_append(b, s, 1);
-        }
-    }
-    if (rc == PLAT_OK)
-        rc = plat_buf_append(b, "\"", 1);
-    return rc;
-}
-
-static int valid_token(const char *t)
-{
-    if (!t || !t[0])
-        return 0;
-    for (; *t; t++)
-        if ((unsigned char)*t <= 0x20 || *t == ';' || *t == ',' ||
-            *t == '"' || *t == '\\' || (unsigned char)*t >= 0x7f)
-            return 0;
-    return 1;
-}
-
-static int do_login(struct sync_http *h)
-{
-    struct sync_http_response resp;
-    struct plat_buf body;
-    struct req rq;
-    cJSON *json = NULL;
-    const cJSON *tok;
-    char msg[256];
-    int rc;
-
-    response_init(&resp, h->max_response);
-    plat_buf_init(&body, 0);
-    memset(&rq, 0, sizeof(rq));
-    if (!h->user || !h->password) {
-        rc = plat_err_set(ERR_CONFIG, "no %s user name and password "
-                          "configured", h->service);
-        goto done;
-    }
-    free_secret(&h->token);
-    rc = plat_buf_puts(&body, "{\"username\":");
-    if (rc == PLAT_OK)
-        rc = json_string(&body, h->user);
-    if (rc == PLAT_OK)
-        rc = plat_buf_puts(&body, ",\"password\":");
-    if (rc == PLAT_OK)
-        rc = json_string(&body, h->password);
-    if (rc == PLAT_OK)
-        rc = plat_buf_puts(&body, "}");
-    if (rc < 0)
-        goto done;
-
-    rq.method = "POST";
-    rq.path = LOGIN_PATH;
-    rq.content_type = "application/json";
-    rq.is_login = 1;
-    rq.body = body.data;
-    rq.body_len = body.len;
-    rc = perform(h, &rq, &resp);
-    if (rc < 0)
-        goto done;
-
-    if (resp.status == 401) {
-        rc = plat_err_set(ERR_AUTH, "%s login failed for user %s: wrong user "
-                          "name or password", h->service, h->user);
-        goto done;
-    }
-    if (resp.status != 200 && resp.status != 201) {
-        rc = sync_http_status_to_err(resp.status);
-        if (rc == PLAT_OK)
-            rc = ERR_INVALID;
-        sync_http_error_message(resp.body.data, resp.body.len, msg,
-                                sizeof(msg));
-        rc = plat_err_set(rc, "%s login failed for user %s: HTTP %ld%s%s",
-                          h->service, h->user, resp.status,
-                          msg[0] ? ": " : "", msg);
-        goto done;
-    }
-    json = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
-                                 resp.body.len);
-    tok = cJSON_GetObjectItemCaseSensitive(json, COOKIE_NAME);
-    if (cJSON_IsString(tok) && valid_token(tok->valuestring)) {
-        h->token = plat_strdup(tok->valuestring);
-    } else if (valid_token(rq.cookie_token)) {
-        h->token = rq.cookie_token;
-        rq.cookie_token = NULL;
-    } else {
-        rc = plat_err_set(ERR_INVALID, "%s login for user %s answered %ld "
-                          "without a session token", h->service, h->user,
-                          resp.status);
-        goto done;
-    }
-    if (!h->token)
-        rc = plat_err_set(ERR_NOMEM, "out of memory keeping the session");
-done:
-    if (json) {
-        /* The parsed body holds the token: wipe it before freeing. */
-        tok = cJSON_GetObjectItemCaseSensitive(json, COOKIE_NAME);
-        if (cJSON_IsString(tok))
-            sync_http_wipe(tok->valuestring, strlen(tok->valuestring));
-        cJSON_Delete(json);
-    }
-    if (body.data)
-        sync_http_wipe(body.data, body.len);
-    plat_buf_dispose(&body);
-    if (resp.body.data)
-        sync_http_wipe(resp.body.data, resp.body.len);
-    sync_http_response_dispose(&resp);
-    free_secret(&rq.cookie_token);
-    return rc;
-}
-
-int sync_http_login(struct sync_http *h)
+int sync_http_auth_login(struct sync_http *h)
 {
     return do_login(h);
 }

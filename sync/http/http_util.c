@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http_util.c - the network-free helpers of the HTTP client: the mapping
- * from HTTP status to result code, the reading of 121 error bodies into one
- * line, query escaping, the multipart body of CSV uploads, and the backoff
- * delay.
+ * from HTTP status to result code, the default reader of error bodies (one
+ * line, knowing no server), query escaping, the multipart body of CSV
+ * uploads, and the backoff delay.
  *
- * Error bodies can echo the request (class-validator's `target` and
- * `value` hold the submitted body, passwords included), so the reader only
- * takes the fields that carry the server's own text.
+ * Error bodies can echo the request (a validation error may hold the
+ * submitted body, passwords included), so the default reader quotes only
+ * short plain text or a top-level message string, never other JSON.
  */
 #include "sync_http.h"
 
@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int sync_http_status_to_err(long status)
 {
@@ -52,8 +53,7 @@ int sync_http_response_err(const struct sync_http_response *resp,
 
     if (code == PLAT_OK)
         return PLAT_OK;
-    sync_http_error_message(resp->body.data, resp->body.len, msg,
-                            sizeof(msg));
+    sync_http_error_text(resp, msg, sizeof(msg));
     if (msg[0])
         return plat_err_set(code, "%s: HTTP %ld: %s", what, resp->status,
                             msg);
@@ -99,13 +99,6 @@ static void line_puts(struct line *l, const char *s)
         line_putn(l, s, strlen(s));
 }
 
-/* Separator between two messages, if something was written. */
-static void line_sep(struct line *l)
-{
-    if (l->pos > 0)
-        line_puts(l, "; ");
-}
-
 static size_t line_finish(struct line *l)
 {
     while (l->pos > 0 && l->out[l->pos - 1] == ' ')
@@ -131,168 +124,169 @@ static size_t line_finish(struct line *l)
     return l->pos;
 }
 
-static const char *str_of(const cJSON *o, const char *key)
+static const char *reason_phrase(long status)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* One class-validator error (shape D): "property: constraint, ..." then
- * its children with a dotted path. Never `target` or `value`. */
-static void put_dto(struct line *l, const cJSON *e, const char *parent,
-                    int depth)
-{
-    const cJSON *constraints, *children, *c;
-    const cJSON *prop = cJSON_GetObjectItemCaseSensitive(e, "property");
-    char path[128];
-    int first = 1;
-
-    if (cJSON_IsString(prop))
-        snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "",
-                 prop->valuestring);
-    else if (cJSON_IsNumber(prop))
-        snprintf(path, sizeof(path), "%s%s%d", parent, parent[0] ? "." : "",
-                 prop->valueint);
-    else
-        snprintf(path, sizeof(path), "%s", parent);
-
-    constraints = cJSON_GetObjectItemCaseSensitive(e, "constraints");
-    cJSON_ArrayForEach(c, constraints) {
-        if (!cJSON_IsString(c))
-            continue;
-        if (first) {
-            line_sep(l);
-            if (path[0]) {
-                line_puts(l, path);
-                line_puts(l, ": ");
-            }
-            first = 0;
-        } else {
-            line_puts(l, ", ");
-        }
-        line_puts(l, c->valuestring);
-    }
-    children = cJSON_GetObjectItemCaseSensitive(e, "children");
-    if (depth < 8) {
-        cJSON_ArrayForEach(c, children) {
-            if (cJSON_IsObject(c))
-                put_dto(l, c, path, depth + 1);
-        }
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    case 511: return "Network Authentication Required";
+    default: return "";
     }
 }
 
-/* One entry of a raw array (shape C) or of an "errors" array:
- * "line N <referenceId> <column>: <error>". */
-static void put_entry(struct line *l, const cJSON *e)
+/* Does the body start (after white space) with `prefix` (lower case)? */
+static int starts_with_ci(const char *body, size_t len, const char *prefix)
 {
-    const cJSON *line_no;
-    const char *msg, *ref, *col;
+    size_t i = 0, k = strlen(prefix);
 
-    if (cJSON_IsString(e)) {
-        line_sep(l);
-        line_puts(l, e->valuestring);
-        return;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' ||
+                       body[i] == '\r' || body[i] == '\n'))
+        i++;
+    if (len - i < k)
+        return 0;
+    for (size_t j = 0; j < k; j++) {
+        char c = body[i + j];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != prefix[j])
+            return 0;
     }
-    if (!cJSON_IsObject(e))
-        return;
-    if (cJSON_GetObjectItemCaseSensitive(e, "constraints")) {
-        put_dto(l, e, "", 0);
-        return;
+    return 1;
+}
+
+static int is_html(const char *body, size_t len)
+{
+    return body && (starts_with_ci(body, len, "<!doctype html") ||
+                    starts_with_ci(body, len, "<html") ||
+                    starts_with_ci(body, len, "<head") ||
+                    starts_with_ci(body, len, "<body"));
+}
+
+#define HTML_NOT_JSON "HTML page instead of JSON (a proxy or login portal " \
+                      "answered?)"
+#define DEFAULT_TEXT_MAX 120 /* bytes of a plain-text body quoted */
+
+/* Put at most DEFAULT_TEXT_MAX bytes of `s`, cut at a UTF-8 boundary and
+ * marked with "..." when longer. */
+static void put_short(struct line *l, const char *s, size_t n)
+{
+    size_t cut = n;
+
+    if (n > DEFAULT_TEXT_MAX) {
+        cut = DEFAULT_TEXT_MAX;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
     }
-    msg = str_of(e, "error");
-    if (!msg)
-        msg = str_of(e, "message");
-    if (!msg)
-        return;
-    line_sep(l);
-    line_no = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
-    if (cJSON_IsNumber(line_no)) {
-        char num[32];
-        snprintf(num, sizeof(num), "line %d ", line_no->valueint);
-        line_puts(l, num);
-    }
-    ref = str_of(e, "referenceId");
-    col = str_of(e, "column");
-    if (ref) {
-        line_puts(l, ref);
-        line_puts(l, col ? " " : ": ");
-    }
-    if (col) {
-        line_puts(l, col);
+    if (l->pos > 0)
         line_puts(l, ": ");
-    }
-    line_puts(l, msg);
+    line_putn(l, s, cut);
+    if (cut < n)
+        l->full = 1;
 }
 
-static void put_message(struct line *l, const cJSON *m)
+size_t sync_http_default_error_text(long status, const char *body,
+                                    size_t len, char *out, size_t n)
 {
-    const cJSON *e;
-
-    if (cJSON_IsString(m)) {
-        line_sep(l);
-        line_puts(l, m->valuestring);
-    } else if (cJSON_IsArray(m)) {
-        cJSON_ArrayForEach(e, m)
-            put_entry(l, e);
-    }
-}
-
-/* {"errors": ...}: a string, an array, or an object such as
- * {"User":" not found"} which reads "User: not found". */
-static void put_errors(struct line *l, const cJSON *errs)
-{
-    const cJSON *e;
-
-    if (cJSON_IsObject(errs)) {
-        cJSON_ArrayForEach(e, errs) {
-            line_sep(l);
-            line_puts(l, e->string);
-            if (cJSON_IsString(e)) {
-                line_puts(l, ": ");
-                line_puts(l, e->valuestring);
-            }
-        }
-    } else {
-        put_message(l, errs);
-    }
-}
-
-size_t sync_http_error_message(const char *body, size_t len, char *out,
-                               size_t out_size)
-{
-    struct line l = { out, out_size, 0, 0, 0 };
+    struct line l = { out, n, 0, 0, 0 };
+    const char *phrase = reason_phrase(status);
     cJSON *root;
-    const cJSON *m;
 
-    if (!out || out_size == 0)
+    if (!out || n == 0)
         return 0;
     out[0] = '\0';
-    if (!body || len == 0)
-        return 0;
-    root = cJSON_ParseWithLength(body, len);
-    if (!root) {
-        /* Not JSON (a proxy's page, plain text): its start. */
-        line_putn(&l, body, len);
+    if (!body)
+        len = 0;
+    if (status >= 200 && status < 300 && is_html(body, len)) {
+        line_puts(&l, HTML_NOT_JSON);
         return line_finish(&l);
     }
-    if (cJSON_IsObject(root)) {
-        m = cJSON_GetObjectItemCaseSensitive(root, "message");
-        if (m)
-            put_message(&l, m);
-        if (l.pos == 0) {
-            m = cJSON_GetObjectItemCaseSensitive(root, "errors");
-            if (m)
-                put_errors(&l, m);
-        }
-        if (l.pos == 0)
-            line_puts(&l, str_of(root, "error"));
-    } else if (cJSON_IsArray(root)) {
-        put_message(&l, root);
-    } else if (cJSON_IsString(root)) {
-        line_puts(&l, root->valuestring);
+    line_puts(&l, phrase);
+    if (len == 0)
+        return line_finish(&l);
+    if (is_html(body, len)) {
+        line_puts(&l, l.pos ? " (HTML page)" : "HTML page");
+        return line_finish(&l);
     }
-    cJSON_Delete(root);
+    root = cJSON_ParseWithLength(body, len);
+    if (root) {
+        /* Only a top-level message of the server's own: other fields may
+         * echo the request. */
+        static const char *const keys[] = { "message", "error", "detail" };
+        const cJSON *m = NULL;
+        for (size_t i = 0; i < 3 && cJSON_IsObject(root) && !m; i++) {
+            m = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+            if (!cJSON_IsString(m) || !m->valuestring[0])
+                m = NULL;
+        }
+        /* Not "Unauthorized: Unauthorized". */
+        if (m && strcasecmp(m->valuestring, phrase) != 0)
+            put_short(&l, m->valuestring, strlen(m->valuestring));
+        cJSON_Delete(root);
+        return line_finish(&l);
+    }
+    if (body[0] == '<' || memchr(body, '\0', len))
+        return line_finish(&l); /* markup or binary: not quoted */
+    put_short(&l, body, len);
     return line_finish(&l);
+}
+
+size_t sync_http_error_text(const struct sync_http_response *resp, char *out,
+                            size_t n)
+{
+    sync_http_error_text_fn fn = resp->error_text
+                                     ? resp->error_text
+                                     : sync_http_default_error_text;
+
+    if (!out || n == 0)
+        return 0;
+    out[0] = '\0';
+    return fn(resp->status, resp->body.data, resp->body.len, out, n);
+}
+
+int sync_http_check_json(const struct sync_http_response *resp,
+                         const char *what)
+{
+    if (strncasecmp(resp->content_type, "text/html", 9) == 0 ||
+        is_html(resp->body.data, resp->body.len))
+        return plat_err_set(ERR_INVALID, "%s: HTTP %ld: " HTML_NOT_JSON,
+                            what, resp->status);
+    return PLAT_OK;
 }
 
 /* ---- escaping ---------------------------------------------------------- */

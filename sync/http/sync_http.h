@@ -5,8 +5,12 @@
  * One `struct sync_http` wraps one curl easy handle that is reused for every
  * request, so the connection to the server is kept alive between requests.
  * It owns TLS settings (verification is always on), proxies, timeouts, gzip
- * in both directions, the response size cap, the 121 login cookie and the
- * retry policy:
+ * in both directions, the response size cap, cookies (curl's cookie engine,
+ * in memory only: whatever the server sets is sent back, no name is known
+ * here) and the retry policy. It knows no particular server: how to log in,
+ * which headers authenticate a request and how to read an error body are
+ * hooks the owner installs (sync_http_set_auth, sync_http_set_error_text;
+ * the 121 connector's are in c121_http.h):
  *
  *   - retried, with capped exponential backoff and full jitter, up to
  *     max_attempts: network errors (resolve, connect, TLS handshake,
@@ -14,10 +18,11 @@
  *     503, 504 (a Retry-After in seconds or as a date is honoured, capped at
  *     backoff_cap_ms). When the attempts are used up the call fails with
  *     ERR_RETRY. Note that a POST whose answer was lost is sent again: the
- *     caller's writes must be safe to repeat (121 refuses a duplicate
- *     referenceId);
- *   - 401 on any request but the login: log in once more and repeat the
- *     request once; a second 401 fails with ERR_AUTH;
+ *     caller's writes must be safe to repeat;
+ *   - 401 on any request but those sent by the login hook, when a login
+ *     hook is installed: call it once more and repeat the request once; a
+ *     second 401 fails with ERR_AUTH (without a login hook a 401 is
+ *     returned as any other answer);
  *   - every other answer (2xx, 304, 4xx, 500...) is returned as it is, with
  *     PLAT_OK: the caller decides per operation, usually through
  *     sync_http_status_to_err() / sync_http_response_err().
@@ -59,8 +64,9 @@ struct sync_http;
  * zero (or NULL) field takes the default given beside it. */
 struct sync_http_options {
     int version;                 /* SYNC_HTTP_OPTIONS_VERSION            */
-    const char *base_url;        /* "https://121.example.org", required  */
-    const char *service_name;    /* name in messages; default "121"      */
+    const char *base_url;        /* "https://server.example.org",
+                                    required                             */
+    const char *service_name;    /* name in messages; default "server"   */
 
     const char *ca_file;         /* PEM CA bundle; default: system store */
     const char *pinned_pubkey;   /* curl syntax: "sha256//<base64>" or a
@@ -82,9 +88,6 @@ struct sync_http_options {
     long backoff_base_ms;        /* default 500                          */
     long backoff_cap_ms;         /* default 30000                        */
 
-    const char *user;            /* 121 login; NULL: never log in        */
-    const char *password;        /* copied, wiped on destroy             */
-
     /* Called during transfers (from curl's progress callback) with the
      * counts of the current transfer attempt; optional. */
     void (*progress)(void *payload, int64_t dl_now, int64_t dl_total,
@@ -101,8 +104,7 @@ struct sync_http_options {
 
 #define SYNC_HTTP_OPTIONS_INIT { .version = SYNC_HTTP_OPTIONS_VERSION }
 
-/* Create a client. Strings in `opt` are copied (the password is wiped from
- * memory on destroy). On success *out is owned by the caller and freed with
+/* Create a client. Strings in `opt` are copied. On success *out is owned by the caller and freed with
  * sync_http_destroy(). Nothing is sent yet.
  * Errors: ERR_CONFIG (no base_url, not http(s), wrong version, bad
  * option), ERR_NOMEM, ERR_GENERIC (curl failed to initialise). */
@@ -112,18 +114,102 @@ int sync_http_create(struct sync_http **out,
 /* Close the connection and free everything; NULL is a no-op. */
 void sync_http_destroy(struct sync_http *h);
 
-/* Log in to 121: POST /api/users/login {"username","password"}; on 201
- * keep access_token_general (from the JSON body, else from Set-Cookie) and
- * send it as "Cookie: access_token_general=<jwt>" on every later request.
- * sync_http_request() calls this by itself when there is no token yet, so
- * calling it is optional. Retried like any request.
- * Errors: ERR_AUTH (401: "121 login failed for user U: wrong user name or
- * password"; 403), ERR_CONFIG (no user/password configured), ERR_INVALID
- * (other 4xx, or a 201 without a token), ERR_RETRY, ERR_GENERIC. */
-int sync_http_login(struct sync_http *h);
+/* ---- authentication hook ------------------------------------------------ */
 
-/* Forget the session token (the next request logs in again). */
+/* Adds one header line ("Name: value", no CR or LF) to the request being
+ * built; the line is copied (and wiped when the request is done). Returns
+ * PLAT_OK, ERR_INVALID (CR/LF/no colon) or ERR_NOMEM (message set). */
+typedef int (*sync_http_header_add_fn)(void *add_ctx, const char *line);
+
+/* How requests are authenticated; every member is optional (NULL).
+ *
+ * login: log in, usually with sync_http_request() on `h` (e.g. POST a user
+ *   name and password; a session cookie the server sets is kept by the
+ *   client and sent back from then on; a token found elsewhere can be kept
+ *   in `payload` for `headers`, or given to sync_http_set_cookie()).
+ *   Called before the first request when there is no session yet, and once
+ *   more after a 401 (the request is then repeated once; a second 401 is
+ *   ERR_AUTH). Before each call the client forgets its cookies. Requests
+ *   the hook sends are neither preceded by a login nor repeated after a
+ *   401 (they are retried on network errors and 429/5xx as usual). Returns
+ *   PLAT_OK or a negative ERR_* with plat_err_set (e.g. ERR_AUTH for wrong
+ *   credentials); the request that needed it then fails with that code, and
+ *   the next request tries to log in again. Every call counts in
+ *   sync_http_stats.logins.
+ *
+ * headers: add per-request headers (an API key, "Authorization: Token t",
+ *   a signature computed from the method and path) by calling
+ *   `add(add_ctx, line)`. Called for every attempt of every request, the
+ *   login hook's included, with the method ("GET"...) and the path with its
+ *   query as the caller gave it ("/api/v1/Contact?maxSize=5"). Returns
+ *   PLAT_OK or a negative ERR_* (the request then fails with it, unsent).
+ *
+ * release: called with `payload` when the hook is replaced or the client is
+ *   destroyed (e.g. to wipe and free credentials).
+ *
+ * Header lines and what the hooks hold are secrets: never log them. */
+struct sync_http_auth {
+    int (*login)(struct sync_http *h, void *payload);
+    int (*headers)(void *payload, const char *method,
+                   const char *path_and_query, sync_http_header_add_fn add,
+                   void *add_ctx);
+    void (*release)(void *payload);
+};
+
+/* Install `auth` (copied; NULL removes the hook) with `payload` (owned by
+ * the caller unless auth->release frees it). The previous hook's release
+ * is called first, and the session is forgotten (sync_http_logout_local).
+ * Returns PLAT_OK. */
+int sync_http_set_auth(struct sync_http *h, const struct sync_http_auth *auth,
+                       void *payload);
+
+/* Log in now with the login hook (forgetting the session first), so that a
+ * wrong password is reported before any work. Optional: requests log in by
+ * themselves. Errors: ERR_CONFIG (no login hook installed), else what the
+ * hook returns. */
+int sync_http_auth_login(struct sync_http *h);
+
+/* Forget the session: the cookies are dropped and the next request calls
+ * the login hook again. */
 void sync_http_logout_local(struct sync_http *h);
+
+/* Store a session cookie as if the server had set it (for the host of
+ * base_url only, path "/", sent over http and https): for a login hook that got its session token in a
+ * response body. `name` and `value` must be non-empty and hold no control
+ * character, space, ';', ',', '"' or a backslash ('=' neither in the name).
+ * Errors: ERR_INVALID, ERR_NOMEM. */
+int sync_http_set_cookie(struct sync_http *h, const char *name,
+                         const char *value);
+
+/* 1 if the client holds a cookie named `name` (as set by the server or
+ * sync_http_set_cookie), else 0. The value is not returned. */
+int sync_http_has_cookie(struct sync_http *h, const char *name);
+
+/* ---- error text hook ------------------------------------------------------ */
+
+/* Puts the server's message from an answer with HTTP `status` and body
+ * `body`/`len` (may be NULL/0) into `out` as one line of at most `n` - 1
+ * bytes (n > 0; always NUL-terminated; "" when there is nothing to say).
+ * Must not copy request data the server echoes, nor tokens. Returns the
+ * length written. */
+typedef size_t (*sync_http_error_text_fn)(long status, const char *body,
+                                          size_t len, char *out, size_t n);
+
+/* Install the reader of this server's error bodies; NULL restores
+ * sync_http_default_error_text. Responses filled by `h` afterwards carry
+ * it (sync_http_response.error_text). */
+void sync_http_set_error_text(struct sync_http *h, sync_http_error_text_fn fn);
+
+/* The default reader, knowing no server: the reason phrase of `status`
+ * ("Not Found"; "" for an unknown status), then ": " and the body when it
+ * is short plain text (control characters replaced, cut with "...") or,
+ * for a JSON object, its top-level string "message", "error" or "detail";
+ * other JSON is not copied (it may echo the request) and an HTML page is
+ * named, not copied ("(HTML page)"). A 2xx answer whose body is an HTML
+ * page gives "HTML page instead of JSON (a proxy or login portal
+ * answered?)". */
+size_t sync_http_default_error_text(long status, const char *body,
+                                    size_t len, char *out, size_t n);
 
 struct sync_http_response {
     long status;                 /* HTTP status of the answer; 0: none   */
@@ -132,6 +218,9 @@ struct sync_http_response {
                                     longer than the buffer              */
     char content_type[128];      /* Content-Type; "" if none or too long */
     double retry_after_s;        /* Retry-After of the answer; 0 if none */
+    sync_http_error_text_fn error_text; /* the client's error reader (see
+                                    sync_http_set_error_text); NULL: the
+                                    default                              */
 };
 
 /* Send one request and read the whole answer into `resp`.
@@ -148,11 +237,12 @@ struct sync_http_response {
  *                   (do not pass one that still holds a body); always
  *                   release it with sync_http_response_dispose(), even when
  *                   the call fails
- * Logs in first when a user is configured and there is no token yet.
+ * Calls the login hook first when one is installed and there is no session
+ * yet; the headers hook adds its headers to every attempt.
  * Returns PLAT_OK whenever the server gave a final answer (check
  * resp->status). Errors: ERR_RETRY (network, 429/502/503/504 after all
- * attempts, cancelled), ERR_AUTH (401 again after a new login, or the login
- * failed), ERR_TOOLARGE (answer over max_response), ERR_INVALID (bad
+ * attempts, cancelled), ERR_AUTH (401 again after a new login), what the
+ * login or headers hook returned, ERR_TOOLARGE (answer over max_response), ERR_INVALID (bad
  * argument), ERR_NOMEM, ERR_GENERIC (TLS verification, other curl errors). */
 int sync_http_request(struct sync_http *h, const char *method,
                       const char *path_and_query, const char *content_type,
@@ -183,11 +273,12 @@ int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
  * a response that a failed call left empty; safe to call twice. */
 void sync_http_response_dispose(struct sync_http_response *r);
 
-/* Counters since create; all requests, including logins and retries. */
+/* Counters since create; all requests, including the login hook's and
+ * retries. */
 struct sync_http_stats {
     int64_t requests;            /* transfers attempted                  */
     int64_t retries;             /* of them, repeats after a failure     */
-    int64_t logins;              /* login requests sent                  */
+    int64_t logins;              /* calls of the login hook              */
     int64_t bytes_down_wire;     /* response headers + bodies as received */
     int64_t bytes_up_wire;       /* request headers + bodies as sent     */
     int64_t bytes_down_body;     /* decoded response bodies              */
@@ -207,23 +298,24 @@ void sync_http_stats(const struct sync_http *h, struct sync_http_stats *out);
 int sync_http_status_to_err(long status);
 
 /* Map resp->status with sync_http_status_to_err(); when it is an error,
- * set the message "<what>: HTTP <status>: <server message>" and return the
- * code. `what` names the operation, e.g. "121 PATCH registration ref-1";
- * it must not hold personal data. */
+ * set the message "<what>: HTTP <status>: <server message>" (the message
+ * from resp->error_text, or the default reader; when it is empty just
+ * "<what>: HTTP <status>") and return the code. `what` names the
+ * operation, e.g. "GET contact list"; it must not hold personal data. */
 int sync_http_response_err(const struct sync_http_response *resp,
                            const char *what);
 
-/* Put the server's message from a 121 error body (shapes A-G of contract
- * 0.4: {"statusCode","message"} with a string or an array of DTO errors,
- * {"errors": string|object|array}, a raw array of {"error",
- * "referenceId","lineNumber","column",...}) into `out` as one line of at
- * most out_size - 1 bytes (cut at a UTF-8 boundary, with "..."). DTO
- * errors give "property: constraint"; `target` and `value` (which echo the
- * request body) are never copied. A body that is not JSON gives its first
- * bytes with control characters replaced; an empty body gives "". Returns
- * the length written. */
-size_t sync_http_error_message(const char *body, size_t len, char *out,
-                               size_t out_size);
+/* The server's message for `resp` through resp->error_text (or the
+ * default reader), as a sync_http_error_text_fn. */
+size_t sync_http_error_text(const struct sync_http_response *resp, char *out,
+                            size_t n);
+
+/* For a 2xx answer that should be JSON: ERR_INVALID with "<what>: HTTP
+ * <status>: HTML page instead of JSON (...)" when the answer is an HTML page
+ * (Content-Type text/html, or a body starting with "<!doctype" or "<html"),
+ * as a captive portal or a proxy's login page gives; else PLAT_OK. */
+int sync_http_check_json(const struct sync_http_response *resp,
+                         const char *what);
 
 /* Append `s` to `out`, percent-encoded for a query value or a path segment:
  * letters, digits and "-._~" stay, and so do "$", ":" and "," so that

@@ -65,7 +65,9 @@ int sync_ctx_cancelled(struct sync_ctx *ctx);
 /* Progress of the current stream: `done` units of `total` (0: unknown). */
 void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total);
 
-/* Counters of the source's summary (added to). */
+/* Counters of the source's summary (added to). The connector counts
+ * what it does; the engine counts only what it decides itself (the
+ * conflicts of sync_check_record, the records sync_mark_gone marks). */
 enum sync_counter {
     SYNC_COUNT_PULLED = 0,   /* records written from the source         */
     SYNC_COUNT_EVENTS,       /* change events applied                   */

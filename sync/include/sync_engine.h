@@ -1,30 +1,35 @@
 /*
- * sync_engine.h - one sync cycle between the local store and a 121 server.
+ * sync_engine.h - one sync cycle between the local store and the enabled
+ * sources (121, KoboToolbox, EspoCRM, a folder of files: the connectors of
+ * sync_connector.h).
  *
- * A cycle logs in, pulls (program, message templates, registrations,
- * payments and transactions, optionally voucher images) and then pushes the
- * outbox (creates, field edits, status changes), so that the conflict check
- * of every pushed field uses fresh server values. Everything pulled is
- * committed in batches with its checkpoint, so an interrupted cycle loses
- * at most one batch of download work and nothing of the local work.
+ * For each source, in registry order: init, auth, pull every stream (each
+ * batch committed with its cursor), confirm in-flight operations, then
+ * push the outbox operations meant for it, kind by kind, so that the
+ * conflict check of every pushed field uses fresh source values. An
+ * interrupted cycle loses at most one batch of download work and nothing
+ * of the local work.
  *
- * The engine owns scheduling, checkpoints, retries (through sync/http) and
- * conflicts; the 121 connector (sync/connectors/c121/) owns the wire
- * format. The engine never logs personal data; it logs referenceIds.
+ * The engine owns every store write (sync_ctx.h), checkpoints, the
+ * three-way field check and policies, conflicts, outbox states, cancel,
+ * progress and one summary per source; connectors own their wire format.
+ * The engine never logs personal data; it logs referenceIds.
  *
  * Result of sync_engine_run:
  *   PLAT_OK      the cycle completed (conflicts or rejected entries may
  *                still need a person: see the summary counts)
- *   ERR_RETRY    the server was unreachable; nothing lost, try later
- *   ERR_AUTH     login failed or the user lacks a permission
- *   ERR_INVALID  the server answered something malformed; store unchanged
+ *   ERR_RETRY    a source was unreachable; nothing lost, try later
+ *   ERR_AUTH     a login failed or the user lacks a permission
+ *   ERR_INVALID  a source answered something malformed; store unchanged
  *                beyond the last committed batch
+ *   ERR_CONFIG   no enabled source, or --source names an unknown one
  *   other        local failure (store, memory)
- * The summary is filled in every case, with what was done before a stop.
+ * The report is filled in every case, with what was done before a stop.
  */
 #ifndef SYNC_ENGINE_H
 #define SYNC_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -47,11 +52,18 @@ typedef void (*sync_progress_cb)(void *payload, const char *phase,
                                  int64_t done, int64_t total,
                                  int64_t bytes_wire);
 
+struct sync_source_conf;
+
 struct sync_engine_options {
-    const char *server_url;      /* base URL, without /api              */
-    int program_id;
-    const char *user;
-    const char *password;        /* borrowed; never logged              */
+    /* The sources to run, in the registry's order (each with its config
+     * section; disabled ones are skipped). Borrowed for the cycle. */
+    const struct sync_source_conf *sources;
+    size_t n_sources;
+    /* Names of the sources to run (--source); NULL/0: every enabled one. */
+    const char *const *only;
+    size_t n_only;
+
+    /* Transport (every HTTP source). */
     const char *ca_file;         /* optional                            */
     const char *pinned_pubkey;   /* optional                            */
     const char *proxy;           /* optional                            */
@@ -61,7 +73,7 @@ struct sync_engine_options {
     long backoff_cap_ms;         /* 0: default                          */
 
     int direction;               /* enum sync_direction                 */
-    int full;                    /* re-read every registration          */
+    int full;                    /* re-read every record                */
     int vouchers;                /* fetch voucher images                */
     int window;                  /* registrations per request (0: 50000) */
     int batch;                   /* records per committed batch (0: 1000) */
@@ -78,21 +90,61 @@ struct sync_engine_options {
     volatile int *cancel;        /* set non-zero to stop after a batch  */
 };
 
+/* What one source did in a cycle. */
 struct sync_summary {
-    int64_t pulled;              /* registrations written from the server */
-    int64_t events;              /* registration events applied          */
+    char source[32];             /* connector name                       */
+    int rc;                      /* PLAT_OK or the ERR_* it ended with   */
+    int64_t pulled;              /* records written from the source      */
+    int64_t events;              /* change events applied                */
     int64_t pushed;              /* outbox entries confirmed done        */
     int64_t sent;                /* outbox entries sent, awaiting events  */
     int64_t conflicts;           /* conflicts found in this cycle        */
     int64_t rejected;            /* entries rejected in this cycle       */
+    int64_t gone;                /* records the source no longer shows   */
     int64_t requests;            /* HTTP requests                        */
     int64_t bytes_wire;          /* bytes on the wire, both directions   */
     int64_t bytes_body;          /* uncompressed response bytes          */
     int64_t elapsed_ms;
-    char error[256];             /* one line when the result is not OK   */
+    char error[320];             /* one line when rc is not OK           */
 };
 
+#define SYNC_MAX_SOURCES 8
+
+/* The whole cycle: `total` adds up every source (its source is "",
+ * its rc the result), `per[i]` is source i of the n_per that ran. */
+struct sync_report {
+    struct sync_summary total;
+    struct sync_summary per[SYNC_MAX_SOURCES];
+    size_t n_per;
+};
+
+/* Run one cycle over the selected enabled sources, in registry order.
+ * A source that fails (ERR_RETRY, ERR_AUTH, ...) does not stop the
+ * others; the result is the first failure that is not ERR_RETRY, else
+ * ERR_RETRY, else PLAT_OK (with several sources, total.error is prefixed
+ * with the source's name). ERR_CONFIG when --source names an
+ * unknown or disabled source, or none is enabled. */
 int sync_engine_run(struct store *s, const struct sync_engine_options *opt,
-                    struct sync_summary *out);
+                    struct sync_report *out);
+
+struct sync_connector;
+
+/* sync_engine_run over the NULL-terminated list `connectors` instead of
+ * the registry (tests run scripted connectors through it). */
+int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
+                         const struct sync_connector *const *connectors,
+                         struct sync_report *out);
+
+/* A context for driving one connector's phases by hand (tests, and
+ * embedding a connector without the cycle): over store `s`, for the source
+ * whose section is `conf`, with `http` (borrowed; NULL for none) and the
+ * summary `sum` to count into (borrowed). Free with sync_ctx_destroy. */
+struct sync_ctx;
+struct sync_http;
+int sync_ctx_create(struct sync_ctx **out, struct store *s,
+                    const struct sync_source_conf *conf,
+                    const struct sync_engine_options *opt,
+                    struct sync_http *http, struct sync_summary *sum);
+void sync_ctx_destroy(struct sync_ctx *ctx);
 
 #endif

@@ -26,6 +26,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "fake121", "fake121.py")
+sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
+import launcher  # noqa: E402
 USER, PASSWORD = "sync-bot@example.org", "s3cret"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -85,17 +87,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bench-daemon-")
     fake = daemon = None
     try:
-        portfile = os.path.join(tmp, "port")
-        fake = subprocess.Popen(
-            [sys.executable, FAKE, "--port", "0", "--port-file", portfile,
-             "--seed-registrations", str(a.seed), "--throttle", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while not os.path.exists(portfile):
-            if time.time() > deadline or fake.poll() is not None:
-                raise RuntimeError("fake121 did not start")
-            time.sleep(0.05)
-        url = "http://127.0.0.1:%d" % int(open(portfile).read())
+        fake = launcher.start_script(FAKE, "--seed-registrations", a.seed,
+                                     "--throttle", "0", port_arg=True,
+                                     prefix="bench-fake-")
+        url = fake.url
         conf, db = os.path.join(tmp, "agent.conf"), os.path.join(tmp, "a.db")
         env = dict(os.environ, AGENT_121_PASSWORD=PASSWORD)
         env.pop("AGENT_CONFIG", None)
@@ -139,8 +134,7 @@ def main():
                   idle["hwm_kb"] / 1024.0, idle["threads"]))
 
         if a.offline_seconds > 0:
-            fake.send_signal(signal.SIGTERM)
-            fake.wait(10)
+            fake.stop()
             fake = None
             # Make the daemon notice: a requested sync fails, it is
             # offline from then on and probes every 5 s.
@@ -159,9 +153,8 @@ def main():
         if daemon and daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(30)
-        if fake and fake.poll() is None:
-            fake.send_signal(signal.SIGTERM)
-            fake.wait(10)
+        if fake:
+            fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,26 +27,24 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "fake121", "fake121.py")
+sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
+import launcher  # noqa: E402
 USER, PASSWORD = "sync-bot@example.org", "s3cret"
 
 
 class Fake:
     def __init__(self, tmp, seed, gzip_on, payments):
-        self.portfile = os.path.join(tmp, "port")
-        args = [sys.executable, FAKE, "--port", "0", "--port-file",
-                self.portfile, "--seed-registrations", str(seed),
+        args = ["--seed-registrations", str(seed),
                 "--seed-payments", str(payments),
                 "--cost-model", "--throttle", "0"]
         if gzip_on:
             args.append("--gzip")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while not os.path.exists(self.portfile):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("fake121 did not start")
-            time.sleep(0.05)
-        self.port = int(open(self.portfile).read())
-        self.url = "http://127.0.0.1:%d" % self.port
+        # Seeding 200,000 registrations takes a while.
+        self.fake = launcher.start_script(FAKE, *args, port_arg=True,
+                                          timeout=120, prefix="bench-fake-")
+        self.proc = self.fake.proc
+        self.port = self.fake.port
+        self.url = self.fake.url
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -59,11 +56,7 @@ class Fake:
         return json.loads(raw) if raw else None
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.fake.stop()
 
 
 def unlimited_request_time(fake, program):

@@ -120,7 +120,7 @@ class AgentTestCase(unittest.TestCase):
         return path
 
     def write_config(self, name, store_path, extra=""):
-        text = ("[store]\npath = %s\n[server]\nurl = http://127.0.0.1:9\n"
+        text = ("[store]\npath = %s\n[121]\nurl = http://127.0.0.1:9\n"
                 "program_id = 3\nuser = u\n%s" % (store_path, extra))
         return self.write(name, text, 0o600)
 

@@ -122,6 +122,28 @@ class BadInputTest(AgentTestCase):
         self.assertIn("bad.json", line)
         self.assert_unchanged()
 
+    def test_nul_in_json_file(self):
+        # cJSON would end the string at the NUL and store "Jo" unseen.
+        path = self.write("nul.json", '{"fullName": "Jo\\u0000hn"}')
+        line = self.fails("registrations", "add", "--file", path)
+        self.assertIn("nul.json", line)
+        self.assertIn("NUL", line)
+        self.assertNotIn("Jo", line)
+        self.assert_unchanged()
+
+    def test_number_out_of_range(self):
+        self.import_program()
+        self.before = self.snapshot()
+        path = self.write("big.json", '{"fullName": "A", '
+                          '"phoneNumber": "31600000002", '
+                          '"programFspConfigurationName": '
+                          '"Intersolve-voucher-paper", '
+                          '"householdSize": 1e308}')
+        line = self.fails("registrations", "add", "--file", path)
+        self.assertIn("householdSize", line)
+        self.assertIn("out of range", line)
+        self.assert_unchanged()
+
     def test_huge_value(self):
         path = self.write("big.json", json.dumps({"fullName": "x" * 1048576}))
         line = self.fails("registrations", "add", "--file", path)
@@ -239,16 +261,45 @@ class BadInputTest(AgentTestCase):
 
     # -- config -------------------------------------------------------------
 
+    def test_old_server_section_still_loads(self):
+        """A config written before connectors ([server]) loads, with one
+        warning line naming the section to rename; its transport keys are
+        read as [sync] keys."""
+        conf = self.write("old.conf",
+                          "[store]\npath = %s\n[server]\n"
+                          "url = http://127.0.0.1:9\nprogram_id = 3\n"
+                          "user = u\nproxy = http://127.0.0.1:9\n" % self.db,
+                          0o600)
+        rc, out, err = self.run_agent("--config", conf, "--json", "config",
+                                      "show", config=False)
+        self.assertEqual(rc, 0, err)
+        shown = json.loads(out)
+        self.assertEqual(shown["121.url"], "http://127.0.0.1:9")
+        self.assertEqual(shown["121.program_id"], 3)
+        self.assertEqual(shown["121.enabled"], "true")
+        self.assertEqual(shown["sync.proxy"], "http://127.0.0.1:9")
+        warnings = [l for l in err.splitlines() if "[server]" in l]
+        self.assertEqual(len(warnings), 1, err)
+        self.assertIn("old.conf: section [server] is now [121]; rename it",
+                      warnings[0])
+        rc, out, err = self.run_agent("--config", conf, "config", "check",
+                                      config=False)
+        self.assertEqual(rc, 0, err)
+        self.assert_unchanged()
+
     def test_bad_config(self):
         conf = self.write_config("bad.conf", self.db,
                                  "colour = blue\n[log]\nlevel = loud\n")
         line = self.fails("--config", conf, "status", config=False)
         self.assertIn("bad.conf:7", line)
-        self.assertIn("server.colour", line)
+        self.assertIn("121.colour", line)
+        # The valid keys of the connector's section are listed.
+        self.assertIn("valid keys in [121]: enabled, url, program_id, user, "
+                      "password_file", line)
         rc, out, err = self.run_agent("--config", conf, "config", "check",
                                       config=False)
         self.assertEqual(rc, 1)
-        self.assertIn("bad.conf:7: unknown key 'server.colour'", err)
+        self.assertIn("bad.conf:7: unknown key '121.colour'", err)
         self.assertIn("bad.conf:9", err)
         self.assertIn("log.level", err)
         checked = json.loads(self.run_agent("--config", conf, "--json",

@@ -101,10 +101,13 @@ class InitConfigTest(AgentTestCase):
         env = dict(self.env, AGENT_121_PASSWORD="hunter2-secret")
         out = self.ok("config", "show", env=env)
         self.assertNotIn("hunter2-secret", out)
-        self.assertIn("server.url = http://127.0.0.1:9", out)
+        self.assertIn("121.url = http://127.0.0.1:9", out)
+        self.assertNotIn("121.password ", out)
         self.assertIn("AGENT_121_PASSWORD", out)
         shown = json.loads(self.ok("--json", "config", "show", env=env))
-        self.assertEqual(shown["server.program_id"], 3)
+        self.assertEqual(shown["121.program_id"], 3)
+        self.assertEqual(shown["121.enabled"], "true")
+        self.assertNotIn("121.password", shown)
         self.assertEqual(shown["store.synchronous"], "full")
         self.assertNotIn("hunter2-secret", json.dumps(shown))
 
@@ -214,8 +217,19 @@ class RegistrationsTest(AgentTestCase):
         self.assertEqual(st["pending"], 4)
         self.assertEqual(st["conflicts"], 0)
         self.assertEqual(st["rejected"], 0)
-        self.assertEqual(st["last_sync"],
-                         {"121": None, "kobo": None, "espocrm": None})
+        self.assertIsNone(st["last_sync"]["121"])
+        # Every compiled-in source is listed, from the connector registry.
+        names = [s["name"] for s in st["sources"]]
+        self.assertEqual(names[0], "121")
+        self.assertEqual(sorted(names), sorted(st["last_sync"].keys()))
+        src = st["sources"][0]
+        self.assertEqual(src["enabled"], True)
+        self.assertIsNone(src["last_sync"])
+        self.assertIsNone(src["last_error"])
+        self.assertEqual(src["pending"], 4)
+        self.assertEqual(src["conflicts"], 0)
+        for other in st["sources"][1:]:
+            self.assertEqual(other["enabled"], False)
         self.assertEqual(st["store"], self.db)
         self.assertEqual(st["program_id"], 3)
         self.assertGreaterEqual(st["schema_version"], 1)

@@ -34,7 +34,7 @@ class SyncTestCase(AgentTestCase):
 
     def use_server(self, conf, db, extra=""):
         """Point a config at the fake, with quick retries for tests."""
-        text = ("[store]\npath = %s\n[server]\nurl = %s\nprogram_id = 3\n"
+        text = ("[store]\npath = %s\n[121]\nurl = %s\nprogram_id = 3\n"
                 "user = %s\n[sync]\nmax_attempts = 4\nbackoff_base_ms = 20\n"
                 "backoff_cap_ms = 200\n%s" % (db, self.fake.url, USER, extra))
         with open(conf, "w") as f:
@@ -204,6 +204,39 @@ class TestFailures(SyncTestCase):
         self.assertEqual(len(created), 1)
         # The POST really was answered with a failure once.
         self.assertIn("502", json.dumps(self.fake.state()["by_status"]))
+
+
+class TestSources(SyncTestCase):
+    def test_report_has_one_entry_per_source(self):
+        doc = self.sync("--source", "121")
+        self.assertEqual(doc["result"], "ok")
+        self.assertEqual([s["source"] for s in doc["sources"]], ["121"])
+        one = doc["sources"][0]
+        self.assertEqual(one["result"], "ok")
+        self.assertEqual(one["pulled"], doc["pulled"])
+        self.assertEqual(one["requests"], doc["requests"])
+        self.assertIsNone(one["error"])
+        # The text report: the total, then a line per source.
+        rc, out, err = self.run_agent("sync", "--now")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("sync: pulled "), out)
+        self.assertRegex(out, r"\n  121 +ok: pulled \d+")
+        status = self.json("status")
+        src = [x for x in status["sources"] if x["name"] == "121"][0]
+        self.assertIsNotNone(src["last_sync"])
+        self.assertIn("source 121", self.ok("status"))
+
+    def test_unknown_source_is_a_usage_error(self):
+        rc, out, err = self.run_agent("sync", "--now", "--source", "nope")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("'nope'", err)
+        self.assertIn("121", err)       # lists the compiled-in sources
+
+    def test_disabled_source_names_its_section(self):
+        rc, out, err = self.run_agent("sync", "--now", "--source", "file")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("[file]", err)
+        self.assertIn("disabled", err)
 
 
 class TestTwoDevices(SyncTestCase):

@@ -69,7 +69,7 @@ class DaemonTestCase(AgentTestCase):
         keyword "section_key=value" pairs override or add keys."""
         sections = {
             "store": {"path": self.db},
-            "server": {"url": url, "program_id": "3", "user": USER},
+            "121": {"url": url, "program_id": "3", "user": USER},
             "log": {"level": "info", "file": self.log},
             "sync": {"max_attempts": "1", "backoff_base_ms": "20",
                      "backoff_cap_ms": "200"},

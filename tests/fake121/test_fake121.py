@@ -9,55 +9,39 @@ import gzip
 import http.client
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "fake121.py")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fakes"))
+import launcher  # noqa: E402
 USER, PASSWORD = "sync-bot@example.org", "s3cret"
 
 
 class FakeServer:
     def __init__(self, *args):
-        self.tmp = tempfile.mkdtemp(prefix="fake121-test-")
-        self.port_file = os.path.join(self.tmp, "port")
-        self.dump = os.path.join(self.tmp, "dump.json")
-        self.log_path = os.path.join(self.tmp, "stderr.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE, "--port", "0", "--port-file", self.port_file,
-             "--state-dump", self.dump] + list(args),
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(self.port_file):
-            if self.proc.poll() is not None:
-                raise RuntimeError("fake121 exited: %s" % self.stderr())
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake121 did not start")
-            time.sleep(0.05)
-        with open(self.port_file) as f:
-            self.port = int(f.read().strip())
+        # The state dump goes to the launcher's directory (kept after stop
+        # for tearDownClass to read).
+        self.fake = launcher.Fake([sys.executable, FAKE] + list(args),
+                                  port_arg=True, capture_stderr=True,
+                                  keep_dir=True, prefix="fake121-test-",
+                                  start=False)
+        self.tmp = self.fake.dir
+        self.dump = self.fake.path("dump.json")
+        self.fake.argv += ["--state-dump", self.dump]
+        self.fake.start()
+        self.proc = self.fake.proc
+        self.port = self.fake.port
 
     def stderr(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return self.fake.stderr_text()
 
     def stop(self):
         """Stop with SIGTERM; returns the server's stderr."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.stderr()
+        return self.fake.stop(timeout=15)
 
 
 class Client:

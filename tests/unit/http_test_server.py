@@ -7,11 +7,13 @@ Listens on 127.0.0.1, port 0 (and optionally a TLS port), writes
 
   POST /_control      JSON: {"reset": true, "script": [step...],
                       "login_script": [step...], "auth": true|false,
-                      "login_mode": "body"|"cookie", "expire": true}
+                      "login_mode": "body"|"cookie"|"body_only",
+                      "expire": true}
   GET  /_control/log  {"requests": [summary...], "logins": n}
   POST /api/users/login  built-in 121 login (user u@example.org, password
                       s3cret): 201 with access_token_general in the body
-                      (unless login_mode is "cookie") and in Set-Cookie;
+                      (unless login_mode is "cookie") and in Set-Cookie
+                      (unless login_mode is "body_only");
                       401 otherwise. A login_script step replaces it.
   anything else       the next script step, or (none left) an echo: 200 with
                       the request summary as JSON. With "auth" on, a request
@@ -229,11 +231,13 @@ class Handler(BaseHTTPRequestHandler):
             mode = state["login_mode"]
         reply = {"username": USER, "permissions": {"3": ["program.read"]},
                  "expires": "2026-01-01T09:00:00.000Z", "isAdmin": False}
-        if mode == "body":
+        if mode in ("body", "body_only"):
             reply["access_token_general"] = tok
-        self.json_reply(201, reply, {
-            "Set-Cookie": "access_token_general=%s; Path=/; HttpOnly; Secure;"
-                          " SameSite=None" % tok})
+        headers = {}
+        if mode != "body_only":
+            headers["Set-Cookie"] = ("access_token_general=%s; Path=/; "
+                                     "HttpOnly; Secure; SameSite=None" % tok)
+        self.json_reply(201, reply, headers)
 
     def handle_any(self):
         raw, body = self.read_body()

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "c121.h"
+#include "c121_http.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_fs.h"
@@ -92,13 +93,13 @@ static int env_connect(void)
     E.http = NULL;
     o.base_url = E.base;
     o.proxy = "";
-    o.user = USER;
-    o.password = PASSWORD;
+    o.service_name = "121";
     o.max_attempts = E.opt.max_attempts > 0 ? E.opt.max_attempts : 3;
     o.backoff_base_ms = 10;
     o.backoff_cap_ms = 2000;
     o.max_response = E.max_response;
-    if (sync_http_create(&E.http, &o) != PLAT_OK)
+    if (sync_http_create(&E.http, &o) != PLAT_OK ||
+        c121_http_install(E.http, USER, PASSWORD) != PLAT_OK)
         return -1;
     E.c.store = E.store;
     E.c.http = E.http;

@@ -11,6 +11,8 @@
 #include "testlib.h"
 
 #include "c121.h"
+#include "c121_model.h"
+#include "c121_http.h"
 #include "plat_alloc.h"
 #include "plat_buf.h"
 #include "plat_err.h"
@@ -316,13 +318,13 @@ static int env_open(struct env *e, int seed)
         return -1;
     ho.base_url = base_url;
     ho.proxy = "";
-    ho.user = USER;
-    ho.password = "s3cret";
+    ho.service_name = "121";
     ho.max_attempts = 6;
     ho.backoff_base_ms = 1;
     ho.backoff_cap_ms = 20;
     ho.connect_timeout_ms = 2000;
-    if (sync_http_create(&e->http, &ho) != PLAT_OK)
+    if (sync_http_create(&e->http, &ho) != PLAT_OK ||
+        c121_http_install(e->http, USER, "s3cret") != PLAT_OK)
         return -1;
     e->opt.server_url = base_url;
     e->opt.program_id = PROGRAM;
@@ -1078,7 +1080,7 @@ static void test_status_changes(void)
 
     /* A deleted registration is no longer listed: the events tell. */
     CHECK_INT(pull_refs(&e, refs, 3), PLAT_OK);
-    CHECK_INT(store_reg_apply_event(e.s, refs[3], "status", "deleted"),
+    CHECK_INT(store_reg_server_edit(e.s, refs[3], c121_mark_deleted, NULL),
               PLAT_OK);
     CHECK_INT(c121_confirm_inflight(&e.c), PLAT_OK);
     CHECK_INT(outbox_n(&e, NULL), 0);
@@ -1153,10 +1155,11 @@ static void test_status_skipped_conflict_and_guard(void)
     CHECK(strstr(msg, "skipped") != NULL);
     CHECK_FIELD(local_field(&e, refs[0], "status"), "completed");
 
-    /* Take the device's status for the conflict: declined -> validated is
-     * not allowed, so the resolution says so and nothing changes. */
-    CHECK_INT(store_conflict_resolve(e.s, k.id[0], "local", NULL),
-              ERR_INVALID);
+    /* Taking the device's status for the conflict would be declined ->
+     * validated, which 121 does not allow: the caller checks that with
+     * c121_model before it resolves (the store records any status). */
+    CHECK(!c121_status_transition_allowed("declined", "validated"));
+    CHECK(c121_status_transition_allowed("declined", "included"));
     CHECK_INT(store_conflict_resolve(e.s, k.id[0], "value", "\"included\""),
               PLAT_OK);
     CHECK_INT(c121_push_status(&e.c), PLAT_OK);

@@ -1,15 +1,18 @@
 /*
  * test_config.c - the config file: parsing, errors that name file, line and
- * key, the writer (round trip), and where the password comes from.
+ * key, the writer (round trip), and where the password comes from; the
+ * connectors' sections ([121], [file]) and the old [server] layout.
  */
 #include "testlib.h"
 
 #include "config.h"
+#include "config_sources.h"
 #include "plat_alloc.h"
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
 #include "plat_log.h"
+#include "sync_connector.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,19 @@
 static int contains(const char *haystack, const char *needle)
 {
     return haystack && needle && strstr(haystack, needle) != NULL;
+}
+
+/* A value of the [121] section (NULL: unset). */
+static const char *v121(const struct agent_config *cfg, const char *key)
+{
+    return agent_config_get(cfg, "121", key);
+}
+
+static int enabled(const struct agent_config *cfg, const char *source)
+{
+    const struct sync_source_conf *sc = agent_config_source(cfg, source);
+
+    return sc && sc->enabled;
 }
 
 /* Parse `text` into a fresh config; returns the result code. */
@@ -42,7 +58,7 @@ static void test_parse_valid(void)
         "path = /var/tmp/agent.db\n"
         "synchronous = normal\n"
         "  ; another comment style\n"
-        "[server]\n"
+        "[121]\n"
         "url=https://121.example.org\n"
         "  program_id   =   3  \r\n"
         "user = field@example.org\n"
@@ -54,10 +70,13 @@ static void test_parse_valid(void)
     CHECK_INT(parse(&cfg, text), PLAT_OK);
     CHECK_STR(cfg.store_path, "/var/tmp/agent.db");
     CHECK_INT(cfg.store_sync_full, 0);
-    CHECK_STR(cfg.server_url, "https://121.example.org");
+    CHECK_STR(v121(&cfg, "url"), "https://121.example.org");
+    CHECK_STR(v121(&cfg, "program_id"), "3");
     CHECK_INT(cfg.program_id, 3);
-    CHECK_STR(cfg.user, "field@example.org");
-    CHECK_STR(cfg.password_file, "/etc/agent/pw");
+    CHECK_STR(v121(&cfg, "user"), "field@example.org");
+    CHECK_STR(v121(&cfg, "password_file"), "/etc/agent/pw");
+    CHECK(enabled(&cfg, "121"));          /* on: its url is set */
+    CHECK(!enabled(&cfg, "file"));
     CHECK_INT(cfg.log_level, LOG_LVL_DEBUG);
     CHECK_STR(cfg.log_file, "/var/log/agent.log");
     agent_config_dispose(&cfg);
@@ -67,11 +86,13 @@ static void test_defaults(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nurl = http://x\n"), PLAT_OK);
+    CHECK_INT(parse(&cfg, "[121]\nurl = http://x\n"), PLAT_OK);
     CHECK_INT(cfg.store_sync_full, 1);
     CHECK_INT(cfg.log_level, LOG_LVL_INFO);
     CHECK_INT(cfg.program_id, 0);
-    CHECK_STR(cfg.password_file, "");
+    CHECK(v121(&cfg, "password_file") == NULL);
+    CHECK(v121(&cfg, "password") == NULL);
+    CHECK_STR(cfg.ca_file, "");
     CHECK_STR(cfg.log_file, "");
     CHECK(cfg.store_path != NULL);
     agent_config_dispose(&cfg);
@@ -81,10 +102,25 @@ static void test_unknown_key(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nurl = http://x\nproxi = y\n"),
+    CHECK_INT(parse(&cfg, "[121]\nurl = http://x\nproxi = y\n"),
               ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:3"));
-    CHECK(contains(plat_err_msg(), "server.proxi"));
+    CHECK(contains(plat_err_msg(), "121.proxi"));
+    /* The valid keys are listed (never the SECRET ones). */
+    CHECK(contains(plat_err_msg(), "valid keys in [121]: enabled, url, "
+                   "program_id, user, password_file)"));
+    CHECK(!contains(plat_err_msg(), "password,"));
+    agent_config_dispose(&cfg);
+
+    /* A secret is never read from the file. */
+    CHECK_INT(parse(&cfg, "[121]\npassword = hunter2\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "test.conf:2"));
+    CHECK(!contains(plat_err_msg(), "hunter2"));
+    agent_config_dispose(&cfg);
+
+    /* The transport keys are in [sync] now. */
+    CHECK_INT(parse(&cfg, "[121]\nproxy = http://p\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "121.proxy"));
     agent_config_dispose(&cfg);
 
     CHECK_INT(parse(&cfg, "[nope]\nx = 1\n"), ERR_CONFIG);
@@ -97,13 +133,22 @@ static void test_bad_values(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nprogram_id = abc\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121]\nprogram_id = abc\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:2"));
-    CHECK(contains(plat_err_msg(), "server.program_id"));
+    CHECK(contains(plat_err_msg(), "121.program_id"));
     agent_config_dispose(&cfg);
 
-    CHECK_INT(parse(&cfg, "[server]\nprogram_id = -4\n"), ERR_CONFIG);
-    CHECK(contains(plat_err_msg(), "server.program_id"));
+    CHECK_INT(parse(&cfg, "[121]\nurl = ftp://h\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "121.url"));
+    CHECK(contains(plat_err_msg(), "http://"));
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[121]\nenabled = perhaps\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "121.enabled"));
+    agent_config_dispose(&cfg);
+
+    CHECK_INT(parse(&cfg, "[file]\ndir =\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "file.dir"));
     agent_config_dispose(&cfg);
 
     CHECK_INT(parse(&cfg, "\n\n[log]\nlevel = loud\n"), ERR_CONFIG);
@@ -125,9 +170,9 @@ static void test_duplicate_key(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nuser = a\nuser = b\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121]\nuser = a\nuser = b\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:3"));
-    CHECK(contains(plat_err_msg(), "server.user"));
+    CHECK(contains(plat_err_msg(), "121.user"));
     CHECK(contains(plat_err_msg(), "line 2"));
     agent_config_dispose(&cfg);
 }
@@ -136,16 +181,16 @@ static void test_missing_equals(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nurl http://x\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121]\nurl http://x\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:2"));
     CHECK(contains(plat_err_msg(), "'='"));
     agent_config_dispose(&cfg);
 
-    CHECK_INT(parse(&cfg, "[server\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:1"));
     agent_config_dispose(&cfg);
 
-    CHECK_INT(parse(&cfg, "[server]\n = x\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121]\n = x\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:2"));
     agent_config_dispose(&cfg);
 }
@@ -154,7 +199,7 @@ static void test_bad_utf8(void)
 {
     struct agent_config cfg;
 
-    CHECK_INT(parse(&cfg, "[server]\nuser = a\xff\n"), ERR_CONFIG);
+    CHECK_INT(parse(&cfg, "[121]\nuser = a\xff\n"), ERR_CONFIG);
     CHECK(contains(plat_err_msg(), "test.conf:2"));
     CHECK(contains(plat_err_msg(), "UTF-8"));
     agent_config_dispose(&cfg);
@@ -173,7 +218,7 @@ static void test_every_error_reported(void)
 
     REQUIRE(agent_config_init(&cfg) == PLAT_OK);
     CHECK_INT(agent_config_parse_all(&cfg, "t.conf",
-                                     "[server]\nprogram_id = x\nfoo = 1\n"
+                                     "[121]\nprogram_id = x\nfoo = 1\n"
                                      "[log]\nlevel = loud\nlevel = info\n",
                                      count_error, &n),
               ERR_CONFIG);
@@ -190,19 +235,29 @@ static void test_round_trip(void)
 
     plat_buf_init(&out, 0);
     REQUIRE(parse(&a, "[store]\npath = /srv/a.db\nsynchronous = normal\n"
-                      "[server]\nurl = https://h/x\nprogram_id = 12\n"
-                      "user = u@x\n[log]\nlevel = warn\n") == PLAT_OK);
+                      "[121]\nurl = https://h/x\nprogram_id = 12\n"
+                      "user = u@x\n[log]\nlevel = warn\n"
+                      "[sync]\nproxy = http://p:3128\n"
+                      "[conflicts]\nphone = device-wins\n") == PLAT_OK);
     CHECK_INT(agent_config_format(&a, &out), PLAT_OK);
     REQUIRE(out.data != NULL);
-    CHECK(contains(out.data, "[server]"));
+    CHECK(contains(out.data, "[121]\n"));
+    CHECK(contains(out.data, "enabled = true\n"));
+    CHECK(contains(out.data, "[file]\n"));
+    CHECK(!contains(out.data, "[server]"));
     CHECK(contains(out.data, "# password_file =\n"));
+    CHECK(!contains(out.data, "password ="));
     CHECK_INT(parse(&b, out.data), PLAT_OK);
     CHECK_STR(b.store_path, a.store_path);
     CHECK_INT(b.store_sync_full, 0);
-    CHECK_STR(b.server_url, a.server_url);
+    CHECK_STR(v121(&b, "url"), v121(&a, "url"));
     CHECK_INT(b.program_id, 12);
-    CHECK_STR(b.user, a.user);
-    CHECK_STR(b.password_file, "");
+    CHECK_STR(v121(&b, "user"), "u@x");
+    CHECK(v121(&b, "password_file") == NULL);
+    CHECK_STR(b.proxy, "http://p:3128");
+    CHECK_INT(agent_config_policy(&b, "phone"), 2);
+    CHECK(enabled(&b, "121"));
+    CHECK(!enabled(&b, "file"));
     CHECK_INT(b.log_level, LOG_LVL_WARN);
     CHECK_STR(b.log_file, "");
     agent_config_dispose(&a);
@@ -217,10 +272,10 @@ static void test_format_refuses_newline(void)
 
     plat_buf_init(&out, 0);
     REQUIRE(agent_config_init(&cfg) == PLAT_OK);
-    plat_free(cfg.user);
-    cfg.user = plat_strdup("a\nlevel = debug");
+    CHECK_INT(agent_config_set(&cfg, "121", "user", "a\nlevel = debug"),
+              PLAT_OK);
     CHECK_INT(agent_config_format(&cfg, &out), ERR_INVALID);
-    CHECK(contains(plat_err_msg(), "server.user"));
+    CHECK(contains(plat_err_msg(), "121.user"));
     agent_config_dispose(&cfg);
     plat_buf_dispose(&out);
 }
@@ -261,8 +316,7 @@ static void test_password_file(void)
     unsetenv("AGENT_121_PASSWORD");
     snprintf(path, sizeof(path), "%s/pw", tmpdir);
     REQUIRE(agent_config_init(&cfg) == PLAT_OK);
-    plat_free(cfg.password_file);
-    cfg.password_file = plat_strdup(path);
+    REQUIRE(agent_config_set(&cfg, "121", "password_file", path) == PLAT_OK);
 
     /* Missing file. */
     CHECK(agent_config_password(&cfg, &pw) < 0);
@@ -302,26 +356,40 @@ static void test_validate(void)
 
     REQUIRE(make_tmpdir());
     snprintf(path, sizeof(path), "%s/pw", tmpdir);
-    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[server]\nurl = ftp://h\n"
-                        "program_id = 3\nuser = u\n") == PLAT_OK);
-    CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
-    CHECK(contains(plat_err_msg(), "server.url"));
-    agent_config_dispose(&cfg);
-
-    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[server]\nurl = http://h\n"
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[121]\nurl = http://h\n"
                         "user = u\n") == PLAT_OK);
     CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
-    CHECK(contains(plat_err_msg(), "server.program_id"));
+    CHECK(contains(plat_err_msg(), "[121] program_id"));
     agent_config_dispose(&cfg);
 
-    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[server]\nurl = http://h\n"
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[121]\nurl = http://h\n"
+                        "program_id = -4\nuser = u\n") == PLAT_OK);
+    CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "[121] program_id"));
+    agent_config_dispose(&cfg);
+
+    /* No source at all. */
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n") == PLAT_OK);
+    CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "no source is enabled"));
+    agent_config_dispose(&cfg);
+
+    /* Enabled without its url. */
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[121]\nenabled = yes\n")
+            == PLAT_OK);
+    CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "[121] url is not set"));
+    agent_config_dispose(&cfg);
+
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[121]\nurl = http://h\n"
                         "program_id = 3\nuser = u\n") == PLAT_OK);
     CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
-    plat_free(cfg.password_file);
-    cfg.password_file = plat_strdup(path);
+    REQUIRE(agent_config_set(&cfg, "121", "password_file", path) == PLAT_OK);
     CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG); /* missing */
     REQUIRE(plat_fs_write_atomic(path, "x", 1, 0600) == 0);
     chmod(path, 0600);
+    CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
+    chmod(path, 0400);
     CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
     chmod(path, 0640);
     CHECK_INT(agent_config_validate(&cfg), ERR_CONFIG);
@@ -329,13 +397,98 @@ static void test_validate(void)
     unlink(path);
     rmdir(tmpdir);
     agent_config_dispose(&cfg);
+
+    /* 121 switched off, a [file] source on: valid. */
+    REQUIRE(parse(&cfg, "[store]\npath = /x.db\n[121]\nurl = http://h\n"
+                        "enabled = false\n[file]\nenabled = on\n"
+                        "dir = /srv/in\nprogram_id = 4\n") == PLAT_OK);
+    CHECK(!enabled(&cfg, "121"));
+    CHECK(enabled(&cfg, "file"));
+    CHECK_STR(agent_config_get(&cfg, "file", "dir"), "/srv/in");
+    CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
+    agent_config_dispose(&cfg);
+}
+
+/* A file of the layout before connectors loads, with one warning naming
+ * the section to rename; its transport keys land in [sync]. */
+static void test_old_server_section(void)
+{
+    struct agent_config cfg;
+    char logp[128];
+    char *log = NULL;
+    size_t len = 0;
+
+    REQUIRE(make_tmpdir());
+    snprintf(logp, sizeof(logp), "%s/log", tmpdir);
+    REQUIRE(plat_log_set_file(logp) == PLAT_OK);
+    CHECK_INT(parse(&cfg, "[store]\npath = /x.db\n[server]\n"
+                    "url = https://121.example.org\nprogram_id = 3\n"
+                    "user = u\nca_file = /etc/ca.pem\n"
+                    "pinned_public_key = sha256//AAAA\nproxy = http://p\n"),
+              PLAT_OK);
+    plat_log_set_file(NULL);
+    CHECK_STR(v121(&cfg, "url"), "https://121.example.org");
+    CHECK_INT(cfg.program_id, 3);
+    CHECK_STR(cfg.ca_file, "/etc/ca.pem");
+    CHECK_STR(cfg.pinned_pubkey, "sha256//AAAA");
+    CHECK_STR(cfg.proxy, "http://p");
+    CHECK(enabled(&cfg, "121"));
+    CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
+    REQUIRE(plat_fs_read_file(logp, 65536, &log, &len) == PLAT_OK);
+    CHECK(contains(log, "test.conf: section [server] is now [121]; "
+                   "rename it"));
+    /* One line, not one per key. */
+    CHECK(log && strstr(strstr(log, "is now [121]") + 1, "is now [121]")
+          == NULL);
+    plat_free(log);
+    unlink(logp);
+    rmdir(tmpdir);
+    agent_config_dispose(&cfg);
+
+    /* Unknown keys are still named with the section as written. */
+    CHECK_INT(parse(&cfg, "[server]\ncolour = red\n"), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "test.conf:2: unknown key "
+                   "'server.colour'"));
+    agent_config_dispose(&cfg);
+
+    /* [server] and [121] together: a key set twice is a duplicate. */
+    CHECK_INT(parse(&cfg, "[server]\nuser = a\n[121]\nuser = b\n"),
+              ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "test.conf:4"));
+    agent_config_dispose(&cfg);
+}
+
+/* `config show` never shows secrets nor credentials in URLs. */
+static int show_cb(const char *key, const char *value, int is_number,
+                   void *payload)
+{
+    (void)is_number;
+    (void)payload;
+    CHECK(strcmp(key, "121.password") != 0);
+    CHECK(!contains(value, "hunter2"));
+    if (strcmp(key, "121.url") == 0)
+        CHECK_STR(value, "https://***@h.example/x");
+    return 0;
+}
+
+static void test_show_hides_secrets(void)
+{
+    struct agent_config cfg;
+    char masked[64];
+
+    REQUIRE(parse(&cfg, "[121]\nurl = https://u:hunter2@h.example/x\n")
+            == PLAT_OK);
+    CHECK_INT(agent_config_foreach(&cfg, show_cb, NULL), PLAT_OK);
+    agent_config_dispose(&cfg);
+    agent_mask_url("http://h/a@b", masked, sizeof(masked));
+    CHECK_STR(masked, "http://h/a@b");
 }
 
 static void test_load(void)
 {
     struct agent_config cfg;
     char path[128];
-    const char *text = "[server]\nprogram_id = 7\n";
+    const char *text = "[121]\nprogram_id = 7\n";
 
     REQUIRE(make_tmpdir());
     snprintf(path, sizeof(path), "%s/agent.conf", tmpdir);
@@ -363,7 +516,7 @@ static int key_cb(const char *key, const char *value, int is_number,
     int *n = payload;
 
     (*n)++;
-    if (strcmp(key, "server.program_id") == 0) {
+    if (strcmp(key, "121.program_id") == 0) {
         CHECK(is_number);
         CHECK_STR(value, "5");
     }
@@ -441,9 +594,10 @@ static void test_foreach(void)
     struct agent_config cfg;
     int n = 0;
 
-    REQUIRE(parse(&cfg, "[server]\nprogram_id = 5\n") == PLAT_OK);
+    REQUIRE(parse(&cfg, "[121]\nprogram_id = 5\n") == PLAT_OK);
     CHECK_INT(agent_config_foreach(&cfg, key_cb, &n), PLAT_OK);
-    CHECK_INT(n, 26);
+    /* 22 agent keys, [121] without its SECRET key (5), [file] (3). */
+    CHECK_INT(n, 30);
     agent_config_dispose(&cfg);
 }
 
@@ -464,7 +618,9 @@ TEST_MAIN(TEST(test_parse_valid), TEST(test_defaults), TEST(test_unknown_key),
           TEST(test_missing_equals), TEST(test_bad_utf8),
           TEST(test_every_error_reported), TEST(test_round_trip),
           TEST(test_format_refuses_newline), TEST(test_password_env),
-          TEST(test_password_file), TEST(test_validate), TEST(test_load),
+          TEST(test_password_file), TEST(test_validate),
+          TEST(test_old_server_section), TEST(test_show_hides_secrets),
+          TEST(test_load),
           TEST(test_sync_and_conflict_keys), TEST(test_daemon_keys),
           TEST(test_foreach),
           TEST(test_default_paths))

@@ -16,6 +16,7 @@
 #include "plat_random.h"
 #include "plat_time.h"
 #include "sync_http.h"
+#include "c121_http.h"
 
 #include <cjson/cJSON.h>
 
@@ -175,6 +176,7 @@ static void opts_default(struct sync_http_options *o)
 
     *o = d;
     o->base_url = base_url;
+    o->service_name = "121";
     o->proxy = "";
     o->connect_timeout_ms = 2000;
     o->backoff_base_ms = 1;
@@ -200,14 +202,26 @@ static struct sync_http *client_with(const struct sync_http_options *o,
     return h;
 }
 
+/* client_with() and the 121 hooks for `user`/`password`. */
+static struct sync_http *client_121(const struct sync_http_options *o,
+                                    const char *setup, const char *user,
+                                    const char *password)
+{
+    struct sync_http *h = client_with(o, setup);
+
+    if (h && c121_http_install(h, user, password) != PLAT_OK) {
+        sync_http_destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
 static struct sync_http *client(const char *setup)
 {
     struct sync_http_options o;
 
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "s3cret";
-    return client_with(&o, setup);
+    return client_121(&o, setup, "u@example.org", "s3cret");
 }
 
 static cJSON *body_json(const struct sync_http_response *r)
@@ -297,7 +311,7 @@ static void check_msg(const char *file, const char *expect)
         testlib_failures++;
         return;
     }
-    sync_http_error_message(body, strlen(body), out, sizeof(out));
+    c121_error_message(body, strlen(body), out, sizeof(out));
     CHECK_STR(out, expect);
     plat_free(body);
 }
@@ -313,7 +327,7 @@ static void check_shape(const cJSON *fixture, const char *key,
         testlib_failures++;
         return;
     }
-    sync_http_error_message(text, strlen(text), out, sizeof(out));
+    c121_error_message(text, strlen(text), out, sizeof(out));
     CHECK_STR(out, expect);
     cJSON_free(text);
 }
@@ -373,10 +387,10 @@ static void test_error_messages_shapes(void)
 
     /* B with an object, an array of strings, nested DTO children. */
     s = "{\"errors\":{\"User\":\" not found\"}}";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "User: not found");
     s = "[\"Too many records. Maximum number of records is 1000.\"]";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "Too many records. Maximum number of records is 1000.");
     s = "{\"message\":[{\"target\":{\"password\":\"hunter2\"},\"value\":"
         "\"hunter2\",\"property\":\"data\",\"children\":[{\"property\":"
@@ -384,22 +398,22 @@ static void test_error_messages_shapes(void)
         "\"constraints\":{\"isString\":\"phone must be a string\","
         "\"maxLength\":\"phone is too long\"}}],\"constraints\":{}}],"
         "\"error\":\"Bad Request\",\"statusCode\":400}";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "data.phone: phone must be a string, phone is too long");
     CHECK(!strstr(out, "hunter2") && !strstr(out, "+316"));
     /* Not JSON: first bytes, one line. */
     s = "<html>\r\n<title>502 Bad Gateway</title>\n</html>";
-    sync_http_error_message(s, strlen(s), out, sizeof(out));
+    c121_error_message(s, strlen(s), out, sizeof(out));
     CHECK_STR(out, "<html> <title>502 Bad Gateway</title> </html>");
-    sync_http_error_message("", 0, out, sizeof(out));
+    c121_error_message("", 0, out, sizeof(out));
     CHECK_STR(out, "");
-    sync_http_error_message(NULL, 0, out, sizeof(out));
+    c121_error_message(NULL, 0, out, sizeof(out));
     CHECK_STR(out, "");
     /* Cut at a UTF-8 boundary with "...". */
     s = "{\"message\":\"abcd\xc3\xa9\xc3\xa9\xc3\xa9\"}";
-    CHECK_INT(sync_http_error_message(s, strlen(s), out, 10), 9);
+    CHECK_INT(c121_error_message(s, strlen(s), out, 10), 9);
     CHECK_STR(out, "abcd\xc3\xa9...");
-    CHECK_INT(sync_http_error_message(s, strlen(s), out, 9), 7);
+    CHECK_INT(c121_error_message(s, strlen(s), out, 9), 7);
     CHECK_STR(out, "abcd...");
 }
 
@@ -411,6 +425,7 @@ static void test_response_err(void)
 
     memset(&r, 0, sizeof(r));
     plat_buf_init(&r.body, 0);
+    r.error_text = c121_http_error_text;
     r.status = 200;
     CHECK_INT(sync_http_response_err(&r, "121 GET program 9"), PLAT_OK);
     r.status = 404;
@@ -422,6 +437,80 @@ static void test_response_err(void)
     plat_buf_reset(&r.body);
     CHECK_INT(sync_http_response_err(&r, "x"), ERR_GENERIC);
     CHECK_STR(plat_err_msg(), "x: HTTP 500");
+    /* Without a hook: the transport's generic reader. */
+    r.error_text = NULL;
+    CHECK_INT(sync_http_response_err(&r, "x"), ERR_GENERIC);
+    CHECK_STR(plat_err_msg(), "x: HTTP 500: Internal Server Error");
+    r.status = 404;
+    plat_buf_puts(&r.body, b);
+    CHECK_INT(sync_http_response_err(&r, "GET y"), ERR_NOTFOUND);
+    CHECK_STR(plat_err_msg(),
+              "GET y: HTTP 404: Not Found: Program with id 9 not found");
+    sync_http_response_dispose(&r);
+}
+
+static void check_default(long status, const char *body, const char *expect)
+{
+    char out[200];
+
+    sync_http_default_error_text(status, body, body ? strlen(body) : 0, out,
+                                 sizeof(out));
+    CHECK_STR(out, expect);
+}
+
+static void test_default_error_text(void)
+{
+    struct sync_http_response r;
+    char small[12];
+    char long_text[400];
+
+    check_default(404, NULL, "Not Found");
+    check_default(599, "", "");
+    check_default(401, "{\"detail\":\"Invalid token.\"}",
+                  "Unauthorized: Invalid token.");
+    check_default(401, "{\"message\":\"Unauthorized\",\"statusCode\":401}",
+                  "Unauthorized");
+    /* JSON without a top-level message is not quoted: it may echo the
+     * request (here a password). */
+    check_default(400, "{\"target\":{\"password\":\"s3cret\"}}",
+                  "Bad Request");
+    check_default(400, "[\"s3cret\"]", "Bad Request");
+    check_default(503, "Service\r\nUnavailable  now\n",
+                  "Service Unavailable: Service Unavailable now");
+    check_default(502, "<!DOCTYPE html><html><body>Bad gateway</body></html>",
+                  "Bad Gateway (HTML page)");
+    check_default(200, "\n  <html><head><title>Wi-Fi login</title>",
+                  "HTML page instead of JSON (a proxy or login portal "
+                  "answered?)");
+    check_default(200, "{\"a\":1}", "OK");
+    memset(long_text, 'a', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    sync_http_default_error_text(500, long_text, strlen(long_text), small,
+                                 sizeof(small));
+    CHECK_STR(small, "Internal...");
+    {
+        char out[300];
+        sync_http_default_error_text(500, long_text, strlen(long_text), out,
+                                     sizeof(out));
+        CHECK(strlen(out) < 160);
+        CHECK(strstr(out, "...") != NULL);
+    }
+    /* sync_http_check_json on a 2xx portal page. */
+    memset(&r, 0, sizeof(r));
+    plat_buf_init(&r.body, 0);
+    r.status = 200;
+    plat_buf_puts(&r.body, "{\"ok\":true}");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), PLAT_OK);
+    snprintf(r.content_type, sizeof(r.content_type), "text/html; charset=x");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET z: HTTP 200: HTML page instead of JSON "
+                              "(a proxy or login portal answered?)");
+    r.content_type[0] = '\0';
+    plat_buf_reset(&r.body);
+    plat_buf_puts(&r.body, "<!doctype html><p>hi</p>");
+    CHECK_INT(sync_http_check_json(&r, "GET z"), ERR_INVALID);
+    CHECK_INT(sync_http_error_text(&r, small, sizeof(small)), 11);
+    CHECK_STR(small, "HTML pag...");
     sync_http_response_dispose(&r);
 }
 
@@ -460,9 +549,6 @@ static void test_create_options(void)
     o.base_url = "ftp://example.org";
     CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG);
     o.base_url = "http://127.0.0.1:1/";
-    o.user = "u";
-    CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG); /* no password */
-    o.password = "p";
     o.version = 99;
     CHECK_INT(sync_http_create(&h, &o), ERR_CONFIG);
     o.version = SYNC_HTTP_OPTIONS_VERSION;
@@ -521,7 +607,7 @@ static void test_login_token_from_cookie(void)
     cJSON *j;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
               PLAT_OK);
     CHECK_INT(r.status, 200);
@@ -532,6 +618,39 @@ static void test_login_token_from_cookie(void)
     sync_http_destroy(h);
 }
 
+/* No Set-Cookie: the 121 hook keeps the token of the body as the cookie. */
+static void test_login_token_body_only(void)
+{
+    struct sync_http *h = client("\"auth\":true,\"login_mode\":\"body_only\"");
+    struct sync_http_response r;
+    cJSON *j;
+
+    REQUIRE(h);
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "cookie"), "access_token_general=tok-1");
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
+static void test_login_without_token(void)
+{
+    struct sync_http *h = client(
+        "\"login_script\":[{\"status\":201,\"body\":\"{}\"}]");
+    struct sync_http_stats st;
+
+    REQUIRE(h);
+    CHECK_INT(sync_http_auth_login(h), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "121 login for user u@example.org answered 201 "
+                              "without a session token");
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 1);
+    sync_http_destroy(h);
+}
+
 static void test_login_wrong_password(void)
 {
     struct sync_http_options o;
@@ -539,9 +658,7 @@ static void test_login_wrong_password(void)
     struct sync_http_response r;
 
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "wrong";
-    h = client_with(&o, NULL);
+    h = client_121(&o, NULL, "u@example.org", "wrong");
     REQUIRE(h);
     CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
               ERR_AUTH);
@@ -561,7 +678,7 @@ static void test_login_throttled_then_ok(void)
     struct sync_http_stats st;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     CHECK_INT(log_logins(), 2);
     sync_http_stats(h, &st);
     CHECK_INT(st.retries, 1);
@@ -861,7 +978,7 @@ static void test_gzip_request_body(void)
                         i ? "," : "", i);
     plat_buf_puts(&big, "]");
     REQUIRE(big.len > 4096);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     sync_http_stats(h, &st0);
     CHECK_INT(sync_http_request(h, "POST", "/api/programs/3/registrations",
                                 "application/json", big.data, big.len, NULL,
@@ -931,7 +1048,7 @@ static void test_gzip_response_and_stats(void)
     struct sync_http_stats st0, st1, st2;
 
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     sync_http_stats(h, &st0);
     CHECK_INT(sync_http_request(h, "GET", "/api/big", NULL, NULL, 0, NULL,
                                 &r), PLAT_OK);
@@ -1215,7 +1332,7 @@ static void test_stream_error_answer(void)
               PLAT_OK);
     CHECK_INT(r.status, 404);
     CHECK_INT(c.calls, 0);
-    sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+    c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
     CHECK_STR(msg, "No program found with id 999");
     sync_http_response_dispose(&r);
     sync_http_destroy(h);
@@ -1341,12 +1458,11 @@ static void test_cancel_during_backoff(void)
     opts_default(&o);
     o.cancel = &cancel_flag;
     o.backoff_cap_ms = 10000;
-    o.user = "u@example.org";
-    o.password = "s3cret";
-    h = client_with(&o, "\"script\":[{\"status\":503,\"repeat\":5,"
-                        "\"headers\":{\"Retry-After\":\"5\"}}]");
+    h = client_121(&o, "\"script\":[{\"status\":503,\"repeat\":5,"
+                       "\"headers\":{\"Retry-After\":\"5\"}}]",
+                   "u@example.org", "s3cret");
     REQUIRE(h);
-    CHECK_INT(sync_http_login(h), PLAT_OK);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
     cancel_flag = 0;
     setup_signals();
     /* 503 with Retry-After: 5 puts the client to sleep; a signal from a
@@ -1428,6 +1544,347 @@ static void test_tls(void)
     sync_http_destroy(h);
 }
 
+/* ---- the authentication and error-text hooks ------------------------------ */
+
+struct hook_state {
+    int logins;
+    int header_calls;
+    int fail_login;         /* the login hook fails with ERR_AUTH */
+    int fail_headers;       /* the headers hook fails with ERR_CONFIG */
+    const char *bad_line;   /* a line the headers hook adds as well */
+    char token[32];         /* "session" the login hook got */
+    int released;
+};
+
+static int token_headers(void *payload, const char *method,
+                         const char *path, sync_http_header_add_fn add,
+                         void *add_ctx)
+{
+    struct hook_state *s = payload;
+
+    (void)method;
+    (void)path;
+    s->header_calls++;
+    if (s->fail_headers)
+        return plat_err_set(ERR_CONFIG, "no API token configured");
+    if (s->bad_line) {
+        int rc = add(add_ctx, s->bad_line);
+        if (rc < 0)
+            return rc;
+    }
+    return add(add_ctx, "Authorization: Token abc");
+}
+
+static void hook_release(void *payload)
+{
+    ((struct hook_state *)payload)->released++;
+}
+
+static void test_hook_token_header(void)
+{
+    static const struct sync_http_auth auth = {
+        .headers = token_headers, .release = hook_release };
+    struct hook_state s = { 0 };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http_stats st;
+    struct sync_http *h;
+    cJSON *j;
+
+    opts_default(&o);
+    h = client_with(&o, "\"script\":[{\"status\":503},{\"echo\":true}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_set_auth(h, &auth, &s), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v2/assets/?format=json",
+                                NULL, NULL, 0, NULL, &r), PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Token abc");
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.header_calls, 2); /* every attempt, the retry included */
+    CHECK_INT(log_logins(), 0);   /* no login hook: no login */
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 0);
+    /* A 401 without a login hook is an answer like any other. */
+    CHECK_INT(ctl("{\"script\":[{\"status\":401,\"body\":\"{\\\"detail\\\":"
+                  "\\\"Invalid token.\\\"}\"}]}"), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v2/assets/", NULL, NULL, 0,
+                                NULL, &r), PLAT_OK);
+    CHECK_INT(r.status, 401);
+    CHECK_INT(sync_http_response_err(&r, "Kobo GET assets"), ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "Kobo GET assets: HTTP 401: Unauthorized: "
+                              "Invalid token.");
+    sync_http_response_dispose(&r);
+    /* A failing hook stops the request before it is sent. */
+    s.fail_headers = 1;
+    CHECK_INT(log_count(), 3);
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_CONFIG);
+    sync_http_response_dispose(&r);
+    CHECK_INT(log_count(), 3);
+    /* A header line with a line break is refused. */
+    s.fail_headers = 0;
+    s.bad_line = "X-A: 1\r\nX-Injected: 2";
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_INVALID);
+    sync_http_response_dispose(&r);
+    s.bad_line = "no colon";
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL, &r),
+              ERR_INVALID);
+    sync_http_response_dispose(&r);
+    CHECK_INT(log_count(), 3);
+    CHECK_INT(s.released, 0);
+    sync_http_destroy(h);
+    CHECK_INT(s.released, 1);
+}
+
+/* An EspoCRM-style signature: depends on the method and on the path
+ * without "/api/v1" and without the query. A stand-in for the HMAC (no
+ * crypto here): "key:" + METHOD + " /" + path. */
+static int hmac_headers(void *payload, const char *method, const char *path,
+                        sync_http_header_add_fn add, void *add_ctx)
+{
+    char line[256];
+    size_t n;
+
+    (void)payload;
+    if (strncmp(path, "/api/v1/", 8) == 0)
+        path += 7;
+    n = strcspn(path, "?");
+    snprintf(line, sizeof(line), "X-Hmac-Authorization: key:%s /%.*s",
+             method, (int)(n > 0 ? n - 1 : 0), path + (n > 0));
+    return add(add_ctx, line);
+}
+
+static void test_hook_signed_per_request(void)
+{
+    static const struct sync_http_auth auth = { .headers = hmac_headers };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+    cJSON *root;
+    const cJSON *q;
+
+    opts_default(&o);
+    h = client_with(&o, NULL);
+    REQUIRE(h);
+    sync_http_set_auth(h, &auth, NULL);
+    CHECK_INT(sync_http_request(h, "GET", "/api/v1/Contact?maxSize=5&offset=0",
+                                NULL, NULL, 0, NULL, &r), PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "PUT", "/api/v1/Contact/abc123",
+                                "application/json", "{}", 2, NULL, &r),
+              PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "DELETE", "/api/v1/Lead/x", NULL, NULL, 0,
+                                NULL, &r), PLAT_OK);
+    sync_http_response_dispose(&r);
+    q = log_req(0, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:GET /Contact");
+    cJSON_Delete(root);
+    q = log_req(1, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:PUT /Contact/abc123");
+    cJSON_Delete(root);
+    q = log_req(2, &root);
+    CHECK_STR(jstr(q, "headers", "x-hmac-authorization"),
+              "key:DELETE /Lead/x");
+    cJSON_Delete(root);
+    sync_http_destroy(h);
+}
+
+/* A login hook that POSTs to its own path, takes a token from the body and
+ * sends it as a bearer header; the server (script) also sets a cookie. */
+static int bearer_login(struct sync_http *h, void *payload)
+{
+    struct hook_state *s = payload;
+    struct sync_http_response r;
+    int rc;
+
+    s->logins++;
+    if (s->fail_login)
+        return plat_err_set(ERR_AUTH, "login refused");
+    rc = sync_http_request(h, "POST", "/auth/session", "application/json",
+                           "{}", 2, NULL, &r);
+    if (rc == PLAT_OK && r.status != 200)
+        rc = sync_http_response_err(&r, "login");
+    if (rc == PLAT_OK)
+        snprintf(s->token, sizeof(s->token), "t%d", s->logins);
+    sync_http_response_dispose(&r);
+    return rc;
+}
+
+static int bearer_headers(void *payload, const char *method,
+                          const char *path, sync_http_header_add_fn add,
+                          void *add_ctx)
+{
+    struct hook_state *s = payload;
+    char line[64];
+
+    (void)method;
+    if (!s->token[0] || strcmp(path, "/auth/session") == 0)
+        return PLAT_OK;
+    snprintf(line, sizeof(line), "Authorization: Bearer %s", s->token);
+    return add(add_ctx, line);
+}
+
+static void test_hook_login_and_401(void)
+{
+    static const struct sync_http_auth auth = {
+        .login = bearer_login, .headers = bearer_headers };
+    struct hook_state s = { 0 };
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http_stats st;
+    struct sync_http *h;
+    cJSON *j, *root;
+    const cJSON *q;
+
+    opts_default(&o);
+    o.service_name = "crm";
+    h = client_with(&o, "\"script\":[{\"status\":200,\"headers\":"
+                        "{\"Set-Cookie\":\"sid=s1; Path=/\"}},"
+                        "{\"echo\":true},{\"status\":401},"
+                        "{\"status\":200},{\"echo\":true}]");
+    REQUIRE(h);
+    sync_http_set_auth(h, &auth, &s);
+    CHECK(!sync_http_has_cookie(h, "sid"));
+    /* Login first (its request sends no bearer), then the request. */
+    CHECK_INT(sync_http_request(h, "GET", "/api/a", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Bearer t1");
+    CHECK_STR(jstr(j, "headers", "cookie"), "sid=s1"); /* kept generically */
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    CHECK(sync_http_has_cookie(h, "sid"));
+    CHECK(!sync_http_has_cookie(h, "si"));
+    q = log_req(0, &root);
+    CHECK_STR(jstr(q, "path", NULL), "/auth/session");
+    CHECK(!jstr(q, "headers", "authorization"));
+    cJSON_Delete(root);
+    /* 401: log in again (cookies forgotten first), repeat once. */
+    CHECK_INT(sync_http_request(h, "GET", "/api/b", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(r.status, 200);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "authorization"), "Bearer t2");
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    q = log_req(3, &root);
+    CHECK_STR(jstr(q, "path", NULL), "/auth/session");
+    CHECK(!jstr(q, "headers", "cookie"));
+    cJSON_Delete(root);
+    CHECK_INT(s.logins, 2);
+    sync_http_stats(h, &st);
+    CHECK_INT(st.logins, 2);
+    CHECK_INT(st.requests, 5);
+    /* 401 twice: ERR_AUTH. */
+    CHECK_INT(ctl("{\"script\":[{\"status\":401},{\"status\":200},"
+                  "{\"status\":401}]}"), PLAT_OK);
+    CHECK_INT(sync_http_request(h, "GET", "/api/c?q=secret", NULL, NULL, 0,
+                                NULL, &r), ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "crm refused the new session (HTTP 401 on GET "
+                              "/api/c)");
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.logins, 3);
+    /* A failing login fails the request, and the next one tries again. */
+    s.fail_login = 1;
+    CHECK_INT(sync_http_request(h, "GET", "/api/d", NULL, NULL, 0, NULL, &r),
+              ERR_AUTH);
+    CHECK_STR(plat_err_msg(), "login refused");
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_auth_login(h), ERR_AUTH);
+    CHECK_INT(s.logins, 5);
+    /* Removing the hook: no login any more. */
+    sync_http_set_auth(h, NULL, NULL);
+    CHECK_INT(sync_http_auth_login(h), ERR_CONFIG);
+    CHECK_INT(sync_http_request(h, "GET", "/api/e", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    sync_http_response_dispose(&r);
+    CHECK_INT(s.logins, 5);
+    sync_http_destroy(h);
+}
+
+static void test_cookie_helpers(void)
+{
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+    cJSON *j;
+
+    opts_default(&o);
+    h = client_with(&o, NULL);
+    REQUIRE(h);
+    CHECK_INT(sync_http_set_cookie(h, "a b", "x"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a", "x;y"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a=", "x"), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "a", ""), ERR_INVALID);
+    CHECK_INT(sync_http_set_cookie(h, "session", "v-1.2"), PLAT_OK);
+    CHECK(sync_http_has_cookie(h, "session"));
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK_STR(jstr(j, "headers", "cookie"), "session=v-1.2");
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_logout_local(h);
+    CHECK(!sync_http_has_cookie(h, "session"));
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    j = body_json(&r);
+    CHECK(!jstr(j, "headers", "cookie"));
+    cJSON_Delete(j);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
+static void test_error_text_hook(void)
+{
+    struct sync_http_options o;
+    struct sync_http_response r;
+    struct sync_http *h;
+
+    opts_default(&o);
+    h = client_with(&o, "\"script\":[{\"status\":400,\"body\":"
+                        "\"{\\\"statusCode\\\":400,\\\"message\\\":[\\\"a\\\","
+                        "\\\"b\\\"]}\"},{\"status\":400,\"body\":"
+                        "\"{\\\"statusCode\\\":400,\\\"message\\\":[\\\"a\\\","
+                        "\\\"b\\\"]}\"},{\"status\":200,\"headers\":"
+                        "{\"Content-Type\":\"text/html\"},\"body\":"
+                        "\"<html><body>Sign in to the Wi-Fi</body></html>\"}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == NULL);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET x: HTTP 400: Bad Request");
+    sync_http_response_dispose(&r);
+    sync_http_set_error_text(h, c121_http_error_text);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == c121_http_error_text);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), ERR_INVALID);
+    CHECK_STR(plat_err_msg(), "GET x: HTTP 400: a; b");
+    sync_http_response_dispose(&r);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK_INT(sync_http_response_err(&r, "GET x"), PLAT_OK);
+    CHECK_INT(sync_http_check_json(&r, "GET x"), ERR_INVALID);
+    CHECK(strstr(plat_err_msg(), "HTML page instead of JSON"));
+    sync_http_response_dispose(&r);
+    sync_http_set_error_text(h, NULL);
+    CHECK_INT(sync_http_request(h, "GET", "/x", NULL, NULL, 0, NULL, &r),
+              PLAT_OK);
+    CHECK(r.error_text == NULL);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 static void test_alloc_failures(void)
@@ -1437,8 +1894,6 @@ static void test_alloc_failures(void)
 
     REQUIRE(server_start() == 0);
     opts_default(&o);
-    o.user = "u@example.org";
-    o.password = "s3cret";
     /* Fail each allocation in turn: every failure is clean (ASan checks
      * for leaks) and reported as ERR_NOMEM. */
     for (long n = 0; n < 400 && !ok; n++) {
@@ -1451,6 +1906,8 @@ static void test_alloc_failures(void)
                       "\"gzip\":true},{\"body_size\":3000}]}"), PLAT_OK);
         plat_alloc_fail_after(n);
         rc = sync_http_create(&h, &o);
+        if (rc == PLAT_OK)
+            rc = c121_http_install(h, "u@example.org", "s3cret");
         if (rc == PLAT_OK) {
             rc = sync_http_request(h, "POST", "/api/x", "application/json",
                                    "{}", 2, NULL, &r);
@@ -1486,11 +1943,14 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_escape),
           TEST(test_error_messages_recorded),
           TEST(test_error_messages_shapes),
+          TEST(test_default_error_text),
           TEST(test_response_err),
           TEST(test_multipart),
           TEST(test_create_options),
           TEST(test_login_token_from_body),
           TEST(test_login_token_from_cookie),
+          TEST(test_login_token_body_only),
+          TEST(test_login_without_token),
           TEST(test_login_wrong_password),
           TEST(test_login_throttled_then_ok),
           TEST(test_relogin_after_401),
@@ -1519,4 +1979,9 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_cancel),
           TEST(test_cancel_during_backoff),
           TEST(test_tls),
+          TEST(test_hook_token_header),
+          TEST(test_hook_signed_per_request),
+          TEST(test_hook_login_and_401),
+          TEST(test_cookie_helpers),
+          TEST(test_error_text_hook),
           TEST(test_alloc_failures))

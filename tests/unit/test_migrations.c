@@ -10,7 +10,9 @@
 #include "plat_err.h"
 #include "store.h"
 #include "store_migrations.h"
+#include "store_outbox.h"
 #include "store_registrations.h"
+#include "store_sync.h"
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -60,10 +62,11 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 2);
-    CHECK_INT(store_migrations_count, 2);
+    CHECK_INT(store_schema_version(), 3);
+    CHECK_INT(store_migrations_count, 3);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
+    CHECK_STR(store_migrations[2].name, "0003_sources.sql");
     for (i = 0; i < store_migrations_count; i++)
         CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
 }
@@ -92,7 +95,7 @@ static void test_version_steps(void)
     s = NULL;
     CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
 
-    opt.target_version = 0; /* latest */
+    opt.target_version = 2;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
     CHECK_INT(store_version(s), 2);
@@ -101,8 +104,22 @@ static void test_version_steps(void)
     CHECK_INT(raw_int(path, "PRAGMA user_version"), 2);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'registrations_search'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                            " 'remote_ids'"), 0);
 
-    opt.target_version = 3;
+    opt.target_version = 0; /* latest */
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 3);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                            " 'remote_ids'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                            " 'outbox_target'"), 1);
+
+    opt.target_version = 4;
     CHECK_INT(store_open(&s, path, &opt), ERR_INVALID);
     CHECK(s == NULL);
 
@@ -164,7 +181,7 @@ static void test_upgrade_keeps_rows(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 2);
+    CHECK_INT(store_version(s), 3);
     CHECK_INT(store_reg_count(s, &n), PLAT_OK);
     CHECK_INT(n, 2);
     CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
@@ -221,7 +238,7 @@ static void test_failed_migration_is_atomic(void)
     CHECK_INT(raw_exec(path, "DROP TABLE registrations_search"), SQLITE_OK);
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 2);
+    CHECK_INT(store_version(s), 3);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
 
@@ -229,5 +246,114 @@ static void test_failed_migration_is_atomic(void)
     testutil_tmpdir_remove(dir);
 }
 
+/* A store at schema 2 with registrations, outbox entries (every state),
+ * conflicts and checkpoints: 0003 keeps every row, gives the old entries
+ * target '121' and origin 'device' and the conflicts source '121', and
+ * the new columns and table work at once. */
+static void test_upgrade_from_v2_keeps_outbox(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options opt = {STORE_CREATE, 0, 0, 2};
+    struct store *s = NULL;
+    char *ref = NULL, *version = NULL;
+    int64_t n = 0;
+
+    REQUIRE(path);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 2);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_exec(path,
+                       "INSERT INTO registrations(reference_id, program_id,"
+                       " local_json, status, name, phone_number, created_at,"
+                       " updated_at) VALUES"
+                       " ('ref-00001', 3, '{\"referenceId\":\"ref-00001\","
+                       "\"status\":\"new\"}', 'new', 'A', NULL,"
+                       " '2025-02-01T10:00:00.000Z',"
+                       " '2025-02-01T10:00:00.000Z');"
+                       /* as the v2 store code kept it */
+                       "INSERT INTO registrations_search("
+                       "registrations_search) VALUES ('rebuild');"
+                       "INSERT INTO outbox(op_id, reference_id, program_id,"
+                       " kind, payload, base, state, attempts,"
+                       " server_message, created_at, updated_at) VALUES"
+                       " ('op-1', 'ref-00001', 3, 'create', '{}', NULL,"
+                       " 'done', 1, NULL, '2025-02-01T10:00:00.000Z',"
+                       " '2025-02-01T10:00:00.000Z'),"
+                       " ('op-2', 'ref-00001', 3, 'edit', '{\"data\":{}}',"
+                       " '{}', 'pending', 0, NULL,"
+                       " '2025-02-01T10:01:00.000Z',"
+                       " '2025-02-01T10:01:00.000Z'),"
+                       " ('op-3', 'ref-00001', 3, 'status',"
+                       " '{\"status\":\"included\"}', NULL, 'inflight', 2,"
+                       " NULL, '2025-02-01T10:02:00.000Z',"
+                       " '2025-02-01T10:02:00.000Z'),"
+                       " ('op-4', 'ref-00001', 3, 'edit', '{}', NULL,"
+                       " 'conflict', 1, NULL, '2025-02-01T10:03:00.000Z',"
+                       " '2025-02-01T10:03:00.000Z'),"
+                       " ('op-5', 'ref-00001', 3, 'edit', '{}', NULL,"
+                       " 'rejected', 1, 'bad', '2025-02-01T10:04:00.000Z',"
+                       " '2025-02-01T10:04:00.000Z');"
+                       "INSERT INTO conflicts(outbox_seq, reference_id,"
+                       " field, base_value, local_value, server_value,"
+                       " created_at) VALUES (4, 'ref-00001', 'district',"
+                       " '\"a\"', '\"b\"', '\"c\"',"
+                       " '2025-02-01T10:05:00.000Z');"
+                       "INSERT INTO sync_checkpoints(source, name, value,"
+                       " updated_at) VALUES ('121', 'pull.last_id', '42',"
+                       " '2025-02-01T10:06:00.000Z');"),
+              SQLITE_OK);
+
+    opt.target_version = 0;
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), 3);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox"), 5);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox WHERE target = '121'"
+                            " AND origin = 'device'"), 5);
+    /* Nothing else about the entries changed. */
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox WHERE"
+                            " (seq, op_id, kind, state, attempts) IN (VALUES"
+                            " (1, 'op-1', 'create', 'done', 1),"
+                            " (2, 'op-2', 'edit', 'pending', 0),"
+                            " (3, 'op-3', 'status', 'inflight', 2),"
+                            " (4, 'op-4', 'edit', 'conflict', 1),"
+                            " (5, 'op-5', 'edit', 'rejected', 1))"), 5);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox WHERE seq = 5 AND"
+                            " server_message = 'bad'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM conflicts WHERE"
+                            " source = '121' AND field = 'district' AND"
+                            " server_value = '\"c\"' AND state = 'open'"),
+              1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sync_checkpoints WHERE"
+                            " value = '42'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM remote_ids"), 0);
+
+    /* The upgraded store takes the new writes. */
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_outbox_count(s, NULL, &n), PLAT_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(store_remote_id_put(s, "kobo", "submission", "4711",
+                                  "ref-00001", "v1"), PLAT_OK);
+    CHECK_INT(store_remote_id_get(s, "kobo", "submission", "4711", &ref,
+                                  &version), PLAT_OK);
+    CHECK_STR(ref, "ref-00001");
+    CHECK_STR(version, "v1");
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
+    store_close(s);
+
+    plat_free(ref);
+    plat_free(version);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST(test_schema_version), TEST(test_version_steps),
-          TEST(test_upgrade_keeps_rows), TEST(test_failed_migration_is_atomic))
+          TEST(test_upgrade_keeps_rows), TEST(test_failed_migration_is_atomic),
+          TEST(test_upgrade_from_v2_keeps_outbox))

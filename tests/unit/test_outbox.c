@@ -9,8 +9,10 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "store.h"
+#include "store_conflicts.h"
 #include "store_outbox.h"
 #include "store_registrations.h"
+#include "store_sync.h"
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -56,6 +58,8 @@ struct entry {
     cJSON *base;
     char message[64];
     int op_id_len;
+    char target[16];
+    char origin[16];
 };
 
 struct entries {
@@ -81,6 +85,8 @@ static int collect(const struct store_outbox_entry *e, void *payload)
     c->payload = cJSON_Parse(e->payload);
     c->base = e->base ? cJSON_Parse(e->base) : NULL;
     c->op_id_len = e->op_id ? (int)strlen(e->op_id) : 0;
+    snprintf(c->target, sizeof(c->target), "%s", e->target);
+    snprintf(c->origin, sizeof(c->origin), "%s", e->origin);
     return 0;
 }
 
@@ -179,10 +185,9 @@ static void test_failed_write_writes_nothing(void)
               PLAT_OK);
     CHECK_INT(store_counts(s, &before), PLAT_OK);
 
-    CHECK_INT(store_reg_set_status(s, "ref-00001", "validated", NULL),
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "included", NULL),
               ERR_INVALID);
-    CHECK_INT(store_reg_set_status(s, "ref-00001", "declined", NULL),
-              ERR_INVALID);
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "", NULL), ERR_INVALID);
     CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\"}", NULL), ERR_EXISTS);
     CHECK_INT(edit(s, "ref-00001", "{\"status\":\"new\"}", NULL),
               ERR_INVALID);
@@ -468,7 +473,261 @@ static void test_alloc_failures_everywhere(void)
     testutil_tmpdir_remove(dir);
 }
 
+/* Counts conflicts whose source is "121" (list.n). */
+static int conflict_source(const struct store_conflict *c, void *payload)
+{
+    struct entries *list = payload;
+
+    if (c->source && strcmp(c->source, "121") == 0)
+        list->n++;
+    return 0;
+}
+
+/* Kinds and states as enums, and back to their SQL text. */
+static void test_op_enums(void)
+{
+    enum store_op_kind k = STORE_OP_EDIT;
+    enum store_op_state st = STORE_OP_DONE;
+
+    CHECK_STR(store_op_kind_name(STORE_OP_CREATE), "create");
+    CHECK_STR(store_op_kind_name(STORE_OP_VOUCHER), "voucher");
+    CHECK(store_op_kind_name((enum store_op_kind)5) == NULL);
+    CHECK_STR(store_op_state_name(STORE_OP_PENDING), "pending");
+    CHECK_STR(store_op_state_name(STORE_OP_REJECTED), "rejected");
+    CHECK(store_op_state_name((enum store_op_state)-1) == NULL);
+    CHECK_INT(store_op_kind_parse("status", &k), PLAT_OK);
+    CHECK_INT(k, STORE_OP_STATUS);
+    CHECK_INT(store_op_kind_parse("message", &k), PLAT_OK);
+    CHECK_INT(k, STORE_OP_MESSAGE);
+    CHECK_INT(store_op_kind_parse("bogus", &k), ERR_INVALID);
+    CHECK_INT(k, STORE_OP_MESSAGE); /* left as it was */
+    CHECK_INT(store_op_kind_parse(NULL, &k), ERR_INVALID);
+    CHECK_INT(store_op_state_parse("inflight", &st), PLAT_OK);
+    CHECK_INT(st, STORE_OP_INFLIGHT);
+    CHECK_INT(store_op_state_parse("conflict", &st), PLAT_OK);
+    CHECK_INT(st, STORE_OP_CONFLICT);
+    CHECK_INT(store_op_state_parse("Pending", &st), ERR_INVALID);
+    CHECK(strstr(plat_err_msg(), "pending, inflight") != NULL);
+}
+
+/* Entries carry their origin and target; a system is not sent back what
+ * came from it. */
+static void test_origin_and_target(void)
+{
+    char *dir = tmpdir_make();
+    struct store *s = testutil_store_new(dir, "store.db");
+    struct entries list = {0};
+    char ref1[STORE_REF_MAX + 1], ref2[STORE_REF_MAX + 1];
+    cJSON *f;
+    int changed = -1;
+
+    REQUIRE(s);
+    CHECK_INT(create(s, "{\"referenceId\":\"ref-00001\"}", ref1), PLAT_OK);
+    f = cJSON_Parse("{\"fullName\":\"K\"}");
+    REQUIRE(f);
+    CHECK_INT(store_reg_create_from(s, 3, f, ref2, "kobo", "121"), PLAT_OK);
+    CHECK(ref2[0] != '\0');
+    CHECK_INT(store_reg_create_from(s, 3, f, NULL, "121", "121"),
+              ERR_INVALID);
+    CHECK_INT(store_reg_create_from(s, 3, f, NULL, "Kobo!", "121"),
+              ERR_INVALID);
+    CHECK_INT(store_reg_create_from(s, 3, f, NULL, "kobo", ""), ERR_INVALID);
+    CHECK_INT(store_reg_create_from(s, 3, f, NULL, NULL, "121"),
+              ERR_INVALID);
+    cJSON_Delete(f);
+    f = cJSON_Parse("{\"fullName\":\"E\"}");
+    REQUIRE(f);
+    CHECK_INT(store_reg_edit_from(&changed, s, ref1, f, NULL, "espocrm",
+                                  "121"), PLAT_OK);
+    CHECK_INT(changed, 1);
+    CHECK_INT(store_reg_edit_from(&changed, s, ref1, f, NULL, "espocrm",
+                                  "121"), PLAT_OK);
+    CHECK_INT(changed, 0);
+    cJSON_Delete(f);
+    CHECK_INT(edit(s, ref1, "{\"fullName\":\"D\"}", NULL), PLAT_OK);
+    CHECK_INT(sql_int(s, "SELECT count(*) FROM outbox"), 4);
+
+    CHECK_INT(store_outbox_list(s, NULL, collect, &list), PLAT_OK);
+    REQUIRE(list.n == 4);
+    CHECK_STR(list.e[0].origin, "device");
+    CHECK_STR(list.e[0].target, "121");
+    CHECK_STR(list.e[1].origin, "kobo");
+    CHECK_STR(list.e[1].target, "121");
+    CHECK_STR(list.e[1].kind, "create");
+    CHECK_STR(list.e[2].origin, "espocrm");
+    CHECK_STR(list.e[2].kind, "edit");
+    CHECK_STR(list.e[3].origin, "device");
+    entries_free(&list);
+
+    /* For 121: everything but what came from 121 itself. */
+    CHECK_INT(sqlite3_exec(store_db(s), "UPDATE outbox SET origin = '121'"
+                           " WHERE seq = 4", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_outbox_list_for(s, "121", NULL, NULL, 0, 0, collect,
+                                    &list), PLAT_OK);
+    CHECK_INT(list.n, 3);
+    entries_free(&list);
+    CHECK_INT(store_outbox_list_for(s, "121", "edit", NULL, 0, 0, collect,
+                                    &list), PLAT_OK);
+    REQUIRE(list.n == 1);
+    CHECK_STR(list.e[0].origin, "espocrm");
+    entries_free(&list);
+    CHECK_INT(store_outbox_list_for(s, "121", NULL, "pending", 1, 1,
+                                    collect, &list), PLAT_OK);
+    REQUIRE(list.n == 1);
+    CHECK_INT(list.e[0].seq, 2);
+    entries_free(&list);
+    CHECK_INT(store_outbox_list_for(s, "kobo", NULL, NULL, 0, 0, collect,
+                                    &list), PLAT_OK);
+    CHECK_INT(list.n, 0);
+    CHECK_INT(store_outbox_set_state(s, 1, "done", NULL), PLAT_OK);
+    CHECK_INT(store_outbox_list_for(s, "121", NULL, "done", 0, 0, collect,
+                                    &list), PLAT_OK);
+    CHECK_INT(list.n, 1);
+    entries_free(&list);
+    CHECK_INT(store_outbox_list_for(s, "", NULL, NULL, 0, 0, collect,
+                                    &list), ERR_INVALID);
+    CHECK_INT(store_outbox_list_for(s, "121", "bogus", NULL, 0, 0, collect,
+                                    &list), ERR_INVALID);
+    CHECK_INT(store_outbox_list_for(s, "121", NULL, "bogus", 0, 0, collect,
+                                    &list), ERR_INVALID);
+    CHECK_INT(store_outbox_list_for(s, "121", NULL, NULL, 0, -1, collect,
+                                    &list), ERR_INVALID);
+
+    /* Conflicts name the system of the server value. */
+    {
+        int64_t id = 0;
+        cJSON *c = NULL;
+        const cJSON *src;
+
+        CHECK_INT(store_conflict_add(s, "121", 3, ref1, "fullName", "\"a\"",
+                                     "\"b\"", "\"c\"", &id), PLAT_OK);
+        CHECK_INT(store_conflict_get(s, id, &c), PLAT_OK);
+        src = cJSON_GetObjectItemCaseSensitive(c, "source");
+        CHECK(cJSON_IsString(src) && strcmp(src->valuestring, "121") == 0);
+        cJSON_Delete(c);
+        CHECK_INT(store_conflict_list(s, "open", conflict_source, &list),
+                  PLAT_OK);
+        CHECK_INT(list.n, 1);
+    }
+    store_close(s);
+    testutil_tmpdir_remove(dir);
+}
+
+static void test_remote_ids(void)
+{
+    char *dir = tmpdir_make();
+    struct store *s = testutil_store_new(dir, "store.db");
+    char *ref = NULL, *version = NULL;
+
+    REQUIRE(s);
+    CHECK_INT(store_remote_id_get(s, "kobo", "submission", "1", &ref,
+                                  &version), ERR_NOTFOUND);
+    CHECK(ref == NULL && version == NULL);
+    CHECK_INT(store_remote_id_put(s, "kobo", "submission", "1", "ref-00001",
+                                  NULL), PLAT_OK);
+    CHECK_INT(store_remote_id_get(s, "kobo", "submission", "1", &ref,
+                                  &version), PLAT_OK);
+    CHECK_STR(ref, "ref-00001");
+    CHECK(version == NULL);
+    plat_free(ref);
+    ref = NULL;
+    /* Replacing keeps one row. */
+    CHECK_INT(store_remote_id_put(s, "kobo", "submission", "1", "ref-00002",
+                                  "7"), PLAT_OK);
+    CHECK_INT(store_remote_id_get(s, "kobo", "submission", "1", &ref, NULL),
+              PLAT_OK);
+    CHECK_STR(ref, "ref-00002");
+    plat_free(ref);
+    ref = NULL;
+    CHECK_INT(store_remote_id_get(s, "kobo", "submission", "1", NULL,
+                                  &version), PLAT_OK);
+    CHECK_STR(version, "7");
+    plat_free(version);
+    version = NULL;
+    CHECK_INT(store_remote_id_get(s, "espocrm", "submission", "1", &ref,
+                                  NULL), ERR_NOTFOUND);
+    CHECK_INT(sql_int(s, "SELECT count(*) FROM remote_ids"), 1);
+    CHECK_INT(store_remote_id_put(s, "", "submission", "1", "ref-00001",
+                                  NULL), ERR_INVALID);
+    CHECK_INT(store_remote_id_put(s, "kobo", "submission", "1", "", NULL),
+              ERR_INVALID);
+    CHECK_INT(store_remote_id_get(s, "kobo", NULL, "1", &ref, NULL),
+              ERR_INVALID);
+    store_close(s);
+    testutil_tmpdir_remove(dir);
+}
+
+static int set_flag(cJSON *reg, void *payload)
+{
+    (*(int *)payload)++;
+    cJSON_DeleteItemFromObjectCaseSensitive(reg, "status");
+    return cJSON_AddStringToObject(reg, "status", "deleted") ? PLAT_OK
+                                                             : ERR_NOMEM;
+}
+
+static int refuse(cJSON *reg, void *payload)
+{
+    (void)payload;
+    cJSON_AddStringToObject(reg, "fullName", "half done");
+    return plat_err_set(ERR_INVALID, "refused");
+}
+
+/* Server copies edited by the caller's function; gone records too. */
+static void test_server_edit(void)
+{
+    char *dir = tmpdir_make();
+    struct store *s = testutil_store_new(dir, "store.db");
+    int64_t seen[] = {11}, count = -1;
+    cJSON *reg = NULL;
+    int calls = 0;
+    const cJSON *v;
+
+    REQUIRE(s);
+    reg = cJSON_Parse("[{\"referenceId\":\"ref-00011\",\"programId\":3,"
+                      "\"id\":11,\"status\":\"included\"},"
+                      "{\"referenceId\":\"ref-00012\",\"programId\":3,"
+                      "\"id\":12,\"status\":\"included\"},"
+                      "{\"referenceId\":\"ref-00013\",\"programId\":3,"
+                      "\"id\":13,\"status\":\"included\"}]");
+    REQUIRE(reg);
+    CHECK_INT(store_reg_put_server_batch(s, reg), PLAT_OK);
+    cJSON_Delete(reg);
+    reg = NULL;
+
+    CHECK_INT(store_reg_server_edit(s, "ref-00011", refuse, NULL),
+              ERR_INVALID);
+    CHECK_INT(store_reg_server_get(s, "ref-00011", &reg), PLAT_OK);
+    CHECK(cJSON_GetObjectItemCaseSensitive(reg, "fullName") == NULL);
+    cJSON_Delete(reg);
+    reg = NULL;
+    CHECK_INT(store_reg_server_edit(s, "ref-00404", set_flag, &calls),
+              ERR_NOTFOUND);
+    CHECK_INT(store_reg_server_edit(s, "ref-00011", NULL, NULL),
+              ERR_INVALID);
+
+    CHECK_INT(store_reg_mark_gone(s, 3, 0, INT64_MAX, seen, 1, NULL, NULL,
+                                  &count), ERR_INVALID);
+    CHECK_INT(store_reg_mark_gone(s, 3, 0, 12, seen, 1, set_flag, &calls,
+                                  &count), PLAT_OK);
+    CHECK_INT(count, 1);
+    CHECK_INT(calls, 1);
+    CHECK_INT(store_reg_mark_gone(s, 3, 0, INT64_MAX, seen, 1, set_flag,
+                                  &calls, &count), PLAT_OK);
+    CHECK_INT(count, 1); /* 12 is deleted already: only 13 */
+    CHECK_INT(calls, 2);
+    CHECK_INT(store_reg_get(s, "ref-00013", &reg), PLAT_OK);
+    v = cJSON_GetObjectItemCaseSensitive(reg, "status");
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "deleted") == 0);
+    cJSON_Delete(reg);
+    CHECK_INT(sql_int(s, "SELECT count(*) FROM registrations WHERE status ="
+                         " 'deleted'"), 2);
+    store_close(s);
+    testutil_tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST(test_entries_in_order), TEST(test_failed_write_writes_nothing),
           TEST(test_outbox_matches_registrations), TEST(test_set_state),
           TEST(test_rejected_counted), TEST(test_create_alloc_failures),
-          TEST(test_alloc_failures_everywhere))
+          TEST(test_alloc_failures_everywhere), TEST(test_op_enums),
+          TEST(test_origin_and_target), TEST(test_remote_ids),
+          TEST(test_server_edit))

@@ -1,18 +1,19 @@
 /*
  * test_validate.c - registration input checked for form and against the
  * program definition (tests/data/program.json: program 3 of the 121
- * fixtures), and storing that definition. Messages name the field and
+ * fixtures) by c121_validate_fields, with the program JSON as the store
+ * keeps it (store_program_get), and storing that definition. Messages name the field and
  * never repeat the value.
  */
 #include "testlib.h"
 #include "testutil.h"
 
+#include "c121_model.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_fs.h"
 #include "store.h"
 #include "store_program.h"
-#include "store_validate.h"
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
@@ -72,6 +73,28 @@ static void teardown(void)
     dir = NULL;
 }
 
+/* c121_validate_fields with program 3 as stored (NULL when none is
+ * stored: *no_program, may be NULL, receives 1). */
+static int validate_stored(const cJSON *f, int mode, int *no_program)
+{
+    cJSON *prog = NULL;
+    int rc;
+
+    if (no_program)
+        *no_program = 0;
+    rc = store_program_get(st, 3, &prog, NULL);
+    if (rc == ERR_NOTFOUND) {
+        if (no_program)
+            *no_program = 1;
+        prog = NULL;
+    } else if (rc < 0) {
+        return rc;
+    }
+    rc = c121_validate_fields(prog, f, mode);
+    cJSON_Delete(prog);
+    return rc;
+}
+
 /* Validate `json`; *no_program receives the flag. */
 static int check(const char *json, int mode, int *no_program)
 {
@@ -82,7 +105,7 @@ static int check(const char *json, int mode, int *no_program)
         fprintf(stderr, "bad test JSON: %s\n", json);
         return -100;
     }
-    rc = store_validate_fields(st, 3, f, mode, no_program);
+    rc = validate_stored(f, mode, no_program);
     cJSON_Delete(f);
     return rc;
 }
@@ -96,7 +119,7 @@ static int create_ok(const char *extra, int *np)
              "\"programFspConfigurationName\":\"Intersolve-voucher-paper\""
              "%s%s}",
              extra[0] ? "," : "", extra);
-    return check(json, STORE_VALIDATE_CREATE, np);
+    return check(json, C121_VALIDATE_CREATE, np);
 }
 
 static int msg_has(const char *s)
@@ -109,11 +132,11 @@ static void test_no_program(void)
     int np = -1;
 
     REQUIRE(setup(0) == PLAT_OK);
-    CHECK_INT(check("{\"anything\":\"goes\",\"n\":4}", STORE_VALIDATE_CREATE,
+    CHECK_INT(check("{\"anything\":\"goes\",\"n\":4}", C121_VALIDATE_CREATE,
                     &np), PLAT_OK);
     CHECK_INT(np, 1);
     /* Form is still checked. */
-    CHECK_INT(check("{\"a\":{\"b\":1}}", STORE_VALIDATE_CREATE, &np),
+    CHECK_INT(check("{\"a\":{\"b\":1}}", C121_VALIDATE_CREATE, &np),
               ERR_INVALID);
     CHECK(msg_has("field a: expected a string, number, boolean or null, got "
                   "an object"));
@@ -142,17 +165,17 @@ static void test_required_missing(void)
     CHECK_INT(check("{\"phoneNumber\":\"+31600000001\","
                     "\"programFspConfigurationName\":"
                     "\"Intersolve-voucher-paper\"}",
-                    STORE_VALIDATE_CREATE, NULL), ERR_INVALID);
+                    C121_VALIDATE_CREATE, NULL), ERR_INVALID);
     CHECK_STR(plat_err_msg(), "field fullName is required by program 3");
     CHECK_INT(check("{\"fullName\":\"\",\"phoneNumber\":\"+31600000001\","
                     "\"programFspConfigurationName\":"
                     "\"Intersolve-voucher-paper\"}",
-                    STORE_VALIDATE_CREATE, NULL), ERR_INVALID);
+                    C121_VALIDATE_CREATE, NULL), ERR_INVALID);
     CHECK(msg_has("fullName is required"));
     /* Edits need not repeat required fields, but cannot clear them. */
-    CHECK_INT(check("{\"householdSize\":\"5\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"householdSize\":\"5\"}", C121_VALIDATE_EDIT, NULL),
               PLAT_OK);
-    CHECK_INT(check("{\"phoneNumber\":null}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"phoneNumber\":null}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
     CHECK(msg_has("field phoneNumber is required by program 3 and cannot be "
                   "cleared"));
@@ -165,10 +188,10 @@ static void test_unknown_field(void)
     CHECK_INT(create_ok("\"favouriteColour\":\"blue\"", NULL), ERR_INVALID);
     CHECK_STR(plat_err_msg(),
               "field favouriteColour is not an attribute of program 3");
-    CHECK_INT(check("{\"status\":\"included\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"status\":\"included\"}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
     CHECK(msg_has("agent registrations status"));
-    CHECK_INT(check("{\"referenceId\":\"ref-00009\"}", STORE_VALIDATE_EDIT,
+    CHECK_INT(check("{\"referenceId\":\"ref-00009\"}", C121_VALIDATE_EDIT,
                     NULL), ERR_INVALID);
     CHECK(msg_has("referenceId cannot be edited"));
     CHECK_INT(create_ok("\"referenceId\":\"r$1234\"", NULL), ERR_INVALID);
@@ -185,7 +208,7 @@ static void test_dropdown(void)
               "south)");
     CHECK(!msg_has("Secret Valley"));
     CHECK_INT(create_ok("\"district\":\"North\"", NULL), ERR_INVALID);
-    CHECK_INT(check("{\"district\":\"south\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"district\":\"south\"}", C121_VALIDATE_EDIT, NULL),
               PLAT_OK);
     teardown();
 }
@@ -206,16 +229,16 @@ static void test_fsp_configuration(void)
     REQUIRE(setup(1) == PLAT_OK);
     CHECK_INT(check("{\"fullName\":\"A\",\"phoneNumber\":\"+31600000001\","
                     "\"programFspConfigurationName\":\"Bank-X\"}",
-                    STORE_VALIDATE_CREATE, NULL), ERR_INVALID);
+                    C121_VALIDATE_CREATE, NULL), ERR_INVALID);
     CHECK_STR(plat_err_msg(),
               "field programFspConfigurationName: not one of the FSP "
               "configurations of program 3 (Intersolve-voucher-paper)");
     CHECK_INT(check("{\"fullName\":\"A\",\"phoneNumber\":\"+31600000001\"}",
-                    STORE_VALIDATE_CREATE, NULL), ERR_INVALID);
+                    C121_VALIDATE_CREATE, NULL), ERR_INVALID);
     CHECK_STR(plat_err_msg(), "field programFspConfigurationName is required "
                               "(one of: Intersolve-voucher-paper)");
     CHECK_INT(check("{\"programFspConfigurationName\":\"\"}",
-                    STORE_VALIDATE_EDIT, NULL), ERR_INVALID);
+                    C121_VALIDATE_EDIT, NULL), ERR_INVALID);
     teardown();
 }
 
@@ -228,13 +251,22 @@ static void test_numeric_and_tel(void)
     CHECK_INT(create_ok("\"householdSize\":\"-2.50\"", NULL), PLAT_OK);
     CHECK_INT(create_ok("\"householdSize\":\"1e5\"", NULL), ERR_INVALID);
     CHECK_INT(create_ok("\"householdSize\":true", NULL), ERR_INVALID);
-    CHECK_INT(check("{\"phoneNumber\":\"call me\"}", STORE_VALIDATE_EDIT,
+    /* Numbers 121 cannot keep exactly are refused, as JSON or as text. */
+    CHECK_INT(create_ok("\"householdSize\":1e308", NULL), ERR_INVALID);
+    CHECK(msg_has("field householdSize: number out of range"));
+    CHECK_INT(create_ok("\"householdSize\":-1e20", NULL), ERR_INVALID);
+    CHECK_INT(create_ok("\"householdSize\":\"1000000000000000000000\"",
+                        NULL), ERR_INVALID);
+    CHECK_INT(create_ok("\"householdSize\":9007199254740991", NULL),
+              PLAT_OK);
+    CHECK_INT(create_ok("\"householdSize\":4.5", NULL), PLAT_OK);
+    CHECK_INT(check("{\"phoneNumber\":\"call me\"}", C121_VALIDATE_EDIT,
                     NULL), ERR_INVALID);
     CHECK(msg_has("field phoneNumber: not a phone number"));
     CHECK(!msg_has("call me"));
     CHECK_INT(check("{\"phoneNumber\":\"+31 (6) 1234-5678\"}",
-                    STORE_VALIDATE_EDIT, NULL), PLAT_OK);
-    CHECK_INT(check("{\"phoneNumber\":\"+31\"}", STORE_VALIDATE_EDIT, NULL),
+                    C121_VALIDATE_EDIT, NULL), PLAT_OK);
+    CHECK_INT(check("{\"phoneNumber\":\"+31\"}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
     CHECK_INT(create_ok("\"paymentAmountMultiplier\":0", NULL), ERR_INVALID);
     CHECK(msg_has("paymentAmountMultiplier"));
@@ -255,11 +287,11 @@ static void test_form(void)
     CHECK(msg_has("got an object"));
 
     /* Invalid UTF-8: cJSON passes the bytes through. */
-    CHECK_INT(check("{\"fullName\":\"Ren\xe9\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"fullName\":\"Ren\xe9\"}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
     CHECK_STR(plat_err_msg(), "field fullName: value is not valid UTF-8 (bad "
                               "byte at offset 3)");
-    CHECK_INT(check("{\"fullName\":\"Ren\xc3\xa9\"}", STORE_VALIDATE_EDIT,
+    CHECK_INT(check("{\"fullName\":\"Ren\xc3\xa9\"}", C121_VALIDATE_EDIT,
                     NULL), PLAT_OK);
 
     /* A 1 MB value. */
@@ -269,22 +301,22 @@ static void test_form(void)
     big[1048576] = '\0';
     json = plat_asprintf("{\"fullName\":\"%s\"}", big);
     REQUIRE(json);
-    CHECK_INT(check(json, STORE_VALIDATE_EDIT, &np), ERR_INVALID);
+    CHECK_INT(check(json, C121_VALIDATE_EDIT, &np), ERR_INVALID);
     CHECK_STR(plat_err_msg(), "field fullName: value is 1048576 bytes, more "
                               "than the 10000 allowed");
     plat_free(json);
     plat_free(big);
 
-    CHECK_INT(check("{\"full name\":\"A\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"full name\":\"A\"}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
     CHECK(msg_has("field name \"full name\" is not valid"));
-    CHECK_INT(check("{\"\":\"A\"}", STORE_VALIDATE_EDIT, NULL), ERR_INVALID);
+    CHECK_INT(check("{\"\":\"A\"}", C121_VALIDATE_EDIT, NULL), ERR_INVALID);
     CHECK(msg_has("field name number 1 is not valid"));
     CHECK_INT(check("{\"fullName\":\"A\",\"fullName\":\"B\"}",
-                    STORE_VALIDATE_EDIT, NULL), ERR_INVALID);
+                    C121_VALIDATE_EDIT, NULL), ERR_INVALID);
     CHECK(msg_has("given more than once"));
-    CHECK_INT(check("{}", STORE_VALIDATE_EDIT, NULL), ERR_INVALID);
-    CHECK_INT(check("[1]", STORE_VALIDATE_CREATE, NULL), ERR_INVALID);
+    CHECK_INT(check("{}", C121_VALIDATE_EDIT, NULL), ERR_INVALID);
+    CHECK_INT(check("[1]", C121_VALIDATE_CREATE, NULL), ERR_INVALID);
     CHECK_INT(check("{\"a\":1}", 7, NULL), ERR_INVALID);
     teardown();
 }
@@ -315,8 +347,8 @@ static void test_program_put_get(void)
     cJSON_Delete(p);
     CHECK_INT(check("{\"nickname\":\"A\",\"programFspConfigurationName\":"
                     "\"Cash\",\"preferredLanguage\":\"fr\"}",
-                    STORE_VALIDATE_CREATE, NULL), PLAT_OK);
-    CHECK_INT(check("{\"fullName\":\"A\"}", STORE_VALIDATE_EDIT, NULL),
+                    C121_VALIDATE_CREATE, NULL), PLAT_OK);
+    CHECK_INT(check("{\"fullName\":\"A\"}", C121_VALIDATE_EDIT, NULL),
               ERR_INVALID);
 
     p = cJSON_Parse("{\"programRegistrationAttributes\":[]}");
@@ -335,7 +367,7 @@ static void test_program_put_get(void)
     CHECK(msg_has("programRegistrationAttributes"));
     cJSON_Delete(p);
     /* The failed puts left the program as it was. */
-    CHECK_INT(check("{\"nickname\":\"B\"}", STORE_VALIDATE_EDIT, NULL),
+    CHECK_INT(check("{\"nickname\":\"B\"}", C121_VALIDATE_EDIT, NULL),
               PLAT_OK);
 
     t = cJSON_Parse("[{\"type\":\"new\",\"language\":\"en\",\"message\":"
@@ -366,7 +398,7 @@ static void test_alloc_failures(void)
     REQUIRE(f && p);
     for (n = 0; n < 500; n++) {
         plat_alloc_fail_after(n);
-        rc = store_validate_fields(st, 3, f, STORE_VALIDATE_CREATE, NULL);
+        rc = c121_validate_fields(p, f, C121_VALIDATE_CREATE);
         plat_alloc_fail_after(-1);
         if (rc == PLAT_OK)
             break;

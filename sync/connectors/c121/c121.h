@@ -1,13 +1,15 @@
 /*
- * c121.h - the 121 connector: the wire format of the 121 API (paths, query
- * syntax, bodies, error shapes; ../shared/contracts/121-api.md) and how each
- * piece of it maps onto the store. The engine (sync/engine.c) decides the
- * order and owns the summary; these functions do one phase each.
+ * c121.h - the 121 connector's phases: the wire format of the 121 API
+ * (paths, query syntax, bodies, error shapes; ../shared/contracts/121-api.md)
+ * turned into records, cursors and per-operation results through the
+ * engine's services (sync_ctx.h). The descriptor (c121_connector.c) maps
+ * the engine's streams and push kinds onto these phases.
  *
  * Every phase returns PLAT_OK or an ERR_* code with the message set
  * (ERR_RETRY: server unreachable, ERR_AUTH, ERR_INVALID: malformed answer).
- * A phase commits its own work in batches, so after a failure everything
- * committed stays and the next cycle resumes from the checkpoints.
+ * A phase hands its records over in batches (sync_batch_*), so after a
+ * failure everything committed stays and the next cycle resumes from the
+ * cursors.
  */
 #ifndef C121_H
 #define C121_H
@@ -15,23 +17,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "c121_model.h"
+#include "sync_ctx.h"
 #include "sync_engine.h"
 
-struct store;
 struct sync_http;
 struct cJSON;
 
+/* The connector's state for one cycle (made by cb_init). */
 struct c121 {
-    struct store *store;
+    struct sync_ctx *ctx;
     struct sync_http *http;
     const struct sync_engine_options *opt;
-    struct sync_summary *sum;
+    int program_id;
     char prefix[64];          /* "/api/programs/<id>"                   */
     char user[256];           /* our 121 user, to tell our events apart */
+    int64_t pulled, events;   /* what this cycle counted so far         */
+    struct cJSON *program;    /* stored program (c121_program)          */
+    int program_loaded;
 };
 
-/* Checkpoint source name used in sync_checkpoints and agent_state. */
+/* The source's name: cursors and state keys of existing stores use it. */
 #define C121_SOURCE "121"
+
+/* Add to the source's summary (and to c->pulled / c->events). */
+void c121_count(struct c121 *c, int counter, int64_t n);
+
+/* The stored program definition (loaded once per cycle; NULL when none
+ * is stored). Borrowed. */
+const struct cJSON *c121_program(struct c121 *c);
+
+/* Apply one registration event (c121_apply_event) to the stored server
+ * copy of `ref`. ERR_NOTFOUND when it has none. */
+int c121_event_apply(struct c121 *c, const char *ref, const char *field,
+                     const char *new_value);
 
 /* ---- pull (sync/connectors/c121/pull_*.c) ------------------------------ */
 
@@ -79,16 +98,12 @@ int c121_confirm_inflight(struct c121 *c);
 
 /* Re-read registrations by referenceId (GET .../registrations?
  * filter.referenceId=$in:a,b,...&limit=-1, in chunks that keep the URL
- * short) and store their server copies (store_reg_put_server). When
+ * short) and store their server copies (sync_put_registration). When
  * `found` is not NULL, found[i] is set to 1 for each refs[i] the server
  * returned and 0 otherwise (deleted registrations are not returned). Each
  * chunk is committed on its own: call it outside a store transaction. */
 int c121_fetch_by_refs(struct c121 *c, const char *const *refs, size_t n,
                        unsigned char *found);
-
-/* Set c->sum's requests and byte counts from the counters of c->http
- * (idempotent: call it as often as convenient). */
-void c121_update_stats(struct c121 *c);
 
 /* ---- helpers of the pull phases (c121_util.c, pull_registrations.c) ----- */
 
@@ -146,7 +161,7 @@ int c121_server_time(struct c121 *c, int64_t *ms_out);
  * committing every opt->batch records; when `checkpoint` is not NULL the
  * last id of each batch is committed with it. Stored registrations in the
  * walked id ranges that the server no longer shows are marked deleted
- * (store_reg_mark_gone). A connection dropped mid-answer resumes from the
+ * (sync_mark_gone). A connection dropped mid-answer resumes from the
  * last committed id, up to opt->max_attempts times in a row without a
  * committed batch; a window over the client's response cap (ERR_TOOLARGE)
  * is asked for again with half the limit. *last_out: last committed id;

@@ -71,6 +71,16 @@ struct cJSON *c121_event_value(const struct cJSON *reg, const char *field,
 int c121_apply_event(struct cJSON *reg, const char *field,
                      const char *new_value);
 
+/* One event, the payload of c121_apply_event_fn. */
+struct c121_event {
+    const char *field;
+    const char *new_value; /* NULL: null */
+};
+
+/* Edit function (store_reg_server_edit, sync_record_edit_fn) applying the
+ * event `payload` (a struct c121_event *) with c121_apply_event. */
+int c121_apply_event_fn(struct cJSON *reg, void *payload);
+
 /* sync_record_edit_fn that marks a server copy deleted (payload unused). */
 int c121_mark_deleted(struct cJSON *reg, void *payload);
 
@@ -82,14 +92,25 @@ enum c121_validate_mode { C121_VALIDATE_CREATE, C121_VALIDATE_EDIT };
 
 /* Check registration input `fields` (an object) against `program` (the
  * body of GET /programs/{id}; NULL when none is stored: only the form is
- * checked). Always: values are string, number, boolean or null, valid
- * UTF-8 without NUL, at most C121_VALUE_MAX bytes, keys plausible names.
+ * checked). Always: values are string, number (finite), boolean or
+ * null, valid UTF-8 (a NUL in input text is found before parsing: see
+ * c121_text_has_nul), at most C121_VALUE_MAX bytes, keys plausible names.
  * With a program: known attribute or registration field, required ones
  * present on create (not cleared on edit), dropdown values are option
- * keys, numeric values numbers (finite, in range), preferredLanguage one
- * of the program's languages, programFspConfigurationName one of its FSP
- * configurations (required on create). */
+ * keys, numeric values numbers (finite, at most 2^53 - 1 in size: 1e308 is
+ * refused), preferredLanguage one of the program's languages,
+ * programFspConfigurationName one of its FSP configurations (required on
+ * create). Reads `program` as store_program_put accepts it:
+ * programRegistrationAttributes (name, type, isRequired, options as
+ * {"option":...} or strings), languages, programFspConfigurations and
+ * fspConfigurations (name). Mode not one of the enum: ERR_INVALID. */
 int c121_validate_fields(const struct cJSON *program,
                          const struct cJSON *fields, int mode);
+
+/* 1 if the JSON text `json_text` (`len` bytes) holds a NUL byte or a
+ * "\u0000" escape. cJSON ends a string at such a NUL, so the parsed value
+ * no longer shows it: callers that parse input check the text first and
+ * refuse it (c121_validate_fields cannot see it). */
+int c121_text_has_nul(const char *json_text, size_t len);
 
 #endif

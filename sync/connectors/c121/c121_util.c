@@ -10,8 +10,6 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
-#include "store.h"
-#include "store_registrations.h"
 #include "sync_http.h"
 #include "sync_jstream.h"
 
@@ -47,34 +45,41 @@ int c121_max_attempts(const struct c121 *c)
 
 int c121_cancelled(struct c121 *c)
 {
-    if (c->opt && c->opt->cancel && *c->opt->cancel) {
-        plat_err_set(ERR_RETRY, "121 sync cancelled");
-        return 1;
-    }
-    return 0;
-}
-
-void c121_update_stats(struct c121 *c)
-{
-    struct sync_http_stats st;
-
-    if (!c->http || !c->sum)
-        return;
-    sync_http_stats(c->http, &st);
-    c->sum->requests = st.requests;
-    c->sum->bytes_wire = st.bytes_down_wire + st.bytes_up_wire;
-    c->sum->bytes_body = st.bytes_down_body;
+    return sync_ctx_cancelled(c->ctx);
 }
 
 void c121_progress(struct c121 *c, int64_t done, int64_t total)
 {
-    struct sync_http_stats st;
+    sync_ctx_progress(c->ctx, done, total);
+}
 
-    if (!c->opt || !c->opt->progress)
-        return;
-    sync_http_stats(c->http, &st);
-    c->opt->progress(c->opt->progress_payload, "pull", done, total,
-                     st.bytes_down_wire + st.bytes_up_wire);
+void c121_count(struct c121 *c, int counter, int64_t n)
+{
+    if (counter == SYNC_COUNT_PULLED)
+        c->pulled += n;
+    else if (counter == SYNC_COUNT_EVENTS)
+        c->events += n;
+    sync_ctx_count(c->ctx, counter, n);
+}
+
+const cJSON *c121_program(struct c121 *c)
+{
+    if (!c->program_loaded) {
+        c->program_loaded = 1;
+        if (sync_get_program(c->ctx, c->program_id, &c->program, NULL) < 0) {
+            c->program = NULL; /* none stored yet: rules without types */
+            plat_err_clear();
+        }
+    }
+    return c->program;
+}
+
+int c121_event_apply(struct c121 *c, const char *ref, const char *field,
+                     const char *new_value)
+{
+    struct c121_event ev = {field, new_value};
+
+    return sync_edit_registration(c->ctx, ref, c121_apply_event_fn, &ev);
 }
 
 /* "121 GET /api/programs/3/registrations": the request without its query,
@@ -272,23 +277,20 @@ static int chunk_record(void *payload, cJSON *rec)
 /* Store the records of one chunk in one transaction. */
 static int chunk_store(struct chunk *k)
 {
-    struct store *s = k->c->store;
+    struct sync_ctx *s = k->c->ctx;
     const cJSON *rec;
     int rc;
 
     if (k->n_rows == 0)
         return PLAT_OK;
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         return rc;
     for (rec = k->rows->child; rec && rc == PLAT_OK; rec = rec->next)
-        rc = store_reg_put_server(s, rec);
+        rc = sync_put_registration(s, rec);
+    rc = sync_batch_end(s, rc);
     if (rc == PLAT_OK)
-        rc = store_commit(s);
-    else
-        store_rollback(s);
-    if (rc == PLAT_OK && k->c->sum)
-        k->c->sum->pulled += (int64_t)k->n_rows;
+        c121_count(k->c, SYNC_COUNT_PULLED, (int64_t)k->n_rows);
     return rc;
 }
 

@@ -44,9 +44,6 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
-#include "store.h"
-#include "store_program.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <cjson/cJSON.h>
@@ -245,7 +242,7 @@ static const cJSON *program(struct events *e)
 {
     if (!e->program_loaded) {
         e->program_loaded = 1;
-        if (store_program_get(e->c->store, e->c->opt->program_id,
+        if (sync_get_program(e->c->ctx, e->c->program_id,
                               &e->program, NULL) < 0) {
             plat_err_clear();
             e->program = NULL;
@@ -302,7 +299,7 @@ static int apply_fsp(struct events *e, const char *ref, const char *name)
             break;
     }
     if (!f) {
-        rc = store_reg_apply_event(e->c->store, ref,
+        rc = c121_event_apply(e->c, ref,
                                    "programFspConfigurationName", name);
         return rc < 0 ? rc : add_refetch(e, ref);
     }
@@ -317,7 +314,7 @@ static int apply_fsp(struct events *e, const char *ref, const char *name)
         return plat_err_set(ERR_NOMEM, "out of memory applying an FSP "
                             "change of %s", ref);
     }
-    rc = store_reg_server_set(e->c->store, ref, changes);
+    rc = sync_set_registration_fields(e->c->ctx, ref, changes);
     cJSON_Delete(changes);
     return rc;
 }
@@ -339,7 +336,7 @@ static int update_name(struct events *e, const char *ref, const char *field)
     if (!in)
         return PLAT_OK;
     plat_buf_init(&name, 0);
-    rc = store_reg_server_get(e->c->store, ref, &reg);
+    rc = sync_get_registration(e->c->ctx, ref, &reg);
     if (rc < 0)
         goto done;
     rc = plat_buf_puts(&name, "");
@@ -359,7 +356,7 @@ static int update_name(struct events *e, const char *ref, const char *field)
                           ref);
         goto done;
     }
-    rc = store_reg_server_set(e->c->store, ref, changes);
+    rc = sync_set_registration_fields(e->c->ctx, ref, changes);
 
 done:
     cJSON_Delete(changes);
@@ -379,7 +376,7 @@ static int apply_one(struct events *e, const cJSON *ev)
     char *ref = NULL;
     int rc;
 
-    rc = store_reg_ref_by_id(e->c->store, rid, &ref);
+    rc = sync_ref_by_server_id(e->c->ctx, rid, &ref);
     if (rc == ERR_NOTFOUND) {
         /* A new registration: read whole by fetch_new. */
         plat_err_clear();
@@ -389,13 +386,13 @@ static int apply_one(struct events *e, const cJSON *ev)
     if (rc < 0)
         return rc;
     if (strcmp(type, "registrationStatusChange") == 0) {
-        rc = value ? store_reg_apply_event(e->c->store, ref, "status", value)
+        rc = value ? c121_event_apply(e->c, ref, "status", value)
                    : PLAT_OK;
     } else if (strcmp(type, "fspChange") == 0 ||
                (field && strcmp(field, "programFspConfigurationName") == 0)) {
         rc = apply_fsp(e, ref, value);
     } else if (strcmp(type, "registrationDataChange") == 0 && field) {
-        rc = store_reg_apply_event(e->c->store, ref, field, value);
+        rc = c121_event_apply(e->c, ref, field, value);
         if (rc == PLAT_OK)
             rc = update_name(e, ref, field);
     } else {
@@ -419,7 +416,7 @@ static int apply_one(struct events *e, const cJSON *ev)
 /* Apply the received events and commit them with the checkpoints. */
 static int flush(struct events *e)
 {
-    struct store *s = e->c->store;
+    struct sync_ctx *s = e->c->ctx;
     struct plat_buf seen;
     const cJSON *ev;
     char iso[PLAT_ISO_LEN];
@@ -429,7 +426,7 @@ static int flush(struct events *e)
     if (e->n_batch == 0)
         return PLAT_OK;
     plat_buf_init(&seen, 0);
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         goto done;
     cJSON_ArrayForEach(ev, e->batch) {
@@ -447,27 +444,23 @@ static int flush(struct events *e)
         rc = seen_text(e, &seen);
     plat_time_iso(e->cursor, iso);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set(s, C121_SOURCE, "events.cursor", iso);
+        rc = sync_cursor_set(s, "events.cursor", iso);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set_i64(s, C121_SOURCE, "events.last_id",
+        rc = sync_cursor_set_i64(s, "events.last_id",
                                       e->last_id);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set(s, C121_SOURCE, "events.seen", seen.data);
+        rc = sync_cursor_set(s, "events.seen", seen.data);
     if (rc == PLAT_OK && e->refetch.len > 0)
-        rc = store_checkpoint_set(s, C121_SOURCE, "events.refetch",
+        rc = sync_cursor_set(s, "events.refetch",
                                   e->refetch.data);
-    if (rc == PLAT_OK)
-        rc = store_commit(s);
-    else
-        store_rollback(s);
+    rc = sync_batch_end(s, rc);
 
 done:
     if (rc < 0) {
         e->applied = applied0;
     } else {
         e->progressed = 1;
-        if (e->c->sum)
-            e->c->sum->events += e->applied - applied0;
+        c121_count(e->c, SYNC_COUNT_EVENTS, e->applied - applied0);
     }
     cJSON_Delete(e->batch);
     e->batch = NULL;
@@ -513,11 +506,11 @@ static int on_event(void *payload, cJSON *ev)
 /* Read the checkpoints this cycle starts from. */
 static int load_state(struct events *e, int64_t *settled)
 {
-    struct store *s = e->c->store;
+    struct sync_ctx *s = e->c->ctx;
     char *text = NULL;
     int rc;
 
-    rc = store_checkpoint_get(s, C121_SOURCE, "events.cursor", &text);
+    rc = sync_cursor_get(s, "events.cursor", &text);
     if (rc == ERR_NOTFOUND) {
         /* The first pull sets it; a store that lacks it starts now. */
         plat_err_clear();
@@ -534,14 +527,14 @@ static int load_state(struct events *e, int64_t *settled)
     if (rc < 0)
         return rc;
     e->cursor0 = e->cursor;
-    rc = store_checkpoint_get_i64(s, C121_SOURCE, "events.last_id", 0,
+    rc = sync_cursor_get_i64(s, "events.last_id", 0,
                                   &e->last_id);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_get_i64(s, C121_SOURCE, "events.settled", 0,
+        rc = sync_cursor_get_i64(s, "events.settled", 0,
                                       settled);
     if (rc < 0)
         return rc;
-    rc = store_checkpoint_get(s, C121_SOURCE, "events.seen", &text);
+    rc = sync_cursor_get(s, "events.seen", &text);
     if (rc == PLAT_OK)
         rc = idset_parse(&e->old_seen, text);
     else if (rc == ERR_NOTFOUND) {
@@ -554,7 +547,7 @@ static int load_state(struct events *e, int64_t *settled)
         return rc;
     /* Re-reads a previous cycle could not finish are kept, since each
      * batch rewrites the whole list. */
-    rc = store_checkpoint_get(s, C121_SOURCE, "events.refetch", &text);
+    rc = sync_cursor_get(s, "events.refetch", &text);
     if (rc == PLAT_OK)
         rc = plat_buf_puts(&e->refetch, text);
     else if (rc == ERR_NOTFOUND) {
@@ -568,15 +561,15 @@ static int load_state(struct events *e, int64_t *settled)
 /* Fetch the registrations newer than the largest stored id. */
 static int fetch_new(struct c121 *c)
 {
-    int64_t max = 0, last = 0, pulled0 = c->sum ? c->sum->pulled : 0;
+    int64_t max = 0, last = 0, pulled0 = c->pulled;
     int complete = 0, rc;
 
-    rc = store_reg_max_server_id(c->store, c->opt->program_id, &max);
+    rc = sync_max_server_id(c->ctx, c->program_id, &max);
     if (rc == PLAT_OK)
         rc = c121_walk_registrations(c, max, NULL, &last, &complete);
     if (rc == PLAT_OK && last > max)
         log_info("121: %lld new registrations, up to id %lld",
-                 (long long)((c->sum ? c->sum->pulled : 0) - pulled0),
+                 (long long)((c->pulled) - pulled0),
                  (long long)last);
     return rc;
 }
@@ -589,7 +582,7 @@ static int refetch(struct c121 *c)
     size_t n = 1, i = 0;
     int rc;
 
-    rc = store_checkpoint_get(c->store, C121_SOURCE, "events.refetch",
+    rc = sync_cursor_get(c->ctx, "events.refetch",
                               &text);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
@@ -612,8 +605,7 @@ static int refetch(struct c121 *c)
     }
     rc = c121_fetch_by_refs(c, refs, n, NULL);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_delete(c->store, C121_SOURCE,
-                                     "events.refetch");
+        rc = sync_cursor_delete(c->ctx, "events.refetch");
 
 done:
     plat_free(refs);
@@ -652,8 +644,7 @@ static int events_once(struct c121 *c, struct events *e)
     if (rc == PLAT_OK)
         rc = flush(e);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set_i64(c->store, C121_SOURCE,
-                                      "events.settled",
+        rc = sync_cursor_set_i64(c->ctx, "events.settled",
                                       e->cursor == e->cursor0);
 
 done:
@@ -677,7 +668,7 @@ int c121_pull_events(struct c121 *c)
     int64_t complete = 0, before, applied = 0, skipped = 0, unknown = 0;
     int misses = 0, progressed, rc;
 
-    rc = store_checkpoint_get_i64(c->store, C121_SOURCE, "pull.complete", 0,
+    rc = sync_cursor_get_i64(c->ctx, "pull.complete", 0,
                                   &complete);
     if (rc < 0 || !complete) {
         /* Until the first pull is complete the events wait: the cursor
@@ -723,6 +714,5 @@ int c121_pull_events(struct c121 *c)
         log_info("121: %lld registration events applied, %lld already seen, "
                  "%lld of registrations not pulled before",
                  (long long)applied, (long long)skipped, (long long)unknown);
-    c121_update_stats(c);
     return rc;
 }

@@ -26,8 +26,6 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_log.h"
-#include "store.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <cjson/cJSON.h>
@@ -69,35 +67,32 @@ static void tx_ckpt(const struct txs *t, const char *what, char *name,
  * the read. */
 static int txs_flush(struct txs *t, int complete)
 {
-    struct store *s = t->c->store;
+    struct sync_ctx *s = t->c->ctx;
     char name[48];
     int rc;
 
     if (t->n_rows == 0 && !complete)
         return PLAT_OK;
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         return rc;
     if (t->rows)
-        rc = store_transactions_put(s, t->c->opt->program_id, t->payment_id,
+        rc = sync_put_transactions(s, t->c->program_id, t->payment_id,
                                     t->rows);
     tx_ckpt(t, "since", name, sizeof(name));
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set(s, C121_SOURCE, name,
+        rc = sync_cursor_set(s, name,
                                   complete ? t->max : t->since);
     tx_ckpt(t, "last_id", name, sizeof(name));
     if (rc == PLAT_OK)
-        rc = complete ? store_checkpoint_delete(s, C121_SOURCE, name)
-                      : store_checkpoint_set_i64(s, C121_SOURCE, name,
+        rc = complete ? sync_cursor_delete(s, name)
+                      : sync_cursor_set_i64(s, name,
                                                  t->last_id);
     tx_ckpt(t, "max", name, sizeof(name));
     if (rc == PLAT_OK)
-        rc = complete ? store_checkpoint_delete(s, C121_SOURCE, name)
-                      : store_checkpoint_set(s, C121_SOURCE, name, t->max);
-    if (rc == PLAT_OK)
-        rc = store_commit(s);
-    else
-        store_rollback(s);
+        rc = complete ? sync_cursor_delete(s, name)
+                      : sync_cursor_set(s, name, t->max);
+    rc = sync_batch_end(s, rc);
     t->done += rc == PLAT_OK ? (int64_t)t->n_rows : 0;
     cJSON_Delete(t->rows);
     t->rows = NULL;
@@ -139,15 +134,15 @@ static int on_tx(void *payload, cJSON *rec)
  * transaction, for a store that has no checkpoint yet). */
 static int txs_start(struct txs *t)
 {
-    struct store *s = t->c->store;
+    struct sync_ctx *s = t->c->ctx;
     char name[48], *text = NULL;
     int rc;
 
     tx_ckpt(t, "since", name, sizeof(name));
-    rc = store_checkpoint_get(s, C121_SOURCE, name, &text);
+    rc = sync_cursor_get(s, name, &text);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
-        rc = store_transaction_max_updated(s, t->payment_id, t->since,
+        rc = sync_transactions_max_updated(s, t->payment_id, t->since,
                                            sizeof(t->since));
     } else if (rc == PLAT_OK) {
         snprintf(t->since, sizeof(t->since), "%s", text);
@@ -157,11 +152,11 @@ static int txs_start(struct txs *t)
     if (rc < 0)
         return rc;
     tx_ckpt(t, "last_id", name, sizeof(name));
-    rc = store_checkpoint_get_i64(s, C121_SOURCE, name, 0, &t->last_id);
+    rc = sync_cursor_get_i64(s, name, 0, &t->last_id);
     if (rc < 0)
         return rc;
     tx_ckpt(t, "max", name, sizeof(name));
-    rc = store_checkpoint_get(s, C121_SOURCE, name, &text);
+    rc = sync_cursor_get(s, name, &text);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
         snprintf(t->max, sizeof(t->max), "%s", t->since);
@@ -240,13 +235,13 @@ static int pull_payment(struct c121 *c, const cJSON *p, int pid)
     char since[64];
     int rc, changed;
 
-    rc = store_payment_get(c->store, c->opt->program_id, pid, &stored);
+    rc = sync_get_payment(c->ctx, c->program_id, pid, &stored);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
         rc = PLAT_OK;
     }
     if (rc == PLAT_OK)
-        rc = store_transaction_max_updated(c->store, pid, since,
+        rc = sync_transactions_max_updated(c->ctx, pid, since,
                                            sizeof(since));
     if (rc < 0)
         goto done;
@@ -255,7 +250,7 @@ static int pull_payment(struct c121 *c, const cJSON *p, int pid)
     if (changed)
         rc = pull_transactions(c, pid);
     if (rc == PLAT_OK && changed)
-        rc = store_payment_put(c->store, c->opt->program_id, p);
+        rc = sync_put_payment(c->ctx, c->program_id, p);
 
 done:
     cJSON_Delete(stored);
@@ -264,7 +259,7 @@ done:
 
 static int pull_list(struct c121 *c, int *latest)
 {
-    struct store *s = c->store;
+    struct sync_ctx *s = c->ctx;
     cJSON *list = NULL;
     const cJSON *p;
     char *etag = NULL;
@@ -273,7 +268,7 @@ static int pull_list(struct c121 *c, int *latest)
     int pid = 0, rc;
 
     *latest = 0;
-    rc = store_checkpoint_get(s, C121_SOURCE, PAYMENTS_ETAG, &etag);
+    rc = sync_cursor_get(s, PAYMENTS_ETAG, &etag);
     if (rc == ERR_NOTFOUND)
         plat_err_clear();
     else if (rc < 0)
@@ -285,7 +280,7 @@ static int pull_list(struct c121 *c, int *latest)
         goto done;
     if (!list) {
         log_debug("121: payments unchanged");
-        rc = store_payment_latest(s, c->opt->program_id, latest);
+        rc = sync_latest_payment(s, c->program_id, latest);
         goto done;
     }
     if (!cJSON_IsArray(list)) {
@@ -302,14 +297,14 @@ static int pull_list(struct c121 *c, int *latest)
         if (pid > *latest)
             *latest = pid;
     }
-    rc = etag_new[0] ? store_checkpoint_set(s, C121_SOURCE, PAYMENTS_ETAG,
+    rc = etag_new[0] ? sync_cursor_set(s, PAYMENTS_ETAG,
                                             etag_new)
-                     : store_checkpoint_delete(s, C121_SOURCE, PAYMENTS_ETAG);
+                     : sync_cursor_delete(s, PAYMENTS_ETAG);
 
 done:
     if (rc == ERR_AUTH && status == 403) {
         log_info("121: user may not read payments of program %d; skipped",
-                 c->opt->program_id);
+                 c->program_id);
         plat_err_clear();
         rc = PLAT_OK;
         *latest = 0;
@@ -363,7 +358,7 @@ static int pull_voucher(struct c121 *c, struct plat_buf *path,
                           "image", ref);
         goto done;
     }
-    rc = store_voucher_put(c->store, ref, pid, resp.body.data, resp.body.len,
+    rc = sync_put_voucher(c->ctx, ref, pid, resp.body.data, resp.body.len,
                            resp.content_type);
     if (rc == PLAT_OK)
         (*stored)++;
@@ -382,7 +377,7 @@ static int pull_vouchers(struct c121 *c, int pid)
 
     if (pid <= 0)
         return PLAT_OK;
-    rc = store_voucher_missing(c->store, pid, VOUCHER_FSP, &refs, &n);
+    rc = sync_vouchers_missing(c->ctx, pid, VOUCHER_FSP, &refs, &n);
     if (rc < 0)
         return rc;
     plat_buf_init(&path, 0);
@@ -399,7 +394,7 @@ static int pull_vouchers(struct c121 *c, int pid)
         log_info("121: payment %d: %d of %zu missing voucher images stored",
                  pid, stored, n);
     plat_buf_dispose(&path);
-    store_strings_free(refs, n);
+    sync_strings_free(refs, n);
     return rc;
 }
 
@@ -410,6 +405,5 @@ int c121_pull_payments(struct c121 *c)
     rc = pull_list(c, &latest);
     if (rc == PLAT_OK && c->opt->vouchers)
         rc = pull_vouchers(c, latest);
-    c121_update_stats(c);
     return rc;
 }

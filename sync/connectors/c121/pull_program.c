@@ -6,7 +6,7 @@
  *
  * FSP configurations: the program body already carries them twice
  * (programFspConfigurations, and fspConfigurations in the shape of GET
- * .../fsp-configurations), and store_program_put stores them from there.
+ * .../fsp-configurations), and the engine stores them from there.
  * The separate list would cost a request per cycle and needs the
  * permission program:fsp-config.read, which a field user may lack, so it
  * is not fetched.
@@ -19,9 +19,6 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_log.h"
-#include "store.h"
-#include "store_program.h"
-#include "store_sync.h"
 
 #include <cjson/cJSON.h>
 
@@ -33,9 +30,8 @@
  * one that does not exist (contract 0.2). */
 static int program_err(struct c121 *c, int rc, long status)
 {
-    int id = c->opt ? c->opt->program_id : 0;
-    const char *user = c->user[0] ? c->user
-                       : c->opt && c->opt->user ? c->opt->user : "?";
+    int id = c->program_id;
+    const char *user = c->user[0] ? c->user : "?";
 
     if (status == 404)
         return plat_err_set(ERR_NOTFOUND, "121 program %d not found", id);
@@ -54,7 +50,7 @@ static int pull_definition(struct c121 *c, int id)
     long status = 0;
     int rc;
 
-    rc = store_program_get(c->store, id, &stored, &etag);
+    rc = sync_get_program(c->ctx, id, &stored, &etag);
     cJSON_Delete(stored);
     if (rc == ERR_NOTFOUND)
         plat_err_clear();
@@ -76,7 +72,7 @@ static int pull_definition(struct c121 *c, int id)
                           "not program %d", id, id);
         goto done;
     }
-    rc = store_program_put(c->store, body, etag_new[0] ? etag_new : NULL);
+    rc = sync_put_program(c->ctx, body, etag_new[0] ? etag_new : NULL);
     if (rc == PLAT_OK)
         log_info("121: program %d updated", id);
 
@@ -88,14 +84,14 @@ done:
 
 static int pull_templates(struct c121 *c, int id)
 {
-    struct store *s = c->store;
+    struct sync_ctx *s = c->ctx;
     cJSON *body = NULL;
     char *etag = NULL;
     char etag_new[128], path[64];
     long status = 0;
     int rc;
 
-    rc = store_checkpoint_get(s, C121_SOURCE, TEMPLATES_ETAG, &etag);
+    rc = sync_cursor_get(s, TEMPLATES_ETAG, &etag);
     if (rc == ERR_NOTFOUND)
         plat_err_clear();
     else if (rc < 0)
@@ -113,19 +109,14 @@ static int pull_templates(struct c121 *c, int id)
         goto done;
     }
     /* The templates and their ETag change together, or neither does. */
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         goto done;
-    rc = store_program_put_templates(s, id, body);
+    rc = sync_put_templates(s, id, body);
     if (rc == PLAT_OK)
-        rc = etag_new[0] ? store_checkpoint_set(s, C121_SOURCE,
-                                                TEMPLATES_ETAG, etag_new)
-                         : store_checkpoint_delete(s, C121_SOURCE,
-                                                   TEMPLATES_ETAG);
-    if (rc == PLAT_OK)
-        rc = store_commit(s);
-    else
-        store_rollback(s);
+        rc = etag_new[0] ? sync_cursor_set(s, TEMPLATES_ETAG, etag_new)
+                         : sync_cursor_delete(s, TEMPLATES_ETAG);
+    rc = sync_batch_end(s, rc);
     if (rc == PLAT_OK)
         log_info("121: message templates of program %d updated (%d)", id,
                  cJSON_GetArraySize(body));
@@ -138,7 +129,7 @@ done:
 
 int c121_pull_program(struct c121 *c)
 {
-    int id = c->opt ? c->opt->program_id : 0;
+    int id = c->program_id;
     int rc;
 
     if (id <= 0)
@@ -146,6 +137,5 @@ int c121_pull_program(struct c121 *c)
     rc = pull_definition(c, id);
     if (rc == PLAT_OK)
         rc = pull_templates(c, id);
-    c121_update_stats(c);
     return rc;
 }

@@ -18,7 +18,7 @@
  *
  * Deletions: GET /registrations leaves deleted rows out, so a window that
  * shows ids a < b < c and not a stored id between them tells that the
- * stored one is gone; store_reg_mark_gone marks it deleted in the same
+ * stored one is gone; sync_mark_gone marks it deleted in the same
  * commit as the batch. This needs no generation column and works for a
  * resumed walk too.
  */
@@ -29,9 +29,6 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
-#include "store.h"
-#include "store_registrations.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <cjson/cJSON.h>
@@ -70,39 +67,35 @@ static void walk_drop(struct walk *w)
 /* Commit the received rows with the checkpoint. */
 static int walk_flush(struct walk *w)
 {
-    struct store *s = w->c->store;
+    struct sync_ctx *s = w->c->ctx;
     const cJSON *rec;
     int64_t gone = 0;
     int rc;
 
     if (w->n_rows == 0)
         return PLAT_OK;
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         return rc;
     for (rec = w->rows->child; rec && rc == PLAT_OK; rec = rec->next)
-        rc = store_reg_put_server(s, rec);
+        rc = sync_put_registration(s, rec);
     /* On a first pull nothing was stored before, so this costs nothing;
      * on a reconcile it only looks at the ids the store already had. */
     if (rc == PLAT_OK && w->committed < w->known_max)
-        rc = store_reg_mark_gone(s, w->program_id, w->committed,
+        rc = sync_mark_gone(s, w->program_id, w->committed,
                                  w->last_seen < w->known_max
                                      ? w->last_seen : w->known_max,
-                                 w->ids, w->n_rows, &gone);
+                                 w->ids, w->n_rows, c121_mark_deleted, NULL, &gone);
     if (rc == PLAT_OK && w->checkpoint)
-        rc = store_checkpoint_set_i64(s, C121_SOURCE, w->checkpoint,
+        rc = sync_cursor_set_i64(s, w->checkpoint,
                                       w->last_seen);
-    if (rc == PLAT_OK)
-        rc = store_commit(s);
-    else
-        store_rollback(s);
+    rc = sync_batch_end(s, rc);
     if (rc < 0)
         return rc;
     w->committed = w->last_seen;
     w->done += (int64_t)w->n_rows;
     w->gone += gone;
-    if (w->c->sum)
-        w->c->sum->pulled += (int64_t)w->n_rows;
+    c121_count(w->c, SYNC_COUNT_PULLED, (int64_t)w->n_rows);
     w->progressed = 1;
     walk_drop(w);
     c121_progress(w->c, w->done, 0);
@@ -177,14 +170,14 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     *complete_out = 0;
     w.c = c;
     w.checkpoint = checkpoint;
-    w.program_id = c->opt ? c->opt->program_id : 0;
+    w.program_id = c->program_id;
     w.batch = (size_t)c121_batch(c);
     w.committed = from_id;
     w.ids = plat_malloc(w.batch * sizeof(*w.ids));
     plat_buf_init(&path, 0);
     if (!w.ids)
         return ERR_NOMEM;
-    rc = store_reg_max_server_id(c->store, w.program_id, &w.known_max);
+    rc = sync_max_server_id(c->ctx, w.program_id, &w.known_max);
     if (rc < 0) {
         plat_free(w.ids);
         return rc;
@@ -241,8 +234,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
          * id, so stored rows above it are gone from the server. */
         int64_t gone = 0;
 
-        rc = store_reg_mark_gone(c->store, w.program_id, w.committed,
-                                 INT64_MAX, NULL, 0, &gone);
+        rc = sync_mark_gone(c->ctx, w.program_id, w.committed,
+                                 INT64_MAX, NULL, 0, c121_mark_deleted, NULL, &gone);
         w.gone += gone;
         if (rc == PLAT_OK)
             *complete_out = 1;
@@ -264,7 +257,7 @@ static int start_cursor(struct c121 *c, const char *name)
     int64_t ms;
     int rc;
 
-    rc = store_checkpoint_get(c->store, C121_SOURCE, name, &cur);
+    rc = sync_cursor_get(c->ctx, name, &cur);
     plat_free(cur);
     if (rc != ERR_NOTFOUND)
         return rc;
@@ -273,19 +266,19 @@ static int start_cursor(struct c121 *c, const char *name)
     if (rc < 0)
         return rc;
     plat_time_iso(ms, iso);
-    return store_checkpoint_set(c->store, C121_SOURCE, name, iso);
+    return sync_cursor_set(c->ctx, name, iso);
 }
 
 /* Move the events cursor up to the start of the full walk. */
-static int advance_events_cursor(struct store *s)
+static int advance_events_cursor(struct sync_ctx *s)
 {
     char *full = NULL, *cur = NULL;
     int64_t full_ms = 0, cur_ms = 0;
     int rc;
 
-    rc = store_checkpoint_get(s, C121_SOURCE, "full.cursor", &full);
+    rc = sync_cursor_get(s, "full.cursor", &full);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_get(s, C121_SOURCE, "events.cursor", &cur);
+        rc = sync_cursor_get(s, "events.cursor", &cur);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
         rc = PLAT_OK;
@@ -296,11 +289,11 @@ static int advance_events_cursor(struct store *s)
         plat_err_clear();
         goto done;
     }
-    rc = store_checkpoint_set(s, C121_SOURCE, "events.cursor", full);
+    rc = sync_cursor_set(s, "events.cursor", full);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_delete(s, C121_SOURCE, "events.seen");
+        rc = sync_cursor_delete(s, "events.seen");
     if (rc == PLAT_OK)
-        rc = store_checkpoint_delete(s, C121_SOURCE, "events.settled");
+        rc = sync_cursor_delete(s, "events.settled");
 
 done:
     plat_free(full);
@@ -311,42 +304,39 @@ done:
 /* A full walk reached the end: the first pull is complete too. */
 static int finish_full(struct c121 *c, int64_t last)
 {
-    struct store *s = c->store;
+    struct sync_ctx *s = c->ctx;
     int64_t pull_last = 0;
     int rc;
 
-    rc = store_checkpoint_get_i64(s, C121_SOURCE, "pull.last_id", 0,
+    rc = sync_cursor_get_i64(s, "pull.last_id", 0,
                                   &pull_last);
     if (rc < 0)
         return rc;
-    rc = store_begin(s);
+    rc = sync_batch_begin(s);
     if (rc < 0)
         return rc;
     rc = advance_events_cursor(s);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_delete(s, C121_SOURCE, "full.cursor");
+        rc = sync_cursor_delete(s, "full.cursor");
     if (rc == PLAT_OK)
-        rc = store_checkpoint_delete(s, C121_SOURCE, "full.last_id");
+        rc = sync_cursor_delete(s, "full.last_id");
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set_i64(s, C121_SOURCE, "pull.last_id",
+        rc = sync_cursor_set_i64(s, "pull.last_id",
                                       last > pull_last ? last : pull_last);
     if (rc == PLAT_OK)
-        rc = store_checkpoint_set_i64(s, C121_SOURCE, "pull.complete", 1);
-    if (rc == PLAT_OK)
-        return store_commit(s);
-    store_rollback(s);
-    return rc;
+        rc = sync_cursor_set_i64(s, "pull.complete", 1);
+    return sync_batch_end(s, rc);
 }
 
 int c121_pull_registrations(struct c121 *c)
 {
-    struct store *s = c->store;
+    struct sync_ctx *s = c->ctx;
     const char *ckpt;
     int64_t complete = 0, from = 0, last = 0, pulled0;
     int full = c->opt && c->opt->full, reached = 0, rc;
 
-    pulled0 = c->sum ? c->sum->pulled : 0;
-    rc = store_checkpoint_get_i64(s, C121_SOURCE, "pull.complete", 0,
+    pulled0 = c->pulled;
+    rc = sync_cursor_get_i64(s, "pull.complete", 0,
                                   &complete);
     if (rc < 0)
         return rc;
@@ -370,7 +360,7 @@ int c121_pull_registrations(struct c121 *c)
     /* A full reconcile that was cut off resumes where it stopped; a new
      * one starts from id 0. */
     ckpt = full ? "full.last_id" : "pull.last_id";
-    rc = store_checkpoint_get_i64(s, C121_SOURCE, ckpt, 0, &from);
+    rc = sync_cursor_get_i64(s, ckpt, 0, &from);
     if (rc < 0)
         goto done;
     log_info("121: %s registrations after id %lld",
@@ -378,14 +368,13 @@ int c121_pull_registrations(struct c121 *c)
     rc = c121_walk_registrations(c, from, ckpt, &last, &reached);
     if (rc == PLAT_OK && reached)
         rc = full ? finish_full(c, last)
-                  : store_checkpoint_set_i64(s, C121_SOURCE, "pull.complete",
+                  : sync_cursor_set_i64(s, "pull.complete",
                                              1);
     if (rc == PLAT_OK)
         log_info("121: registrations pulled: %lld (last id %lld)",
-                 (long long)((c->sum ? c->sum->pulled : 0) - pulled0),
+                 (long long)((c->pulled) - pulled0),
                  (long long)last);
 
 done:
-    c121_update_stats(c);
     return rc;
 }

@@ -21,10 +21,6 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_log.h"
-#include "store.h"
-#include "store_outbox.h"
-#include "store_registrations.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <stdio.h>
@@ -48,7 +44,7 @@ struct creates {
 static int has_copy(struct c121 *c, const char *ref)
 {
     cJSON *server = NULL;
-    int rc = store_reg_server_get(c->store, ref, &server);
+    int rc = sync_get_registration(c->ctx, ref, &server);
 
     cJSON_Delete(server);
     if (rc == ERR_NOTFOUND) {
@@ -82,9 +78,9 @@ static int put_page(struct creates *k, const struct sync_http_response *r,
             *last_id = (int64_t)id->valuedouble;
         (*count_out)++;
     }
-    rc = store_reg_put_server_batch(k->c->store, data);
+    rc = sync_put_registrations(k->c->ctx, data);
     if (rc == PLAT_OK)
-        k->c->sum->pulled += *count_out;
+        c121_count(k->c, SYNC_COUNT_PULLED, *count_out);
 
 done:
     cJSON_Delete(root);
@@ -214,24 +210,24 @@ done:
 
 /* ---- entry states ------------------------------------------------------- */
 
-static int set_state(struct creates *k, struct c121_entry *e,
-                     const char *state, const char *msg)
+static int set_state(struct creates *k, struct sync_op *e, int state,
+                     const char *msg)
 {
-    int rc = store_outbox_set_state(k->c->store, e->seq, state, msg);
+    int rc = sync_op_settle(k->c->ctx, e->seq, e->ref, state, msg);
 
     if (rc == PLAT_OK) {
-        snprintf(e->state, sizeof(e->state), "%s", state);
-        if (strcmp(state, "done") == 0)
+        e->state = state;
+        if (state == SYNC_OP_DONE)
             k->done++;
-        else if (strcmp(state, "rejected") == 0)
+        else if (state == SYNC_OP_REJECTED)
             k->rejected++;
     }
     return rc;
 }
 
 /* Move each of es->v[ix[0..n)] to `state`, in one transaction. */
-static int set_states(struct creates *k, struct c121_entries *es,
-                      const size_t *ix, size_t n, const char *state,
+static int set_states(struct creates *k, struct sync_ops *es,
+                      const size_t *ix, size_t n, int state,
                       const char *msg)
 {
     size_t i;
@@ -239,10 +235,10 @@ static int set_states(struct creates *k, struct c121_entries *es,
 
     if (n == 0)
         return PLAT_OK;
-    rc = c121_txn_begin(k->c);
+    rc = sync_batch_begin(k->c->ctx);
     for (i = 0; rc == PLAT_OK && i < n; i++)
         rc = set_state(k, &es->v[ix[i]], state, msg);
-    return c121_txn_end(k->c, rc);
+    return sync_batch_end(k->c->ctx, rc);
 }
 
 static int remember_created(struct creates *k, const char *ref)
@@ -268,8 +264,8 @@ static int remember_created(struct creates *k, const char *ref)
 
 /* The outcome of es->v[ix[0..n)] is unknown: ask 121. Those it has are
  * done, the others `left_state`. */
-static int settle_unknown(struct creates *k, struct c121_entries *es,
-                          const size_t *ix, size_t n, const char *left_state,
+static int settle_unknown(struct creates *k, struct sync_ops *es,
+                          const size_t *ix, size_t n, int left_state,
                           size_t *left_ix, size_t *n_left)
 {
     const char **refs = NULL;
@@ -289,17 +285,17 @@ static int settle_unknown(struct creates *k, struct c121_entries *es,
     rc = find_on_server(k, refs, n, found);
     if (rc < 0)
         goto done;
-    rc = c121_txn_begin(k->c);
+    rc = sync_batch_begin(k->c->ctx);
     for (i = 0; rc == PLAT_OK && i < n; i++) {
         if (found[i])
-            rc = set_state(k, &es->v[ix[i]], "done", NULL);
+            rc = set_state(k, &es->v[ix[i]], SYNC_OP_DONE, NULL);
         else {
             left_ix[(*n_left)++] = ix[i];
-            if (strcmp(es->v[ix[i]].state, left_state) != 0)
+            if (es->v[ix[i]].state != left_state)
                 rc = set_state(k, &es->v[ix[i]], left_state, NULL);
         }
     }
-    rc = c121_txn_end(k->c, rc);
+    rc = sync_batch_end(k->c->ctx, rc);
 
 done:
     plat_free(refs);
@@ -309,13 +305,13 @@ done:
 
 /* ---- one batch ---------------------------------------------------------- */
 
-static int send_batch(struct creates *k, struct c121_entries *es,
+static int send_batch(struct creates *k, struct sync_ops *es,
                       size_t *ix, size_t n);
 
 /* A 5xx or an unreadable answer: whatever 121 did is unknown. Ask, then
  * send the rest in halves so that one row that upsets the server cannot
  * hold back the others. */
-static int after_unknown(struct creates *k, struct c121_entries *es,
+static int after_unknown(struct creates *k, struct sync_ops *es,
                          size_t *ix, size_t n, int send_rc)
 {
     size_t n_left = 0, half;
@@ -326,7 +322,7 @@ static int after_unknown(struct creates *k, struct c121_entries *es,
         return plat_err_set(ERR_NOMEM, "out of memory");
     /* If this fails (121 unreachable), they stay inflight and the next
      * push asks first. */
-    rc = settle_unknown(k, es, ix, n, "pending", left, &n_left);
+    rc = settle_unknown(k, es, ix, n, SYNC_OP_PENDING, left, &n_left);
     if (rc < 0 || n_left == 0)
         goto done;
     if (send_rc == ERR_RETRY || send_rc == ERR_AUTH) {
@@ -353,7 +349,7 @@ done:
 
 /* The entries es->v[ix[0..n)] of one batch, its rows in order. */
 struct batch_rows {
-    const struct c121_entries *es;
+    const struct sync_ops *es;
     const size_t *ix;
 };
 
@@ -367,7 +363,7 @@ static const char *batch_row_ref(const void *rows, size_t i)
 /* A 400 with an array of row errors. Rows "already exist": ask 121 which
  * it has (done) - the others exist outside this program or were deleted
  * (rejected). Rows with other errors: rejected. The rest goes again. */
-static int after_400(struct creates *k, struct c121_entries *es, size_t *ix,
+static int after_400(struct creates *k, struct sync_ops *es, size_t *ix,
                      size_t n, cJSON *arr, const char *whole_msg)
 {
     struct batch_rows rows = {es, ix};
@@ -402,41 +398,41 @@ static int after_400(struct creates *k, struct c121_entries *es, size_t *ix,
     }
     if (mapped == 0) {
         /* Nothing names a row: the batch as a whole is refused. */
-        rc = set_states(k, es, ix, n, "rejected", whole_msg);
+        rc = set_states(k, es, ix, n, SYNC_OP_REJECTED, whole_msg);
         goto done;
     }
-    rc = c121_txn_begin(k->c);
+    rc = sync_batch_begin(k->c->ctx);
     for (i = 0; rc == PLAT_OK && i < n; i++) {
         if (flag[i] == 1) {
             exists[n_exists++] = ix[i];
         } else if (flag[i] == 2) {
             c121_row_message(arr, (long)i, msg, sizeof(msg));
-            rc = set_state(k, &es->v[ix[i]], "rejected",
+            rc = set_state(k, &es->v[ix[i]], SYNC_OP_REJECTED,
                            msg[0] ? msg : whole_msg);
         } else {
             rest[n_rest++] = ix[i];
         }
     }
-    rc = c121_txn_end(k->c, rc);
+    rc = sync_batch_end(k->c->ctx, rc);
     if (rc < 0)
         goto done;
     if (n_exists) {
-        rc = settle_unknown(k, es, exists, n_exists, "inflight", left,
+        rc = settle_unknown(k, es, exists, n_exists, SYNC_OP_INFLIGHT, left,
                             &n_left);
         if (rc < 0)
             goto done;
         if (n_left) {
             /* 121 has the referenceId, but not in this program: another
              * program's, or deleted. Sending again would fail forever. */
-            rc = c121_txn_begin(k->c);
+            rc = sync_batch_begin(k->c->ctx);
             for (i = 0; rc == PLAT_OK && i < n_left; i++) {
                 snprintf(msg, sizeof(msg),
                          "referenceId %s already exists on 121 outside "
                          "this program (another program, or deleted)",
                          es->v[left[i]].ref);
-                rc = set_state(k, &es->v[left[i]], "rejected", msg);
+                rc = set_state(k, &es->v[left[i]], SYNC_OP_REJECTED, msg);
             }
-            rc = c121_txn_end(k->c, rc);
+            rc = sync_batch_end(k->c->ctx, rc);
             if (rc < 0)
                 goto done;
         }
@@ -454,7 +450,7 @@ done:
 
 /* POST es->v[ix[0..n)]; every outcome settles each entry or leaves it
  * pending/inflight for the next cycle. `ix` may be reordered. */
-static int send_batch(struct creates *k, struct c121_entries *es,
+static int send_batch(struct creates *k, struct sync_ops *es,
                       size_t *ix, size_t n)
 {
     struct c121 *c = k->c;
@@ -471,7 +467,7 @@ static int send_batch(struct creates *k, struct c121_entries *es,
         return PLAT_OK;
     /* Inflight first: if the agent dies while the request is out, the
      * next push asks 121 before sending these again. */
-    rc = set_states(k, es, ix, n, "inflight", NULL);
+    rc = set_states(k, es, ix, n, SYNC_OP_INFLIGHT, NULL);
     if (rc < 0)
         return rc;
     rc = plat_buf_puts(&body, "[");
@@ -489,13 +485,13 @@ static int send_batch(struct creates *k, struct c121_entries *es,
     rc = sync_http_request(c->http, "POST", path, "application/json",
                            body.data, body.len, NULL, &r);
     if (rc == PLAT_OK && r.status == 201) {
-        rc = set_states(k, es, ix, n, "done", NULL);
+        rc = set_states(k, es, ix, n, SYNC_OP_DONE, NULL);
         for (i = 0; rc == PLAT_OK && i < n; i++)
             rc = remember_created(k, es->v[ix[i]].ref);
         goto done;
     }
     if (rc == PLAT_OK && r.status == 400) {
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         parsed = cJSON_ParseWithLength(r.body.data ? r.body.data : "",
                                        r.body.len);
         if (cJSON_IsArray(parsed)) {
@@ -503,12 +499,12 @@ static int send_batch(struct creates *k, struct c121_entries *es,
         } else {
             /* {"message":"Duplicate referenceIds in import set"} (the
              * store refuses those) or another whole-batch refusal. */
-            rc = set_states(k, es, ix, n, "rejected", msg);
+            rc = set_states(k, es, ix, n, SYNC_OP_REJECTED, msg);
         }
         goto done;
     }
     if (rc == PLAT_OK && r.status == 413 && n > 1) {
-        rc = set_states(k, es, ix, n, "pending", NULL);
+        rc = set_states(k, es, ix, n, SYNC_OP_PENDING, NULL);
         if (rc == PLAT_OK)
             rc = send_batch(k, es, ix, n / 2);
         if (rc == PLAT_OK)
@@ -523,7 +519,7 @@ static int send_batch(struct creates *k, struct c121_entries *es,
         char saved[256];
 
         snprintf(saved, sizeof(saved), "%s", plat_err_msg());
-        rc = set_states(k, es, ix, n, r.status == 413 ? "rejected" : "pending",
+        rc = set_states(k, es, ix, n, r.status == 413 ? SYNC_OP_REJECTED : SYNC_OP_PENDING,
                         r.status == 413 ? saved : NULL);
         if (rc == PLAT_OK && r.status != 413)
             rc = plat_err_set(http_rc, "%s", saved);
@@ -558,11 +554,11 @@ done:
  * 121 has them, else pending again. */
 static int recover_inflight(struct creates *k)
 {
-    struct c121_entries es = {0};
+    struct sync_ops es = {0};
     size_t *ix = NULL, *left = NULL, i, n_left;
     int rc;
 
-    rc = c121_entries_load(k->c, "create", "inflight", 0, 0, &es);
+    rc = c121_ops_load(k->c, SYNC_OP_CREATE, SYNC_OP_INFLIGHT, 0, 0, &es);
     if (rc < 0 || es.n == 0)
         goto done;
     ix = plat_malloc(es.n * sizeof(*ix));
@@ -576,7 +572,7 @@ static int recover_inflight(struct creates *k)
     /* They may have landed before the ids the store knows: ask by
      * referenceId. */
     k->by_ref = 1;
-    rc = settle_unknown(k, &es, ix, es.n, "pending", left, &n_left);
+    rc = settle_unknown(k, &es, ix, es.n, SYNC_OP_PENDING, left, &n_left);
     k->by_ref = 0;
     if (rc == PLAT_OK)
         log_info("121 push: %zu interrupted creates checked, %zu to send "
@@ -585,14 +581,14 @@ static int recover_inflight(struct creates *k)
 done:
     plat_free(ix);
     plat_free(left);
-    c121_entries_free(&es);
+    sync_ops_free(&es);
     return rc;
 }
 
 int c121_push_creates(struct c121 *c)
 {
     struct creates k;
-    struct c121_entries es = {0};
+    struct sync_ops es = {0};
     unsigned char *found = NULL;
     size_t *ix = NULL, i, n;
     int64_t after = 0, max_id = 0;
@@ -603,7 +599,7 @@ int c121_push_creates(struct c121 *c)
     k.c = c;
     batch = c->opt->create_batch > 0 ? c->opt->create_batch
                                      : CREATE_BATCH_DEFAULT;
-    rc = store_reg_max_server_id(c->store, c->opt->program_id, &max_id);
+    rc = sync_max_server_id(c->ctx, c->program_id, &max_id);
     if (rc < 0)
         return rc;
     /* Ids only grow, so our new rows are above every id pulled so far. */
@@ -615,8 +611,8 @@ int c121_push_creates(struct c121 *c)
         goto done;
 
     for (;;) {
-        c121_entries_free(&es);
-        rc = c121_entries_load(c, "create", "pending", after, batch, &es);
+        sync_ops_free(&es);
+        rc = c121_ops_load(c, SYNC_OP_CREATE, SYNC_OP_PENDING, after, batch, &es);
         if (rc < 0 || es.n == 0)
             break;
         after = es.v[es.n - 1].seq;
@@ -629,17 +625,17 @@ int c121_push_creates(struct c121 *c)
         /* A registration 121 has shown us already (the pull found the
          * row of an earlier attempt whose answer was lost) is done. */
         n = 0;
-        rc = c121_txn_begin(c);
+        rc = sync_batch_begin(c->ctx);
         for (i = 0; rc == PLAT_OK && i < es.n; i++) {
             int h = has_copy(c, es.v[i].ref);
             if (h < 0)
                 rc = h;
             else if (h)
-                rc = set_state(&k, &es.v[i], "done", NULL);
+                rc = set_state(&k, &es.v[i], SYNC_OP_DONE, NULL);
             else
                 ix[n++] = i;
         }
-        rc = c121_txn_end(c, rc);
+        rc = sync_batch_end(c->ctx, rc);
         if (rc == PLAT_OK)
             rc = send_batch(&k, &es, ix, n);
         if (rc == ERR_RETRY || rc == ERR_AUTH || rc == ERR_NOMEM ||
@@ -666,8 +662,8 @@ int c121_push_creates(struct c121 *c)
     }
 
 done:
-    c->sum->pushed += k.done;
-    c->sum->rejected += k.rejected;
+    sync_ctx_count(c->ctx, SYNC_COUNT_PUSHED, k.done);
+    sync_ctx_count(c->ctx, SYNC_COUNT_REJECTED, k.rejected);
     if (k.done || k.rejected)
         log_info("121 push: %lld creates done, %lld rejected",
                  (long long)k.done, (long long)k.rejected);
@@ -676,7 +672,7 @@ done:
     plat_free(k.created);
     plat_free(found);
     plat_free(ix);
-    c121_entries_free(&es);
+    sync_ops_free(&es);
     if (rc == PLAT_OK && first_err < 0)
         rc = plat_err_set(first_err, "%s", saved);
     return rc;

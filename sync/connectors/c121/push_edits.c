@@ -28,11 +28,6 @@
 #include "plat_err.h"
 #include "plat_log.h"
 #include "plat_time.h"
-#include "store.h"
-#include "store_conflicts.h"
-#include "store_outbox.h"
-#include "store_registrations.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <stdio.h>
@@ -45,16 +40,14 @@
 #define CSV_FILE_NAME "agent-edits.csv"
 /* 121's bulk update wants a reason; entries made without one get this. */
 #define CSV_DEFAULT_REASON "Offline edit from the field agent"
-/* Events this long before the check are read too: device and server
- * clocks differ; older events are told apart by their values. */
+/* Events this long before the session's login are read too (the login
+ * time is server time; older events are told apart by their values). */
 #define WINDOW_MARGIN_MS (5 * 60 * 1000)
 
 /* What the check decided for one entry. */
 struct item {
-    struct c121_entry *e;
-    cJSON *send;        /* {field: value} to send, NULL if nothing      */
-    cJSON *conflicts;   /* [[field, base, local, server], ...] manual    */
-    cJSON *wins;        /* same shape: device-wins, for the audit trail */
+    struct sync_op *e;
+    struct sync_check chk; /* the engine's three-way decision          */
     int unit;           /* index of its unit, -1 if none                */
 };
 
@@ -73,7 +66,7 @@ struct unit {
 
 struct edits {
     struct c121 *c;
-    struct c121_entries pend, infl;
+    struct sync_ops pend, infl;
     size_t *pix, *iix;    /* pend / infl ordered by (ref, seq)          */
     struct item *items;   /* in pix order                               */
     struct unit *units;
@@ -123,50 +116,7 @@ static int set_item(cJSON *obj, const char *key, const cJSON *value)
     return PLAT_OK;
 }
 
-/* Append [field, base, local, server] to *list (created on first use). */
-static int add_quad(cJSON **list, const char *field, const cJSON *base,
-                    const cJSON *local, const cJSON *server)
-{
-    cJSON *q = cJSON_CreateArray();
-
-    if (!*list)
-        *list = cJSON_CreateArray();
-    if (!q || !*list || !cJSON_AddItemToArray(q, cJSON_CreateString(field)) ||
-        !cJSON_AddItemToArray(q, base ? cJSON_Duplicate(base, 1)
-                                      : cJSON_CreateNull()) ||
-        !cJSON_AddItemToArray(q, local ? cJSON_Duplicate(local, 1)
-                                       : cJSON_CreateNull()) ||
-        !cJSON_AddItemToArray(q, server ? cJSON_Duplicate(server, 1)
-                                        : cJSON_CreateNull()) ||
-        !cJSON_AddItemToArray(*list, q)) {
-        cJSON_Delete(q);
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    }
-    return PLAT_OK;
-}
-
-/* Record the quads of `list` for entry `e` (manual or an audit record). */
-static int record_quads(struct edits *k, const struct c121_entry *e,
-                        const cJSON *list, const char *auto_resolution)
-{
-    const cJSON *q;
-    int rc = PLAT_OK;
-
-    cJSON_ArrayForEach(q, list) {
-        rc = c121_conflict_record(k->c, e->seq, e->ref,
-                                  cJSON_GetArrayItem(q, 0)->valuestring,
-                                  cJSON_GetArrayItem(q, 1),
-                                  cJSON_GetArrayItem(q, 2),
-                                  cJSON_GetArrayItem(q, 3), auto_resolution);
-        if (rc < 0)
-            break;
-        if (!auto_resolution)
-            k->conflicts++;
-    }
-    return rc;
-}
-
-static const char *reason_of(const struct c121_entry *e)
+static const char *reason_of(const struct sync_op *e)
 {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->payload, "reason");
 
@@ -188,61 +138,20 @@ static void remember_err(struct edits *k, int rc)
 
 /* ---- the check ---------------------------------------------------------- */
 
-/* Three-way check of one entry against `working` (updated with what will
- * be sent). Server-wins fields are dropped from the entry at once. */
+/* The engine's three-way check of one entry against `working` (updated
+ * with what will be sent). Server-wins fields are dropped from the entry
+ * at once by the engine. */
 static int check_entry(struct edits *k, struct item *it, cJSON *working,
                        const cJSON *server)
 {
-    struct c121 *c = k->c;
-    const cJSON *data, *f, *sv, *bv;
-    int rc = PLAT_OK, policy;
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(it->e->payload,
+                                                         "data");
+    int rc;
 
-    data = cJSON_GetObjectItemCaseSensitive(it->e->payload, "data");
-    cJSON_ArrayForEach(f, data) {
-        sv = cJSON_GetObjectItemCaseSensitive(working, f->string);
-        bv = cJSON_GetObjectItemCaseSensitive(it->e->base, f->string);
-        if (c121_same_field(c, f->string, sv, f))
-            continue;             /* already there */
-        if (!c121_same_field(c, f->string, sv, bv)) {
-            policy = c121_field_policy(c, f->string);
-            if (policy == SYNC_POLICY_MANUAL) {
-                rc = add_quad(&it->conflicts, f->string, bv, f, sv);
-                if (rc < 0)
-                    return rc;
-                continue;
-            }
-            if (policy == SYNC_POLICY_SERVER_WINS) {
-                /* Audit record first: the drop frees nothing we read
-                 * (f belongs to it->e->payload, which stays intact). */
-                rc = c121_conflict_record(c, it->e->seq, it->e->ref,
-                                          f->string, bv, f,
-                                          cJSON_GetObjectItemCaseSensitive(
-                                              server, f->string),
-                                          "server");
-                if (rc < 0)
-                    return rc;
-                rc = store_outbox_drop_field(c->store, it->e->seq, f->string,
-                                             NULL);
-                if (rc < 0)
-                    return rc;
-                k->dropped++;
-                continue;
-            }
-            rc = add_quad(&it->wins, f->string, bv, f, sv);
-            if (rc < 0)
-                return rc;
-        }
-        if (!it->send) {
-            it->send = cJSON_CreateObject();
-            if (!it->send)
-                return plat_err_set(ERR_NOMEM, "out of memory");
-        }
-        rc = set_item(it->send, f->string, f);
-        if (rc == PLAT_OK)
-            rc = set_item(working, f->string, f);
-        if (rc < 0)
-            return rc;
-    }
+    rc = sync_check_fields(k->c->ctx, it->e, data, it->e->base, working,
+                           server, &it->chk);
+    if (rc == PLAT_OK)
+        k->dropped += it->chk.dropped;
     return rc;
 }
 
@@ -286,7 +195,7 @@ static int reject_group(struct edits *k, size_t first, size_t end,
     int rc = PLAT_OK;
 
     for (i = first; rc == PLAT_OK && i < end; i++)
-        rc = c121_entry_settle_count(k->c, k->items[i].e, "rejected", msg,
+        rc = c121_op_settle_count(k->c, k->items[i].e, SYNC_OP_REJECTED, msg,
                                      &k->rejected);
     return rc;
 }
@@ -318,7 +227,7 @@ static int check_ref(struct edits *k, size_t first, size_t end,
     }
     if (rc < 0)
         return rc;
-    if (strcmp(c121_server_status(server), "deleted") == 0) {
+    if (strcmp(c121_copy_status(server), "deleted") == 0) {
         rc = reject_group(k, first, end,
                           "not found on the server (deleted?)");
         goto done;
@@ -346,15 +255,12 @@ static int check_ref(struct edits *k, size_t first, size_t end,
         rc = check_entry(k, it, working, server);
         if (rc < 0)
             goto done;
-        if (!it->send) {
+        if (!it->chk.send) {
             /* Nothing to send: settled here. */
-            if (it->conflicts) {
-                rc = record_quads(k, it->e, it->conflicts, NULL);
-                if (rc == PLAT_OK)
-                    rc = c121_entry_settle(c, it->e->seq, it->e->ref,
-                                           "conflict", NULL);
+            if (it->chk.conflicts) {
+                rc = sync_check_record(c->ctx, it->e, &it->chk);
             } else {
-                rc = c121_entry_settle_count(c, it->e, "done", NULL,
+                rc = c121_op_settle_count(c, it->e, SYNC_OP_DONE, NULL,
                                              &k->done);
             }
             if (rc < 0)
@@ -369,7 +275,7 @@ static int check_ref(struct edits *k, size_t first, size_t end,
         }
         it->unit = (int)(u - k->units);
         u->end = i + 1;
-        cJSON_ArrayForEach(f, it->send) {
+        cJSON_ArrayForEach(f, it->chk.send) {
             if (!cJSON_GetObjectItemCaseSensitive(u->pre, f->string)) {
                 rc = set_item(u->pre, f->string,
                               cJSON_GetObjectItemCaseSensitive(server,
@@ -380,11 +286,11 @@ static int check_ref(struct edits *k, size_t first, size_t end,
             rc = set_item(u->data, f->string, f);
             if (rc < 0)
                 goto done;
-            tel = c121_is_tel(c, f->string);
+            tel = c121_field_is_tel(c, f->string);
             if (tel || cJSON_IsObject(f) || cJSON_IsArray(f))
                 u->single = 1;
         }
-        if (it->conflicts)
+        if (it->chk.conflicts)
             u->single = 1; /* its outcome must be known to record them */
     }
     /* More than one request for the registration: keep their order by
@@ -403,7 +309,7 @@ done:
 
 /* The unit was applied by 121: its entries are done (or conflict, for
  * their manual conflicts). `state` "done" or "inflight". */
-static int settle_unit(struct edits *k, struct unit *u, const char *state)
+static int settle_unit(struct edits *k, struct unit *u, int state)
 {
     size_t i;
     int rc = PLAT_OK;
@@ -413,18 +319,13 @@ static int settle_unit(struct edits *k, struct unit *u, const char *state)
 
         if (it->unit != (int)(u - k->units))
             continue;
-        rc = record_quads(k, it->e, it->wins, "local");
-        if (rc < 0)
-            break;
-        if (it->conflicts) {
-            rc = record_quads(k, it->e, it->conflicts, NULL);
-            if (rc == PLAT_OK)
-                rc = c121_entry_settle(k->c, it->e->seq, it->e->ref,
-                                       "conflict", NULL);
+        /* Device-wins audit records, and the manual conflicts of an
+         * entry that also sent other fields. */
+        rc = sync_check_record(k->c->ctx, it->e, &it->chk);
+        if (rc < 0 || it->chk.conflicts)
             continue;
-        }
-        rc = store_outbox_set_state(k->c->store, it->e->seq, state, NULL);
-        if (rc == PLAT_OK && strcmp(state, "done") == 0)
+        rc = sync_op_settle(k->c->ctx, it->e->seq, it->e->ref, state, NULL);
+        if (rc == PLAT_OK && state == SYNC_OP_DONE)
             k->done++;
         else if (rc == PLAT_OK)
             k->sent++;
@@ -443,7 +344,7 @@ static int reject_unit(struct edits *k, struct unit *u, const char *msg)
 
         if (it->unit != (int)(u - k->units))
             continue;
-        rc = c121_entry_settle_count(k->c, it->e, "rejected", msg,
+        rc = c121_op_settle_count(k->c, it->e, SYNC_OP_REJECTED, msg,
                                      &k->rejected);
     }
     return rc;
@@ -474,16 +375,16 @@ static int ev_field_is(const cJSON *ev, const char *field)
 }
 
 /* The entry of unit `u` that last carried `field`. */
-static const struct c121_entry *carrier(struct edits *k, struct unit *u,
+static const struct sync_op *carrier(struct edits *k, struct unit *u,
                                         const char *field)
 {
-    const struct c121_entry *e = NULL;
+    const struct sync_op *e = NULL;
     size_t i;
 
     for (i = u->first; i < u->end; i++) {
         struct item *it = &k->items[i];
         if (it->unit == (int)(u - k->units) &&
-            cJSON_GetObjectItemCaseSensitive(it->send, field))
+            cJSON_GetObjectItemCaseSensitive(it->chk.send, field))
             e = it->e;
     }
     return e;
@@ -519,8 +420,15 @@ static int window_check(struct edits *k, struct unit *u)
                            &r);
     if (rc < 0)
         goto done;
-    if (r.status == 404)
-        goto done; /* no events at all */
+    if (r.status == 404) {
+        /* Our own write made an event, so "none" means the events are
+         * not readable (permission, lag): nothing proves that no one
+         * else wrote. Say so rather than assume it. */
+        log_warn("121: registration %s: cannot read the events after our "
+                 "write; another writer in that window would go unseen",
+                 u->ref);
+        goto done;
+    }
     rc = sync_http_response_err(&r, "121 GET registration-events");
     if (rc < 0)
         goto done;
@@ -534,13 +442,13 @@ static int window_check(struct edits *k, struct unit *u)
     cJSON_ArrayForEach(f, u->data) {
         const cJSON *pre = cJSON_GetObjectItemCaseSensitive(u->pre, f->string);
         const cJSON *other = NULL;
-        const struct c121_entry *e;
+        const struct sync_op *e;
         int64_t our_id = 0, s_id = 0, best = 0;
 
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && is_ours(c, ev) &&
-                c121_same_field(c, f->string, nv, f) && ev_id(ev) > our_id)
+                sync_same_value(c->ctx, f->string, nv, f) && ev_id(ev) > our_id)
                 our_id = ev_id(ev);
         }
         if (our_id == 0)
@@ -550,13 +458,13 @@ static int window_check(struct edits *k, struct unit *u)
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && ev_id(ev) < our_id &&
-                c121_same_field(c, f->string, nv, pre) && ev_id(ev) > s_id)
+                sync_same_value(c->ctx, f->string, nv, pre) && ev_id(ev) > s_id)
                 s_id = ev_id(ev);
         }
         cJSON_ArrayForEach(ev, data) {
             nv = cJSON_GetObjectItemCaseSensitive(ev, "newValue");
             if (ev_field_is(ev, f->string) && !is_ours(c, ev) &&
-                ev_id(ev) > s_id && !c121_same_field(c, f->string, nv, f) &&
+                ev_id(ev) > s_id && !sync_same_value(c->ctx, f->string, nv, f) &&
                 ev_id(ev) > best) {
                 best = ev_id(ev);
                 other = ev;
@@ -573,16 +481,16 @@ static int window_check(struct edits *k, struct unit *u)
             goto done;
         }
         e = carrier(k, u, f->string);
-        rc = c121_txn_begin(c);
+        rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK && best > our_id)
             /* They wrote after us: the server now holds their value. */
-            rc = store_reg_apply_event(c->store, u->ref, f->string,
+            rc = c121_event_apply(c, u->ref, f->string,
                                        cJSON_IsString(nv) ? nv->valuestring
                                                           : NULL);
         if (rc == PLAT_OK)
-            rc = c121_conflict_record(c, e ? e->seq : 0, u->ref, f->string,
+            rc = sync_conflict_add(c->ctx, e ? e->seq : 0, u->ref, f->string,
                                       pre, f, xv, NULL);
-        rc = c121_txn_end(c, rc);
+        rc = sync_batch_end(c->ctx, rc);
         if (rc < 0)
             goto done;
         k->conflicts++;
@@ -603,7 +511,7 @@ done:
 /* The server copy after a 200: the answer when it is a registration,
  * else the stored copy with the sent values (an empty answer means 121
  * already had them). */
-static int store_answer(struct edits *k, struct unit *u,
+static int save_answer(struct edits *k, struct unit *u,
                         const struct sync_http_response *r)
 {
     struct c121 *c = k->c;
@@ -618,7 +526,7 @@ static int store_answer(struct edits *k, struct unit *u,
             strcmp(ref->valuestring, u->ref) == 0 &&
             cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(reg,
                                                             "programId"))) {
-            rc = store_reg_put_server(c->store, reg);
+            rc = sync_put_registration(c->ctx, reg);
             cJSON_Delete(reg);
             if (rc != ERR_INVALID)
                 return rc;
@@ -628,7 +536,7 @@ static int store_answer(struct edits *k, struct unit *u,
         cJSON_Delete(reg);
         reg = NULL;
     }
-    rc = store_reg_server_get(c->store, u->ref, &reg);
+    rc = sync_get_registration(c->ctx, u->ref, &reg);
     if (rc < 0)
         return rc;
     cJSON_ArrayForEach(f, u->data) {
@@ -637,7 +545,7 @@ static int store_answer(struct edits *k, struct unit *u,
             break;
     }
     if (rc == PLAT_OK)
-        rc = store_reg_put_server(c->store, reg);
+        rc = sync_put_registration(c->ctx, reg);
     cJSON_Delete(reg);
     return rc;
 }
@@ -676,12 +584,12 @@ static int send_single(struct edits *k, struct unit *u)
     if (rc < 0)
         goto done; /* ERR_RETRY, ERR_AUTH...: the entries stay pending */
     if (r.status == 200) {
-        rc = c121_txn_begin(c);
+        rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK)
-            rc = store_answer(k, u, &r);
+            rc = save_answer(k, u, &r);
         if (rc == PLAT_OK)
-            rc = settle_unit(k, u, "done");
-        rc = c121_txn_end(c, rc);
+            rc = settle_unit(k, u, SYNC_OP_DONE);
+        rc = sync_batch_end(c->ctx, rc);
         if (rc == PLAT_OK && r.body.len > 0) {
             rc = window_check(k, u);
             if (rc < 0 && rc != ERR_RETRY && rc != ERR_AUTH &&
@@ -696,22 +604,22 @@ static int send_single(struct edits *k, struct unit *u)
         goto done;
     }
     if (r.status == 404) {
-        rc = c121_txn_begin(c);
+        rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK)
             rc = reject_unit(k, u, "not found on the server (deleted?)");
-        rc = c121_txn_end(c, rc);
+        rc = sync_batch_end(c->ctx, rc);
         goto done;
     }
     if (r.status >= 400 && r.status < 500 && r.status != 401 &&
         r.status != 403 && r.status != 408 && r.status != 429) {
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
         if (!msg[0])
             snprintf(msg, sizeof(msg), "121 refused the change (HTTP %ld)",
                      r.status);
-        rc = c121_txn_begin(c);
+        rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK)
             rc = reject_unit(k, u, msg);
-        rc = c121_txn_end(c, rc);
+        rc = sync_batch_end(c->ctx, rc);
         goto done;
     }
     rc = sync_http_response_err(&r, "121 PATCH registration");
@@ -782,17 +690,41 @@ static int unit_key(struct unit *u)
     return u->key ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
 }
 
-static const struct edits *sort_k;
+/* qsort has no payload: sort (unit pointer, index) pairs, so that no
+ * global is needed (syncs run on the daemon's worker thread). */
+struct unit_ix {
+    const struct unit *u;
+    size_t ix;
+};
 
 static int by_key(const void *a, const void *b)
 {
-    const struct unit *x = &sort_k->units[*(const size_t *)a];
-    const struct unit *y = &sort_k->units[*(const size_t *)b];
+    const struct unit *x = ((const struct unit_ix *)a)->u;
+    const struct unit *y = ((const struct unit_ix *)b)->u;
     int d = strcmp(x->key, y->key);
 
     if (d)
         return d;
     return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Order ux[0..n) by (CSV group key, first item). */
+static int order_by_key(struct edits *k, size_t *ux, size_t n)
+{
+    struct unit_ix *pairs = plat_malloc((n ? n : 1) * sizeof(*pairs));
+    size_t i;
+
+    if (!pairs)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        pairs[i].u = &k->units[ux[i]];
+        pairs[i].ix = ux[i];
+    }
+    qsort(pairs, n, sizeof(*pairs), by_key);
+    for (i = 0; i < n; i++)
+        ux[i] = pairs[i].ix;
+    plat_free(pairs);
+    return PLAT_OK;
 }
 
 /* The CSV of units ux[0..n): header from the first unit's columns. */
@@ -864,7 +796,7 @@ static int reject_named(struct edits *k, size_t *ux, size_t n,
     if (r->status == 404) {
         /* "The following referenceIds were not found in the database:
          * a, b" */
-        sync_http_error_message(r->body.data, r->body.len, msg, sizeof(msg));
+        c121_error_message(r->body.data, r->body.len, msg, sizeof(msg));
         p = strstr(msg, "database:");
         for (i = 0; p && rc == PLAT_OK && i < n; i++) {
             const char *ref = k->units[ux[i]].ref, *hit = p;
@@ -944,10 +876,10 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
             break;
         if (r.status == 200) {
             /* Accepted; 121 applies the rows one by one later. */
-            rc = c121_txn_begin(c);
+            rc = sync_batch_begin(c->ctx);
             for (i = 0; rc == PLAT_OK && i < m; i++)
-                rc = settle_unit(k, &k->units[ux[i]], "inflight");
-            rc = c121_txn_end(c, rc);
+                rc = settle_unit(k, &k->units[ux[i]], SYNC_OP_INFLIGHT);
+            rc = sync_batch_end(c->ctx, rc);
             if (rc < 0)
                 break;
             ux += m;
@@ -955,19 +887,19 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
             continue;
         }
         if (r.status == 400 || r.status == 404) {
-            rc = c121_txn_begin(c);
+            rc = sync_batch_begin(c->ctx);
             if (rc == PLAT_OK)
                 rc = reject_named(k, ux, m, &r, &named);
             if (rc == PLAT_OK && named == 0) {
                 /* Refused as a whole, naming no row. */
-                sync_http_error_message(r.body.data, r.body.len, msg,
+                c121_error_message(r.body.data, r.body.len, msg,
                                         sizeof(msg));
                 for (i = 0; rc == PLAT_OK && i < m; i++)
                     rc = reject_unit(k, &k->units[ux[i]],
                                      msg[0] ? msg : "121 refused the bulk "
                                                     "update");
             }
-            rc = c121_txn_end(c, rc);
+            rc = sync_batch_end(c->ctx, rc);
             if (rc < 0)
                 break;
             /* Upload the others again. */
@@ -1005,9 +937,7 @@ static int send_bulk(struct edits *k, size_t *ux, size_t n)
         if (rc < 0)
             return rc;
     }
-    sort_k = k;
-    qsort(ux, n, sizeof(*ux), by_key);
-    sort_k = NULL;
+    rc = order_by_key(k, ux, n);
     for (i = 0; rc == PLAT_OK && i < n; i = j) {
         for (j = i + 1; j < n && strcmp(k->units[ux[j]].key,
                                         k->units[ux[i]].key) == 0;
@@ -1025,9 +955,7 @@ static void edits_dispose(struct edits *k)
     size_t i;
 
     for (i = 0; k->items && i < k->pend.n; i++) {
-        cJSON_Delete(k->items[i].send);
-        cJSON_Delete(k->items[i].conflicts);
-        cJSON_Delete(k->items[i].wins);
+        sync_check_dispose(&k->items[i].chk);
     }
     for (i = 0; i < k->n_units; i++) {
         cJSON_Delete(k->units[i].data);
@@ -1038,8 +966,8 @@ static void edits_dispose(struct edits *k)
     plat_free(k->items);
     plat_free(k->pix);
     plat_free(k->iix);
-    c121_entries_free(&k->pend);
-    c121_entries_free(&k->infl);
+    sync_ops_free(&k->pend);
+    sync_ops_free(&k->infl);
 }
 
 /* The check of every pending edit, in one transaction (what it settles
@@ -1050,7 +978,7 @@ static int check_all(struct edits *k, size_t *n_regs)
     int rc, nu;
 
     *n_regs = 0;
-    rc = c121_txn_begin(k->c);
+    rc = sync_batch_begin(k->c->ctx);
     for (i = 0; rc == PLAT_OK && i < k->pend.n; i = j) {
         for (j = i + 1; j < k->pend.n && strcmp(k->items[j].e->ref,
                                                 k->items[i].e->ref) == 0;
@@ -1060,7 +988,7 @@ static int check_all(struct edits *k, size_t *n_regs)
         if (rc == PLAT_OK && nu > 0)
             (*n_regs)++;
     }
-    return c121_txn_end(k->c, rc);
+    return sync_batch_end(k->c->ctx, rc);
 }
 
 int c121_push_edits(struct c121 *c)
@@ -1072,14 +1000,19 @@ int c121_push_edits(struct c121 *c)
 
     memset(&k, 0, sizeof(k));
     k.c = c;
-    k.check_ms = plat_time_wall_ms();
-    rc = c121_entries_load(c, "edit", "pending", 0, 0, &k.pend);
+    rc = c121_ops_load(c, SYNC_OP_EDIT, SYNC_OP_PENDING, 0, 0, &k.pend);
     if (rc == PLAT_OK)
-        rc = c121_entries_load(c, "edit", "inflight", 0, 0, &k.infl);
+        rc = c121_ops_load(c, SYNC_OP_EDIT, SYNC_OP_INFLIGHT, 0, 0, &k.infl);
     if (rc < 0 || k.pend.n == 0)
         goto done;
-    k.pix = c121_entries_order(&k.pend);
-    k.iix = c121_entries_order(&k.infl);
+    /* The check-to-write window starts on the server's clock (this
+     * session's login, before the check), never the device's: a device
+     * an hour fast would ask for events from the future and see none. */
+    rc = c121_server_time(c, &k.check_ms);
+    if (rc < 0)
+        goto done;
+    k.pix = sync_ops_order(&k.pend);
+    k.iix = sync_ops_order(&k.infl);
     k.items = plat_calloc(k.pend.n, sizeof(*k.items));
     if (!k.pix || !k.iix || !k.items) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
@@ -1118,10 +1051,10 @@ int c121_push_edits(struct c121 *c)
         rc = send_bulk(&k, bulk, n_bulk);
 
 done:
-    c->sum->pushed += k.done;
-    c->sum->sent += k.sent;
-    c->sum->rejected += k.rejected;
-    c->sum->conflicts += k.conflicts;
+    sync_ctx_count(c->ctx, SYNC_COUNT_PUSHED, k.done);
+    sync_ctx_count(c->ctx, SYNC_COUNT_SENT, k.sent);
+    sync_ctx_count(c->ctx, SYNC_COUNT_REJECTED, k.rejected);
+    sync_ctx_count(c->ctx, SYNC_COUNT_CONFLICTS, k.conflicts);
     if (k.pend.n)
         log_info("121 push: %zu edits checked: %lld done, %lld sent in "
                  "bulk, %lld rejected, %lld conflicts, %lld fields left to "

@@ -16,15 +16,11 @@
  * of its own).
  */
 #include "c121_push.h"
+#include "c121_http.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_log.h"
-#include "store.h"
-#include "store_outbox.h"
-#include "store_registrations.h"
-#include "store_status.h"
-#include "store_sync.h"
 #include "sync_http.h"
 
 #include <stdio.h>
@@ -32,7 +28,7 @@
 #include <string.h>
 
 struct cand {
-    struct c121_entry *e;
+    struct sync_op *e;
     const char *target;
     const char *reason;     /* NULL if none */
     cJSON *win;             /* device-wins audit: [base, server] or NULL */
@@ -40,7 +36,7 @@ struct cand {
 
 struct statuses {
     struct c121 *c;
-    struct c121_entries pend, infl;
+    struct sync_ops pend, infl;
     struct cand *cands;
     size_t n_cands;
     int64_t done, sent, rejected, conflicts;
@@ -72,7 +68,7 @@ static int by_index(const void *a, const void *b)
 }
 
 /* Check one pending change. Joins the caller's transaction. */
-static int check_one(struct statuses *k, struct c121_entry *e)
+static int check_one(struct statuses *k, struct sync_op *e)
 {
     struct c121 *c = k->c;
     const char *target = str_item(e->payload, "status");
@@ -84,7 +80,7 @@ static int check_one(struct statuses *k, struct c121_entry *e)
     int rc, policy, win = 0;
 
     if (!target)
-        return c121_entry_settle_count(c, e, "rejected",
+        return c121_op_settle_count(c, e, SYNC_OP_REJECTED,
                                        "the status change names no status",
                                        &k->rejected);
     rc = c121_server_copy(c, e->ref, &server);
@@ -94,62 +90,62 @@ static int check_one(struct statuses *k, struct c121_entry *e)
     }
     if (rc == ERR_INVALID) {
         snprintf(msg, sizeof(msg), "%s", plat_err_msg());
-        return c121_entry_settle_count(c, e, "rejected", msg, &k->rejected);
+        return c121_op_settle_count(c, e, SYNC_OP_REJECTED, msg, &k->rejected);
     }
     if (rc < 0)
         return rc;
-    sstat = c121_server_status(server);
+    sstat = c121_copy_status(server);
     sv = cJSON_CreateString(sstat);
     if (!sv) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
     if (strcmp(sstat, target) == 0) {
-        rc = c121_entry_settle_count(c, e, "done", NULL, &k->done);
+        rc = c121_op_settle_count(c, e, SYNC_OP_DONE, NULL, &k->done);
         goto done;
     }
     if (strcmp(sstat, "deleted") == 0) {
         /* Terminal on 121: nothing a person could decide. */
-        rc = c121_entry_settle_count(c, e, "rejected",
+        rc = c121_op_settle_count(c, e, SYNC_OP_REJECTED,
                                      "not found on the server (deleted)",
                                      &k->rejected);
         goto done;
     }
     from = sstat;
     if (!base || strcmp(sstat, base) != 0) {
-        policy = c121_field_policy(c, "status");
+        policy = sync_field_policy(c->ctx, "status");
         if (policy == SYNC_POLICY_MANUAL) {
-            rc = c121_conflict_record(
-                c, e->seq, e->ref, "status",
+            rc = sync_conflict_add(
+                c->ctx, e->seq, e->ref, "status",
                 cJSON_GetObjectItemCaseSensitive(e->base, "status"),
                 cJSON_GetObjectItemCaseSensitive(e->payload, "status"), sv,
                 NULL);
             if (rc == PLAT_OK)
-                rc = c121_entry_settle_count(c, e, "conflict", NULL,
+                rc = c121_op_settle_count(c, e, SYNC_OP_CONFLICT, NULL,
                                              &k->conflicts);
             goto done;
         }
         if (policy == SYNC_POLICY_SERVER_WINS) {
-            rc = c121_conflict_record(
-                c, e->seq, e->ref, "status",
+            rc = sync_conflict_add(
+                c->ctx, e->seq, e->ref, "status",
                 cJSON_GetObjectItemCaseSensitive(e->base, "status"),
                 cJSON_GetObjectItemCaseSensitive(e->payload, "status"), sv,
                 "server");
             if (rc == PLAT_OK)
-                rc = store_outbox_drop_field(c->store, e->seq, "status",
+                rc = sync_op_drop_field(c->ctx, e->seq, "status",
                                              NULL);
             goto done;
         }
         win = 1; /* device wins: from whatever the server has now */
     }
-    if (!store_status_transition_allowed(from, target)) {
+    if (!c121_status_transition_allowed(from, target)) {
         snprintf(msg, sizeof(msg),
                  "invalid status change on 121: %s -> %s is not allowed "
                  "(121 shows %s; allowed from %s: %s)",
                  from, target, from, from,
-                 store_status_targets(from)[0] ? store_status_targets(from)
+                 c121_status_targets(from)[0] ? c121_status_targets(from)
                                                : "none");
-        rc = c121_entry_settle_count(c, e, "rejected", msg, &k->rejected);
+        rc = c121_op_settle_count(c, e, SYNC_OP_REJECTED, msg, &k->rejected);
         goto done;
     }
     cd = &k->cands[k->n_cands++];
@@ -253,15 +249,15 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
     if (r.status == 400) {
         /* The change itself is refused (reason missing, unknown status):
          * the same for every registration of the group. */
-        sync_http_error_message(r.body.data, r.body.len, msg, sizeof(msg));
-        rc = c121_txn_begin(c);
+        c121_error_message(r.body.data, r.body.len, msg, sizeof(msg));
+        rc = sync_batch_begin(c->ctx);
         for (i = 0; rc == PLAT_OK && i < n; i++)
-            rc = c121_entry_settle_count(c, cs[i]->e, "rejected",
+            rc = c121_op_settle_count(c, cs[i]->e, SYNC_OP_REJECTED,
                                          msg[0] ? msg
                                                 : "121 refused the status "
                                                   "change",
                                          &k->rejected);
-        rc = c121_txn_end(c, rc);
+        rc = sync_batch_end(c->ctx, rc);
         goto done;
     }
     if (r.status != 200) {
@@ -299,11 +295,11 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
         goto done;
     }
     /* Accepted: 121 applies it in the background; confirm.c checks. */
-    rc = c121_txn_begin(c);
+    rc = sync_batch_begin(c->ctx);
     for (i = 0; rc == PLAT_OK && i < n; i++) {
         if (cs[i]->win) {
             cJSON *t = cJSON_CreateString(target);
-            rc = t ? c121_conflict_record(c, cs[i]->e->seq, cs[i]->e->ref,
+            rc = t ? sync_conflict_add(c->ctx, cs[i]->e->seq, cs[i]->e->ref,
                                           "status",
                                           cJSON_GetArrayItem(cs[i]->win, 0),
                                           t,
@@ -313,12 +309,12 @@ static int send_chunk(struct statuses *k, struct cand **cs, size_t n,
             cJSON_Delete(t);
         }
         if (rc == PLAT_OK)
-            rc = store_outbox_set_state(c->store, cs[i]->e->seq, "inflight",
-                                        NULL);
+            rc = sync_op_settle(c->ctx, cs[i]->e->seq, cs[i]->e->ref,
+                                SYNC_OP_INFLIGHT, NULL);
         if (rc == PLAT_OK)
             k->sent++;
     }
-    rc = c121_txn_end(c, rc);
+    rc = sync_batch_end(c->ctx, rc);
     if (rc == PLAT_OK && answer_count(&r, &total) == PLAT_OK &&
         total != (int64_t)n) {
         rc = plat_err_set(ERR_INVALID, "%s: 121 applied the change to %lld "
@@ -398,14 +394,14 @@ int c121_push_status(struct c121 *c)
 
     memset(&k, 0, sizeof(k));
     k.c = c;
-    rc = c121_entries_load(c, "status", "pending", 0, 0, &k.pend);
+    rc = c121_ops_load(c, SYNC_OP_STATUS, SYNC_OP_PENDING, 0, 0, &k.pend);
     if (rc == PLAT_OK)
-        rc = c121_entries_load(c, "status", "inflight", 0, 0, &k.infl);
+        rc = c121_ops_load(c, SYNC_OP_STATUS, SYNC_OP_INFLIGHT, 0, 0, &k.infl);
     if (rc < 0 || k.pend.n == 0)
         goto done;
     k.cands = plat_calloc(k.pend.n, sizeof(*k.cands));
     busy = plat_malloc((k.pend.n + k.infl.n) * sizeof(*busy));
-    first = c121_entries_order(&k.pend); /* by (ref, seq) */
+    first = sync_ops_order(&k.pend); /* by (ref, seq) */
     if (!k.cands || !busy || !first) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
@@ -423,22 +419,22 @@ int c121_push_status(struct c121 *c)
             first[n_first++] = first[i];
     /* Back to device order: the groups are sent oldest first. */
     qsort(first, n_first, sizeof(*first), by_index);
-    rc = c121_txn_begin(c);
+    rc = sync_batch_begin(c->ctx);
     for (i = 0; rc == PLAT_OK && i < n_first; i++) {
-        struct c121_entry *e = &k.pend.v[first[i]];
+        struct sync_op *e = &k.pend.v[first[i]];
 
         if (!in_sorted(busy, n_busy, e->ref))
             rc = check_one(&k, e);
     }
-    rc = c121_txn_end(c, rc);
+    rc = sync_batch_end(c->ctx, rc);
     if (rc == PLAT_OK && k.n_cands)
         rc = send_groups(&k);
 
 done:
-    c->sum->pushed += k.done;
-    c->sum->sent += k.sent;
-    c->sum->rejected += k.rejected;
-    c->sum->conflicts += k.conflicts;
+    sync_ctx_count(c->ctx, SYNC_COUNT_PUSHED, k.done);
+    sync_ctx_count(c->ctx, SYNC_COUNT_SENT, k.sent);
+    sync_ctx_count(c->ctx, SYNC_COUNT_REJECTED, k.rejected);
+    sync_ctx_count(c->ctx, SYNC_COUNT_CONFLICTS, k.conflicts);
     if (k.pend.n)
         log_info("121 push: %zu status changes checked: %lld done, %lld "
                  "sent, %lld rejected, %lld conflicts",
@@ -449,7 +445,7 @@ done:
     plat_free(k.cands);
     plat_free(busy);
     plat_free(first);
-    c121_entries_free(&k.pend);
-    c121_entries_free(&k.infl);
+    sync_ops_free(&k.pend);
+    sync_ops_free(&k.infl);
     return rc;
 }

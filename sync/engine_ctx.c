@@ -1,0 +1,321 @@
+/*
+ * engine_ctx.c - the engine's services to connectors (sync_ctx.h): every
+ * store write of a sync cycle goes through here, inside the batch the
+ * connector opened, so records and their cursor commit together.
+ */
+#include "engine_internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "store.h"
+#include "store_conflicts.h"
+#include "store_outbox.h"
+#include "store_program.h"
+#include "store_registrations.h"
+#include "store_sync.h"
+#include "sync_http.h"
+
+/* ---- environment -------------------------------------------------------- */
+
+const char *sync_ctx_source(const struct sync_ctx *ctx)
+{
+    return ctx->conn->name;
+}
+
+const char *sync_ctx_conf(const struct sync_ctx *ctx, const char *key)
+{
+    return sync_source_conf_get(ctx->conf, key);
+}
+
+const struct sync_engine_options *sync_ctx_options(const struct sync_ctx *ctx)
+{
+    return ctx->opt;
+}
+
+struct sync_http *sync_ctx_http(struct sync_ctx *ctx)
+{
+    return ctx->http;
+}
+
+int sync_ctx_cancelled(struct sync_ctx *ctx)
+{
+    if (ctx->opt->cancel && *ctx->opt->cancel) {
+        plat_err_set(ERR_RETRY, "sync cancelled");
+        return 1;
+    }
+    return 0;
+}
+
+void sync__update_stats(struct sync_ctx *ctx)
+{
+    struct sync_http_stats st;
+
+    if (!ctx->http)
+        return;
+    sync_http_stats(ctx->http, &st);
+    ctx->sum->requests = st.requests;
+    ctx->sum->bytes_wire = st.bytes_down_wire + st.bytes_up_wire;
+    ctx->sum->bytes_body = st.bytes_down_body;
+}
+
+void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total)
+{
+    if (!ctx->opt->progress)
+        return;
+    sync__update_stats(ctx);
+    ctx->opt->progress(ctx->opt->progress_payload, "pull", done, total,
+                       ctx->sum->bytes_wire);
+}
+
+void sync_ctx_count(struct sync_ctx *ctx, int counter, int64_t n)
+{
+    struct sync_summary *s = ctx->sum;
+
+    switch (counter) {
+    case SYNC_COUNT_PULLED: s->pulled += n; break;
+    case SYNC_COUNT_EVENTS: s->events += n; break;
+    case SYNC_COUNT_PUSHED: s->pushed += n; break;
+    case SYNC_COUNT_SENT: s->sent += n; break;
+    case SYNC_COUNT_CONFLICTS: s->conflicts += n; break;
+    case SYNC_COUNT_REJECTED: s->rejected += n; break;
+    case SYNC_COUNT_GONE: s->gone += n; break;
+    default: break;
+    }
+}
+
+/* ---- batches and cursors ----------------------------------------------- */
+
+int sync_batch_begin(struct sync_ctx *ctx)
+{
+    int rc;
+
+    if (ctx->in_batch)
+        return plat_err_set(ERR_INVALID, "sync batches do not nest");
+    rc = store_begin(ctx->store);
+    if (rc == PLAT_OK)
+        ctx->in_batch = 1;
+    return rc;
+}
+
+int sync_batch_end(struct sync_ctx *ctx, int rc)
+{
+    if (!ctx->in_batch)
+        return rc;
+    ctx->in_batch = 0;
+    if (rc == PLAT_OK)
+        return store_commit(ctx->store);
+    store_rollback(ctx->store);
+    return rc;
+}
+
+int sync_cursor_get(struct sync_ctx *ctx, const char *name, char **out)
+{
+    return store_checkpoint_get(ctx->store, ctx->conn->name, name, out);
+}
+
+int sync_cursor_get_i64(struct sync_ctx *ctx, const char *name, int64_t dflt,
+                        int64_t *out)
+{
+    return store_checkpoint_get_i64(ctx->store, ctx->conn->name, name, dflt,
+                                    out);
+}
+
+int sync_cursor_set(struct sync_ctx *ctx, const char *name, const char *value)
+{
+    return store_checkpoint_set(ctx->store, ctx->conn->name, name, value);
+}
+
+int sync_cursor_set_i64(struct sync_ctx *ctx, const char *name, int64_t value)
+{
+    return store_checkpoint_set_i64(ctx->store, ctx->conn->name, name, value);
+}
+
+int sync_cursor_delete(struct sync_ctx *ctx, const char *name)
+{
+    return store_checkpoint_delete(ctx->store, ctx->conn->name, name);
+}
+
+static int state_key(const struct sync_ctx *ctx, const char *name, char *key,
+                     size_t n)
+{
+    if ((size_t)snprintf(key, n, "%s.%s", ctx->conn->name, name) >= n)
+        return plat_err_set(ERR_INVALID, "state name too long: %s", name);
+    return PLAT_OK;
+}
+
+int sync_state_get(struct sync_ctx *ctx, const char *name, char **out)
+{
+    char key[128];
+    int rc = state_key(ctx, name, key, sizeof(key));
+
+    return rc < 0 ? rc : store_state_get(ctx->store, key, out);
+}
+
+int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value)
+{
+    char key[128];
+    int rc = state_key(ctx, name, key, sizeof(key));
+
+    return rc < 0 ? rc : store_state_set(ctx->store, key, value);
+}
+
+/* ---- records from the source -------------------------------------------- */
+
+static void forget_program(struct sync_ctx *ctx)
+{
+    cJSON_Delete(ctx->program);
+    ctx->program = NULL;
+    ctx->program_loaded = 0;
+}
+
+int sync_put_program(struct sync_ctx *ctx, const cJSON *program,
+                     const char *etag)
+{
+    forget_program(ctx);
+    return store_program_put(ctx->store, program, etag);
+}
+
+int sync_put_templates(struct sync_ctx *ctx, int program_id,
+                       const cJSON *templates)
+{
+    return store_program_put_templates(ctx->store, program_id, templates);
+}
+
+int sync_put_registration(struct sync_ctx *ctx, const cJSON *reg)
+{
+    return store_reg_put_server(ctx->store, reg);
+}
+
+int sync_put_registrations(struct sync_ctx *ctx, const cJSON *regs)
+{
+    return store_reg_put_server_batch(ctx->store, regs);
+}
+
+int sync_set_registration_fields(struct sync_ctx *ctx, const char *ref,
+                                 const cJSON *changes)
+{
+    return store_reg_server_set(ctx->store, ref, changes);
+}
+
+int sync_edit_registration(struct sync_ctx *ctx, const char *ref,
+                           sync_record_edit_fn fn, void *payload)
+{
+    return store_reg_server_edit(ctx->store, ref, fn, payload);
+}
+
+int sync_mark_gone(struct sync_ctx *ctx, int program_id, int64_t after_id,
+                   int64_t upto_id, const int64_t *seen, size_t n_seen,
+                   sync_record_edit_fn gone, void *gone_payload,
+                   int64_t *count_out)
+{
+    int64_t n = 0;
+    int rc;
+
+    rc = store_reg_mark_gone(ctx->store, program_id, after_id, upto_id, seen,
+                             n_seen, gone, gone_payload, &n);
+    if (rc == PLAT_OK)
+        ctx->sum->gone += n;
+    if (count_out)
+        *count_out = n;
+    return rc;
+}
+
+int sync_put_payment(struct sync_ctx *ctx, int program_id,
+                     const cJSON *payment)
+{
+    return store_payment_put(ctx->store, program_id, payment);
+}
+
+int sync_put_transactions(struct sync_ctx *ctx, int program_id,
+                          int payment_id, const cJSON *transactions)
+{
+    return store_transactions_put(ctx->store, program_id, payment_id,
+                                  transactions);
+}
+
+int sync_put_voucher(struct sync_ctx *ctx, const char *ref, int payment_id,
+                     const void *image, size_t len, const char *content_type)
+{
+    return store_voucher_put(ctx->store, ref, payment_id, image, len,
+                             content_type);
+}
+
+int sync_remote_id_put(struct sync_ctx *ctx, const char *kind,
+                       const char *remote_id, const char *ref,
+                       const char *remote_version)
+{
+    return store_remote_id_put(ctx->store, ctx->conn->name, kind, remote_id,
+                               ref, remote_version);
+}
+
+int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
+                       const char *remote_id, char **ref_out,
+                       char **version_out)
+{
+    return store_remote_id_get(ctx->store, ctx->conn->name, kind, remote_id,
+                               ref_out, version_out);
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,
+                     char **etag_out)
+{
+    return store_program_get(ctx->store, program_id, out, etag_out);
+}
+
+int sync_get_registration(struct sync_ctx *ctx, const char *ref, cJSON **out)
+{
+    return store_reg_server_get(ctx->store, ref, out);
+}
+
+int sync_get_local(struct sync_ctx *ctx, const char *ref, cJSON **out)
+{
+    return store_reg_get(ctx->store, ref, out);
+}
+
+int sync_ref_by_server_id(struct sync_ctx *ctx, int64_t id, char **ref_out)
+{
+    return store_reg_ref_by_id(ctx->store, id, ref_out);
+}
+
+int sync_max_server_id(struct sync_ctx *ctx, int program_id, int64_t *out)
+{
+    return store_reg_max_server_id(ctx->store, program_id, out);
+}
+
+int sync_get_payment(struct sync_ctx *ctx, int program_id, int payment_id,
+                     cJSON **out)
+{
+    return store_payment_get(ctx->store, program_id, payment_id, out);
+}
+
+int sync_latest_payment(struct sync_ctx *ctx, int program_id, int *out)
+{
+    return store_payment_latest(ctx->store, program_id, out);
+}
+
+int sync_transactions_max_updated(struct sync_ctx *ctx, int payment_id,
+                                  char *out, size_t out_size)
+{
+    return store_transaction_max_updated(ctx->store, payment_id, out,
+                                         out_size);
+}
+
+int sync_vouchers_missing(struct sync_ctx *ctx, int payment_id,
+                          const char *fsp_name, char ***refs_out,
+                          size_t *n_out)
+{
+    return store_voucher_missing(ctx->store, payment_id, fsp_name, refs_out,
+                                 n_out);
+}
+
+void sync_strings_free(char **v, size_t n)
+{
+    store_strings_free(v, n);
+}

@@ -1,0 +1,37 @@
+/*
+ * engine_internal.h - what engine.c, engine_ctx.c and engine_check.c share:
+ * the context a connector's callbacks get (sync_ctx.h). Not for
+ * connectors.
+ */
+#ifndef ENGINE_INTERNAL_H
+#define ENGINE_INTERNAL_H
+
+#include "sync_connector.h"
+#include "sync_ctx.h"
+#include "sync_engine.h"
+
+struct store;
+struct cJSON;
+
+struct sync_ctx {
+    struct store *store;
+    const struct sync_connector *conn;
+    const struct sync_source_conf *conf;
+    const struct sync_engine_options *opt;
+    struct sync_http *http;        /* NULL for a source without a URL    */
+    struct sync_summary *sum;      /* this source's line of the report   */
+    const char *phase;             /* "pull <stream>", "push <kind>"     */
+    int in_batch;
+    int program_id;                /* the section's program_id, or 0     */
+    struct cJSON *program;         /* stored program, loaded on first use */
+    int program_loaded;
+};
+
+/* Refresh ctx->sum's request and byte counters from the HTTP client. */
+void sync__update_stats(struct sync_ctx *ctx);
+
+/* JSON text of a value for a conflict record (NULL -> "null"); free with
+ * cJSON_free. NULL when out of memory (message set). */
+char *sync__json_text(const struct cJSON *v);
+
+#endif
