@@ -665,6 +665,8 @@ static void test_merge_same_field_manual(void)
               "31633333333");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "state")),
               "open");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "source")),
+              "mem_a");
     cJSON_Delete(conf);
     fixture_close(&f);
 }

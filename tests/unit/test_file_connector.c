@@ -582,6 +582,18 @@ static void test_export_once(void)
     REQUIRE(store_counts(t.s, &c) == PLAT_OK);
     CHECK_INT(c.pending, 0);
     CHECK_INT(c.conflicts, 1);
+    {
+        cJSON *conf = NULL;
+
+        REQUIRE(store_conflict_get(t.s, 1, &conf) == PLAT_OK);
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "field")),
+                  "phoneNumber");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "source")),
+                  "file");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "server")),
+                  "31633333333");
+        cJSON_Delete(conf);
+    }
     lines = out_lines(&t);
     REQUIRE(lines);
     CHECK_INT(cJSON_GetArraySize(lines), 3);
