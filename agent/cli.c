@@ -18,6 +18,7 @@
 #include "plat_log.h"
 #include "plat_random.h"
 #include "store.h"
+#include "sync_version.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -518,7 +519,9 @@ int agent_cli_main(int argc, char **argv)
         goto done;
     apply_logging(&ctx);
     if (ctx.g.version) {
-        printf("agent %s\n", AGENT_VERSION);
+        /* The libraries too: field support asks "which curl, which
+         * SQLite?" before anything else. */
+        printf("agent %s (%s)\n", AGENT_VERSION, sync_version_libs());
         goto done;
     }
     args = rest;
