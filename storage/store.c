@@ -55,7 +55,8 @@ int store__db_err(struct store *s, int rc, const char *what)
     /* A disk that is full shows as SQLITE_FULL on writes, but as an I/O
      * error on the fsync, truncate or shared-memory step that hit it. */
     if ((rc & 0xff) == SQLITE_FULL ||
-        ((rc & 0xff) == SQLITE_IOERR && sys == ENOSPC))
+        ((rc & 0xff) == SQLITE_IOERR &&
+         (sys == ENOSPC || (s && s->path && plat_fs_disk_full(s->path)))))
         return plat_err_set(ERR_IO, "cannot write store %s: the disk is "
                             "full", path);
     if (rc == SQLITE_CANTOPEN_SYMLINK)
@@ -777,6 +778,8 @@ int store_open(struct store **out, const char *path,
         oflags |= SQLITE_OPEN_READWRITE |
                   ((opt.flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
     src = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    if (src != SQLITE_OK && s->db) /* SQLITE_CANTOPEN_SYMLINK, say */
+        src = sqlite3_extended_errcode(s->db);
     if (src != SQLITE_OK) {
         rc = s->db ? store__db_err(s, src, "open it")
                    : plat_err_set(ERR_NOMEM, "out of memory opening store %s",

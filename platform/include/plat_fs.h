@@ -42,6 +42,12 @@ int plat_fs_exists(const char *path); /* 1 if it exists, 0 otherwise */
 int plat_fs_check_dir(const char *dir, const char *what,
                       int *group_writable);
 
+/* 1 if the file system holding `path` (a file or a directory) has less
+ * than 64 KiB left for unprivileged writers, else 0 (also when it cannot
+ * be asked). Used to tell "disk full" from other I/O errors when the
+ * failing call (an fsync, a truncate) did not say ENOSPC itself. */
+int plat_fs_disk_full(const char *path);
+
 /* Permission bits of `path` (e.g. 0600) or a negative error. Used to refuse
  * password files that other users can read. */
 int plat_fs_mode(const char *path, unsigned *mode_out);

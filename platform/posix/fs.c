@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* Write all `len` bytes, going on after short writes and EINTR. */
@@ -298,6 +299,15 @@ int plat_fs_check_dir(const char *dir, const char *what,
     if ((mode & S_IWGRP) && group_writable)
         *group_writable = 1;
     return PLAT_OK;
+}
+
+int plat_fs_disk_full(const char *path)
+{
+    struct statvfs sv;
+
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    return (unsigned long long)sv.f_bavail * sv.f_frsize < 64 * 1024;
 }
 
 int plat_fs_mode(const char *path, unsigned *mode_out)
