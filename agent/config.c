@@ -15,6 +15,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_secure.h"
 #include "plat_log.h"
 #include "plat_utf8.h"
 #include "sync_connector.h"
@@ -878,10 +879,7 @@ char *agent_config_socket_path(const struct agent_config *cfg)
 
 static void wipe(char *p, size_t n)
 {
-    volatile char *v = p;
-
-    while (n--)
-        *v++ = 0;
+    plat_wipe(p, n); /* not removable as a dead store */
 }
 
 const struct sync_source_conf *agent_config_source(

@@ -69,6 +69,8 @@ static void run_sync(struct agent_job *j)
     memset(&j->after, 0, sizeof(j->after));
     memset(&mem, 0, sizeof(mem));
     rc = agent_store_open(j->cfg, 0, &s);
+    if (rc == PLAT_OK) /* the full integrity check, once a day */
+        rc = store_check_due(s, 24 * 3600 * 1000LL, NULL);
     if (rc < 0)
         goto done;
     memset(&req, 0, sizeof(req));

@@ -16,12 +16,8 @@ static int int_field(const cJSON *obj, const char *key, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-        v->valuedouble > 9007199254740991.0 ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return -1;
-    *out = (int64_t)v->valuedouble;
-    return 0;
+    return store__json_int64(v, key, 0, STORE__JSON_INT_MAX, out) < 0 ? -1
+                                                                       : 0;
 }
 
 static const char *text_field(const cJSON *obj, const char *key)
