@@ -522,8 +522,8 @@ static void test_json_numbers_out_of_range(void)
     j = cJSON_Parse("{\"paymentId\":-1e300}");
     CHECK_INT(store_payment_put(s, 3, j), ERR_INVALID);
     cJSON_Delete(j);
-    j = cJSON_Parse("{\"id\":-1e300,\"amount\":1e308}");
-    CHECK_INT(store_transaction_put(s, 3, 1, j), ERR_INVALID);
+    j = cJSON_Parse("[{\"id\":-1e300,\"amount\":1e308}]");
+    CHECK_INT(store_transactions_put(s, 3, 1, j), ERR_INVALID);
     cJSON_Delete(j);
     j = cJSON_Parse("{\"id\":1e308,\"programRegistrationAttributes\":[]}");
     CHECK_INT(store_program_put(s, j, NULL), ERR_INVALID);
