@@ -61,6 +61,7 @@ static int put_page(struct creates *k, const struct sync_http_response *r,
 {
     cJSON *root = NULL;
     const cJSON *data, *row, *id;
+    int64_t idv;
     int rc;
 
     *count_out = 0;
@@ -74,8 +75,8 @@ static int put_page(struct creates *k, const struct sync_http_response *r,
     }
     cJSON_ArrayForEach(row, data) {
         id = cJSON_GetObjectItemCaseSensitive(row, "id");
-        if (cJSON_IsNumber(id) && (int64_t)id->valuedouble > *last_id)
-            *last_id = (int64_t)id->valuedouble;
+        if (c121_json_int(id, 1, C121_ID_MAX, &idv) && idv > *last_id)
+            *last_id = idv;
         (*count_out)++;
     }
     rc = sync_put_registrations(k->c->ctx, data);
