@@ -1121,6 +1121,26 @@ static void test_trickle(void)
     env_stop();
 }
 
+/* A transfer still trickling at the sync's deadline stops there (the
+ * HTTP client is given the deadline), long before the low-speed time. */
+static void test_deadline_stops_transfer(void)
+{
+    int64_t t0, ms;
+
+    REQUIRE(env_start(20) == 0);
+    E.opt.deadline_ms = 1500;
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"trickle_ms\":1000,\"count\":5,"
+                 "\"path_contains\":\"/api/programs/3\"}"));
+    t0 = plat_time_mono_ms();
+    CHECK_INT(c121_pull_program(&E.c), ERR_RETRY);
+    ms = plat_time_mono_ms() - t0;
+    CHECK(msg_has("deadline"));
+    CHECK(ms >= 1000 && ms < 4000);
+    env_stop();
+}
+
 /* An escaped NUL in a string of a server record: the record is refused
  * (cJSON would cut the value there), nothing of its batch stored. */
 static void test_nul_in_record(void)
@@ -1196,7 +1216,8 @@ static void test_huge_numbers(void)
 }
 
 TEST_MAIN(TEST(test_more_than_asked), TEST(test_store_budget),
-          TEST(test_deadline), TEST(test_trickle), TEST(test_nul_in_record),
+          TEST(test_deadline), TEST(test_trickle),
+          TEST(test_deadline_stops_transfer), TEST(test_nul_in_record),
           TEST(test_html_page), TEST(test_huge_numbers),
           TEST(test_first_pull_then_304), TEST(test_windows),
           TEST(test_drop_resumes), TEST(test_malformed),
