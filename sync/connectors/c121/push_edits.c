@@ -418,6 +418,7 @@ static int window_check(struct edits *k, struct unit *u)
     char iso[PLAT_ISO_LEN];
     cJSON *root = NULL, *xv = NULL;
     const cJSON *data, *ev, *f, *nv;
+    size_t cap;
     int rc;
 
     plat_buf_init(&path, 0);
@@ -433,8 +434,10 @@ static int window_check(struct edits *k, struct unit *u)
         rc = sync_http_escape(&path, iso);
     if (rc < 0)
         goto done;
+    cap = sync_http_set_max_response(c->http, C121_MAX_SMALL_ANSWER);
     rc = sync_http_request(c->http, "GET", path.data, NULL, NULL, 0, NULL,
                            &r);
+    sync_http_set_max_response(c->http, cap);
     if (rc < 0)
         goto done;
     if (r.status == 404) {
@@ -447,6 +450,12 @@ static int window_check(struct edits *k, struct unit *u)
         goto done;
     }
     rc = sync_http_response_err(&r, "121 GET registration-events");
+    if (rc == PLAT_OK)
+        rc = sync_http_check_json(&r, "121 GET registration-events");
+    if (rc == PLAT_OK &&
+        c121_json_has_nul(r.body.data ? r.body.data : "", r.body.len))
+        rc = plat_err_set(ERR_INVALID, "121 sent a registration event with "
+                          "a NUL character (\\u0000) in a string");
     if (rc < 0)
         goto done;
     root = cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len);
