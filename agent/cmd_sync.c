@@ -169,7 +169,7 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
         memset(&sum, 0, sizeof(sum));
         memset(&after, 0, sizeof(after));
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
-                 plat_err_msg());
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
         return report(ctx, rc, &sum, &after, AGENT_EXIT_OFFLINE, 0);
     }
     rc = agent_sync_summary_parse(v.result, &sum, &after, &code);
@@ -227,8 +227,8 @@ static int sync_here(struct agent_ctx *ctx, const struct agent_sync_request *r,
     memset(&mem, 0, sizeof(mem));
     if ((rc = agent_sync_options(&ctx->cfg, r, &opt, &mem)) < 0) {
         /* No password is an authentication failure for scripts. */
-        if (rc == ERR_AUTH)
-            rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        /* (agent_sync_options already set ERR_AUTH and its message; never
+         * format plat_err_msg() back into itself: that empties it.) */
         goto finish;
     }
     opt.progress = on_progress;
@@ -245,7 +245,7 @@ finish:
     agent_sync_options_dispose(&mem);
     if (rc < 0 && !sum.total.error[0])
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
-                 plat_err_msg());
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
     if (store_counts(ctx->store, &after) < 0)
         memset(&after, 0, sizeof(after));
     /* The same health record the daemon keeps (`agent status`); a sync
