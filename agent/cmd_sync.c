@@ -9,7 +9,8 @@
  * Exit codes (scripts run this before a distribution and branch on them):
  *   0 all done, 3 server unreachable (nothing lost, try later),
  *   4 done but conflicts or rejected entries need a person,
- *   5 authentication failed, 1 anything else.
+ *   5 authentication failed, 6 the daemon was too busy to take the
+ *   request (nothing done, try again), 1 anything else.
  */
 #include "cli.h"
 #include "cmd_util.h"
@@ -163,14 +164,17 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
         if (rc >= 0)
             rc = plat_err_set(ERR_RETRY, "the agent daemon ended the "
                               "connection without a result");
-        if (rc != ERR_RETRY)
+        if (rc != ERR_RETRY && rc != ERR_LOCKED)
             return rc;
-        /* The daemon went away mid-sync: nothing is lost, try later. */
+        /* The daemon went away mid-sync: nothing is lost, try later. Or
+         * it stayed too busy to take the request (exit 6): try again. */
         memset(&sum, 0, sizeof(sum));
         memset(&after, 0, sizeof(after));
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
                  *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
-        return report(ctx, rc, &sum, &after, AGENT_EXIT_OFFLINE, 0);
+        return report(ctx, rc, &sum, &after,
+                      rc == ERR_LOCKED ? AGENT_EXIT_BUSY : AGENT_EXIT_OFFLINE,
+                      0);
     }
     rc = agent_sync_summary_parse(v.result, &sum, &after, &code);
     pid = cJSON_GetObjectItemCaseSensitive(v.result, "daemon_pid");

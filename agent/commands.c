@@ -200,7 +200,8 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Exit codes: 0 all done; 3 server unreachable (nothing lost, try\n"
       "later); 4 done, but conflicts or rejected entries need a person;\n"
-      "5 authentication failed; 1 other failure.\n",
+      "5 authentication failed; 6 the daemon was too busy to take the\n"
+      "request (nothing done, try again); 1 other failure.\n",
       agent_cmd_sync },
     { "daemon", "sync in the background, by itself when the link returns",
       "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"

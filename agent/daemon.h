@@ -52,7 +52,10 @@
 struct agent_ctx;
 struct cJSON;
 
-#define AGENT_CTL_MAX_CLIENTS 32
+/* Clients at once (each `agent sync --now` waiting for a sync holds one).
+ * When all are taken a new client gets one {"event":"busy"} line and the
+ * client retries for a bounded time (daemon_client.c). */
+#define AGENT_CTL_MAX_CLIENTS 128
 #define AGENT_CTL_LINE_MAX 4096
 
 enum agent_ctl_state {
