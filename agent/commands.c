@@ -68,7 +68,8 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Change fields of registration REF; KEY= (empty) clears a field.\n"
       "\n"
-      "  --reason TEXT   why, kept with the change for the 121 audit log\n",
+      "  --reason TEXT   why, kept with the change for the 121 audit log\n"
+      "                  (one line, at most 500 bytes)\n",
       agent_cmd_reg_edit },
     { "registrations status", "change the status of a registration",
       "Usage: agent registrations status REF NEWSTATUS [--reason TEXT]\n"
@@ -82,7 +83,8 @@ const struct agent_cmd agent_commands[] = {
       "  declined  -> included, deleted\n"
       "(completed is set by 121 only.)\n"
       "\n"
-      "  --reason TEXT   required for declined, paused and deleted\n",
+      "  --reason TEXT   required for declined, paused and deleted (one line,\n"
+      "                  at most 500 bytes)\n",
       agent_cmd_reg_status },
     { "registrations show", "print one registration",
       "Usage: agent registrations show REF\n"

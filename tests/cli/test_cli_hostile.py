@@ -108,6 +108,38 @@ class ConfigCheckTest(AgentTestCase):
         self.assertNotIn("hunter2", out + err)
 
 
+class ReasonLimitTest(AgentTestCase):
+    """--reason had no limit (121 keeps it on an event): at most 500 bytes
+    of UTF-8, one line; every command that takes it refuses more with one
+    line naming --reason and stores nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.ref = self.add("fullName=Reason Test", "phoneNumber=31600000009")
+
+    def snapshot(self):
+        return self.json("outbox", "--all"), self.json(
+            "registrations", "show", self.ref)
+
+    def test_edit_and_status_refuse_long_or_multiline_reasons(self):
+        before = self.snapshot()
+        bad = ["x" * 501, "\u00e9" * 251, "two\nlines", "tab\there",
+               "esc\x1b[31m", "c1\u0085", b"bad \xff utf8", "x" * 100000]
+        for reason in bad:
+            for cmd in (["registrations", "edit", self.ref,
+                         "fullName=Other Name"],
+                        ["registrations", "status", self.ref, "declined"]):
+                line = self.fails(*cmd, "--reason", reason)
+                self.assertIn("--reason", line)
+                self.assertLess(len(line), 200)
+        self.assertEqual(self.snapshot(), before)
+        # 500 bytes, multi-byte characters included, is fine.
+        self.ok("registrations", "edit", self.ref, "fullName=Other Name",
+                "--reason", "\u00e9" * 250)
+        self.ok("registrations", "status", self.ref, "declined",
+                "--reason", "y" * 500)
+
+
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
