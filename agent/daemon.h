@@ -85,6 +85,7 @@ struct agent_daemon {
     dev_t sock_dev;              /* identity of our socket file, so   */
     ino_t sock_ino;              /* exit removes only our own          */
     struct agent_ctl_client clients[AGENT_CTL_MAX_CLIENTS];
+    int64_t busy_logged_ms;      /* last "too many clients" log line   */
 
     int wake_rd, wake_wr;        /* job -> main loop wake-up pipe      */
     volatile int *shutdown;      /* the signal flag, also the cancel flag */

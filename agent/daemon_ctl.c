@@ -400,8 +400,13 @@ static void accept_clients(struct agent_daemon *d, int64_t now)
         if (!c || !peer_allowed(fd) ||
             fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-            log_warn("control socket: refused a client (%s)",
-                     c ? "not our user" : "too many clients");
+            /* Busy callers retry: one line a second is enough. */
+            if (c || now - d->busy_logged_ms >= 1000) {
+                log_warn("control socket: refused a client (%s)",
+                         c ? "not our user" : "too many clients");
+                if (!c)
+                    d->busy_logged_ms = now;
+            }
             if (!c)
                 say_busy(fd);
             close(fd);
