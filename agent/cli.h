@@ -26,7 +26,9 @@ enum agent_exit {
     AGENT_EXIT_OFFLINE = 3,  /* 121 unreachable: nothing lost, try later    */
     AGENT_EXIT_ATTENTION = 4,/* done, but conflicts or rejected entries
                                 need a person                              */
-    AGENT_EXIT_AUTH = 5      /* authentication failed                      */
+    AGENT_EXIT_AUTH = 5,     /* authentication failed                      */
+    AGENT_EXIT_BUSY = 6      /* `sync`: the daemon is too busy to take the
+                                request; nothing was done, try again      */
 };
 
 /* Map an error code (plat_err.h) to the exit code. */
