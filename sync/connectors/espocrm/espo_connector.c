@@ -79,7 +79,7 @@ static const struct sync_conf_key espo_conf[] = {
     {"api_key", SYNC_CONF_SECRET, NULL, "API user's key"},
     {"api_key_file", SYNC_CONF_PATH, NULL,
      "file holding the API key (mode 0600)"},
-    {"secret", SYNC_CONF_SECRET, NULL, "HMAC secret key"},
+    {"secret", SYNC_CONF_SECRET, "", "HMAC secret key (auth = hmac)"},
     {"secret_file", SYNC_CONF_PATH, NULL,
      "file holding the HMAC secret (mode 0600)"},
     {"hmac_digest", SYNC_CONF_STRING, "hex",
@@ -1040,7 +1040,7 @@ int espo_status(struct sync_ctx *ctx, cJSON **out)
     struct espo_seen seen;
     struct status_acc acc;
     char *cursor = NULL, *unl = NULL;
-    cJSON *o = NULL, *put = NULL;
+    cJSON *o = NULL, *put = NULL, *rej = NULL;
     int64_t unlinked = 0;
     size_t i;
     int rc, changed;
@@ -1073,6 +1073,20 @@ int espo_status(struct sync_ctx *ctx, cJSON **out)
         if (rc == ERR_NOTFOUND)
             rc = PLAT_OK;
     }
+    if (rc == PLAT_OK) {
+        rej = cJSON_CreateArray();
+        for (i = 0; rej && i < 2; i++) {
+            char *t = NULL, *line, *save = NULL;
+            if (sync_state_get(ctx, i ? "push.rejected" : "pull.rejected",
+                               &t) != PLAT_OK)
+                continue;
+            for (line = strtok_r(t, "\n", &save); line;
+                 line = strtok_r(NULL, "\n", &save))
+                cJSON_AddItemToArray(rej, cJSON_CreateString(line));
+            plat_free(t);
+        }
+        plat_err_clear();
+    }
     if (rc == PLAT_OK && sync_state_get(ctx, "pull.unlinked", &unl) ==
         PLAT_OK)
         for (const char *p = unl; *p; p++)
@@ -1088,12 +1102,18 @@ int espo_status(struct sync_ctx *ctx, cJSON **out)
             !(cursor ? cJSON_AddStringToObject(o, "cursor", cursor)
                      : cJSON_AddNullToObject(o, "cursor")) ||
             !cJSON_AddNumberToObject(o, "page_size", st->page) ||
-            !cJSON_AddNumberToObject(o, "unlinked_noted", (double)unlinked)) {
+            !cJSON_AddNumberToObject(o, "unlinked_noted", (double)unlinked) ||
+            !rej || !cJSON_AddItemToObject(o, "rejected", rej)) {
+            if (o && cJSON_GetObjectItem(o, "rejected"))
+                rej = NULL;          /* freed with o */
             cJSON_Delete(o);
             o = NULL;
             rc = plat_err_set(ERR_NOMEM, "out of memory");
+        } else {
+            rej = NULL;              /* owned by o */
         }
     }
+    cJSON_Delete(rej);
     *out = o;
     cJSON_Delete(put);
     espo_seen_dispose(&seen);
