@@ -783,13 +783,15 @@ static int diff_record(struct espo_state *st, const char *ref,
         plat_err_clear();
         return PLAT_OK;
     }
-    if (rc == PLAT_OK)
+    /* the local view (pending work, open conflicts) only when needed: a
+     * record with nothing pending and nothing to write costs one read */
+    if (rc == PLAT_OK && seen->p->child)
         rc = sync_get_local(st->ctx, ref, &loc);
     if (rc != PLAT_OK)
         goto out;
     c = cJSON_GetObjectItemCaseSensitive(loc, "_conflicts");
     if (cJSON_IsNumber(c) && c->valuedouble > 0)
-        goto out;
+        goto out;                  /* waits for a person */
     for (i = 0; i < st->map.n; i++) {
         const struct espo_field *f = &st->map.v[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(srv, f->f121);
@@ -819,6 +821,15 @@ static int diff_record(struct espo_state *st, const char *ref,
         if (!same && (rc = put_json(put, f->espo, espo_from_121(f, v))) !=
             PLAT_OK)
             goto out;
+    }
+    if (put->child && !loc && (rc = sync_get_local(st->ctx, ref, &loc)) !=
+        PLAT_OK)
+        goto out;
+    /* a record with an open conflict waits for a person */
+    c = cJSON_GetObjectItemCaseSensitive(loc, "_conflicts");
+    if (cJSON_IsNumber(c) && c->valuedouble > 0) {
+        while (put->child)
+            cJSON_Delete(cJSON_DetachItemViaPointer(put, put->child));
     }
 out:
     cJSON_Delete(srv);
