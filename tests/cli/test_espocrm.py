@@ -314,6 +314,32 @@ class TestErrors(EspoTestCase):
         self.assertEqual(self.espo.record(self.ids[good])["cHouseholdSize"],
                          6)
 
+    def test_503_is_retried(self):
+        self.link_all()
+        self.espo.faults(fail={"status": 503, "count": 1})
+        self.f121.edit(self.refs[2], {"householdSize": "4"})
+        self.sync()
+        self.assertEqual(
+            self.espo.record(self.ids[self.refs[2]])["cHouseholdSize"], 4)
+
+    def test_409_modified_becomes_a_conflict(self):
+        self.link_all()
+        ref = self.refs[3]
+        self.f121.edit(ref, {"fullName": "121 name"})
+        # an EspoCRM change the poll cannot see (modifiedAt in the past)
+        self.espo.edit(self.ids[ref], {"name": "Espo late"},
+                       modified="2020-01-01 00:00:00")
+        self.espo.reset_stats()
+        self.sync(code=0)
+        self.assertEqual(self.espo.record(self.ids[ref])["name"],
+                         "Espo late")            # the 409 wrote nothing
+        self.sync(code=4)
+        conflicts = self.json("conflicts", "list")
+        self.assertEqual(len(conflicts), 1)
+        text = json.dumps(conflicts[0])
+        self.assertIn("Espo late", text)
+        self.assertIn("121 name", text)
+
     def test_wrong_key_is_exit_5(self):
         self.setup_espo()
         self.env["AGENT_ESPOCRM_API_KEY"] = "wrong"

@@ -432,7 +432,7 @@ static int queue_for_121(struct espo_state *st, const char *id,
     if (!changes->child)
         return PLAT_OK;
     rc = sync_queue_edit(st->ctx, ref, changes, base, "EspoCRM", &changed);
-    if (rc == ERR_INVALID) {
+    if (rc == ERR_INVALID || rc == ERR_NOTFOUND) {
         snprintf(msg, sizeof(msg), "%s %s: %s", st->entity, id,
                  plat_err_msg());
         plat_err_clear();
@@ -475,7 +475,9 @@ static int pull_record(struct espo_state *st, const cJSON *rec,
         goto out;
     /* de-duplicated by id + modifiedAt: a record read again through the
      * overlap, or the agent's own write, is not a change */
-    if (linked && strcmp(seen.m, mod) == 0)
+    if (linked && strcmp(seen.m, mod) == 0 &&
+        (num_of(rec, "versionNumber") < 0 ||
+         num_of(rec, "versionNumber") == seen.v))
         goto out;
     if (!linked) {
         const char *r = str_of(rec, st->ref_field);
