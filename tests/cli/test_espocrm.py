@@ -340,6 +340,19 @@ class TestErrors(EspoTestCase):
         self.assertIn("Espo late", text)
         self.assertIn("121 name", text)
 
+    def test_deleted_record_is_reported_and_left_alone(self):
+        self.link_all()
+        ref = self.refs[4]
+        self.espo.call("POST", "/_test/delete", {"id": self.ids[ref]})
+        self.sync("--full")            # --full: the id-only walk now
+        st = self.status()
+        self.assertEqual(st["deleted_in_espocrm"], 1)
+        self.f121.edit(ref, {"householdSize": "8"})
+        self.espo.reset_stats()
+        self.sync()
+        self.assertEqual(self.writes_espo(), 0)
+        self.assertEqual(self.status()["pending_to_espocrm"], 0)
+
     def test_wrong_key_is_exit_5(self):
         self.setup_espo()
         self.env["AGENT_ESPOCRM_API_KEY"] = "wrong"

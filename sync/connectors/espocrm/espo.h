@@ -117,15 +117,20 @@ int espo_list_query(struct plat_buf *out, const char *select, int max_size,
 
 /* What the agent last saw of one linked record, kept as the remote
  * version of its remote id ("record", EspoCRM id): {"m": modifiedAt, "v":
- * versionNumber (absent without optimistic concurrency), "e": {EspoCRM
+ * versionNumber (absent without optimistic concurrency), "d": 1 when
+ * EspoCRM no longer shows it (deleted), "e": {EspoCRM
  * attribute: value}, "p": {121 attribute: value queued for 121 and not
  * seen there yet}}. */
 struct espo_seen {
     char m[ESPO_TIME_LEN];
     int64_t v;                  /* -1: none                                 */
+    int deleted;                /* "d": 1 once EspoCRM no longer shows it  */
     struct cJSON *e;            /* object, never NULL after parse           */
     struct cJSON *p;            /* object, never NULL after parse           */
 };
+
+/* 1 when `id` is in the sorted array `ids` (n strings, strcmp order). */
+int espo_id_in(const char *const *ids, size_t n, const char *id);
 
 /* Parse `text` (NULL or "": empty). ERR_INVALID for malformed text. */
 int espo_seen_parse(const char *text, struct espo_seen *out);

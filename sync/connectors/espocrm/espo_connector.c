@@ -20,6 +20,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_time.h"
 #include "sync_connector.h"
 #include "sync_ctx.h"
 #include "sync_engine.h"
@@ -62,6 +63,8 @@ struct espo_state {
     int page;                    /* current page size                    */
     int overlap_s;
     int new_records;             /* 0 ignore, 1 report                   */
+    int report_deleted;          /* deleted = report                     */
+    int reconcile_h;             /* reconcile_hours                      */
 };
 
 /* ---- config ------------------------------------------------------------ */
@@ -89,6 +92,10 @@ static const struct sync_conf_key espo_conf[] = {
      "seconds of modifiedAt read again each poll (late commits)"},
     {"new_records", SYNC_CONF_STRING, "ignore",
      "EspoCRM records without a referenceId: ignore or report"},
+    {"deleted", SYNC_CONF_STRING, "report",
+     "linked records deleted in EspoCRM: ignore or report"},
+    {"reconcile_hours", SYNC_CONF_INT, "24",
+     "hours between id-only walks that find deletions (0: every sync)"},
     {NULL, 0, NULL, NULL}
 };
 
@@ -241,6 +248,19 @@ static int espo_state_make(struct sync_ctx *ctx, struct espo_state **out)
         goto fail;
     }
     st->new_records = nr && strcmp(nr, "report") == 0;
+    {
+        const char *del = sync_ctx_conf(ctx, "deleted");
+        if (del && strcmp(del, "ignore") != 0 &&
+            strcmp(del, "report") != 0) {
+            rc = plat_err_set(ERR_CONFIG, "[espocrm] deleted must be ignore "
+                              "or report");
+            goto fail;
+        }
+        st->report_deleted = !del || strcmp(del, "report") == 0;
+    }
+    if ((rc = conf_int(ctx, "reconcile_hours", 24, 0, 24 * 365,
+                       &st->reconcile_h)) != PLAT_OK)
+        goto fail;
     /* a page size lowered after a maxSize refusal is remembered */
     if (sync_state_get(ctx, "page_size", &saved) == PLAT_OK) {
         page = atoi(saved);
@@ -387,6 +407,23 @@ static int note(struct sync_ctx *ctx, const char *list, const char *msg)
     plat_free(text);
     return rc;
 }
+
+/* ---- the linked records (remote ids) -------------------------------------- */
+
+struct link {
+    char *id, *ref, *ver;
+};
+
+struct links {
+    struct link *v;
+    size_t n, cap;
+};
+
+static int collect(const char *id, const char *ref, const char *ver,
+                   void *payload);
+static void links_free(struct links *l);
+struct espo_state;
+static int espo_reconcile(struct espo_state *st, struct sync_ctx *ctx);
 
 /* ---- EspoCRM -> 121 ------------------------------------------------------ */
 
@@ -564,6 +601,7 @@ static int pull_record(struct espo_state *st, const cJSON *rec,
     }
     snprintf(seen.m, sizeof(seen.m), "%s", mod);
     seen.v = num_of(rec, "versionNumber");
+    seen.deleted = 0;            /* shown again: restored */
     if ((rc = queue_for_121(st, id, ref, changes, first ? NULL : base, &seen,
                             &counts[0])) != PLAT_OK)
         goto out;
@@ -614,6 +652,8 @@ static int espo_pull(void *state, struct sync_ctx *ctx, const char *stream)
     const cJSON *list, *rec;
     int rc, n, k, open = 0, have_since = 0;
 
+    if (strcmp(stream, "deletions") == 0)
+        return espo_reconcile(st, ctx);
     if (strcmp(stream, "records") != 0)
         return PLAT_OK;
     memset(&resp, 0, sizeof(resp));
@@ -719,16 +759,188 @@ static int espo_pull(void *state, struct sync_ctx *ctx, const char *stream)
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every id EspoCRM shows, sorted (select=id, paged by offset). */
+static int walk_ids(struct espo_state *st, char ***out, size_t *n_out)
+{
+    struct sync_http_response resp;
+    struct plat_buf q;
+    char **v = NULL, **nv;
+    size_t n = 0, cap = 0;
+    int64_t off = 0;
+    const cJSON *list, *rec;
+    cJSON *doc;
+    int rc = PLAT_OK, got;
+
+    memset(&resp, 0, sizeof(resp));
+    for (;;) {
+        if (sync_ctx_cancelled(st->ctx)) {
+            rc = ERR_RETRY;
+            break;
+        }
+        plat_buf_init(&q, 0);
+        rc = plat_buf_printf(&q, "/api/v1/%s?maxSize=%d&offset=%" PRId64
+                             "&orderBy=id&order=asc&select=id", st->entity,
+                             st->page, off);
+        if (rc == PLAT_OK)
+            rc = espo_request(st, "GET", q.data, NULL, "X-No-Total: true",
+                              NULL, &resp);
+        plat_buf_dispose(&q);
+        if (rc != PLAT_OK)
+            break;
+        if (resp.status < 200 || resp.status > 299) {
+            rc = answer_err(&resp, "list record ids");
+            break;
+        }
+        doc = parse_body(&resp);
+        sync_http_response_dispose(&resp);
+        list = cJSON_GetObjectItemCaseSensitive(doc, "list");
+        if (!cJSON_IsArray(list)) {
+            cJSON_Delete(doc);
+            rc = plat_err_set(ERR_INVALID, "EspoCRM id list: no \"list\" "
+                              "array in the answer");
+            break;
+        }
+        got = 0;
+        cJSON_ArrayForEach(rec, list) {
+            const char *id = str_of(rec, "id");
+            got++;
+            if (!id)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                nv = plat_realloc(v, cap * sizeof(*v));
+                if (!nv) {
+                    rc = plat_err_set(ERR_NOMEM, "out of memory");
+                    break;
+                }
+                v = nv;
+            }
+            if (!(v[n] = plat_strdup(id))) {
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+                break;
+            }
+            n++;
+        }
+        cJSON_Delete(doc);
+        if (rc != PLAT_OK || got < st->page)
+            break;
+        off += got;
+    }
+    sync_http_response_dispose(&resp);
+    if (rc == PLAT_OK && n)
+        qsort(v, n, sizeof(*v), cmp_str);
+    if (rc != PLAT_OK) {
+        sync_strings_free(v, n);
+        v = NULL;
+        n = 0;
+    }
+    *out = v;
+    *n_out = n;
+    return rc;
+}
+
+/* Stream "deletions": every reconcile_hours (device clock: scheduling
+ * only), an id-only walk; a linked record it does not show, and that a
+ * GET confirms gone (404), is marked deleted and reported. */
+static int espo_reconcile(struct espo_state *st, struct sync_ctx *ctx)
+{
+    const struct sync_engine_options *opt = sync_ctx_options(ctx);
+    struct sync_http_response resp;
+    struct links links;
+    struct espo_seen seen;
+    char **ids = NULL, *last = NULL, *text, path[400], msg[300], now[24];
+    size_t n_ids = 0, i;
+    int64_t now_ms = plat_time_wall_ms(), gone = 0;
+    int rc, open = 0;
+
+    if (!st->report_deleted)
+        return PLAT_OK;
+    if (sync_state_get(ctx, "reconcile.last_ms", &last) == PLAT_OK &&
+        !(opt && opt->full) && st->reconcile_h > 0 &&
+        now_ms - strtoll(last, NULL, 10) <
+            (int64_t)st->reconcile_h * 3600000) {
+        plat_free(last);
+        return PLAT_OK;
+    }
+    plat_free(last);
+    plat_err_clear();
+    memset(&links, 0, sizeof(links));
+    memset(&seen, 0, sizeof(seen));
+    memset(&resp, 0, sizeof(resp));
+    if ((rc = walk_ids(st, &ids, &n_ids)) != PLAT_OK ||
+        (rc = sync_remote_ids_list(ctx, ESPO_KIND, collect, &links)) !=
+            PLAT_OK)
+        goto out;
+    for (i = 0; i < links.n; i++) {
+        const struct link *l = &links.v[i];
+
+        if (espo_id_in((const char *const *)ids, n_ids, l->id))
+            continue;
+        espo_seen_dispose(&seen);
+        if ((rc = espo_seen_parse(l->ver, &seen)) != PLAT_OK)
+            goto out;
+        if (seen.deleted)
+            continue;
+        /* confirm: a record created or moved during the walk is not gone */
+        snprintf(path, sizeof(path), "/api/v1/%s/%s?select=id", st->entity,
+                 l->id);
+        rc = espo_request(st, "GET", path, NULL, NULL, NULL, &resp);
+        if (rc != PLAT_OK)
+            goto out;
+        if (resp.status != 404) {
+            if (resp.status == 401 || resp.status == 403) {
+                rc = answer_err(&resp, "read record");
+                goto out;
+            }
+            sync_http_response_dispose(&resp);
+            continue;
+        }
+        sync_http_response_dispose(&resp);
+        if (!open) {
+            if ((rc = sync_batch_begin(ctx)) != PLAT_OK)
+                goto out;
+            open = 1;
+        }
+        seen.deleted = 1;
+        text = espo_seen_format(&seen);
+        if (!text) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        rc = sync_remote_id_put(ctx, ESPO_KIND, l->id, l->ref, text);
+        plat_free(text);
+        snprintf(msg, sizeof(msg), "%s %s (%s): deleted in EspoCRM",
+                 st->entity, l->id, l->ref);
+        if (rc == PLAT_OK)
+            rc = note(ctx, "deleted", msg);
+        if (rc != PLAT_OK)
+            goto out;
+        gone++;
+    }
+    if (open) {
+        open = 0;
+        if ((rc = sync_batch_end(ctx, PLAT_OK)) != PLAT_OK)
+            goto out;
+    }
+    sync_ctx_count(ctx, SYNC_COUNT_GONE, gone);
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+    rc = sync_state_set(ctx, "reconcile.last_ms", now);
+out:
+    if (open)
+        sync_batch_end(ctx, rc);
+    sync_http_response_dispose(&resp);
+    espo_seen_dispose(&seen);
+    links_free(&links);
+    sync_strings_free(ids, n_ids);
+    return rc;
+}
+
 /* ---- 121 -> EspoCRM ------------------------------------------------------ */
-
-struct link {
-    char *id, *ref, *ver;
-};
-
-struct links {
-    struct link *v;
-    size_t n, cap;
-};
 
 static int collect(const char *id, const char *ref, const char *ver,
                    void *payload)
@@ -947,13 +1159,22 @@ static int write_record(struct espo_state *st, const struct link *l,
                 break;
             continue;
         }
-        if (resp.status == 400 || resp.status == 404 || resp.status == 409) {
+        if (resp.status == 404) {
+            /* deleted in EspoCRM (soft deletes answer 404) */
+            seen->deleted = 1;
+            sync_ctx_count(st->ctx, SYNC_COUNT_GONE, 1);
+            snprintf(msg, sizeof(msg), "%s %s (%s): not found in EspoCRM "
+                     "(deleted)", st->entity, l->id, l->ref);
+            rc = note(st->ctx, "deleted", msg);
+            *wrote = -1;
+            break;
+        }
+        if (resp.status == 400 || resp.status == 409) {
             /* this record alone is refused */
             snprintf(msg, sizeof(msg), "%s %s (%s): HTTP %ld: %s",
                      st->entity, l->id, l->ref, resp.status,
                      resp.status_reason[0] ? resp.status_reason
-                     : resp.status == 404 ? "not found (deleted?)"
-                     : "refused");
+                                           : "refused");
             sync_ctx_count(st->ctx, SYNC_COUNT_REJECTED, 1);
             rc = note(st->ctx, "push.rejected", msg);
             *wrote = -1;
@@ -1002,8 +1223,11 @@ static int espo_push(void *state, struct sync_ctx *ctx, const char *kind)
             rc = plat_err_set(ERR_NOMEM, "out of memory");
             break;
         }
-        if ((rc = espo_seen_parse(l->ver, &seen)) != PLAT_OK ||
-            (rc = diff_record(st, l->ref, &seen, put, &changed)) != PLAT_OK)
+        if ((rc = espo_seen_parse(l->ver, &seen)) != PLAT_OK)
+            break;
+        if (seen.deleted)            /* gone from EspoCRM: nothing to do */
+            continue;
+        if ((rc = diff_record(st, l->ref, &seen, put, &changed)) != PLAT_OK)
             break;
         wrote = 0;
         if (put->child &&
@@ -1042,7 +1266,7 @@ static int espo_push(void *state, struct sync_ctx *ctx, const char *kind)
 
 struct status_acc {
     struct espo_state *st;
-    int64_t linked, to_espo, to_121;
+    int64_t linked, to_espo, to_121, deleted;
     int rc;
 };
 
@@ -1073,11 +1297,16 @@ int espo_status(struct sync_ctx *ctx, cJSON **out)
             rc = plat_err_set(ERR_NOMEM, "out of memory");
             break;
         }
-        if ((rc = espo_seen_parse(links.v[i].ver, &seen)) != PLAT_OK ||
-            (rc = diff_record(st, links.v[i].ref, &seen, put, &changed)) !=
-                PLAT_OK)
+        if ((rc = espo_seen_parse(links.v[i].ver, &seen)) != PLAT_OK)
             break;
         acc.linked++;
+        if (seen.deleted) {
+            acc.deleted++;
+            continue;
+        }
+        if ((rc = diff_record(st, links.v[i].ref, &seen, put, &changed)) !=
+            PLAT_OK)
+            break;
         acc.to_espo += put->child != NULL;
         acc.to_121 += seen.p->child != NULL;
     }
@@ -1115,6 +1344,8 @@ int espo_status(struct sync_ctx *ctx, cJSON **out)
             !(cursor ? cJSON_AddStringToObject(o, "cursor", cursor)
                      : cJSON_AddNullToObject(o, "cursor")) ||
             !cJSON_AddNumberToObject(o, "page_size", st->page) ||
+            !cJSON_AddNumberToObject(o, "deleted_in_espocrm",
+                                     (double)acc.deleted) ||
             !cJSON_AddNumberToObject(o, "unlinked_noted", (double)unlinked) ||
             !rej || !cJSON_AddItemToObject(o, "rejected", rej)) {
             if (o && cJSON_GetObjectItem(o, "rejected"))
@@ -1163,7 +1394,7 @@ static int espo_probe_url(const struct sync_source_conf *sc, char *out,
     return PLAT_OK;
 }
 
-static const char *const espo_streams[] = {"records", NULL};
+static const char *const espo_streams[] = {"records", "deletions", NULL};
 static const char *const espo_kinds[] = {"edit", NULL};
 
 const struct sync_connector sync_connector_espocrm = {

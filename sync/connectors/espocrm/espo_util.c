@@ -497,6 +497,8 @@ int espo_seen_parse(const char *text, struct espo_seen *out)
         x = cJSON_GetObjectItemCaseSensitive(root, "v");
         if (cJSON_IsNumber(x))
             out->v = (int64_t)x->valuedouble;
+        x = cJSON_GetObjectItemCaseSensitive(root, "d");
+        out->deleted = cJSON_IsNumber(x) && x->valuedouble != 0;
         out->e = cJSON_DetachItemFromObjectCaseSensitive(root, "e");
         out->p = cJSON_DetachItemFromObjectCaseSensitive(root, "p");
         cJSON_Delete(root);
@@ -525,6 +527,8 @@ char *espo_seen_format(const struct espo_seen *s)
     ok = ok && cJSON_AddStringToObject(o, "m", s->m);
     if (ok && s->v >= 0)
         ok = cJSON_AddNumberToObject(o, "v", (double)s->v) != NULL;
+    if (ok && s->deleted)
+        ok = cJSON_AddNumberToObject(o, "d", 1) != NULL;
     ok = ok && cJSON_AddItemToObject(o, "e", cJSON_Duplicate(s->e, 1));
     if (ok && s->p && s->p->child)
         ok = cJSON_AddItemToObject(o, "p", cJSON_Duplicate(s->p, 1));
@@ -538,4 +542,22 @@ char *espo_seen_format(const struct espo_seen *s)
     if (!copy)
         plat_err_set(ERR_NOMEM, "out of memory");
     return copy;
+}
+
+int espo_id_in(const char *const *ids, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ids[mid], id);
+
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
