@@ -93,7 +93,9 @@ static int absolute(const char *path, char **out)
 int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *url = NULL, *entity = NULL, *ref = NULL, *mapping = NULL,
-               *auth = NULL, *key_file = NULL, *secret_file = NULL;
+               *auth = NULL, *key_file = NULL, *secret_file = NULL,
+               *new_records = NULL, *defaults = NULL;
+    char pid[24];
     const struct agent_opt opts[] = {
         { "--url", AGENT_OPT_STRING, &url, 0, 0 },
         { "--entity", AGENT_OPT_STRING, &entity, 0, 0 },
@@ -102,6 +104,8 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
         { "--auth", AGENT_OPT_STRING, &auth, 0, 0 },
         { "--api-key-file", AGENT_OPT_STRING, &key_file, 0, 0 },
         { "--secret-file", AGENT_OPT_STRING, &secret_file, 0, 0 },
+        { "--new-records", AGENT_OPT_STRING, &new_records, 0, 0 },
+        { "--create-defaults", AGENT_OPT_STRING, &defaults, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     char **pos = plat_calloc((size_t)argc + 1, sizeof(*pos));
@@ -157,8 +161,22 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
                                       kf)) < 0) ||
         (sf && (rc = agent_config_set(&ctx->cfg, "espocrm", "secret_file",
                                       sf)) < 0) ||
+        (new_records && (rc = agent_config_set(&ctx->cfg, "espocrm",
+                                               "new_records",
+                                               new_records)) < 0) ||
+        (defaults && (rc = agent_config_set(&ctx->cfg, "espocrm",
+                                            "create_defaults",
+                                            defaults)) < 0) ||
         (rc = agent_config_set(&ctx->cfg, "espocrm", "enabled", "true")) < 0)
         goto done;
+    /* registrations made from EspoCRM records go to the [121] program */
+    if (ctx->cfg.program_id > 0 &&
+        !agent_config_get(&ctx->cfg, "espocrm", "program_id")) {
+        snprintf(pid, sizeof(pid), "%d", ctx->cfg.program_id);
+        if ((rc = agent_config_set(&ctx->cfg, "espocrm", "program_id",
+                                   pid)) < 0)
+            goto done;
+    }
     if ((rc = agent_config_format(&ctx->cfg, &text)) < 0)
         goto done;
     rc = plat_fs_write_atomic(ctx->config_path, text.data, text.len, 0600);

@@ -276,6 +276,13 @@ int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
                                     base, reason, ctx->conn->name, "121");
 }
 
+int sync_queue_create(struct sync_ctx *ctx, int program_id,
+                      const cJSON *fields, char *ref_out)
+{
+    return store_reg_create_from(ctx->store, program_id, fields, ref_out,
+                                 ctx->conn->name, "121");
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,

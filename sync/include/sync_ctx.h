@@ -177,6 +177,16 @@ int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
                     const struct cJSON *changes, const struct cJSON *base,
                     const char *reason, int *changed_out);
 
+/* A new registration of `program_id` made from a record of this source,
+ * queued as a create for 121 (origin: this source): `fields` as for
+ * store_reg_create (a referenceId is made when it has none). The new
+ * referenceId goes to ref_out (SYNC_REF_MAX + 1 bytes). ERR_INVALID for
+ * fields the store refuses (message names the field). Joins the open
+ * batch. */
+#define SYNC_REF_MAX 200
+int sync_queue_create(struct sync_ctx *ctx, int program_id,
+                      const struct cJSON *fields, char *ref_out);
+
 /* ---- reads of what the store holds -------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id,

@@ -360,6 +360,35 @@ class TestErrors(EspoTestCase):
         self.assertEqual(rc, 5, out + err)
 
 
+class TestCreate(EspoTestCase):
+    seed = 10
+
+    def test_new_espo_record_becomes_a_registration(self):
+        self.setup_espo("--new-records", "create", "--create-defaults",
+                        json.dumps({"programFspConfigurationName":
+                                    "Intersolve-voucher-paper",
+                                    "preferredLanguage": "en"}))
+        self.sync("--source", "121")
+        rid = self.espo.seed([{"name": "New Person",
+                               "phoneNumber": "+31699999999",
+                               "cDistrict": "North",
+                               "cHouseholdSize": 2}])[0]
+        self.sync()
+        ref = self.espo.record(rid).get("cReferenceId")
+        self.assertTrue(ref)
+        self.f121.flush()
+        self.assertEqual(
+            self.f121.registration(ref)["registration"]["fullName"],
+            "New Person")
+        self.sync()
+        self.espo.reset_stats()
+        self.sync()
+        self.assertEqual(self.writes_espo(), 0)
+        st = self.status()
+        self.assertEqual((st["pending_to_121"], st["pending_to_espocrm"]),
+                         (0, 0))
+
+
 class TestForbidden(EspoTestCase):
     seed = 5
     espo_args = ("--forbid",)

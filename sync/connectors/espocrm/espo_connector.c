@@ -62,7 +62,9 @@ struct espo_state {
     char *select;                /* id,modifiedAt,versionNumber,ref,...  */
     int page;                    /* current page size                    */
     int overlap_s;
-    int new_records;             /* 0 ignore, 1 report                   */
+    int new_records;             /* 0 ignore, 1 report, 2 create         */
+    int program_id;              /* for creates                          */
+    struct cJSON *defaults;      /* create_defaults, or NULL             */
     int report_deleted;          /* deleted = report                     */
     int reconcile_h;             /* reconcile_hours                      */
 };
@@ -91,7 +93,11 @@ static const struct sync_conf_key espo_conf[] = {
     {"overlap_s", SYNC_CONF_INT, "5",
      "seconds of modifiedAt read again each poll (late commits)"},
     {"new_records", SYNC_CONF_STRING, "ignore",
-     "EspoCRM records without a referenceId: ignore or report"},
+     "EspoCRM records without a referenceId: ignore, report or create"},
+    {"program_id", SYNC_CONF_INT, NULL,
+     "121 program of registrations created from EspoCRM records"},
+    {"create_defaults", SYNC_CONF_STRING, NULL,
+     "JSON object of 121 fields added to those created (FSP, language)"},
     {"deleted", SYNC_CONF_STRING, "report",
      "linked records deleted in EspoCRM: ignore or report"},
     {"reconcile_hours", SYNC_CONF_INT, "24",
@@ -152,6 +158,7 @@ static void espo_exit(void *state)
     if (!st)
         return;
     espo_map_dispose(&st->map);
+    cJSON_Delete(st->defaults);
     plat_free(st->entity);
     plat_free(st->ref_field);
     plat_free(st->select);
@@ -242,12 +249,30 @@ static int espo_state_make(struct sync_ctx *ctx, struct espo_state **out)
         (rc = conf_int(ctx, "overlap_s", 5, 0, 86400, &st->overlap_s)) !=
             PLAT_OK)
         goto fail;
-    if (nr && strcmp(nr, "ignore") != 0 && strcmp(nr, "report") != 0) {
-        rc = plat_err_set(ERR_CONFIG, "[espocrm] new_records must be ignore "
-                          "or report");
+    if (nr && strcmp(nr, "ignore") != 0 && strcmp(nr, "report") != 0 &&
+        strcmp(nr, "create") != 0) {
+        rc = plat_err_set(ERR_CONFIG, "[espocrm] new_records must be ignore, "
+                          "report or create");
         goto fail;
     }
-    st->new_records = nr && strcmp(nr, "report") == 0;
+    st->new_records = !nr || strcmp(nr, "ignore") == 0 ? 0
+                      : strcmp(nr, "report") == 0 ? 1 : 2;
+    if (st->new_records == 2) {
+        const char *d = sync_ctx_conf(ctx, "create_defaults");
+
+        if ((rc = conf_int(ctx, "program_id", 0, 1, 1000000000,
+                           &st->program_id)) != PLAT_OK ||
+            st->program_id <= 0) {
+            rc = plat_err_set(ERR_CONFIG, "[espocrm] new_records = create "
+                              "needs program_id");
+            goto fail;
+        }
+        if (d && *d && !cJSON_IsObject(st->defaults = cJSON_Parse(d))) {
+            rc = plat_err_set(ERR_CONFIG, "[espocrm] create_defaults must be "
+                              "a JSON object");
+            goto fail;
+        }
+    }
     {
         const char *del = sync_ctx_conf(ctx, "deleted");
         if (del && strcmp(del, "ignore") != 0 &&
@@ -486,6 +511,107 @@ static int queue_for_121(struct espo_state *st, const char *id,
     return PLAT_OK;
 }
 
+/* new_records = create: a 121 registration from an EspoCRM record without
+ * a referenceId (queued for 121), linked, and its referenceId written back
+ * to EspoCRM (the answer's modifiedAt is remembered: no echo). */
+static int create_from(struct espo_state *st, const cJSON *rec,
+                       int64_t counts[2])
+{
+    struct sync_ctx *ctx = st->ctx;
+    const char *id = str_of(rec, "id");
+    char ref[SYNC_REF_MAX + 1], path[400], msg[700];
+    struct sync_http_response resp;
+    struct espo_seen seen;
+    cJSON *fields = cJSON_CreateObject(), *back = NULL, *ans = NULL;
+    const cJSON *d;
+    char *text = NULL, *body = NULL;
+    size_t i;
+    int rc = fields ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
+
+    memset(&resp, 0, sizeof(resp));
+    memset(&seen, 0, sizeof(seen));
+    if (rc == PLAT_OK)
+        rc = espo_seen_parse(NULL, &seen);
+    for (d = st->defaults ? st->defaults->child : NULL; rc == PLAT_OK && d;
+         d = d->next)
+        rc = put_json(fields, d->string, cJSON_Duplicate(d, 1));
+    for (i = 0; rc == PLAT_OK && i < st->map.n; i++) {
+        const struct espo_field *f = &st->map.v[i];
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(rec, f->espo);
+
+        if (!ev)
+            continue;
+        rc = put_json(seen.e, f->espo, cJSON_Duplicate(ev, 1));
+        if (rc == PLAT_OK && f->dir != ESPO_DIR_FROM_121 &&
+            !cJSON_IsNull(ev))
+            rc = put_json(fields, f->f121, espo_to_121(f, ev));
+    }
+    if (rc != PLAT_OK)
+        goto out;
+    rc = sync_queue_create(ctx, st->program_id, fields, ref);
+    if (rc == ERR_INVALID) {
+        snprintf(msg, sizeof(msg), "%s %s: cannot create: %s", st->entity,
+                 id, plat_err_msg());
+        plat_err_clear();
+        sync_ctx_count(ctx, SYNC_COUNT_REJECTED, 1);
+        rc = note(ctx, "pull.rejected", msg);
+        goto out;
+    }
+    if (rc != PLAT_OK)
+        goto out;
+    snprintf(seen.m, sizeof(seen.m), "%s", str_of(rec, "modifiedAt"));
+    seen.v = num_of(rec, "versionNumber");
+    for (i = 0; rc == PLAT_OK && i < st->map.n; i++) {
+        /* pending to 121: the mapped fields (not the defaults) */
+        d = cJSON_GetObjectItemCaseSensitive(fields, st->map.v[i].f121);
+        if (d && st->map.v[i].dir != ESPO_DIR_FROM_121)
+            rc = put_json(seen.p, d->string, cJSON_Duplicate(d, 1));
+    }
+    /* the referenceId back to EspoCRM */
+    back = cJSON_CreateObject();
+    if (rc == PLAT_OK && (!back || !cJSON_AddStringToObject(
+                              back, st->ref_field, ref) ||
+                          !(body = cJSON_PrintUnformatted(back))))
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc == PLAT_OK) {
+        snprintf(path, sizeof(path), "/api/v1/%s/%s", st->entity, id);
+        rc = espo_request(st, "PUT", path, body, NULL, NULL, &resp);
+    }
+    if (rc == PLAT_OK && resp.status >= 200 && resp.status <= 299) {
+        ans = parse_body(&resp);
+        if (str_of(ans, "modifiedAt"))
+            snprintf(seen.m, sizeof(seen.m), "%s", str_of(ans, "modifiedAt"));
+        if (num_of(ans, "versionNumber") >= 0)
+            seen.v = num_of(ans, "versionNumber");
+    } else if (rc == PLAT_OK) {
+        if (resp.status == 401 || resp.status == 403) {
+            rc = answer_err(&resp, "write the referenceId");
+            goto out;
+        }
+        snprintf(msg, sizeof(msg), "%s %s (%s): referenceId not written "
+                 "back: HTTP %ld: %s", st->entity, id, ref, resp.status,
+                 resp.status_reason[0] ? resp.status_reason : "refused");
+        rc = note(ctx, "push.rejected", msg);
+    }
+    if (rc != PLAT_OK)
+        goto out;
+    text = espo_seen_format(&seen);
+    rc = text ? sync_remote_id_put(ctx, ESPO_KIND, id, ref, text) : ERR_NOMEM;
+    if (rc == PLAT_OK) {
+        counts[0]++;
+        counts[1]++;
+    }
+out:
+    cJSON_Delete(fields);
+    cJSON_Delete(back);
+    cJSON_Delete(ans);
+    cJSON_free(body);
+    plat_free(text);
+    espo_seen_dispose(&seen);
+    sync_http_response_dispose(&resp);
+    return rc;
+}
+
 /* One record of a page (inside the open batch). counts[0]: records that
  * brought changes for 121, counts[1]: newly linked. */
 static int pull_record(struct espo_state *st, const cJSON *rec,
@@ -520,6 +646,10 @@ static int pull_record(struct espo_state *st, const cJSON *rec,
         const char *r = str_of(rec, st->ref_field);
 
         if (!r || !*r) {
+            if (st->new_records == 2) {
+                rc = create_from(st, rec, counts);
+                goto out;
+            }
             if (st->new_records) {
                 char msg[200];
                 snprintf(msg, sizeof(msg), "%s %s has no %s", st->entity, id,
