@@ -180,6 +180,11 @@ int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc,
 int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_espocrm_status(struct agent_ctx *ctx, int argc, char **argv);
+/* `config check`: the [espocrm] mapping parses and, when a program is
+ * stored (s may be NULL), names its attributes (cmd_espocrm.c). */
+int agent_espocrm_check(const struct agent_config *cfg, struct store *s);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

@@ -2,6 +2,7 @@
  * cmd_config.c - `agent config check|show|path`.
  */
 #include "cli.h"
+#include "store.h"
 #include "output.h"
 
 #include "plat_alloc.h"
@@ -105,6 +106,16 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
                agent_config_validate(&ctx->cfg) < 0) {
         /* Cross-key checks only make sense on a file that parsed. */
         on_error(plat_err_msg(), &cs);
+    } else if (cs.count == 0) {
+        /* the [espocrm] mapping, against the stored program if any */
+        struct store *s = NULL;
+
+        if (agent_store_open(&ctx->cfg, STORE_READONLY, &s) < 0)
+            plat_err_clear();
+        if (agent_espocrm_check(&ctx->cfg, s) < 0)
+            on_error(plat_err_msg(), &cs);
+        if (s)
+            store_close(s);
     }
     /* Warnings never fail the check; they only make sense on what
      * parsed (a half-parsed file still has its good keys). */

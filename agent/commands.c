@@ -165,6 +165,32 @@ const struct agent_cmd agent_commands[] = {
       "Usage: agent conflicts list [--all]\n"
       "       agent conflicts show ID\n",
       agent_cmd_conflicts_list },
+    { "espocrm setup", "write the [espocrm] section of the config",
+      "Usage: agent espocrm setup --url URL --entity TYPE --reference-field "
+      "FIELD\n"
+      "                           --mapping FILE [--auth apikey|hmac]\n"
+      "                           [--api-key-file F] [--secret-file F]\n"
+      "                           [--new-records ignore|report|create]\n"
+      "                           [--create-defaults JSON]\n"
+      "\n"
+      "Write the [espocrm] section (enabled) of the config file. The mapping\n"
+      "file is a JSON object {\"<EspoCRM attribute>\": \"<121 attribute>\"}\n"
+      "(see sync/connectors/espocrm/README.md for directions and option\n"
+      "keys). The API key comes from AGENT_ESPOCRM_API_KEY or a 0600 key\n"
+      "file, the HMAC secret from AGENT_ESPOCRM_SECRET or a file.\n"
+      "--new-records create makes a 121 registration (in the [121] program)\n"
+      "from each EspoCRM record without a referenceId, with the 121 fields\n"
+      "of --create-defaults (e.g. {\"preferredLanguage\":\"en\"}) added, and\n"
+      "writes the new referenceId back to EspoCRM.\n",
+      agent_cmd_espocrm_setup },
+    { "espocrm status", "EspoCRM: records linked, pending each way, cursor",
+      "Usage: agent espocrm status\n"
+      "\n"
+      "Print the EspoCRM link: records linked, records pending to EspoCRM\n"
+      "and to 121, open conflicts on mapped fields, the modifiedAt cursor\n"
+      "and the last sync. --json: {linked, pending_to_espocrm,\n"
+      "pending_to_121, conflicts, cursor, last_sync, ...}.\n",
+      agent_cmd_espocrm_status },
     { "status", "summary of the store, pending work, health and daemon",
       "Usage: agent status\n"
       "\n"

@@ -88,6 +88,12 @@ static int fill_secrets(const struct agent_config *cfg,
         if (k[j].type != SYNC_CONF_SECRET)
             continue;
         rc = agent_config_secret(cfg, sc, k[j].key, &secret);
+        if (rc == ERR_AUTH && k[j].dflt) {
+            /* an optional secret (a default given), e.g. the EspoCRM
+             * HMAC secret when the API key alone is used */
+            plat_err_clear();
+            continue;
+        }
         if (rc < 0)
             return rc;
         mem->secrets[mem->n_secrets++] = secret;

@@ -112,3 +112,35 @@ done:
     sqlite3_finalize(st);
     return rc;
 }
+
+int store_remote_id_list(struct store *s, const char *system,
+                         const char *kind, store_remote_id_cb cb,
+                         void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!system || !*system || !kind || !*kind || !cb)
+        return plat_err_set(ERR_INVALID, "remote id list: system, kind or "
+                            "callback missing");
+    rc = store__prepare(s,
+                        "SELECT remote_id, reference_id, remote_version"
+                        " FROM remote_ids WHERE system = ?1 AND kind = ?2"
+                        " ORDER BY remote_id",
+                        &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, system);
+    store__bind_text(st, 2, kind);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = cb(store__col_text(st, 0), store__col_text(st, 1),
+                store__col_text(st, 2), payload);
+        if (rc != 0)
+            goto done;
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK
+                           : store__db_err(s, rc, "list remote ids");
+done:
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -27,6 +27,7 @@
 #include "plat_log.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "sync_http.h"
 
 /* curl reports bytes of the current transfer; the progress callback wants
@@ -274,6 +275,55 @@ static void add_up(struct sync_summary *t, const struct sync_summary *s)
     t->bytes_body += s->bytes_body;
 }
 
+/* A source that ran before another one in this cycle gets what the later
+ * one queued for it (EspoCRM and Kobo turn their records into 121
+ * operations) pushed in the same cycle: one more push-only run of it when
+ * a later source pulled records and operations for it are pending. Its
+ * counts join the source's summary line. */
+static void push_follow_up(struct store *s,
+                           const struct sync_engine_options *opt,
+                           const struct sync_connector *const *conns,
+                           struct sync_report *out, int64_t cycle_start,
+                           int64_t *growth)
+{
+    size_t i, k;
+
+    if (opt->direction == SYNC_PULL_ONLY)
+        return;
+    for (i = 0; i + 1 < out->n_per; i++) {
+        struct sync_summary *sum = &out->per[i], extra;
+        struct sync_engine_options o2 = *opt;
+        const struct sync_connector *c = NULL;
+        int64_t pending = 0, conflicts = 0;
+        int later = 0;
+
+        for (k = i + 1; k < out->n_per; k++)
+            later |= out->per[k].pulled > 0;
+        if (!later || sum->rc != PLAT_OK || (opt->cancel && *opt->cancel))
+            continue;
+        for (k = 0; conns[k]; k++)
+            if (strcmp(conns[k]->name, sum->source) == 0)
+                c = conns[k];
+        if (!c || !conf_of(opt, c))
+            continue;
+        if (store_source_counts(s, sum->source, &pending, &conflicts) < 0 ||
+            pending == 0) {
+            plat_err_clear();
+            continue;
+        }
+        memset(&extra, 0, sizeof(extra));
+        o2.direction = SYNC_PUSH_ONLY;
+        run_source(s, &o2, c, conf_of(opt, c), &extra, cycle_start, growth);
+        add_up(sum, &extra);
+        add_up(&out->total, &extra);
+        sum->elapsed_ms += extra.elapsed_ms;
+        if (extra.rc < 0) {
+            sum->rc = extra.rc;
+            snprintf(sum->error, sizeof(sum->error), "%s", extra.error);
+        }
+    }
+}
+
 int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
                          const struct sync_connector *const *conns,
                          struct sync_report *out)
@@ -298,11 +348,14 @@ int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
         sum = &out->per[out->n_per++];
         run_source(s, opt, conns[i], sc, sum, t0, &growth);
         add_up(&out->total, sum);
-        if (!worst || rank(sum->rc) > rank(worst->rc))
-            worst = sum;
         if (opt->cancel && *opt->cancel)
             break;
     }
+    if (rc == PLAT_OK)
+        push_follow_up(s, opt, conns, out, t0, &growth);
+    for (i = 0; i < out->n_per; i++)
+        if (!worst || rank(out->per[i].rc) > rank(worst->rc))
+            worst = &out->per[i];
     if (rc == PLAT_OK && out->n_per == 0)
         rc = plat_err_set(ERR_CONFIG, "no sync source is enabled: set "
                           "enabled = true in a source section, e.g. [121]");

@@ -353,6 +353,28 @@ int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
                                ref_out, version_out);
 }
 
+int sync_remote_ids_list(struct sync_ctx *ctx, const char *kind,
+                         sync_remote_id_cb cb, void *payload)
+{
+    return store_remote_id_list(ctx->store, ctx->conn->name, kind, cb,
+                                payload);
+}
+
+int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
+                    const cJSON *changes, const cJSON *base,
+                    const char *reason, int *changed_out)
+{
+    return store_reg_edit_from_base(changed_out, ctx->store, ref, changes,
+                                    base, reason, ctx->conn->name, "121");
+}
+
+int sync_queue_create(struct sync_ctx *ctx, int program_id,
+                      const cJSON *fields, char *ref_out)
+{
+    return store_reg_create_from(ctx->store, program_id, fields, ref_out,
+                                 ctx->conn->name, "121");
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,

@@ -90,6 +90,16 @@ int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
                         const struct cJSON *changes, const char *reason,
                         const char *origin, const char *target);
 
+/* store_reg_edit_from with the base value of each field given by the
+ * caller: base[field] when `base` (an object, may be NULL) has it, else
+ * the local view's value. For a change pulled from another system whose
+ * base is what that system showed before (so that the three-way check
+ * against the target sees a field changed on both sides). */
+int store_reg_edit_from_base(int *changed_out, struct store *s,
+                             const char *ref, const struct cJSON *changes,
+                             const struct cJSON *base, const char *reason,
+                             const char *origin, const char *target);
+
 /* Change the status. The store does not know the 121 status table: the
  * caller checks the transition and the reason first (c121_status_known,
  * c121_status_transition_allowed, c121_status_settable,

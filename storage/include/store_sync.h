@@ -103,6 +103,17 @@ int store_remote_id_get(struct store *s, const char *system,
                         const char *kind, const char *remote_id,
                         char **ref_out, char **version_out);
 
+/* Called per mapping of store_remote_id_list; strings borrowed for the
+ * call (version may be NULL). Non-zero stops the walk (returned). */
+typedef int (*store_remote_id_cb)(const char *remote_id, const char *ref,
+                                  const char *version, void *payload);
+
+/* Every mapping of (system, kind), by remote id. The callback must not
+ * write remote_ids of (system, kind) (collect first, write after). */
+int store_remote_id_list(struct store *s, const char *system,
+                         const char *kind, store_remote_id_cb cb,
+                         void *payload);
+
 /* ---- payments, transactions, vouchers ---------------------------------- */
 
 int store_payment_put(struct store *s, int program_id,

@@ -450,6 +450,15 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         x->bad_encoding = 0;
         x->resp->etag[0] = '\0';
         x->resp->content_type[0] = '\0';
+        x->resp->status_reason[0] = '\0';
+    } else if (header_value(line, n, "X-Status-Reason", &v, &vn)) {
+        /* a message for people: cut to fit, control bytes made spaces */
+        if (vn >= sizeof(x->resp->status_reason))
+            vn = sizeof(x->resp->status_reason) - 1;
+        for (size_t i = 0; i < vn; i++)
+            x->resp->status_reason[i] =
+                (unsigned char)v[i] < 0x20 ? ' ' : v[i];
+        x->resp->status_reason[vn] = '\0';
     } else if (header_value(line, n, "ETag", &v, &vn)) {
         copy_header(x->resp->etag, sizeof(x->resp->etag), v, vn);
     } else if (header_value(line, n, "Content-Type", &v, &vn)) {
@@ -718,6 +727,7 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     resp->status = 0;
     resp->etag[0] = '\0';
     resp->content_type[0] = '\0';
+    resp->status_reason[0] = '\0';
     resp->retry_after_s = 0;
     plat_buf_reset(&resp->body);
 

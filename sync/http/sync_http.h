@@ -227,6 +227,9 @@ struct sync_http_response {
                                     longer than the buffer              */
     char content_type[128];      /* Content-Type; "" if none or too long */
     double retry_after_s;        /* Retry-After of the answer; 0 if none */
+    char status_reason[160];     /* X-Status-Reason of the answer (EspoCRM
+                                    puts its message there); "" if none,
+                                    cut to fit                           */
     sync_http_error_text_fn error_text; /* the client's error reader (see
                                     sync_http_set_error_text); NULL: the
                                     default                              */

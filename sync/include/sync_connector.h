@@ -41,7 +41,9 @@ enum sync_conf_type {
     SYNC_CONF_BOOL = 2,      /* true/false, yes/no, on/off, 1/0          */
     SYNC_CONF_URL = 3,       /* http:// or https:// base URL             */
     SYNC_CONF_PATH = 4,      /* a file; secrets must be mode 0600/0400   */
-    SYNC_CONF_SECRET = 5     /* never printed by `config show` or logs   */
+    SYNC_CONF_SECRET = 5     /* never printed by `config show` or logs;
+                                required unless dflt is non-NULL (the
+                                default itself is never used)            */
 };
 
 /* One key of a connector's config section "[<name>]", e.g. [121] url. */

@@ -164,6 +164,35 @@ int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
                        const char *remote_id, char **ref_out,
                        char **version_out);
 
+/* Every mapping of `kind` of this source, by remote id (strings borrowed
+ * for the call; version may be NULL). Non-zero from `cb` stops the walk
+ * and is returned. `cb` must not write mappings of `kind`. */
+typedef int (*sync_remote_id_cb)(const char *remote_id, const char *ref,
+                                 const char *version, void *payload);
+int sync_remote_ids_list(struct sync_ctx *ctx, const char *kind,
+                         sync_remote_id_cb cb, void *payload);
+
+/* A change of registration `ref` pulled from this source, queued as a
+ * local edit for 121 (origin: this source, target "121"): `changes` maps
+ * field -> new value, `base` (may be NULL) field -> the value the source
+ * showed before (the base of the engine's three-way check at 121; a field
+ * without one takes the local view's value). Fields equal to the local
+ * view are left out; *changed_out (may be NULL): fields queued (0: no
+ * entry). ERR_NOTFOUND: no such registration. Joins the open batch. */
+int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
+                    const struct cJSON *changes, const struct cJSON *base,
+                    const char *reason, int *changed_out);
+
+/* A new registration of `program_id` made from a record of this source,
+ * queued as a create for 121 (origin: this source): `fields` as for
+ * store_reg_create (a referenceId is made when it has none). The new
+ * referenceId goes to ref_out (SYNC_REF_MAX + 1 bytes). ERR_INVALID for
+ * fields the store refuses (message names the field). Joins the open
+ * batch. */
+#define SYNC_REF_MAX 200
+int sync_queue_create(struct sync_ctx *ctx, int program_id,
+                      const struct cJSON *fields, char *ref_out);
+
 /* ---- reads of what the store holds -------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id,
