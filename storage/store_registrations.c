@@ -494,8 +494,8 @@ int store_reg_create_from(struct store *s, int program_id,
 /* ---- edit --------------------------------------------------------------- */
 
 static int reg_edit(int *changed_out, struct store *s, const char *ref,
-                    const cJSON *changes, const char *reason,
-                    const struct op_route *route)
+                    const cJSON *changes, const cJSON *base_given,
+                    const char *reason, const struct op_route *route)
 {
     struct reg_row row = {0, 0, NULL, NULL, NULL};
     cJSON *payload = NULL, *data, *base = NULL;
@@ -544,7 +544,11 @@ static int reg_edit(int *changed_out, struct store *s, const char *ref,
          * system sees as unchanged. */
         if (store__same_value(old, item, 0))
             continue;
-        /* Base: what the person saw before this change. */
+        /* Base: what the person saw before this change (or what the
+         * caller says the change was made against). */
+        if (base_given &&
+            cJSON_GetObjectItemCaseSensitive(base_given, item->string))
+            old = cJSON_GetObjectItemCaseSensitive(base_given, item->string);
         rc = set_field(base, item->string, old);
         if (rc < 0)
             goto done;
@@ -583,13 +587,14 @@ done:
 int store_reg_edit_fields(int *changed_out, struct store *s, const char *ref,
                           const struct cJSON *changes, const char *reason)
 {
-    return reg_edit(changed_out, s, ref, changes, reason, &device_route);
+    return reg_edit(changed_out, s, ref, changes, NULL, reason,
+                    &device_route);
 }
 
 int store_reg_edit(struct store *s, const char *ref,
                    const struct cJSON *changes, const char *reason)
 {
-    return reg_edit(NULL, s, ref, changes, reason, &device_route);
+    return reg_edit(NULL, s, ref, changes, NULL, reason, &device_route);
 }
 
 int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
@@ -603,7 +608,25 @@ int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
         *changed_out = 0;
     if (rc < 0)
         return rc;
-    return reg_edit(changed_out, s, ref, changes, reason, &route);
+    return reg_edit(changed_out, s, ref, changes, NULL, reason, &route);
+}
+
+int store_reg_edit_based_from(int *changed_out, struct store *s,
+                              const char *ref, const struct cJSON *changes,
+                              const struct cJSON *base, const char *reason,
+                              const char *origin, const char *target)
+{
+    struct op_route route = {origin, target};
+    int rc = check_route(&route);
+
+    if (changed_out)
+        *changed_out = 0;
+    if (rc < 0)
+        return rc;
+    if (base && !cJSON_IsObject(base))
+        return plat_err_set(ERR_INVALID, "base of an edit of %s is not an "
+                            "object", ref ? ref : "");
+    return reg_edit(changed_out, s, ref, changes, base, reason, &route);
 }
 
 /* ---- status ------------------------------------------------------------- */

@@ -261,6 +261,49 @@ int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
                                ref_out, version_out);
 }
 
+/* ---- changes for another system ---------------------------------------- */
+
+int sync_queue_create(struct sync_ctx *ctx, const char *target,
+                      int program_id, const cJSON *fields, const char *ref,
+                      int *created_out)
+{
+    cJSON *copy = NULL;
+    const cJSON *use = fields;
+    int rc;
+
+    if (created_out)
+        *created_out = 0;
+    if (ref && *ref) {
+        copy = cJSON_Duplicate(fields, 1);
+        if (!copy)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "referenceId");
+        if (!cJSON_AddStringToObject(copy, "referenceId", ref)) {
+            cJSON_Delete(copy);
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        }
+        use = copy;
+    }
+    rc = store_reg_create_from(ctx->store, program_id, use, NULL,
+                               ctx->conn->name, target);
+    cJSON_Delete(copy);
+    if (rc == ERR_EXISTS) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc == PLAT_OK && created_out)
+        *created_out = 1;
+    return rc;
+}
+
+int sync_queue_edit(struct sync_ctx *ctx, const char *target,
+                    const char *ref, const cJSON *changes, const cJSON *base,
+                    const char *reason, int *changed_out)
+{
+    return store_reg_edit_based_from(changed_out, ctx->store, ref, changes,
+                                     base, reason, ctx->conn->name, target);
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,

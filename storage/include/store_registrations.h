@@ -90,6 +90,17 @@ int store_reg_edit_from(int *changed_out, struct store *s, const char *ref,
                         const struct cJSON *changes, const char *reason,
                         const char *origin, const char *target);
 
+/* store_reg_edit_from with the base values given: the outbox entry's
+ * base of a field in `base` is that value (the value the other system's
+ * change was made against, e.g. what was last imported from a Kobo
+ * submission), not the local view's, so the push's three-way check sees
+ * a field that was also changed in 121 as a conflict. Fields missing from
+ * `base` take the local view's value. ERR_INVALID: base not an object. */
+int store_reg_edit_based_from(int *changed_out, struct store *s,
+                              const char *ref, const struct cJSON *changes,
+                              const struct cJSON *base, const char *reason,
+                              const char *origin, const char *target);
+
 /* Change the status. The store does not know the 121 status table: the
  * caller checks the transition and the reason first (c121_status_known,
  * c121_status_transition_allowed, c121_status_settable,

@@ -158,6 +158,32 @@ int sync_remote_id_get(struct sync_ctx *ctx, const char *kind,
                        const char *remote_id, char **ref_out,
                        char **version_out);
 
+/* ---- changes this source makes for another system ----------------------- */
+
+/* Queue the creation of a registration of `program_id` made from a record
+ * of this source (a Kobo submission): the local view is made at once and
+ * an outbox create is queued with origin = this source and target
+ * `target` (e.g. "121"). `fields` as for a device create; `ref` (may be
+ * NULL: fields' "referenceId" or a new UUIDv7) is the referenceId. A
+ * referenceId that already exists writes nothing: *created_out (may be
+ * NULL) is then 0, and the call returns PLAT_OK (a re-pulled record is a
+ * no-op). Joins the open batch. ERR_INVALID names the field. */
+int sync_queue_create(struct sync_ctx *ctx, const char *target,
+                      int program_id, const struct cJSON *fields,
+                      const char *ref, int *created_out);
+
+/* Queue an edit of `ref` from this source for `target`: `changes` maps
+ * field -> new value, `base` field -> the value the change was made
+ * against (what this source gave last; NULL: the local view), so that the
+ * push's three-way check turns a field also changed on `target` into a
+ * conflict. Fields whose local value already equals the new one are left
+ * out; *changed_out (may be NULL): fields queued (0: nothing written).
+ * ERR_NOTFOUND: no such referenceId. Joins the open batch. */
+int sync_queue_edit(struct sync_ctx *ctx, const char *target,
+                    const char *ref, const struct cJSON *changes,
+                    const struct cJSON *base, const char *reason,
+                    int *changed_out);
+
 /* ---- reads of what the store holds -------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id,
