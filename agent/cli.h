@@ -171,6 +171,16 @@ int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc,
 int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_setup(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_status(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_rejected(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_retry(struct agent_ctx *ctx, int argc, char **argv);
+
+/* `config check` of the [kobo] mapping files against the stored form and
+ * 121 program (cmd_kobo.c): each problem through on_error. */
+void agent_kobo_check(struct agent_ctx *ctx,
+                      void (*on_error)(const char *msg, void *payload),
+                      void *payload);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

@@ -91,6 +91,8 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
                agent_config_validate(&ctx->cfg) < 0) {
         /* Cross-key checks only make sense on a file that parsed. */
         on_error(plat_err_msg(), &cs);
+    } else if (cs.count == 0) {
+        agent_kobo_check(ctx, on_error, &cs);
     }
     if (out) {
         rc = agent_json_put(out, "errors", cs.errors);

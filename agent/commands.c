@@ -220,6 +220,45 @@ const struct agent_cmd agent_commands[] = {
       "  --detach             run in the background; print its pid once\n"
       "                       it is ready\n",
       agent_cmd_daemon },
+    { "kobo setup", "connect a KoboToolbox form to the 121 program",
+      "Usage: agent kobo setup --url URL --asset UID --mapping FILE "
+      "[--program ID]\n"
+      "                        [--fsp NAME] [--token-file FILE]\n"
+      "\n"
+      "Write the [kobo] section of the config: the KoboToolbox (kpi) server,\n"
+      "the form's asset uid, its mapping file (a JSON object\n"
+      "{\"<kobo question>\": \"<121 attribute>\", ...}, the pairs kobo-connect\n"
+      "takes as headers) and the 121 program (default: [121] program_id).\n"
+      "The token comes from $AGENT_KOBO_TOKEN or token_file (mode 0600).\n"
+      "`agent config check` checks the mapping against the form and the\n"
+      "program once a sync has stored them.\n",
+      agent_cmd_kobo_setup },
+    { "kobo status", "per Kobo form: cursor, imported, edits, rejected",
+      "Usage: agent kobo status\n"
+      "\n"
+      "Per configured form: the _id cursor, submissions imported, edits\n"
+      "queued, submissions rejected and the last sync. With --json:\n"
+      "{\"forms\": [{\"asset\", \"program\", \"cursor\", \"imported\",\n"
+      "\"edits\", \"skipped\", \"rejected\", \"last_sync\"}, ...]}.\n",
+      agent_cmd_kobo_status },
+    { "kobo rejected", "list Kobo submissions that could not be imported",
+      "Usage: agent kobo rejected\n"
+      "\n"
+      "List the submissions the mapping refused, with the question and the\n"
+      "attribute at fault (never a value). With --json: an array of\n"
+      "{\"asset\", \"id\", \"uuid\", \"referenceId\", \"kind\", \"reason\", \"at\",\n"
+      "\"retry\"}.\n",
+      agent_cmd_kobo_rejected },
+    { "kobo retry", "import rejected Kobo submissions again",
+      "Usage: agent kobo retry (ID... | --all) [--no-sync]\n"
+      "\n"
+      "After fixing the mapping (or the answer in Kobo): mark rejected\n"
+      "submissions ID (their _id, or ASSET:ID) for a new attempt and run\n"
+      "`agent sync --now --source kobo`, which re-reads and imports them.\n"
+      "\n"
+      "  --all       every rejected submission\n"
+      "  --no-sync   only mark them; the next sync imports them\n",
+      agent_cmd_kobo_retry },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

@@ -584,11 +584,11 @@ int kobo_mapping_check(const struct kobo_mapping *m, const cJSON *asset,
 
 #define PROBLEM(...)                                                       \
     do {                                                                   \
-        problems++;                                                        \
         if (used < n) {                                                    \
             int w_ = snprintf(out + used, n - used, __VA_ARGS__);          \
             used += w_ > 0 ? (size_t)w_ : 0;                               \
         }                                                                  \
+        problems++;                                                        \
     } while (0)
 
     if (n)
