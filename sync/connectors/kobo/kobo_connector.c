@@ -494,6 +494,24 @@ static int import_one(struct kobo_state *st, struct sync_ctx *ctx,
     }
     rc = kobo_map_submission(f->map, sub, program, st->fsp, &fields, &pid,
                              why, sizeof(why));
+    if (rc == PLAT_OK && pid > 0 && pid != f->program_id) {
+        /* the submission names its own program: check against that one */
+        cJSON *other = NULL;
+
+        cJSON_Delete(fields);
+        fields = NULL;
+        if (sync_get_program(ctx, pid, &other, NULL) != PLAT_OK) {
+            plat_err_clear();
+            snprintf(why, sizeof(why), "attribute programId: program %d "
+                     "is not in the store (sync 121 with program_id = %d "
+                     "first)", pid, pid);
+            rc = ERR_INVALID;
+        } else {
+            rc = kobo_map_submission(f->map, sub, other, st->fsp, &fields,
+                                     &pid, why, sizeof(why));
+        }
+        cJSON_Delete(other);
+    }
     if (rc == KOBO_SKIP) {
         c->skipped++;
         rejected_drop(st, key);
@@ -736,6 +754,15 @@ static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
     int64_t last = 0, count, total = -1, done = 0, id;
     int rc;
 
+    if (!program) {
+        /* without the program no answer can be checked (dropdown options,
+         * numbers, required attributes): 121 would refuse the creates
+         * later, out of reach of `agent kobo retry` */
+        rc = plat_err_set(ERR_RETRY, "kobo: 121 program %d of form %s is not "
+                          "in the store yet: sync 121 first", f->program_id,
+                          f->asset);
+        goto out;
+    }
     snprintf(name, sizeof(name), "%s.last_id", f->asset);
     rc = sync_cursor_get_i64(ctx, name, 0, &last);
     if (rc != PLAT_OK)
