@@ -467,7 +467,7 @@ static char *make_version(const char *uuid, const cJSON *fields)
  * a mapping failure -> the rejected list. */
 static int import_one(struct kobo_state *st, struct sync_ctx *ctx,
                       struct kobo_form *f, const cJSON *program,
-                      const cJSON *sub, struct kobo_counts *c)
+                      const cJSON *sub, int is_new, struct kobo_counts *c)
 {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(sub, "_uuid");
     const char *uuid = cJSON_IsString(u) ? u->valuestring : "";
@@ -482,7 +482,10 @@ static int import_one(struct kobo_state *st, struct sync_ctx *ctx,
         return plat_err_set(ERR_INVALID, "kobo: a submission of form %s has "
                             "no usable _id", f->asset);
     snprintf(key, sizeof(key), "%s:%" PRId64, f->asset, id);
-    rc = sync_remote_id_get(ctx, "submission", key, &ref, &ver);
+    /* above the cursor: never imported (the cursor commits with the
+     * records), so no lookup */
+    rc = is_new ? ERR_NOTFOUND
+                : sync_remote_id_get(ctx, "submission", key, &ref, &ver);
     if (rc != PLAT_OK && rc != ERR_NOTFOUND)
         return rc;
     plat_err_clear();
@@ -654,7 +657,7 @@ static int reread(struct kobo_state *st, struct sync_ctx *ctx,
         return rc;
     }
     cJSON_ArrayForEach(sub, res) {
-        if ((rc = import_one(st, ctx, f, program, sub, &c)) != PLAT_OK)
+        if ((rc = import_one(st, ctx, f, program, sub, 0, &c)) != PLAT_OK)
             break;
     }
     cJSON_Delete(doc);
@@ -802,7 +805,8 @@ static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
                                   f->asset);
                 break;
             }
-            if ((rc = import_one(st, ctx, f, program, sub, &c)) != PLAT_OK)
+            if ((rc = import_one(st, ctx, f, program, sub, 1, &c)) !=
+                PLAT_OK)
                 break;
             last = id;
             n++;
