@@ -270,6 +270,18 @@ class TestRejected(KoboTestCase):
         self.sync()
         self.assertEqual(self.count_121(), 10)
 
+    def test_rejected_submission_fixed_in_kobo_is_imported(self):
+        self.sync("--source", "kobo")
+        rej = self.json("kobo", "rejected")
+        self.assertEqual(len(rej), 2)
+        self.kobo.call("POST", "/_test/edit", {"id": rej[0]["id"], "data": {
+            "hh/household_size": "3", "district": "north"}})
+        self.sync("--source", "kobo")
+        self.assertEqual([e["id"] for e in self.json("kobo", "rejected")],
+                         [rej[1]["id"]])
+        st = self.status()
+        self.assertEqual((st["imported"], st["edits"]), (9, 0))
+
     def test_config_check_names_file_line_and_key(self):
         self.sync("--source", "kobo")
         self.write("map.json", '{\n"full_name": "fullName",\n'
