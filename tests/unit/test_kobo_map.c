@@ -263,6 +263,24 @@ static void test_diff(void)
     cJSON_Delete(now);
 }
 
+static void test_prune(void)
+{
+    struct kobo_mapping *m = mapping("{\"Full_Name\": \"fullName\"}");
+    cJSON *sub = cJSON_Parse("{\"_id\":1,\"_uuid\":\"u\",\"meta/rootUuid\":"
+                             "\"uuid:r\",\"hh/full_name\":\"A\",\"hh/phone\":"
+                             "\"1\",\"skipconnect\":\"0\",\"_attachments\":[],"
+                             "\"_notes\":[],\"start\":\"x\"}");
+
+    REQUIRE(m && sub);
+    kobo_prune(m, sub);
+    CHECK_INT(cJSON_GetArraySize(sub), 6);
+    CHECK(cJSON_GetObjectItem(sub, "hh/full_name") != NULL);
+    CHECK(cJSON_GetObjectItem(sub, "hh/phone") == NULL);
+    CHECK(cJSON_GetObjectItem(sub, "start") == NULL);
+    cJSON_Delete(sub);
+    kobo_mapping_free(m);
+}
+
 static void test_paths(void)
 {
     char *p = NULL;
@@ -282,4 +300,4 @@ static void test_paths(void)
 
 TEST_MAIN(TEST(test_clean_and_fold), TEST(test_mapping_parse),
           TEST(test_reference_id), TEST(test_map_submission),
-          TEST(test_mapping_check), TEST(test_diff), TEST(test_paths))
+          TEST(test_mapping_check), TEST(test_diff), TEST(test_prune), TEST(test_paths))

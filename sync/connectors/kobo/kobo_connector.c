@@ -32,6 +32,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,71 +289,179 @@ static int kobo_init(struct sync_ctx *ctx, void **state_out)
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-/* GET `path` and parse the JSON answer. `asset` names the form in
+/* Turn the answer `resp` (of a GET that returned `rc`) into JSON: status
+ * checks, then the parsed body in *out. `asset` names the form in
  * messages. */
+static int decode_json(int rc, struct sync_http_response *resp,
+                       const char *asset, const char *what, cJSON **out)
+{
+    *out = NULL;
+    if (rc != PLAT_OK)
+        return rc;
+    if (resp->status == 401) {
+        rc = plat_err_set(ERR_AUTH, "kobo: the API token was refused "
+                          "(HTTP 401)");
+    } else if (resp->status == 403) {
+        rc = plat_err_set(ERR_AUTH, "kobo: the token's account may not "
+                          "read form %s (HTTP 403)", asset);
+    } else if (resp->status == 404) {
+        rc = plat_err_set(ERR_CONFIG, "kobo: form %s not found (HTTP 404): "
+                          "check [kobo] assets", asset);
+    } else if (resp->status >= 500) {
+        rc = plat_err_set(ERR_RETRY, "kobo: %s of form %s: HTTP %ld", what,
+                          asset, resp->status);
+    } else if ((rc = sync_http_response_err(resp, what)) == PLAT_OK &&
+               (rc = sync_http_check_json(resp, what)) == PLAT_OK) {
+        *out = cJSON_ParseWithLength(resp->body.data ? resp->body.data : "",
+                                     resp->body.len);
+        if (!*out)
+            rc = plat_err_set(ERR_INVALID, "kobo: %s of form %s: the answer "
+                              "is not JSON", what, asset);
+    }
+    return rc;
+}
+
+/* GET `path` and parse the JSON answer. */
 static int get_json(struct sync_ctx *ctx, const char *path,
                     const char *asset, const char *what, cJSON **out)
 {
     struct sync_http_response resp;
     int rc;
 
-    *out = NULL;
     rc = sync_http_request(sync_ctx_http(ctx), "GET", path, NULL, NULL, 0,
                            NULL, &resp);
-    if (rc != PLAT_OK)
-        goto done;
-    if (resp.status == 401) {
-        rc = plat_err_set(ERR_AUTH, "kobo: the API token was refused "
-                          "(HTTP 401)");
-    } else if (resp.status == 403) {
-        rc = plat_err_set(ERR_AUTH, "kobo: the token's account may not "
-                          "read form %s (HTTP 403)", asset);
-    } else if (resp.status == 404) {
-        rc = plat_err_set(ERR_CONFIG, "kobo: form %s not found (HTTP 404): "
-                          "check [kobo] assets", asset);
-    } else if (resp.status >= 500) {
-        rc = plat_err_set(ERR_RETRY, "kobo: %s of form %s: HTTP %ld", what,
-                          asset, resp.status);
-    } else if ((rc = sync_http_response_err(&resp, what)) == PLAT_OK &&
-               (rc = sync_http_check_json(&resp, what)) == PLAT_OK) {
-        *out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
-                                     resp.body.len);
-        if (!*out)
-            rc = plat_err_set(ERR_INVALID, "kobo: %s of form %s: the answer "
-                              "is not JSON", what, asset);
-    }
-done:
+    rc = decode_json(rc, &resp, asset, what, out);
     sync_http_response_dispose(&resp);
     return rc;
+}
+
+/* The results of a data page `doc` (NULL and ERR_INVALID when it has
+ * none), pruned to what the import reads when `prune` is given. */
+static int page_results(cJSON **doc, const char *asset,
+                        const struct kobo_mapping *prune,
+                        cJSON **results_out, int64_t *count_out)
+{
+    cJSON *res = cJSON_GetObjectItemCaseSensitive(*doc, "results");
+    cJSON *cnt = cJSON_GetObjectItemCaseSensitive(*doc, "count");
+
+    if (!cJSON_IsArray(res)) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        return plat_err_set(ERR_INVALID, "kobo: data of form %s: no "
+                            "results array", asset);
+    }
+    if (prune) {
+        cJSON *sub;
+
+        cJSON_ArrayForEach(sub, res)
+            kobo_prune(prune, sub);
+    }
+    *results_out = res;
+    *count_out = cJSON_IsNumber(cnt) ? (int64_t)cnt->valuedouble : -1;
+    return PLAT_OK;
 }
 
 /* GET a data page; *results_out borrowed from *doc_out. */
 static int get_page(struct sync_ctx *ctx, const char *asset, int64_t after,
                     const int64_t *ids, size_t n_ids, int limit, int fields,
-                    cJSON **doc_out, cJSON **results_out, int64_t *count_out)
+                    const struct kobo_mapping *prune, cJSON **doc_out,
+                    cJSON **results_out, int64_t *count_out)
 {
     char *path = NULL;
-    cJSON *res, *cnt;
     int rc;
 
     *results_out = NULL;
+    *doc_out = NULL;
     rc = kobo_data_path(asset, after, ids, n_ids, limit, fields, &path);
     if (rc == PLAT_OK)
         rc = get_json(ctx, path, asset, "GET data", doc_out);
     plat_free(path);
     if (rc != PLAT_OK)
         return rc;
-    res = cJSON_GetObjectItemCaseSensitive(*doc_out, "results");
-    cnt = cJSON_GetObjectItemCaseSensitive(*doc_out, "count");
-    if (!cJSON_IsArray(res)) {
-        cJSON_Delete(*doc_out);
-        *doc_out = NULL;
-        return plat_err_set(ERR_INVALID, "kobo: data of form %s: no "
-                            "results array", asset);
-    }
-    *results_out = res;
-    *count_out = cJSON_IsNumber(cnt) ? (int64_t)cnt->valuedouble : -1;
-    return PLAT_OK;
+    return page_results(doc_out, asset, prune, results_out, count_out);
+}
+
+/* ---- the next page, fetched while this one is imported ------------------- */
+
+/* One page fetched on a thread of its own while the caller imports the
+ * previous one: the store work and the server's time overlap. The HTTP
+ * client belongs to the thread from prefetch_start until prefetch_take or
+ * prefetch_drop (the caller sends nothing meanwhile and reports no
+ * progress). Without a thread the page is fetched in prefetch_take. */
+struct prefetch {
+    pthread_t th;
+    int active;                /* started, not yet taken                */
+    int threaded;
+    struct sync_ctx *ctx;
+    const char *asset;
+    const struct kobo_mapping *map;
+    int64_t after;
+    int limit;
+    struct sync_http_response resp;  /* the raw answer: parsed by the
+                                        caller, so that one page tree at a
+                                        time is in memory               */
+    int rc;
+    char msg[400];             /* the thread's error message            */
+};
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *p = arg;
+    char *path = NULL;
+
+    p->rc = kobo_data_path(p->asset, p->after, NULL, 0, p->limit, 0, &path);
+    if (p->rc == PLAT_OK)
+        p->rc = sync_http_request(sync_ctx_http(p->ctx), "GET", path, NULL,
+                                  NULL, 0, NULL, &p->resp);
+    plat_free(path);
+    if (p->rc != PLAT_OK)
+        snprintf(p->msg, sizeof(p->msg), "%s", plat_err_msg());
+    return NULL;
+}
+
+static void prefetch_start(struct prefetch *p, struct sync_ctx *ctx,
+                           const struct kobo_form *f, int64_t after,
+                           int limit)
+{
+    memset(p, 0, sizeof(*p));
+    p->ctx = ctx;
+    p->asset = f->asset;
+    p->map = f->map;
+    p->after = after;
+    p->limit = limit;
+    p->active = 1;
+    p->threaded = pthread_create(&p->th, NULL, prefetch_main, p) == 0;
+}
+
+/* The prefetched page (owned by the caller) or the fetch's error. */
+static int prefetch_take(struct prefetch *p, cJSON **doc, cJSON **res,
+                         int64_t *count)
+{
+    int rc;
+
+    if (p->threaded)
+        pthread_join(p->th, NULL);
+    else
+        prefetch_main(p);
+    p->active = p->threaded = 0;
+    *doc = NULL;
+    *res = NULL;
+    if (p->rc != PLAT_OK)
+        plat_err_set(p->rc, "%s", p->msg);
+    rc = decode_json(p->rc, &p->resp, p->asset, "GET data", doc);
+    sync_http_response_dispose(&p->resp);
+    if (rc != PLAT_OK)
+        return rc;
+    return page_results(doc, p->asset, p->map, res, count);
+}
+
+static void prefetch_drop(struct prefetch *p)
+{
+    if (p->active && p->threaded)
+        pthread_join(p->th, NULL);
+    if (p->active || p->threaded)
+        sync_http_response_dispose(&p->resp);
+    p->active = p->threaded = 0;
 }
 
 /* ---- the rejected list --------------------------------------------------- */
@@ -649,7 +758,8 @@ static int reread(struct kobo_state *st, struct sync_ctx *ctx,
 
     if (!n)
         return PLAT_OK;
-    rc = get_page(ctx, f->asset, 0, ids, n, (int)n, 0, &doc, &res, &count);
+    rc = get_page(ctx, f->asset, 0, ids, n, (int)n, 0, f->map, &doc, &res,
+                  &count);
     if (rc != PLAT_OK)
         return rc;
     if ((rc = sync_batch_begin(ctx)) != PLAT_OK) {
@@ -751,11 +861,14 @@ static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
                             struct kobo_form *f)
 {
     struct kobo_counts c = {0, 0, 0, 0};
+    struct prefetch pf;
     cJSON *program = load_program(ctx, f->program_id), *doc = NULL, *res;
     cJSON *sub;
     char name[128];
-    int64_t last = 0, count, total = -1, done = 0, id;
+    int64_t last = 0, count = -1, total = -1, done = 0, id;
     int rc;
+
+    memset(&pf, 0, sizeof(pf));
 
     if (!program) {
         /* without the program no answer can be checked (dropdown options,
@@ -773,24 +886,20 @@ static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
     f->fresh = last == 0;
     if ((rc = pull_retries(st, ctx, f, program)) != PLAT_OK)
         goto out;
-    for (;;) {
-        int n = 0;
+    rc = get_page(ctx, f->asset, last, NULL, 0, st->page, 0, f->map, &doc,
+                  &res, &count);
+    while (rc == PLAT_OK && res->child) {
+        cJSON *tail = cJSON_GetArrayItem(res, cJSON_GetArraySize(res) - 1);
+        int64_t page_last = 0;
+        int n = 0, more;
 
-        if (sync_ctx_cancelled(ctx)) {
-            rc = ERR_RETRY;
-            break;
-        }
-        rc = get_page(ctx, f->asset, last, NULL, 0, st->page, 0, &doc, &res,
-                      &count);
-        if (rc != PLAT_OK)
-            break;
         if (total < 0)
             total = count;
-        if (!res->child) {
-            cJSON_Delete(doc);
-            doc = NULL;
-            break;
-        }
+        kobo_submission_id(tail, &page_last);
+        more = !(count >= 0 && cJSON_GetArraySize(res) >= count) &&
+               page_last > last;
+        if (more)
+            prefetch_start(&pf, ctx, f, page_last, st->page);
         if ((rc = sync_batch_begin(ctx)) != PLAT_OK)
             break;
         cJSON_ArrayForEach(sub, res) {
@@ -820,10 +929,14 @@ static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
         if ((rc = commit(st, ctx, f, last, &c)) != PLAT_OK)
             break;
         done += n;
-        sync_ctx_progress(ctx, done, total > 0 ? total : 0);
-        if (count >= 0 && n >= count)
+        if (!more)
             break;              /* that page held every remaining one */
+        rc = prefetch_take(&pf, &doc, &res, &count);
+        sync_ctx_progress(ctx, done, total > 0 ? total : 0);
+        if (rc == PLAT_OK && sync_ctx_cancelled(ctx))
+            rc = ERR_RETRY;
     }
+    prefetch_drop(&pf);
     if (rc == PLAT_OK) {
         char now[40];
 
@@ -862,8 +975,8 @@ static int pull_edits(struct kobo_state *st, struct sync_ctx *ctx,
             rc = ERR_RETRY;
             break;
         }
-        rc = get_page(ctx, f->asset, after, NULL, 0, st->page, 1, &doc, &res,
-                      &count);
+        rc = get_page(ctx, f->asset, after, NULL, 0, st->page, 1, NULL, &doc,
+                      &res, &count);
         if (rc != PLAT_OK)
             break;
         if (!res->child)

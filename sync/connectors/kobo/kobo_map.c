@@ -509,6 +509,30 @@ bad:
     return ERR_INVALID;
 }
 
+void kobo_prune(const struct kobo_mapping *m, cJSON *sub)
+{
+    static const char *const keep[] = {"_id", "_uuid", "meta/rootUuid",
+                                       "_attachments", NULL};
+    cJSON *it = sub ? sub->child : NULL, *next;
+    char k[256];
+
+    for (; it; it = next) {
+        int used = 0;
+
+        next = it->next;
+        for (size_t i = 0; !used && keep[i]; i++)
+            used = it->string && strcmp(it->string, keep[i]) == 0;
+        if (!used && it->string) {
+            kobo_clean_key(it->string, k, sizeof(k));
+            used = strcmp(k, "skipconnect") == 0;
+            for (size_t i = 0; !used && i < m->n; i++)
+                used = strcmp(m->v[i].key, k) == 0;
+        }
+        if (!used)
+            cJSON_Delete(cJSON_DetachItemViaPointer(sub, it));
+    }
+}
+
 /* ---- the mapping against the form and the program ----------------------- */
 
 static const cJSON *form_question(const cJSON *asset, const char *key)

@@ -97,6 +97,11 @@ int kobo_map_submission(const struct kobo_mapping *m, const struct cJSON *sub,
                         struct cJSON **fields_out, int *program_id_out,
                         char *why, size_t n);
 
+/* Drop from submission `sub` every key the import does not read (kept:
+ * _id, _uuid, meta/rootUuid, _attachments, skipconnect and the mapped
+ * questions), so that a page held in memory stays small. */
+void kobo_prune(const struct kobo_mapping *m, struct cJSON *sub);
+
 /* Check a mapping against the stored form (the asset JSON, content.survey;
  * may be NULL: not checked) and the 121 program (may be NULL): unknown
  * question, unknown attribute, a question type that cannot give the
