@@ -380,6 +380,8 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
                 ctx->store, forms[i].uid, "edits")) ||
             !cJSON_AddNumberToObject(f, "skipped", (double)counter(
                 ctx->store, forms[i].uid, "skipped")) ||
+            !cJSON_AddNumberToObject(f, "validated", (double)counter(
+                ctx->store, forms[i].uid, "validated")) ||
             !cJSON_AddNumberToObject(f, "rejected", (double)rejected) ||
             !(last ? cJSON_AddStringToObject(f, "last_sync", last)
                    : cJSON_AddNullToObject(f, "last_sync"))) {

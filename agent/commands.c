@@ -239,7 +239,7 @@ const struct agent_cmd agent_commands[] = {
       "Per configured form: the _id cursor, submissions imported, edits\n"
       "queued, submissions rejected and the last sync. With --json:\n"
       "{\"forms\": [{\"asset\", \"program\", \"cursor\", \"imported\",\n"
-      "\"edits\", \"skipped\", \"rejected\", \"last_sync\"}, ...]}.\n",
+      "\"edits\", \"skipped\", \"validated\", \"rejected\", \"last_sync\"}, ...]}.\n",
       agent_cmd_kobo_status },
     { "kobo rejected", "list Kobo submissions that could not be imported",
       "Usage: agent kobo rejected\n"

@@ -304,6 +304,13 @@ int sync_queue_edit(struct sync_ctx *ctx, const char *target,
                                      base, reason, ctx->conn->name, target);
 }
 
+int sync_queue_status(struct sync_ctx *ctx, const char *target,
+                      const char *ref, const char *status, const char *reason)
+{
+    return store_reg_set_status_from(ctx->store, ref, status, reason,
+                                     ctx->conn->name, target);
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,

@@ -184,6 +184,14 @@ int sync_queue_edit(struct sync_ctx *ctx, const char *target,
                     const struct cJSON *base, const char *reason,
                     int *changed_out);
 
+/* Queue a status change of `ref` from this source for `target` (the
+ * store does not check the transition: `target` refuses a bad one).
+ * ERR_INVALID: "already" that status (nothing written), ERR_NOTFOUND: no
+ * such referenceId. Joins the open batch. */
+int sync_queue_status(struct sync_ctx *ctx, const char *target,
+                      const char *ref, const char *status,
+                      const char *reason);
+
 /* ---- reads of what the store holds -------------------------------------- */
 
 int sync_get_program(struct sync_ctx *ctx, int program_id,

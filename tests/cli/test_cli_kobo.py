@@ -234,6 +234,51 @@ class TestEdits(KoboTestCase):
         self.assertEqual(self.count_121(), self.seed + 1)
 
 
+class TestValidation(KoboTestCase):
+    seed = 5
+
+    def test_validation_form_edits_and_validates(self):
+        self.sync("--source", "kobo")
+        self.sync()
+        ids = self.kobo.call("GET", "/_test/ids")
+        ref1, ref2 = self.ref_of(ids[0]), self.ref_of(ids[1])
+        # the same form becomes a validation form (kobo-connect's
+        # /kobo-update-121): a question answers the referenceId
+        self.write("map.json", json.dumps({
+            "referenceid": "referenceId", "phone": "phoneNumber",
+            "household_size": "householdSize"}))
+        new = self.kobo.call("POST", "/_test/add", {"count": 1, "data": {
+            "referenceid": ref1, "hh/phone": "31600000001"}})
+        new += self.kobo.call("POST", "/_test/add", {"count": 1, "data": {
+            "referenceid": ref2, "skipvalidation": "1",
+            "hh/household_size": "6"}})
+        new += self.kobo.call("POST", "/_test/add", {"count": 1, "data": {
+            "referenceid": "no-such-reference"}})
+        self.sync("--source", "kobo")
+        st = self.status()
+        self.assertEqual((st["imported"], st["validated"], st["rejected"]),
+                         (5, 2, 1))
+        rej = self.json("kobo", "rejected")
+        self.assertEqual(rej[0]["id"], new[2])
+        self.assertEqual(rej[0]["reason"], "attribute referenceId: no "
+                         "registration with the answered referenceId")
+        ops = sorted((o["referenceId"], o["kind"])
+                     for o in self.json("outbox"))
+        want = sorted([(ref1, "edit"), (ref1, "status")] +
+                      ([(ref2, "edit")]))
+        self.assertEqual(ops, want)
+        self.sync()
+        self.f121.flush()
+        self.sync()
+        r1 = self.f121.registration(ref1)["registration"]
+        r2 = self.f121.registration(ref2)["registration"]
+        self.assertEqual(r1["phoneNumber"], "31600000001")
+        self.assertEqual(r1["status"], "validated")
+        self.assertEqual(str(r2["householdSize"]), "6")
+        self.assertNotEqual(r2["status"], "validated")
+        self.assertEqual(self.count_121(), 5)
+
+
 class TestRejected(KoboTestCase):
     seed = 10
     kobo_args = ("--bad-every", "5")

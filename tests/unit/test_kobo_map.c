@@ -263,6 +263,33 @@ static void test_diff(void)
     cJSON_Delete(now);
 }
 
+static void test_validation_ref(void)
+{
+    struct kobo_mapping *m = mapping("{\"RefId\": \"referenceId\", "
+                                     "\"phone\": \"phoneNumber\"}");
+    struct kobo_mapping *plain = mapping("{\"phone\": \"phoneNumber\"}");
+    cJSON *sub = cJSON_Parse("{\"_id\": 3, \"g/refid\": \"ref-00001\", "
+                             "\"phone\": \"0612\", \"skipvalidation\": \"1\"}");
+    cJSON *f = NULL;
+    char ref[64], why[KOBO_WHY_MAX];
+    int skip = 0;
+
+    REQUIRE(m && plain && sub);
+    CHECK_INT(kobo_validation_ref(plain, sub, ref, sizeof(ref), &skip), 0);
+    CHECK_INT(kobo_validation_ref(m, sub, ref, sizeof(ref), &skip), 1);
+    CHECK_STR(ref, "ref-00001");
+    CHECK_INT(skip, 1);
+    /* the referenceId is not a field of the edit */
+    CHECK_INT(kobo_map_submission(m, sub, NULL, NULL, &f, NULL, why,
+                                  sizeof(why)), PLAT_OK);
+    CHECK_INT(cJSON_GetArraySize(f), 1);
+    CHECK_STR(cJSON_GetObjectItem(f, "phoneNumber")->valuestring, "0612");
+    cJSON_Delete(f);
+    cJSON_Delete(sub);
+    kobo_mapping_free(m);
+    kobo_mapping_free(plain);
+}
+
 static void test_prune(void)
 {
     struct kobo_mapping *m = mapping("{\"Full_Name\": \"fullName\"}");
@@ -300,4 +327,5 @@ static void test_paths(void)
 
 TEST_MAIN(TEST(test_clean_and_fold), TEST(test_mapping_parse),
           TEST(test_reference_id), TEST(test_map_submission),
-          TEST(test_mapping_check), TEST(test_diff), TEST(test_prune), TEST(test_paths))
+          TEST(test_mapping_check), TEST(test_diff), TEST(test_validation_ref), TEST(test_prune),
+          TEST(test_paths))

@@ -61,7 +61,7 @@ struct kobo_state {
 };
 
 struct kobo_counts {
-    int64_t imported, edits, rejected, skipped;
+    int64_t imported, edits, rejected, skipped, validated;
 };
 
 /* ---- config ------------------------------------------------------------ */
@@ -571,6 +571,92 @@ static char *make_version(const char *uuid, const cJSON *fields)
     return v;
 }
 
+/* A new submission of a validation form (kobo-connect's /kobo-update-121)
+ * naming registration `target`: its answers become an edit of that
+ * registration (base: the local view) and, unless skipvalidation, a status
+ * change to validated, queued together in the open batch. */
+static int import_validation(struct kobo_state *st, struct sync_ctx *ctx,
+                             struct kobo_form *f, const cJSON *program,
+                             const cJSON *sub, const char *key, int64_t id,
+                             const char *uuid, const char *target,
+                             int skip_validation, struct kobo_counts *c)
+{
+    char why[KOBO_WHY_MAX], *ver = NULL;
+    cJSON *fields = NULL, *local = NULL;
+    const cJSON *status;
+    int rc, changed = 0;
+
+    if (!target[0]) {
+        c->rejected++;
+        return rejected_note(st, key, f->asset, id, uuid, NULL,
+                             "attribute referenceId: the referenceId "
+                             "question is not answered", 0);
+    }
+    rc = kobo_map_submission(f->map, sub, program, NULL, &fields, NULL, why,
+                             sizeof(why));
+    if (rc == KOBO_SKIP) {
+        c->skipped++;
+        rejected_drop(st, key);
+        return PLAT_OK;
+    }
+    if (rc == ERR_INVALID) {
+        c->rejected++;
+        return rejected_note(st, key, f->asset, id, uuid, NULL, why, 1);
+    }
+    if (rc != PLAT_OK)
+        return plat_err_set(rc, "kobo: %s", why);
+    rc = sync_get_local(ctx, target, &local);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        c->rejected++;
+        rc = rejected_note(st, key, f->asset, id, uuid, NULL,
+                           "attribute referenceId: no registration with "
+                           "the answered referenceId", 1);
+        goto out;
+    }
+    if (rc != PLAT_OK)
+        goto out;
+    if (fields->child) {
+        rc = sync_queue_edit(ctx, KOBO_TARGET, target, fields, NULL,
+                             "Validated during field validation", &changed);
+        if (rc == ERR_INVALID) {
+            snprintf(why, sizeof(why), "%s", plat_err_msg());
+            plat_err_clear();
+            c->rejected++;
+            rc = rejected_note(st, key, f->asset, id, uuid, target, why, 1);
+            goto out;
+        }
+        if (rc != PLAT_OK)
+            goto out;
+    }
+    status = cJSON_GetObjectItemCaseSensitive(local, "status");
+    if (!skip_validation &&
+        !(cJSON_IsString(status) &&
+          strcmp(status->valuestring, "validated") == 0)) {
+        rc = sync_queue_status(ctx, KOBO_TARGET, target, "validated", NULL);
+        if (rc == ERR_INVALID) {       /* already validated */
+            plat_err_clear();
+            rc = PLAT_OK;
+        }
+        if (rc != PLAT_OK)
+            goto out;
+    }
+    if (!(ver = make_version(uuid, fields))) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = sync_remote_id_put(ctx, "submission", key, target, ver);
+    if (rc == PLAT_OK) {
+        c->validated++;
+        rejected_drop(st, key);
+    }
+out:
+    plat_free(ver);
+    cJSON_Delete(fields);
+    cJSON_Delete(local);
+    return rc;
+}
+
 /* Import submission `sub` of form `f` inside the open batch: new -> a
  * create; known with another _uuid -> an edit of the changed fields;
  * a mapping failure -> the rejected list. */
@@ -584,7 +670,7 @@ static int import_one(struct kobo_state *st, struct sync_ctx *ctx,
     char *ref = NULL, *ver = NULL, *newver = NULL;
     cJSON *fields = NULL, *old = NULL, *changes = NULL, *base = NULL;
     int64_t id;
-    int rc, pid = 0, created = 0, changed = 0;
+    int rc, pid = 0, created = 0, changed = 0, skip_validation = 0;
     size_t ul;
 
     if (kobo_submission_id(sub, &id) != PLAT_OK)
@@ -602,6 +688,12 @@ static int import_one(struct kobo_state *st, struct sync_ctx *ctx,
     if (rc == PLAT_OK && ver && ul && strncmp(ver, uuid, ul) == 0 &&
         ver[ul] == ' ') {
         rc = PLAT_OK;           /* seen as it is */
+        goto out;
+    }
+    if (!ref && kobo_validation_ref(f->map, sub, refbuf, sizeof(refbuf),
+                                    &skip_validation)) {
+        rc = import_validation(st, ctx, f, program, sub, key, id, uuid,
+                               refbuf, skip_validation, c);
         goto out;
     }
     rc = kobo_map_submission(f->map, sub, program, st->fsp, &fields, &pid,
@@ -736,10 +828,13 @@ static int commit(struct kobo_state *st, struct sync_ctx *ctx,
     if (rc == PLAT_OK)
         rc = counter_add(ctx, f->asset, "skipped", c->skipped);
     if (rc == PLAT_OK)
+        rc = counter_add(ctx, f->asset, "validated", c->validated);
+    if (rc == PLAT_OK)
         rc = rejected_save(st, ctx);
     rc = sync_batch_end(ctx, rc);
     if (rc == PLAT_OK) {
-        sync_ctx_count(ctx, SYNC_COUNT_PULLED, c->imported + c->edits);
+        sync_ctx_count(ctx, SYNC_COUNT_PULLED,
+                       c->imported + c->edits + c->validated);
         sync_ctx_count(ctx, SYNC_COUNT_REJECTED, c->rejected);
     }
     memset(c, 0, sizeof(*c));
@@ -751,7 +846,7 @@ static int reread(struct kobo_state *st, struct sync_ctx *ctx,
                   struct kobo_form *f, const cJSON *program,
                   const int64_t *ids, size_t n)
 {
-    struct kobo_counts c = {0, 0, 0, 0};
+    struct kobo_counts c = {0, 0, 0, 0, 0};
     cJSON *doc = NULL, *res, *sub;
     int64_t count;
     int rc;
@@ -860,7 +955,7 @@ static int pull_retries(struct kobo_state *st, struct sync_ctx *ctx,
 static int pull_submissions(struct kobo_state *st, struct sync_ctx *ctx,
                             struct kobo_form *f)
 {
-    struct kobo_counts c = {0, 0, 0, 0};
+    struct kobo_counts c = {0, 0, 0, 0, 0};
     struct prefetch pf;
     cJSON *program = load_program(ctx, f->program_id), *doc = NULL, *res;
     cJSON *sub;

@@ -137,6 +137,8 @@ static int target_kind(const char *attr)
         return KOBO_T_SCOPE;
     if (strcmp(attr, "programId") == 0)
         return KOBO_T_PROGRAM;
+    if (strcmp(attr, "referenceId") == 0)
+        return KOBO_T_REFID;
     return KOBO_T_TEXT;
 }
 
@@ -422,6 +424,8 @@ int kobo_map_submission(const struct kobo_mapping *m, const cJSON *sub,
             continue;           /* unanswered: absent, as Kobo gives it */
         val = ans->valuestring;
         switch (e->kind) {
+        case KOBO_T_REFID:
+            continue;           /* kobo_validation_ref */
         case KOBO_T_PROGRAM:
             if (!parse_int(val, &iv) || iv <= 0 || iv > 2147483647LL) {
                 set_why(why, n, "question %s, attribute %s: not a program "
@@ -474,7 +478,8 @@ int kobo_map_submission(const struct kobo_mapping *m, const cJSON *sub,
         !cJSON_AddStringToObject(fields, "programFspConfigurationName",
                                  fsp_default))
         goto nomem;
-    if (program) {
+    if (program && !kobo_validation_ref(m, NULL, NULL, 0, NULL)) {
+        /* (a validation form edits only what it answers) */
         const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(
             program, "programRegistrationAttributes"), *a;
 
@@ -524,13 +529,36 @@ void kobo_prune(const struct kobo_mapping *m, cJSON *sub)
             used = it->string && strcmp(it->string, keep[i]) == 0;
         if (!used && it->string) {
             kobo_clean_key(it->string, k, sizeof(k));
-            used = strcmp(k, "skipconnect") == 0;
+            used = strcmp(k, "skipconnect") == 0 ||
+                   strcmp(k, "skipvalidation") == 0;
             for (size_t i = 0; !used && i < m->n; i++)
                 used = strcmp(m->v[i].key, k) == 0;
         }
         if (!used)
             cJSON_Delete(cJSON_DetachItemViaPointer(sub, it));
     }
+}
+
+int kobo_validation_ref(const struct kobo_mapping *m, const cJSON *sub,
+                        char *out, size_t n, int *skip_out)
+{
+    const struct kobo_map_entry *e = NULL;
+    const cJSON *ans, *skip;
+
+    for (size_t i = 0; !e && i < m->n; i++)
+        if (m->v[i].kind == KOBO_T_REFID)
+            e = &m->v[i];
+    if (!e)
+        return 0;
+    if (out && n) {
+        ans = answer(sub, e->key, NULL);
+        snprintf(out, n, "%s", ans ? ans->valuestring : "");
+    }
+    if (skip_out) {
+        skip = answer(sub, "skipvalidation", NULL);
+        *skip_out = skip && strcmp(skip->valuestring, "1") == 0;
+    }
+    return 1;
 }
 
 /* ---- the mapping against the form and the program ----------------------- */
@@ -566,7 +594,7 @@ static int in_list(const char *s, const char *const *list)
 static const char *const builtin_attrs[] = {
     "programFspConfigurationName", "preferredLanguage", "scope",
     "maxPayments", "paymentAmountMultiplier", "inclusionScore", "programId",
-    "phoneNumber", NULL
+    "phoneNumber", "referenceId", NULL
 };
 
 /* Why question type `qt` cannot give a 121 attribute of type `at`, or

@@ -17,6 +17,11 @@
  *                            renamed to programFspConfigurationName
  *   programId                the answer is the 121 program id of the
  *                            submission (kobo-connect's programid question)
+ *   referenceId              the form is a validation form (kobo-connect's
+ *                            /kobo-update-121): the answer names an existing
+ *                            registration, whose fields the other answers
+ *                            edit; a `skipvalidation` answer "1" keeps its
+ *                            status (kobo_validation_ref)
  * Everything else is copied as the text Kobo gives (select_multiple stays
  * space-separated, select_one is the choice name). A media answer that
  * names an attachment of the submission becomes the attachment's
@@ -41,7 +46,8 @@ enum kobo_target_kind {
     KOBO_T_TEXT = 0,
     KOBO_T_INT,              /* maxPayments, paymentAmountMultiplier, ...  */
     KOBO_T_SCOPE,
-    KOBO_T_PROGRAM           /* programId: the submission's program        */
+    KOBO_T_PROGRAM,          /* programId: the submission's program        */
+    KOBO_T_REFID             /* referenceId: the validation flow's target  */
 };
 
 struct kobo_map_entry {
@@ -101,6 +107,12 @@ int kobo_map_submission(const struct kobo_mapping *m, const struct cJSON *sub,
  * _id, _uuid, meta/rootUuid, _attachments, skipconnect and the mapped
  * questions), so that a page held in memory stays small. */
 void kobo_prune(const struct kobo_mapping *m, struct cJSON *sub);
+
+/* For a validation form (a question mapped to referenceId): 1 with the
+ * answered referenceId in `out` ("" when unanswered) and *skip_out = 1
+ * when the `skipvalidation` answer is "1"; 0 for an ordinary form. */
+int kobo_validation_ref(const struct kobo_mapping *m, const struct cJSON *sub,
+                        char *out, size_t n, int *skip_out);
 
 /* Check a mapping against the stored form (the asset JSON, content.survey;
  * may be NULL: not checked) and the 121 program (may be NULL): unknown
