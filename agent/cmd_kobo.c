@@ -534,6 +534,56 @@ done:
     return rc;
 }
 
+static int kobo_program(struct agent_ctx *ctx, int argc, char **argv)
+{
+    cJSON *asset = NULL, *prog = NULL;
+    char **pos = NULL, *text = NULL, key[128], why[KOBO_WHY_MAX];
+    int npos = 0, rc;
+    const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "a form asset uid",
+                        &pos, &npos);
+    if (rc < 0)
+        return rc;
+    if ((rc = agent_ctx_open(ctx, AGENT_NEED_STORE)) < 0)
+        goto done;
+    if (strlen(pos[0]) > 64) {
+        rc = plat_err_set(ERR_USAGE, "kobo program: not an asset uid");
+        goto done;
+    }
+    snprintf(key, sizeof(key), "kobo.form.%s", pos[0]);
+    rc = store_state_get(ctx->store, key, &text);
+    if (rc == ERR_NOTFOUND)
+        rc = plat_err_set(ERR_NOTFOUND, "kobo program: form %s is not in "
+                          "the store (add it to [kobo] assets and run `agent "
+                          "sync --now --source kobo`)", pos[0]);
+    if (rc < 0)
+        goto done;
+    asset = cJSON_Parse(text);
+    if (!asset) {
+        rc = plat_err_set(ERR_CORRUPT, "kobo program: the stored form %s is "
+                          "not JSON", pos[0]);
+        goto done;
+    }
+    rc = kobo_program_from_form(asset, &prog, why, sizeof(why));
+    if (rc != PLAT_OK) {
+        rc = plat_err_set(rc, "kobo program: %s", why);
+        goto done;
+    }
+    rc = agent_print_json(prog);
+done:
+    cJSON_Delete(prog);
+    cJSON_Delete(asset);
+    plat_free(text);
+    plat_free(pos);
+    return rc;
+}
+
+int agent_cmd_kobo_program(struct agent_ctx *ctx, int argc, char **argv)
+{
+    return kobo_program(ctx, argc, argv);
+}
+
 int agent_cmd_kobo_setup(struct agent_ctx *ctx, int argc, char **argv)
 {
     return kobo_setup(ctx, argc, argv);

@@ -259,6 +259,18 @@ const struct agent_cmd agent_commands[] = {
       "  --all       every rejected submission\n"
       "  --no-sync   only mark them; the next sync imports them\n",
       agent_cmd_kobo_retry },
+    { "kobo program", "print a 121 program built from a Kobo form",
+      "Usage: agent kobo program ASSET\n"
+      "\n"
+      "Print (JSON) a 121 program made from the stored definition of form\n"
+      "ASSET, as kobo-connect's /121-program: setup questions (titlePortal,\n"
+      "location, ngo, startDate, endDate, currency, validation, budget,\n"
+      "maxPayments, language, ...) give the program fields from their\n"
+      "default; the other questions become registration attributes\n"
+      "(integer/decimal/range -> numeric, select_one -> dropdown with its\n"
+      "choices, tel -> tel, others -> text; tag dedupe -> duplicateCheck).\n"
+      "The form is stored by `agent sync --now --source kobo`.\n",
+      agent_cmd_kobo_program },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

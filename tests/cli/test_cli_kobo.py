@@ -279,6 +279,19 @@ class TestValidation(KoboTestCase):
         self.assertEqual(self.count_121(), 5)
 
 
+    def test_program_from_the_form(self):
+        self.fails("kobo", "program", ASSET)          # not stored yet
+        self.sync("--source", "kobo")
+        prog = json.loads(self.ok("kobo", "program", ASSET))
+        attrs = {a["name"]: a for a in prog["programRegistrationAttributes"]}
+        self.assertEqual(sorted(attrs), ["district", "full_name",
+                                         "household_size", "needs", "phone"])
+        self.assertEqual(attrs["district"]["type"], "dropdown")
+        self.assertEqual([o["option"] for o in attrs["district"]["options"]],
+                         ["north", "south"])
+        self.assertTrue(attrs["district"]["duplicateCheck"])
+
+
 class TestRejected(KoboTestCase):
     seed = 10
     kobo_args = ("--bad-every", "5")

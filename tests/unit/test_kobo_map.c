@@ -290,6 +290,50 @@ static void test_validation_ref(void)
     kobo_mapping_free(plain);
 }
 
+static void test_program_from_form(void)
+{
+    cJSON *asset = load(KOBO_FIXTURES "/asset.json"), *prog = NULL, *a;
+    const cJSON *d;
+    char why[KOBO_WHY_MAX], names[256] = "";
+    cJSON *row;
+
+    REQUIRE(asset);
+    /* a setup question with a default gives a program field */
+    row = cJSON_Parse("{\"type\": \"text\", \"name\": \"currency\", "
+                      "\"default\": \"KES\"}");
+    cJSON_AddItemToArray(cJSON_GetObjectItem(cJSON_GetObjectItem(asset,
+                         "content"), "survey"), row);
+    CHECK_INT(kobo_program_from_form(asset, &prog, why, sizeof(why)),
+              PLAT_OK);
+    REQUIRE(prog);
+    CHECK_STR(cJSON_GetObjectItem(prog, "currency")->valuestring, "KES");
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(prog, "titlePortal"),
+                                  "en")->valuestring,
+              "Synthetic household registration");
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(prog,
+                                              "programRegistrationAttributes")) {
+        strcat(names, cJSON_GetObjectItem(a, "name")->valuestring);
+        strcat(names, ":");
+        strcat(names, cJSON_GetObjectItem(a, "type")->valuestring);
+        strcat(names, " ");
+    }
+    /* repeats, media, calculate and meta questions are left out */
+    CHECK_STR(names, "full_name:text phone:text household_size:numeric "
+              "needs:text district:dropdown ");
+    a = cJSON_GetArrayItem(cJSON_GetObjectItem(prog,
+                           "programRegistrationAttributes"), 4);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "duplicateCheck")));
+    d = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "options"), 1);
+    CHECK_STR(cJSON_GetObjectItem(d, "option")->valuestring, "south");
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "label"),
+                                  "fr")->valuestring, "Sud");
+    a = cJSON_GetArrayItem(cJSON_GetObjectItem(prog,
+                           "programRegistrationAttributes"), 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "isRequired")));
+    cJSON_Delete(prog);
+    cJSON_Delete(asset);
+}
+
 static void test_prune(void)
 {
     struct kobo_mapping *m = mapping("{\"Full_Name\": \"fullName\"}");
@@ -327,5 +371,6 @@ static void test_paths(void)
 
 TEST_MAIN(TEST(test_clean_and_fold), TEST(test_mapping_parse),
           TEST(test_reference_id), TEST(test_map_submission),
-          TEST(test_mapping_check), TEST(test_diff), TEST(test_validation_ref), TEST(test_prune),
+          TEST(test_mapping_check), TEST(test_diff), TEST(test_validation_ref), TEST(test_program_from_form),
+          TEST(test_prune),
           TEST(test_paths))

@@ -673,6 +673,234 @@ int kobo_mapping_check(const struct kobo_mapping *m, const cJSON *asset,
     return problems;
 }
 
+/* ---- a program from a form ------------------------------------------------ */
+
+/* Language code of translation `t` ("English (en)" -> "en"). */
+static void lang_code(const cJSON *t, char *out, size_t n)
+{
+    const char *s = cJSON_IsString(t) ? t->valuestring : NULL;
+    const char *o = s ? strrchr(s, '(') : NULL, *c;
+
+    snprintf(out, n, "en");
+    if (o && (c = strchr(o, ')')) != NULL && c - o - 1 > 0 &&
+        (size_t)(c - o - 1) < n)
+        snprintf(out, n, "%.*s", (int)(c - o - 1), o + 1);
+}
+
+/* {"en": "...", "fr": "..."} from a label array aligned with
+ * translations (NULL entries skipped). */
+static cJSON *labels(const cJSON *label, const cJSON *translations)
+{
+    cJSON *o = cJSON_CreateObject();
+    int i = 0;
+    const cJSON *l;
+    char code[32];
+
+    if (!o)
+        return NULL;
+    if (cJSON_IsString(label)) {
+        cJSON_AddStringToObject(o, "en", label->valuestring);
+        return o;
+    }
+    cJSON_ArrayForEach(l, label) {
+        if (cJSON_IsString(l)) {
+            lang_code(cJSON_GetArrayItem(translations, i), code,
+                      sizeof(code));
+            if (!cJSON_GetObjectItemCaseSensitive(o, code))
+                cJSON_AddStringToObject(o, code, l->valuestring);
+        }
+        i++;
+    }
+    return o;
+}
+
+static int has_tag(const cJSON *row, const char *tag)
+{
+    const cJSON *t;
+
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(row, "tags"))
+        if (cJSON_IsString(t) && strcmp(t->valuestring, tag) == 0)
+            return 1;
+    return 0;
+}
+
+int kobo_program_from_form(const cJSON *asset, cJSON **out, char *why,
+                           size_t n)
+{
+    /* setup question -> kind: t text, n number, b boolean, l translated
+     * text, s list of language codes */
+    static const struct { const char *name, *field; char kind; } setup[] = {
+        {"titleportal", "titlePortal", 'l'},
+        {"description", "description", 'l'},
+        {"location", "location", 't'},
+        {"ngo", "ngo", 't'},
+        {"startdate", "startDate", 't'},
+        {"enddate", "endDate", 't'},
+        {"currency", "currency", 't'},
+        {"validation", "validation", 'b'},
+        {"budget", "budget", 'n'},
+        {"maxpayments", "maxPayments", 'n'},
+        {"distributionfrequency", "distributionFrequency", 't'},
+        {"distributionduration", "distributionDuration", 'n'},
+        {"fixedtransfervalue", "fixedTransferValue", 'n'},
+        {"targetnrregistrations", "targetNrRegistrations", 'n'},
+        {"language", "languages", 's'},
+        {"languages", "languages", 's'},
+        {NULL, NULL, 0}
+    };
+    static const char *const skip_types[] = {
+        "begin_group", "end_group", "begin_repeat", "end_repeat", "note",
+        "start", "end", "today", "deviceid", "username", "simserial",
+        "subscriberid", "phonenumber", "audit", "calculate", "hidden",
+        "image", "audio", "video", "file", "background-audio", NULL
+    };
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(asset, "content");
+    const cJSON *survey = cJSON_GetObjectItemCaseSensitive(content, "survey");
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(content,
+                                                            "choices");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(content,
+                                                       "translations");
+    const cJSON *row;
+    cJSON *prog, *attrs;
+    char key[256], type[64];
+    int repeat = 0;
+
+    *out = NULL;
+    if (!cJSON_IsArray(survey)) {
+        set_why(why, n, "the form has no content.survey");
+        return ERR_INVALID;
+    }
+    prog = cJSON_CreateObject();
+    attrs = prog ? cJSON_AddArrayToObject(prog, "programRegistrationAttributes")
+                 : NULL;
+    if (!attrs)
+        goto nomem;
+    {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(asset, "name");
+
+        if (cJSON_IsString(nm)) {
+            cJSON *t = cJSON_CreateObject();
+
+            if (!t || !cJSON_AddStringToObject(t, "en", nm->valuestring) ||
+                !cJSON_AddItemToObject(prog, "titlePortal", t))
+                goto nomem;
+        }
+    }
+    cJSON_ArrayForEach(row, survey) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(row, "name");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(row, "type");
+        const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(row, "default");
+        const char *t121 = "text";
+        cJSON *a;
+        size_t i;
+
+        if (!cJSON_IsString(ty))
+            continue;
+        snprintf(type, sizeof(type), "%s", ty->valuestring);
+        type[strcspn(type, " ")] = '\0';
+        /* a repeat's answers are arrays: no 121 attribute holds them */
+        if (strcmp(type, "begin_repeat") == 0)
+            repeat++;
+        else if (strcmp(type, "end_repeat") == 0 && repeat > 0)
+            repeat--;
+        if (!cJSON_IsString(nm) || repeat > 0 || in_list(type, skip_types))
+            continue;
+        kobo_clean_key(nm->valuestring, key, sizeof(key));
+        for (i = 0; setup[i].name; i++)
+            if (strcmp(setup[i].name, key) == 0)
+                break;
+        if (setup[i].name) {
+            const char *v = cJSON_IsString(dflt) ? dflt->valuestring : NULL;
+            cJSON *item = NULL;
+
+            if (!v)
+                continue;
+            cJSON_DeleteItemFromObjectCaseSensitive(prog, setup[i].field);
+            if (setup[i].kind == 'n') {
+                item = is_number(v) ? cJSON_CreateNumber(atof(v))
+                                    : cJSON_CreateString(v);
+            } else if (setup[i].kind == 'b') {
+                item = cJSON_CreateBool(strcmp(v, "true") == 0 ||
+                                        strcmp(v, "yes") == 0 ||
+                                        strcmp(v, "1") == 0);
+            } else if (setup[i].kind == 'l') {
+                item = cJSON_CreateObject();
+                if (item)
+                    cJSON_AddStringToObject(item, "en", v);
+            } else if (setup[i].kind == 's') {
+                char buf[256], *save = NULL, *w;
+
+                item = cJSON_CreateArray();
+                snprintf(buf, sizeof(buf), "%s", v);
+                for (w = strtok_r(buf, " ,", &save); item && w;
+                     w = strtok_r(NULL, " ,", &save))
+                    cJSON_AddItemToArray(item, cJSON_CreateString(w));
+            } else {
+                item = cJSON_CreateString(v);
+            }
+            if (!item || !cJSON_AddItemToObject(prog, setup[i].field, item))
+                goto nomem;
+            continue;
+        }
+        if (strcmp(type, "integer") == 0 || strcmp(type, "decimal") == 0 ||
+            strcmp(type, "range") == 0)
+            t121 = "numeric";
+        else if (strcmp(type, "select_one") == 0)
+            t121 = "dropdown";
+        else if (strcmp(type, "tel") == 0)
+            t121 = "tel";
+        a = cJSON_CreateObject();
+        if (!a || !cJSON_AddItemToArray(attrs, a) ||
+            !cJSON_AddStringToObject(a, "name", nm->valuestring) ||
+            !cJSON_AddStringToObject(a, "type", t121) ||
+            !cJSON_AddItemToObject(a, "label", labels(
+                cJSON_GetObjectItemCaseSensitive(row, "label"), tr)) ||
+            !cJSON_AddBoolToObject(a, "isRequired", cJSON_IsTrue(
+                cJSON_GetObjectItemCaseSensitive(row, "required"))) ||
+            !cJSON_AddBoolToObject(a, "duplicateCheck",
+                                   has_tag(row, "dedupe")) ||
+            !cJSON_AddBoolToObject(a, "showInPeopleAffectedTable", 1) ||
+            !cJSON_AddBoolToObject(a, "editableInPortal", 1))
+            goto nomem;
+        if (strcmp(t121, "dropdown") == 0) {
+            const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+                row, "select_from_list_name"), *ch;
+            char lname[128] = "";
+            cJSON *opts = cJSON_AddArrayToObject(a, "options");
+
+            if (!opts)
+                goto nomem;
+            if (cJSON_IsString(list))
+                snprintf(lname, sizeof(lname), "%s", list->valuestring);
+            else if (strchr(ty->valuestring, ' '))
+                snprintf(lname, sizeof(lname), "%s",
+                         strchr(ty->valuestring, ' ') + 1);
+            cJSON_ArrayForEach(ch, choices) {
+                const cJSON *ln = cJSON_GetObjectItemCaseSensitive(
+                    ch, "list_name");
+                const cJSON *cn = cJSON_GetObjectItemCaseSensitive(ch, "name");
+                cJSON *o;
+
+                if (!cJSON_IsString(ln) || !cJSON_IsString(cn) ||
+                    strcmp(ln->valuestring, lname) != 0)
+                    continue;
+                o = cJSON_CreateObject();
+                if (!o || !cJSON_AddItemToArray(opts, o) ||
+                    !cJSON_AddStringToObject(o, "option", cn->valuestring) ||
+                    !cJSON_AddItemToObject(o, "label", labels(
+                        cJSON_GetObjectItemCaseSensitive(ch, "label"), tr)))
+                    goto nomem;
+            }
+        }
+    }
+    *out = prog;
+    return PLAT_OK;
+nomem:
+    cJSON_Delete(prog);
+    set_why(why, n, "out of memory");
+    return ERR_NOMEM;
+}
+
 /* ---- edits ---------------------------------------------------------------- */
 
 static int same_text(const cJSON *a, const cJSON *b)

@@ -114,6 +114,22 @@ void kobo_prune(const struct kobo_mapping *m, struct cJSON *sub);
 int kobo_validation_ref(const struct kobo_mapping *m, const struct cJSON *sub,
                         char *out, size_t n, int *skip_out);
 
+/* A 121 program built from a form definition (the asset JSON), as
+ * kobo-connect's /121-program does: setup questions (titlePortal,
+ * description, location, ngo, startDate, endDate, currency, validation,
+ * budget, maxPayments, distributionFrequency, distributionDuration,
+ * fixedTransferValue, targetNrRegistrations, language(s)) give the
+ * program's fields from their `default`; every other answerable question
+ * (outside repeat groups; not media, calculate, hidden, note or meta)
+ * becomes a programRegistrationAttribute: integer/decimal/range ->
+ * numeric, select_one -> dropdown with its choices (label in the form's
+ * first language), tel -> tel, anything else -> text; the tag "dedupe" ->
+ * duplicateCheck; required -> isRequired. Labels are keyed by the
+ * language code in "(xx)" of each translation ("en" when untranslated).
+ * *out is a new object. ERR_INVALID (`why`): no content.survey. */
+int kobo_program_from_form(const struct cJSON *asset, struct cJSON **out,
+                           char *why, size_t n);
+
 /* Check a mapping against the stored form (the asset JSON, content.survey;
  * may be NULL: not checked) and the 121 program (may be NULL): unknown
  * question, unknown attribute, a question type that cannot give the
