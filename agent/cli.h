@@ -176,6 +176,8 @@ int agent_cmd_kobo_status(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_kobo_rejected(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_kobo_retry(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_kobo_program(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_validation_csv(struct agent_ctx *ctx, int argc,
+                                  char **argv);
 
 /* `config check` of the [kobo] mapping files against the stored form and
  * 121 program (cmd_kobo.c): each problem through on_error. */

@@ -22,6 +22,7 @@
 #include "plat_fs.h"
 #include "store.h"
 #include "store_program.h"
+#include "store_registrations.h"
 #include "store_sync.h"
 #include "sync_connector.h"
 
@@ -577,6 +578,164 @@ done:
     plat_free(text);
     plat_free(pos);
     return rc;
+}
+
+/* ---- validation-csv ---------------------------------------------------------- */
+
+struct csv_state {
+    struct plat_buf *out;
+    const char **cols;
+    size_t n_cols;
+    int64_t rows;
+};
+
+static int csv_cell(struct plat_buf *b, const cJSON *v, int first)
+{
+    char num[64];
+    const char *t = "";
+    int rc = first ? PLAT_OK : plat_buf_puts(b, ",");
+
+    if (cJSON_IsString(v)) {
+        t = v->valuestring;
+    } else if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+        t = num;
+    } else if (cJSON_IsBool(v)) {
+        t = cJSON_IsTrue(v) ? "true" : "false";
+    }
+    if (rc != PLAT_OK || !strpbrk(t, ",\"\r\n"))
+        return rc == PLAT_OK ? plat_buf_puts(b, t) : rc;
+    rc = plat_buf_puts(b, "\"");
+    for (const char *p = t; rc == PLAT_OK && *p; p++)
+        rc = *p == '"' ? plat_buf_puts(b, "\"\"") : plat_buf_append(b, p, 1);
+    return rc == PLAT_OK ? plat_buf_puts(b, "\"") : rc;
+}
+
+static int csv_row(const cJSON *reg, void *payload)
+{
+    struct csv_state *cs = payload;
+    int rc = PLAT_OK;
+
+    for (size_t i = 0; rc == PLAT_OK && i < cs->n_cols; i++)
+        rc = csv_cell(cs->out, cJSON_GetObjectItemCaseSensitive(
+                          reg, cs->cols[i]), i == 0);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(cs->out, "\n");
+    cs->rows++;
+    return rc;
+}
+
+/* `agent kobo validation-csv ASSET [--out FILE]`: the form's
+ * ValidationDataFrom121.csv (kobo-connect's /update-kobo-csv) from the
+ * local store: referenceId, then the program's attributes (dropdowns hold
+ * option names in the store, so nothing is mapped back). */
+static int kobo_validation_csv(struct agent_ctx *ctx, int argc, char **argv)
+{
+    const char *file = "ValidationDataFrom121.csv";
+    struct form_conf *forms = NULL;
+    struct plat_buf out;
+    struct csv_state cs = {&out, NULL, 0, 0};
+    struct store_reg_filter f;
+    cJSON *program = NULL, *a;
+    char **pos = NULL;
+    size_t n = 0, k;
+    int npos = 0, rc, pid = 0;
+    const struct agent_opt opts[] = {
+        { "--out", AGENT_OPT_STRING, &file, 0, 0 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
+
+    plat_buf_init(&out, 0);
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "a form asset uid",
+                        &pos, &npos);
+    if (rc < 0)
+        return rc;
+    if ((rc = agent_ctx_open(ctx, AGENT_NEED_STORE)) < 0 ||
+        (rc = forms_of(&ctx->cfg, &forms, &n)) < 0)
+        goto done;
+    for (k = 0; k < n && strcmp(forms[k].uid, pos[0]) != 0; k++)
+        ;
+    if (k == n) {
+        rc = plat_err_set(ERR_USAGE, "kobo validation-csv: form %.64s is not "
+                          "in [kobo] assets", pos[0]);
+        goto done;
+    }
+    pid = forms[k].program_id;
+    if (pid <= 0) {
+        rc = plat_err_set(ERR_CONFIG, "kobo validation-csv: no 121 program "
+                          "for form %s", pos[0]);
+        goto done;
+    }
+    rc = store_program_get(ctx->store, pid, &program, NULL);
+    if (rc == ERR_NOTFOUND)
+        rc = plat_err_set(ERR_NOTFOUND, "kobo validation-csv: program %d is "
+                          "not in the store (run `agent sync --now`)", pid);
+    if (rc < 0)
+        goto done;
+    a = cJSON_GetObjectItemCaseSensitive(program,
+                                         "programRegistrationAttributes");
+    cs.cols = plat_calloc((size_t)cJSON_GetArraySize(a) + 1,
+                          sizeof(*cs.cols));
+    if (!cs.cols) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    cs.cols[cs.n_cols++] = "referenceId";
+    {
+        cJSON *it;
+
+        cJSON_ArrayForEach(it, a) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+
+            if (cJSON_IsString(nm))
+                cs.cols[cs.n_cols++] = nm->valuestring;
+        }
+    }
+    for (k = 0; rc == PLAT_OK && k < cs.n_cols; k++) {
+        cJSON *h = cJSON_CreateString(cs.cols[k]);
+
+        rc = h ? csv_cell(&out, h, k == 0) : ERR_NOMEM;
+        cJSON_Delete(h);
+    }
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&out, "\n");
+    memset(&f, 0, sizeof(f));
+    f.program_id = pid;
+    f.limit = INT_MAX;
+    if (rc == PLAT_OK)
+        rc = store_reg_list(ctx->store, &f, csv_row, &cs, NULL);
+    if (rc == PLAT_OK)
+        rc = plat_fs_write_atomic(file, out.data ? out.data : "", out.len,
+                                  0600);
+    if (rc < 0)
+        goto done;
+    if (ctx->g.json) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddStringToObject(o, "file", file) ||
+            !cJSON_AddNumberToObject(o, "rows", (double)cs.rows) ||
+            !cJSON_AddNumberToObject(o, "columns", (double)cs.n_cols))
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        else
+            rc = agent_print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("wrote %s: %lld registrations, %zu columns\n", file,
+               (long long)cs.rows, cs.n_cols);
+    }
+done:
+    plat_free((void *)cs.cols);
+    cJSON_Delete(program);
+    plat_buf_dispose(&out);
+    forms_free(forms, n);
+    plat_free(pos);
+    return rc;
+}
+
+int agent_cmd_kobo_validation_csv(struct agent_ctx *ctx, int argc,
+                                  char **argv)
+{
+    return kobo_validation_csv(ctx, argc, argv);
 }
 
 int agent_cmd_kobo_program(struct agent_ctx *ctx, int argc, char **argv)

@@ -271,6 +271,15 @@ const struct agent_cmd agent_commands[] = {
       "choices, tel -> tel, others -> text; tag dedupe -> duplicateCheck).\n"
       "The form is stored by `agent sync --now --source kobo`.\n",
       agent_cmd_kobo_program },
+    { "kobo validation-csv", "write a form's ValidationDataFrom121.csv",
+      "Usage: agent kobo validation-csv ASSET [--out FILE]\n"
+      "\n"
+      "Write the offline validation data of form ASSET (kobo-connect's\n"
+      "/update-kobo-csv) from the local store: referenceId, then every\n"
+      "attribute of the form's 121 program, one row per registration\n"
+      "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
+      "Uploading it to the form (--upload) is not done.\n",
+      agent_cmd_kobo_validation_csv },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

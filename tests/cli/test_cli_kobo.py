@@ -292,6 +292,22 @@ class TestValidation(KoboTestCase):
         self.assertTrue(attrs["district"]["duplicateCheck"])
 
 
+    def test_validation_csv(self):
+        self.sync("--source", "kobo")
+        out = os.path.join(self.dir, "ValidationDataFrom121.csv")
+        doc = self.json("kobo", "validation-csv", ASSET, "--out", out)
+        self.assertEqual((doc["rows"], doc["file"]), (5, out))
+        with open(out) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "referenceId,fullName,phoneNumber,"
+                         "householdSize,district")
+        ref = self.ref_of(self.kobo.call("GET", "/_test/ids")[0])
+        row = [ln for ln in lines if ln.startswith(ref + ",")]
+        self.assertEqual(len(row), 1)
+        self.assertIn(row[0].split(",")[4], ("north", "south"))
+        self.fails("kobo", "validation-csv", "aNotConfigured", code=2)
+
+
 class TestRejected(KoboTestCase):
     seed = 10
     kobo_args = ("--bad-every", "5")
