@@ -939,11 +939,20 @@ static int pull_retries(struct kobo_state *st, struct sync_ctx *ctx,
     }
     if (!n)
         return PLAT_OK;
-    /* unmark first: one that still fails is noted again, unmarked */
+    /* unmark those re-read now (one that still fails is noted again,
+     * unmarked; the rest of the marked ones come in the next cycle) */
     cJSON_ArrayForEach(e, st->rejected) {
         cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "retry");
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "asset");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        size_t i;
 
-        if (cJSON_IsTrue(r)) {
+        if (!cJSON_IsTrue(r) || !cJSON_IsString(a) || !cJSON_IsNumber(id) ||
+            strcmp(a->valuestring, f->asset) != 0)
+            continue;
+        for (i = 0; i < n && ids[i] != (int64_t)id->valuedouble; i++)
+            ;
+        if (i < n) {
             cJSON_ReplaceItemViaPointer(e, r, cJSON_CreateFalse());
             st->rej_dirty = 1;
         }
