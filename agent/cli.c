@@ -18,6 +18,7 @@
 #include "plat_log.h"
 #include "plat_random.h"
 #include "store.h"
+#include "sync_version.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -244,7 +245,6 @@ int agent_store_open(const struct agent_config *cfg, int flags,
                      struct store **out)
 {
     struct store_options opt = { 0 };
-    char *detail = NULL;
     int rc;
 
     *out = NULL;
@@ -260,16 +260,34 @@ int agent_store_open(const struct agent_config *cfg, int flags,
     if (rc == PLAT_OK)
         return PLAT_OK;
     *out = NULL;
-    if (rc == ERR_NOTFOUND) {
+    /* ERR_CORRUPT: the store's message is one line naming the path and
+     * what to do; it is passed on as it is. */
+    if (rc == ERR_NOTFOUND)
         rc = plat_err_set(ERR_NOTFOUND, "no store at %s (run `agent init`)",
                           cfg->store_path);
-    } else if (rc == ERR_CORRUPT) {
-        detail = plat_strdup(plat_err_msg());
-        rc = plat_err_set(ERR_CORRUPT, "store %s is damaged or not an agent "
-                          "store (%s)", cfg->store_path,
-                          detail ? detail : "corrupt");
-        plat_free(detail);
+    return rc;
+}
+
+/* A store refused as damaged, opened read-only for a command that only
+ * reads: one warning line (the store's message), or the first error. */
+static int open_damaged(struct agent_ctx *ctx)
+{
+    char *msg = plat_strdup(plat_err_msg());
+    struct store *s = NULL;
+    int rc;
+
+    if (!msg)
+        return ERR_NOMEM;
+    rc = agent_store_open(&ctx->cfg, STORE_READONLY, &s);
+    if (rc == PLAT_OK && store_damaged(s)) {
+        if (!agent_ctx_quiet(ctx))
+            fprintf(stderr, "agent: warning: %s\n", msg);
+        ctx->store = s;
+    } else {
+        store_close(s);
+        rc = plat_err_set(ERR_CORRUPT, "%s", msg);
     }
+    plat_free(msg);
     return rc;
 }
 
@@ -317,8 +335,12 @@ int agent_ctx_open(struct agent_ctx *ctx, int need)
         }
     }
 open_store:
-    if ((need & (AGENT_NEED_STORE | AGENT_NEED_WRITE)) && !ctx->store)
+    if ((need & (AGENT_NEED_STORE | AGENT_NEED_WRITE)) && !ctx->store) {
         rc = agent_store_open(&ctx->cfg, 0, &ctx->store);
+        if (rc == ERR_CORRUPT &&
+            !(need & (AGENT_NEED_WRITE | AGENT_NEED_HEALTHY)))
+            rc = open_damaged(ctx);
+    }
 done:
     plat_free(lock_path);
     return rc;
@@ -373,7 +395,8 @@ static void print_usage(FILE *f)
           "\n"
           "Exit codes: 0 ok, 1 failure, 2 usage error; `agent sync`: 3 server\n"
           "unreachable (nothing lost), 4 conflicts or rejected entries need a\n"
-          "person, 5 authentication failed.\n"
+          "person, 5 authentication failed, 6 the daemon was too busy (try\n"
+          "again).\n"
           "Run 'agent help COMMAND' or 'agent COMMAND --help' for the "
           "usage of a command.\n", f);
 }
@@ -518,7 +541,9 @@ int agent_cli_main(int argc, char **argv)
         goto done;
     apply_logging(&ctx);
     if (ctx.g.version) {
-        printf("agent %s\n", AGENT_VERSION);
+        /* The libraries too: field support asks "which curl, which
+         * SQLite?" before anything else. */
+        printf("agent %s (%s)\n", AGENT_VERSION, sync_version_libs());
         goto done;
     }
     args = rest;

@@ -26,7 +26,9 @@ enum agent_exit {
     AGENT_EXIT_OFFLINE = 3,  /* 121 unreachable: nothing lost, try later    */
     AGENT_EXIT_ATTENTION = 4,/* done, but conflicts or rejected entries
                                 need a person                              */
-    AGENT_EXIT_AUTH = 5      /* authentication failed                      */
+    AGENT_EXIT_AUTH = 5,     /* authentication failed                      */
+    AGENT_EXIT_BUSY = 6      /* `sync`: the daemon is too busy to take the
+                                request; nothing was done, try again      */
 };
 
 /* Map an error code (plat_err.h) to the exit code. */
@@ -95,8 +97,10 @@ enum agent_need {
     AGENT_NEED_STORE = 1 << 1,  /* the store (implies config)             */
     AGENT_NEED_WRITE = 1 << 2,  /* the store + the single-writer lock,
                                    unless a daemon holds it (see below)  */
-    AGENT_NEED_EXCLUSIVE = 1 << 3 /* with WRITE: the lock itself, even
+    AGENT_NEED_EXCLUSIVE = 1 << 3, /* with WRITE: the lock itself, even
                                    while a daemon runs (a sync)           */
+    AGENT_NEED_HEALTHY = 1 << 4 /* with STORE: a damaged store is an error
+                                   (status), not a warning (lookups)      */
 };
 
 /* State of one run of the CLI; commands get it and open what they need. */
@@ -122,7 +126,12 @@ struct agent_ctx {
  * its control socket: every store write is one SQLite transaction (WAL,
  * busy timeout), so the person's change and the daemon's sync batches
  * interleave safely, one transaction at a time. AGENT_NEED_EXCLUSIVE
- * refuses that shortcut (the lock or nothing). */
+ * refuses that shortcut (the lock or nothing).
+ *
+ * A damaged store (store.h) is refused for writing (ERR_CORRUPT, exit 1);
+ * a command that only reads (AGENT_NEED_STORE without WRITE or HEALTHY)
+ * opens it read-only instead, after one warning line, so people can still
+ * look things up. */
 int agent_ctx_open(struct agent_ctx *ctx, int need);
 
 /* Open the store named by `cfg` (flags: enum store_flags) and turn the

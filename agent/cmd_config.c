@@ -35,7 +35,18 @@ static int no_args(struct agent_ctx *ctx, int argc, char **argv)
 struct check_state {
     cJSON *errors; /* --json: array of messages; else NULL */
     int count;
+    cJSON *warnings; /* --json: array of warnings; else NULL */
 };
+
+static void on_warning(const char *msg, void *payload)
+{
+    struct check_state *cs = payload;
+
+    if (cs->warnings)
+        cJSON_AddItemToArray(cs->warnings, cJSON_CreateString(msg));
+    else
+        fprintf(stderr, "%s\n", msg);
+}
 
 static void on_error(const char *msg, void *payload)
 {
@@ -50,7 +61,7 @@ static void on_error(const char *msg, void *payload)
 
 int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
 {
-    struct check_state cs = { NULL, 0 };
+    struct check_state cs = { NULL, 0, NULL };
     cJSON *out = NULL;
     char *text = NULL;
     size_t len = 0;
@@ -62,8 +73,8 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
     if (ctx->g.json) {
         out = cJSON_CreateObject();
         cs.errors = cJSON_CreateArray();
-        if (!out || !cs.errors) {
-            cJSON_Delete(cs.errors);
+        cs.warnings = cJSON_CreateArray();
+        if (!out || !cs.errors || !cs.warnings) {
             rc = plat_err_set(ERR_NOMEM, "out of memory");
             goto done;
         }
@@ -80,6 +91,9 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
         rc = ERR_NOMEM;
         goto done;
     }
+    if (agent_config_mode_check(ctx->config_path, NULL) == ERR_CONFIG)
+        on_error(plat_err_msg(), &cs);
+    plat_err_clear();
     if (strlen(text) != len) {
         char msg[600];
 
@@ -94,9 +108,17 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
     } else if (cs.count == 0) {
         agent_kobo_check(ctx, on_error, &cs);
     }
+    /* Warnings never fail the check; they only make sense on what
+     * parsed (a half-parsed file still has its good keys). */
+    agent_config_warnings(&ctx->cfg, on_warning, &cs);
+    plat_err_clear();
     if (out) {
         rc = agent_json_put(out, "errors", cs.errors);
         cs.errors = NULL;
+        if (rc == PLAT_OK) {
+            rc = agent_json_put(out, "warnings", cs.warnings);
+            cs.warnings = NULL;
+        }
         if (rc == PLAT_OK &&
             (!cJSON_AddStringToObject(out, "config", ctx->config_path) ||
              !cJSON_AddBoolToObject(out, "ok", cs.count == 0)))
@@ -113,6 +135,7 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
                           cs.count, cs.count == 1 ? "" : "s");
 done:
     cJSON_Delete(cs.errors);
+    cJSON_Delete(cs.warnings);
     cJSON_Delete(out);
     plat_free(text);
     return rc;

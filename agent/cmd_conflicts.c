@@ -12,6 +12,7 @@
 #include "plat_err.h"
 #include "store.h"
 #include "store_conflicts.h"
+#include "store_program.h"
 #include "store_registrations.h"
 #include "store_sync.h"
 
@@ -280,6 +281,63 @@ done:
     return rc;
 }
 
+/* `--value V` puts V into the field and the next sync sends it: check it
+ * against the program definition (c121_validate_fields), exactly as
+ * `registrations edit` checks its values. The status field has its own
+ * check (check_status_resolution). */
+static int check_value_resolution(struct agent_ctx *ctx, int id,
+                                  const char *value_json)
+{
+    cJSON *c = NULL, *reg = NULL, *def = NULL, *fields = NULL, *v = NULL;
+    const cJSON *field, *ref, *pid;
+    int program = 0, rc;
+
+    if (store_conflict_get(ctx->store, id, &c) < 0) {
+        plat_err_clear(); /* store_conflict_resolve says what is wrong */
+        return PLAT_OK;
+    }
+    rc = PLAT_OK;
+    field = cJSON_GetObjectItemCaseSensitive(c, "field");
+    ref = cJSON_GetObjectItemCaseSensitive(c, "referenceId");
+    if (!cJSON_IsString(field) || !cJSON_IsString(ref) ||
+        strcmp(field->valuestring, "status") == 0)
+        goto done;
+    if (store_reg_get(ctx->store, ref->valuestring, &reg) < 0) {
+        plat_err_clear();
+        goto done;
+    }
+    pid = cJSON_GetObjectItemCaseSensitive(reg, "programId");
+    if (cJSON_IsNumber(pid) && pid->valueint > 0)
+        program = pid->valueint;
+    else if ((rc = agent_ctx_program(ctx, 0, &program)) < 0)
+        goto done;
+    rc = store_program_get(ctx->store, program, &def, NULL);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        def = NULL;
+        rc = PLAT_OK;
+    }
+    if (rc < 0)
+        goto done;
+    fields = cJSON_CreateObject();
+    v = cJSON_Parse(value_json);
+    if (!fields || !v ||
+        !cJSON_AddItemToObject(fields, field->valuestring, v)) {
+        cJSON_Delete(v);
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = c121_validate_fields(def, fields, C121_VALIDATE_EDIT);
+    if (rc < 0)
+        agent_err_prefix(rc, "conflict %d (%s)", id, ref->valuestring);
+done:
+    cJSON_Delete(fields);
+    cJSON_Delete(def);
+    cJSON_Delete(reg);
+    cJSON_Delete(c);
+    return rc;
+}
+
 int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *take = NULL, *value = NULL;
@@ -326,6 +384,8 @@ int agent_cmd_conflicts_resolve(struct agent_ctx *ctx, int argc, char **argv)
     if ((rc = agent_ctx_open(ctx, AGENT_NEED_WRITE)) < 0)
         goto done;
     rc = check_status_resolution(ctx, id, how, value_json);
+    if (rc == PLAT_OK && value_json)
+        rc = check_value_resolution(ctx, id, value_json);
     if (rc == PLAT_OK)
         rc = store_conflict_resolve(ctx->store, id, how, value_json);
     if (rc == ERR_NOTFOUND)

@@ -354,7 +354,7 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
         return rc;
     ref = pos[0];
     if ((rc = agent_check_ref(ref)) < 0 ||
-        (reason && (rc = agent_check_utf8("--reason", reason)) < 0))
+        (reason && (rc = agent_check_reason(reason)) < 0))
         goto done;
     rc = fields_from_args(npos - 1, pos + 1, 2, &changes);
     if (rc < 0)
@@ -451,7 +451,7 @@ int agent_cmd_reg_status(struct agent_ctx *ctx, int argc, char **argv)
     ref = pos[0];
     to = pos[1];
     if ((rc = agent_check_ref(ref)) < 0 ||
-        (reason && (rc = agent_check_utf8("--reason", reason)) < 0))
+        (reason && (rc = agent_check_reason(reason)) < 0))
         goto done;
     if (!c121_status_known(to)) {
         rc = plat_err_set(ERR_INVALID, "unknown status '%.20s' (known: new, "

@@ -309,7 +309,7 @@ int agent_cmd_status(struct agent_ctx *ctx, int argc, char **argv)
 
     rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
     if (rc == PLAT_OK)
-        rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
+        rc = agent_ctx_open(ctx, AGENT_NEED_STORE | AGENT_NEED_HEALTHY);
     if (rc == PLAT_OK)
         rc = store_counts(ctx->store, &counts);
     memset(st, 0, sizeof(st));

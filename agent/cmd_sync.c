@@ -9,7 +9,8 @@
  * Exit codes (scripts run this before a distribution and branch on them):
  *   0 all done, 3 server unreachable (nothing lost, try later),
  *   4 done but conflicts or rejected entries need a person,
- *   5 authentication failed, 1 anything else.
+ *   5 authentication failed, 6 the daemon was too busy to take the
+ *   request (nothing done, try again), 1 anything else.
  */
 #include "cli.h"
 #include "cmd_util.h"
@@ -163,14 +164,17 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
         if (rc >= 0)
             rc = plat_err_set(ERR_RETRY, "the agent daemon ended the "
                               "connection without a result");
-        if (rc != ERR_RETRY)
+        if (rc != ERR_RETRY && rc != ERR_LOCKED)
             return rc;
-        /* The daemon went away mid-sync: nothing is lost, try later. */
+        /* The daemon went away mid-sync: nothing is lost, try later. Or
+         * it stayed too busy to take the request (exit 6): try again. */
         memset(&sum, 0, sizeof(sum));
         memset(&after, 0, sizeof(after));
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
-                 plat_err_msg());
-        return report(ctx, rc, &sum, &after, AGENT_EXIT_OFFLINE, 0);
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
+        return report(ctx, rc, &sum, &after,
+                      rc == ERR_LOCKED ? AGENT_EXIT_BUSY : AGENT_EXIT_OFFLINE,
+                      0);
     }
     rc = agent_sync_summary_parse(v.result, &sum, &after, &code);
     pid = cJSON_GetObjectItemCaseSensitive(v.result, "daemon_pid");
@@ -227,8 +231,8 @@ static int sync_here(struct agent_ctx *ctx, const struct agent_sync_request *r,
     memset(&mem, 0, sizeof(mem));
     if ((rc = agent_sync_options(&ctx->cfg, r, &opt, &mem)) < 0) {
         /* No password is an authentication failure for scripts. */
-        if (rc == ERR_AUTH)
-            rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        /* (agent_sync_options already set ERR_AUTH and its message; never
+         * format plat_err_msg() back into itself: that empties it.) */
         goto finish;
     }
     opt.progress = on_progress;
@@ -245,7 +249,7 @@ finish:
     agent_sync_options_dispose(&mem);
     if (rc < 0 && !sum.total.error[0])
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
-                 plat_err_msg());
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
     if (store_counts(ctx->store, &after) < 0)
         memset(&after, 0, sizeof(after));
     /* The same health record the daemon keeps (`agent status`); a sync

@@ -107,6 +107,29 @@ int agent_check_utf8(const char *what, const char *s)
     return PLAT_OK;
 }
 
+int agent_check_reason(const char *reason)
+{
+    size_t n = strlen(reason);
+    const unsigned char *p = (const unsigned char *)reason;
+    int rc;
+
+    if (n > AGENT_REASON_MAX)
+        return plat_err_set(ERR_INVALID, "--reason is %zu bytes; at most %d",
+                            n, AGENT_REASON_MAX);
+    if ((rc = agent_check_utf8("--reason", reason)) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        /* C0, DEL and (UTF-8 encoded) C1 control characters. */
+        if (p[i] < 0x20 || p[i] == 0x7f ||
+            (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 &&
+             p[i + 1] <= 0x9f))
+            return plat_err_set(ERR_INVALID, "--reason holds a control "
+                                "character (byte %zu); give one line of "
+                                "text", i);
+    }
+    return PLAT_OK;
+}
+
 int agent_check_ref(const char *ref)
 {
     size_t n = strlen(ref);

@@ -22,6 +22,13 @@ int agent_cmd_args(struct agent_ctx *ctx, int argc, char **argv,
  * the file and the byte of a NUL, bad UTF-8 or malformed JSON. */
 int agent_read_json_file(const char *path, struct cJSON **out);
 
+/* The longest --reason: 121 keeps it on an event. */
+#define AGENT_REASON_MAX 500
+
+/* A --reason: at most AGENT_REASON_MAX bytes of valid UTF-8 without
+ * control characters (one line). ERR_INVALID naming --reason. */
+int agent_check_reason(const char *reason);
+
 /* ERR_INVALID unless `ref` is 1..200 bytes of UTF-8 without control
  * characters (so it can appear in a one-line message). */
 int agent_check_ref(const char *ref);

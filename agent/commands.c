@@ -68,7 +68,8 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Change fields of registration REF; KEY= (empty) clears a field.\n"
       "\n"
-      "  --reason TEXT   why, kept with the change for the 121 audit log\n",
+      "  --reason TEXT   why, kept with the change for the 121 audit log\n"
+      "                  (one line, at most 500 bytes)\n",
       agent_cmd_reg_edit },
     { "registrations status", "change the status of a registration",
       "Usage: agent registrations status REF NEWSTATUS [--reason TEXT]\n"
@@ -82,7 +83,8 @@ const struct agent_cmd agent_commands[] = {
       "  declined  -> included, deleted\n"
       "(completed is set by 121 only.)\n"
       "\n"
-      "  --reason TEXT   required for declined, paused and deleted\n",
+      "  --reason TEXT   required for declined, paused and deleted (one line,\n"
+      "                  at most 500 bytes)\n",
       agent_cmd_reg_status },
     { "registrations show", "print one registration",
       "Usage: agent registrations show REF\n"
@@ -200,7 +202,8 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Exit codes: 0 all done; 3 server unreachable (nothing lost, try\n"
       "later); 4 done, but conflicts or rejected entries need a person;\n"
-      "5 authentication failed; 1 other failure.\n",
+      "5 authentication failed; 6 the daemon was too busy to take the\n"
+      "request (nothing done, try again); 1 other failure.\n",
       agent_cmd_sync },
     { "daemon", "sync in the background, by itself when the link returns",
       "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"

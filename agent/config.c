@@ -15,6 +15,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_secure.h"
 #include "plat_log.h"
 #include "plat_utf8.h"
 #include "sync_connector.h"
@@ -162,6 +163,78 @@ static int policy_parse(const char *v)
     return -1;
 }
 
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* sha256//<base64 of 32 bytes> = 8 + 43 characters + one '='. */
+#define PIN_PREFIX "sha256//"
+#define PIN_B64_LEN 44
+
+int agent_config_pin_check(const char *value, char *why, size_t whylen)
+{
+    const char *p = value;
+    int n = 0;
+
+    if (!*value)
+        return 0;
+    for (;;) {
+        size_t len = strcspn(p, ";");
+        int v;
+
+        n++;
+        if (len != sizeof(PIN_PREFIX) - 1 + PIN_B64_LEN ||
+            strncmp(p, PIN_PREFIX, sizeof(PIN_PREFIX) - 1) != 0)
+            goto bad;
+        for (int i = 0; i < PIN_B64_LEN - 1; i++) {
+            if ((v = b64_value(p[sizeof(PIN_PREFIX) - 1 + (size_t)i])) < 0)
+                goto bad;
+        }
+        /* The last data character carries 4 bits; its low 2 are zero. */
+        v = b64_value(p[sizeof(PIN_PREFIX) - 1 + PIN_B64_LEN - 2]);
+        if ((v & 3) != 0 || p[len - 1] != '=')
+            goto bad;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+bad:
+    snprintf(why, whylen, "key %d is not sha256//BASE64 of a 32-byte "
+             "SHA-256 digest (several: separated by ';')", n);
+    return -1;
+}
+
+/* The config file steers where the agent sends personal data: refuse one
+ * that other users can change, warn when the group can. */
+int agent_config_mode_check(const char *path, int *group_writable)
+{
+    unsigned mode = 0;
+    int rc = plat_fs_mode(path, &mode);
+
+    if (group_writable)
+        *group_writable = 0;
+    if (rc < 0)
+        return rc;
+    if (mode & 002)
+        return plat_err_set(ERR_CONFIG, "%s can be changed by other users "
+                            "(mode %04o): it can redirect the agent; run "
+                            "chmod 600 %s", path, mode, path);
+    if (group_writable)
+        *group_writable = (mode & 020) != 0;
+    return PLAT_OK;
+}
+
 /* A value for `k`, or -1 with the reason in `why` (no value is quoted for
  * string keys: a path or a user name is not for error messages). */
 static int set_value(struct agent_config *cfg, const struct cfg_key *k,
@@ -179,6 +252,9 @@ static int set_value(struct agent_config *cfg, const struct cfg_key *k,
         }
         /* fall through */
     case CFG_STRING:
+        if (k->offset == OFF(pinned_pubkey) &&
+            agent_config_pin_check(value, why, whylen) < 0)
+            return -1;
         copy = plat_strdup(value);
         if (!copy) {
             snprintf(why, whylen, "out of memory");
@@ -670,7 +746,7 @@ int agent_config_load(struct agent_config *cfg, const char *path)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc;
+    int rc, group_w = 0;
 
     rc = plat_fs_read_file(path, CONFIG_FILE_MAX, &text, &len);
     if (rc == ERR_NOTFOUND) {
@@ -685,6 +761,11 @@ int agent_config_load(struct agent_config *cfg, const char *path)
                           line_of_offset(text, strlen(text)));
         goto done;
     }
+    if ((rc = agent_config_mode_check(path, &group_w)) < 0)
+        goto done;
+    if (group_w)
+        log_warn("%s can be changed by its group: run chmod 600 %s", path,
+                 path);
     plat_free(cfg->file);
     cfg->file = plat_strdup(path);
     if (!cfg->file) {
@@ -707,6 +788,29 @@ int agent_config_validate(const struct agent_config *cfg)
     if (!cfg->store_path || !*cfg->store_path)
         return plat_err_set(ERR_CONFIG, "%s: store.path is not set", f);
     return agent_sources_validate(cfg, f);
+}
+
+void agent_config_warnings(const struct agent_config *cfg,
+                           agent_config_error_cb cb, void *payload)
+{
+    const char *f = cfg->file ? cfg->file : "config";
+    char msg[600];
+    int group_w = 0;
+
+    if (cfg->file && agent_config_mode_check(cfg->file, &group_w) == PLAT_OK
+        && group_w) {
+        snprintf(msg, sizeof(msg), "%s: warning: its group can change it; "
+                 "run chmod 600 %s", f, f);
+        cb(msg, payload);
+    }
+    plat_err_clear();
+    if (cfg->proxy && agent_url_has_credentials(cfg->proxy)) {
+        snprintf(msg, sizeof(msg), "%s: warning: sync.proxy holds "
+                 "credentials; they are never printed, but keep the file "
+                 "private", f);
+        cb(msg, payload);
+    }
+    agent_sources_warnings(cfg, f, cb, payload);
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -748,13 +852,17 @@ static int value_text(const struct agent_config *cfg, const struct cfg_key *k,
 int agent_config_foreach(const struct agent_config *cfg,
                          agent_config_key_cb cb, void *payload)
 {
-    char small[64];
+    char small[64], masked[1024];
 
     for (size_t i = 0; i < NKEYS; i++) {
         const struct cfg_key *k = &keys[i];
         int is_num, rc;
 
-        if (is_string_type(k->type)) {
+        if (k->offset == OFF(proxy)) {
+            /* A proxy URL may carry credentials: never print them. */
+            agent_mask_url(str_value(cfg, k), masked, sizeof(masked));
+            rc = cb(k->name, masked, 0, payload);
+        } else if (is_string_type(k->type)) {
             rc = cb(k->name, str_value(cfg, k), 0, payload);
         } else {
             is_num = value_text(cfg, k, small, sizeof(small));
@@ -878,10 +986,7 @@ char *agent_config_socket_path(const struct agent_config *cfg)
 
 static void wipe(char *p, size_t n)
 {
-    volatile char *v = p;
-
-    while (n--)
-        *v++ = 0;
+    plat_wipe(p, n); /* not removable as a dead store */
 }
 
 const struct sync_source_conf *agent_config_source(

@@ -144,6 +144,23 @@ int agent_config_foreach(const struct agent_config *cfg,
  * the program id, the password file's existence and permissions. */
 int agent_config_validate(const struct agent_config *cfg);
 
+/* Things `config check` warns about without refusing the config: a
+ * source URL over plain http:// to another host than 127.0.0.1, localhost
+ * or ::1 (credentials and personal data in clear), credentials inside a
+ * URL (they belong in password files), a config file its group can
+ * change. One line each to `cb`; no URL or secret is quoted. */
+void agent_config_warnings(const struct agent_config *cfg,
+                           agent_config_error_cb cb, void *payload);
+
+/* sync.pinned_public_key: empty, or "sha256//<base64 of 32 bytes>",
+ * several separated by ';'. 0, or -1 with the reason in `why`. */
+int agent_config_pin_check(const char *value, char *why, size_t whylen);
+
+/* Refuse (ERR_CONFIG) a config file other users can write: it can
+ * redirect the agent. *group_writable (may be NULL) is set when its group
+ * can. */
+int agent_config_mode_check(const char *path, int *group_writable);
+
 /* Write the config as text (every key, with its description as a comment)
  * into `out`. Used by `agent init` and `agent config show`. */
 int agent_config_format(const struct agent_config *cfg, struct plat_buf *out);

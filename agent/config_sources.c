@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct sync_conf_key *keys_of(const struct agent_config *cfg,
                                            size_t src)
@@ -300,6 +301,78 @@ int agent_sources_validate(const struct agent_config *cfg, const char *f)
                             "in [121], or enabled = true in a source's "
                             "section)", f);
     return PLAT_OK;
+}
+
+/* The host part of an http(s) URL, without credentials: [b, e). */
+static void url_host(const char *url, const char **b, const char **e)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *end = host + strcspn(host, "/?#");
+
+    for (const char *p = host; p < end; p++) {
+        if (*p == '@')
+            host = p + 1;
+    }
+    *b = host;
+    *e = end;
+}
+
+int agent_url_has_credentials(const char *url)
+{
+    const char *b, *e;
+
+    url_host(url, &b, &e);
+    return b > url && b[-1] == '@';
+}
+
+static int host_is(const char *b, const char *e, const char *name)
+{
+    size_t n = strlen(name);
+
+    return (size_t)(e - b) >= n && strncasecmp(b, name, n) == 0 &&
+           (b + n == e || b[n] == ':');
+}
+
+static int is_loopback(const char *url)
+{
+    const char *b, *e;
+
+    url_host(url, &b, &e);
+    return host_is(b, e, "127.0.0.1") || host_is(b, e, "localhost") ||
+           host_is(b, e, "[::1]");
+}
+
+void agent_sources_warnings(const struct agent_config *cfg, const char *f,
+                            agent_config_error_cb cb, void *payload)
+{
+    char msg[512];
+
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const struct sync_source_conf *sc = &cfg->sources[i];
+        const struct sync_conf_key *k = keys_of(cfg, i);
+        const char *name = sc->connector->name;
+
+        for (size_t j = 0; k[j].key; j++) {
+            const char *v = sc->values[j];
+
+            if (k[j].type != SYNC_CONF_URL || !v || !*v)
+                continue;
+            if (agent_url_has_credentials(v)) {
+                snprintf(msg, sizeof(msg), "%s: warning: [%s] %s holds "
+                         "credentials: remove them from the URL; passwords "
+                         "belong in %s_file or $AGENT_%s_PASSWORD", f, name,
+                         k[j].key, "password", name);
+                cb(msg, payload);
+            }
+            if (sc->enabled && starts_with(v, "http://") && !is_loopback(v)) {
+                snprintf(msg, sizeof(msg), "%s: warning: [%s] %s uses "
+                         "http://: credentials and personal data travel in "
+                         "clear; use https://", f, name, k[j].key);
+                cb(msg, payload);
+            }
+        }
+    }
 }
 
 void agent_mask_url(const char *url, char *out, size_t n)

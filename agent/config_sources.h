@@ -62,6 +62,13 @@ int agent_sources_foreach(const struct agent_config *cfg,
 /* The sections as config text (values as set; SECRET keys never). */
 int agent_sources_format(const struct agent_config *cfg, struct plat_buf *out);
 
+/* The source part of agent_config_warnings (config.h). */
+void agent_sources_warnings(const struct agent_config *cfg, const char *f,
+                            agent_config_error_cb cb, void *payload);
+
+/* 1 when `url` has "user[:pass]@" before its host. */
+int agent_url_has_credentials(const char *url);
+
 /* `url` with "user:pass@" replaced by "***@", into out. */
 void agent_mask_url(const char *url, char *out, size_t n);
 

@@ -52,7 +52,10 @@
 struct agent_ctx;
 struct cJSON;
 
-#define AGENT_CTL_MAX_CLIENTS 32
+/* Clients at once (each `agent sync --now` waiting for a sync holds one).
+ * When all are taken a new client gets one {"event":"busy"} line and the
+ * client retries for a bounded time (daemon_client.c). */
+#define AGENT_CTL_MAX_CLIENTS 128
 #define AGENT_CTL_LINE_MAX 4096
 
 enum agent_ctl_state {
@@ -82,6 +85,7 @@ struct agent_daemon {
     dev_t sock_dev;              /* identity of our socket file, so   */
     ino_t sock_ino;              /* exit removes only our own          */
     struct agent_ctl_client clients[AGENT_CTL_MAX_CLIENTS];
+    int64_t busy_logged_ms;      /* last "too many clients" log line   */
 
     int wake_rd, wake_wr;        /* job -> main loop wake-up pipe      */
     volatile int *shutdown;      /* the signal flag, also the cancel flag */

@@ -9,6 +9,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_signal.h"
+#include "plat_time.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -22,6 +23,8 @@
 #define ANSWER_MAX (1024 * 1024)
 #define STATUS_TIMEOUT_MS 5000
 #define PING_TIMEOUT_MS 1000
+/* How long a caller retries while the daemon says it is busy. */
+#define BUSY_RETRY_MS 30000
 
 static int connect_socket(const char *path, int *fd_out)
 {
@@ -125,47 +128,71 @@ static int take_lines(struct plat_buf *in, agent_daemon_event_cb cb,
     return rc;
 }
 
-int agent_daemon_call(const struct agent_config *cfg,
-                      const struct cJSON *request, int timeout_ms,
-                      agent_daemon_event_cb cb, void *payload)
+/* Wraps the caller's callback: notes that the daemon answered and takes
+ * a "busy" line (all its client slots taken) for itself. */
+struct call_state {
+    agent_daemon_event_cb cb;
+    void *payload;
+    int events;     /* answer lines seen                               */
+    int busy;       /* refused for lack of room: worth another try     */
+};
+
+static int on_event(const cJSON *ev, void *payload)
+{
+    struct call_state *st = payload;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "event");
+
+    if (st->events == 0 && cJSON_IsString(name) &&
+        strcmp(name->valuestring, "busy") == 0) {
+        st->busy = 1;
+        return plat_err_set(ERR_RETRY, "the agent daemon is busy");
+    }
+    st->events++;
+    return st->cb(ev, st->payload);
+}
+
+/* One connection: send `line`, read answers until the daemon closes. */
+static int call_once(const char *path, const char *line, int timeout_ms,
+                     struct call_state *st)
 {
     struct plat_buf in;
-    char *path = agent_config_socket_path(cfg);
-    char *line = NULL, buf[4096];
+    char buf[4096];
     int fd = -1, rc;
 
     plat_buf_init(&in, ANSWER_MAX);
-    if (!path) {
-        rc = ERR_NOMEM;
-        goto done;
-    }
-    if ((rc = connect_socket(path, &fd)) < 0)
-        goto done;
-    line = cJSON_PrintUnformatted(request);
-    if (!line) {
-        rc = plat_err_set(ERR_NOMEM, "out of memory");
+    if ((rc = connect_socket(path, &fd)) < 0) {
+        /* Only EAGAIN (a full listen queue) gives ERR_RETRY here. */
+        st->busy = rc == ERR_RETRY;
         goto done;
     }
     if ((rc = send_all(fd, line, strlen(line), timeout_ms)) < 0 ||
-        (rc = send_all(fd, "\n", 1, timeout_ms)) < 0)
+        (rc = send_all(fd, "\n", 1, timeout_ms)) < 0) {
+        /* A daemon that refused us may close before reading. */
+        st->busy = rc == ERR_RETRY;
         goto done;
+    }
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
 
         if (n > 0) {
             if ((rc = plat_buf_append(&in, buf, (size_t)n)) < 0)
                 goto done;
-            if ((rc = take_lines(&in, cb, payload)) != 0)
+            if ((rc = take_lines(&in, on_event, st)) != 0)
                 goto done;
             continue;
         }
         if (n == 0) {
+            /* Closed before any answer: refused, as a daemon with all
+             * client slots taken did before it said "busy". */
+            if (st->events == 0 && in.len == 0)
+                st->busy = 1;
             rc = in.len == 0 ? PLAT_OK
                : plat_err_set(ERR_RETRY, "the agent daemon's answer was "
                               "cut short");
             goto done;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            st->busy = st->events == 0 && in.len == 0;
             rc = plat_err_set(ERR_RETRY, "lost the connection to the agent "
                               "daemon: %s", strerror(errno));
             goto done;
@@ -176,9 +203,62 @@ int agent_daemon_call(const struct agent_config *cfg,
 done:
     if (fd >= 0)
         close(fd);
+    plat_buf_dispose(&in);
+    return rc;
+}
+
+/* Sleep `ms` milliseconds unless a shutdown signal comes. */
+static int pause_ms(int ms)
+{
+    volatile int *stop = plat_signal_shutdown_flag();
+
+    if (*stop)
+        return -1;
+    poll(NULL, 0, ms);
+    return *stop ? -1 : 0;
+}
+
+int agent_daemon_call(const struct agent_config *cfg,
+                      const struct cJSON *request, int timeout_ms,
+                      agent_daemon_event_cb cb, void *payload)
+{
+    struct call_state st = { cb, payload, 0, 0 };
+    char *path = agent_config_socket_path(cfg);
+    char *line = NULL;
+    int budget = timeout_ms > 0 && timeout_ms < BUSY_RETRY_MS ? timeout_ms
+               : BUSY_RETRY_MS;
+    int64_t start = plat_time_mono_ms();
+    int rc, delay = 20;
+
+    if (!path)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    line = cJSON_PrintUnformatted(request);
+    if (!line) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* A daemon with every client slot taken refuses at once; those slots
+     * free up as soon as a sync ends, so try again for a bounded time. */
+    for (;;) {
+        st.busy = 0;
+        st.events = 0;
+        rc = call_once(path, line, timeout_ms, &st);
+        if (!st.busy || st.events > 0)
+            break;
+        if (plat_time_mono_ms() - start >= budget ||
+            pause_ms(delay / 2 + (int)(plat_time_mono_ms() % (delay / 2 + 1)))
+            < 0) {
+            rc = plat_err_set(ERR_LOCKED, "the agent daemon at %s is busy "
+                              "(too many clients at once); try again in a "
+                              "moment", path);
+            break;
+        }
+        if (delay < 500)
+            delay *= 2;
+    }
+done:
     plat_free(line);
     plat_free(path);
-    plat_buf_dispose(&in);
     return rc;
 }
 

@@ -21,7 +21,10 @@ typedef int (*agent_daemon_event_cb)(const struct cJSON *ev, void *payload);
  * every answer line to `cb` until the daemon closes the connection.
  * `timeout_ms` bounds each wait for data (<= 0: no bound; a sync sends
  * progress as it goes). A shutdown signal (plat_signal_shutdown_flag)
- * stops the wait. Errors: ERR_NOTFOUND (no daemon), ERR_RETRY (timed out
+ * stops the wait. A daemon with all its client slots taken ("busy", or
+ * closing before any answer) is asked again for up to 30 s (at most
+ * `timeout_ms` when > 0); then ERR_LOCKED (busy, try again).
+ * Errors: ERR_NOTFOUND (no daemon), ERR_RETRY (timed out
  * or the daemon went away mid-answer), ERR_INVALID (not JSON lines),
  * ERR_GENERIC (interrupted), ERR_IO, ERR_NOMEM. */
 int agent_daemon_call(const struct agent_config *cfg,

@@ -32,7 +32,7 @@
 
 #define CLIENT_READ_MS 10000
 #define CLIENT_OUT_CAP (1024 * 1024)
-#define LISTEN_BACKLOG 16
+#define LISTEN_BACKLOG 128 /* the kernel caps it at somaxconn */
 
 /* ---- the listening socket --------------------------------------------- */
 
@@ -360,6 +360,25 @@ static int peer_allowed(int fd)
     return cred.uid == geteuid() || cred.uid == 0;
 }
 
+/* All slots are taken: tell the client so (it retries) instead of
+ * closing on it, which it could not tell from a daemon that died. The
+ * line fits the socket buffer of a new connection; a failed write only
+ * leaves the client to its own retry. */
+static void say_busy(int fd)
+{
+    static const char busy[] = "{\"event\":\"busy\",\"message\":"
+        "\"the agent daemon has too many clients at once\"}\n";
+    char drain[512];
+    int rounds = 0;
+
+    if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return;
+    /* Unread input would make close() reset the connection and destroy
+     * the line before the client reads it. */
+    while (rounds++ < 8 && recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+        ;
+}
+
 static void accept_clients(struct agent_daemon *d, int64_t now)
 {
     for (;;) {
@@ -381,8 +400,15 @@ static void accept_clients(struct agent_daemon *d, int64_t now)
         if (!c || !peer_allowed(fd) ||
             fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-            log_warn("control socket: refused a client (%s)",
-                     c ? "not our user" : "too many clients");
+            /* Busy callers retry: one line a second is enough. */
+            if (c || now - d->busy_logged_ms >= 1000) {
+                log_warn("control socket: refused a client (%s)",
+                         c ? "not our user" : "too many clients");
+                if (!c)
+                    d->busy_logged_ms = now;
+            }
+            if (!c)
+                say_busy(fd);
             close(fd);
             continue;
         }

@@ -69,6 +69,8 @@ static void run_sync(struct agent_job *j)
     memset(&j->after, 0, sizeof(j->after));
     memset(&mem, 0, sizeof(mem));
     rc = agent_store_open(j->cfg, 0, &s);
+    if (rc == PLAT_OK) /* the full integrity check, once a day */
+        rc = store_check_due(s, 24 * 3600 * 1000LL, NULL);
     if (rc < 0)
         goto done;
     memset(&req, 0, sizeof(req));
@@ -81,8 +83,8 @@ static void run_sync(struct agent_job *j)
     req.n_only = j->opts.n_only;
     if ((rc = agent_sync_options(j->cfg, &req, &opt, &mem)) < 0) {
         /* No password is an authentication failure, as for `agent sync`. */
-        if (rc == ERR_AUTH)
-            rc = plat_err_set(ERR_AUTH, "%s", plat_err_msg());
+        /* (agent_sync_options already set ERR_AUTH and its message; never
+         * format plat_err_msg() back into itself: that empties it.) */
         goto record;
     }
     opt.progress = on_progress;
@@ -95,7 +97,7 @@ record:
     agent_sync_options_dispose(&mem);
     if (rc < 0 && !j->sum.total.error[0])
         snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
-                 plat_err_msg());
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
     if (store_counts(s, &j->after) < 0) {
         memset(&j->after, 0, sizeof(j->after));
         plat_err_clear();
@@ -110,7 +112,7 @@ record:
 done:
     if (rc < 0 && !j->sum.total.error[0])
         snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
-                 plat_err_msg());
+                 *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
     if (s)
         store_close(s);
     j->rc = rc;

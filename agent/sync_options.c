@@ -8,6 +8,7 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_secure.h"
 #include "sync_connector.h"
 
 #include <stdio.h>
@@ -149,10 +150,7 @@ fail:
 
 static void wipe(char *p)
 {
-    volatile char *v = p;
-
-    while (*v)
-        *v++ = 0;
+    plat_wipe_str(p); /* not removable as a dead store */
 }
 
 void agent_sync_options_dispose(struct agent_sync_mem *mem)

@@ -32,6 +32,7 @@ const char *agent_sync_result_name(int code)
     case AGENT_EXIT_OFFLINE: return "offline";
     case AGENT_EXIT_ATTENTION: return "attention";
     case AGENT_EXIT_AUTH: return "auth";
+    case AGENT_EXIT_BUSY: return "busy";
     default: return "error";
     }
 }
@@ -46,6 +47,8 @@ int agent_sync_code_err(int code)
         return ERR_RETRY;
     case AGENT_EXIT_AUTH:
         return ERR_AUTH;
+    case AGENT_EXIT_BUSY:
+        return ERR_LOCKED;
     default:
         return ERR_GENERIC;
     }
@@ -272,6 +275,8 @@ void agent_sync_print_reason(int rc, const struct sync_report *rep,
                 "the %lld pending changes will be sent on the next sync "
                 "(%s)\n", used ? who : "the", (long long)after->pending,
                 rep->total.error);
+    else if (rc == ERR_LOCKED)
+        fprintf(stderr, "agent: sync not started: %s\n", rep->total.error);
     else if (rc < 0)
         fprintf(stderr, "agent: sync failed: %s\n", rep->total.error);
 }

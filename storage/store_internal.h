@@ -64,6 +64,9 @@ struct store {
     char *path;
     int flags;            /* enum store_flags given to store_open */
     int version;          /* user_version after migrations */
+    int check_cut_short;  /* 1: the quick check at open ran out of time */
+    int damaged;          /* 1 once a check or a query found damage: no
+                           * more writes (store__damaged) */
     int txn_open;         /* 1 while a store_begin transaction is open */
     int depth;            /* store__txn_begin calls not yet ended */
     size_t fts_mark[STORE__MAX_DEPTH]; /* fts_n when each level began */
@@ -77,6 +80,11 @@ struct store {
  * what was being done ("read registration REF"). Call it before any other
  * SQLite call on the connection, which would replace sqlite3_errmsg. */
 int store__db_err(struct store *s, int rc, const char *what);
+
+/* Mark the store damaged and set the one-line ERR_CORRUPT message that
+ * says how to recover; `detail` says what was found (no row values).
+ * From then on writes are refused. Returns ERR_CORRUPT. */
+int store__damaged(struct store *s, const char *detail);
 
 /* The cached statement `id` (prepared from `sql` on first use). Give it
  * back with store__stmt_done() on every path. */
@@ -151,6 +159,15 @@ char *store__json_print(const cJSON *item);
  * "registration REF") if it does not parse. */
 int store__json_parse(struct store *s, const char *text, const char *what,
                       cJSON **out);
+
+/* The JSON number `v` as a whole number in [min, max] in *out. The range
+ * is checked on the double before any conversion (a double outside the
+ * int64 range converted to an integer is undefined behaviour: 1e308,
+ * -1e300). ERR_INVALID "field FIELD is not a whole number from MIN to
+ * MAX" (or "... is missing" for NULL) otherwise; *out is then untouched. */
+#define STORE__JSON_INT_MAX 9007199254740991LL /* 2^53 - 1: exact in JSON */
+int store__json_int64(const cJSON *v, const char *field, int64_t min,
+                      int64_t max, int64_t *out);
 
 /* Set obj[key] = item, replacing any value; takes `item` (deleted on
  * failure). A NULL item (a failed cJSON_Create*) gives ERR_NOMEM. */

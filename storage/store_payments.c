@@ -16,12 +16,8 @@ static int int_field(const cJSON *obj, const char *key, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-        v->valuedouble > 9007199254740991.0 ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return -1;
-    *out = (int64_t)v->valuedouble;
-    return 0;
+    return store__json_int64(v, key, 0, STORE__JSON_INT_MAX, out) < 0 ? -1
+                                                                       : 0;
 }
 
 static const char *text_field(const cJSON *obj, const char *key)
@@ -175,19 +171,6 @@ static int prepare_transaction(struct store *s, sqlite3_stmt **st)
         st);
 }
 
-int store_transaction_put(struct store *s, int program_id, int payment_id,
-                          const cJSON *transaction)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = prepare_transaction(s, &st);
-    if (rc == PLAT_OK)
-        rc = put_transaction(s, st, program_id, payment_id, transaction);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int store_transactions_put(struct store *s, int program_id, int payment_id,
                            const cJSON *transactions)
 {
@@ -277,31 +260,6 @@ int store_voucher_put(struct store *s, const char *ref, int payment_id,
                                                           : NULL);
     store__bind_text(st, 5, now);
     rc = store__step_done(s, st, "store a voucher image");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int store_voucher_has(struct store *s, const char *ref, int payment_id)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = store__prepare(
-        s,
-        "SELECT 1 FROM vouchers WHERE reference_id = ?1 AND "
-        "payment_id = ?2 AND image IS NOT NULL",
-        &st);
-    if (rc < 0)
-        return rc;
-    store__bind_text(st, 1, ref);
-    sqlite3_bind_int(st, 2, payment_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = 1;
-    else if (rc == SQLITE_DONE)
-        rc = 0;
-    else
-        rc = store__db_err(s, rc, "read a voucher");
     sqlite3_finalize(st);
     return rc;
 }

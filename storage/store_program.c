@@ -27,9 +27,9 @@ static int is_text(const cJSON *v)
 
 static int is_id(const cJSON *v)
 {
-    return cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-           v->valuedouble <= 2147483647.0 &&
-           v->valuedouble == (double)(int)v->valuedouble;
+    int64_t id;
+
+    return store__json_int64(v, "id", 1, INT32_MAX, &id) == PLAT_OK;
 }
 
 /* The option keys of an attribute as a JSON array text, or NULL when it

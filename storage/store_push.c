@@ -93,49 +93,6 @@ done:
     return rc;
 }
 
-int store_outbox_list_kind(struct store *s, const char *kind,
-                           const char *state, int64_t after_seq, int limit,
-                           store_outbox_cb cb, void *payload)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (!kind_ok(kind))
-        return plat_err_set(ERR_INVALID, "unknown outbox kind");
-    if (state) {
-        rc = store__outbox_check_state(state);
-        if (rc < 0)
-            return rc;
-    }
-    if (limit < 0)
-        return plat_err_set(ERR_INVALID, "limit must not be negative");
-    /* Not a cached statement: the callback may use the store. The
-     * outbox_state index (state, seq) serves both forms. */
-    rc = sqlite3_prepare_v2(
-        s->db,
-        state ? "SELECT " STORE__OUTBOX_COLS
-                " FROM outbox WHERE state = ?1 AND kind = ?2 AND seq > ?3"
-                " ORDER BY seq LIMIT ?4"
-              : "SELECT " STORE__OUTBOX_COLS
-                " FROM outbox WHERE state IN ('pending', 'inflight')"
-                " AND kind = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = store__db_err(s, rc, "read the outbox");
-        goto done;
-    }
-    if (state)
-        store__bind_text(st, 1, state);
-    store__bind_text(st, 2, kind);
-    sqlite3_bind_int64(st, 3, after_seq);
-    sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
-    rc = store__outbox_rows(s, st, cb, payload);
-
-done:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int store_outbox_count_ref(struct store *s, const char *ref,
                            const char *kind, const char *state,
                            int64_t *out)

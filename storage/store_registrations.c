@@ -814,6 +814,7 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     char now[PLAT_ISO_LEN];
     struct view_cols c;
     const char *ref;
+    int64_t prog_id = 0, id_v = -1; /* -1: no id */
     int rc, src, token = 0, found = 0;
 
     if (!cJSON_IsObject(server_reg))
@@ -826,13 +827,16 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
                             "referenceId is missing or not valid");
     ref = ref_item->valuestring;
     prog = cJSON_GetObjectItemCaseSensitive(server_reg, "programId");
-    if (!cJSON_IsNumber(prog) || prog->valuedouble < 1)
-        return plat_err_set(ERR_INVALID, "server registration %s: field "
-                            "programId is missing or not a number", ref);
+    rc = store__json_int64(prog, "programId", 1, INT32_MAX, &prog_id);
     id = cJSON_GetObjectItemCaseSensitive(server_reg, "id");
-    if (id && !cJSON_IsNull(id) && !cJSON_IsNumber(id))
-        return plat_err_set(ERR_INVALID, "server registration %s: field id "
-                            "is not a number", ref);
+    if (rc == PLAT_OK && id && !cJSON_IsNull(id))
+        rc = store__json_int64(id, "id", 0, STORE__JSON_INT_MAX, &id_v);
+    if (rc < 0) {
+        char why[128];
+
+        snprintf(why, sizeof(why), "%s", plat_err_msg());
+        return plat_err_set(rc, "server registration %s: %s", ref, why);
+    }
     created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
 
     server_text = store__json_print(server_reg);
@@ -891,11 +895,11 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
         sqlite3_bind_int64(st, 1, old.row_id);
     else
         store__bind_text(st, 1, ref);
-    if (cJSON_IsNumber(id))
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)id->valuedouble);
+    if (id_v >= 0)
+        sqlite3_bind_int64(st, 2, id_v);
     else
         sqlite3_bind_null(st, 2);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)prog->valuedouble);
+    sqlite3_bind_int64(st, 3, prog_id);
     store__bind_text(st, 4, server_text);
     store__bind_text(st, 5, now);
     store__bind_text(st, 6, view_text ? view_text : server_text);
@@ -911,8 +915,7 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
         rc = plat_err_set(ERR_CONFLICT,
                           "server registration %s: its id %lld is already "
                           "stored for another referenceId",
-                          ref, cJSON_IsNumber(id)
-                                   ? (long long)id->valuedouble : -1LL);
+                          ref, (long long)id_v);
         goto end_txn;
     }
     if (src != SQLITE_DONE) {

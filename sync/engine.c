@@ -6,7 +6,14 @@
  * field compares against what the source holds now; confirm in-flight
  * operations after the pull that can show their effect; push kinds in the
  * connector's order (121: creates before edits and status changes, so that
- * a person registered and edited offline arrives in one cycle).
+ * a person registered and edited offline arrives in one cycle); then the
+ * late streams (data the push does not need, 121's payments), so that a
+ * failure there never holds back local work.
+ *
+ * Bounds: a cycle has a deadline (opt->deadline_ms, also given to the HTTP
+ * client so a running transfer stops) and a budget of record bytes it may
+ * write (opt->max_store_growth); hitting one stops the cycle with
+ * ERR_RETRY / ERR_TOOLARGE and a message naming the bound.
  */
 #include "engine_internal.h"
 
@@ -75,6 +82,8 @@ static int make_http(struct sync_ctx *ctx, const char *url)
     ho.backoff_base_ms = opt->backoff_base_ms;
     ho.backoff_cap_ms = opt->backoff_cap_ms;
     ho.cancel = opt->cancel;
+    ho.deadline_mono_ms = ctx->deadline_mono;
+    ho.low_speed_time_s = opt->low_speed_time_s;
     if (opt->progress) {
         ho.progress = on_http_progress;
         ho.progress_payload = ctx;
@@ -88,7 +97,7 @@ static int run_phases(struct sync_ctx *ctx, void *state)
     const struct sync_connector *conn = ctx->conn;
     const struct sync_engine_options *opt = ctx->opt;
     size_t i;
-    int rc;
+    int rc, late_rc = PLAT_OK;
 
     if (conn->cb_auth && (rc = conn->cb_auth(state, ctx)) < 0)
         return rc;
@@ -111,13 +120,37 @@ static int run_phases(struct sync_ctx *ctx, void *state)
                 return rc;
         }
     }
+    /* Data the push does not need: pulled last, so that its failure
+     * never holds back an upload. Each is tried; the first failure is
+     * the source's result. */
+    if (opt->direction != SYNC_PUSH_ONLY) {
+        for (i = 0; conn->late_streams && conn->late_streams[i]; i++) {
+            if (sync_ctx_cancelled(ctx))
+                return late_rc < 0 ? late_rc : ERR_RETRY;
+            ctx->phase = conn->late_streams[i];
+            rc = conn->cb_pull(state, ctx, conn->late_streams[i]);
+            if (ctx->in_batch)
+                rc = sync_batch_end(ctx, rc < 0 ? rc : ERR_GENERIC);
+            if (rc < 0 && late_rc == PLAT_OK) {
+                late_rc = rc;
+                snprintf(ctx->late_msg, sizeof(ctx->late_msg), "%s",
+                         plat_err_msg());
+            }
+            if (rc < 0)
+                log_warn("%s: pulling %s failed after the push: %s",
+                         conn->name, conn->late_streams[i], plat_err_msg());
+        }
+    }
+    if (late_rc < 0)
+        return plat_err_set(late_rc, "%s", ctx->late_msg);
     return PLAT_OK;
 }
 
 static int run_source(struct store *s, const struct sync_engine_options *opt,
                       const struct sync_connector *conn,
                       const struct sync_source_conf *conf,
-                      struct sync_summary *sum)
+                      struct sync_summary *sum, int64_t cycle_start,
+                      int64_t *growth)
 {
     struct sync_ctx ctx;
     const char *url, *pid;
@@ -131,6 +164,7 @@ static int run_source(struct store *s, const struct sync_engine_options *opt,
     ctx.conf = conf;
     ctx.opt = opt;
     ctx.sum = sum;
+    sync__ctx_bounds(&ctx, cycle_start, growth);
     snprintf(sum->source, sizeof(sum->source), "%s", conn->name);
     pid = sync_source_conf_get(conf, "program_id");
     ctx.program_id = pid ? atoi(pid) : 0;
@@ -144,6 +178,10 @@ static int run_source(struct store *s, const struct sync_engine_options *opt,
             rc = run_phases(&ctx, state);
             if (ctx.in_batch) /* a connector that forgot to close one */
                 rc = sync_batch_end(&ctx, rc < 0 ? rc : ERR_GENERIC);
+            /* A bound of the cycle (deadline, store budget) was hit: that
+             * is the reason, whatever the connector made of it. */
+            if (rc < 0 && ctx.stop_rc)
+                rc = sync__ctx_stopped(&ctx);
             if (conn->cb_exit)
                 conn->cb_exit(state);
         }
@@ -242,7 +280,7 @@ int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
 {
     const struct sync_source_conf *sc;
     struct sync_summary *worst = NULL;
-    int64_t t0 = plat_time_mono_ms();
+    int64_t t0 = plat_time_mono_ms(), growth = 0;
     size_t i;
     int rc;
 
@@ -258,7 +296,7 @@ int sync_engine_run_with(struct store *s, const struct sync_engine_options *opt,
         if (out->n_per == SYNC_MAX_SOURCES)
             break;
         sum = &out->per[out->n_per++];
-        run_source(s, opt, conns[i], sc, sum);
+        run_source(s, opt, conns[i], sc, sum, t0, &growth);
         add_up(&out->total, sum);
         if (!worst || rank(sum->rc) > rank(worst->rc))
             worst = sum;
@@ -305,6 +343,7 @@ int sync_ctx_create(struct sync_ctx **out, struct store *s,
     ctx->http = http;
     ctx->sum = sum;
     ctx->program_id = pid ? atoi(pid) : 0;
+    sync__ctx_bounds(ctx, plat_time_mono_ms(), NULL);
     *out = ctx;
     return PLAT_OK;
 }

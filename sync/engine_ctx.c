@@ -12,6 +12,7 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_time.h"
 #include "store.h"
 #include "store_conflicts.h"
 #include "store_outbox.h"
@@ -42,13 +43,94 @@ struct sync_http *sync_ctx_http(struct sync_ctx *ctx)
     return ctx->http;
 }
 
+void sync__ctx_bounds(struct sync_ctx *ctx, int64_t start_mono,
+                      int64_t *growth)
+{
+    const struct sync_engine_options *o = ctx->opt;
+
+    ctx->deadline_mono = start_mono + (o->deadline_ms > 0
+                                           ? o->deadline_ms
+                                           : SYNC_DEADLINE_DEFAULT_MS);
+    ctx->max_growth = o->max_store_growth > 0 ? o->max_store_growth
+                                              : SYNC_STORE_GROWTH_DEFAULT;
+    ctx->growth = growth ? growth : &ctx->growth_own;
+}
+
+static int stop(struct sync_ctx *ctx, int rc, const char *msg)
+{
+    if (!ctx->stop_rc) {
+        ctx->stop_rc = rc;
+        snprintf(ctx->stop_msg, sizeof(ctx->stop_msg), "%s", msg);
+    }
+    return plat_err_set(ctx->stop_rc, "%s", ctx->stop_msg);
+}
+
+int sync__ctx_stopped(struct sync_ctx *ctx)
+{
+    char msg[160];
+
+    if (ctx->stop_rc)
+        return plat_err_set(ctx->stop_rc, "%s", ctx->stop_msg);
+    if (ctx->deadline_mono && plat_time_mono_ms() >= ctx->deadline_mono) {
+        snprintf(msg, sizeof(msg), "sync stopped: over its deadline of "
+                 "%lld s", (long long)((ctx->opt->deadline_ms > 0
+                                            ? ctx->opt->deadline_ms
+                                            : SYNC_DEADLINE_DEFAULT_MS) /
+                                       1000));
+        return stop(ctx, ERR_RETRY, msg);
+    }
+    return PLAT_OK;
+}
+
 int sync_ctx_cancelled(struct sync_ctx *ctx)
 {
     if (ctx->opt->cancel && *ctx->opt->cancel) {
         plat_err_set(ERR_RETRY, "sync cancelled");
         return 1;
     }
-    return 0;
+    return sync__ctx_stopped(ctx) < 0;
+}
+
+/* About the bytes `v` takes as stored JSON (no printing: keys, strings,
+ * numbers at most 24 characters, punctuation). */
+static int64_t json_size(const cJSON *v)
+{
+    int64_t n = 2;
+    const cJSON *c;
+
+    if (!v)
+        return 4;
+    if (v->string)
+        n += (int64_t)strlen(v->string) + 3;
+    if (cJSON_IsString(v) && v->valuestring)
+        n += (int64_t)strlen(v->valuestring);
+    else if (cJSON_IsNumber(v))
+        n += 24;
+    else if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        n += 4;
+    for (c = v->child; c; c = c->next)
+        n += json_size(c) + 1;
+    return n;
+}
+
+/* Count `bytes` of records about to be written against the cycle's
+ * budget: ERR_TOOLARGE (and the cycle stops) once over it. */
+static int grow(struct sync_ctx *ctx, int64_t bytes)
+{
+    char msg[160];
+
+    if (ctx->stop_rc)
+        return plat_err_set(ctx->stop_rc, "%s", ctx->stop_msg);
+    if (!ctx->growth)
+        return PLAT_OK; /* a hand-made context without bounds */
+    *ctx->growth += bytes;
+    if (*ctx->growth <= ctx->max_growth)
+        return PLAT_OK;
+    snprintf(msg, sizeof(msg), "sync stopped: the %s records of this sync "
+             "passed its store budget of %lld bytes (max_store_growth)",
+             ctx->conn ? ctx->conn->name : "source",
+             (long long)ctx->max_growth);
+    return stop(ctx, ERR_TOOLARGE, msg);
 }
 
 void sync__update_stats(struct sync_ctx *ctx)
@@ -188,12 +270,16 @@ int sync_put_templates(struct sync_ctx *ctx, int program_id,
 
 int sync_put_registration(struct sync_ctx *ctx, const cJSON *reg)
 {
-    return store_reg_put_server(ctx->store, reg);
+    int rc = grow(ctx, json_size(reg));
+
+    return rc < 0 ? rc : store_reg_put_server(ctx->store, reg);
 }
 
 int sync_put_registrations(struct sync_ctx *ctx, const cJSON *regs)
 {
-    return store_reg_put_server_batch(ctx->store, regs);
+    int rc = grow(ctx, json_size(regs));
+
+    return rc < 0 ? rc : store_reg_put_server_batch(ctx->store, regs);
 }
 
 int sync_set_registration_fields(struct sync_ctx *ctx, const char *ref,
@@ -228,21 +314,27 @@ int sync_mark_gone(struct sync_ctx *ctx, int program_id, int64_t after_id,
 int sync_put_payment(struct sync_ctx *ctx, int program_id,
                      const cJSON *payment)
 {
-    return store_payment_put(ctx->store, program_id, payment);
+    int rc = grow(ctx, json_size(payment));
+
+    return rc < 0 ? rc : store_payment_put(ctx->store, program_id, payment);
 }
 
 int sync_put_transactions(struct sync_ctx *ctx, int program_id,
                           int payment_id, const cJSON *transactions)
 {
-    return store_transactions_put(ctx->store, program_id, payment_id,
-                                  transactions);
+    int rc = grow(ctx, json_size(transactions));
+
+    return rc < 0 ? rc : store_transactions_put(ctx->store, program_id,
+                                                payment_id, transactions);
 }
 
 int sync_put_voucher(struct sync_ctx *ctx, const char *ref, int payment_id,
                      const void *image, size_t len, const char *content_type)
 {
-    return store_voucher_put(ctx->store, ref, payment_id, image, len,
-                             content_type);
+    int rc = grow(ctx, (int64_t)len);
+
+    return rc < 0 ? rc : store_voucher_put(ctx->store, ref, payment_id,
+                                           image, len, content_type);
 }
 
 int sync_remote_id_put(struct sync_ctx *ctx, const char *kind,

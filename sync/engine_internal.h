@@ -25,7 +25,23 @@ struct sync_ctx {
     int program_id;                /* the section's program_id, or 0     */
     struct cJSON *program;         /* stored program, loaded on first use */
     int program_loaded;
+    int64_t deadline_mono;         /* plat_time_mono_ms() limit; 0: none  */
+    int64_t max_growth;            /* record bytes the cycle may write    */
+    int64_t *growth;               /* written so far in the cycle         */
+    int64_t growth_own;            /* growth's home without a cycle       */
+    int stop_rc;                   /* a bound was hit: ERR_RETRY (deadline)
+                                      or ERR_TOOLARGE (store budget)      */
+    char stop_msg[160];
+    char late_msg[320];            /* first failure of a late stream      */
 };
+
+/* The bounds of a cycle from its options (deadline from now). */
+void sync__ctx_bounds(struct sync_ctx *ctx, int64_t start_mono,
+                      int64_t *growth);
+
+/* PLAT_OK, or the bound the cycle hit (deadline, store budget) with its
+ * message set. */
+int sync__ctx_stopped(struct sync_ctx *ctx);
 
 /* Refresh ctx->sum's request and byte counters from the HTTP client. */
 void sync__update_stats(struct sync_ctx *ctx);

@@ -80,11 +80,6 @@ void sync_jstream_destroy(struct sync_jstream *js)
     plat_free(js);
 }
 
-int64_t sync_jstream_count(const struct sync_jstream *js)
-{
-    return js->count;
-}
-
 static int malformed(struct sync_jstream *js, const char *what)
 {
     return plat_err_set(ERR_INVALID, "malformed JSON from server at byte "

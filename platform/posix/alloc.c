@@ -2,8 +2,8 @@
  * alloc.c - the project's allocator: libc underneath, plus a counter that
  * lets tests make the Nth allocation fail so error paths get exercised.
  *
- * The counter is process-wide and not atomic: the agent is single-threaded
- * and the hook is only used by tests.
+ * The counter is process-wide and atomic (the daemon allocates on its main
+ * thread and its sync worker); the hook is only used by tests.
  */
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* Allocations still allowed before failing; negative means no limit. */
-static long fail_after = -1;
+static _Atomic long fail_after = -1;
 
 /* 1 if this allocation must fail (test hook), counting it otherwise. */
 static int injected_failure(void)

@@ -8,6 +8,7 @@
 #include "plat_fs.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_secure.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* Write all `len` bytes, going on after short writes and EINTR. */
@@ -57,6 +59,9 @@ static int fsync_dir_of(const char *path)
 
 static int io_error(const char *what, const char *path)
 {
+    if (errno == ENOSPC || errno == EDQUOT)
+        return plat_err_set(ERR_IO, "cannot %s %s: the disk is full", what,
+                            path);
     return plat_err_set(ERR_IO, "cannot %s %s: %s", what, path,
                         strerror(errno));
 }
@@ -72,7 +77,8 @@ int plat_fs_write_atomic(const char *path, const void *data, size_t len,
         return ERR_NOMEM;
     /* A temp file left by a crashed process with our pid is garbage. */
     unlink(tmp);
-    fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+    fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+              (mode_t)mode);
     if (fd < 0) {
         rc = io_error("create a temporary file for", path);
         goto done;
@@ -195,6 +201,9 @@ int plat_fs_read_file(const char *path, size_t max, char **out,
     if (len_out)
         *len_out = len;
 done:
+    /* The file may hold a secret (a password file): wipe what was read. */
+    if (data)
+        plat_wipe(data, len);
     plat_free(data);
     close(fd);
     return rc;
@@ -259,6 +268,46 @@ int plat_fs_exists(const char *path)
     struct stat st;
 
     return stat(path, &st) == 0;
+}
+
+int plat_fs_check_dir(const char *dir, const char *what,
+                      int *group_writable)
+{
+    struct stat st;
+    unsigned mode;
+
+    if (group_writable)
+        *group_writable = 0;
+    if (stat(dir, &st) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return plat_err_set(ERR_NOTFOUND, "%s directory %s does not "
+                                "exist", what, dir);
+        return plat_err_set(ERR_IO, "cannot stat %s directory %s: %s", what,
+                            dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return plat_err_set(ERR_IO, "%s directory %s is not a directory",
+                            what, dir);
+    mode = (unsigned)(st.st_mode & 07777);
+    /* The sticky bit does not help: another user can still plant a
+     * symbolic link under a name the agent has not created yet. */
+    if (mode & S_IWOTH)
+        return plat_err_set(ERR_IO, "%s directory %s is writable by other "
+                            "users (mode %04o): use a private directory or "
+                            "run chmod o-w %s",
+                            what, dir, mode, dir);
+    if ((mode & S_IWGRP) && group_writable)
+        *group_writable = 1;
+    return PLAT_OK;
+}
+
+int plat_fs_disk_full(const char *path)
+{
+    struct statvfs sv;
+
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    return (unsigned long long)sv.f_bavail * sv.f_frsize < 64 * 1024;
 }
 
 int plat_fs_mode(const char *path, unsigned *mode_out)

@@ -9,6 +9,7 @@
 #include "plat_lock.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_fs.h"
 #include "plat_time.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOCK_RETRY_MS 50
@@ -89,13 +91,35 @@ static int take_flock(int fd, const char *path, int wait_ms)
 int plat_lock_acquire(struct plat_lock **out, const char *path, int wait_ms)
 {
     struct plat_lock *lock = NULL;
+    struct stat st;
+    char *dir;
     int fd, rc;
 
     *out = NULL;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    dir = plat_fs_dirname(path);
+    if (!dir)
+        return ERR_NOMEM;
+    rc = plat_fs_check_dir(dir, "lock file", NULL);
+    plat_free(dir);
+    if (rc < 0 && rc != ERR_NOTFOUND)
+        return rc;
+    /* A missing directory is reported by open() below, as ERR_IO. */
+    plat_err_clear();
+    /* O_NOFOLLOW: a symbolic link planted at the lock path must not make
+     * us truncate the file it points to. */
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ELOOP)
+        return plat_err_set(ERR_IO, "lock file %s is a symbolic link: "
+                            "refusing to follow it (remove it)", path);
     if (fd < 0)
         return plat_err_set(ERR_IO, "cannot open lock file %s: %s", path,
                             strerror(errno));
+    /* Nor a hard link to someone else's file, nor a device or a FIFO. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        return plat_err_set(ERR_IO, "lock file %s is not a plain file of "
+                            "its own (a link or a device): remove it", path);
+    }
     rc = take_flock(fd, path, wait_ms);
     if (rc < 0)
         goto done;

@@ -62,7 +62,9 @@ int plat_log_get_level(void)
 
 static int open_log(const char *path, int *fd_out)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+    /* O_NOFOLLOW: never append to whatever a planted link points at. */
+    int fd = open(path,
+                  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
                   LOG_FILE_MODE);
 
     if (fd < 0)

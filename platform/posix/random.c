@@ -4,13 +4,16 @@
  * The generator is seeded from the OS entropy source on first use. A child
  * of fork() would otherwise continue the parent's DRBG state and produce
  * the same "random" UUIDs, so the generator is rebuilt when the pid
- * changes. The agent is single-threaded; nothing here is locked.
+ * changes. The daemon draws from it on two threads (scheduling jitter on
+ * the main thread, UUIDs and backoff jitter on the sync worker), so every
+ * use of the generator holds one mutex.
  */
 #include "plat_random.h"
 #include "plat_err.h"
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +27,9 @@ static struct {
     mbedtls_ctr_drbg_context drbg;
 } rng;
 
-void plat_random_cleanup(void)
+static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void cleanup_locked(void)
 {
     if (!rng.ready)
         return;
@@ -33,13 +38,20 @@ void plat_random_cleanup(void)
     rng.ready = 0;
 }
 
+void plat_random_cleanup(void)
+{
+    pthread_mutex_lock(&rng_lock);
+    cleanup_locked();
+    pthread_mutex_unlock(&rng_lock);
+}
+
 static int rng_ensure(void)
 {
     int ret;
 
     if (rng.ready && rng.pid == getpid())
         return PLAT_OK;
-    plat_random_cleanup();
+    cleanup_locked();
     mbedtls_entropy_init(&rng.entropy);
     mbedtls_ctr_drbg_init(&rng.drbg);
     ret = mbedtls_ctr_drbg_seed(&rng.drbg, mbedtls_entropy_func, &rng.entropy,
@@ -57,9 +69,8 @@ static int rng_ensure(void)
     return PLAT_OK;
 }
 
-int plat_random_bytes(void *out, size_t n)
+static int random_bytes_locked(unsigned char *p, size_t n)
 {
-    unsigned char *p = out;
     int rc = rng_ensure();
 
     if (rc < 0)
@@ -78,6 +89,16 @@ int plat_random_bytes(void *out, size_t n)
         n -= chunk;
     }
     return PLAT_OK;
+}
+
+int plat_random_bytes(void *out, size_t n)
+{
+    int rc;
+
+    pthread_mutex_lock(&rng_lock);
+    rc = random_bytes_locked(out, n);
+    pthread_mutex_unlock(&rng_lock);
+    return rc;
 }
 
 int plat_random_uuid(char out[PLAT_UUID_LEN])

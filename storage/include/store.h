@@ -17,6 +17,11 @@
  * Before it writes anything, store_open checks that the file is an agent
  * store this binary understands: a damaged file, a foreign database or a
  * store of a newer agent is refused and left byte for byte as it was. A
+ * store whose directory other users can write is refused (ERR_IO; a group
+ * that can write it gets a warning in the log), and so is a store path
+ * that is a symbolic link (SQLITE_OPEN_NOFOLLOW), so nobody can make the
+ * agent write through a link they planted. A full disk is ERR_IO "cannot
+ * write store PATH: the disk is full". A
  * store whose directory is read-only cannot be opened (WAL mode needs
  * PATH-wal and PATH-shm beside it): ERR_IO. A read-only store file opens,
  * and the first write fails with ERR_IO "cannot write store PATH: ...".
@@ -82,8 +87,32 @@ void store_rollback(struct store *s);
 
 /* PRAGMA integrity_check, and (unless opened read-only) a check of the
  * search index against the registrations: PLAT_OK if both are fine,
- * ERR_CORRUPT otherwise. */
+ * ERR_CORRUPT otherwise (then the store counts as damaged, see below). */
 int store_integrity_check(struct store *s);
+
+/* Damage. store_open runs a quick check bounded in time (PRAGMA
+ * quick_check, stopped after 300 ms: a 40,000-registration store takes
+ * about 0.25 s with the file in the OS cache; a check cut short is not an
+ * error) and SQLite checks every page a query reads (cell_size_check).
+ * A damaged store is refused for writing with ERR_CORRUPT and ONE line:
+ * "store PATH is damaged (what was found): nothing more is written to it;
+ * restore a backup, or move the file away (keep it: changes not yet
+ * synced are only in it) and run `agent init` and `agent sync --now`".
+ * Opened with STORE_READONLY it opens anyway, so people can still look
+ * things up, and store_damaged() returns 1. Once damage is found on an
+ * open store (a check, or SQLITE_CORRUPT from any query), every later
+ * write is refused with the same message.
+ *
+ * store_check: full 0 runs the quick check with no time limit, full 1
+ * store_integrity_check. PLAT_OK or ERR_CORRUPT (or the I/O error met).
+ * store_check_due runs the full check when the last successful one (UTC
+ * time in agent state key STORE_CHECK_KEY) is older than `every_ms` or
+ * missing, and records the time; *ran (may be NULL) says whether it ran.
+ * The daemon calls it once a day. */
+#define STORE_CHECK_KEY "store.full_check_at"
+int store_damaged(struct store *s);
+int store_check(struct store *s, int full);
+int store_check_due(struct store *s, int64_t every_ms, int *ran);
 
 /* Small key-value table for agent state (last sync per source, cursors,
  * checkpoints). store_state_get returns ERR_NOTFOUND when the key is

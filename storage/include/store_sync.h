@@ -107,9 +107,7 @@ int store_remote_id_get(struct store *s, const char *system,
 
 int store_payment_put(struct store *s, int program_id,
                       const struct cJSON *payment);
-int store_transaction_put(struct store *s, int program_id, int payment_id,
-                          const struct cJSON *transaction);
-/* store_transaction_put for each element of the array `transactions`, in
+/* Store each element of the array `transactions` (121 transactions), in
  * one change (all or none). */
 int store_transactions_put(struct store *s, int program_id, int payment_id,
                            const struct cJSON *transactions);
@@ -120,9 +118,6 @@ int store_transaction_max_updated(struct store *s, int payment_id,
 int store_voucher_put(struct store *s, const char *ref, int payment_id,
                       const void *image, size_t len,
                       const char *content_type);
-/* 1 if the image of (ref, payment) is stored, else 0 (negative ERR_* if
- * the store cannot be read). */
-int store_voucher_has(struct store *s, const char *ref, int payment_id);
 
 /* The stored payment as a new object; ERR_NOTFOUND if not stored. */
 int store_payment_get(struct store *s, int program_id, int payment_id,
@@ -170,14 +165,6 @@ int store_conflict_get(struct store *s, int64_t id, struct cJSON **out);
  * JSON, status "already" the chosen one). */
 int store_conflict_resolve(struct store *s, int64_t id, const char *how,
                            const char *value_json);
-
-/* Entries of `kind` in `state` (NULL: pending and inflight) with a seq
- * above `after_seq`, oldest first, at most `limit` (0: all), handed to
- * `cb` as store_outbox_list does (borrowed; the callback may use the
- * store; a non-zero return stops the walk and is returned). */
-int store_outbox_list_kind(struct store *s, const char *kind,
-                           const char *state, int64_t after_seq, int limit,
-                           store_outbox_cb cb, void *payload);
 
 /* Number of entries of `ref` of `kind` in `state` (NULL: pending and
  * inflight). */

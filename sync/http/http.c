@@ -52,6 +52,7 @@ struct sync_http {
     long low_speed_limit;
     long low_speed_time_s;
     size_t max_response;
+    size_t max_response_default;
     size_t gzip_threshold;
     int max_attempts;
     long backoff_base_ms;
@@ -59,6 +60,7 @@ struct sync_http {
     void (*progress)(void *, int64_t, int64_t, int64_t, int64_t);
     void *progress_payload;
     volatile int *cancel;
+    int64_t deadline_mono_ms;
     struct sync_http_stats stats;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -93,11 +95,25 @@ struct xfer {
     int64_t sent;             /* request headers + body as sent */
     int stop_rc;              /* why the write callback stopped curl */
     int cancelled;
+    int late;                 /* stopped at the deadline */
 };
 
 static int cancelled(const struct sync_http *h)
 {
     return h->cancel && *h->cancel;
+}
+
+static int past_deadline(const struct sync_http *h)
+{
+    return h->deadline_mono_ms > 0 &&
+           plat_time_mono_ms() >= h->deadline_mono_ms;
+}
+
+static int deadline_err(const struct sync_http *h, const struct req *rq)
+{
+    return plat_err_set(ERR_RETRY, "%s request %s %s stopped: the sync is "
+                        "over its deadline", h->service, rq->method,
+                        rq->path_only);
 }
 
 static char *dup_opt(const char *s, int *rc)
@@ -161,6 +177,8 @@ int sync_http_create(struct sync_http **out,
                                                 : DEF_LOW_SPEED_TIME_S;
     h->max_response = opt->max_response ? opt->max_response
                                         : DEF_MAX_RESPONSE;
+    h->max_response_default = h->max_response;
+    h->deadline_mono_ms = opt->deadline_mono_ms;
     h->gzip_threshold = opt->gzip_request_threshold
                             ? opt->gzip_request_threshold
                             : DEF_GZIP_THRESHOLD;
@@ -457,6 +475,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
         x->cancelled = 1;
         return 1; /* curl stops with CURLE_ABORTED_BY_CALLBACK */
     }
+    if (past_deadline(x->h)) {
+        x->late = 1;
+        return 1;
+    }
     if (x->h->progress)
         x->h->progress(x->h->progress_payload, (int64_t)dlnow,
                        (int64_t)dltotal, (int64_t)ulnow, (int64_t)ultotal);
@@ -739,6 +761,21 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
                                h->service, rq->method, rq->path_only);
         goto done;
     }
+    if (crc == CURLE_ABORTED_BY_CALLBACK && x.late) {
+        *rc_out = deadline_err(h, rq);
+        goto done;
+    }
+    if (crc == CURLE_OPERATION_TIMEDOUT && x.sent > 0 &&
+        !strstr(h->errbuf, "onnect")) {
+        /* The request went out and the answer stalled under the low-speed
+         * limit: a server trickling bytes. Trying again would only hold
+         * the sync max_attempts times as long. */
+        *rc_out = plat_err_set(ERR_RETRY, "%s answer to %s %s too slow: "
+                               "under %ld bytes/s for %ld s", h->service,
+                               rq->method, rq->path_only, h->low_speed_limit,
+                               h->low_speed_time_s);
+        goto done;
+    }
     if (crc == CURLE_WRITE_ERROR && x.stop_rc != 0) {
         *rc_out = x.stop_rc; /* message set where it was found */
         goto done;
@@ -782,13 +819,16 @@ static int retryable_status(long status)
     return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-/* Sleep `ms`, waking early when cancelled. Returns 1 if cancelled. */
+/* Sleep `ms`, waking early when cancelled or at the deadline. Returns 1
+ * if cancelled, 2 at the deadline. */
 static int backoff_sleep(struct sync_http *h, int64_t ms)
 {
     while (ms > 0) {
         int64_t step = ms < SLEEP_SLICE_MS ? ms : SLEEP_SLICE_MS;
         if (cancelled(h))
             return 1;
+        if (past_deadline(h))
+            return 2;
         plat_time_sleep_ms(step);
         ms -= step;
     }
@@ -865,6 +905,8 @@ static int perform(struct sync_http *h, struct req *rq,
         if (cancelled(h))
             return plat_err_set(ERR_RETRY, "%s request %s %s cancelled",
                                 h->service, rq->method, rq->path_only);
+        if (past_deadline(h))
+            return deadline_err(h, rq);
         reason[0] = '\0';
         res = attempt(h, rq, resp, reason, sizeof(reason), &rc);
         if (res == ATT_FAIL)
@@ -912,7 +954,9 @@ static int perform(struct sync_http *h, struct req *rq,
         log_debug("%s %s %s: %s; retry %d of %d in %lld ms", h->service,
                   rq->method, rq->path_only, reason, attempts,
                   h->max_attempts - 1, (long long)delay);
-        if (backoff_sleep(h, delay))
+        if (backoff_sleep(h, delay) == 2)
+            return deadline_err(h, rq);
+        if (cancelled(h))
             return plat_err_set(ERR_RETRY, "%s request %s %s cancelled",
                                 h->service, rq->method, rq->path_only);
         h->stats.retries++;
@@ -981,6 +1025,14 @@ int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
     rq.on_data = on_data;
     rq.payload = payload;
     return request_common(h, &rq, NULL, 0, resp);
+}
+
+size_t sync_http_set_max_response(struct sync_http *h, size_t cap)
+{
+    size_t old = h->max_response;
+
+    h->max_response = cap ? cap : h->max_response_default;
+    return old;
 }
 
 int sync_http_auth_login(struct sync_http *h)

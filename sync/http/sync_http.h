@@ -78,7 +78,11 @@ struct sync_http_options {
     long connect_timeout_ms;     /* default 15000                        */
     long low_speed_limit;        /* abort below this many bytes/s ...    */
     long low_speed_time_s;       /* ... for this long; default 100 B/s
-                                    for 60 s                             */
+                                    for 60 s. Once the request is sent,
+                                    such a stall is not retried: a
+                                    server trickling its answer fails
+                                    the call after low_speed_time_s
+                                    (ERR_RETRY, "too slow")              */
     size_t max_response;         /* decoded body cap, default 64 MiB;
                                     over it: ERR_TOOLARGE                */
     size_t gzip_request_threshold; /* gzip JSON request bodies longer
@@ -100,6 +104,11 @@ struct sync_http_options {
      * as data moves, and about once a second on a silent link). Nothing is
      * sent while it is set. Borrowed; optional. */
     volatile int *cancel;
+
+    /* plat_time_mono_ms() after which nothing more is sent and a running
+     * transfer stops (ERR_RETRY, "... over its deadline"): the bound of a
+     * whole sync. 0: none. */
+    int64_t deadline_mono_ms;
 };
 
 #define SYNC_HTTP_OPTIONS_INIT { .version = SYNC_HTTP_OPTIONS_VERSION }
@@ -268,6 +277,12 @@ typedef int (*sync_http_data_cb)(void *payload, const char *data,
 int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
                          sync_http_data_cb on_data, void *payload,
                          struct sync_http_response *resp);
+
+/* Set the decoded body cap of the next requests (0: the client's
+ * default from sync_http_options.max_response); returns the cap it
+ * replaces. For a caller whose answers differ in size: a small JSON
+ * document gets a small cap, a streamed list the large one. */
+size_t sync_http_set_max_response(struct sync_http *h, size_t cap);
 
 /* Free the body of a response (the struct itself is the caller's). Safe on
  * a response that a failed call left empty; safe to call twice. */

@@ -83,6 +83,14 @@ struct sync_connector {
      * text as in sync_op_kind_name()). */
     const char *const *push_kinds;
 
+    /* Pull streams the engine pulls after the push (NULL-terminated; may
+     * be NULL), e.g. 121's {"payments", NULL}: data the push does not
+     * depend on, so that a failing one never holds back local work. A
+     * failure there ends the source with that error (in the summary and
+     * the result), but the push has happened. Skipped when an earlier
+     * phase failed, and with SYNC_PUSH_ONLY. */
+    const char *const *late_streams;
+
     /* Make the connector's state for one cycle from its config
      * (sync_ctx_conf). Also installs its HTTP authentication hook on
      * sync_ctx_http() when it talks HTTP. ERR_CONFIG names the key. */

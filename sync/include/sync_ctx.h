@@ -58,8 +58,10 @@ const struct sync_engine_options *sync_ctx_options(const struct sync_ctx *ctx);
  * installs its auth hook on it in cb_init. Borrowed. */
 struct sync_http *sync_ctx_http(struct sync_ctx *ctx);
 
-/* 1 when the cycle should stop (the message is then set: ERR_RETRY
- * "sync cancelled"), else 0. Check it between batches. */
+/* 1 when the cycle should stop, with the message set: ERR_RETRY "sync
+ * cancelled", ERR_RETRY "... over its deadline" (opt->deadline_ms) or
+ * ERR_TOOLARGE "... store budget ..." (opt->max_store_growth); else 0.
+ * Check it between batches. */
 int sync_ctx_cancelled(struct sync_ctx *ctx);
 
 /* Progress of the current stream: `done` units of `total` (0: unknown). */
@@ -102,6 +104,10 @@ int sync_state_get(struct sync_ctx *ctx, const char *name, char **out);
 int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value);
 
 /* ---- records from the source (join the open batch) -------------------- */
+
+/* Every put below counts the record's bytes against the cycle's store
+ * budget (opt->max_store_growth): over it, ERR_TOOLARGE and nothing of
+ * that record written (the connector's batch then rolls back). */
 
 /* A program definition (121's GET /programs/{id} body) and its ETag. */
 int sync_put_program(struct sync_ctx *ctx, const struct cJSON *program,

@@ -6,7 +6,9 @@
  * For each source, in registry order: init, auth, pull every stream (each
  * batch committed with its cursor), confirm in-flight operations, then
  * push the outbox operations meant for it, kind by kind, so that the
- * conflict check of every pushed field uses fresh source values. An
+ * conflict check of every pushed field uses fresh source values, then pull
+ * the connector's late streams (data the push does not need, e.g. 121's
+ * payments: their failure never holds back an upload). An
  * interrupted cycle loses at most one batch of download work and nothing
  * of the local work.
  *
@@ -88,7 +90,21 @@ struct sync_engine_options {
     sync_progress_cb progress;
     void *progress_payload;
     volatile int *cancel;        /* set non-zero to stop after a batch  */
+
+    /* Bounds on what a source can make one cycle do (a server sending
+     * without end, or a byte at a time). */
+    int64_t deadline_ms;         /* whole cycle, monotonic; 0: 6 h. Past
+                                    it the running request stops and the
+                                    source ends with ERR_RETRY          */
+    int64_t max_store_growth;    /* bytes of records one cycle may write
+                                    (JSON size); 0: 4 GiB. Over it:
+                                    ERR_TOOLARGE, the batch rolled back */
+    long low_speed_time_s;       /* a transfer under 100 B/s this long
+                                    fails (not retried); 0: 60 s        */
 };
+
+#define SYNC_DEADLINE_DEFAULT_MS (6LL * 3600 * 1000)
+#define SYNC_STORE_GROWTH_DEFAULT ((int64_t)4 << 30)
 
 /* What one source did in a cycle. */
 struct sync_summary {

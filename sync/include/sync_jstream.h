@@ -41,7 +41,4 @@ int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len);
  * connection dropped mid-array), or if the array was never found. */
 int sync_jstream_finish(struct sync_jstream *js);
 
-/* Records delivered so far. */
-int64_t sync_jstream_count(const struct sync_jstream *js);
-
 #endif

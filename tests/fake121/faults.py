@@ -25,6 +25,26 @@ never faulted). Knobs of one rule:
   drop_every_nth_connection  every Nth new TCP connection is closed right after
                         its first request line is read (no response); stays on
                         until reset
+  trickle_ms            send the body of the next `count` matching answers one
+                        byte every N ms (headers at once, full Content-Length)
+  extra_registrations   GET .../registrations answers with `limit` + N valid
+                        synthetic rows (ids above the filter.id=$gt: value, or
+                        above the largest id); stays on until reset
+  endless_registrations true: GET .../registrations answers with exactly
+                        `limit` valid synthetic rows above the filter.id=$gt:
+                        value, so an id walk never ends; stays on until reset
+  body_replace          {"old": "...", "new": "..."}: in the next `count`
+                        matching 2xx answers, every occurrence of the text
+                        `old` in the body becomes `new` (e.g. a value with
+                        \\u0000, or "id":1e308)
+  html_page             the next `count` matching answers are a 200 HTML page
+                        (text/html), as a captive portal or proxy sends
+  office_edit           {"data": {...}, "username": "office-user", "reason"}:
+                        on the next matching PATCH (e.g. path_contains
+                        "/registrations/ref-00001"), first apply this edit of
+                        the registration as another user (same validation and
+                        events as /_test/edit), then the PATCH itself: a
+                        write landing between the client's check and its write
 """
 
 import threading
@@ -49,6 +69,15 @@ class Rule:
         self.truncate_left = count if spec.get("truncate_json") else 0
         self.malformed_left = count if spec.get("malformed_json") else 0
         self.nth_conn = int(spec.get("drop_every_nth_connection") or 0)
+        self.trickle_ms = int(spec.get("trickle_ms") or 0)
+        self.trickle_left = count if self.trickle_ms else 0
+        self.extra_regs = int(spec.get("extra_registrations") or 0)
+        self.endless = bool(spec.get("endless_registrations"))
+        self.office_edit = spec.get("office_edit") or None
+        self.office_left = 1 if self.office_edit else 0
+        self.body_replace = spec.get("body_replace") or None
+        self.replace_left = count if self.body_replace else 0
+        self.html_left = count if spec.get("html_page") else 0
 
     def matches(self, path):
         return self.path_contains in path
@@ -56,7 +85,9 @@ class Rule:
     def exhausted(self):
         return (self.latency_ms == 0 or self.latency_left == 0) and self.fail_left <= 0 \
             and self.r429_left <= 0 and self.drop_left <= 0 and self.truncate_left <= 0 \
-            and self.malformed_left <= 0 and self.nth_conn == 0
+            and self.malformed_left <= 0 and self.nth_conn == 0 \
+            and self.trickle_left <= 0 and not self.extra_regs and not self.endless \
+            and self.office_left <= 0 and self.replace_left <= 0 and self.html_left <= 0
 
     def describe(self):
         d = dict(self.spec)
@@ -69,7 +100,8 @@ class Rule:
 class Plan:
     """What the faults decided for one request."""
     __slots__ = ("latency", "fail_status", "fail_after_apply", "r429", "retry_after",
-                 "drop_after", "truncate", "malformed")
+                 "drop_after", "truncate", "malformed", "trickle_ms", "extra_regs",
+                 "endless", "office_edit", "body_replace", "html_page")
 
     def __init__(self):
         self.latency = 0.0
@@ -80,6 +112,12 @@ class Plan:
         self.drop_after = None
         self.truncate = False
         self.malformed = False
+        self.trickle_ms = 0
+        self.extra_regs = 0
+        self.endless = False
+        self.office_edit = None
+        self.body_replace = None
+        self.html_page = False
 
 
 class Faults:
@@ -111,7 +149,7 @@ class Faults:
                     return True
             return False
 
-    def plan(self, path):
+    def plan(self, path, method="GET"):
         p = Plan()
         with self.lock:
             for r in self.rules:
@@ -140,6 +178,22 @@ class Faults:
                 if not p.malformed and r.malformed_left > 0:
                     r.malformed_left -= 1
                     p.malformed = True
+                if not p.trickle_ms and r.trickle_left > 0:
+                    r.trickle_left -= 1
+                    p.trickle_ms = r.trickle_ms
+                if r.extra_regs:
+                    p.extra_regs = r.extra_regs
+                if r.endless:
+                    p.endless = True
+                if p.body_replace is None and r.replace_left > 0:
+                    r.replace_left -= 1
+                    p.body_replace = r.body_replace
+                if not p.html_page and r.html_left > 0:
+                    r.html_left -= 1
+                    p.html_page = True
+                if p.office_edit is None and r.office_left > 0 and method == "PATCH":
+                    r.office_left -= 1
+                    p.office_edit = r.office_edit
             self.rules = [r for r in self.rules if not r.exhausted()]
         return p
 

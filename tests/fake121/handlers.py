@@ -154,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             testapi.handle(self, app, method, path, split.query, body)
             return
 
-        plan = app.faults.plan(path) if path.startswith("/api") else None
+        plan = app.faults.plan(path, method) if path.startswith("/api") else None
         note = None
         ip = self.client_address[0]
         resp = None
@@ -187,8 +187,15 @@ class Handler(BaseHTTPRequestHandler):
             if not ok:
                 resp = Resp(429, {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
                             headers=[("Retry-After", str(reset))])
+        if resp is None and plan is not None and plan.office_edit is not None:
+            self.office_edit(path, plan.office_edit)
+            note = "office_edit"
         if resp is None:
             resp, route = self.route(ctx, method, path, route)
+        if (plan is not None and (plan.extra_regs or plan.endless) and method == "GET"
+                and resp.status == 200 and re.fullmatch(r"/api/programs/\d+/registrations", path)):
+            resp = self.synthetic_registrations(ctx, plan)
+            note = "endless_registrations" if plan.endless else "extra_registrations"
         if plan is not None and plan.fail_status and plan.fail_after_apply:
             resp = self.fail_resp(plan.fail_status)
             note = "fail_after_apply"
@@ -203,6 +210,18 @@ class Handler(BaseHTTPRequestHandler):
                 data = b"".join(resp.chunks)
                 resp.chunks = [data[: max(1, len(data) // 2)]]
                 note = "truncate_json"
+            if plan.body_replace and resp.chunks and 200 <= resp.status < 300:
+                data = b"".join(resp.chunks)
+                old = str(plan.body_replace.get("old", "")).encode("utf-8")
+                new = str(plan.body_replace.get("new", "")).encode("utf-8")
+                if old:
+                    resp.chunks = [data.replace(old, new)]
+                note = "body_replace"
+            if plan.html_page:
+                resp = Resp(200, b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+                                 b"<body><form>Wi-Fi login</form></body></html>\n",
+                            ctype="text/html; charset=utf-8", etag=False)
+                note = "html_page"
             if plan.malformed and resp.chunks:
                 data = b"".join(resp.chunks)
                 resp.chunks = [b'{"data":[{"id":1,,"status":]' + data[len(data) // 2:]]
@@ -210,10 +229,62 @@ class Handler(BaseHTTPRequestHandler):
         token = app.stats.record(method, route, self.path, resp.status, self._bytes_in, 0,
                                  started, note)
         sent = self.send(resp, drop_after=plan.drop_after if plan is not None else None,
-                         method=method)
+                         method=method, trickle_ms=plan.trickle_ms if plan is not None else 0)
+        if plan is not None and plan.trickle_ms:
+            note = "trickle"
         if plan is not None and plan.drop_after is not None:
             note = "drop_after_bytes"
         app.stats.sent(token, sent, note)
+
+    def office_edit(self, path, spec):
+        """Another user's edit of the registration the PATCH is for, applied
+        before the PATCH (fault knob office_edit)."""
+        import testapi
+        ref = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+        data = {"referenceId": spec.get("referenceId") or ref, "data": spec.get("data") or {},
+                "reason": spec.get("reason", "office fix"),
+                "username": spec.get("username", "office-user")}
+        try:
+            testapi.t_edit(self.app, data)
+        except HttpError as e:
+            sys.stderr.write("fake121: office_edit failed: %r\n" % (e.body,))
+
+    def synthetic_registrations(self, ctx, plan):
+        """`limit` (+ extra) valid rows above the filter.id=$gt: value, shaped
+        like the program's first registration (fault knobs endless_registrations,
+        extra_registrations)."""
+        app = self.app
+        pid = re.match(r"/api/programs/(\d+)/", ctx.path)
+        p = (app.state.programs.get(int(pid.group(1))) if pid else None) or app.state.default_program
+        q = ctx.q
+        try:
+            limit = int(q.get("limit", "20"))
+        except ValueError:
+            limit = 20
+        if limit < 0:
+            limit = 1000
+        gt = 0
+        m = re.match(r"\$gt:(\d+)$", q.get("filter.id", ""))
+        if m:
+            gt = int(m.group(1))
+        elif p.reg_ids:
+            gt = p.reg_ids[-1]
+        with app.state.lock:
+            live = [r for r in p.regs if r.status != "deleted"]
+            tmpl = p.make_viewer()(live[0]) if live else {"programId": p.id, "status": "new"}
+        n = limit + (plan.extra_regs or 0)
+        rows = []
+        for i in range(1, n + 1):
+            row = dict(tmpl)
+            row["id"] = gt + i
+            row["referenceId"] = "endless-%09d" % (gt + i)
+            row["registrationProgramId"] = gt + i
+            rows.append(row)
+        body = {"data": rows, "meta": {"itemsPerPage": limit, "totalItems": gt + n + 1000000,
+                                       "currentPage": 1, "totalPages": 1000000,
+                                       "sortBy": [["id", "ASC"]]},
+                "links": {"current": "?page=1&limit=%d" % limit}}
+        return Resp(200, body)
 
     def fail_resp(self, status):
         body = FAIL_BODIES.get(status)
@@ -274,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------- response
 
-    def send(self, resp, drop_after=None, method="GET"):
+    def send(self, resp, drop_after=None, method="GET", trickle_ms=0):
         """Write a response; returns the number of bytes sent."""
         app = self.app
         chunks = resp.chunks
@@ -307,6 +378,14 @@ class Handler(BaseHTTPRequestHandler):
         if method == "HEAD":
             return n
         try:
+            if trickle_ms:
+                data = b"".join(chunks)
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    n += 1
+                    time.sleep(trickle_ms / 1000.0)
+                return n
             if drop_after is not None:
                 left = max(0, int(drop_after))
                 for c in chunks:

@@ -424,13 +424,13 @@ static void test_old_server_section(void)
     CHECK_INT(parse(&cfg, "[store]\npath = /x.db\n[server]\n"
                     "url = https://121.example.org\nprogram_id = 3\n"
                     "user = u\nca_file = /etc/ca.pem\n"
-                    "pinned_public_key = sha256//AAAA\nproxy = http://p\n"),
+                    "pinned_public_key = sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=\nproxy = http://p\n"),
               PLAT_OK);
     plat_log_set_file(NULL);
     CHECK_STR(v121(&cfg, "url"), "https://121.example.org");
     CHECK_INT(cfg.program_id, 3);
     CHECK_STR(cfg.ca_file, "/etc/ca.pem");
-    CHECK_STR(cfg.pinned_pubkey, "sha256//AAAA");
+    CHECK_STR(cfg.pinned_pubkey, "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=");
     CHECK_STR(cfg.proxy, "http://p");
     CHECK(enabled(&cfg, "121"));
     CHECK_INT(agent_config_validate(&cfg), PLAT_OK);
@@ -611,6 +611,148 @@ static void test_foreach(void)
     agent_config_dispose(&cfg);
 }
 
+#define PIN "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE="
+
+/* sync.pinned_public_key: curl's sha256//<base64 of 32 bytes>, several
+ * separated by ';'; anything else is refused when the file is read. */
+static void test_pinned_public_key(void)
+{
+    static const char *const bad[] = {
+        "garbage", "sha256//AAAA", "sha256//" "YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE",
+        "sha1//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=",
+        "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMw!=",
+        "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwF=", /* bits */
+        PIN ";", PIN ";garbage", ";" PIN, PIN " x", "/etc/agent/pin.pem",
+    };
+    struct agent_config cfg;
+    char why[256], text[512];
+
+    CHECK_INT(agent_config_pin_check("", why, sizeof(why)), 0);
+    CHECK_INT(agent_config_pin_check(PIN, why, sizeof(why)), 0);
+    CHECK_INT(agent_config_pin_check(PIN ";" PIN, why, sizeof(why)), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[sync]\npinned_public_key = %s\n",
+                 bad[i]);
+        CHECK_INT(parse(&cfg, text), ERR_CONFIG);
+        CHECK(contains(plat_err_msg(), "sync.pinned_public_key"));
+        CHECK(contains(plat_err_msg(), "sha256//"));
+        agent_config_dispose(&cfg);
+    }
+    snprintf(text, sizeof(text), "[sync]\npinned_public_key = %s;%s\n",
+             PIN, PIN);
+    CHECK_INT(parse(&cfg, text), PLAT_OK);
+    agent_config_dispose(&cfg);
+}
+
+static void on_warn(const char *msg, void *payload)
+{
+    struct plat_buf *b = payload;
+
+    CHECK_INT(plat_buf_puts(b, msg), PLAT_OK);
+    CHECK_INT(plat_buf_puts(b, "\n"), PLAT_OK);
+}
+
+static void warnings_of(const char *text, struct plat_buf *out)
+{
+    struct agent_config cfg;
+
+    out->len = 0;
+    if (out->data)
+        out->data[0] = '\0';
+    REQUIRE(parse(&cfg, text) == PLAT_OK);
+    agent_config_warnings(&cfg, on_warn, out);
+    agent_config_dispose(&cfg);
+}
+
+/* http:// to another host than the loopback and credentials in a URL are
+ * warned about, never quoting the credentials. */
+static void test_url_warnings(void)
+{
+    struct plat_buf b;
+
+    plat_buf_init(&b, 65536);
+    warnings_of("[121]\nurl = https://121.example.org\n", &b);
+    CHECK_INT((int)b.len, 0);
+    warnings_of("[121]\nurl = http://121.example.org\n", &b);
+    CHECK(b.data && contains(b.data, "[121] url uses http://"));
+    CHECK(b.data && contains(b.data, "clear"));
+    warnings_of("[121]\nurl = http://127.0.0.1:8080\n", &b);
+    CHECK_INT((int)b.len, 0);
+    warnings_of("[121]\nurl = http://localhost\n", &b);
+    CHECK_INT((int)b.len, 0);
+    warnings_of("[121]\nurl = http://[::1]:3000/x\n", &b);
+    CHECK_INT((int)b.len, 0);
+    warnings_of("[121]\nurl = http://localhost.evil.example\n", &b);
+    CHECK(b.data && contains(b.data, "http://"));
+    warnings_of("[121]\nurl = https://bob:hunter2@121.example.org\n", &b);
+    CHECK(b.data && contains(b.data, "credentials"));
+    CHECK(b.data && contains(b.data, "password_file"));
+    CHECK(b.data && !contains(b.data, "hunter2"));
+    CHECK(b.data && !contains(b.data, "bob"));
+    warnings_of("[121]\nurl = https://h.example\n[sync]\n"
+                "proxy = http://pu:pp@proxy.example:3128\n", &b);
+    CHECK(b.data && contains(b.data, "sync.proxy holds credentials"));
+    CHECK(b.data && !contains(b.data, "pp@"));
+    plat_buf_dispose(&b);
+    CHECK(agent_url_has_credentials("https://u@h/x"));
+    CHECK(!agent_url_has_credentials("https://h/x@y"));
+}
+
+static int proxy_cb(const char *key, const char *value, int is_number,
+                    void *payload)
+{
+    (void)is_number;
+    (void)payload;
+    CHECK(!contains(value, "hunter2"));
+    if (strcmp(key, "sync.proxy") == 0)
+        CHECK_STR(value, "http://***@proxy.example:3128");
+    return 0;
+}
+
+/* `config show` masks the credentials of the proxy URL too. */
+static void test_show_masks_proxy(void)
+{
+    struct agent_config cfg;
+
+    REQUIRE(parse(&cfg, "[sync]\nproxy = http://u:hunter2@proxy.example:3128"
+                  "\n") == PLAT_OK);
+    CHECK_INT(agent_config_foreach(&cfg, proxy_cb, NULL), PLAT_OK);
+    agent_config_dispose(&cfg);
+}
+
+/* A config file others can write is refused (it can redirect the agent);
+ * one its group can write loads with a warning. */
+static void test_config_mode(void)
+{
+    struct agent_config cfg;
+    char path[128];
+    const char *text = "[121]\nprogram_id = 7\n";
+    int gw = -1;
+
+    REQUIRE(make_tmpdir());
+    snprintf(path, sizeof(path), "%s/agent.conf", tmpdir);
+    REQUIRE(plat_fs_write_atomic(path, text, strlen(text), 0600) == 0);
+    REQUIRE(chmod(path, 0646) == 0);
+    REQUIRE(agent_config_init(&cfg) == PLAT_OK);
+    CHECK_INT(agent_config_load(&cfg, path), ERR_CONFIG);
+    CHECK(contains(plat_err_msg(), "other users"));
+    CHECK(contains(plat_err_msg(), "chmod 600"));
+    CHECK_INT(agent_config_mode_check(path, &gw), ERR_CONFIG);
+    agent_config_dispose(&cfg);
+
+    REQUIRE(chmod(path, 0660) == 0);
+    REQUIRE(agent_config_init(&cfg) == PLAT_OK);
+    CHECK_INT(agent_config_load(&cfg, path), PLAT_OK);
+    CHECK_INT(agent_config_mode_check(path, &gw), PLAT_OK);
+    CHECK_INT(gw, 1);
+    agent_config_dispose(&cfg);
+    REQUIRE(chmod(path, 0644) == 0);
+    CHECK_INT(agent_config_mode_check(path, &gw), PLAT_OK);
+    CHECK_INT(gw, 0);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
 static void test_default_paths(void)
 {
     char *p = agent_config_default_path();
@@ -632,5 +774,7 @@ TEST_MAIN(TEST(test_parse_valid), TEST(test_defaults), TEST(test_unknown_key),
           TEST(test_old_server_section), TEST(test_show_hides_secrets),
           TEST(test_load),
           TEST(test_sync_and_conflict_keys), TEST(test_daemon_keys),
-          TEST(test_foreach),
+          TEST(test_foreach), TEST(test_pinned_public_key),
+          TEST(test_url_warnings), TEST(test_show_masks_proxy),
+          TEST(test_config_mode),
           TEST(test_default_paths))

@@ -12,6 +12,7 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_time.h"
 #include "store.h"
 #include "store_registrations.h"
 #include "store_sync.h"
@@ -45,7 +46,17 @@ struct script {
     cJSON *sent;            /* what the push sent: [{ref: {field:value}}]  */
     int pulled_batches;     /* batches committed by the pulls              */
     int inits, exits;
+    int late_rc;            /* the late stream's answer                    */
+    int batch_ms;           /* sleep before each batch                     */
+    char log[256];          /* "pull regs;push edit;pull late;" ...        */
 };
+
+static void log_call(struct script *sc, const char *what, const char *name)
+{
+    size_t n = strlen(sc->log);
+
+    snprintf(sc->log + n, sizeof(sc->log) - n, "%s %s;", what, name);
+}
 
 static struct script script_a, script_b;
 
@@ -136,11 +147,16 @@ static int mem_pull(void *state, struct sync_ctx *ctx, const char *stream)
     size_t n_seen = 0;
     int b, i, id, rc;
 
+    log_call(sc, "pull", stream);
+    if (strcmp(stream, "late") == 0 && sc->late_rc)
+        return plat_err_set(sc->late_rc, "scripted late stream failure");
     if (strcmp(stream, "regs") != 0)
         return PLAT_OK;
     if ((rc = sync_cursor_get_i64(ctx, "regs.batch", 0, &next)) != PLAT_OK)
         return rc;
     for (b = (int)next; b < sc->batches; b++) {
+        if (sc->batch_ms)
+            plat_time_sleep_ms(sc->batch_ms);
         if (sync_ctx_cancelled(ctx))
             return ERR_RETRY;
         if (b == sc->fail_at)
@@ -194,6 +210,7 @@ static int mem_push(void *state, struct sync_ctx *ctx, const char *kind)
     size_t *order = NULL, k;
     int rc;
 
+    log_call(sc, "push", kind);
     if (sc->push_rc)
         return plat_err_set(sc->push_rc, "scripted push failure");
     if (strcmp(kind, "edit") != 0)
@@ -273,6 +290,22 @@ static const struct sync_connector mem_b = {
     .config = mem_conf,
     .streams = mem_streams,
     .push_kinds = mem_kinds,
+    .cb_init = mem_init,
+    .cb_auth = mem_auth,
+    .cb_pull = mem_pull,
+    .cb_push = mem_push,
+    .cb_exit = mem_exit,
+};
+
+/* mem_a with a late stream, pulled after the push. */
+static const char *const late_streams[] = {"late", NULL};
+static const struct sync_connector mem_late = {
+    .name = "mem_a",
+    .description = "scripted in-memory source A with a late stream",
+    .config = mem_conf,
+    .streams = mem_streams,
+    .push_kinds = mem_kinds,
+    .late_streams = late_streams,
     .cb_init = mem_init,
     .cb_auth = mem_auth,
     .cb_pull = mem_pull,
@@ -769,7 +802,95 @@ static void test_failure_does_not_stop_others(void)
     fixture_close(&f);
 }
 
-TEST_MAIN(TEST(test_pull_batches), TEST(test_resume_after_failure),
+static int run_late(struct fixture *f)
+{
+    static const struct sync_connector *const late[] = {&mem_late, NULL};
+
+    f->r.conf[0].connector = &mem_late;
+    memset(&f->r.rep, 0, sizeof(f->r.rep));
+    script_a.log[0] = '\0';
+    return sync_engine_run_with(f->s, &f->r.opt, late, &f->r.rep);
+}
+
+/* Late streams come after the push; their failure is the source's result
+ * but never holds back an upload. */
+static void test_late_streams_after_push(void)
+{
+    struct fixture f;
+    char ref[32];
+
+    REQUIRE(fixture_open(&f, 0));
+    script_a.batches = 1;
+    script_a.per_batch = 3;
+    CHECK_INT(run_late(&f), PLAT_OK);
+    CHECK_STR(script_a.log, "pull regs;push edit;pull late;");
+
+    script_a.late_rc = ERR_INVALID;
+    ref_of(2, ref, sizeof(ref));
+    CHECK_INT(local_edit(f.s, ref, "fullName", "Edited"), PLAT_OK);
+    CHECK_INT(run_late(&f), ERR_INVALID);
+    CHECK_STR(script_a.log, "pull regs;push edit;pull late;");
+    CHECK_INT(f.r.rep.per[0].rc, ERR_INVALID);
+    CHECK_STR(f.r.rep.per[0].error, "scripted late stream failure");
+    CHECK_STR(f.r.rep.total.error, "scripted late stream failure");
+    CHECK_INT(f.r.rep.per[0].pushed, 1);
+    CHECK_INT(cJSON_GetArraySize(script_a.sent), 1);
+
+    /* An early stream failing still stops before the push. */
+    script_a.late_rc = 0;
+    script_a.batches = 2;
+    script_a.fail_at = 1;
+    script_a.fail_rc = ERR_INVALID;
+    CHECK_INT(run_late(&f), ERR_INVALID);
+    CHECK_STR(script_a.log, "pull regs;");
+
+    /* Push only: no late pull. */
+    script_a.fail_at = -1;
+    f.r.opt.direction = SYNC_PUSH_ONLY;
+    CHECK_INT(run_late(&f), PLAT_OK);
+    CHECK_STR(script_a.log, "push edit;");
+    fixture_close(&f);
+}
+
+/* The store budget of a cycle: over it, ERR_TOOLARGE naming the option,
+ * the batch that passed it rolled back. */
+static void test_store_budget(void)
+{
+    struct fixture f;
+
+    REQUIRE(fixture_open(&f, 0));
+    script_a.batches = 10;
+    script_a.per_batch = 10;
+    f.r.opt.max_store_growth = 4000; /* a few batches of ~150 bytes each */
+    CHECK_INT(run_engine(f.s, &f.r), ERR_TOOLARGE);
+    CHECK(strstr(f.r.rep.total.error, "max_store_growth") != NULL);
+    CHECK(count_regs(f.s) > 0 && count_regs(f.s) < 100);
+    CHECK_INT(count_regs(f.s) % 10, 0);
+    /* The next cycle has a budget of its own and goes on. */
+    f.r.opt.max_store_growth = 0;
+    CHECK_INT(run_engine(f.s, &f.r), PLAT_OK);
+    CHECK_INT(count_regs(f.s), 100);
+    fixture_close(&f);
+}
+
+/* The deadline of a cycle: past it the connector sees "cancelled" and the
+ * source ends with ERR_RETRY naming the deadline. */
+static void test_deadline(void)
+{
+    struct fixture f;
+
+    REQUIRE(fixture_open(&f, 0));
+    f.r.opt.deadline_ms = 150;
+    script_a.batches = 10;
+    script_a.batch_ms = 50;
+    CHECK_INT(run_engine(f.s, &f.r), ERR_RETRY);
+    CHECK(strstr(f.r.rep.total.error, "deadline") != NULL);
+    CHECK(count_regs(f.s) > 0 && count_regs(f.s) < 100);
+    fixture_close(&f);
+}
+
+TEST_MAIN(TEST(test_late_streams_after_push), TEST(test_store_budget),
+          TEST(test_deadline), TEST(test_pull_batches), TEST(test_resume_after_failure),
           TEST(test_cancel_keeps_committed_batch),
           TEST(test_cancel_stops_the_cycle),
           TEST(test_push_failure_keeps_ops), TEST(test_deletion_marks),

@@ -1167,16 +1167,53 @@ static void test_low_speed_timeout(void)
     opts_default(&o);
     o.low_speed_limit = 1000;
     o.low_speed_time_s = 1;
-    o.max_attempts = 1;
+    /* A trickling answer fails once, after the low-speed time: not
+     * max_attempts times over (a server sending a byte every few seconds
+     * held a sync for minutes). */
+    o.max_attempts = 4;
     h = client_with(&o, "\"script\":[{\"body_size\":2000,"
+                        "\"slow\":[10,0.2]},{\"body_size\":2000,"
+                        "\"slow\":[10,0.2]},{\"body_size\":2000,"
+                        "\"slow\":[10,0.2]},{\"body_size\":2000,"
                         "\"slow\":[10,0.2]}]");
     REQUIRE(h);
     t0 = plat_time_mono_ms();
     CHECK_INT(sync_http_request(h, "GET", "/api/slow", NULL, NULL, 0, NULL,
                                 &r), ERR_RETRY);
     dt = plat_time_mono_ms() - t0;
-    CHECK(strstr(plat_err_msg(), "unreachable after 1 attempts"));
-    CHECK(dt >= 900 && dt < 4000);
+    CHECK(strstr(plat_err_msg(), "too slow"));
+    CHECK(dt >= 900 && dt < 2500);
+    sync_http_response_dispose(&r);
+    sync_http_destroy(h);
+}
+
+/* The sync's deadline stops a slow transfer and the retries. */
+static void test_deadline(void)
+{
+    struct sync_http_options o;
+    struct sync_http *h;
+    struct sync_http_response r;
+    int64_t t0, dt;
+
+    opts_default(&o);
+    o.low_speed_limit = 1;
+    o.low_speed_time_s = 30;
+    o.max_attempts = 4;
+    t0 = plat_time_mono_ms();
+    o.deadline_mono_ms = t0 + 800;
+    h = client_with(&o, "\"script\":[{\"body_size\":2000,"
+                        "\"slow\":[10,0.5]}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_request(h, "GET", "/api/slow", NULL, NULL, 0, NULL,
+                                &r), ERR_RETRY);
+    dt = plat_time_mono_ms() - t0;
+    CHECK(strstr(plat_err_msg(), "over its deadline"));
+    CHECK(dt >= 700 && dt < 2500);
+    sync_http_response_dispose(&r);
+    /* Nothing more is sent after it. */
+    CHECK_INT(sync_http_request(h, "GET", "/api/x", NULL, NULL, 0, NULL,
+                                &r), ERR_RETRY);
+    CHECK(strstr(plat_err_msg(), "over its deadline"));
     sync_http_response_dispose(&r);
     sync_http_destroy(h);
 }
@@ -1968,6 +2005,7 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_connection_cut_is_retried),
           TEST(test_connect_refused),
           TEST(test_low_speed_timeout),
+          TEST(test_deadline),
           TEST(test_response_cap),
           TEST(test_unknown_content_encoding),
           TEST(test_stream_gzip),

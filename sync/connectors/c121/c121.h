@@ -133,8 +133,9 @@ typedef int (*c121_record_fn)(void *payload, struct cJSON *rec);
 /* GET `path` and hand each element of the array under `key` (NULL: the
  * top-level array) to `fn`, parsed, as it arrives; memory stays bounded
  * by one record (C121_MAX_RECORD). PLAT_OK when a 2xx answer was read to
- * its end. A record that does not parse: ERR_INVALID "malformed <what>
- * from server". A non-2xx answer: the code and message of
+ * its end. A record that does not parse, or holds an escaped NUL in a
+ * string: ERR_INVALID naming <what>, the record not handed on. A 2xx HTML
+ * page: ERR_INVALID "... HTML page instead of JSON". A non-2xx answer: the code and message of
  * sync_http_response_err (e.g. ERR_NOTFOUND for 404); *status_out (may be
  * NULL) receives the HTTP status, 0 if there was none. */
 int c121_get_records(struct c121 *c, const char *path, const char *key,
@@ -149,6 +150,21 @@ int c121_get_records(struct c121 *c, const char *path, const char *key,
 int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
                   const char *what, struct cJSON **out, long *status_out,
                   char *etag_out);
+
+/* Largest answer read whole (c121_get_json and the other small JSON
+ * answers); streamed lists have the client's large cap. */
+#define C121_MAX_SMALL_ANSWER ((size_t)8 << 20)
+
+/* 1 and *out when `v` is a JSON number that is a whole number in
+ * [lo, hi] (hi at most 2^53), else 0: no float-to-integer cast of what a
+ * server sent is made before this check. */
+int c121_json_int(const struct cJSON *v, int64_t lo, int64_t hi,
+                  int64_t *out);
+#define C121_ID_MAX 9007199254740991LL
+
+/* 1 when the JSON text json[0..len) holds "\u0000" inside a string (a
+ * NUL that would cut the decoded value short), else 0. */
+int c121_json_has_nul(const char *json, size_t len);
 
 /* A moment on the server's clock no later than now: the login time of the
  * current session (GET /api/users/current: the earlier of lastLogin and

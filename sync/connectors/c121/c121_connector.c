@@ -29,7 +29,10 @@ static const struct sync_conf_key c121_config[] = {
     {NULL, 0, NULL, NULL}};
 
 static const char *const c121_streams[] = {"program", "registrations",
-                                           "events", "payments", NULL};
+                                           "events", NULL};
+/* After the push: uploads never wait on payments, transactions or
+ * voucher images. */
+static const char *const c121_late_streams[] = {"payments", NULL};
 static const char *const c121_push_kinds[] = {"create", "edit", "status",
                                               NULL};
 
@@ -142,6 +145,7 @@ const struct sync_connector sync_connector_c121 = {
     .config = c121_config,
     .streams = c121_streams,
     .push_kinds = c121_push_kinds,
+    .late_streams = c121_late_streams,
     .cb_init = cb_c121_init,
     .cb_auth = cb_c121_auth,
     .cb_pull = cb_c121_pull,

@@ -334,7 +334,15 @@ static int auth_login(struct sync_http *h, void *payload)
 
     memset(&resp, 0, sizeof(resp));
     plat_buf_init(&body, 0);
-    rc = plat_buf_puts(&body, "{\"username\":");
+    /* Allocate the worst case (every byte escaped as \u00XX) up front, so
+     * the buffer never grows: a realloc would free a copy of the password
+     * without wiping it. */
+    rc = plat_buf_printf(&body, "%*s",
+                         (int)(64 + 6 * (strlen(a->user) +
+                                         strlen(a->password))), "");
+    plat_buf_reset(&body);
+    if (rc == PLAT_OK)
+        rc = plat_buf_puts(&body, "{\"username\":");
     if (rc == PLAT_OK)
         rc = json_string(&body, a->user);
     if (rc == PLAT_OK)

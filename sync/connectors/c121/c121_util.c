@@ -91,11 +91,63 @@ static void request_label(char *out, size_t n, const char *path)
     snprintf(out, n, "121 GET %.*s", (int)len, path);
 }
 
+/* ---- checks of what a server sent ---------------------------------------- */
+
+int c121_json_int(const cJSON *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v))
+        return 0;
+    d = v->valuedouble;
+    /* Compare as doubles first: NaN and out-of-range values fail here,
+     * before any cast. */
+    if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d)
+        return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
+int c121_json_has_nul(const char *json, size_t len)
+{
+    size_t i;
+    int in_str = 0;
+
+    for (i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = json[i] == '"';
+            continue;
+        }
+        if (json[i] == '"') {
+            in_str = 0;
+        } else if (json[i] == '\\' && i + 1 < len) {
+            if (json[i + 1] == 'u' && i + 5 < len &&
+                memcmp(json + i + 2, "0000", 4) == 0)
+                return 1;
+            i++; /* the escaped character */
+        }
+    }
+    return 0;
+}
+
+/* A body that starts (after blanks) with '<' is markup, not JSON. */
+static int looks_html(const char *data, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && (data[i] == ' ' || data[i] == '\t' ||
+                       data[i] == '\r' || data[i] == '\n'))
+        i++;
+    return i < len && data[i] == '<';
+}
+
 /* ---- streamed GET ------------------------------------------------------- */
 
 struct records {
     struct sync_jstream *js;
     const char *what;
+    const char *label;
+    int started;
     c121_record_fn fn;
     void *payload;
 };
@@ -103,8 +155,15 @@ struct records {
 static int on_record(void *payload, const char *json, size_t len)
 {
     struct records *r = payload;
-    cJSON *rec = cJSON_ParseWithLength(json, len);
+    cJSON *rec;
 
+    /* cJSON would end the string at the NUL: a value cut short, stored
+     * as if whole. */
+    if (c121_json_has_nul(json, len))
+        return plat_err_set(ERR_INVALID, "121 sent a %s with a NUL "
+                            "character (\\u0000) in a string; nothing of "
+                            "it stored", r->what);
+    rec = cJSON_ParseWithLength(json, len);
     if (!rec)
         return plat_err_set(ERR_INVALID, "malformed %s from server", r->what);
     return r->fn(r->payload, rec);
@@ -114,6 +173,19 @@ static int on_data(void *payload, const char *data, size_t len)
 {
     struct records *r = payload;
 
+    if (!r->started) {
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\t' ||
+                           data[i] == '\r' || data[i] == '\n'))
+            i++;
+        if (i == len)
+            return PLAT_OK; /* only blanks so far: decide on the next */
+        r->started = 1;
+        if (looks_html(data, len))
+            return plat_err_set(ERR_INVALID, "%s: HTML page instead of JSON "
+                                "(a proxy or login portal answered?)",
+                                r->label);
+    }
     return sync_jstream_feed(r->js, data, len);
 }
 
@@ -122,13 +194,15 @@ int c121_get_records(struct c121 *c, const char *path, const char *key,
                      long *status_out)
 {
     struct sync_http_response resp;
-    struct records r = {NULL, what, fn, payload};
+    struct records r = {NULL, what, NULL, 0, fn, payload};
     char label[160];
     int rc;
 
     memset(&resp, 0, sizeof(resp));
     if (status_out)
         *status_out = 0;
+    request_label(label, sizeof(label), path);
+    r.label = label;
     rc = sync_jstream_create(&r.js, key, C121_MAX_RECORD, on_record, &r);
     if (rc < 0)
         return rc;
@@ -138,14 +212,16 @@ int c121_get_records(struct c121 *c, const char *path, const char *key,
     if (rc < 0)
         goto done;
     if (resp.status < 200 || resp.status > 299) {
-        request_label(label, sizeof(label), path);
         rc = sync_http_response_err(&resp, label);
         if (rc == PLAT_OK) /* a 304 nobody asked for */
             rc = plat_err_set(ERR_INVALID, "%s: unexpected HTTP %ld", label,
                               resp.status);
         goto done;
     }
-    rc = sync_jstream_finish(r.js);
+    /* An HTML page sent as JSON: say so, not "JSON truncated". */
+    rc = sync_http_check_json(&resp, label);
+    if (rc == PLAT_OK)
+        rc = sync_jstream_finish(r.js);
 
 done:
     sync_jstream_destroy(r.js);
@@ -161,6 +237,7 @@ int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
 {
     struct sync_http_response resp;
     char label[160];
+    size_t cap;
     int rc;
 
     *out = NULL;
@@ -168,8 +245,11 @@ int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
         *status_out = 0;
     if (etag_out)
         etag_out[0] = '\0';
+    /* A program, a user, templates: small documents, a small cap. */
+    cap = sync_http_set_max_response(c->http, C121_MAX_SMALL_ANSWER);
     rc = sync_http_request(c->http, "GET", path, NULL, NULL, 0,
                            if_none_match, &resp);
+    sync_http_set_max_response(c->http, cap);
     if (status_out)
         *status_out = resp.status;
     if (rc < 0)
@@ -184,6 +264,16 @@ int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
         if (rc == PLAT_OK)
             rc = plat_err_set(ERR_INVALID, "%s: unexpected HTTP %ld", label,
                               resp.status);
+        goto done;
+    }
+    rc = sync_http_check_json(&resp, label);
+    if (rc < 0)
+        goto done;
+    if (c121_json_has_nul(resp.body.data ? resp.body.data : "",
+                          resp.body.len)) {
+        rc = plat_err_set(ERR_INVALID, "121 sent a %s with a NUL character "
+                          "(\\u0000) in a string; nothing of it stored",
+                          what);
         goto done;
     }
     *out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",

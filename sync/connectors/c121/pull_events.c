@@ -478,7 +478,11 @@ static int on_event(void *payload, cJSON *ev)
     int64_t ms;
     int rc;
 
-    if (!cJSON_IsNumber(id) || !cJSON_IsNumber(rid) || !text_of(ev, "type")
+    int64_t idv, ridv;
+
+    /* Ids are range-checked here once; the batch code casts them. */
+    if (!c121_json_int(id, 1, C121_ID_MAX, &idv) ||
+        !c121_json_int(rid, 1, C121_ID_MAX, &ridv) || !text_of(ev, "type")
         || !created || plat_time_parse_iso(created, &ms) < 0) {
         cJSON_Delete(ev);
         return plat_err_set(ERR_INVALID, "malformed registration event from "
@@ -486,9 +490,10 @@ static int on_event(void *payload, cJSON *ev)
     }
     if (ms > e->cursor)
         e->cursor = ms;
-    if ((int64_t)id->valuedouble > e->last_id)
-        e->last_id = (int64_t)id->valuedouble;
-    rc = recent_add(e, (int64_t)id->valuedouble, ms);
+    (void)ridv;
+    if (idv > e->last_id)
+        e->last_id = idv;
+    rc = recent_add(e, idv, ms);
     if (rc == PLAT_OK && !e->batch && !(e->batch = cJSON_CreateArray()))
         rc = ERR_NOMEM;
     if (rc < 0) {

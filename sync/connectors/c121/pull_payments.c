@@ -107,9 +107,10 @@ static int on_tx(void *payload, cJSON *rec)
     struct txs *t = payload;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(rec, "updated");
+    int64_t idv = 0;
 
-    if (!cJSON_IsObject(rec) || !cJSON_IsNumber(id) ||
-        (int64_t)id->valuedouble <= t->last_id) {
+    if (!cJSON_IsObject(rec) || !c121_json_int(id, 1, C121_ID_MAX, &idv) ||
+        idv <= t->last_id) {
         cJSON_Delete(rec);
         return plat_err_set(ERR_INVALID, "malformed transaction from server "
                             "(no id, or out of id order)");
@@ -118,7 +119,7 @@ static int on_tx(void *payload, cJSON *rec)
         cJSON_Delete(rec);
         return plat_err_set(ERR_NOMEM, "out of memory reading transactions");
     }
-    t->last_id = (int64_t)id->valuedouble;
+    t->last_id = idv;
     /* ISO times of one format compare as text. */
     if (cJSON_IsString(u) && strlen(u->valuestring) < sizeof(t->max) &&
         strcmp(u->valuestring, t->max) > 0)

@@ -45,6 +45,7 @@ static int pull_definition(struct c121 *c, int id)
 {
     cJSON *stored = NULL, *body = NULL;
     const cJSON *got;
+    int64_t got_id = 0;
     char *etag = NULL;
     char etag_new[128];
     long status = 0;
@@ -67,7 +68,7 @@ static int pull_definition(struct c121 *c, int id)
         goto done;
     }
     got = cJSON_GetObjectItemCaseSensitive(body, "id");
-    if (!cJSON_IsNumber(got) || (int)got->valuedouble != id) {
+    if (!c121_json_int(got, 1, INT32_MAX, &got_id) || got_id != id) {
         rc = plat_err_set(ERR_INVALID, "121 GET program %d: the answer is "
                           "not program %d", id, id);
         goto done;

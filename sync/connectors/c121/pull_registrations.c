@@ -49,6 +49,7 @@ struct walk {
     int64_t *ids;             /* their ids, ascending                  */
     size_t n_rows;
     int64_t window_rows;      /* records of the current window         */
+    int64_t limit;            /* records asked for in this window      */
     int64_t done;             /* records committed by this walk        */
     int64_t gone;             /* stored rows found deleted             */
     int progressed;           /* a batch was committed in this attempt */
@@ -111,14 +112,20 @@ static int walk_record(void *payload, cJSON *rec)
     int64_t v;
     int rc;
 
-    if (!cJSON_IsObject(rec) || !cJSON_IsNumber(id) ||
-        id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
-        id->valuedouble != (double)(int64_t)id->valuedouble) {
+    if (!cJSON_IsObject(rec) || !c121_json_int(id, 1, C121_ID_MAX, &v)) {
         cJSON_Delete(rec);
         return plat_err_set(ERR_INVALID, "malformed registration from "
                             "server: no numeric id");
     }
-    v = (int64_t)id->valuedouble;
+    /* A server sending more than it was asked for would fill the store
+     * without end (each window a new one): refuse the window, nothing
+     * more stored from it. */
+    if (w->limit > 0 && w->window_rows >= w->limit) {
+        cJSON_Delete(rec);
+        walk_drop(w);
+        return plat_err_set(ERR_INVALID, "121 sent more registrations than "
+                            "asked (over limit=%lld)", (long long)w->limit);
+    }
     /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
      * filter it does not accept, silently): without them it would never
      * end. */
@@ -186,6 +193,7 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         walk_drop(&w);
         w.last_seen = w.committed;
         w.window_rows = 0;
+        w.limit = limit;
         w.progressed = 0;
         plat_buf_reset(&path);
         rc = plat_buf_printf(&path, "%s/registrations?sortBy=id:ASC&"

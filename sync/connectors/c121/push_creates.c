@@ -57,13 +57,18 @@ static int has_copy(struct c121 *c, const char *ref)
 /* Store one page of GET /registrations; *count_out rows, *last_id the
  * largest id on it. */
 static int put_page(struct creates *k, const struct sync_http_response *r,
-                    int *count_out, int64_t *last_id)
+                    size_t limit, int *count_out, int64_t *last_id)
 {
     cJSON *root = NULL;
     const cJSON *data, *row, *id;
+    int64_t idv;
     int rc;
 
     *count_out = 0;
+    if (c121_json_has_nul(r->body.data ? r->body.data : "", r->body.len))
+        return plat_err_set(ERR_INVALID, "121 sent a registration with a "
+                            "NUL character (\\u0000) in a string; nothing "
+                            "of it stored");
     root = cJSON_ParseWithLength(r->body.data ? r->body.data : "",
                                  r->body.len);
     data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -72,10 +77,15 @@ static int put_page(struct creates *k, const struct sync_http_response *r,
                           "has no data array");
         goto done;
     }
+    if ((size_t)cJSON_GetArraySize(data) > limit) {
+        rc = plat_err_set(ERR_INVALID, "121 sent more registrations than "
+                          "asked (over limit=%zu)", limit);
+        goto done;
+    }
     cJSON_ArrayForEach(row, data) {
         id = cJSON_GetObjectItemCaseSensitive(row, "id");
-        if (cJSON_IsNumber(id) && (int64_t)id->valuedouble > *last_id)
-            *last_id = (int64_t)id->valuedouble;
+        if (c121_json_int(id, 1, C121_ID_MAX, &idv) && idv > *last_id)
+            *last_id = idv;
         (*count_out)++;
     }
     rc = sync_put_registrations(k->c->ctx, data);
@@ -106,17 +116,20 @@ static int missing_refs(struct c121 *c, const char *const *refs, size_t n,
     return PLAT_OK;
 }
 
-static int get_page(struct creates *k, const char *path, int *count,
-                    int64_t *last_id)
+static int get_page(struct creates *k, const char *path, size_t limit,
+                    int *count, int64_t *last_id)
 {
     struct sync_http_response r;
     int rc;
 
+    *count = 0;
     rc = sync_http_request(k->c->http, "GET", path, NULL, NULL, 0, NULL, &r);
     if (rc == PLAT_OK)
         rc = sync_http_response_err(&r, "121 GET new registrations");
     if (rc == PLAT_OK)
-        rc = put_page(k, &r, count, last_id);
+        rc = sync_http_check_json(&r, "121 GET new registrations");
+    if (rc == PLAT_OK)
+        rc = put_page(k, &r, limit, count, last_id);
     sync_http_response_dispose(&r);
     return rc;
 }
@@ -146,17 +159,18 @@ static int fetch_newer(struct creates *k, const char *const *refs, size_t n)
                  "%s/registrations?filter.id=$gt:%lld&sortBy=id:ASC"
                  "&limit=%d",
                  c->prefix, (long long)k->cursor, NEW_PAGE);
-        rc = get_page(k, path, &count, &k->cursor);
+        rc = get_page(k, path, NEW_PAGE, &count, &k->cursor);
         if (rc == PLAT_OK)
             rc = missing_refs(c, refs, n, missing, &m);
         if (count < NEW_PAGE)
             break; /* the end: the rest is not in this program */
     }
     if (rc == PLAT_OK && m > 0 && !k->use_gt) {
+        size_t lim = m + 100 < NEW_PAGE * 5 ? m + 100 : (size_t)NEW_PAGE * 5;
+
         snprintf(path, sizeof(path),
-                 "%s/registrations?sortBy=id:DESC&limit=%zu", c->prefix,
-                 m + 100 < NEW_PAGE * 5 ? m + 100 : (size_t)NEW_PAGE * 5);
-        rc = get_page(k, path, &count, &top);
+                 "%s/registrations?sortBy=id:DESC&limit=%zu", c->prefix, lim);
+        rc = get_page(k, path, lim, &count, &top);
         if (rc == PLAT_OK)
             rc = missing_refs(c, refs, n, missing, &m);
         if (rc == PLAT_OK && m > 0) {

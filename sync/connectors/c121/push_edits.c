@@ -40,6 +40,14 @@
 #define CSV_FILE_NAME "agent-edits.csv"
 /* 121's bulk update wants a reason; entries made without one get this. */
 #define CSV_DEFAULT_REASON "Offline edit from the field agent"
+/* One bulk update takes one reason. Up to this many distinct reasons in
+ * a sync get an upload each (per column set); more share one upload per
+ * column set with a combined reason (121 keeps it on each event; each
+ * entry keeps its own reason in the outbox), so that a reason per edit
+ * cannot turn N edits into N requests. */
+#define BULK_REASONS_MAX 4
+#define CSV_MIXED_REASON "Offline edits from the field agent: %zu reasons, " \
+                         "see the device outbox"
 /* Events this long before the session's login are read too (the login
  * time is server time; older events are told apart by their values). */
 #define WINDOW_MARGIN_MS (5 * 60 * 1000)
@@ -60,6 +68,9 @@ struct unit {
     cJSON *pre;           /* the server value of each at the check      */
     size_t first, end;    /* item range (sorted order)                  */
     int single;           /* must go as a single PATCH                  */
+    int multi;            /* one of several units of its registration   */
+    int mixed;            /* merged units of several reasons            */
+    int merged;           /* merged into the unit before it: not sent   */
     int rejected;
     char *key;            /* CSV group key                              */
 };
@@ -73,9 +84,13 @@ struct edits {
     size_t n_units, cap_units;
     int64_t check_ms;
     int64_t done, sent, rejected, conflicts, dropped;
+    int mix_reasons;      /* bulk uploads group by columns only         */
     int first_err;
     char first_msg[256];
 };
+
+static size_t count_reasons(const struct edits *k, const size_t *ux,
+                            size_t n);
 
 /* ---- ordering ----------------------------------------------------------- */
 
@@ -293,11 +308,12 @@ static int check_ref(struct edits *k, size_t first, size_t end,
         if (it->chk.conflicts)
             u->single = 1; /* its outcome must be known to record them */
     }
-    /* More than one request for the registration: keep their order by
-     * sending them one by one. */
+    /* More than one request for the registration (their reasons
+     * differ): sent one by one in order, or merged into one bulk row
+     * (merge_multi). */
     if (*n_units_out > 1)
         for (j = k->n_units - (size_t)*n_units_out; j < k->n_units; j++)
-            k->units[j].single = 1;
+            k->units[j].multi = 1;
 
 done:
     cJSON_Delete(server);
@@ -363,8 +379,9 @@ static int is_ours(const struct c121 *c, const cJSON *ev)
 static int64_t ev_id(const cJSON *ev)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+    int64_t v;
 
-    return cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+    return c121_json_int(id, 1, C121_ID_MAX, &v) ? v : 0;
 }
 
 static int ev_field_is(const cJSON *ev, const char *field)
@@ -401,6 +418,7 @@ static int window_check(struct edits *k, struct unit *u)
     char iso[PLAT_ISO_LEN];
     cJSON *root = NULL, *xv = NULL;
     const cJSON *data, *ev, *f, *nv;
+    size_t cap;
     int rc;
 
     plat_buf_init(&path, 0);
@@ -416,8 +434,10 @@ static int window_check(struct edits *k, struct unit *u)
         rc = sync_http_escape(&path, iso);
     if (rc < 0)
         goto done;
+    cap = sync_http_set_max_response(c->http, C121_MAX_SMALL_ANSWER);
     rc = sync_http_request(c->http, "GET", path.data, NULL, NULL, 0, NULL,
                            &r);
+    sync_http_set_max_response(c->http, cap);
     if (rc < 0)
         goto done;
     if (r.status == 404) {
@@ -430,6 +450,12 @@ static int window_check(struct edits *k, struct unit *u)
         goto done;
     }
     rc = sync_http_response_err(&r, "121 GET registration-events");
+    if (rc == PLAT_OK)
+        rc = sync_http_check_json(&r, "121 GET registration-events");
+    if (rc == PLAT_OK &&
+        c121_json_has_nul(r.body.data ? r.body.data : "", r.body.len))
+        rc = plat_err_set(ERR_INVALID, "121 sent a registration event with "
+                          "a NUL character (\\u0000) in a string");
     if (rc < 0)
         goto done;
     root = cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len);
@@ -655,7 +681,7 @@ static int csv_field(struct plat_buf *b, const char *v)
 }
 
 /* The group key of a CSV unit: reason and sorted columns. */
-static int unit_key(struct unit *u)
+static int unit_key(struct unit *u, int no_reason)
 {
     struct plat_buf b;
     const char **cols = NULL;
@@ -675,7 +701,7 @@ static int unit_key(struct unit *u)
         cols[i] = f->string;
         n++;
     }
-    rc = plat_buf_puts(&b, u->reason ? u->reason : "");
+    rc = plat_buf_puts(&b, !no_reason && u->reason ? u->reason : "");
     for (j = 0; rc == PLAT_OK && j < n; j++) {
         rc = plat_buf_puts(&b, "\x1e");
         if (rc == PLAT_OK)
@@ -849,8 +875,9 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
     struct sync_http_response r;
     struct plat_buf csv, body;
     char ctype[SYNC_HTTP_CONTENT_TYPE_SIZE], path[96], msg[C121_MSG_MAX];
+    char mixed[160];
     const char *rs = k->units[ux[0]].reason;
-    size_t m, i, j, named;
+    size_t m, i, j, named, nr;
     int rc = PLAT_OK;
 
     plat_buf_init(&csv, 0);
@@ -859,6 +886,14 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
     snprintf(path, sizeof(path), "%s/registrations", c->prefix);
     reason.name = "reason";
     reason.value = rs ? rs : CSV_DEFAULT_REASON;
+    if (k->mix_reasons && (nr = count_reasons(k, ux, n)) != 1) {
+        snprintf(mixed, sizeof(mixed), CSV_MIXED_REASON, nr);
+        reason.value = mixed;
+    } else if (k->mix_reasons) {
+        /* One reason after all: the first entry's. */
+        const char *r1 = reason_of(k->items[k->units[ux[0]].first].e);
+        reason.value = r1 ? r1 : CSV_DEFAULT_REASON;
+    }
     while (n > 0) {
         m = n < CSV_MAX_ROWS ? n : CSV_MAX_ROWS;
         plat_buf_reset(&csv);
@@ -927,13 +962,117 @@ static int send_csv(struct edits *k, size_t *ux, size_t n)
     return rc;
 }
 
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Number of distinct reasons of the entries of units ux[0..n) (an entry
+ * without one counts as the default reason); 0 when out of memory. */
+static size_t count_reasons(const struct edits *k, const size_t *ux,
+                            size_t n)
+{
+    const char **v;
+    size_t m = 0, cap = 0, i, j, d = 0;
+    const char *r;
+
+    for (i = 0; i < n; i++)
+        cap += k->units[ux[i]].end - k->units[ux[i]].first;
+    v = plat_malloc((cap ? cap : 1) * sizeof(*v));
+    if (!v)
+        return 0;
+    for (i = 0; i < n; i++) {
+        const struct unit *u = &k->units[ux[i]];
+        for (j = u->first; j < u->end; j++) {
+            if (k->items[j].unit != (int)ux[i])
+                continue;
+            r = reason_of(k->items[j].e);
+            v[m++] = r ? r : CSV_DEFAULT_REASON;
+        }
+    }
+    qsort(v, m, sizeof(*v), by_text);
+    for (i = 0; i < m; i++)
+        if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+            d++;
+    plat_free(v);
+    return d;
+}
+
+/* Units of one registration split only by their reasons become one: in
+ * bulk every registration is one row. The later entries' values win (the
+ * check ran them in order); the reasons are combined at the upload. */
+static int merge_multi(struct edits *k, size_t first, size_t end)
+{
+    struct unit *u = &k->units[first], *o;
+    const cJSON *f;
+    size_t i, j;
+    int rc;
+
+    for (i = first + 1; i < end; i++) {
+        o = &k->units[i];
+        cJSON_ArrayForEach(f, o->data) {
+            rc = set_item(u->data, f->string, f);
+            if (rc < 0)
+                return rc;
+            if (!cJSON_GetObjectItemCaseSensitive(u->pre, f->string) &&
+                (rc = set_item(u->pre, f->string,
+                               cJSON_GetObjectItemCaseSensitive(
+                                   o->pre, f->string))) < 0)
+                return rc;
+        }
+        for (j = o->first; j < o->end; j++)
+            if (k->items[j].unit == (int)i)
+                k->items[j].unit = (int)first;
+        if (!same_reason(u->reason, o->reason))
+            u->mixed = 1;
+        u->end = o->end;
+        o->merged = 1;
+    }
+    u->multi = 0;
+    return PLAT_OK;
+}
+
+/* Each run of units of one registration: merged for bulk when none of
+ * them must go singly, else all single (in order). */
+static int settle_multi(struct edits *k, int bulk_mode)
+{
+    size_t i, j, m;
+    int single, rc;
+
+    for (i = 0; i < k->n_units; i = j) {
+        j = i + 1;
+        if (!k->units[i].multi)
+            continue;
+        while (j < k->n_units && k->units[j].multi &&
+               strcmp(k->units[j].ref, k->units[i].ref) == 0)
+            j++;
+        single = !bulk_mode;
+        for (m = i; m < j; m++)
+            single |= k->units[m].single;
+        if (!single) {
+            rc = merge_multi(k, i, j);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        for (m = i; m < j; m++)
+            k->units[m].single = 1;
+    }
+    return PLAT_OK;
+}
+
 static int send_bulk(struct edits *k, size_t *ux, size_t n)
 {
     size_t i, j;
     int rc = PLAT_OK;
 
+    /* A few reasons: one upload per (reason, columns). Many, or a row
+     * that carries several: one per column set, reasons combined. */
+    k->mix_reasons = count_reasons(k, ux, n) > BULK_REASONS_MAX;
+    for (i = 0; i < n; i++)
+        k->mix_reasons |= k->units[ux[i]].mixed;
     for (i = 0; i < n; i++) {
-        rc = unit_key(&k->units[ux[i]]);
+        rc = unit_key(&k->units[ux[i]], k->mix_reasons);
         if (rc < 0)
             return rc;
     }
@@ -1028,12 +1167,17 @@ int c121_push_edits(struct c121 *c)
 
     patch_max = c->opt->patch_max > 0 ? (size_t)c->opt->patch_max
                                       : PATCH_MAX_DEFAULT;
+    rc = settle_multi(&k, n_regs > patch_max);
+    if (rc < 0)
+        goto done;
     bulk = plat_malloc((k.n_units ? k.n_units : 1) * sizeof(*bulk));
     if (!bulk) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
     for (i = 0; i < k.n_units; i++) {
+        if (k.units[i].merged)
+            continue;
         if (n_regs > patch_max && !k.units[i].single) {
             bulk[n_bulk++] = i;
             continue;

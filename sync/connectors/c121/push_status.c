@@ -178,11 +178,9 @@ static int answer_count(const struct sync_http_response *r, int64_t *total)
         cJSON_GetObjectItemCaseSensitive(root, "totalFilterCount");
     int rc = PLAT_OK;
 
-    if (cJSON_IsNumber(t))
-        *total = (int64_t)t->valuedouble;
-    else
+    if (!c121_json_int(t, 0, C121_ID_MAX, total))
         rc = plat_err_set(ERR_INVALID, "121 bulk status answer has no "
-                          "totalFilterCount");
+                          "totalFilterCount in range");
     cJSON_Delete(root);
     return rc;
 }
