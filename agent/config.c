@@ -84,6 +84,15 @@ static const struct cfg_key keys[] = {
       "Longest retry delay (ms).", 1, 3600000 },
     { "sync.connect_timeout_ms", CFG_INT, "15000",
       OFF(sync_connect_timeout_ms), "Connect timeout (ms).", 100, 600000 },
+    { "sync.deadline_s", CFG_INT, "21600", OFF(sync_deadline_s),
+      "Longest one sync may take (s); past it the sync stops and resumes "
+      "next time.", 10, 604800 },
+    { "sync.max_store_growth_mb", CFG_INT, "4096",
+      OFF(sync_max_store_growth_mb),
+      "Most record data one sync may write (MB): a runaway server stops "
+      "there.", 1, 1048576 },
+    { "sync.low_speed_time_s", CFG_INT, "60", OFF(sync_low_speed_time_s),
+      "A transfer under 100 bytes/s this long fails (s).", 5, 3600 },
     { "sync.ca_file", CFG_STRING, "", OFF(ca_file),
       "PEM file of the CA to trust (every source); empty: the system's CAs.",
       0, 0 },
@@ -964,6 +973,9 @@ void agent_config_sync_options(const struct agent_config *cfg,
     opt->pinned_pubkey = *cfg->pinned_pubkey ? cfg->pinned_pubkey : NULL;
     opt->proxy = *cfg->proxy ? cfg->proxy : NULL;
     opt->connect_timeout_ms = cfg->sync_connect_timeout_ms;
+    opt->deadline_ms = (int64_t)cfg->sync_deadline_s * 1000;
+    opt->max_store_growth = (int64_t)cfg->sync_max_store_growth_mb << 20;
+    opt->low_speed_time_s = cfg->sync_low_speed_time_s;
     opt->max_attempts = cfg->sync_max_attempts;
     opt->backoff_base_ms = cfg->sync_backoff_base_ms;
     opt->backoff_cap_ms = cfg->sync_backoff_cap_ms;

@@ -62,6 +62,9 @@ struct agent_config {
     int sync_backoff_base_ms;/* sync.backoff_base_ms                      */
     int sync_backoff_cap_ms; /* sync.backoff_cap_ms                       */
     int sync_connect_timeout_ms; /* sync.connect_timeout_ms               */
+    int sync_deadline_s;         /* sync.deadline_s: one sync at most     */
+    int sync_max_store_growth_mb;/* sync.max_store_growth_mb              */
+    int sync_low_speed_time_s;   /* sync.low_speed_time_s                 */
     char *ca_file;           /* sync.ca_file: PEM CA bundle (optional)    */
     char *pinned_pubkey;     /* sync.pinned_public_key (optional)         */
     char *proxy;             /* sync.proxy: "" = curl's environment       */
