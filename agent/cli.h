@@ -185,6 +185,19 @@ int agent_cmd_espocrm_status(struct agent_ctx *ctx, int argc, char **argv);
 /* `config check`: the [espocrm] mapping parses and, when a program is
  * stored (s may be NULL), names its attributes (cmd_espocrm.c). */
 int agent_espocrm_check(const struct agent_config *cfg, struct store *s);
+int agent_cmd_kobo_setup(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_status(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_rejected(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_retry(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_program(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_kobo_validation_csv(struct agent_ctx *ctx, int argc,
+                                  char **argv);
+
+/* `config check` of the [kobo] mapping files against the stored form and
+ * 121 program (cmd_kobo.c): each problem through on_error. */
+void agent_kobo_check(struct agent_ctx *ctx,
+                      void (*on_error)(const char *msg, void *payload),
+                      void *payload);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

@@ -116,6 +116,7 @@ int agent_cmd_config_check(struct agent_ctx *ctx, int argc, char **argv)
             on_error(plat_err_msg(), &cs);
         if (s)
             store_close(s);
+        agent_kobo_check(ctx, on_error, &cs);
     }
     /* Warnings never fail the check; they only make sense on what
      * parsed (a half-parsed file still has its good keys). */

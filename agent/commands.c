@@ -249,6 +249,66 @@ const struct agent_cmd agent_commands[] = {
       "  --detach             run in the background; print its pid once\n"
       "                       it is ready\n",
       agent_cmd_daemon },
+    { "kobo setup", "connect a KoboToolbox form to the 121 program",
+      "Usage: agent kobo setup --url URL --asset UID --mapping FILE "
+      "[--program ID]\n"
+      "                        [--fsp NAME] [--token-file FILE]\n"
+      "\n"
+      "Write the [kobo] section of the config: the KoboToolbox (kpi) server,\n"
+      "the form's asset uid, its mapping file (a JSON object\n"
+      "{\"<kobo question>\": \"<121 attribute>\", ...}, the pairs kobo-connect\n"
+      "takes as headers) and the 121 program (default: [121] program_id).\n"
+      "The token comes from $AGENT_KOBO_TOKEN or token_file (mode 0600).\n"
+      "`agent config check` checks the mapping against the form and the\n"
+      "program once a sync has stored them.\n",
+      agent_cmd_kobo_setup },
+    { "kobo status", "per Kobo form: cursor, imported, edits, rejected",
+      "Usage: agent kobo status\n"
+      "\n"
+      "Per configured form: the _id cursor, submissions imported, edits\n"
+      "queued, submissions rejected and the last sync. With --json:\n"
+      "{\"forms\": [{\"asset\", \"program\", \"cursor\", \"imported\",\n"
+      "\"edits\", \"skipped\", \"validated\", \"rejected\", \"last_sync\"}, ...]}.\n",
+      agent_cmd_kobo_status },
+    { "kobo rejected", "list Kobo submissions that could not be imported",
+      "Usage: agent kobo rejected\n"
+      "\n"
+      "List the submissions the mapping refused, with the question and the\n"
+      "attribute at fault (never a value). With --json: an array of\n"
+      "{\"asset\", \"id\", \"uuid\", \"referenceId\", \"kind\", \"reason\", \"at\",\n"
+      "\"retry\"}.\n",
+      agent_cmd_kobo_rejected },
+    { "kobo retry", "import rejected Kobo submissions again",
+      "Usage: agent kobo retry (ID... | --all) [--no-sync]\n"
+      "\n"
+      "After fixing the mapping (or the answer in Kobo): mark rejected\n"
+      "submissions ID (their _id, or ASSET:ID) for a new attempt and run\n"
+      "`agent sync --now --source kobo`, which re-reads and imports them.\n"
+      "\n"
+      "  --all       every rejected submission\n"
+      "  --no-sync   only mark them; the next sync imports them\n",
+      agent_cmd_kobo_retry },
+    { "kobo program", "print a 121 program built from a Kobo form",
+      "Usage: agent kobo program ASSET\n"
+      "\n"
+      "Print (JSON) a 121 program made from the stored definition of form\n"
+      "ASSET, as kobo-connect's /121-program: setup questions (titlePortal,\n"
+      "location, ngo, startDate, endDate, currency, validation, budget,\n"
+      "maxPayments, language, ...) give the program fields from their\n"
+      "default; the other questions become registration attributes\n"
+      "(integer/decimal/range -> numeric, select_one -> dropdown with its\n"
+      "choices, tel -> tel, others -> text; tag dedupe -> duplicateCheck).\n"
+      "The form is stored by `agent sync --now --source kobo`.\n",
+      agent_cmd_kobo_program },
+    { "kobo validation-csv", "write a form's ValidationDataFrom121.csv",
+      "Usage: agent kobo validation-csv ASSET [--out FILE]\n"
+      "\n"
+      "Write the offline validation data of form ASSET (kobo-connect's\n"
+      "/update-kobo-csv) from the local store: referenceId, then every\n"
+      "attribute of the form's 121 program, one row per registration\n"
+      "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
+      "Uploading it to the form (--upload) is not done.\n",
+      agent_cmd_kobo_validation_csv },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

@@ -43,6 +43,8 @@ enum store__stmt_id {
     STORE__ST_OUTBOX_INSERT,
     STORE__ST_FTS_INSERT,
     STORE__ST_FTS_DELETE,
+    STORE__ST_REMOTE_PUT,     /* per-record path of the Kobo connector */
+    STORE__ST_REMOTE_GET,
     STORE__ST_COUNT
 };
 

@@ -634,8 +634,9 @@ int store_reg_edit_from_base(int *changed_out, struct store *s,
 
 /* ---- status ------------------------------------------------------------- */
 
-int store_reg_set_status(struct store *s, const char *ref,
-                         const char *new_status, const char *reason)
+static int reg_set_status(struct store *s, const char *ref,
+                          const char *new_status, const char *reason,
+                          const struct op_route *route)
 {
     struct reg_row row = {0, 0, NULL, NULL, NULL};
     cJSON *payload = NULL, *base = NULL;
@@ -688,7 +689,7 @@ int store_reg_set_status(struct store *s, const char *ref,
     if (rc < 0)
         goto done;
     rc = add_outbox(s, ref, row.program_id, "status", payload, base, now,
-                    &device_route);
+                    route);
 
 done:
     rc = store__txn_end(s, token, rc);
@@ -696,6 +697,24 @@ done:
     cJSON_Delete(payload);
     cJSON_Delete(base);
     return rc;
+}
+
+int store_reg_set_status(struct store *s, const char *ref,
+                         const char *new_status, const char *reason)
+{
+    return reg_set_status(s, ref, new_status, reason, &device_route);
+}
+
+int store_reg_set_status_from(struct store *s, const char *ref,
+                              const char *new_status, const char *reason,
+                              const char *origin, const char *target)
+{
+    struct op_route route = {origin, target};
+    int rc = check_route(&route);
+
+    if (rc < 0)
+        return rc;
+    return reg_set_status(s, ref, new_status, reason, &route);
 }
 
 /* ---- server copies ------------------------------------------------------ */

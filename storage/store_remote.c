@@ -34,8 +34,8 @@ int store_remote_id_put(struct store *s, const char *system,
         return plat_err_set(ERR_INVALID, "remote id of %s %s: no "
                             "referenceId given", system, kind);
     store__now(now);
-    rc = store__prepare(
-        s,
+    rc = store__stmt(
+        s, STORE__ST_REMOTE_PUT,
         "INSERT INTO remote_ids(system, kind, remote_id, reference_id,"
         " remote_version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         " ON CONFLICT(system, kind, remote_id) DO UPDATE SET"
@@ -52,7 +52,7 @@ int store_remote_id_put(struct store *s, const char *system,
     store__bind_text(st, 5, version);
     store__bind_text(st, 6, now);
     rc = store__step_done(s, st, "write a remote id");
-    sqlite3_finalize(st);
+    store__stmt_done(st);
     return rc;
 }
 
@@ -71,7 +71,7 @@ int store_remote_id_get(struct store *s, const char *system,
     rc = check_key(system, kind, remote_id);
     if (rc < 0)
         return rc;
-    rc = store__prepare(s,
+    rc = store__stmt(s, STORE__ST_REMOTE_GET,
                         "SELECT reference_id, remote_version FROM remote_ids"
                         " WHERE system = ?1 AND kind = ?2 AND remote_id = ?3",
                         &st);
@@ -109,7 +109,7 @@ int store_remote_id_get(struct store *s, const char *system,
 done:
     plat_free(ref);
     plat_free(version);
-    sqlite3_finalize(st);
+    store__stmt_done(st);
     return rc;
 }
 

@@ -360,19 +360,56 @@ int sync_remote_ids_list(struct sync_ctx *ctx, const char *kind,
                                 payload);
 }
 
-int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
-                    const cJSON *changes, const cJSON *base,
+/* ---- changes for another system ---------------------------------------- */
+
+int sync_queue_create(struct sync_ctx *ctx, const char *target,
+                      int program_id, const cJSON *fields, const char *ref,
+                      char *ref_out, int *created_out)
+{
+    cJSON *copy = NULL;
+    const cJSON *use = fields;
+    int rc;
+
+    if (created_out)
+        *created_out = 0;
+    if (ref && *ref) {
+        copy = cJSON_Duplicate(fields, 1);
+        if (!copy)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "referenceId");
+        if (!cJSON_AddStringToObject(copy, "referenceId", ref)) {
+            cJSON_Delete(copy);
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        }
+        use = copy;
+    }
+    rc = store_reg_create_from(ctx->store, program_id, use, ref_out,
+                               ctx->conn->name, target);
+    cJSON_Delete(copy);
+    if (rc == ERR_EXISTS && ref && *ref) {
+        plat_err_clear();
+        if (ref_out)
+            snprintf(ref_out, SYNC_REF_MAX + 1, "%s", ref);
+        return PLAT_OK;
+    }
+    if (rc == PLAT_OK && created_out)
+        *created_out = 1;
+    return rc;
+}
+
+int sync_queue_edit(struct sync_ctx *ctx, const char *target,
+                    const char *ref, const cJSON *changes, const cJSON *base,
                     const char *reason, int *changed_out)
 {
     return store_reg_edit_from_base(changed_out, ctx->store, ref, changes,
-                                    base, reason, ctx->conn->name, "121");
+                                    base, reason, ctx->conn->name, target);
 }
 
-int sync_queue_create(struct sync_ctx *ctx, int program_id,
-                      const cJSON *fields, char *ref_out)
+int sync_queue_status(struct sync_ctx *ctx, const char *target,
+                      const char *ref, const char *status, const char *reason)
 {
-    return store_reg_create_from(ctx->store, program_id, fields, ref_out,
-                                 ctx->conn->name, "121");
+    return store_reg_set_status_from(ctx->store, ref, status, reason,
+                                     ctx->conn->name, target);
 }
 
 /* ---- reads -------------------------------------------------------------- */

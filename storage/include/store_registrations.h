@@ -111,6 +111,12 @@ int store_reg_edit_from_base(int *changed_out, struct store *s,
 int store_reg_set_status(struct store *s, const char *ref,
                          const char *new_status, const char *reason);
 
+/* store_reg_set_status for a change pulled from another system, queued
+ * with origin `origin` for `target` (as store_reg_create_from). */
+int store_reg_set_status_from(struct store *s, const char *ref,
+                              const char *new_status, const char *reason,
+                              const char *origin, const char *target);
+
 /* The local view of one registration as a new JSON object (caller frees
  * with cJSON_Delete). Adds "_pending" (outbox entries pending or in
  * flight), "_rejected" (entries 121 refused), "_conflicts" (open

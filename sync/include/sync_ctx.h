@@ -172,26 +172,41 @@ typedef int (*sync_remote_id_cb)(const char *remote_id, const char *ref,
 int sync_remote_ids_list(struct sync_ctx *ctx, const char *kind,
                          sync_remote_id_cb cb, void *payload);
 
-/* A change of registration `ref` pulled from this source, queued as a
- * local edit for 121 (origin: this source, target "121"): `changes` maps
- * field -> new value, `base` (may be NULL) field -> the value the source
- * showed before (the base of the engine's three-way check at 121; a field
- * without one takes the local view's value). Fields equal to the local
- * view are left out; *changed_out (may be NULL): fields queued (0: no
- * entry). ERR_NOTFOUND: no such registration. Joins the open batch. */
-int sync_queue_edit(struct sync_ctx *ctx, const char *ref,
-                    const struct cJSON *changes, const struct cJSON *base,
-                    const char *reason, int *changed_out);
+/* ---- changes this source makes for another system ----------------------- */
 
-/* A new registration of `program_id` made from a record of this source,
- * queued as a create for 121 (origin: this source): `fields` as for
- * store_reg_create (a referenceId is made when it has none). The new
- * referenceId goes to ref_out (SYNC_REF_MAX + 1 bytes). ERR_INVALID for
- * fields the store refuses (message names the field). Joins the open
- * batch. */
+/* Queue the creation of a registration of `program_id` made from a record
+ * of this source (a Kobo submission): the local view is made at once and
+ * an outbox create is queued with origin = this source and target
+ * `target` (e.g. "121"). `fields` as for a device create; `ref` (may be
+ * NULL: fields' "referenceId" or a new UUIDv7) is the referenceId. A
+ * referenceId that already exists writes nothing: *created_out (may be
+ * NULL) is then 0, and the call returns PLAT_OK (a re-pulled record is a
+ * no-op). ref_out (may be NULL; SYNC_REF_MAX + 1 bytes) receives the
+ * referenceId. Joins the open batch. ERR_INVALID names the field. */
 #define SYNC_REF_MAX 200
-int sync_queue_create(struct sync_ctx *ctx, int program_id,
-                      const struct cJSON *fields, char *ref_out);
+int sync_queue_create(struct sync_ctx *ctx, const char *target,
+                      int program_id, const struct cJSON *fields,
+                      const char *ref, char *ref_out, int *created_out);
+
+/* Queue an edit of `ref` from this source for `target`: `changes` maps
+ * field -> new value, `base` field -> the value the change was made
+ * against (what this source gave last; NULL: the local view), so that the
+ * push's three-way check turns a field also changed on `target` into a
+ * conflict. Fields whose local value already equals the new one are left
+ * out; *changed_out (may be NULL): fields queued (0: nothing written).
+ * ERR_NOTFOUND: no such referenceId. Joins the open batch. */
+int sync_queue_edit(struct sync_ctx *ctx, const char *target,
+                    const char *ref, const struct cJSON *changes,
+                    const struct cJSON *base, const char *reason,
+                    int *changed_out);
+
+/* Queue a status change of `ref` from this source for `target` (the
+ * store does not check the transition: `target` refuses a bad one).
+ * ERR_INVALID: "already" that status (nothing written), ERR_NOTFOUND: no
+ * such referenceId. Joins the open batch. */
+int sync_queue_status(struct sync_ctx *ctx, const char *target,
+                      const char *ref, const char *status,
+                      const char *reason);
 
 /* ---- reads of what the store holds -------------------------------------- */
 

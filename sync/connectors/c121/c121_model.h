@@ -77,7 +77,7 @@ struct c121_event {
     const char *new_value; /* NULL: null */
 };
 
-/* Edit function (store_reg_server_edit, sync_record_edit_fn) applying the
+/* Edit function (sync_record_edit_fn, for sync_edit_registration) applying the
  * event `payload` (a struct c121_event *) with c121_apply_event. */
 int c121_apply_event_fn(struct cJSON *reg, void *payload);
 
@@ -100,7 +100,7 @@ enum c121_validate_mode { C121_VALIDATE_CREATE, C121_VALIDATE_EDIT };
  * keys, numeric values numbers (finite, at most 2^53 - 1 in size: 1e308 is
  * refused), preferredLanguage one of the program's languages,
  * programFspConfigurationName one of its FSP configurations (required on
- * create). Reads `program` as store_program_put accepts it:
+ * create). Reads `program` as the store keeps it (the body of GET /programs/{id}):
  * programRegistrationAttributes (name, type, isRequired, options as
  * {"option":...} or strings), languages, programFspConfigurations and
  * fspConfigurations (name). Mode not one of the enum: ERR_INVALID. */

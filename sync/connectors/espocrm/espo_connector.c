@@ -493,7 +493,8 @@ static int queue_for_121(struct espo_state *st, const char *id,
 
     if (!changes->child)
         return PLAT_OK;
-    rc = sync_queue_edit(st->ctx, ref, changes, base, "EspoCRM", &changed);
+    rc = sync_queue_edit(st->ctx, "121", ref, changes, base, "EspoCRM",
+                         &changed);
     if (rc == ERR_INVALID || rc == ERR_NOTFOUND) {
         snprintf(msg, sizeof(msg), "%s %s: %s", st->entity, id,
                  plat_err_msg());
@@ -548,7 +549,8 @@ static int create_from(struct espo_state *st, const cJSON *rec,
     }
     if (rc != PLAT_OK)
         goto out;
-    rc = sync_queue_create(ctx, st->program_id, fields, ref);
+    rc = sync_queue_create(ctx, "121", st->program_id, fields, NULL, ref,
+                           NULL);
     if (rc == ERR_INVALID) {
         snprintf(msg, sizeof(msg), "%s %s: cannot create: %s", st->entity,
                  id, plat_err_msg());
