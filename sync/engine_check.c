@@ -103,7 +103,7 @@ int sync_conflict_add(struct sync_ctx *ctx, int64_t seq, const char *ref,
 
 /* ---- the check ---------------------------------------------------------- */
 
-static int set_item(cJSON *obj, const char *key, const cJSON *value)
+int sync_json_set(cJSON *obj, const char *key, const cJSON *value)
 {
     cJSON *copy = value ? cJSON_Duplicate(value, 1) : cJSON_CreateNull();
 
@@ -197,9 +197,9 @@ int sync_check_fields(struct sync_ctx *ctx, const struct sync_op *op,
             rc = plat_err_set(ERR_NOMEM, "out of memory");
             break;
         }
-        rc = set_item(out->send, f->string, f);
+        rc = sync_json_set(out->send, f->string, f);
         if (rc == PLAT_OK)
-            rc = set_item(working, f->string, f);
+            rc = sync_json_set(working, f->string, f);
         if (rc < 0)
             break;
     }

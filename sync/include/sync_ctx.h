@@ -362,4 +362,9 @@ int sync_field_policy(struct sync_ctx *ctx, const char *field);
 int sync_same_value(struct sync_ctx *ctx, const char *field,
                     const struct cJSON *a, const struct cJSON *b);
 
+/* Set obj[key] to a copy of `value` (NULL: null), replacing an existing
+ * member. PLAT_OK or ERR_NOMEM. */
+int sync_json_set(struct cJSON *obj, const char *key,
+                  const struct cJSON *value);
+
 #endif

@@ -153,6 +153,13 @@ static const char *cmp_text(const cJSON *v, char *buf, size_t n)
     return NULL;
 }
 
+const char *c121_value_text(const cJSON *v, char *buf, size_t n)
+{
+    if (!v || cJSON_IsNull(v))
+        return "";
+    return cmp_text(v, buf, n);
+}
+
 static int is_empty(const cJSON *v)
 {
     return !v || cJSON_IsNull(v) ||

@@ -45,6 +45,10 @@ const char *c121_copy_status(const struct cJSON *reg);
  * "true"), null equals "". */
 int c121_same_value(const struct cJSON *a, const struct cJSON *b);
 
+/* Text of a scalar value as 121 stores it ("" for null/absent); NULL for
+ * an object or array. `buf` (at least 40 bytes) holds a formatted number. */
+const char *c121_value_text(const struct cJSON *v, char *buf, size_t n);
+
 /* 1 if `field` is a tel attribute of `program` (phoneNumber always is). */
 int c121_is_tel(const struct cJSON *program, const char *field);
 

@@ -30,10 +30,6 @@ int c121_ops_load(struct c121 *c, int kind, int state, int64_t after_seq,
 /* 1 if `field` is a tel attribute of the stored program. */
 int c121_field_is_tel(struct c121 *c, const char *field);
 
-/* Text of a scalar value as 121 stores it ("" for null/absent); NULL for
- * an object or array. `buf` holds a formatted number. */
-const char *c121_value_text(const cJSON *v, char *buf, size_t n);
-
 /* Append "filter.referenceId=$in:a,b,..." for refs[0..] to `b`, as many
  * as fit while b->len stays under `max_len` (at least one). A referenceId
  * holding a comma ($in splits on commas) goes alone as "$eq:". *taken

@@ -109,28 +109,6 @@ static size_t inflight_first(const struct edits *k, const char *ref)
     return lo;
 }
 
-/* ---- small JSON helpers ------------------------------------------------- */
-
-static int set_item(cJSON *obj, const char *key, const cJSON *value)
-{
-    cJSON *copy = value ? cJSON_Duplicate(value, 1) : cJSON_CreateNull();
-
-    if (!copy)
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, copy)) {
-            cJSON_Delete(copy);
-            return plat_err_set(ERR_NOMEM, "out of memory");
-        }
-        return PLAT_OK;
-    }
-    if (!cJSON_AddItemToObject(obj, key, copy)) {
-        cJSON_Delete(copy);
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    }
-    return PLAT_OK;
-}
-
 static const char *reason_of(const struct sync_op *e)
 {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->payload, "reason");
@@ -258,7 +236,7 @@ static int check_ref(struct edits *k, size_t first, size_t end,
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(
             k->infl.v[k->iix[j]].payload, "data");
         cJSON_ArrayForEach(f, data) {
-            rc = set_item(working, f->string, f);
+            rc = sync_json_set(working, f->string, f);
             if (rc < 0)
                 goto done;
         }
@@ -292,13 +270,13 @@ static int check_ref(struct edits *k, size_t first, size_t end,
         u->end = i + 1;
         cJSON_ArrayForEach(f, it->chk.send) {
             if (!cJSON_GetObjectItemCaseSensitive(u->pre, f->string)) {
-                rc = set_item(u->pre, f->string,
+                rc = sync_json_set(u->pre, f->string,
                               cJSON_GetObjectItemCaseSensitive(server,
                                                                f->string));
                 if (rc < 0)
                     goto done;
             }
-            rc = set_item(u->data, f->string, f);
+            rc = sync_json_set(u->data, f->string, f);
             if (rc < 0)
                 goto done;
             tel = c121_field_is_tel(c, f->string);
@@ -566,7 +544,7 @@ static int save_answer(struct edits *k, struct unit *u,
     if (rc < 0)
         return rc;
     cJSON_ArrayForEach(f, u->data) {
-        rc = set_item(reg, f->string, f);
+        rc = sync_json_set(reg, f->string, f);
         if (rc < 0)
             break;
     }
@@ -1011,11 +989,11 @@ static int merge_multi(struct edits *k, size_t first, size_t end)
     for (i = first + 1; i < end; i++) {
         o = &k->units[i];
         cJSON_ArrayForEach(f, o->data) {
-            rc = set_item(u->data, f->string, f);
+            rc = sync_json_set(u->data, f->string, f);
             if (rc < 0)
                 return rc;
             if (!cJSON_GetObjectItemCaseSensitive(u->pre, f->string) &&
-                (rc = set_item(u->pre, f->string,
+                (rc = sync_json_set(u->pre, f->string,
                                cJSON_GetObjectItemCaseSensitive(
                                    o->pre, f->string))) < 0)
                 return rc;

@@ -12,31 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *cmp_text(const cJSON *v, char *buf, size_t n)
-{
-    if (cJSON_IsBool(v))
-        return cJSON_IsTrue(v) ? "true" : "false";
-    if (cJSON_IsString(v))
-        return v->valuestring;
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
-            d == (double)(long long)d)
-            snprintf(buf, n, "%lld", (long long)d);
-        else
-            snprintf(buf, n, "%.17g", d);
-        return buf;
-    }
-    return NULL;
-}
-
-const char *c121_value_text(const cJSON *v, char *buf, size_t n)
-{
-    if (!v || cJSON_IsNull(v))
-        return "";
-    return cmp_text(v, buf, n);
-}
-
 int c121_ops_load(struct c121 *c, int kind, int state, int64_t after_seq,
                   int limit, struct sync_ops *out)
 {
