@@ -65,6 +65,8 @@ struct store {
     int flags;            /* enum store_flags given to store_open */
     int version;          /* user_version after migrations */
     int check_cut_short;  /* 1: the quick check at open ran out of time */
+    char seal[128];       /* the seal read at open ("" if none): see
+                           * store.c, "The seal" */
     int damaged;          /* 1 once a check or a query found damage: no
                            * more writes (store__damaged) */
     int txn_open;         /* 1 while a store_begin transaction is open */

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -199,6 +200,52 @@ static void test_damaged_page_refused(void)
     CHECK(after && na == nb && memcmp(before, after, nb) == 0);
     plat_free(before);
     plat_free(after);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+/* The seal (store.c): a clean close seals the file; an open of a file
+ * that still matches its seal skips the quick check (the cost of a whole
+ * read per command); damage found later drops the seal, so the next open
+ * checks again and refuses. Damage that keeps the file's times (written
+ * here on purpose with the times put back) is what the skip cannot see:
+ * the full check finds it. */
+static void test_seal(void)
+{
+    char *dir = testutil_tmpdir("agent-test-safety");
+    char *path = plat_asprintf("%s/store.db", dir);
+    char *seal = plat_asprintf("%s.sealed", path);
+    struct store_options rw = { 0, 1, 0, 0 };
+    struct store *s = make_store(path, 600);
+    struct timespec times[2];
+    struct stat st;
+    long page, page_size;
+
+    REQUIRE(s);
+    store_close(s);
+    s = NULL;
+    CHECK(access(seal, F_OK) == 0);
+    REQUIRE(stat(path, &st) == 0);
+    page = pick_page(path, &page_size);
+    REQUIRE(page > 1);
+    REQUIRE(smash_page(path, page, page_size) == 0);
+    times[0] = st.st_atim;
+    times[1] = st.st_mtim;
+    REQUIRE(utimensat(AT_FDCWD, path, times, 0) == 0);
+
+    /* Sealed: the open does not read the whole file... */
+    CHECK_INT(store_open(&s, path, &rw), PLAT_OK);
+    REQUIRE(s);
+    /* ...the full check does, and drops the seal. */
+    CHECK_INT(store_check(s, 1), ERR_CORRUPT);
+    CHECK(access(seal, F_OK) != 0);
+    store_close(s);
+    s = NULL;
+    CHECK(access(seal, F_OK) != 0);
+    CHECK_INT(store_open(&s, path, &rw), ERR_CORRUPT);
+    CHECK(s == NULL);
+
+    plat_free(seal);
     plat_free(path);
     testutil_tmpdir_remove(dir);
 }
@@ -537,7 +584,7 @@ static void test_json_numbers_out_of_range(void)
     testutil_tmpdir_remove(dir);
 }
 
-TEST_MAIN(TEST(test_damaged_page_refused),
+TEST_MAIN(TEST(test_damaged_page_refused), TEST(test_seal),
           TEST(test_check_finds_damage_on_open_store),
           TEST(test_json_numbers_out_of_range),
           TEST(test_disk_full),
