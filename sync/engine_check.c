@@ -37,15 +37,7 @@ int sync_same_value(struct sync_ctx *ctx, const char *field, const cJSON *a,
 {
     if (!ctx->conn->same_value)
         return default_same(a, b);
-    if (!ctx->program_loaded && ctx->program_id > 0) {
-        ctx->program_loaded = 1;
-        if (store_program_get(ctx->store, ctx->program_id, &ctx->program,
-                              NULL) < 0) {
-            ctx->program = NULL; /* compare without the program's types */
-            plat_err_clear();
-        }
-    }
-    return ctx->conn->same_value(ctx->program, field, a, b);
+    return ctx->conn->same_value(sync_ctx_program(ctx), field, a, b);
 }
 
 int sync_field_policy(struct sync_ctx *ctx, const char *field)

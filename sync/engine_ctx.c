@@ -414,6 +414,19 @@ int sync_queue_status(struct sync_ctx *ctx, const char *target,
 
 /* ---- reads -------------------------------------------------------------- */
 
+const cJSON *sync_ctx_program(struct sync_ctx *ctx)
+{
+    if (!ctx->program_loaded && ctx->program_id > 0) {
+        ctx->program_loaded = 1;
+        if (store_program_get(ctx->store, ctx->program_id, &ctx->program,
+                              NULL) < 0) {
+            ctx->program = NULL; /* none stored yet: rules without types */
+            plat_err_clear();
+        }
+    }
+    return ctx->program;
+}
+
 int sync_get_program(struct sync_ctx *ctx, int program_id, cJSON **out,
                      char **etag_out)
 {

@@ -15,6 +15,7 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_secure.h"
 #include "plat_log.h"
 #include "plat_time.h"
 
@@ -295,7 +296,7 @@ int sync_http_set_cookie(struct sync_http *h, const char *name,
     if (!line)
         return plat_err_set(ERR_NOMEM, "out of memory keeping a cookie");
     crc = curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, line);
-    sync_http_wipe(line, strlen(line));
+    plat_wipe(line, strlen(line));
     plat_free(line);
     if (crc != CURLE_OK)
         return plat_err_set(crc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM
@@ -326,7 +327,7 @@ int sync_http_has_cookie(struct sync_http *h, const char *name)
             found = 1;
     }
     for (struct curl_slist *p = list; p; p = p->next)
-        sync_http_wipe(p->data, strlen(p->data));
+        plat_wipe(p->data, strlen(p->data));
     curl_slist_free_all(list);
     return found;
 }
@@ -569,7 +570,7 @@ static int add_header(struct curl_slist **list, const char *line)
 static void free_headers(struct curl_slist *list)
 {
     for (struct curl_slist *p = list; p; p = p->next)
-        sync_http_wipe(p->data, strlen(p->data));
+        plat_wipe(p->data, strlen(p->data));
     curl_slist_free_all(list);
 }
 

@@ -30,14 +30,6 @@ static void z_free(voidpf opaque, voidpf p)
     plat_free(p);
 }
 
-void sync_http_wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-
-    while (n--)
-        *v++ = 0;
-}
-
 int sync_http_gzip(const void *in, size_t len, struct plat_buf *out)
 {
     unsigned char chunk[INFLATE_CHUNK];

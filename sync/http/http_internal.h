@@ -36,7 +36,5 @@ int sync_http_inflate_feed(struct sync_http_inflate *in, const char *data,
 /* Free the zlib state (safe when never started). */
 void sync_http_inflate_end(struct sync_http_inflate *in);
 
-/* Overwrite `n` bytes at `p` with zeros in a way the compiler keeps. */
-void sync_http_wipe(void *p, size_t n);
 
 #endif

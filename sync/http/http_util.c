@@ -12,6 +12,7 @@
 #include "sync_http.h"
 
 #include "plat_err.h"
+#include "plat_line.h"
 #include "plat_random.h"
 
 #include <cjson/cJSON.h>
@@ -62,67 +63,6 @@ int sync_http_response_err(const struct sync_http_response *resp,
 
 /* ---- error bodies ------------------------------------------------------ */
 
-/* Writes one line into a fixed buffer: control characters become spaces,
- * runs of spaces collapse, and an overflow ends in "..." cut at a UTF-8
- * character boundary. */
-struct line {
-    char *out;
-    size_t size;  /* of out, > 0 */
-    size_t pos;
-    int full;     /* something did not fit */
-    int space;    /* last byte written is a space */
-};
-
-static void line_putc(struct line *l, unsigned char c)
-{
-    if (c < 0x20 || c == 0x7f)
-        c = ' ';
-    if (c == ' ' && (l->space || l->pos == 0))
-        return;
-    if (l->pos + 1 >= l->size) {
-        l->full = 1;
-        return;
-    }
-    l->out[l->pos++] = (char)c;
-    l->space = c == ' ';
-}
-
-static void line_putn(struct line *l, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n && !l->full; i++)
-        line_putc(l, (unsigned char)s[i]);
-}
-
-static void line_puts(struct line *l, const char *s)
-{
-    if (s)
-        line_putn(l, s, strlen(s));
-}
-
-static size_t line_finish(struct line *l)
-{
-    while (l->pos > 0 && l->out[l->pos - 1] == ' ')
-        l->pos--;
-    if (l->full) {
-        size_t keep = l->size > 4 ? l->size - 4 : 0;
-        if (l->pos > keep)
-            l->pos = keep;
-        /* Step back over UTF-8 continuation bytes and the lead byte of a
-         * character that was cut. */
-        if (l->pos > 0 && l->pos < l->size - 1 &&
-            ((unsigned char)l->out[l->pos] & 0xC0) == 0x80) {
-            while (l->pos > 0 &&
-                   ((unsigned char)l->out[l->pos] & 0xC0) == 0x80)
-                l->pos--;
-        }
-        if (l->size > 4) {
-            memcpy(l->out + l->pos, "...", 3);
-            l->pos += 3;
-        }
-    }
-    l->out[l->pos] = '\0';
-    return l->pos;
-}
 
 static const char *reason_phrase(long status)
 {
@@ -204,7 +144,7 @@ static int is_html(const char *body, size_t len)
 
 /* Put at most DEFAULT_TEXT_MAX bytes of `s`, cut at a UTF-8 boundary and
  * marked with "..." when longer. */
-static void put_short(struct line *l, const char *s, size_t n)
+static void put_short(struct plat_line *l, const char *s, size_t n)
 {
     size_t cut = n;
 
@@ -214,8 +154,8 @@ static void put_short(struct line *l, const char *s, size_t n)
             cut--;
     }
     if (l->pos > 0)
-        line_puts(l, ": ");
-    line_putn(l, s, cut);
+        plat_line_puts(l, ": ");
+    plat_line_putn(l, s, cut);
     if (cut < n)
         l->full = 1;
 }
@@ -223,25 +163,26 @@ static void put_short(struct line *l, const char *s, size_t n)
 size_t sync_http_default_error_text(long status, const char *body,
                                     size_t len, char *out, size_t n)
 {
-    struct line l = { out, n, 0, 0, 0 };
     const char *phrase = reason_phrase(status);
+    struct plat_line l;
     cJSON *root;
 
     if (!out || n == 0)
         return 0;
+    plat_line_init(&l, out, n);
     out[0] = '\0';
     if (!body)
         len = 0;
     if (status >= 200 && status < 300 && is_html(body, len)) {
-        line_puts(&l, HTML_NOT_JSON);
-        return line_finish(&l);
+        plat_line_puts(&l, HTML_NOT_JSON);
+        return plat_line_finish(&l);
     }
-    line_puts(&l, phrase);
+    plat_line_puts(&l, phrase);
     if (len == 0)
-        return line_finish(&l);
+        return plat_line_finish(&l);
     if (is_html(body, len)) {
-        line_puts(&l, l.pos ? " (HTML page)" : "HTML page");
-        return line_finish(&l);
+        plat_line_puts(&l, l.pos ? " (HTML page)" : "HTML page");
+        return plat_line_finish(&l);
     }
     root = cJSON_ParseWithLength(body, len);
     if (root) {
@@ -258,12 +199,12 @@ size_t sync_http_default_error_text(long status, const char *body,
         if (m && strcasecmp(m->valuestring, phrase) != 0)
             put_short(&l, m->valuestring, strlen(m->valuestring));
         cJSON_Delete(root);
-        return line_finish(&l);
+        return plat_line_finish(&l);
     }
     if (body[0] == '<' || memchr(body, '\0', len))
-        return line_finish(&l); /* markup or binary: not quoted */
+        return plat_line_finish(&l); /* markup or binary: not quoted */
     put_short(&l, body, len);
-    return line_finish(&l);
+    return plat_line_finish(&l);
 }
 
 size_t sync_http_error_text(const struct sync_http_response *resp, char *out,

@@ -210,6 +210,10 @@ int sync_queue_status(struct sync_ctx *ctx, const char *target,
 
 /* ---- reads of what the store holds -------------------------------------- */
 
+/* The stored program of the section's program_id, loaded once per cycle
+ * and reloaded after sync_put_program; NULL when none is stored. Borrowed
+ * from the context. */
+const struct cJSON *sync_ctx_program(struct sync_ctx *ctx);
 int sync_get_program(struct sync_ctx *ctx, int program_id,
                      struct cJSON **out, char **etag_out);
 /* Server copy of `ref`; ERR_NOTFOUND when the source has not shown it. */

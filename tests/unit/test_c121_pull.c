@@ -83,7 +83,6 @@ static void env_disconnect(void)
 {
     sync_ctx_destroy(E.ctx);
     E.ctx = NULL;
-    cJSON_Delete(E.c.program);
     memset(&E.c, 0, sizeof(E.c));
 }
 

@@ -294,7 +294,6 @@ static void env_close(struct env *e)
     char path[128];
 
     sync_ctx_destroy(e->ctx);
-    cJSON_Delete(e->c.program);
     if (e->http)
         sync_http_destroy(e->http);
     if (e->s)

@@ -33,8 +33,6 @@ struct c121 {
     char prefix[64];          /* "/api/programs/<id>"                   */
     char user[256];           /* our 121 user, to tell our events apart */
     int64_t pulled, events;   /* what this cycle counted so far         */
-    struct cJSON *program;    /* stored program (c121_program)          */
-    int program_loaded;
 };
 
 /* The source's name: cursors and state keys of existing stores use it. */
@@ -43,8 +41,8 @@ struct c121 {
 /* Add to the source's summary (and to c->pulled / c->events). */
 void c121_count(struct c121 *c, int counter, int64_t n);
 
-/* The stored program definition (loaded once per cycle; NULL when none
- * is stored). Borrowed. */
+/* The stored program definition (sync_ctx_program: loaded once per cycle;
+ * NULL when none is stored). Borrowed. */
 const struct cJSON *c121_program(struct c121 *c);
 
 /* Apply one registration event (c121_apply_event) to the stored server

@@ -117,7 +117,6 @@ static void cb_c121_exit(void *state)
 
     if (!c)
         return;
-    cJSON_Delete(c->program);
     plat_free(c);
 }
 

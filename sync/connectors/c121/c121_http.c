@@ -14,6 +14,8 @@
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
+#include "plat_line.h"
+#include "plat_secure.h"
 #include "plat_err.h"
 
 #include <cjson/cJSON.h>
@@ -24,85 +26,6 @@
 #define C121_LOGIN_PATH "/api/users/login"
 #define C121_COOKIE "access_token_general"
 
-/* Overwrite `n` bytes at `p` with zeros in a way the compiler keeps. */
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-
-    while (n--)
-        *v++ = 0;
-}
-
-/* ---- error bodies ------------------------------------------------------ */
-
-/* Writes one line into a fixed buffer: control characters become spaces,
- * runs of spaces collapse, and an overflow ends in "..." cut at a UTF-8
- * character boundary. */
-struct line {
-    char *out;
-    size_t size;  /* of out, > 0 */
-    size_t pos;
-    int full;     /* something did not fit */
-    int space;    /* last byte written is a space */
-};
-
-static void line_putc(struct line *l, unsigned char c)
-{
-    if (c < 0x20 || c == 0x7f)
-        c = ' ';
-    if (c == ' ' && (l->space || l->pos == 0))
-        return;
-    if (l->pos + 1 >= l->size) {
-        l->full = 1;
-        return;
-    }
-    l->out[l->pos++] = (char)c;
-    l->space = c == ' ';
-}
-
-static void line_putn(struct line *l, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n && !l->full; i++)
-        line_putc(l, (unsigned char)s[i]);
-}
-
-static void line_puts(struct line *l, const char *s)
-{
-    if (s)
-        line_putn(l, s, strlen(s));
-}
-
-/* Separator between two messages, if something was written. */
-static void line_sep(struct line *l)
-{
-    if (l->pos > 0)
-        line_puts(l, "; ");
-}
-
-static size_t line_finish(struct line *l)
-{
-    while (l->pos > 0 && l->out[l->pos - 1] == ' ')
-        l->pos--;
-    if (l->full) {
-        size_t keep = l->size > 4 ? l->size - 4 : 0;
-        if (l->pos > keep)
-            l->pos = keep;
-        /* Step back over UTF-8 continuation bytes and the lead byte of a
-         * character that was cut. */
-        if (l->pos > 0 && l->pos < l->size - 1 &&
-            ((unsigned char)l->out[l->pos] & 0xC0) == 0x80) {
-            while (l->pos > 0 &&
-                   ((unsigned char)l->out[l->pos] & 0xC0) == 0x80)
-                l->pos--;
-        }
-        if (l->size > 4) {
-            memcpy(l->out + l->pos, "...", 3);
-            l->pos += 3;
-        }
-    }
-    l->out[l->pos] = '\0';
-    return l->pos;
-}
 
 static const char *str_of(const cJSON *o, const char *key)
 {
@@ -112,7 +35,7 @@ static const char *str_of(const cJSON *o, const char *key)
 
 /* One class-validator error (shape D): "property: constraint, ..." then
  * its children with a dotted path. Never `target` or `value`. */
-static void put_dto(struct line *l, const cJSON *e, const char *parent,
+static void put_dto(struct plat_line *l, const cJSON *e, const char *parent,
                     int depth)
 {
     const cJSON *constraints, *children, *c;
@@ -134,16 +57,16 @@ static void put_dto(struct line *l, const cJSON *e, const char *parent,
         if (!cJSON_IsString(c))
             continue;
         if (first) {
-            line_sep(l);
+            plat_line_sep(l);
             if (path[0]) {
-                line_puts(l, path);
-                line_puts(l, ": ");
+                plat_line_puts(l, path);
+                plat_line_puts(l, ": ");
             }
             first = 0;
         } else {
-            line_puts(l, ", ");
+            plat_line_puts(l, ", ");
         }
-        line_puts(l, c->valuestring);
+        plat_line_puts(l, c->valuestring);
     }
     children = cJSON_GetObjectItemCaseSensitive(e, "children");
     if (depth < 8) {
@@ -156,14 +79,14 @@ static void put_dto(struct line *l, const cJSON *e, const char *parent,
 
 /* One entry of a raw array (shape C) or of an "errors" array:
  * "line N <referenceId> <column>: <error>". */
-static void put_entry(struct line *l, const cJSON *e)
+static void put_entry(struct plat_line *l, const cJSON *e)
 {
     const cJSON *line_no;
     const char *msg, *ref, *col;
 
     if (cJSON_IsString(e)) {
-        line_sep(l);
-        line_puts(l, e->valuestring);
+        plat_line_sep(l);
+        plat_line_puts(l, e->valuestring);
         return;
     }
     if (!cJSON_IsObject(e))
@@ -177,33 +100,33 @@ static void put_entry(struct line *l, const cJSON *e)
         msg = str_of(e, "message");
     if (!msg)
         return;
-    line_sep(l);
+    plat_line_sep(l);
     line_no = cJSON_GetObjectItemCaseSensitive(e, "lineNumber");
     if (cJSON_IsNumber(line_no)) {
         char num[32];
         snprintf(num, sizeof(num), "line %d ", line_no->valueint);
-        line_puts(l, num);
+        plat_line_puts(l, num);
     }
     ref = str_of(e, "referenceId");
     col = str_of(e, "column");
     if (ref) {
-        line_puts(l, ref);
-        line_puts(l, col ? " " : ": ");
+        plat_line_puts(l, ref);
+        plat_line_puts(l, col ? " " : ": ");
     }
     if (col) {
-        line_puts(l, col);
-        line_puts(l, ": ");
+        plat_line_puts(l, col);
+        plat_line_puts(l, ": ");
     }
-    line_puts(l, msg);
+    plat_line_puts(l, msg);
 }
 
-static void put_message(struct line *l, const cJSON *m)
+static void put_message(struct plat_line *l, const cJSON *m)
 {
     const cJSON *e;
 
     if (cJSON_IsString(m)) {
-        line_sep(l);
-        line_puts(l, m->valuestring);
+        plat_line_sep(l);
+        plat_line_puts(l, m->valuestring);
     } else if (cJSON_IsArray(m)) {
         cJSON_ArrayForEach(e, m)
             put_entry(l, e);
@@ -212,17 +135,17 @@ static void put_message(struct line *l, const cJSON *m)
 
 /* {"errors": ...}: a string, an array, or an object such as
  * {"User":" not found"} which reads "User: not found". */
-static void put_errors(struct line *l, const cJSON *errs)
+static void put_errors(struct plat_line *l, const cJSON *errs)
 {
     const cJSON *e;
 
     if (cJSON_IsObject(errs)) {
         cJSON_ArrayForEach(e, errs) {
-            line_sep(l);
-            line_puts(l, e->string);
+            plat_line_sep(l);
+            plat_line_puts(l, e->string);
             if (cJSON_IsString(e)) {
-                line_puts(l, ": ");
-                line_puts(l, e->valuestring);
+                plat_line_puts(l, ": ");
+                plat_line_puts(l, e->valuestring);
             }
         }
     } else {
@@ -233,20 +156,21 @@ static void put_errors(struct line *l, const cJSON *errs)
 size_t c121_error_message(const char *body, size_t len, char *out,
                           size_t out_size)
 {
-    struct line l = { out, out_size, 0, 0, 0 };
+    struct plat_line l;
     cJSON *root;
     const cJSON *m;
 
     if (!out || out_size == 0)
         return 0;
+    plat_line_init(&l, out, out_size);
     out[0] = '\0';
     if (!body || len == 0)
         return 0;
     root = cJSON_ParseWithLength(body, len);
     if (!root) {
         /* Not JSON (a proxy's page, plain text): its start. */
-        line_putn(&l, body, len);
-        return line_finish(&l);
+        plat_line_putn(&l, body, len);
+        return plat_line_finish(&l);
     }
     if (cJSON_IsObject(root)) {
         m = cJSON_GetObjectItemCaseSensitive(root, "message");
@@ -258,14 +182,14 @@ size_t c121_error_message(const char *body, size_t len, char *out,
                 put_errors(&l, m);
         }
         if (l.pos == 0)
-            line_puts(&l, str_of(root, "error"));
+            plat_line_puts(&l, str_of(root, "error"));
     } else if (cJSON_IsArray(root)) {
         put_message(&l, root);
     } else if (cJSON_IsString(root)) {
-        line_puts(&l, root->valuestring);
+        plat_line_puts(&l, root->valuestring);
     }
     cJSON_Delete(root);
-    return line_finish(&l);
+    return plat_line_finish(&l);
 }
 
 
@@ -284,7 +208,7 @@ static void auth_release(void *payload)
         return;
     plat_free(a->user);
     if (a->password) {
-        wipe(a->password, strlen(a->password));
+        plat_wipe(a->password, strlen(a->password));
         plat_free(a->password);
     }
     plat_free(a);
@@ -388,14 +312,14 @@ done:
         /* The parsed body holds the token: wipe it before freeing. */
         tok = cJSON_GetObjectItemCaseSensitive(json, C121_COOKIE);
         if (cJSON_IsString(tok))
-            wipe(tok->valuestring, strlen(tok->valuestring));
+            plat_wipe(tok->valuestring, strlen(tok->valuestring));
         cJSON_Delete(json);
     }
     if (body.data)
-        wipe(body.data, body.len);
+        plat_wipe(body.data, body.len);
     plat_buf_dispose(&body);
     if (resp.body.data)
-        wipe(resp.body.data, resp.body.len);
+        plat_wipe(resp.body.data, resp.body.len);
     sync_http_response_dispose(&resp);
     return rc;
 }

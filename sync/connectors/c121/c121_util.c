@@ -64,14 +64,7 @@ void c121_count(struct c121 *c, int counter, int64_t n)
 
 const cJSON *c121_program(struct c121 *c)
 {
-    if (!c->program_loaded) {
-        c->program_loaded = 1;
-        if (sync_get_program(c->ctx, c->program_id, &c->program, NULL) < 0) {
-            c->program = NULL; /* none stored yet: rules without types */
-            plat_err_clear();
-        }
-    }
-    return c->program;
+    return sync_ctx_program(c->ctx);
 }
 
 int c121_event_apply(struct c121 *c, const char *ref, const char *field,

@@ -183,8 +183,6 @@ struct events {
     cJSON *batch;              /* events received, not yet applied   */
     size_t n_batch;
     struct plat_buf refetch;   /* refs to re-read, "\n"-separated    */
-    cJSON *program;            /* stored program, loaded when needed */
-    int program_loaded;
     int64_t applied, skipped, unknown;
     int progressed;            /* a batch was committed              */
 };
@@ -240,15 +238,7 @@ static int seen_text(struct events *e, struct plat_buf *out)
 
 static const cJSON *program(struct events *e)
 {
-    if (!e->program_loaded) {
-        e->program_loaded = 1;
-        if (sync_get_program(e->c->ctx, e->c->program_id,
-                              &e->program, NULL) < 0) {
-            plat_err_clear();
-            e->program = NULL;
-        }
-    }
-    return e->program;
+    return c121_program(e->c);
 }
 
 static const char *text_of(const cJSON *obj, const char *key)
@@ -660,7 +650,6 @@ done:
 static void events_dispose(struct events *e)
 {
     cJSON_Delete(e->batch);
-    cJSON_Delete(e->program);
     plat_free(e->old_seen.v);
     plat_free(e->recent);
     plat_buf_dispose(&e->refetch);
