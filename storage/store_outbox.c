@@ -122,26 +122,18 @@ done:
     return rc;
 }
 
-int store_outbox_count(struct store *s, const char *state, int64_t *out)
+/* One count(*), with `text` bound as ?1 unless it is NULL. */
+static int count_for(struct store *s, const char *sql, const char *text,
+                     int64_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
     *out = 0;
-    if (state) {
-        rc = store__outbox_check_state(state);
-        if (rc < 0)
-            return rc;
-    }
-    rc = sqlite3_prepare_v2(
-        s->db,
-        state ? "SELECT count(*) FROM outbox WHERE state = ?1"
-              : "SELECT count(*) FROM outbox"
-                " WHERE state IN ('pending', 'inflight')",
-        -1, &st, NULL);
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        if (state)
-            store__bind_text(st, 1, state);
+        if (text)
+            store__bind_text(st, 1, text);
         rc = sqlite3_step(st);
     }
     if (rc == SQLITE_ROW) {
@@ -152,6 +144,23 @@ int store_outbox_count(struct store *s, const char *state, int64_t *out)
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int store_outbox_count(struct store *s, const char *state, int64_t *out)
+{
+    int rc;
+
+    *out = 0;
+    if (state) {
+        rc = store__outbox_check_state(state);
+        if (rc < 0)
+            return rc;
+    }
+    return count_for(s,
+                     state ? "SELECT count(*) FROM outbox WHERE state = ?1"
+                           : "SELECT count(*) FROM outbox"
+                             " WHERE state IN ('pending', 'inflight')",
+                     state, out);
 }
 
 int store_outbox_set_state(struct store *s, int64_t seq, const char *state,
@@ -242,29 +251,6 @@ int store_outbox_list_for(struct store *s, const char *target,
     rc = store__outbox_rows(s, st, cb, payload);
 
 done:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* One count(*) with `text` bound as ?1. */
-static int count_for(struct store *s, const char *sql, const char *text,
-                     int64_t *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *out = 0;
-    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        store__bind_text(st, 1, text);
-        rc = sqlite3_step(st);
-    }
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        rc = PLAT_OK;
-    } else {
-        rc = store__db_err(s, rc, "count the outbox");
-    }
     sqlite3_finalize(st);
     return rc;
 }
