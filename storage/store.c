@@ -15,6 +15,7 @@
 #include "plat_err.h"
 #include "plat_fs.h"
 #include "plat_log.h"
+#include "plat_testhook.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -367,8 +368,10 @@ int store__txn_end(struct store *s, int token, int rc)
         rc = store__fts_flush(s);
     if (rc == PLAT_OK) {
         rc = store__exec_cached(s, STORE__ST_COMMIT, "COMMIT", "commit");
-        if (rc == PLAT_OK)
+        if (rc == PLAT_OK) {
+            plat_testhook(PLAT_HOOK_AFTER_COMMIT, 1);
             return PLAT_OK;
+        }
     }
     fts_discard(s, 0);
     rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
@@ -797,6 +800,15 @@ static int migrate(struct store *s, int from, int to)
     return PLAT_OK;
 }
 
+/* The fault harness's kill point inside a commit (plat_testhook.h):
+ * installed only when AGENT_TEST_KILL_AT_COMMIT is set. */
+static int kill_at_commit(void *unused)
+{
+    (void)unused;
+    plat_testhook(PLAT_HOOK_AT_COMMIT, 1);
+    return 0;
+}
+
 int store_open(struct store **out, const char *path,
                const struct store_options *opt_in)
 {
@@ -867,6 +879,8 @@ int store_open(struct store **out, const char *path,
         goto done;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    if (plat_testhook_armed(PLAT_HOOK_AT_COMMIT))
+        sqlite3_commit_hook(s->db, kill_at_commit, NULL);
     rc = store__reg_register_functions(s);
     if (rc < 0)
         goto done;
@@ -1015,6 +1029,8 @@ int store_commit(struct store *s)
         rc = store__exec_cached(s, STORE__ST_COMMIT, "COMMIT", "commit");
     if (rc < 0)
         rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
+    else
+        plat_testhook(PLAT_HOOK_AFTER_COMMIT, 1);
     return rc;
 }
 

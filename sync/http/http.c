@@ -16,6 +16,7 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_secure.h"
+#include "plat_testhook.h"
 #include "plat_log.h"
 #include "plat_time.h"
 
@@ -382,6 +383,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     int rc;
 
     x->wire_body += (int64_t)n;
+    plat_testhook(PLAT_HOOK_HTTP_BYTE, n);
     if (x->bad_encoding) {
         x->stop_rc = plat_err_set(ERR_INVALID, "%s answered %s %s with a "
                                   "Content-Encoding other than gzip",

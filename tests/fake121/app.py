@@ -133,6 +133,47 @@ class App:
         import routes121
         self.routes = routes121.build_routes()
 
+    # ------------------------------------------------------------- restart
+
+    def save_state(self, path, then_exit=False):
+        """Write the state and the token secret (fake121.py --state-file):
+        a server started from it has the same data, and the tokens it had
+        issued stay valid, as a restarted 121 behind the same JWT secret.
+        Pending jobs are run first (they are closures, not data)."""
+        import pickle
+        self.scheduler.flush()
+        deadline = time.monotonic() + 30
+        while self.scheduler.pending() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        lock = self.state.lock
+        lock.acquire()
+        try:
+            with self.token_lock:
+                blob = pickle.dumps({"state": self.state, "secret": self.secret,
+                                     "token_seq": self.token_seq,
+                                     "token_cutoff": self.token_cutoff})
+            tmp = "%s.tmp.%d" % (path, os.getpid())
+            with open(tmp, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+            if then_exit:
+                # Still holding the lock: no request still being handled can
+                # change the state after it was saved (as a database would).
+                sys.stderr.write("fake121: state saved, stopped\n")
+                sys.stderr.flush()
+                os._exit(0)
+        finally:
+            lock.release()
+
+    def load_state(self, path):
+        import pickle
+        with open(path, "rb") as f:
+            d = pickle.load(f)
+        self.state = d["state"]
+        self.secret = d["secret"]
+        self.token_seq = d["token_seq"]
+        self.token_cutoff = d["token_cutoff"]
+
     # ------------------------------------------------------------- tokens
 
     def make_token(self, username):

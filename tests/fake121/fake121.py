@@ -72,6 +72,9 @@ def parse_args(argv):
     ap.add_argument("--keepalive-timeout", type=float, default=5.0,
                     help="idle keep-alive connections are closed after this many seconds")
     ap.add_argument("--state-dump", help="write the final state as JSON here on shutdown")
+    ap.add_argument("--state-file",
+                    help="start from this state file when it exists (written by POST "
+                         "/_test/save-state or at SIGTERM/SIGINT): a restart with its state")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return ap.parse_args(argv)
 
@@ -89,6 +92,8 @@ def main(argv=None):
         state.seed_registrations(n, payments=pays)
     seed_s = time.monotonic() - t0
     app = App(state, config)
+    if args.state_file and os.path.exists(args.state_file):
+        app.load_state(args.state_file)
     handler_cls = type("BoundHandler", (Handler,), {"app": app})
     httpd = Server(("127.0.0.1", args.port), handler_cls)
     app.scheduler.start()
@@ -111,9 +116,11 @@ def main(argv=None):
                      % (port, args.program_id, n or 0, seed_s))
     sys.stderr.flush()
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.05 if args.state_file else 0.5):
             pass
     finally:
+        if args.state_file:
+            app.save_state(args.state_file, then_exit=True)
         httpd.shutdown()
         httpd.server_close()
         app.scheduler.stop()

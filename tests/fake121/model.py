@@ -128,6 +128,17 @@ class Clock:
         with self._lock:
             self.offset_ms += int(ms)
 
+    # Picklable (the state file of a restart, --state-file): the lock is
+    # made anew.
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        del d["_lock"]
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._lock = threading.Lock()
+
 
 # --------------------------------------------------------------------------
 # model

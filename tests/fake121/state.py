@@ -34,6 +34,17 @@ class State:
         self.version = 0           # bumped on every change (for the program ETag etc.)
         self._build_program(program_id)
 
+    # Picklable (the state file of a restart, fake121.py --state-file):
+    # the lock is made anew.
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        del d["lock"]
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self.lock = threading.RLock()
+
     # ------------------------------------------------------------------ setup
 
     def _build_program(self, pid):

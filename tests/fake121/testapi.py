@@ -117,11 +117,44 @@ def route(app, method, path, q, data):
         while app.scheduler.pending() and time.monotonic() < deadline:
             time.sleep(0.005)
         return Resp(200, {"flushed": n, "pending": app.scheduler.pending()})
+    if method == "POST" and path == "/_test/reset":
+        return t_reset(app, data)
+    if method == "POST" and path == "/_test/save-state":
+        app.save_state(data["path"])
+        return Resp(200, {"ok": True})
     if method == "GET" and path == "/_test/dump":
         return Resp(200, dump_state(app))
     if method == "GET" and path == "/_test/health":
         return Resp(200, {"ok": True})
     raise HttpError(404, {"error": "unknown test endpoint %s %s" % (method, path)})
+
+
+def t_reset(app, data):
+    """A fresh state, as if the server had just started with --seed S
+    --seed-registrations N --seed-payments K: pending jobs are run first
+    (against the old state), then faults, throttle windows and statistics
+    are cleared. Tokens stay valid (one server, same secret). For harnesses
+    that run thousands of short scenarios against one process."""
+    from state import State
+    app.scheduler.flush()
+    deadline = time.monotonic() + 30
+    while app.scheduler.pending() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    old = app.state
+    st = State(program_id=old.default_program.id, seed=int(data.get("seed", old.seed)),
+               username=old.username)
+    n = int(data.get("registrations", 0))
+    if n:
+        st.seed_registrations(n, payments=int(data.get("payments", 0)))
+    app.state = st
+    app.reg_columns_cache = {}
+    app.faults.reset()
+    app.throttle.reset()
+    app.stats.reset()
+    for k in ("async_delay", "bulk_rate"):
+        if k in data:
+            app.config.update({k: data[k]})
+    return Resp(200, {"ok": True, "registrations": n, "now": iso_ms(st.clock.now_ms())})
 
 
 def t_edit(app, data):
