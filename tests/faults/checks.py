@@ -60,10 +60,16 @@ def check(run):
                        "local": json.loads(r[2]), "status": r[3]}
                 for r in con.execute("SELECT reference_id, server_json, local_json, status "
                                      "FROM registrations")}
-        conflicts = [dict(zip(("id", "ref", "field", "state", "seq"), r)) for r in con.execute(
-            "SELECT id, reference_id, field, state, outbox_seq FROM conflicts")]
+        conflicts = [dict(zip(("id", "ref", "field", "state", "seq", "local"), r))
+                     for r in con.execute("SELECT id, reference_id, field, state, outbox_seq, "
+                                          "local_value FROM conflicts")]
     finally:
         con.close()
+    for c in conflicts:
+        try:
+            c["local"] = json.loads(c["local"]) if c["local"] else None
+        except ValueError:
+            pass
     for e in outbox:
         e["payload"] = json.loads(e["payload"]) if e["payload"] else {}
         e["base"] = json.loads(e["base"]) if e["base"] else {}
@@ -102,11 +108,16 @@ def check(run):
             if not e or any(norm(e["payload"].get(k)) != norm(v) for k, v in op["data"].items()):
                 bad("lost", "add %s confirmed by the CLI is not in the outbox" % op["ref"])
         elif op["kind"] == "edit":
-            if not any(e["kind"] == "edit" and e["ref"] == op["ref"] and
-                       all(norm((e["payload"].get("data") or {}).get(k)) == norm(v)
-                           for k, v in op["data"].items()) for e in outbox):
-                bad("lost", "edit of %s %s confirmed by the CLI is not in the outbox"
-                    % (op["ref"], sorted(op["data"])))
+            # Per field: in an edit entry, or (a server-wins / device-wins
+            # policy settled it) in a conflict record with the local value.
+            for k, v in op["data"].items():
+                if not any(e["kind"] == "edit" and e["ref"] == op["ref"] and
+                           norm((e["payload"].get("data") or {}).get(k)) == norm(v)
+                           for e in outbox) and \
+                        not any(c["ref"] == op["ref"] and c["field"] == k and
+                                norm(c["local"]) == norm(v) for c in conflicts):
+                    bad("lost", "edit of %s.%s confirmed by the CLI is in neither the outbox "
+                        "nor a conflict" % (op["ref"], k))
         elif op["kind"] == "status":
             if not any(e["kind"] == "status" and e["ref"] == op["ref"] and
                        e["payload"].get("status") == op["data"]["status"] for e in outbox):
@@ -138,7 +149,12 @@ def check(run):
                 if srv.get("status") == "deleted":
                     continue
                 evs = [ev for ev in agent_events(ref, f) if norm(ev["newValue"]) == norm(v)]
-                if not evs and norm(srv.get(f)) != norm(v) and (ref, f) not in conflict_fields:
+                # A later edit of the same field on this device supersedes
+                # this one: the server gets the last value only.
+                later = any(x["kind"] == "edit" and x["ref"] == ref and x["seq"] > e["seq"]
+                            and f in (x["payload"].get("data") or {}) for x in outbox)
+                if not evs and not later and norm(srv.get(f)) != norm(v) and \
+                        (ref, f) not in conflict_fields:
                     bad("lost", "edit %d of %s.%s is done but never reached the server"
                         % (e["seq"], ref, f))
         elif e["kind"] == "status" and e["state"] == "done":
@@ -178,7 +194,12 @@ def check(run):
                 bad("overwritten", "%s.%s written by the agent with no operation behind it"
                     % (ref, f))
                 continue
-            if not any(norm(e["base"].get(f)) == norm(ev["oldValue"]) for e in cands):
+            # Edits of one field in a row go as one write of the last value
+            # over the base of the first: any base of an edit of this field
+            # on this device is a value the person saw.
+            bases = {norm(e["base"].get(f)) for e in edits_by_ref.get(ref, [])
+                     if f in (e["payload"].get("data") or {})}
+            if norm(ev["oldValue"]) not in bases:
                 bad("overwritten", "%s.%s: the agent wrote over a server value that was not "
                     "the base the person saw, and no conflict was recorded" % (ref, f))
 

@@ -54,6 +54,8 @@ def parse_args(argv):
                     help="no server restarts")
     ap.add_argument("--workdir", help="where workers keep stores (default: /dev/shm or $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the store of failing runs")
+    ap.add_argument("--trace", action="store_true",
+                    help="run the agent with -v and keep its logs in trace.log (with --keep)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print every run's steps (failing runs always print theirs)")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -105,6 +107,8 @@ def worker(opts):
             if problems and opts.keep:
                 keep = os.path.join(opts.workroot, "failed-%d" % seed)
                 shutil.copytree(rundir, keep, dirs_exist_ok=True)
+                with open(os.path.join(keep, "server.json"), "w") as f:
+                    json.dump(fake.dump(), f, indent=1)
                 out["kept"] = keep
             sys.stdout.write(json.dumps(out) + "\n")
             sys.stdout.flush()
@@ -135,7 +139,8 @@ def main(argv=None):
                "--cmd-timeout", str(opts.cmd_timeout)]
         for flag, on in (("--no-faketime", not opts.faketime),
                          ("--no-restarts", not opts.restarts),
-                         ("--keep", opts.keep), ("-v", opts.verbose)):
+                         ("--keep", opts.keep), ("-v", opts.verbose),
+                         ("--trace", opts.trace)):
             if on:
                 cmd.append(flag)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))

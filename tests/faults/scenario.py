@@ -89,6 +89,8 @@ class Run:
     def agent(self, *args, hook=None, kill_after=None, timeout=None, during=None):
         """Run the agent; returns (rc, stdout, stderr). rc is -9 when it was
         killed (by a hook or by us)."""
+        if self.opts.trace:
+            args = ["-v"] + [a for a in args if a != "-q"]
         cmd = [self.bin, "--config", self.conf] + [str(a) for a in args]
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env(hook))
@@ -109,6 +111,18 @@ class Run:
             return KILLED, "", ""
         out = out.decode("utf-8", "replace")
         err = err.decode("utf-8", "replace")
+        if self.opts.trace:
+            with open(os.path.join(self.dir, "trace.log"), "a") as f:
+                f.write("$ agent %s -> %s\n%s" % (" ".join(map(str, args)), p.returncode, err))
+                if os.path.exists(self.db):
+                    keys = FIELDS + ("status",)
+                    for ref, sj, lj in self.store_rows(
+                            "SELECT reference_id, server_json, local_json FROM registrations"):
+                        sv = json.loads(sj) if sj else {}
+                        lv = json.loads(lj) if lj else {}
+                        f.write("  = %s server=%s local=%s\n" % (
+                            ref, json.dumps([sv.get(k) for k in keys]),
+                            json.dumps([lv.get(k) for k in keys])))
         if p.returncode == KILLED:
             self.kills += 1
         return p.returncode, out, err
@@ -397,11 +411,11 @@ class Run:
         self.fake.flush()
 
     def heal(self):
-        """The link heals: no faults; sync until the outbox is drained, then
-        once more so the pull confirms what was sent."""
+        """The link heals: no faults, the server up; sync until a sync ends
+        (exit 0, or 4: conflicts or rejections need a person) with nothing
+        pending or in flight."""
         self.fake.reset_faults()
         self.heal_rcs = []
-        drained_once = False
         for _ in range(HEAL_SYNCS):
             rc, out, err = self.agent("-q", "sync", "--now")
             self.heal_rcs.append(rc)
@@ -411,6 +425,4 @@ class Run:
             left = self.store_rows("SELECT count(*) FROM outbox WHERE state IN "
                                    "('pending', 'inflight')")[0][0]
             if left == 0 and rc in (0, 4):
-                if drained_once:
-                    break
-                drained_once = True
+                break

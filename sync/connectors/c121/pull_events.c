@@ -185,6 +185,7 @@ struct events {
     struct plat_buf refetch;   /* refs to re-read, "\n"-separated    */
     int64_t applied, skipped, unknown;
     int progressed;            /* a batch was committed              */
+    int settled_query;         /* asked from the cursor, no overlap  */
 };
 
 static int recent_add(struct events *e, int64_t id, int64_t created)
@@ -215,7 +216,12 @@ static int recent_add(struct events *e, int64_t id, int64_t created)
 
 /* The ids a query from cursor - OVERLAP_MS can return again and that are
  * applied already: those seen now near the cursor, and those of the
- * previous set this answer has not reached yet. */
+ * previous set this answer has not reached yet. A settled query (from the
+ * cursor itself, no overlap) does not return the events just before the
+ * cursor, so it keeps the whole previous set: dropping it let the next
+ * query, which reads the overlap again, re-apply an old event over newer
+ * ones (an office value reverted in the store). The next overlapping
+ * query reads the whole window again and prunes the set. */
 static int seen_text(struct events *e, struct plat_buf *out)
 {
     struct idset s = {NULL, 0, 0};
@@ -226,7 +232,7 @@ static int seen_text(struct events *e, struct plat_buf *out)
         if (e->recent[i].created >= e->cursor - OVERLAP_MS)
             rc = idset_add(&s, e->recent[i].id);
     for (i = 0; i < e->old_seen.n && rc == PLAT_OK; i++)
-        if (e->old_seen.v[i] > e->upto)
+        if (e->settled_query || e->old_seen.v[i] > e->upto)
             rc = idset_add(&s, e->old_seen.v[i]);
     if (rc == PLAT_OK) {
         idset_sort(&s);
@@ -622,6 +628,7 @@ static int events_once(struct c121 *c, struct events *e)
     rc = load_state(e, &settled);
     if (rc < 0)
         goto done;
+    e->settled_query = settled != 0;
     plat_time_iso(e->cursor - (settled ? 0 : OVERLAP_MS), iso);
     rc = plat_buf_printf(&path, "%s/registration-events?fromDate=",
                          c->prefix);
