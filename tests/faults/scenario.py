@@ -208,7 +208,7 @@ class Run:
                  ["sync"] * 5 + ["clock"] + ["restart"] * (1 if self.opts.restarts else 0))
         for _ in range(steps):
             k = self.rng.choice(kinds)
-            if k == "restart" and self.rng.random() < 0.5:
+            if k == "restart" and self.rng.random() < 0.7:
                 k = "sync"   # restarts cost a Python start: keep them rarer
             getattr(self, "step_" + k)()
 
