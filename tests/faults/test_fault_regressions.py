@@ -78,6 +78,35 @@ class Regressions(unittest.TestCase):
         self.assertEqual(str(server.get("householdSize")), "34")
         self.assertEqual(str(local.get("householdSize")), "34")
 
+    def outbox_states(self):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute("SELECT kind, state FROM outbox ORDER BY seq").fetchall()
+        finally:
+            con.close()
+
+    def test_status_change_applied_then_changed_by_office_is_done(self):
+        """Seeds 5060, 5089: a status change 121 applied (its event is
+        ours) and the office then changed again stayed in flight: the
+        confirmation compared the server's current status only, so it
+        waited, and after the grace period would have called it a
+        conflict. The event confirms it."""
+        self.agent("sync", "--now")
+        regs = self.fake.dump()["programs"]["3"]["registrations"]
+        ref = next(r["referenceId"] for r in regs if r["status"] == "new")
+        self.agent("registrations", "status", ref, "included")
+        self.agent("sync", "--now")           # sent; 121 applies it (202)
+        self.fake.flush()
+        r = self.fake.call("POST", "/_test/status", {"referenceId": ref, "status": "paused",
+                                                     "reason": "office",
+                                                     "username": "office-user"})
+        self.assertEqual(r["applied"], [ref])
+        self.agent("sync", "--now")           # the events: ours, then the office's
+        self.assertEqual(self.outbox_states(), [("status", "done")])
+        server, local = self.local(ref)
+        self.assertEqual(server["status"], "paused")
+        self.assertEqual(local["status"], "paused")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -38,6 +38,7 @@
  * Events are committed in batches of opt->batch with these checkpoints.
  */
 #include "c121.h"
+#include "c121_push.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -186,6 +187,9 @@ struct events {
     int64_t applied, skipped, unknown;
     int progressed;            /* a batch was committed              */
     int settled_query;         /* asked from the cursor, no overlap  */
+    struct sync_ops status_ops; /* in-flight status changes, loaded   */
+    int status_loaded;         /* when a batch first needs them      */
+    int64_t confirmed;         /* of them, confirmed by an event     */
 };
 
 static int recent_add(struct events *e, int64_t id, int64_t created)
@@ -361,6 +365,40 @@ done:
     return rc;
 }
 
+/* A status event of `ref` to `status`: the in-flight status changes of
+ * `ref` to that status are done, in the transaction that applies the
+ * event. confirm.c looks at the server copy only, so a change 121 applied
+ * and someone then changed again (the office pausing a person we
+ * included) stayed in flight, and after the grace period became a false
+ * conflict. */
+static int confirm_status_event(struct events *e, const char *ref,
+                                const char *status)
+{
+    size_t i;
+    int rc = PLAT_OK;
+
+    if (!e->status_loaded) {
+        rc = c121_ops_load(e->c, SYNC_OP_STATUS, SYNC_OP_INFLIGHT, 0, 0,
+                           &e->status_ops);
+        if (rc < 0)
+            return rc;
+        e->status_loaded = 1;
+    }
+    for (i = 0; i < e->status_ops.n && rc == PLAT_OK; i++) {
+        struct sync_op *op = &e->status_ops.v[i];
+        const cJSON *target =
+            cJSON_GetObjectItemCaseSensitive(op->payload, "status");
+
+        if (op->state != SYNC_OP_INFLIGHT || strcmp(op->ref, ref) != 0 ||
+            !cJSON_IsString(target) || strcmp(target->valuestring, status))
+            continue;
+        rc = c121_op_settle_count(e->c, op, SYNC_OP_DONE, NULL,
+                                  &e->confirmed);
+        op->state = SYNC_OP_DONE;
+    }
+    return rc;
+}
+
 /* Apply one event (inside the batch's transaction). */
 static int apply_one(struct events *e, const cJSON *ev)
 {
@@ -384,6 +422,8 @@ static int apply_one(struct events *e, const cJSON *ev)
     if (strcmp(type, "registrationStatusChange") == 0) {
         rc = value ? c121_event_apply(e->c, ref, "status", value)
                    : PLAT_OK;
+        if (rc == PLAT_OK && value)
+            rc = confirm_status_event(e, ref, value);
     } else if (strcmp(type, "fspChange") == 0 ||
                (field && strcmp(field, "programFspConfigurationName") == 0)) {
         rc = apply_fsp(e, ref, value);
@@ -421,6 +461,7 @@ static int flush(struct events *e)
 
     if (e->n_batch == 0)
         return PLAT_OK;
+    e->confirmed = 0;
     plat_buf_init(&seen, 0);
     rc = sync_batch_begin(s);
     if (rc < 0)
@@ -457,7 +498,11 @@ done:
     } else {
         e->progressed = 1;
         c121_count(e->c, SYNC_COUNT_EVENTS, e->applied - applied0);
+        c121_count(e->c, SYNC_COUNT_PUSHED, e->confirmed);
     }
+    /* Reloaded by the next batch: this one's states may be rolled back. */
+    sync_ops_free(&e->status_ops);
+    e->status_loaded = 0;
     cJSON_Delete(e->batch);
     e->batch = NULL;
     e->n_batch = 0;
