@@ -46,6 +46,8 @@ def check(run):
         res[kind] += 1
         problems.append("%s: %s" % (kind, text))
 
+    for text in run.kill_problems:
+        bad("integrity", text)
     con = sqlite3.connect("file:%s?mode=ro" % run.db, uri=True, timeout=30)
     try:
         ic = [r[0] for r in con.execute("PRAGMA integrity_check")]

@@ -61,6 +61,7 @@ class Run:
         self.log = []                # what happened, for -v and failures
         self.hung = []               # commands that did not end in time
         self.kills = 0
+        self.kill_problems = []      # integrity right after a kill
         self.restarts = 0
         self.server_refs = []        # referenceIds the office may touch
 
@@ -125,7 +126,29 @@ class Run:
                             json.dumps([lv.get(k) for k in keys])))
         if p.returncode == KILLED:
             self.kills += 1
+            self.after_kill(args)
         return p.returncode, out, err
+
+    def after_kill(self, args):
+        """Right after a kill -9, before anything opens the store again:
+        the file passes integrity_check and each registration made here
+        has its create entry (the transaction was all or nothing)."""
+        if not os.path.exists(self.db):
+            return
+        try:
+            ic = [r[0] for r in self.store_rows("PRAGMA integrity_check")]
+            orphans = self.store_rows(
+                "SELECT count(*) FROM registrations r WHERE r.server_json IS NULL AND NOT "
+                "EXISTS (SELECT 1 FROM outbox o WHERE o.reference_id = r.reference_id "
+                "AND o.kind = 'create')")[0][0]
+        except sqlite3.DatabaseError as e:
+            ic, orphans = ["cannot read the store: %s" % e], 0
+        if ic != ["ok"]:
+            self.kill_problems.append("after kill -9 of `%s`: integrity_check: %s"
+                                      % (" ".join(map(str, args)), "; ".join(ic[:3])))
+        if orphans:
+            self.kill_problems.append("after kill -9 of `%s`: %d registrations without "
+                                      "their create entry" % (" ".join(map(str, args)), orphans))
 
     def store_rows(self, sql, args=()):
         con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)
@@ -351,11 +374,22 @@ class Run:
             elif k == "nth":
                 r = {"drop_every_nth_connection": self.rng.randint(2, 4)}
             elif k == "office_race":
-                ref, reg = self.pick_local()
-                if ref is None or ref not in self.server_refs:
+                # The office writes a field we are about to PATCH, between
+                # our check and our write (mostly one of our pending edits).
+                pend = self.store_rows("SELECT reference_id, payload FROM outbox WHERE "
+                                       "kind = 'edit' AND state = 'pending' ORDER BY seq")
+                pend = [(ref, f) for ref, pl in pend if ref in self.server_refs
+                        for f in sorted((json.loads(pl).get("data") or {}))]
+                if pend and self.rng.random() < 0.8:
+                    ref, f = self.rng.choice(pend)
+                else:
+                    ref, reg = self.pick_local()
+                    if ref is None or ref not in self.server_refs:
+                        continue
+                    f = self.rng.choice(FIELDS)
+                if f not in FIELDS:
                     continue
-                f = self.rng.choice(FIELDS)
-                v = self.value(f, reg[1].get(f))
+                v = self.value(f)
                 r = {"path_contains": "/registrations/" + ref,
                      "office_edit": {"data": {f: v}, "username": "office-user",
                                      "reason": "office race"}}
