@@ -115,3 +115,31 @@ done:
     sqlite3_finalize(st);
     return rc;
 }
+
+int store_conflict_exists(struct store *s, int64_t outbox_seq,
+                          const char *field, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT 1 FROM conflicts WHERE outbox_seq = ?1 "
+                            "AND field = ?2 LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__db_err(s, rc, "look up a conflict");
+    sqlite3_bind_int64(st, 1, outbox_seq);
+    store__bind_text(st, 2, field);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = 1;
+        rc = PLAT_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = PLAT_OK;
+    } else {
+        rc = store__db_err(s, rc, "look up a conflict");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

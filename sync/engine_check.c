@@ -93,6 +93,18 @@ int sync_conflict_add(struct sync_ctx *ctx, int64_t seq, const char *ref,
     return rc;
 }
 
+int sync_conflict_add_once(struct sync_ctx *ctx, int64_t seq, const char *ref,
+                           const char *field, const cJSON *base,
+                           const cJSON *local, const cJSON *source)
+{
+    int exists = 0;
+    int rc = store_conflict_exists(ctx->store, seq, field, &exists);
+
+    if (rc < 0 || exists)
+        return rc;
+    return sync_conflict_add(ctx, seq, ref, field, base, local, source, NULL);
+}
+
 /* ---- the check ---------------------------------------------------------- */
 
 int sync_json_set(cJSON *obj, const char *key, const cJSON *value)

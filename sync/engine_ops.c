@@ -190,6 +190,11 @@ int sync_op_settle(struct sync_ctx *ctx, int64_t seq, const char *ref,
     return rc;
 }
 
+int sync_refresh_view(struct sync_ctx *ctx, const char *ref)
+{
+    return store_reg_refresh_view(ctx->store, ref);
+}
+
 int sync_op_settle_ref(struct sync_ctx *ctx, const char *ref, int kind,
                        int from, int to, int *count_out)
 {

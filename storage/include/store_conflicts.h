@@ -42,4 +42,9 @@ int store_conflict_add(struct store *s, const char *source,
                        const char *local_json, const char *server_json,
                        int64_t *id_out);
 
+/* *out = 1 if a conflict (open or resolved) of outbox entry `outbox_seq`
+ * on `field` is recorded, else 0. */
+int store_conflict_exists(struct store *s, int64_t outbox_seq,
+                          const char *field, int *out);
+
 #endif

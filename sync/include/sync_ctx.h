@@ -359,6 +359,18 @@ int sync_conflict_add(struct sync_ctx *ctx, int64_t seq, const char *ref,
                       const struct cJSON *local, const struct cJSON *source,
                       const char *auto_resolution);
 
+/* Recompute the local view of `ref` (server copy + the operations still
+ * pending or in flight), e.g. after settling an operation done whose value
+ * the server no longer holds. Joins the open batch. */
+int sync_refresh_view(struct sync_ctx *ctx, const char *ref);
+
+/* As sync_conflict_add, unless operation `seq` already has a conflict on
+ * `field` (then nothing is added). */
+int sync_conflict_add_once(struct sync_ctx *ctx, int64_t seq, const char *ref,
+                           const char *field, const struct cJSON *base,
+                           const struct cJSON *local,
+                           const struct cJSON *source);
+
 /* enum sync_policy of `field` for this source. */
 int sync_field_policy(struct sync_ctx *ctx, const char *field);
 

@@ -123,5 +123,8 @@ class FakeProc:
     def flush(self):
         return self.call("POST", "/_test/flush", {})
 
+    def registration(self, ref):
+        return self.call("GET", "/_test/registration/" + ref)
+
     def dump(self):
         return self.call("GET", "/_test/dump")

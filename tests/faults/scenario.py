@@ -335,7 +335,6 @@ class Run:
     def step_office_seed(self):
         r = self.fake.call("POST", "/_test/seed", {"registrations": self.rng.randint(1, 3)})
         if r and "firstId" in r:
-            self.server_refs = self.server_refs  # seeded refs are ref-<seq>
             d = self.fake.dump()
             self.server_refs = [x["referenceId"] for x in d["programs"]["3"]["registrations"]]
         self.note("office seed -> %s" % (r,))

@@ -5,6 +5,7 @@ found, one test per fix, each against the real agent binary and the fake
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -106,6 +107,65 @@ class Regressions(unittest.TestCase):
         server, local = self.local(ref)
         self.assertEqual(server["status"], "paused")
         self.assertEqual(local["status"], "paused")
+
+    def set_patch_max(self, n):
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(re.sub(r"(?m)^patch_max = .*$", "patch_max = %d" % n, text))
+
+    def conflicts(self):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute("SELECT reference_id, field FROM conflicts").fetchall()
+        finally:
+            con.close()
+
+    def test_bulk_edit_changed_again_by_office_is_done(self):
+        """Seed 252: an edit 121 applied (CSV bulk, confirmed by a later
+        pull) that the office then changed again stayed in flight: the
+        confirmation compared the current server value only, so it waited
+        24 h and then sent the old value again over the office's newer
+        one. The edit's own event confirms it."""
+        self.set_patch_max(1)
+        self.agent("sync", "--now")
+        regs = [r["referenceId"] for r in self.fake.dump()["programs"]["3"]["registrations"]
+                if r["status"] != "deleted"][:2]
+        for ref in regs:
+            self.agent("registrations", "edit", ref, "householdSize=41")
+        self.agent("sync", "--now")           # 2 people > patch_max: one CSV upload
+        self.fake.flush()                     # 121 applies the rows
+        self.office_edit(regs[0], {"householdSize": "42"})
+        self.agent("sync", "--now")           # our events, then the office's
+        self.assertEqual(self.outbox_states(), [("edit", "done"), ("edit", "done")])
+        server, local = self.local(regs[0])
+        self.assertEqual(str(local["householdSize"]), "42")
+
+    def test_overwrite_found_when_the_look_back_failed(self):
+        """Seed 511: the look-back for another writer after a PATCH (the
+        registration's events) failed or the agent was killed before it;
+        the entry was already done, so an office value written between our
+        check and our write was overwritten with no conflict. The entry now
+        stays in flight until the look-back is done, and the next pull's
+        events find the other writer."""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.agent("registrations", "edit", ref, "householdSize=43")
+        self.fake.fault(path_contains="/registrations/" + ref,
+                        office_edit={"data": {"householdSize": "44"},
+                                     "username": "office-user", "reason": "office"})
+        self.fake.fault(path_contains="registration-events", fail_status=503, fail_count=50)
+        # --push-only: the only events request is the look-back.
+        p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q", "sync", "--now",
+                            "--push-only"],
+                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn(p.returncode, (0, 3), p.stderr)
+        self.fake.reset_faults()
+        self.assertEqual(str(self.fake.registration(ref)["registration"]["householdSize"]), "43")
+        self.agent("sync", "--now", code=4)   # the events: ours replaced 44
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+        self.assertEqual(self.outbox_states(), [("edit", "done")])
 
 
 if __name__ == "__main__":

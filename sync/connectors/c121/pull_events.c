@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define OVERLAP_MS 5000
 #define RANGE_MAX 10000000 /* ids in one stored range: more is damage */
@@ -189,6 +190,9 @@ struct events {
     int settled_query;         /* asked from the cursor, no overlap  */
     struct sync_ops status_ops; /* in-flight status changes, loaded   */
     int status_loaded;         /* when a batch first needs them      */
+    struct sync_ops edit_ops;  /* in-flight edits, likewise          */
+    cJSON **edit_seen;         /* per edit: fields an event wrote    */
+    int edit_loaded;
     int64_t confirmed;         /* of them, confirmed by an event     */
 };
 
@@ -394,9 +398,180 @@ static int confirm_status_event(struct events *e, const char *ref,
             continue;
         rc = c121_op_settle_count(e->c, op, SYNC_OP_DONE, NULL,
                                   &e->confirmed);
+        if (rc == PLAT_OK)
+            rc = sync_refresh_view(e->c->ctx, ref);
         op->state = SYNC_OP_DONE;
     }
     return rc;
+}
+
+/* A data event of `ref`: `field` became `value` on the server. An
+ * in-flight edit of `ref` that sent that value for that field has reached
+ * the server; confirm_edits_seen settles it once every field it sent is
+ * seen. confirm.c compares the current server copy only, so an edit 121
+ * applied that the office changed again afterwards stayed in flight for
+ * 24 h and was then sent again, over the office's newer value. */
+/* 1 if `old` (the value our write replaced) is one this device knew:
+ * the base or the value of one of its edits of `ref` carrying `field`. */
+static int known_value(struct events *e, const char *ref, const char *field,
+                       const cJSON *old)
+{
+    size_t j;
+
+    for (j = 0; j < e->edit_ops.n; j++) {
+        const struct sync_op *op = &e->edit_ops.v[j];
+        const cJSON *data =
+            cJSON_GetObjectItemCaseSensitive(op->payload, "data");
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
+
+        if (!sent || strcmp(op->ref, ref) != 0)
+            continue;
+        if (sync_same_value(e->c->ctx, field, old, sent) ||
+            sync_same_value(e->c->ctx, field, old,
+                            cJSON_GetObjectItemCaseSensitive(op->base,
+                                                             field)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Our write of `field` (event `ev`, sent by in-flight entry `op`)
+ * replaced a value this device never saw: another writer got in between
+ * our check and our write. The window check after the PATCH says so when
+ * it runs; when it did not (killed between the write and the check, the
+ * events unreadable then), this records the same conflict for review. */
+static int check_overwrite(struct events *e, const struct sync_op *op,
+                           const char *field, const cJSON *ev)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ev, "username");
+    const cJSON *ov = cJSON_GetObjectItemCaseSensitive(ev, "oldValue");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(op->payload, "data");
+    cJSON *old;
+    int rc = PLAT_OK;
+
+    if (!cJSON_IsString(u) || !e->c->user[0] ||
+        strcasecmp(u->valuestring, e->c->user) != 0)
+        return PLAT_OK; /* not our write */
+    old = cJSON_IsString(ov) ? cJSON_CreateString(ov->valuestring)
+                             : cJSON_CreateNull();
+    if (!old)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    if (!known_value(e, op->ref, field, old)) {
+        rc = sync_conflict_add_once(
+            e->c->ctx, op->seq, op->ref, field,
+            cJSON_GetObjectItemCaseSensitive(op->base, field),
+            cJSON_GetObjectItemCaseSensitive(data, field), old);
+        if (rc == PLAT_OK)
+            log_info("121: %s field %s: our write replaced a value written "
+                     "by another user: conflict for review", op->ref, field);
+    }
+    cJSON_Delete(old);
+    return rc;
+}
+
+static int note_edit_event(struct events *e, const char *ref,
+                           const char *field, const char *value,
+                           const cJSON *ev)
+{
+    cJSON *sv;
+    size_t i;
+    int rc = PLAT_OK;
+
+    if (!e->edit_loaded) {
+        /* Pending ones too: their bases are values this device saw. */
+        rc = c121_ops_load(e->c, SYNC_OP_EDIT, -1, 0, 0, &e->edit_ops);
+        if (rc == PLAT_OK && e->edit_ops.n > 0) {
+            e->edit_seen = plat_calloc(e->edit_ops.n, sizeof(cJSON *));
+            if (!e->edit_seen)
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+        }
+        if (rc < 0)
+            return rc;
+        e->edit_loaded = 1;
+    }
+    if (e->edit_ops.n == 0)
+        return PLAT_OK;
+    sv = value ? cJSON_CreateString(value) : cJSON_CreateNull();
+    if (!sv)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    for (i = 0; i < e->edit_ops.n && rc == PLAT_OK; i++) {
+        const struct sync_op *op = &e->edit_ops.v[i];
+        const cJSON *data =
+            cJSON_GetObjectItemCaseSensitive(op->payload, "data");
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
+
+        if (!sent || strcmp(op->ref, ref) != 0 ||
+            !sync_same_value(e->c->ctx, field, sv, sent))
+            continue;
+        /* A pending one too: killed after its PATCH and before the
+         * answer was stored, the push finds the value there and calls it
+         * done without looking back. */
+        rc = check_overwrite(e, op, field, ev);
+        if (rc < 0 || op->state != SYNC_OP_INFLIGHT)
+            continue;
+        if (!e->edit_seen[i] && !(e->edit_seen[i] = cJSON_CreateObject()))
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        else if (!cJSON_GetObjectItemCaseSensitive(e->edit_seen[i], field) &&
+                 !cJSON_AddTrueToObject(e->edit_seen[i], field))
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    cJSON_Delete(sv);
+    return rc;
+}
+
+/* Before the batch commits: the in-flight edits an event of this batch
+ * wrote are done when each field they sent was written by an event or
+ * holds the sent value in the server copy (121 writes no event for a
+ * field that already had the value). */
+static int confirm_edits_seen(struct events *e)
+{
+    cJSON *server = NULL;
+    size_t i;
+    int rc = PLAT_OK, all;
+
+    for (i = 0; i < e->edit_ops.n && rc == PLAT_OK; i++) {
+        const struct sync_op *op = &e->edit_ops.v[i];
+        const cJSON *data, *f;
+
+        if (!e->edit_seen || !e->edit_seen[i])
+            continue;
+        rc = sync_get_registration(e->c->ctx, op->ref, &server);
+        if (rc < 0)
+            break;
+        all = 1;
+        data = cJSON_GetObjectItemCaseSensitive(op->payload, "data");
+        cJSON_ArrayForEach(f, data) {
+            if (cJSON_GetObjectItemCaseSensitive(e->edit_seen[i], f->string))
+                continue;
+            if (!sync_same_value(e->c->ctx, f->string,
+                                 cJSON_GetObjectItemCaseSensitive(server,
+                                                                  f->string),
+                                 f)) {
+                all = 0;
+                break;
+            }
+        }
+        cJSON_Delete(server);
+        server = NULL;
+        if (all)
+            rc = c121_op_settle_count(e->c, op, SYNC_OP_DONE, NULL,
+                                      &e->confirmed);
+        if (all && rc == PLAT_OK) /* a later event may have replaced it */
+            rc = sync_refresh_view(e->c->ctx, op->ref);
+    }
+    return rc;
+}
+
+static void edit_ops_free(struct events *e)
+{
+    size_t i;
+
+    for (i = 0; e->edit_seen && i < e->edit_ops.n; i++)
+        cJSON_Delete(e->edit_seen[i]);
+    plat_free(e->edit_seen);
+    e->edit_seen = NULL;
+    sync_ops_free(&e->edit_ops);
+    e->edit_loaded = 0;
 }
 
 /* Apply one event (inside the batch's transaction). */
@@ -431,6 +606,8 @@ static int apply_one(struct events *e, const cJSON *ev)
         rc = c121_event_apply(e->c, ref, field, value);
         if (rc == PLAT_OK)
             rc = update_name(e, ref, field);
+        if (rc == PLAT_OK)
+            rc = note_edit_event(e, ref, field, value, ev);
     } else {
         log_debug("121: event %s of %s not applied", type, ref);
         plat_free(ref);
@@ -478,6 +655,8 @@ static int flush(struct events *e)
             e->upto = id;
     }
     if (rc == PLAT_OK)
+        rc = confirm_edits_seen(e);
+    if (rc == PLAT_OK)
         rc = seen_text(e, &seen);
     plat_time_iso(e->cursor, iso);
     if (rc == PLAT_OK)
@@ -503,6 +682,7 @@ done:
     /* Reloaded by the next batch: this one's states may be rolled back. */
     sync_ops_free(&e->status_ops);
     e->status_loaded = 0;
+    edit_ops_free(e);
     cJSON_Delete(e->batch);
     e->batch = NULL;
     e->n_batch = 0;

@@ -327,6 +327,28 @@ static int settle_unit(struct edits *k, struct unit *u, int state)
     return rc;
 }
 
+/* The entries of unit `u` that settle_unit left in flight are done (the
+ * look-back after the write found what it had to). */
+static int finish_unit(struct edits *k, struct unit *u)
+{
+    size_t i;
+    int rc = PLAT_OK;
+
+    for (i = u->first; rc == PLAT_OK && i < u->end; i++) {
+        struct item *it = &k->items[i];
+
+        if (it->unit != (int)(u - k->units) || it->chk.conflicts)
+            continue;
+        rc = sync_op_settle(k->c->ctx, it->e->seq, it->e->ref, SYNC_OP_DONE,
+                            NULL);
+        if (rc == PLAT_OK) {
+            k->sent--;
+            k->done++;
+        }
+    }
+    return rc;
+}
+
 static int reject_unit(struct edits *k, struct unit *u, const char *msg)
 {
     size_t i;
@@ -588,16 +610,26 @@ static int send_single(struct edits *k, struct unit *u)
     if (rc < 0)
         goto done; /* ERR_RETRY, ERR_AUTH...: the entries stay pending */
     if (r.status == 200) {
+        /* A write that changed something stays in flight until the
+         * look-back for another writer is done: killed or cut off in
+         * between, the next pull's events confirm it and do that check
+         * (pull_events.c), so an overwrite is never left unreported. */
         rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK)
             rc = save_answer(k, u, &r);
         if (rc == PLAT_OK)
-            rc = settle_unit(k, u, SYNC_OP_DONE);
+            rc = settle_unit(k, u, r.body.len > 0 ? SYNC_OP_INFLIGHT
+                                                  : SYNC_OP_DONE);
         rc = sync_batch_end(c->ctx, rc);
         if (rc == PLAT_OK && r.body.len > 0) {
             rc = window_check(k, u);
-            if (rc < 0 && rc != ERR_RETRY && rc != ERR_AUTH &&
-                rc != ERR_NOMEM && rc != ERR_IO) {
+            if (rc == PLAT_OK) {
+                rc = sync_batch_begin(c->ctx);
+                if (rc == PLAT_OK)
+                    rc = finish_unit(k, u);
+                rc = sync_batch_end(c->ctx, rc);
+            } else if (rc != ERR_RETRY && rc != ERR_AUTH &&
+                       rc != ERR_NOMEM && rc != ERR_IO) {
                 /* The change is made; only the look-back failed. */
                 log_warn("121 push: could not read the events of %s after "
                          "writing it (%s)", u->ref, plat_err_name(rc));
