@@ -161,8 +161,14 @@ def check(run):
                         % (e["seq"], ref, f))
         elif e["kind"] == "status" and e["state"] == "done":
             target = e["payload"].get("status")
-            evs = [ev for ev in agent_events(ref, "status") if ev["newValue"] == target]
-            if srv is None or (not evs and srv.get("status") != target and
+            # Done when the server took it, or already had that status (the
+            # office set it first: anyone's event), or a later status change
+            # of this device replaced it.
+            evs = [ev for ev in events.get(ref, []) if ev["fieldChanged"] == "status"
+                   and ev["newValue"] == target]
+            later = any(x["kind"] == "status" and x["ref"] == ref and x["seq"] > e["seq"]
+                        for x in outbox)
+            if srv is None or (not evs and not later and srv.get("status") != target and
                                (ref, "status") not in conflict_fields):
                 bad("lost", "status %s of %s is done but not on the server" % (target, ref))
 
