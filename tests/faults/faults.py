@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,8 @@ def worker(opts):
     opts.template = os.path.join(wdir, "template.db")
     if not os.path.exists(scenario.LIBFAKETIME):
         opts.faketime = False
+    # Stopped by SIGTERM/SIGINT (the parent interrupted): stop the fake too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     fake = FakeProc(wdir)
     try:
         for k in range(opts.worker, opts.runs, opts.jobs):
@@ -144,6 +147,14 @@ def main(argv=None):
             if on:
                 cmd.append(flag)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+
+    def stop(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     totals = {k: 0 for k in KEYS}
     runs = failed = kills = restarts = ops = 0
     seconds = []
