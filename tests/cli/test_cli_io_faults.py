@@ -10,7 +10,7 @@ loses no committed outbox entry; integrity_check passes; and the same
 command then works without the fault. At the end the fake 121 has each
 create once and the local edits.
 
-Default: about 5 points per operation for a local command, 3 for a sync
+Default: about 3 points per operation for a local command, 2 for a sync
 (bounded time in the suite; AGENT_VFSFAULT_POINTS=N changes it).
 Exhaustive (every K, transient faults and SQLITE_FULL too; ~20 min):
   AGENT_VFSFAULT_EXHAUSTIVE=1 AGENT_BIN=build/agent/agent \\
@@ -38,7 +38,7 @@ from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
 import faultlib  # noqa: E402
 
 EXHAUSTIVE = os.environ.get("AGENT_VFSFAULT_EXHAUSTIVE") == "1"
-POINTS = int(os.environ.get("AGENT_VFSFAULT_POINTS", "5"))
+POINTS = int(os.environ.get("AGENT_VFSFAULT_POINTS", "3"))
 OPS = ("read", "write", "sync", "lock")
 SPECS = ["fail=%s:%%d" % op for op in OPS]
 if EXHAUSTIVE:
@@ -224,7 +224,7 @@ class SyncFaultsTest(AgentTestCase):
         self.env["AGENT_121_PASSWORD"] = PASSWORD
         self.r = faultlib.Runner(AGENT_BIN, self.conf, self.env)
         self.addCleanup(self.r.close)
-        self.loop = FaultLoop(self, self.r, max(1, POINTS * 3 // 5))
+        self.loop = FaultLoop(self, self.r, 2)
 
     def settle(self):
         """Sync to quiescence (no fault) and check the server has each

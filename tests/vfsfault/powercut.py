@@ -202,6 +202,30 @@ class PowerCut:
         doc = json.loads(self.clean(["--json", "registrations", "show", ref]))
         self.names[ref] = doc.get("fullName")
 
+    def stuck(self):
+        """What the store and the fake say about unsettled entries."""
+        con = sqlite3.connect(self.db)
+        try:
+            rows = con.execute(
+                "SELECT seq, kind, reference_id, state, attempts, "
+                "updated_at FROM outbox WHERE state IN ('pending', "
+                "'inflight')").fetchall()
+            cps = con.execute("SELECT name, value FROM sync_checkpoints "
+                              "WHERE name LIKE 'events.%'").fetchall()
+        finally:
+            con.close()
+        out = []
+        for seq, kind, ref, state, att, upd in rows:
+            srv = self.fake.registration(ref)
+            evs = [(e.get("id"), e.get("created"), e.get("fieldChanged"),
+                    e.get("newValue"), e.get("username"))
+                   for e in srv.get("events", [])]
+            out.append({"seq": seq, "kind": kind, "state": state,
+                        "attempts": att, "updated": upd,
+                        "server_status": srv["registration"].get("status"),
+                        "server_events": evs[-4:]})
+        return json.dumps({"entries": out, "cursors": cps})
+
     def heal(self):
         """Sync to quiescence; the server holds each change once."""
         self.heals += 1
@@ -211,8 +235,8 @@ class PowerCut:
         self.clean(["sync", "--now"])
         st = json.loads(self.clean(["--json", "status"]))
         if st["pending"] != 0:
-            raise Broken("seed %d: %d entries still pending after healing" %
-                         (self.seed, st["pending"]))
+            raise Broken("seed %d: %d entries still pending after healing: "
+                         "%s" % (self.seed, st["pending"], self.stuck()))
         dump = self.fake.call("GET", "/_test/dump")["programs"]["3"]
         server = {}
         for r in dump["registrations"]:
