@@ -62,6 +62,11 @@ class FaultLoop:
             prepare()
         rc, out, err, rep = self.r.run(args, spec="count")
         self.case.assertEqual(rc, 0, "clean run of %r: %s" % (args, err))
+        # The shim must be in the I/O path (a VFS registered later that
+        # wraps "unix" by name instead of the default would bypass it, and
+        # every loop below would pass without a fault).
+        self.case.assertGreater(rep.get("writes", 0) + rep.get("reads", 0),
+                                0, "the VFS shim saw no I/O")
         op = spec_tpl.split("=")[1].split(":")[0]
         n = rep["reads"] + rep["writes"] + rep["syncs"] + rep["locks"] \
             if op == "any" else rep[op + "s"]

@@ -172,6 +172,9 @@ class PowerCut:
         else:
             if rc not in ((0, 4, 1) if kind == "sync" else (0,)):
                 raise Broken("%s: exit %d: %s" % (where, rc, err))
+            if spec == "count" and not rep.get("mutations"):
+                raise Broken("%s: the VFS shim saw no write (is another "
+                             "VFS bypassing the default?)" % where)
             self.max_mut[kind] = max(self.max_mut.get(kind, 0),
                                      rep.get("mutations", 0))
         ic = faultlib.integrity(self.db)
