@@ -163,13 +163,16 @@ static void warn_no_program(struct agent_ctx *ctx, int program)
                 "entry checked for form only\n", program);
 }
 
-/* Print one new referenceId (text) or collect it (JSON). */
-static int emit_ref(struct agent_ctx *ctx, cJSON *refs, const char *ref)
+/* Print one new referenceId (text, unless `defer`) or collect it (JSON,
+ * or text with `defer`: printed by print_refs after the commit, so a
+ * referenceId is never shown for an entry a failed commit dropped). */
+static int emit_ref(struct agent_ctx *ctx, cJSON *refs, const char *ref,
+                    int defer)
 {
     cJSON *o;
 
     log_debug("registration %s created", ref);
-    if (!ctx->g.json) {
+    if (!ctx->g.json && !defer) {
         printf("%s\n", ref);
         return PLAT_OK;
     }
@@ -180,6 +183,21 @@ static int emit_ref(struct agent_ctx *ctx, cJSON *refs, const char *ref)
     }
     cJSON_AddItemToArray(refs, o);
     return PLAT_OK;
+}
+
+/* Text output of the referenceIds emit_ref deferred. */
+static void print_refs(struct agent_ctx *ctx, const cJSON *refs)
+{
+    const cJSON *o;
+
+    if (ctx->g.json)
+        return;
+    cJSON_ArrayForEach(o, refs) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "referenceId");
+
+        if (cJSON_IsString(r))
+            printf("%s\n", r->valuestring);
+    }
 }
 
 /* Create every item in one transaction: all or nothing. */
@@ -200,7 +218,7 @@ static int create_all(struct agent_ctx *ctx, int program, cJSON *items,
             store_rollback(ctx->store);
             return rc;
         }
-        rc = emit_ref(ctx, refs, ref);
+        rc = emit_ref(ctx, refs, ref, 1);
         if (rc < 0) {
             store_rollback(ctx->store);
             return rc;
@@ -210,6 +228,8 @@ static int create_all(struct agent_ctx *ctx, int program, cJSON *items,
     rc = store_commit(ctx->store);
     if (rc < 0)
         store_rollback(ctx->store);
+    else
+        print_refs(ctx, refs);
     return rc;
 }
 
@@ -299,7 +319,7 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
             rc = store_reg_create(ctx->store, program,
                                   cJSON_GetArrayItem(items, 0), ref);
             if (rc == PLAT_OK)
-                rc = emit_ref(ctx, refs, ref);
+                rc = emit_ref(ctx, refs, ref, 0);
             if (rc < 0)
                 goto done;
         }

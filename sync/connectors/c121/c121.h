@@ -150,8 +150,11 @@ int c121_get_json(struct c121 *c, const char *path, const char *if_none_match,
                   char *etag_out);
 
 /* Largest answer read whole (c121_get_json and the other small JSON
- * answers); streamed lists have the client's large cap. */
-#define C121_MAX_SMALL_ANSWER ((size_t)8 << 20)
+ * answers: a program definition, the user, message templates, the events
+ * of a write window); a real program is tens of KB. The body buffer
+ * doubles up to it, so it is also what a hostile answer (endless body,
+ * gzip bomb) can cost in memory. Streamed lists have their own caps. */
+#define C121_MAX_SMALL_ANSWER ((size_t)4 << 20)
 
 /* 1 and *out when `v` is a JSON number that is a whole number in
  * [lo, hi] (hi at most 2^53), else 0: no float-to-integer cast of what a

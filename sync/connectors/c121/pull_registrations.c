@@ -38,6 +38,9 @@
 /* The smallest window a walk shrinks to after answers over the size cap. */
 #define MIN_WINDOW 100
 
+/* Average bytes per record a window may take (its size cap / limit). */
+#define PAGE_RECORD_BYTES ((size_t)64 << 10)
+
 struct walk {
     struct c121 *c;
     const char *checkpoint;   /* NULL: no checkpoint                   */
@@ -163,6 +166,25 @@ static int64_t body_bytes(struct c121 *c)
     return st.bytes_down_body;
 }
 
+/* One window, with a size cap that fits it: `limit` records of at most
+ * PAGE_RECORD_BYTES on average (a real 121 record is under 1 KB), never
+ * more than the client's own cap. An endless or inflating answer stops
+ * there instead of at the client's cap. */
+static int get_window(struct c121 *c, const char *path, int limit,
+                      struct walk *w)
+{
+    size_t want = (size_t)limit * PAGE_RECORD_BYTES, cap;
+    int rc;
+
+    cap = sync_http_set_max_response(c->http, want);
+    if (cap < want)
+        sync_http_set_max_response(c->http, cap);
+    rc = c121_get_records(c, path, "data", "registration", walk_record, w,
+                          NULL);
+    sync_http_set_max_response(c->http, cap);
+    return rc;
+}
+
 int c121_walk_registrations(struct c121 *c, int64_t from_id,
                             const char *checkpoint, int64_t *last_out,
                             int *complete_out)
@@ -202,8 +224,7 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         if (rc < 0)
             break;
         before = body_bytes(c);
-        rc = c121_get_records(c, path.data, "data", "registration",
-                              walk_record, &w, NULL);
+        rc = get_window(c, path.data, limit, &w);
         if (rc == PLAT_OK)
             rc = walk_flush(&w);
         if (rc == PLAT_OK) {
