@@ -13,13 +13,15 @@
  *   BODY
  *
  * A request takes the first unused entry whose METHOD is its method (or
- * "*") and whose PATH-PART occurs in its path ("-": any path). No entry
+ * "*") and whose PATH-PART occurs in its path ("-": any path; "/x$": the
+ * path without its query ends with "/x"). No entry
  * left: the server is unreachable (ERR_RETRY), as offline. "gz": the body
  * is gzip, decoded by the real inflater; "html": Content-Type text/html;
  * "cut": the connection drops after the body. Streamed bodies are handed
  * on in pieces of varying size. The client's login/re-login and retry
  * rules are kept (in short: no sleeping).
  */
+#define _GNU_SOURCE /* memmem */
 #include "fake_http.h"
 
 #include "http_internal.h"
@@ -132,10 +134,30 @@ int fake_http_requests(void)
     return S.requests;
 }
 
+/* PATH-PART occurs in the path; "-" matches any path; a part ending in
+ * '$' must end the path (without its query). */
+static int part_matches(const char *part, const char *path)
+{
+    size_t n = strlen(part), plen = strcspn(path, "?");
+
+    if (strcmp(part, "-") == 0)
+        return 1;
+    if (n > 1 && part[n - 1] == '$')
+        return plen >= n - 1 &&
+               memcmp(path + plen - (n - 1), part, n - 1) == 0;
+    return strstr(path, part) != NULL;
+}
+
 static struct entry *take(const char *method, const char *path)
 {
+    static int trace = -1;
     size_t i;
 
+    /* FUZZ_HTTP_TRACE=1: print each request (to write seed scripts). */
+    if (trace < 0)
+        trace = getenv("FUZZ_HTTP_TRACE") != NULL;
+    if (trace)
+        fprintf(stderr, "fake_http: %s %s\n", method, path);
     if (++S.requests > FAKE_MAX_REQUESTS)
         return NULL;
     for (i = 0; i < S.n; i++) {
@@ -144,9 +166,12 @@ static struct entry *take(const char *method, const char *path)
             continue;
         if (strcmp(e->method, "*") != 0 && strcmp(e->method, method) != 0)
             continue;
-        if (strcmp(e->part, "-") != 0 && !strstr(path, e->part))
+        if (!part_matches(e->part, path))
             continue;
         e->used = 1;
+        if (trace)
+            fprintf(stderr, "fake_http:   entry %zu: %ld, %zu bytes\n", i,
+                    e->status, e->len);
         return e;
     }
     return NULL;
