@@ -14,7 +14,7 @@
 /* Make the folder and the store (once; exits on failure). */
 void fuzz_cli_setup(void);
 
-/* The harness folder ("/tmp/fuzz-cli.XXXXXX") and its scratch folder,
+/* The harness folder ("/dev/shm/fuzz-cli.XXXXXX" or in /tmp) and its scratch folder,
  * the current directory while a command runs (emptied before each run). */
 const char *fuzz_cli_dir(void);
 const char *fuzz_cli_work(void);
