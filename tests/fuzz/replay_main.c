@@ -76,7 +76,8 @@ static int replay_dir(const char *dir, int *count)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), by_name);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), by_name);
     for (i = 0; i < n; i++) {
         bad |= replay_file(names[i]);
         (*count)++;
