@@ -450,6 +450,11 @@ int agent_sources_format(const struct agent_config *cfg, struct plat_buf *out)
             if (v && *v)
                 rc = plat_buf_printf(out, "# %s\n%s = %s\n",
                                      k[j].help ? k[j].help : "", k[j].key, v);
+            else if (v && k[j].dflt && *k[j].dflt)
+                /* Set empty over a default: commented out, it would read
+                 * back as the default. */
+                rc = plat_buf_printf(out, "# %s\n%s =\n",
+                                     k[j].help ? k[j].help : "", k[j].key);
             else
                 rc = plat_buf_printf(out, "# %s\n# %s =\n",
                                      k[j].help ? k[j].help : "", k[j].key);

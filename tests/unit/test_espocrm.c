@@ -65,6 +65,12 @@ static void test_times(void)
     CHECK(espo_time_parse("2026-05-01T10:00:00", &t) < 0);
     CHECK(espo_time_parse("2026-05-01 10:00:00Z", &t) < 0);
     CHECK(espo_time_parse("", &t) < 0);
+    /* Found by fuzz_answers: signs, spaces and impossible dates. */
+    CHECK(espo_time_parse("2026-01-06 03:\r4:05", &t) < 0);
+    CHECK(espo_time_parse("2026-01-06 -3:04:05", &t) < 0);
+    CHECK(espo_time_parse("2026-02-30 00:00:00", &t) < 0);
+    CHECK(espo_time_parse("2025-02-29 00:00:00", &t) < 0);
+    CHECK_INT(espo_time_parse("2024-02-29 23:59:59", &t), PLAT_OK);
     plat_err_clear();
 }
 

@@ -422,20 +422,29 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 
 int espo_time_parse(const char *s, int64_t *out)
 {
+    static const char form[] = "dddd-dd-dd dd:dd:dd";
+    static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30,
+                                          31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, se;
-    char tail;
 
-    if (!s || strlen(s) != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
-        s[13] != ':' || s[16] != ':' ||
-        sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se,
-               &tail) != 6 ||
-        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60 || y < 1970)
-        return plat_err_set(ERR_INVALID, "EspoCRM time is not "
-                            "\"YYYY-MM-DD HH:MM:SS\"");
+    /* Digits exactly where the form has them: sscanf alone would take
+     * signs and spaces ("03:-4:05", "03:\r4:05"). */
+    if (!s || strlen(s) != sizeof(form) - 1)
+        goto bad;
+    for (size_t i = 0; form[i]; i++)
+        if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+            goto bad;
+    if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6 ||
+        mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+        mi > 59 || se > 59 || y < 1970 ||
+        (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
+        goto bad;
     *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
            h * 3600 + mi * 60 + se;
     return PLAT_OK;
+bad:
+    return plat_err_set(ERR_INVALID, "EspoCRM time is not "
+                        "\"YYYY-MM-DD HH:MM:SS\"");
 }
 
 void espo_time_format(int64_t t, char out[ESPO_TIME_LEN])
