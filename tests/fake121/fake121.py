@@ -73,6 +73,8 @@ def parse_args(argv):
                     help="idle keep-alive connections are closed after this many seconds")
     ap.add_argument("--state-dump", help="write the final state as JSON here on shutdown")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--date-offset", type=float, default=0.0, metavar="S",
+                    help="shift the Date header of every answer by S seconds (a server clock that is off)")
     return ap.parse_args(argv)
 
 
