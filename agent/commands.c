@@ -309,6 +309,32 @@ const struct agent_cmd agent_commands[] = {
       "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
       "Uploading it to the form (--upload) is not done.\n",
       agent_cmd_kobo_validation_csv },
+    { "doctor", "check config, secrets, store, disk, sources, TLS, clock",
+      "Usage: agent doctor\n"
+      "\n"
+      "Check what stops field work, one line per check (ok, warning or\n"
+      "error, with the fix): the config, secret file modes (password_file\n"
+      "and other file keys of enabled sources, the store file), store\n"
+      "integrity (quick check), free disk space, schema version, each\n"
+      "enabled source's reachability, TLS (certificate, pin), the clock\n"
+      "against the server's Date header (warning over 5 minutes), the\n"
+      "daemon, and stuck outbox entries. Nothing is written.\n"
+      "Exit 0 when every check is ok, 1 otherwise. --json: {\"ok\",\n"
+      "\"problems\", \"checks\": [{\"check\", \"status\", \"message\", \"fix\"}]}.\n"
+      "\n"
+      "Example:\n"
+      "  agent doctor\n",
+      agent_cmd_doctor },
+    { "completion", "print a shell completion script (bash, zsh)",
+      "Usage: agent completion bash|zsh\n"
+      "\n"
+      "Print a completion script made from this binary's command table\n"
+      "(commands, subcommands and their options). The package installs the\n"
+      "bash one; by hand: agent completion bash > /etc/bash_completion.d/agent\n"
+      "\n"
+      "Example:\n"
+      "  source <(agent completion bash)\n",
+      agent_cmd_completion },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };
