@@ -217,5 +217,29 @@ class Interactive(AgentTestCase):
         self.fails("registrations", "add", code=2)
 
 
+class StatusTimes(AgentTestCase):
+    """`agent status` on a terminal: "N minutes ago" beside the ISO time;
+    piped or --json: ISO only."""
+
+    def test_ago_on_a_terminal_only(self):
+        from fake121_fixture import FakeServer, PASSWORD, USER
+        fake = FakeServer("--seed-registrations", "3", "--seed-payments", "0")
+        self.addCleanup(fake.stop)
+        with open(self.conf, "w") as f:
+            f.write("[store]\npath = %s\n[121]\nurl = %s\nprogram_id = 3\n"
+                    "user = %s\n" % (self.db, fake.url, USER))
+        self.env["AGENT_121_PASSWORD"] = PASSWORD
+        self.ok("-q", "sync", "--now")
+        t = Pty([AGENT_BIN, "--config", self.conf, "status"], self.env)
+        rc, out = t.rest()
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"last sync \d{4}-\d\d-\d\dT[\d:.]+Z "
+                              r"\(just now\)")
+        piped = self.ok("status")
+        self.assertRegex(piped, r"last sync \d{4}-\d\d-\d\dT[\d:.]+Z;")
+        self.assertNotIn("ago", piped + json.dumps(self.json("status")))
+        self.assertNotIn("just now", piped)
+
+
 if __name__ == "__main__":
     main()
