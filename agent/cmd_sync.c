@@ -298,6 +298,7 @@ static int sync_here(struct agent_ctx *ctx, const struct agent_sync_request *r,
     if (prog->enabled) {
         opt.progress = on_progress;
         opt.progress_payload = prog;
+        opt.want_totals = 1;
     }
     /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
     if ((rc = plat_signal_install()) < 0)

@@ -178,7 +178,7 @@ void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total)
 
 int sync_ctx_watched(const struct sync_ctx *ctx)
 {
-    return ctx->opt && ctx->opt->progress != NULL;
+    return ctx->opt && ctx->opt->progress != NULL && ctx->opt->want_totals;
 }
 
 void sync_ctx_count(struct sync_ctx *ctx, int counter, int64_t n)
