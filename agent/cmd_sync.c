@@ -243,7 +243,7 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
     return rc;
 }
 
-static cJSON *sync_request(const struct agent_sync_request *r)
+static cJSON *sync_request(const struct agent_sync_request *r, int watch)
 {
     cJSON *req = cJSON_CreateObject(), *arr;
 
@@ -253,7 +253,8 @@ static cJSON *sync_request(const struct agent_sync_request *r)
                                  : r->direction == SYNC_PUSH_ONLY ? "push"
                                  : "both") ||
         !cJSON_AddBoolToObject(req, "full", r->full) ||
-        !cJSON_AddBoolToObject(req, "vouchers", r->vouchers))
+        !cJSON_AddBoolToObject(req, "vouchers", r->vouchers) ||
+        (watch && !cJSON_AddBoolToObject(req, "watch", 1)))
         goto nomem;
     if (r->n_only) {
         if (!(arr = cJSON_AddArrayToObject(req, "sources")))
@@ -426,7 +427,7 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
     /* Ctrl-C while waiting for a daemon's sync: stop waiting. */
     if ((rc = plat_signal_install()) < 0)
         goto done;
-    if (!(req = sync_request(&r))) {
+    if (!(req = sync_request(&r, prog.enabled))) {
         rc = ERR_NOMEM;
         goto done;
     }
