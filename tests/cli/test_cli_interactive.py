@@ -217,6 +217,35 @@ class Interactive(AgentTestCase):
         self.fails("registrations", "add", code=2)
 
 
+class LogLinesOnATerminal(AgentTestCase):
+    """Log lines for a person: "warning: ..." without a timestamp, coloured
+    on a terminal unless NO_COLOR is set; ISO lines when piped."""
+
+    def old_config(self):
+        with open(self.conf, "w") as f:
+            f.write("[store]\npath = %s\n[server]\nurl = http://127.0.0.1:9"
+                    "\nprogram_id = 3\nuser = u\n" % self.db)
+
+    def test_colour_unless_no_color(self):
+        self.old_config()
+        env = dict(self.env, TERM="xterm")
+        env.pop("NO_COLOR", None)
+        t = Pty([AGENT_BIN, "--config", self.conf, "config", "show"], env)
+        rc, out = t.rest()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("\033[1;33mwarning:\033[0m %s: section [server]"
+                      % self.conf, out)
+        self.assertNotRegex(out, r"\d{4}-\d\d-\d\dT\d\d:")
+        env["NO_COLOR"] = "1"
+        t = Pty([AGENT_BIN, "--config", self.conf, "config", "show"], env)
+        rc, out = t.rest()
+        self.assertIn("warning: %s: section [server]" % self.conf, out)
+        self.assertNotIn("\033", out)
+        rc, out, err = self.run_agent("config", "show")
+        self.assertRegex(err, r"^\d{4}-\d\d-\d\dT[\d:.]+Z warn  .*: section "
+                              r"\[server\]")
+
+
 class StatusTimes(AgentTestCase):
     """`agent status` on a terminal: "N minutes ago" beside the ISO time;
     piped or --json: ISO only."""
