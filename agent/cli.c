@@ -10,6 +10,7 @@
 #include "cmd_util.h"
 #include "daemon_client.h"
 #include "output.h"
+#include "term.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -239,6 +240,10 @@ static void apply_logging(struct agent_ctx *ctx)
                     plat_err_msg());
         plat_err_clear();
     }
+    /* A person at a terminal reads short lines ("warning: ..."); a log
+     * file, journald and pipes keep the ISO timestamps. */
+    plat_log_set_style(plat_log_to_stderr() && agent_term_is_tty(2),
+                       agent_term_colour(2));
 }
 
 int agent_store_open(const struct agent_config *cfg, int flags,

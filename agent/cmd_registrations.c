@@ -11,6 +11,8 @@
 #include "cli.h"
 #include "cmd_util.h"
 #include "output.h"
+#include "reg_ask.h"
+#include "term.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -25,6 +27,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Fields from KEY=VALUE arguments: a JSON object of strings; an empty
  * value is JSON null (no value / clear the field). */
@@ -233,15 +236,43 @@ static int create_all(struct agent_ctx *ctx, int program, cJSON *items,
     return rc;
 }
 
+/* The language of labels in guided entry: --lang, else ui.lang. */
+static const char *ui_lang(struct agent_ctx *ctx, const char *opt)
+{
+    if (opt && *opt)
+        return opt;
+    return ctx->cfg_loaded && ctx->cfg.ui_lang ? ctx->cfg.ui_lang : "en";
+}
+
+/* Guided entry needs the program's definition: which attributes to ask. */
+static int ask_needs_program(const cJSON *def, int program)
+{
+    if (def)
+        return PLAT_OK;
+    return plat_err_set(ERR_NOTFOUND, "no definition of program %d is "
+                        "stored, so there is nothing to ask: run `agent "
+                        "sync --now` (or `agent program import FILE`), or "
+                        "give KEY=VALUE arguments", program);
+}
+
+/* A person at a terminal: no fields given means "ask me". */
+static int on_terminal(void)
+{
+    return agent_term_is_tty(STDIN_FILENO) &&
+           agent_term_is_tty(STDOUT_FILENO);
+}
+
 int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *lang = NULL;
     int opt_program = 0, repeat = 0, program = 0, npos = 0, is_array = 0;
-    int no_program = 0, rc, idx = 0;
+    int no_program = 0, rc, idx = 0, interactive = 0;
     const struct agent_opt opts[] = {
         { "--program", AGENT_OPT_INT, &opt_program, 1, INT_MAX },
         { "--file", AGENT_OPT_STRING, &file, 0, 0 },
         { "--repeat", AGENT_OPT_INT, &repeat, 1, INT_MAX },
+        { "--interactive", AGENT_OPT_FLAG, &interactive, 0, 0 },
+        { "--lang", AGENT_OPT_STRING, &lang, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     char ref[STORE_REF_MAX + 1];
@@ -257,7 +288,15 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
                           "--file, not both");
         goto done;
     }
-    if (!file && npos == 0) {
+    if (!file && npos == 0 && !interactive && !ctx->g.json &&
+        on_terminal())
+        interactive = 1;
+    if (interactive && (file || npos > 0 || repeat)) {
+        rc = plat_err_set(ERR_USAGE, "--interactive asks for the fields: "
+                          "give no KEY=VALUE, --file or --repeat with it");
+        goto done;
+    }
+    if (!file && npos == 0 && !interactive) {
         rc = plat_err_set(ERR_USAGE, "no fields given (KEY=VALUE... or "
                           "--file F.json)");
         goto done;
@@ -267,7 +306,31 @@ int agent_cmd_reg_add(struct agent_ctx *ctx, int argc, char **argv)
                           "arguments only");
         goto done;
     }
-    if (file) {
+    if (interactive) {
+        /* The store is read (the program) without the write lock: a
+         * person may take minutes, and a sync must not wait for them. */
+        rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
+        if (rc == PLAT_OK)
+            rc = agent_ctx_program(ctx, opt_program, &program);
+        if (rc == PLAT_OK)
+            rc = load_program(ctx, program, &def);
+        if (rc == PLAT_OK)
+            rc = ask_needs_program(def, program);
+        if (rc == PLAT_OK)
+            rc = agent_reg_ask(stdin, stdout, def, ui_lang(ctx, lang), NULL,
+                               &fields);
+        cJSON_Delete(def);
+        def = NULL;
+        if (rc == PLAT_OK) {
+            items = cJSON_CreateArray();
+            if (!items) {
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+            } else {
+                cJSON_AddItemToArray(items, fields);
+                fields = NULL;
+            }
+        }
+    } else if (file) {
         rc = items_from_file(file, &items, &is_array);
     } else {
         rc = fields_from_args(npos, pos, 1, &fields);
@@ -358,9 +421,12 @@ static int program_of(struct agent_ctx *ctx, const cJSON *reg, int *out)
 
 int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
 {
-    const char *reason = NULL;
+    const char *reason = NULL, *lang = NULL;
+    int interactive = 0;
     const struct agent_opt opts[] = {
         { "--reason", AGENT_OPT_STRING, &reason, 0, 0 },
+        { "--interactive", AGENT_OPT_FLAG, &interactive, 0, 0 },
+        { "--lang", AGENT_OPT_STRING, &lang, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     cJSON *changes = NULL, *reg = NULL, *out = NULL, *def = NULL;
@@ -368,18 +434,32 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
     char **pos = NULL;
     const char *ref;
 
-    rc = agent_cmd_args(ctx, argc, argv, opts, 2, -1,
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, -1,
                         "REF and at least one KEY=VALUE", &pos, &npos);
     if (rc < 0)
         return rc;
     ref = pos[0];
+    if (npos == 1 && !interactive && !ctx->g.json && on_terminal())
+        interactive = 1;
+    if (interactive && npos > 1) {
+        rc = plat_err_set(ERR_USAGE, "--interactive asks for the fields: "
+                          "give no KEY=VALUE with it");
+        goto done;
+    }
+    if (npos == 1 && !interactive) {
+        rc = plat_err_set(ERR_USAGE, "'%s' needs REF and at least one "
+                          "KEY=VALUE", ctx->cmd_name);
+        goto done;
+    }
     if ((rc = agent_check_ref(ref)) < 0 ||
         (reason && (rc = agent_check_reason(reason)) < 0))
         goto done;
-    rc = fields_from_args(npos - 1, pos + 1, 2, &changes);
-    if (rc < 0)
+    if (!interactive && (rc = fields_from_args(npos - 1, pos + 1, 2,
+                                               &changes)) < 0)
         goto done;
-    rc = agent_ctx_open(ctx, AGENT_NEED_WRITE);
+    /* Guided: read without the lock while the person answers. */
+    rc = agent_ctx_open(ctx, interactive ? AGENT_NEED_STORE
+                                         : AGENT_NEED_WRITE);
     if (rc == PLAT_OK)
         rc = agent_get_registration(ctx->store, ref, &reg);
     if (rc == PLAT_OK)
@@ -387,6 +467,18 @@ int agent_cmd_reg_edit(struct agent_ctx *ctx, int argc, char **argv)
     if (rc < 0)
         goto done;
     rc = load_program(ctx, program, &def);
+    if (rc == PLAT_OK && interactive) {
+        rc = ask_needs_program(def, program);
+        if (rc == PLAT_OK)
+            rc = agent_reg_ask(stdin, stdout, def, ui_lang(ctx, lang), reg,
+                               &changes);
+        if (rc == PLAT_OK && !changes->child) {
+            printf("%s: no change\n", ref);
+            goto done;
+        }
+        if (rc == PLAT_OK)
+            rc = agent_ctx_open(ctx, AGENT_NEED_WRITE);
+    }
     if (rc < 0)
         goto done;
     no_program = def == NULL;

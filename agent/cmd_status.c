@@ -11,6 +11,7 @@
 #include "daemon_client.h"
 #include "health.h"
 #include "output.h"
+#include "term.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -24,6 +25,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What `agent status` shows of one compiled-in source. */
 struct source_status {
@@ -224,7 +226,8 @@ static void print_daemon(const cJSON *d)
 {
     const cJSON *pid, *fails;
     const char *state;
-    char line[200];
+    char line[200], when[96];
+    int tty = agent_term_is_tty(STDOUT_FILENO);
 
     if (!d) {
         printf("%-17s  not running\n", "daemon");
@@ -233,17 +236,20 @@ static void print_daemon(const cJSON *d)
     pid = cJSON_GetObjectItemCaseSensitive(d, "pid");
     fails = cJSON_GetObjectItemCaseSensitive(d, "consecutive_failures");
     state = jstr(d, "state", "?");
-    if (strcmp(state, "offline") == 0)
-        snprintf(line, sizeof(line), "offline since %s (pid %ld)",
-                 jstr(d, "offline_since", "?"),
+    if (strcmp(state, "offline") == 0) {
+        agent_time_text(jstr(d, "offline_since", NULL), tty, "?", when,
+                        sizeof(when));
+        snprintf(line, sizeof(line), "offline since %s (pid %ld)", when,
                  cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0L);
-    else
+    } else
         snprintf(line, sizeof(line), "%s (pid %ld)", state,
                  cJSON_IsNumber(pid) ? (long)pid->valuedouble : 0L);
     agent_print_kv(stdout, 17, "daemon", line);
-    if (strcmp(state, "syncing") != 0)
-        agent_print_kv(stdout, 17, "next attempt",
-                       jstr(d, "next_attempt", "-"));
+    if (strcmp(state, "syncing") != 0) {
+        agent_time_text(jstr(d, "next_attempt", NULL), tty, "-", when,
+                        sizeof(when));
+        agent_print_kv(stdout, 17, "next attempt", when);
+    }
     if (cJSON_IsNumber(fails) && fails->valuedouble > 0)
         agent_print_kv(stdout, 17, "last error", jstr(d, "last_error", "-"));
 }
@@ -253,7 +259,8 @@ static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
                        size_t nst, const struct agent_health *h,
                        const cJSON *daemon)
 {
-    char label[48], age[32], line[400];
+    char label[48], age[32], line[400], when[96];
+    int tty = agent_term_is_tty(STDOUT_FILENO);
 
     agent_print_kv(stdout, 17, "store", ctx->cfg.store_path);
     printf("%-17s  %d\n", "schema version", store_version(ctx->store));
@@ -275,19 +282,20 @@ static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
     printf("%-17s  %lld\n", "rejected", (long long)c->rejected);
     for (size_t i = 0; i < nst; i++) {
         snprintf(label, sizeof(label), "source %s", st[i].connector->name);
+        agent_time_text(st[i].last_sync, tty, "never", when, sizeof(when));
         snprintf(line, sizeof(line), "%s; last sync %s; %lld pending, %lld "
                  "conflicts%s%.200s", st[i].enabled ? "enabled" : "disabled",
-                 st[i].last_sync ? st[i].last_sync : "never",
-                 (long long)st[i].pending, (long long)st[i].conflicts,
+                 when, (long long)st[i].pending, (long long)st[i].conflicts,
                  st[i].last_error && *st[i].last_error ? "; last error: "
                                                        : "",
                  st[i].last_error ? st[i].last_error : "");
         agent_print_kv(stdout, 17, label, line);
     }
-    if (h->stuck)
+    if (h->stuck) {
+        agent_time_text(h->last_reachable, tty, "never", when, sizeof(when));
         snprintf(line, sizeof(line), "STUCK: changes wait although 121 was "
-                 "reachable (last reached %s)", h->last_reachable);
-    else if (h->consecutive_failures > 0)
+                 "reachable (last reached %s)", when);
+    } else if (h->consecutive_failures > 0)
         snprintf(line, sizeof(line), "%d failed syncs in a row",
                  h->consecutive_failures);
     else

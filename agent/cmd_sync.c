@@ -19,6 +19,7 @@
 #include "output.h"
 #include "sync_options.h"
 #include "sync_report.h"
+#include "term.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -35,46 +36,101 @@
 #include <unistd.h>
 
 struct progress {
-    int enabled;            /* stderr is a terminal and output is for people */
+    int enabled;            /* stdout and stderr are a person's terminal */
     int64_t last_draw_ms;
-    int drawn;              /* a progress line is on screen */
+    char phase[64];         /* the phase being shown                    */
+    int64_t phase_start_ms; /* when it started, for rows/s and time left */
+    int shown;              /* the status line is on                    */
 };
 
-/* Redraw at most five times a second: a 2G link gives many tiny chunks. */
+/* "40,000" */
+static void group_digits(int64_t n, char *out, size_t size)
+{
+    char raw[32];
+    size_t len, o = 0;
+
+    snprintf(raw, sizeof(raw), "%lld", (long long)(n < 0 ? 0 : n));
+    len = strlen(raw);
+    for (size_t i = 0; i < len && o + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = raw[i];
+    }
+    out[o] = '\0';
+}
+
+/* "7s", "3m05s", "1h02m" */
+static void human_secs(int64_t s, char *out, size_t size)
+{
+    if (s < 60)
+        snprintf(out, size, "%llds", (long long)s);
+    else if (s < 3600)
+        snprintf(out, size, "%lldm%02llds", (long long)(s / 60),
+                 (long long)(s % 60));
+    else
+        snprintf(out, size, "%lldh%02lldm", (long long)(s / 3600),
+                 (long long)(s % 3600 / 60));
+}
+
+/* The status line: phase, done/total and percent (when the source gave a
+ * total), rows/s, bytes on the wire, time left. Redrawn at most five
+ * times a second: a 2G link gives many tiny chunks. */
 static void on_progress(void *payload, const char *phase, int64_t done,
                         int64_t total, int64_t bytes_wire)
 {
     struct progress *p = payload;
-    int64_t now = plat_time_mono_ms();
-    char bytes[32];
+    int64_t now = plat_time_mono_ms(), elapsed;
+    char line[256], bytes[32], d[32], t[32], rate[48] = "", left[48] = "";
+    double per_s = 0;
+    int n;
 
-    if (!p->enabled || now - p->last_draw_ms < 200)
+    if (!p->enabled)
         return;
-    p->last_draw_ms = now;
-    agent_human_bytes(bytes_wire, bytes, sizeof(bytes));
-    if (total > 0) {
-        int width = 30, fill = (int)(done * width / total);
-        char bar[31];
-        if (fill > width)
-            fill = width;
-        memset(bar, '#', (size_t)fill);
-        memset(bar + fill, '.', (size_t)(width - fill));
-        bar[width] = '\0';
-        fprintf(stderr, "\r%-9s [%s] %lld/%lld  %s   ", phase, bar,
-                (long long)done, (long long)total, bytes);
-    } else {
-        fprintf(stderr, "\r%-9s %lld  %s          ", phase, (long long)done,
-                bytes);
+    if (!p->shown) {
+        agent_status_begin();
+        p->shown = 1;
     }
-    fflush(stderr);
-    p->drawn = 1;
+    if (strcmp(p->phase, phase) != 0) {
+        snprintf(p->phase, sizeof(p->phase), "%s", phase);
+        p->phase_start_ms = now;
+    } else if (now - p->last_draw_ms < 200) {
+        return;
+    }
+    p->last_draw_ms = now;
+    elapsed = now - p->phase_start_ms;
+    if (total > 0 && done > total)
+        total = done;
+    agent_human_bytes(bytes_wire, bytes, sizeof(bytes));
+    group_digits(done, d, sizeof(d));
+    group_digits(total, t, sizeof(t));
+    if (done > 0 && elapsed >= 500) {
+        per_s = (double)done * 1000.0 / (double)elapsed;
+        snprintf(rate, sizeof(rate), "  %.0f/s", per_s);
+        if (total > 0 && per_s > 0) {
+            human_secs((int64_t)((double)(total - done) / per_s + 0.5), left,
+                       sizeof(left) - 8);
+            memmove(left + 2, left, strlen(left) + 1);
+            memcpy(left, "  ", 2);
+            strcat(left, " left");
+        }
+    }
+    if (total > 0)
+        n = snprintf(line, sizeof(line), "%s  %s/%s  %3d%%%s  %s%s", phase,
+                     d, t, (int)(done * 100 / total), rate, bytes, left);
+    else if (done > 0)
+        n = snprintf(line, sizeof(line), "%s  %s%s  %s", phase, d, rate,
+                     bytes);
+    else
+        n = snprintf(line, sizeof(line), "%s  %s", phase, bytes);
+    (void)n;
+    agent_status_set(line);
 }
 
 static void clear_progress(struct progress *p)
 {
-    if (p->drawn)
-        fprintf(stderr, "\r%70s\r", "");
-    p->drawn = 0;
+    if (p->shown)
+        agent_status_end();
+    p->shown = 0;
 }
 
 /* Print the result (JSON object, or text lines and the reason of a
@@ -91,6 +147,8 @@ static int report(struct agent_ctx *ctx, int rc,
 
         prc = o ? agent_print_json(o) : ERR_NOMEM;
         cJSON_Delete(o);
+    } else if (agent_ctx_quiet(ctx)) {
+        agent_sync_print_oneline(rc, sum, after);
     } else {
         agent_sync_print_text(rc, sum, after);
     }
@@ -185,7 +243,7 @@ static int sync_via_daemon(struct agent_ctx *ctx, const cJSON *req,
     return rc;
 }
 
-static cJSON *sync_request(const struct agent_sync_request *r)
+static cJSON *sync_request(const struct agent_sync_request *r, int watch)
 {
     cJSON *req = cJSON_CreateObject(), *arr;
 
@@ -195,7 +253,8 @@ static cJSON *sync_request(const struct agent_sync_request *r)
                                  : r->direction == SYNC_PUSH_ONLY ? "push"
                                  : "both") ||
         !cJSON_AddBoolToObject(req, "full", r->full) ||
-        !cJSON_AddBoolToObject(req, "vouchers", r->vouchers))
+        !cJSON_AddBoolToObject(req, "vouchers", r->vouchers) ||
+        (watch && !cJSON_AddBoolToObject(req, "watch", 1)))
         goto nomem;
     if (r->n_only) {
         if (!(arr = cJSON_AddArrayToObject(req, "sources")))
@@ -235,8 +294,13 @@ static int sync_here(struct agent_ctx *ctx, const struct agent_sync_request *r,
          * format plat_err_msg() back into itself: that empties it.) */
         goto finish;
     }
-    opt.progress = on_progress;
-    opt.progress_payload = prog;
+    /* Only when someone watches: a source may spend a request on a
+     * total (sync_ctx_watched). */
+    if (prog->enabled) {
+        opt.progress = on_progress;
+        opt.progress_payload = prog;
+        opt.want_totals = 1;
+    }
     /* Ctrl-C or SIGTERM: finish the batch in hand, commit, stop. */
     if ((rc = plat_signal_install()) < 0)
         goto finish;
@@ -307,7 +371,7 @@ static int take_sources(int *argc, char **argv, const char **only,
 
 int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
 {
-    struct progress prog = {0, 0, 0};
+    struct progress prog;
     int now = 0, pull_only = 0, push_only = 0, vouchers = 0, full = 0;
     int npos = 0, rc, handled = 0;
     char **pos = NULL, *why = NULL, **args = NULL;
@@ -324,6 +388,7 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
     };
 
     memset(&r, 0, sizeof(r));
+    memset(&prog, 0, sizeof(prog));
     /* A copy: --source may be repeated, which the option parser does not
      * do; take those out first. */
     args = plat_calloc((size_t)argc + 1, sizeof(*args));
@@ -348,8 +413,12 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
                 : push_only ? SYNC_PUSH_ONLY : SYNC_BOTH;
     r.full = full;
     r.vouchers = vouchers;
+    /* The status line is for a person watching: both streams on a
+     * terminal (stdout redirected: nothing but the summary). */
     prog.enabled = !ctx->g.json && !agent_ctx_quiet(ctx) &&
-                   isatty(STDERR_FILENO);
+                   agent_term_is_tty(STDOUT_FILENO) &&
+                   agent_term_is_tty(STDERR_FILENO);
+
     if ((rc = agent_ctx_open(ctx, AGENT_NEED_CONFIG)) < 0)
         goto done;
     /* A named source that is disabled: say which section to change. */
@@ -358,7 +427,7 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv)
     /* Ctrl-C while waiting for a daemon's sync: stop waiting. */
     if ((rc = plat_signal_install()) < 0)
         goto done;
-    if (!(req = sync_request(&r))) {
+    if (!(req = sync_request(&r, prog.enabled))) {
         rc = ERR_NOMEM;
         goto done;
     }

@@ -26,30 +26,43 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "No password is taken here: set AGENT_121_PASSWORD, or add\n"
       "password_file = FILE (mode 0600) to the [121] section.\n"
-      "--json prints {\"config\":PATH,\"store\":PATH}.\n",
+      "--json prints {\"config\":PATH,\"store\":PATH}.\n"
+      "\n"
+      "Example:\n"
+      "  agent init --server https://121.example.org --program 3 --user field-7@example.org\n",
       agent_cmd_init },
     { "config check", "check the config file and list every error",
       "Usage: agent config check\n"
       "\n"
       "Check the config file: every mistake is printed as FILE:LINE: "
       "message.\n"
-      "Exit 1 if there is any.\n",
+      "Exit 1 if there is any.\n"
+      "\n"
+      "Example:\n"
+      "  agent config check\n",
       agent_cmd_config_check },
     { "config show", "print the effective settings (never a password)",
       "Usage: agent config show\n"
       "\n"
       "Print every setting with its effective value (defaults included) and\n"
-      "where the password would come from. The password is never printed.\n",
+      "where the password would come from. The password is never printed.\n"
+      "\n"
+      "Example:\n"
+      "  agent config show\n",
       agent_cmd_config_show },
     { "config path", "print the path of the config file in use",
       "Usage: agent config path\n"
       "\n"
       "Print the config file this command line uses: --config, else\n"
-      "$AGENT_CONFIG, else the default.\n",
+      "$AGENT_CONFIG, else the default.\n"
+      "\n"
+      "Example:\n"
+      "  agent config path\n",
       agent_cmd_config_path },
     { "registrations add", "add registrations (key=value or a JSON file)",
       "Usage: agent registrations add [--program ID] [--file F.json] "
       "[KEY=VALUE ...]\n"
+      "       agent registrations add --interactive [--lang CODE]\n"
       "\n"
       "Add a registration from KEY=VALUE arguments (split on the first '='),\n"
       "or registrations from a JSON file holding one object or an array of\n"
@@ -61,15 +74,31 @@ const struct agent_cmd agent_commands[] = {
       "  --program ID    program (default: server.program_id)\n"
       "  --file F.json   read the registrations from F.json\n"
       "  --repeat N      add the same registration N times, each in its own\n"
-      "                  transaction (for load and crash tests)\n",
+      "                  transaction (for load and crash tests)\n"
+      "  --interactive   ask for each attribute of the stored program (the\n"
+      "                  default on a terminal when no fields are given):\n"
+      "                  labels, required marks (*), dropdowns as numbered\n"
+      "                  lists, each answer checked; a summary to confirm\n"
+      "  --lang CODE     language of the labels (default: ui.lang, en)\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations add fullName='Ann Example' phoneNumber=31612345678 programFspConfigurationName=Intersolve-voucher-paper\n",
       agent_cmd_reg_add },
     { "registrations edit", "change fields of a registration",
       "Usage: agent registrations edit REF KEY=VALUE... [--reason TEXT]\n"
+      "       agent registrations edit REF --interactive [--lang CODE]\n"
       "\n"
       "Change fields of registration REF; KEY= (empty) clears a field.\n"
       "\n"
       "  --reason TEXT   why, kept with the change for the 121 audit log\n"
-      "                  (one line, at most 500 bytes)\n",
+      "                  (one line, at most 500 bytes)\n"
+      "  --interactive   ask for each attribute with its current value as\n"
+      "                  the default (the default on a terminal with REF\n"
+      "                  alone); only what changed is saved\n"
+      "  --lang CODE     language of the labels (default: ui.lang, en)\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations edit dev-3f2a9c1e householdSize=5 --reason 'new baby'\n",
       agent_cmd_reg_edit },
     { "registrations status", "change the status of a registration",
       "Usage: agent registrations status REF NEWSTATUS [--reason TEXT]\n"
@@ -84,14 +113,20 @@ const struct agent_cmd agent_commands[] = {
       "(completed is set by 121 only.)\n"
       "\n"
       "  --reason TEXT   required for declined, paused and deleted (one line,\n"
-      "                  at most 500 bytes)\n",
+      "                  at most 500 bytes)\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations status dev-3f2a9c1e declined --reason 'moved away'\n",
       agent_cmd_reg_status },
     { "registrations show", "print one registration",
       "Usage: agent registrations show REF\n"
       "\n"
       "Print registration REF as it is seen on this device (the server copy\n"
       "with the pending changes applied): one field per line, or the object\n"
-      "with --json.\n",
+      "with --json.\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations show dev-3f2a9c1e\n",
       agent_cmd_reg_show },
     { "registrations list", "list registrations, with filters",
       "Usage: agent registrations list [--status S] [--where KEY=VALUE] "
@@ -106,7 +141,10 @@ const struct agent_cmd agent_commands[] = {
       "  --where KEY=VALUE only where field KEY is exactly VALUE\n"
       "  --limit N         at most N rows (default 50)\n"
       "  --offset N        skip the first N rows\n"
-      "  --program ID      only this program (default: all)\n",
+      "  --program ID      only this program (default: all)\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations list --status included --limit 20\n",
       agent_cmd_reg_list },
     { "registrations search", "find registrations by name, phone or reference",
       "Usage: agent registrations search TEXT [--limit N]\n"
@@ -114,20 +152,29 @@ const struct agent_cmd agent_commands[] = {
       "Find registrations whose name, phone number or referenceId contains\n"
       "TEXT (ignoring case).\n"
       "\n"
-      "  --limit N   at most N rows (default 50)\n",
+      "  --limit N   at most N rows (default 50)\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations search 3161234\n",
       agent_cmd_reg_search },
     { "program import", "store a program definition from a JSON file",
       "Usage: agent program import FILE\n"
       "\n"
       "Store the program definition in FILE (the body of GET\n"
       "/api/programs/ID, or a fixture shaped {\"_http\":...,\"body\":{...}}),\n"
-      "replacing the stored one. Entries are then checked against it.\n",
+      "replacing the stored one. Entries are then checked against it.\n"
+      "\n"
+      "Example:\n"
+      "  agent program import program-3.json\n",
       agent_cmd_program_import },
     { "program show", "print the stored program definition",
       "Usage: agent program show [ID]\n"
       "\n"
       "Print the stored definition of program ID (default: "
-      "server.program_id).\n",
+      "server.program_id).\n"
+      "\n"
+      "Example:\n"
+      "  agent program show 3\n",
       agent_cmd_program_show },
     { "outbox", "list local changes waiting for the server",
       "Usage: agent outbox [--state STATE] [--all]\n"
@@ -136,7 +183,10 @@ const struct agent_cmd agent_commands[] = {
       "not yet done.\n"
       "\n"
       "  --state STATE   only pending, inflight, done, conflict or rejected\n"
-      "  --all           every entry, done ones included\n",
+      "  --all           every entry, done ones included\n"
+      "\n"
+      "Example:\n"
+      "  agent outbox --state rejected\n",
       agent_cmd_outbox },
     { "conflicts list", "list fields changed both here and on the server",
       "Usage: agent conflicts list [--all]\n"
@@ -144,12 +194,18 @@ const struct agent_cmd agent_commands[] = {
       "List the open conflicts: fields changed on this device and on the\n"
       "server since the device last saw them.\n"
       "\n"
-      "  --all   resolved conflicts too\n",
+      "  --all   resolved conflicts too\n"
+      "\n"
+      "Example:\n"
+      "  agent conflicts list\n",
       agent_cmd_conflicts_list },
     { "conflicts show", "print one conflict",
       "Usage: agent conflicts show ID\n"
       "\n"
-      "Print conflict ID with its base, local and server values.\n",
+      "Print conflict ID with its base, local and server values.\n"
+      "\n"
+      "Example:\n"
+      "  agent conflicts show 12\n",
       agent_cmd_conflicts_show },
     { "conflicts resolve", "settle a conflict: keep local, server or a value",
       "Usage: agent conflicts resolve ID (--take local|server | --value V)\n"
@@ -158,12 +214,18 @@ const struct agent_cmd agent_commands[] = {
       "  --take local    keep this device's value; the next sync sends it\n"
       "  --take server   take the server's value; nothing is sent\n"
       "  --value V       use V instead of either; the next sync sends it\n"
-      "                  (an empty V clears the field)\n",
+      "                  (an empty V clears the field)\n"
+      "\n"
+      "Example:\n"
+      "  agent conflicts resolve 12 --take server\n",
       agent_cmd_conflicts_resolve },
         /* `agent conflicts` alone lists them; hidden from the command list. */
     { "conflicts", NULL,
       "Usage: agent conflicts list [--all]\n"
-      "       agent conflicts show ID\n",
+      "       agent conflicts show ID\n"
+      "\n"
+      "Example:\n"
+      "  agent conflicts list\n",
       agent_cmd_conflicts_list },
     { "espocrm setup", "write the [espocrm] section of the config",
       "Usage: agent espocrm setup --url URL --entity TYPE --reference-field "
@@ -181,7 +243,10 @@ const struct agent_cmd agent_commands[] = {
       "--new-records create makes a 121 registration (in the [121] program)\n"
       "from each EspoCRM record without a referenceId, with the 121 fields\n"
       "of --create-defaults (e.g. {\"preferredLanguage\":\"en\"}) added, and\n"
-      "writes the new referenceId back to EspoCRM.\n",
+      "writes the new referenceId back to EspoCRM.\n"
+      "\n"
+      "Example:\n"
+      "  agent espocrm setup --url https://crm.example.org --entity Contact --reference-field cReferenceId --mapping mapping.json\n",
       agent_cmd_espocrm_setup },
     { "espocrm status", "EspoCRM: records linked, pending each way, cursor",
       "Usage: agent espocrm status\n"
@@ -189,7 +254,10 @@ const struct agent_cmd agent_commands[] = {
       "Print the EspoCRM link: records linked, records pending to EspoCRM\n"
       "and to 121, open conflicts on mapped fields, the modifiedAt cursor\n"
       "and the last sync. --json: {linked, pending_to_espocrm,\n"
-      "pending_to_121, conflicts, cursor, last_sync, ...}.\n",
+      "pending_to_121, conflicts, cursor, last_sync, ...}.\n"
+      "\n"
+      "Example:\n"
+      "  agent --json espocrm status\n",
       agent_cmd_espocrm_status },
     { "status", "summary of the store, pending work, health and daemon",
       "Usage: agent status\n"
@@ -200,7 +268,10 @@ const struct agent_cmd agent_commands[] = {
       "oldest pending change, consecutive failed syncs, stuck) and, when an\n"
       "`agent daemon` runs, its live state (idle, syncing, offline since,\n"
       "next attempt, last error). With --json: one object; \"daemon\" is\n"
-      "null when no daemon answers.\n",
+      "null when no daemon answers.\n"
+      "\n"
+      "Example:\n"
+      "  agent status\n",
       agent_cmd_status },
     { "sync", "sync with the sources now: pull changes, push local work",
       "Usage: agent sync --now [--source NAME]... [--pull-only | "
@@ -229,7 +300,10 @@ const struct agent_cmd agent_commands[] = {
       "Exit codes: 0 all done; 3 server unreachable (nothing lost, try\n"
       "later); 4 done, but conflicts or rejected entries need a person;\n"
       "5 authentication failed; 6 the daemon was too busy to take the\n"
-      "request (nothing done, try again); 1 other failure.\n",
+      "request (nothing done, try again); 1 other failure.\n"
+      "\n"
+      "Example:\n"
+      "  agent sync --now\n",
       agent_cmd_sync },
     { "daemon", "sync in the background, by itself when the link returns",
       "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"
@@ -247,7 +321,10 @@ const struct agent_cmd agent_commands[] = {
       "  --interval S         seconds between syncs (default: config)\n"
       "  --probe-interval S   seconds between probes while offline\n"
       "  --detach             run in the background; print its pid once\n"
-      "                       it is ready\n",
+      "                       it is ready\n"
+      "\n"
+      "Example:\n"
+      "  agent daemon --interval 900\n",
       agent_cmd_daemon },
     { "kobo setup", "connect a KoboToolbox form to the 121 program",
       "Usage: agent kobo setup --url URL --asset UID --mapping FILE "
@@ -260,7 +337,10 @@ const struct agent_cmd agent_commands[] = {
       "takes as headers) and the 121 program (default: [121] program_id).\n"
       "The token comes from $AGENT_KOBO_TOKEN or token_file (mode 0600).\n"
       "`agent config check` checks the mapping against the form and the\n"
-      "program once a sync has stored them.\n",
+      "program once a sync has stored them.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo setup --url https://kf.kobotoolbox.org --asset aBcD123 --mapping map.json\n",
       agent_cmd_kobo_setup },
     { "kobo status", "per Kobo form: cursor, imported, edits, rejected",
       "Usage: agent kobo status\n"
@@ -268,7 +348,10 @@ const struct agent_cmd agent_commands[] = {
       "Per configured form: the _id cursor, submissions imported, edits\n"
       "queued, submissions rejected and the last sync. With --json:\n"
       "{\"forms\": [{\"asset\", \"program\", \"cursor\", \"imported\",\n"
-      "\"edits\", \"skipped\", \"validated\", \"rejected\", \"last_sync\"}, ...]}.\n",
+      "\"edits\", \"skipped\", \"validated\", \"rejected\", \"last_sync\"}, ...]}.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo status\n",
       agent_cmd_kobo_status },
     { "kobo rejected", "list Kobo submissions that could not be imported",
       "Usage: agent kobo rejected\n"
@@ -276,7 +359,10 @@ const struct agent_cmd agent_commands[] = {
       "List the submissions the mapping refused, with the question and the\n"
       "attribute at fault (never a value). With --json: an array of\n"
       "{\"asset\", \"id\", \"uuid\", \"referenceId\", \"kind\", \"reason\", \"at\",\n"
-      "\"retry\"}.\n",
+      "\"retry\"}.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo rejected\n",
       agent_cmd_kobo_rejected },
     { "kobo retry", "import rejected Kobo submissions again",
       "Usage: agent kobo retry (ID... | --all) [--no-sync]\n"
@@ -286,7 +372,10 @@ const struct agent_cmd agent_commands[] = {
       "`agent sync --now --source kobo`, which re-reads and imports them.\n"
       "\n"
       "  --all       every rejected submission\n"
-      "  --no-sync   only mark them; the next sync imports them\n",
+      "  --no-sync   only mark them; the next sync imports them\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo retry --all\n",
       agent_cmd_kobo_retry },
     { "kobo program", "print a 121 program built from a Kobo form",
       "Usage: agent kobo program ASSET\n"
@@ -298,7 +387,10 @@ const struct agent_cmd agent_commands[] = {
       "default; the other questions become registration attributes\n"
       "(integer/decimal/range -> numeric, select_one -> dropdown with its\n"
       "choices, tel -> tel, others -> text; tag dedupe -> duplicateCheck).\n"
-      "The form is stored by `agent sync --now --source kobo`.\n",
+      "The form is stored by `agent sync --now --source kobo`.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo program aBcD123\n",
       agent_cmd_kobo_program },
     { "kobo validation-csv", "write a form's ValidationDataFrom121.csv",
       "Usage: agent kobo validation-csv ASSET [--out FILE]\n"
@@ -307,10 +399,42 @@ const struct agent_cmd agent_commands[] = {
       "/update-kobo-csv) from the local store: referenceId, then every\n"
       "attribute of the form's 121 program, one row per registration\n"
       "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
-      "Uploading it to the form (--upload) is not done.\n",
+      "Uploading it to the form (--upload) is not done.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo validation-csv aBcD123 --out ValidationDataFrom121.csv\n",
       agent_cmd_kobo_validation_csv },
+    { "doctor", "check config, secrets, store, disk, sources, TLS, clock",
+      "Usage: agent doctor\n"
+      "\n"
+      "Check what stops field work, one line per check (ok, warning or\n"
+      "error, with the fix): the config, secret file modes (password_file\n"
+      "and other file keys of enabled sources, the store file), store\n"
+      "integrity (quick check), free disk space, schema version, each\n"
+      "enabled source's reachability, TLS (certificate, pin), the clock\n"
+      "against the server's Date header (warning over 5 minutes), the\n"
+      "daemon, and stuck outbox entries. Nothing is written.\n"
+      "Exit 0 when every check is ok, 1 otherwise. --json: {\"ok\",\n"
+      "\"problems\", \"checks\": [{\"check\", \"status\", \"message\", \"fix\"}]}.\n"
+      "\n"
+      "Example:\n"
+      "  agent doctor\n",
+      agent_cmd_doctor },
+    { "completion", "print a shell completion script (bash, zsh)",
+      "Usage: agent completion bash|zsh\n"
+      "\n"
+      "Print a completion script made from this binary's command table\n"
+      "(commands, subcommands and their options). The package installs the\n"
+      "bash one; by hand: agent completion bash > /etc/bash_completion.d/agent\n"
+      "\n"
+      "Example:\n"
+      "  agent completion bash > ~/.local/share/bash-completion/completions/agent\n",
+      agent_cmd_completion },
     { "help", "print the usage of a command",
-      "Usage: agent help [COMMAND]\n", NULL },
+      "Usage: agent help [COMMAND]\n"
+      "\n"
+      "Example:\n"
+      "  agent help registrations add\n", NULL },
 };
 
 const size_t agent_commands_count =

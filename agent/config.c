@@ -118,6 +118,9 @@ static const struct cfg_key keys[] = {
       "was reachable.", 1, 31536000 },
     { "daemon.socket", CFG_STRING, "", OFF(daemon_socket),
       "Control socket of the daemon; empty: <store.path>.sock.", 0, 0 },
+    { "ui.lang", CFG_STRING, "en", OFF(ui_lang),
+      "Language of the program's labels in guided entry (en, nl, ...).",
+      0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -83,6 +83,8 @@ struct agent_config {
     int daemon_backoff_cap_s;    /* daemon.backoff_cap_s: longest retry   */
     int daemon_stuck_after_s;    /* daemon.stuck_after_s: health "stuck"  */
     char *daemon_socket;         /* daemon.socket: "" = <store.path>.sock */
+    /* [ui] (what a person at a terminal sees) */
+    char *ui_lang;               /* ui.lang: labels' language (default en) */
 };
 
 struct sync_engine_options;

@@ -252,6 +252,7 @@ static int parse_sync_opts(const cJSON *req, struct agent_job_opts *o)
     o->full = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "full"));
     o->vouchers = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req,
                                                                 "vouchers"));
+    o->watch = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "watch"));
     if (!dir || (cJSON_IsString(dir) && strcmp(dir->valuestring, "both") == 0))
         o->direction = SYNC_BOTH;
     else if (cJSON_IsString(dir) && strcmp(dir->valuestring, "pull") == 0)

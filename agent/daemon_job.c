@@ -89,6 +89,7 @@ static void run_sync(struct agent_job *j)
     }
     opt.progress = on_progress;
     opt.progress_payload = j;
+    opt.want_totals = j->opts.watch;
     opt.cancel = j->cancel;
     j->engine_ran = 1;
     rc = sync_engine_run(s, &opt, &j->sum);

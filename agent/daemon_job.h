@@ -45,6 +45,8 @@ struct agent_job_opts {
     int direction;               /* enum sync_direction                  */
     int full;
     int vouchers;
+    int watch;                   /* a person watches (`agent sync` on a
+                                    terminal): want_totals              */
     /* The sources to sync (--source, or those whose host came back);
      * n_only 0: every enabled source. */
     char only[SYNC_MAX_SOURCES][AGENT_SOURCE_NAME_MAX];
@@ -52,7 +54,7 @@ struct agent_job_opts {
 };
 
 struct agent_job_progress {
-    char phase[16];
+    char phase[64];          /* "<source> <phase>", e.g. "121 registrations" */
     int64_t done, total, bytes_wire;
 };
 

@@ -89,6 +89,7 @@ static void merge(struct agent_job_opts *into, const struct agent_job_opts *o)
         into->direction = SYNC_BOTH;
     into->full |= o->full;
     into->vouchers |= o->vouchers;
+    into->watch |= o->watch;
     /* The union of the sources; none listed means all of them. */
     if (!into->n_only || !o->n_only) {
         into->n_only = 0;

@@ -5,6 +5,7 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_time.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -211,4 +212,49 @@ cJSON *agent_json_from_text(const char *text)
     if (!v)
         v = cJSON_CreateString(text);
     return v;
+}
+
+/* "1 minute", "3 minutes" */
+static void amount(int64_t v, const char *unit, char *out, size_t n)
+{
+    snprintf(out, n, "%lld %s%s", (long long)v, unit, v == 1 ? "" : "s");
+}
+
+void agent_time_ago(const char *iso, int64_t now_ms, char *out, size_t n)
+{
+    int64_t ms, d, a;
+    char what[48];
+
+    out[0] = '\0';
+    if (!iso || plat_time_parse_iso(iso, &ms) != PLAT_OK)
+        return;
+    d = (now_ms - ms) / 1000;
+    a = d < 0 ? -d : d;
+    if (a < 45) {
+        snprintf(out, n, "just now");
+        return;
+    }
+    if (a < 90 * 60)
+        amount((a + 30) / 60, "minute", what, sizeof(what));
+    else if (a < 36 * 3600)
+        amount((a + 1800) / 3600, "hour", what, sizeof(what));
+    else
+        amount((a + 43200) / 86400, "day", what, sizeof(what));
+    snprintf(out, n, d >= 0 ? "%s ago" : "in %s", what);
+}
+
+void agent_time_text(const char *iso, int tty, const char *none, char *out,
+                     size_t n)
+{
+    char ago[64];
+
+    if (!iso || !*iso) {
+        snprintf(out, n, "%s", none);
+        return;
+    }
+    agent_time_ago(iso, plat_time_wall_ms(), ago, sizeof(ago));
+    if (tty && ago[0])
+        snprintf(out, n, "%s (%s)", iso, ago);
+    else
+        snprintf(out, n, "%s", iso);
 }

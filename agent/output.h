@@ -10,6 +10,7 @@
 #define AGENT_OUTPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct cJSON;
@@ -56,5 +57,14 @@ int agent_print_json(const struct cJSON *v);
  * JSON null for NULL text; text that does not parse is kept as a string
  * so that nothing is hidden. NULL only when out of memory. */
 struct cJSON *agent_json_from_text(const char *text);
+
+/* "3 minutes ago", "in 2 hours", "just now" for the ISO-8601 time `iso`
+ * seen at wall time `now_ms`; "" when `iso` does not parse. */
+void agent_time_ago(const char *iso, int64_t now_ms, char *out, size_t n);
+
+/* A time as people read it: on a terminal (`tty`) "ISO (3 minutes ago)",
+ * else the ISO time alone (scripts parse it); NULL/"" gives `none`. */
+void agent_time_text(const char *iso, int tty, const char *none, char *out,
+                     size_t n);
 
 #endif

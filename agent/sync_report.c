@@ -258,6 +258,24 @@ void agent_sync_print_text(int rc, const struct sync_report *rep,
         print_summary(rep, after);
 }
 
+void agent_sync_print_oneline(int rc, const struct sync_report *rep,
+                              const struct store_counts *after)
+{
+    const struct sync_summary *sum = &rep->total;
+    char wire[32];
+
+    if (rc < 0 && rc != ERR_RETRY)
+        return;
+    agent_human_bytes(sum->bytes_wire, wire, sizeof(wire));
+    printf("sync %s: pulled %lld, changes %lld, pushed %lld, sent %lld, "
+           "conflicts %lld, rejected %lld, pending %lld; %s, %.1f s\n",
+           rc == ERR_RETRY ? "offline" : "ok", (long long)sum->pulled,
+           (long long)sum->events, (long long)sum->pushed,
+           (long long)sum->sent, (long long)after->conflicts,
+           (long long)after->rejected, (long long)after->pending, wire,
+           (double)sum->elapsed_ms / 1000.0);
+}
+
 void agent_sync_print_reason(int rc, const struct sync_report *rep,
                              const struct store_counts *after)
 {

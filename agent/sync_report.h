@@ -53,6 +53,11 @@ void agent_human_bytes(int64_t n, char *out, size_t size);
 void agent_sync_print_text(int rc, const struct sync_report *rep,
                            const struct store_counts *after);
 
+/* The same in one line (`agent -q sync`): "sync ok: pulled ..., pending
+ * N; 1.2 MB, 3.4 s"; nothing for a failure other than ERR_RETRY. */
+void agent_sync_print_oneline(int rc, const struct sync_report *rep,
+                              const struct store_counts *after);
+
 /* For a failed sync, its one-line reason on stderr ("agent: ..."). */
 void agent_sync_print_reason(int rc, const struct sync_report *rep,
                              const struct store_counts *after);

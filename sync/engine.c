@@ -30,22 +30,23 @@
 #include "store_outbox.h"
 #include "sync_http.h"
 
-/* curl reports bytes of the current transfer; the progress callback wants
- * the running total on the wire, which the HTTP counters give. */
+/* curl reports bytes of the current transfer; the progress line wants the
+ * running total on the wire, which the HTTP counters (updated when a
+ * transfer ends) plus the transfer in hand give. Called for every chunk,
+ * so the byte counter grows while one large answer streams in. */
 static void on_http_progress(void *payload, int64_t dl_now, int64_t dl_total,
                              int64_t ul_now, int64_t ul_total)
 {
     struct sync_ctx *ctx = payload;
     struct sync_http_stats st;
 
-    (void)ul_now;
+    (void)dl_total;
     (void)ul_total;
     if (!ctx->opt->progress || !ctx->http)
         return;
     sync_http_stats(ctx->http, &st);
-    ctx->opt->progress(ctx->opt->progress_payload, "transfer", dl_now,
-                       dl_total,
-                       st.bytes_down_wire + st.bytes_up_wire + dl_now);
+    sync__progress(ctx, 0, 0, st.bytes_down_wire + st.bytes_up_wire +
+                   dl_now + ul_now, 0);
 }
 
 static void record_outcome(struct sync_ctx *ctx, int rc, const char *msg)

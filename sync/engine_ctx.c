@@ -145,13 +145,40 @@ void sync__update_stats(struct sync_ctx *ctx)
     ctx->sum->bytes_body = st.bytes_down_body;
 }
 
+void sync__progress(struct sync_ctx *ctx, int64_t done, int64_t total,
+                    int64_t bytes, int set_counts)
+{
+    if (!ctx->opt->progress)
+        return;
+    if (ctx->prog_phase_src != ctx->phase || !ctx->prog_phase[0]) {
+        ctx->prog_phase_src = ctx->phase;
+        ctx->prog_done = ctx->prog_total = 0;
+        snprintf(ctx->prog_phase, sizeof(ctx->prog_phase), "%s%s%s",
+                 ctx->conn ? ctx->conn->name : "",
+                 ctx->conn && ctx->phase ? " " : "",
+                 ctx->phase ? ctx->phase : "");
+    }
+    if (set_counts) {
+        ctx->prog_done = done;
+        ctx->prog_total = total;
+    }
+    if (bytes > ctx->prog_bytes)
+        ctx->prog_bytes = bytes;
+    ctx->opt->progress(ctx->opt->progress_payload, ctx->prog_phase,
+                       ctx->prog_done, ctx->prog_total, ctx->prog_bytes);
+}
+
 void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total)
 {
     if (!ctx->opt->progress)
         return;
     sync__update_stats(ctx);
-    ctx->opt->progress(ctx->opt->progress_payload, "pull", done, total,
-                       ctx->sum->bytes_wire);
+    sync__progress(ctx, done, total, ctx->sum->bytes_wire, 1);
+}
+
+int sync_ctx_watched(const struct sync_ctx *ctx)
+{
+    return ctx->opt && ctx->opt->progress != NULL && ctx->opt->want_totals;
 }
 
 void sync_ctx_count(struct sync_ctx *ctx, int counter, int64_t n)

@@ -33,7 +33,17 @@ struct sync_ctx {
                                       or ERR_TOOLARGE (store budget)      */
     char stop_msg[160];
     char late_msg[320];            /* first failure of a late stream      */
+    /* What the progress callback last got: the phase it was for, so a new
+     * phase starts from 0 of unknown; bytes never go down. */
+    const char *prog_phase_src;
+    char prog_phase[64];           /* "<source> <phase>"                  */
+    int64_t prog_done, prog_total, prog_bytes;
 };
+
+/* Report progress: `done`/`total` of the current phase (ctx->phase) and
+ * `bytes` on the wire so far (kept if lower than before). */
+void sync__progress(struct sync_ctx *ctx, int64_t done, int64_t total,
+                    int64_t bytes, int set_counts);
 
 /* The bounds of a cycle from its options (deadline from now). */
 void sync__ctx_bounds(struct sync_ctx *ctx, int64_t start_mono,

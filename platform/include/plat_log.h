@@ -1,7 +1,8 @@
 /*
  * plat_log.h - levelled logging to stderr or a file.
  *
- * One line per message: "2026-11-28T03:17:33.123Z warn  message". Logs name
+ * One line per message: "2026-11-28T03:17:33.123Z warn  message" (a
+ * person's terminal gets "warning: message", see plat_log_set_style). Logs name
  * referenceIds, never personal data. The log file is opened in append mode
  * and can be reopened (plat_log_reopen) after a rotation.
  */
@@ -26,6 +27,21 @@ int plat_log_get_level(void);
  * Returns ERR_IO if the file cannot be opened (logging stays as it was). */
 int plat_log_set_file(const char *path);
 int plat_log_reopen(void);
+
+/* How lines look on stderr (a log file always gets the ISO form):
+ * human = 1 for a person at a terminal: no timestamp, "warning: " and
+ * "error: " prefixes, info lines bare; colour = 1 adds ANSI colour to those
+ * prefixes (the caller decides: a tty, and NO_COLOR unset). */
+void plat_log_set_style(int human, int colour);
+
+/* Around each line written to stderr (not to a log file): `before` runs
+ * first (e.g. clears a status line), `after` once the line is out (redraws
+ * it). NULL hooks: none. The hooks must not log. */
+void plat_log_set_hooks(void (*before)(void *), void (*after)(void *),
+                        void *payload);
+
+/* 1 while lines go to stderr (no log file). */
+int plat_log_to_stderr(void);
 
 void plat_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -28,6 +28,44 @@ static char *log_path; /* NULL while logging to stderr */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
+static int log_human, log_colour;
+static void (*hook_before)(void *), (*hook_after)(void *);
+static void *hook_payload;
+
+void plat_log_set_style(int human, int colour)
+{
+    log_human = human;
+    log_colour = human && colour;
+}
+
+void plat_log_set_hooks(void (*before)(void *), void (*after)(void *),
+                        void *payload)
+{
+    hook_before = before;
+    hook_after = after;
+    hook_payload = payload;
+}
+
+int plat_log_to_stderr(void)
+{
+    return log_fd == STDERR_FILENO;
+}
+
+/* The head of a line for a person: "error: " in red, "warning: " in
+ * yellow, nothing for info. */
+static const char *human_head(int level)
+{
+    static const char *const plain[] = { "error: ", "warning: ", "",
+                                         "debug: " };
+    static const char *const coloured[] = { "\033[1;31merror:\033[0m ",
+                                            "\033[1;33mwarning:\033[0m ", "",
+                                            "\033[2mdebug:\033[0m " };
+
+    if (level < LOG_LVL_ERROR || level > LOG_LVL_DEBUG)
+        return "";
+    return log_colour ? coloured[level] : plain[level];
+}
+
 int plat_log_level_parse(const char *name)
 {
     if (!name)
@@ -131,9 +169,13 @@ void plat_log(int level, const char *fmt, ...)
 
     if (level > log_level)
         return;
-    plat_time_iso(plat_time_wall_ms(), stamp);
-    n = snprintf(line, sizeof(line), "%s %-5s ", stamp,
-                 plat_log_level_name(level));
+    if (log_human && log_fd == STDERR_FILENO) {
+        n = snprintf(line, sizeof(line), "%s", human_head(level));
+    } else {
+        plat_time_iso(plat_time_wall_ms(), stamp);
+        n = snprintf(line, sizeof(line), "%s %-5s ", stamp,
+                     plat_log_level_name(level));
+    }
     head = n < 0 ? 0 : (size_t)n;
     va_start(ap, fmt);
     n = vsnprintf(line + head, sizeof(line) - head, fmt, ap);
@@ -152,7 +194,11 @@ void plat_log(int level, const char *fmt, ...)
             line[i] = ' ';
     }
     line[len++] = '\n';
+    if (log_fd == STDERR_FILENO && hook_before)
+        hook_before(hook_payload);
     while (write(log_fd, line, len) < 0 && errno == EINTR)
         ;
+    if (log_fd == STDERR_FILENO && hook_after)
+        hook_after(hook_payload);
     errno = saved_errno;
 }

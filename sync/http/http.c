@@ -454,6 +454,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         x->resp->etag[0] = '\0';
         x->resp->content_type[0] = '\0';
         x->resp->status_reason[0] = '\0';
+        x->resp->date[0] = '\0';
+    } else if (header_value(line, n, "Date", &v, &vn)) {
+        copy_header(x->resp->date, sizeof(x->resp->date), v, vn);
     } else if (header_value(line, n, "X-Status-Reason", &v, &vn)) {
         /* a message for people: cut to fit, control bytes made spaces */
         if (vn >= sizeof(x->resp->status_reason))
@@ -731,6 +734,7 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     resp->etag[0] = '\0';
     resp->content_type[0] = '\0';
     resp->status_reason[0] = '\0';
+    resp->date[0] = '\0';
     resp->retry_after_s = 0;
     plat_buf_reset(&resp->body);
 

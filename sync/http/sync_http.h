@@ -230,6 +230,9 @@ struct sync_http_response {
     char status_reason[160];     /* X-Status-Reason of the answer (EspoCRM
                                     puts its message there); "" if none,
                                     cut to fit                           */
+    char date[64];               /* Date of the answer as sent (RFC 7231
+                                    IMF-fixdate); "" if none (`agent
+                                    doctor` compares the clocks)        */
     sync_http_error_text_fn error_text; /* the client's error reader (see
                                     sync_http_set_error_text); NULL: the
                                     default                              */

@@ -67,6 +67,11 @@ int sync_ctx_cancelled(struct sync_ctx *ctx);
 /* Progress of the current stream: `done` units of `total` (0: unknown). */
 void sync_ctx_progress(struct sync_ctx *ctx, int64_t done, int64_t total);
 
+/* 1 when a person watches the progress (opt->want_totals, e.g. the status
+ * line of `agent sync` on a terminal): a connector may then spend a
+ * request on a total (121: a count). */
+int sync_ctx_watched(const struct sync_ctx *ctx);
+
 /* Counters of the source's summary (added to). The connector counts
  * what it does; the engine counts only what it decides itself (the
  * conflicts of sync_check_record, the records sync_mark_gone marks). */

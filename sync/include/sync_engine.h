@@ -89,6 +89,10 @@ struct sync_engine_options {
 
     sync_progress_cb progress;
     void *progress_payload;
+    int want_totals;             /* a person watches the progress: a source
+                                    may spend a request on a total (121:
+                                    a count before a registrations walk,
+                                    ~1.5 s on a large program)         */
     volatile int *cancel;        /* set non-zero to stop after a batch  */
 
     /* Bounds on what a source can make one cycle do (a server sending

@@ -30,6 +30,7 @@ class Config:
         self.user = args.user.lower()
         self.password = args.password
         self.verbose = bool(args.verbose)
+        self.date_offset = float(getattr(args, "date_offset", 0.0) or 0.0)
 
     def as_dict(self):
         return {k: v for k, v in self.__dict__.items() if k != "password"}
@@ -38,7 +39,7 @@ class Config:
         for k, v in d.items():
             if k in ("cost_model", "gzip", "verbose"):
                 setattr(self, k, bool(v))
-            elif k in ("cost_scale", "async_delay", "keepalive_timeout"):
+            elif k in ("cost_scale", "async_delay", "keepalive_timeout", "date_offset"):
                 setattr(self, k, float(v))
             elif k in ("login_throttle", "throttle", "token_ttl", "gzip_level"):
                 setattr(self, k, int(v))

@@ -7,6 +7,7 @@ import hashlib
 import re
 import socket
 import sys
+import email.utils
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler
@@ -28,6 +29,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return "fake121"
+
+    def date_time_string(self, timestamp=None):
+        # --date-offset: a server whose clock is off (agent doctor's check).
+        offset = self.app.config.date_offset if self.app is not None else 0.0
+        if timestamp is None:
+            timestamp = time.time()
+        return email.utils.formatdate(timestamp + offset, usegmt=True)
 
     def log_message(self, fmt, *args):
         if self.app is not None and self.app.config.verbose:

@@ -6,8 +6,10 @@
 #include "testlib.h"
 
 #include "cli.h"
+#include "output.h"
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_time.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -289,8 +291,37 @@ static void test_command_table(void)
     CHECK(agent_commands_count >= 16);
 }
 
+/* `agent status` on a terminal: "3 minutes ago" beside the ISO time. */
+static void test_time_ago(void)
+{
+    const char *t = "2026-12-05T01:00:00.000Z";
+    int64_t base = 0;
+    char out[64];
+
+    REQUIRE(plat_time_parse_iso(t, &base) == PLAT_OK);
+    agent_time_ago(t, base + 10 * 1000, out, sizeof(out));
+    CHECK_STR(out, "just now");
+    agent_time_ago(t, base + 3 * 60 * 1000 + 5000, out, sizeof(out));
+    CHECK_STR(out, "3 minutes ago");
+    agent_time_ago(t, base + 61 * 1000, out, sizeof(out));
+    CHECK_STR(out, "1 minute ago");
+    agent_time_ago(t, base + 5 * 3600 * 1000LL, out, sizeof(out));
+    CHECK_STR(out, "5 hours ago");
+    agent_time_ago(t, base + 3 * 86400 * 1000LL, out, sizeof(out));
+    CHECK_STR(out, "3 days ago");
+    agent_time_ago(t, base - 2 * 3600 * 1000LL, out, sizeof(out));
+    CHECK_STR(out, "in 2 hours");
+    agent_time_ago("not a time", base, out, sizeof(out));
+    CHECK_STR(out, "");
+    agent_time_text(t, 0, "never", out, sizeof(out));
+    CHECK_STR(out, t);
+    agent_time_text(NULL, 1, "never", out, sizeof(out));
+    CHECK_STR(out, "never");
+}
+
 TEST_MAIN(TEST(test_globals_anywhere), TEST(test_globals_help_version),
           TEST(test_globals_missing_value), TEST(test_double_dash),
           TEST(test_config_precedence), TEST(test_command_options),
           TEST(test_unknown_option), TEST(test_missing_option_value),
-          TEST(test_split_kv), TEST(test_numbers), TEST(test_command_table))
+          TEST(test_split_kv), TEST(test_numbers), TEST(test_command_table),
+          TEST(test_time_ago))

@@ -56,6 +56,8 @@ struct walk {
     int64_t done;             /* records committed by this walk        */
     int64_t gone;             /* stored rows found deleted             */
     int progressed;           /* a batch was committed in this attempt */
+    int64_t total;            /* rows to walk as 121 counted them; 0:
+                                 not asked (nobody watches)            */
     int64_t known_max;        /* largest id stored before the walk: rows
                                  above it were all put by this walk, so
                                  none of them can be missing           */
@@ -102,7 +104,8 @@ static int walk_flush(struct walk *w)
     c121_count(w->c, SYNC_COUNT_PULLED, (int64_t)w->n_rows);
     w->progressed = 1;
     walk_drop(w);
-    c121_progress(w->c, w->done, 0);
+    c121_progress(w->c, w->done,
+                  w->total > w->done ? w->total : (w->total ? w->done : 0));
     if (c121_cancelled(w->c))
         return ERR_RETRY;
     return PLAT_OK;
@@ -183,6 +186,35 @@ static int get_window(struct c121 *c, const char *path, int limit,
                           NULL);
     sync_http_set_max_response(c->http, cap);
     return rc;
+/* The registrations above `from_id` as 121 counts them (limit=0 answers
+ * the paging meta only). It costs one request (about 1.5 s on the real
+ * server for a large program, like any registrations request), so it is
+ * asked only when someone watches the progress line; 0 when unknown (a
+ * failure here is not the walk's: the walk reports its own). */
+static int64_t count_above(struct c121 *c, int64_t from_id)
+{
+    struct plat_buf path;
+    cJSON *doc = NULL;
+    int64_t n = 0;
+
+    if (!sync_ctx_watched(c->ctx))
+        return 0;
+    plat_buf_init(&path, 0);
+    if (plat_buf_printf(&path, "%s/registrations?filter.id=$gt:%lld&"
+                        "limit=0", c->prefix, (long long)from_id) == PLAT_OK &&
+        c121_get_json(c, path.data, NULL, "registration count", &doc, NULL,
+                      NULL) == PLAT_OK) {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "meta");
+
+        if (!c121_json_int(cJSON_GetObjectItemCaseSensitive(meta,
+                                                            "totalItems"),
+                           0, C121_ID_MAX, &n))
+            n = 0;
+    }
+    plat_err_clear();
+    cJSON_Delete(doc);
+    plat_buf_dispose(&path);
+    return n;
 }
 
 int c121_walk_registrations(struct c121 *c, int64_t from_id,
@@ -211,6 +243,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         plat_free(w.ids);
         return rc;
     }
+    w.total = count_above(c, from_id);
+    c121_progress(c, 0, w.total);
     for (;;) {
         walk_drop(&w);
         w.last_seen = w.committed;
