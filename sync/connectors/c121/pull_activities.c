@@ -1,0 +1,99 @@
+/*
+ * pull_activities.c - the activities of people touched since the last
+ * run (GET {prefix}/registrations/{id}/activities, contract 3.8), kept
+ * per person for `agent registrations history`. Activity ids are
+ * positional (not stable), so each person's list is replaced whole.
+ *
+ * Which people: those whose server copy the store wrote after the mark
+ * "activities.since" (the store's own clock, compared with itself only),
+ * C121_ACTIVITIES_PER_SYNC per cycle, each committed with the mark. The
+ * first run only sets the mark: a first pull touches everybody, and one
+ * request per person of a whole program is not what a field link is for.
+ */
+#include "c121_dist.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_log.h"
+#include "sync_dist.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SINCE_KEY "activities.since"
+
+int c121_pull_activities(struct c121 *c)
+{
+    char **refs = NULL, *since = NULL, last[32], path[160];
+    int64_t *ids = NULL, pulled = 0;
+    size_t n = 0, i;
+    int rc, first = 0;
+
+    rc = sync_cursor_get(c->ctx, SINCE_KEY, &since);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        first = 1;
+        since = plat_strdup("");
+        rc = since ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    if (rc < 0)
+        goto done;
+    if (first) {
+        /* The mark after everything stored now. */
+        for (;;) {
+            rc = sync_refs_touched(c->ctx, since, 5000, &refs, &ids, &n,
+                                   last);
+            sync_strings_free(refs, n);
+            plat_free(ids);
+            refs = NULL;
+            ids = NULL;
+            if (rc < 0 || n == 0)
+                break;
+            plat_free(since);
+            since = plat_strdup(last);
+            if (!since) {
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        if (rc == PLAT_OK)
+            rc = sync_cursor_set(c->ctx, SINCE_KEY, since);
+        goto done;
+    }
+    rc = sync_refs_touched(c->ctx, since, C121_ACTIVITIES_PER_SYNC, &refs,
+                           &ids, &n, last);
+    for (i = 0; rc == PLAT_OK && i < n; i++) {
+        cJSON *ans = NULL;
+        const cJSON *data;
+
+        if (sync_ctx_cancelled(c->ctx)) {
+            rc = plat_err_code();
+            break;
+        }
+        snprintf(path, sizeof(path), "%s/registrations/%lld/activities",
+                 c->prefix, (long long)ids[i]);
+        rc = c121_get_json(c, path, NULL, "121 GET activities", &ans, NULL,
+                           NULL);
+        if (rc < 0)
+            break;
+        data = cJSON_GetObjectItemCaseSensitive(ans, "data");
+        rc = sync_batch_begin(c->ctx);
+        if (rc == PLAT_OK && cJSON_IsArray(data))
+            rc = sync_put_activities(c->ctx, refs[i], data);
+        /* Each person moves the mark; the list is ordered by the time. */
+        if (rc == PLAT_OK && i + 1 == n)
+            rc = sync_cursor_set(c->ctx, SINCE_KEY, last);
+        rc = sync_batch_end(c->ctx, rc);
+        cJSON_Delete(ans);
+        pulled += rc == PLAT_OK;
+    }
+    if (n)
+        log_info("121 pull: activities of %lld registrations", (long long)pulled);
+
+done:
+    sync_strings_free(refs, n);
+    plat_free(ids);
+    plat_free(since);
+    return rc;
+}
