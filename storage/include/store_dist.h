@@ -64,6 +64,11 @@ int store_handout_mark(struct store *s, int program_id, const char *ref,
 int store_handout_get(struct store *s, const char *ref, int payment_id,
                       struct store_handout *out);
 
+/* Agent state key (store_state_get) holding 121's reconciliation
+ * template as last pulled: [{"name", "template": [match, "status",
+ * "errorMessage"]}] ("[]": the program has no Excel FSP). */
+#define STORE_DIST_RECON_TEMPLATE_KEY "121.reconciliation.template"
+
 /* One row of an FSP's reconciliation file. */
 struct store_recon_row {
     const char *ref;

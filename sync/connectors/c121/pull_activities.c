@@ -9,6 +9,7 @@
  * C121_ACTIVITIES_PER_SYNC per cycle, each committed with the mark. The
  * first run only sets the mark: a first pull touches everybody, and one
  * request per person of a whole program is not what a field link is for.
+ * The same phase keeps the FSP reconciliation template (one small GET).
  */
 #include "c121_dist.h"
 
@@ -23,6 +24,33 @@
 
 #define SINCE_KEY "activities.since"
 
+/* Keep 121's reconciliation template for `agent reconcile import`,
+ * which checks a file offline. 4xx (no Excel FSP): kept as []. */
+static int pull_recon_template(struct c121 *c)
+{
+    char path[128], *text = NULL;
+    cJSON *tpl = NULL;
+    long status = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/payments/excel-reconciliation/template",
+             c->prefix);
+    rc = c121_get_json(c, path, NULL, "121 GET reconciliation template", &tpl,
+                       &status, NULL);
+    if (rc < 0 && status >= 400 && status < 500 && status != 401 &&
+        status != 429) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    text = cJSON_IsArray(tpl) ? cJSON_PrintUnformatted(tpl) : NULL;
+    rc = sync_state_set(c->ctx, "reconciliation.template", text ? text : "[]");
+    cJSON_free(text);
+    cJSON_Delete(tpl);
+    return rc;
+}
+
 int c121_pull_activities(struct c121 *c)
 {
     char **refs = NULL, *since = NULL, last[32], path[160];
@@ -30,6 +58,9 @@ int c121_pull_activities(struct c121 *c)
     size_t n = 0, i;
     int rc, first = 0;
 
+    rc = pull_recon_template(c);
+    if (rc < 0)
+        return rc;
     rc = sync_cursor_get(c->ctx, SINCE_KEY, &since);
     if (rc == ERR_NOTFOUND) {
         plat_err_clear();
