@@ -455,9 +455,12 @@ int agent_cmd_vouchers_print(struct agent_ctx *ctx, int argc, char **argv)
             !cJSON_AddNumberToObject(js, "selected", (double)l.selected) ||
             !cJSON_AddNumberToObject(js, "handedOut", (double)l.handed_out) ||
             !cJSON_AddNumberToObject(js, "unreadable", bad) ||
-            !cJSON_AddItemToObject(js, "missing", cJSON_CreateStringArray(
-                                        (const char *const *)l.missing,
-                                        (int)l.n_missing))) {
+            !cJSON_AddItemToObject(js, "missing",
+                                   l.n_missing
+                                       ? cJSON_CreateStringArray(
+                                             (const char *const *)l.missing,
+                                             (int)l.n_missing)
+                                       : cJSON_CreateArray())) {
             rc = plat_err_set(ERR_NOMEM, "out of memory");
             goto done;
         }
