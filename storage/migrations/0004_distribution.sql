@@ -65,3 +65,9 @@ CREATE TABLE activities (
     json            TEXT NOT NULL,
     pulled_at       TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- `agent lookup P<payment>-<n>`: the voucher code printed on a paper
+-- voucher names the payment and the person's registrationProgramId.
+CREATE INDEX transactions_voucher_code
+    ON transactions(payment_id,
+                    json_extract(json, '$.registrationProgramId'));
