@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One payment line of a person, as JSON. */
@@ -191,6 +192,30 @@ static double seq_of(const cJSON *o)
     return cJSON_GetObjectItemCaseSensitive(o, "seq")->valuedouble;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+    double x = seq_of(*(cJSON *const *)a), y = seq_of(*(cJSON *const *)b);
+
+    return (x > y) - (x < y);
+}
+
+/* The entries in seq order (done and not done were listed apart). */
+static int sort_local(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr), i;
+    cJSON **items = plat_calloc((size_t)n + 1, sizeof(*items));
+
+    if (!items)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    for (i = n - 1; i >= 0; i--)
+        items[i] = cJSON_DetachItemFromArray(arr, i);
+    qsort(items, (size_t)n, sizeof(*items), by_seq);
+    for (i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, items[i]);
+    plat_free(items);
+    return PLAT_OK;
+}
+
 int agent_cmd_reg_history(struct agent_ctx *ctx, int argc, char **argv)
 {
     const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
@@ -217,6 +242,8 @@ int agent_cmd_reg_history(struct agent_ctx *ctx, int argc, char **argv)
         rc = store_outbox_list(ctx->store, "done", add_local, &h);
     if (rc == PLAT_OK)
         rc = store_outbox_list(ctx->store, NULL, add_local, &h);
+    if (rc == PLAT_OK)
+        rc = sort_local(h.local);
     if (rc == PLAT_OK)
         rc = store_activities_get(ctx->store, h.ref, &acts, pulled);
     if (rc < 0)

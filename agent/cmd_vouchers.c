@@ -546,48 +546,74 @@ done:
 int agent_cmd_vouchers_handout(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *by = NULL;
-    int payment = 0, npos = 0, pid = 0, rc;
+    int payment = 0, npos = 0, pid = 0, i, refused = 0, first_rc = 0, rc;
     const struct agent_opt opts[] = {
         { "--payment", AGENT_OPT_INT, &payment, 1, 2147483647 },
         { "--by", AGENT_OPT_STRING, &by, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     struct store_handout prev, done_h;
-    char **pos = NULL;
-    cJSON *js = NULL;
+    char **pos = NULL, first_msg[400];
+    cJSON *js = NULL, *o;
 
-    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "REF", &pos, &npos);
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, -1, "REF...", &pos, &npos);
     if (rc < 0)
         return rc;
     if (!payment) {
         rc = plat_err_set(ERR_USAGE, "vouchers hand-out needs --payment N");
         goto done;
     }
-    rc = agent_check_ref(pos[0]);
+    for (i = 0; rc == PLAT_OK && i < npos; i++)
+        rc = agent_check_ref(pos[i]);
     if (rc == PLAT_OK)
         rc = agent_ctx_open(ctx, AGENT_NEED_WRITE);
     if (rc == PLAT_OK)
         rc = agent_ctx_program(ctx, 0, &pid);
-    if (rc == PLAT_OK)
-        rc = store_handout_mark(ctx->store, pid, pos[0], payment,
-                                agent_dist_user(by), &prev, &done_h);
+    if (rc == PLAT_OK && ctx->g.json && !(js = cJSON_CreateArray()))
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
     if (rc < 0)
         goto done;
-    if (ctx->g.json) {
-        js = cJSON_CreateObject();
-        if (!js || !cJSON_AddStringToObject(js, "referenceId", pos[0]) ||
-            !cJSON_AddNumberToObject(js, "paymentId", payment) ||
-            !cJSON_AddStringToObject(js, "handedOutAt", done_h.at) ||
-            !cJSON_AddStringToObject(js, "handedOutBy", done_h.by) ||
-            !cJSON_AddStringToObject(js, "clock", done_h.clock)) {
-            rc = plat_err_set(ERR_NOMEM, "out of memory");
-            goto done;
+    /* Each hand-out is its own transaction: one refused (handed out
+     * already, unknown) does not undo the others. */
+    for (i = 0; i < npos; i++) {
+        rc = store_handout_mark(ctx->store, pid, pos[i], payment,
+                                agent_dist_user(by), &prev, &done_h);
+        if (rc == ERR_EXISTS || rc == ERR_NOTFOUND) {
+            if (!refused++) {
+                first_rc = rc;
+                snprintf(first_msg, sizeof(first_msg), "%s", plat_err_msg());
+            }
+            if (npos > 1)
+                printf("%s: refused: %s\n", pos[i], plat_err_msg());
+            plat_err_clear();
+            continue;
         }
-        rc = agent_print_json(js);
-    } else {
-        printf("%s: voucher of payment %d handed out at %s (device time) by "
-               "%s; queued for 121\n", pos[0], payment, done_h.at, done_h.by);
+        if (rc < 0)
+            goto done;
+        if (js) {
+            o = cJSON_CreateObject();
+            if (!o || !cJSON_AddStringToObject(o, "referenceId", pos[i]) ||
+                !cJSON_AddNumberToObject(o, "paymentId", payment) ||
+                !cJSON_AddStringToObject(o, "handedOutAt", done_h.at) ||
+                !cJSON_AddStringToObject(o, "handedOutBy", done_h.by) ||
+                !cJSON_AddStringToObject(o, "clock", done_h.clock)) {
+                cJSON_Delete(o);
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            cJSON_AddItemToArray(js, o);
+        } else if (!agent_ctx_quiet(ctx)) {
+            printf("%s: voucher of payment %d handed out at %s (device "
+                   "time) by %s; queued for 121\n", pos[i], payment,
+                   done_h.at, done_h.by);
+        }
     }
+    rc = js ? agent_print_json(js) : PLAT_OK;
+    if (rc == PLAT_OK && refused)
+        rc = npos == 1 ? plat_err_set(first_rc, "%s", first_msg)
+                       : plat_err_set(ERR_EXISTS, "%d of %d hand-outs "
+                                      "refused (listed above); the others "
+                                      "are marked", refused, npos);
 done:
     cJSON_Delete(js);
     plat_free(pos);

@@ -328,9 +328,10 @@ const struct agent_cmd agent_commands[] = {
       "Write each stored voucher image of payment N to DIR/payment-N-REF.png.\n",
       agent_cmd_vouchers_export },
     { "vouchers hand-out", "mark a voucher handed out (queued for 121)",
-      "Usage: agent vouchers hand-out REF --payment N [--by NAME]\n"
+      "Usage: agent vouchers hand-out REF... --payment N [--by NAME]\n"
       "\n"
-      "Record that the voucher of REF for payment N was handed out now, by\n"
+      "Record that the voucher of each REF for payment N was handed out now,\n"
+      "by\n"
       "NAME (default $AGENT_USER or $USER). The time is the device's clock,\n"
       "and says so. A second hand-out of the same voucher is refused with\n"
       "the time and user of the first. The next sync reconciles it with 121\n"

@@ -149,30 +149,40 @@ class HandOutTest(DistCase):
         self.sync()
         self.offline()
         refs = self.paper_refs[:300]
-        for ref in refs:
-            self.ok("-q", "vouchers", "hand-out", ref, "--payment",
-                    self.payment)
+        self.ok("-q", "vouchers", "hand-out", refs[0], "--payment",
+                self.payment)
+        for i in range(1, 300, 100):  # a scanner's batch per command
+            self.ok("-q", "vouchers", "hand-out", *refs[i:i + 100],
+                    "--payment", self.payment)
         # A second hand-out of the same voucher is refused, with the first.
         line = self.fails("vouchers", "hand-out", refs[0], "--payment",
                           self.payment, "--by", "someone-else")
         self.assertIn("handed out already", line)
         self.assertIn("field-worker-1", line)
         self.assertIn("device time", line)
+        # In a batch: the others are marked, the refused one is listed.
+        rc, out, err = self.run_agent("vouchers", "hand-out", refs[5],
+                                      self.paper_refs[300], "--payment",
+                                      self.payment)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("%s: refused:" % refs[5], out)
+        self.assertIn("1 of 2 hand-outs refused", err)
+        refs = refs + [self.paper_refs[300]]
         people = self.json("lookup", refs[0])
         pay = people[0]["payments"][0]
         self.assertTrue(pay["handedOut"])
         self.assertEqual(pay["handedOutBy"], "field-worker-1")
-        # Unused vouchers: the 20 not handed out.
+        # Unused vouchers: the 19 not handed out.
         unused = self.json("export", "unused-vouchers", "--payment",
                            self.payment)
         self.assertEqual(unused["fileName"], "unused-vouchers")
         self.assertEqual(sorted(r["referenceId"] for r in unused["data"]),
-                         sorted(self.paper_refs[300:]))
+                         sorted(self.paper_refs[301:]))
         self.assertEqual(list(unused["data"][0].keys()),
                          ["referenceId", "paymentId", "issueDate",
                           "whatsappPhoneNumber", "lastExternalUpdate"])
         outbox = self.json("outbox", "--state", "pending")
-        self.assertEqual(sum(1 for e in outbox if e["kind"] == "voucher"), 300)
+        self.assertEqual(sum(1 for e in outbox if e["kind"] == "voucher"), 301)
 
         # Back online through lost answers: the upload is applied, then the
         # agent gets a 502 (and retries), twice; and cut connections.
