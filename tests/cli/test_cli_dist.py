@@ -299,6 +299,16 @@ class MessageTest(DistCase):
         self.fails("messages", "send", "--template", "no-such-type", "--all")
         self.fails("program", "label", "noSuchAttribute", "--lang", "nl", "X")
         self.fails("messages", "send", "--text", "x", code=2)
+        # A template 121 refuses (not an ISO 639-1 language) comes back
+        # rejected with 121's reason, like a registration edit: exit 4.
+        self.ok("templates", "set", "voucher-ready", "ENGL", "Hello")
+        self.online()
+        self.sync(code=4)
+        rejected = self.json("outbox", "--state", "rejected")
+        self.assertEqual([(e["kind"], e["referenceId"]) for e in rejected],
+                         [("template", "$template/voucher-ready/ENGL")])
+        self.assertIn("ISO 639-1", rejected[0]["server_message"])
+        self.assertEqual(self.dist()["template_writes"], {})
 
 
 if __name__ == "__main__":
