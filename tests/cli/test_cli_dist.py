@@ -200,13 +200,18 @@ class HandOutTest(DistCase):
         # The faults made the agent send the rows more than once.
         self.assertGreater(state["recon_uploads"], 1)
         self.assertGreater(max(r["rows_received"] for r in recon.values()), 1)
+        # Sent; the next sync confirms them from the pulled transactions
+        # and sends nothing again.
         outbox = self.json("outbox", "--all")
         vouchers = [e for e in outbox if e["kind"] == "voucher"]
-        self.assertEqual({e["state"] for e in vouchers}, {"done"})
-        # Another sync sends nothing again.
+        self.assertEqual(len(vouchers), 301)
+        self.assertEqual({e["state"] for e in vouchers}, {"inflight"})
         before = state["recon_uploads"]
         self.sync()
         self.assertEqual(self.dist()["recon_uploads"], before)
+        outbox = self.json("outbox", "--all")
+        vouchers = [e for e in outbox if e["kind"] == "voucher"]
+        self.assertEqual({e["state"] for e in vouchers}, {"done"})
 
     def test_reconcile_import_checked_first(self):
         self.sync()
@@ -239,6 +244,14 @@ class HandOutTest(DistCase):
         self.assertEqual(recon[self.paper_refs[1]]["status"], "error")
         self.assertEqual(recon[self.paper_refs[1]]["errorMessage"],
                          "voucher lost")
+        # Confirmed by the transactions pulled after the upload.
+        self.sync()
+        vouchers = [e for e in self.json("outbox", "--all")
+                    if e["kind"] == "voucher"]
+        self.assertEqual([e["state"] for e in vouchers], ["done", "done"])
+        people = self.json("lookup", self.paper_refs[1])
+        self.assertEqual(people[0]["payments"][0]["transactionStatus"],
+                         "error")
 
 
 class MessageTest(DistCase):

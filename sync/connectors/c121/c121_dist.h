@@ -18,8 +18,11 @@
  * {prefix}/payments/{id}/excel-reconciliation (multipart, at most 10,000
  * rows each). 121 sets each transaction's status, so a re-sent upload
  * changes nothing twice. Rows the answer reports "notFound" are rejected
- * with that reason; the others are done. A program without an Excel FSP
- * (404) rejects them all with 121's message. */
+ * with that reason; the others stay in flight until a stored transaction
+ * (pulled after the upload) shows their status, then they are done (an
+ * in-flight row whose transaction does not show it yet is sent again). A
+ * program without an Excel FSP (404) rejects them all with 121's
+ * message. */
 int c121_push_vouchers(struct c121 *c);
 
 /* Outbox "message" entries: per batch (one `agent messages send`),

@@ -4,7 +4,9 @@
  * 6): one CSV per payment (at most RECON_MAX_ROWS rows), in the columns
  * of the FSP's template: its match column, status, errorMessage. 121 sets
  * each matched transaction's status, so the same upload sent twice (a
- * lost answer, a retry) changes nothing twice.
+ * lost answer, a retry) changes nothing twice. An uploaded row stays in
+ * flight until the transactions pulled next (the late "payments" stream
+ * of the same sync) show its status; then it is done.
  */
 #include "c121_dist.h"
 #include "c121_push.h"
@@ -13,6 +15,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_log.h"
+#include "sync_dist.h"
 #include "sync_http.h"
 
 #include <stdio.h>
@@ -27,6 +30,33 @@ struct recon {
     char match[128];        /* the template's match column              */
     int64_t done, sent, rejected;
 };
+
+/* An entry uploaded before (inflight): done when the stored transaction
+ * (pulled after the upload) shows its status; otherwise it goes again (a
+ * row sets a status: sending it twice changes nothing twice). */
+static int confirmed(struct recon *k, const struct sync_op *e, int pay,
+                     int *yes)
+{
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(e->payload,
+                                                         "status");
+    cJSON *tx = NULL;
+    const cJSON *st;
+    int rc;
+
+    *yes = 0;
+    rc = sync_get_transaction(k->c->ctx, pay, e->ref, &tx);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    st = cJSON_GetObjectItemCaseSensitive(tx, "status");
+    *yes = cJSON_IsString(st) && cJSON_IsString(want) &&
+           strcmp(st->valuestring, want->valuestring) == 0;
+    cJSON_Delete(tx);
+    return PLAT_OK;
+}
 
 static const char *str_of(const cJSON *o, const char *key)
 {
@@ -254,10 +284,10 @@ static int upload(struct recon *k, int pay, struct sync_op **g, size_t n)
             rc = c121_op_settle_count(c, g[i], SYNC_OP_REJECTED, msg,
                                       &k->rejected);
         } else {
-            /* 121 applied the row (or the answer did not list it: the
-             * upload as a whole was taken, and setting a status twice
-             * changes nothing). */
-            rc = c121_op_settle_count(c, g[i], SYNC_OP_DONE, NULL, &k->done);
+            /* Taken (or not listed: the upload as a whole was taken).
+             * It stays in flight until the transactions pulled next show
+             * the status (confirmed()). */
+            k->sent++;
         }
     }
     rc = sync_batch_end(c->ctx, rc);
@@ -304,8 +334,21 @@ int c121_push_vouchers(struct c121 *c)
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (i = 0, n = 0; i < k.ops.n; i++)
-        g[n++] = &k.ops.v[i];
+    rc = sync_batch_begin(c->ctx);
+    for (i = 0, n = 0; rc == PLAT_OK && i < k.ops.n; i++) {
+        struct sync_op *e = &k.ops.v[i];
+        int yes = 0;
+
+        if (e->state == SYNC_OP_INFLIGHT && payment_of(e))
+            rc = confirmed(&k, e, payment_of(e), &yes);
+        if (rc == PLAT_OK && yes)
+            rc = c121_op_settle_count(c, e, SYNC_OP_DONE, NULL, &k.done);
+        else
+            g[n++] = e;
+    }
+    rc = sync_batch_end(c->ctx, rc);
+    if (rc < 0 || n == 0)
+        goto done;
     qsort(g, n, sizeof(*g), by_payment);
     rc = read_template(&k, reason, sizeof(reason));
     if (rc == PLAT_OK && reason[0]) {
@@ -327,11 +370,12 @@ int c121_push_vouchers(struct c121 *c)
 
 done:
     sync_ctx_count(c->ctx, SYNC_COUNT_PUSHED, k.done);
+    sync_ctx_count(c->ctx, SYNC_COUNT_SENT, k.sent);
     sync_ctx_count(c->ctx, SYNC_COUNT_REJECTED, k.rejected);
     if (k.ops.n)
-        log_info("121 push: %zu reconciliation rows: %lld done, %lld "
-                 "rejected", k.ops.n, (long long)k.done,
-                 (long long)k.rejected);
+        log_info("121 push: %zu reconciliation rows: %lld confirmed, %lld "
+                 "sent, %lld rejected", k.ops.n, (long long)k.done,
+                 (long long)k.sent, (long long)k.rejected);
     plat_free(g);
     sync_ops_free(&k.ops);
     return rc;
