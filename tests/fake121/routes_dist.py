@@ -135,8 +135,10 @@ def r_recon_post(ctx):
                 rec["errorMessage"] = em
                 t.status = st
                 t.error_message = em
-                t.updated_ms = now_ms
-                t.updated = iso_ms(now_ms)
+                # Never backwards: a seeded transaction's `updated` can lie
+                # a little ahead of the clock.
+                t.updated_ms = max(now_ms, t.updated_ms + 1)
+                t.updated = iso_ms(t.updated_ms)
             item = {"referenceId": t.reg.reference_id, col: v, "status": st,
                     "importStatus": "paymentSuccess" if st == "success" else "paymentFailed"}
             if col != "phoneNumber":
