@@ -298,10 +298,22 @@ class MessageTest(DistCase):
         state = self.dist()
         self.assertEqual(state["message_count"], 500)
         self.assertEqual(state["template_writes"], {"included/nl": 1})
-        # History shows the message from the activities pulled.
+        # History: the local change, and the activities pulled for people
+        # whose data changed since the last sync.
         hist = self.json("registrations", "history", refs[0])
         kinds = [c["kind"] for c in hist["localChanges"]]
         self.assertIn("message", kinds)
+        self.fake.edit(refs[0], {"householdSize": "7"}, reason="office")
+        self.sync()
+        hist = self.json("registrations", "history", refs[0])
+        types = [a["type"] for a in hist["activities"]]
+        self.assertIn("data-change", types)
+        self.assertIn("message", types)
+        msg = [a for a in hist["activities"] if a["type"] == "message"][0]
+        self.assertEqual(msg["attributes"]["body"], "Voucher pickup at 10")
+        self.assertTrue(hist["activitiesPulledAt"])
+        self.assertEqual(self.json("registrations", "history",
+                                   refs[1])["activities"], [])
 
     def test_rejections_surface(self):
         self.sync()

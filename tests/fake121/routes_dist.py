@@ -11,8 +11,9 @@ shared/contracts/121-api.md sections 2, 3.7, 3.8, 6 and 8:
 
 State the tests inspect: GET /_test/dist (see `dist_summary`). A paper
 voucher payment for the tests: POST /_test/dist/paper-payment
-{"count": N} (the first N live registrations become included with the
-Intersolve-voucher-paper FSP and get one success transaction each).
+{"count": N} or {"referenceIds": [...]} (the first N live registrations,
+or those, become included with the Intersolve-voucher-paper FSP and get
+one success transaction each).
 
 Reconciliation is idempotent as in 121: a row sets a transaction's status;
 a row that changes nothing (same status and message again) is counted in
@@ -358,10 +359,13 @@ def paper_payment(app, data):
     state = app.state
     p = state.default_program
     n = int(data.get("count", 0))
+    wanted = data.get("referenceIds")
     with state.lock:
         paper = p.fsp_by_name["Intersolve-voucher-paper"]
         chosen = []
-        for r in p.regs:
+        regs = [state.refs[x] for x in wanted] if wanted else p.regs
+        n = len(regs) if wanted else n
+        for r in regs:
             if len(chosen) >= n:
                 break
             if r.status == "deleted":
