@@ -315,6 +315,32 @@ class MessageTest(DistCase):
         self.assertEqual(self.json("registrations", "history",
                                    refs[1])["activities"], [])
 
+    def test_kill9_queues_all_or_nothing(self):
+        """A send killed with SIGKILL leaves its whole batch or nothing."""
+        import random
+        import signal
+        import time
+        self.sync()
+        self.offline()
+        n = len([r for r in self.json("registrations", "list", "--limit",
+                                      "1000")
+                 if r.get("status") not in ("deleted", None)])
+        rnd = random.Random(7)
+        for _ in range(6):
+            p = subprocess.Popen(
+                [os.environ.get("AGENT_BIN", "agent"), "--config", self.conf,
+                 "messages", "send", "--text", "x", "--all"],
+                env=self.env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0, 0.15))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        batches = self.json("messages", "list")
+        for b in batches:
+            self.assertEqual(b["pending"], n)
+        self.ok("messages", "send", "--text", "after", "--all")
+        self.assertEqual(len(self.json("messages", "list")), len(batches) + 1)
+
     def test_rejections_surface(self):
         self.sync()
         self.offline()
