@@ -191,10 +191,11 @@ int store_activities_put(struct store *s, const char *ref,
 int store_activities_get(struct store *s, const char *ref,
                          struct cJSON **out, char *pulled_at_out);
 
-/* The referenceIds whose server copy was stored after `since` (device
- * ISO time; "" = any), oldest first, at most `limit`, with the server
- * ids; *last_out (32 bytes) the server_seen_at of the last one. Free with
- * store_strings_free and plat_free. */
+/* The registrations this device touched after `since` (the store's own
+ * ISO time; "" = any): those with an outbox entry made or settled since
+ * then, and a 121 id. Oldest first, at most `limit`, with the server
+ * ids; *last_out (32 bytes) the time of the last one, for the next call.
+ * Free with store_strings_free and plat_free. */
 int store_refs_touched(struct store *s, const char *since, int limit,
                        char ***refs_out, int64_t **ids_out, size_t *n_out,
                        char *last_out);

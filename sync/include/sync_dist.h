@@ -23,10 +23,10 @@ struct cJSON;
 int sync_put_activities(struct sync_ctx *ctx, const char *ref,
                         const struct cJSON *activities);
 
-/* Registrations whose server copy was stored after `since` (the store's
- * clock; "" = all), oldest first, at most `limit`: refs (free with
- * sync_strings_free), server ids (plat_free), *last_out (32 bytes) the
- * stored time of the last one, for the next call. */
+/* Registrations this device touched (an outbox entry made or settled)
+ * after `since` (the store's clock; "" = all), oldest first, at most
+ * `limit`: refs (free with sync_strings_free), server ids (plat_free),
+ * *last_out (32 bytes) the time of the last one, for the next call. */
 int sync_refs_touched(struct sync_ctx *ctx, const char *since, int limit,
                       char ***refs_out, int64_t **ids_out, size_t *n_out,
                       char *last_out);

@@ -1,14 +1,17 @@
 /*
- * pull_activities.c - the activities of people touched since the last
- * run (GET {prefix}/registrations/{id}/activities, contract 3.8), kept
- * per person for `agent registrations history`. Activity ids are
- * positional (not stable), so each person's list is replaced whole.
+ * pull_activities.c - the activities of the people this device touched
+ * since the last run (GET {prefix}/registrations/{id}/activities, contract
+ * 3.8), kept per person for `agent registrations history`: what 121 made
+ * of the hand-outs, messages, edits and status changes sent from here.
+ * Activity ids are positional (not stable), so each person's list is
+ * replaced whole.
  *
- * Which people: those whose server copy the store wrote after the mark
+ * Which people: those with an outbox entry made or settled after the mark
  * "activities.since" (the store's own clock, compared with itself only),
- * C121_ACTIVITIES_PER_SYNC per cycle, each committed with the mark. The
- * first run only sets the mark: a first pull touches everybody, and one
- * request per person of a whole program is not what a field link is for.
+ * C121_ACTIVITIES_PER_SYNC per cycle, committed with the mark. Changes
+ * made elsewhere (the office) cost no request: one request per changed
+ * person would make every incremental sync of a busy program slow. The
+ * first run only sets the mark (an upgraded store's old outbox).
  * The same phase keeps the FSP reconciliation template (one small GET).
  */
 #include "c121_dist.h"
@@ -55,6 +58,7 @@ int c121_pull_activities(struct c121 *c)
 {
     char **refs = NULL, *since = NULL, last[32], path[160];
     int64_t *ids = NULL, pulled = 0;
+    long status = 0;
     size_t n = 0, i;
     int rc, first = 0;
 
@@ -104,8 +108,14 @@ int c121_pull_activities(struct c121 *c)
         }
         snprintf(path, sizeof(path), "%s/registrations/%lld/activities",
                  c->prefix, (long long)ids[i]);
-        rc = c121_get_json(c, path, NULL, "121 GET activities", &ans, NULL,
-                           NULL);
+        rc = c121_get_json(c, path, NULL, "121 GET activities", &ans,
+                           &status, NULL);
+        if (rc < 0 && status == 403) {
+            /* A user without the permissions: nothing to keep. */
+            plat_err_clear();
+            rc = PLAT_OK;
+            break;
+        }
         if (rc < 0)
             break;
         data = cJSON_GetObjectItemCaseSensitive(ans, "data");
