@@ -350,7 +350,7 @@ const struct agent_cmd agent_commands[] = {
       "Show the changes made on this device (outbox) and the activities\n"
       "pulled from 121 (status changes, data changes, transactions,\n"
       "messages) of REF. Activities are pulled by sync for the people this\n"
-      "device changed (hand-outs, messages, edits) since the last sync.\n",
+      "device gave a voucher or a message since the last sync.\n",
       agent_cmd_reg_history },
     { "reconcile import", "queue an FSP reconciliation file for 121",
       "Usage: agent reconcile import FILE.csv --payment N\n"

@@ -301,13 +301,15 @@ int store_refs_touched(struct store *s, const char *since, int limit,
     *ids_out = NULL;
     *n_out = 0;
     last_out[0] = '\0';
-    /* People this device changed: their outbox entries were made or
-     * settled after `since`. No index on updated_at: one scan of the
-     * outbox per sync. */
+    /* People this device gave a voucher or a message: their entries were
+     * made or settled after `since` (edits and status changes are
+     * confirmed by the events already, and must not cost a request per
+     * person). No index on updated_at: one scan of the outbox per sync. */
     rc = store__prepare(s, "SELECT o.reference_id, r.id, max(o.updated_at)"
                            " AS t FROM outbox o JOIN registrations r ON"
                            " r.reference_id = o.reference_id WHERE r.id IS"
-                           " NOT NULL AND o.updated_at > ?1 GROUP BY"
+                           " NOT NULL AND o.updated_at > ?1 AND (o.kind ="
+                           " 'voucher' OR o.kind = 'message') GROUP BY"
                            " o.reference_id ORDER BY t, o.reference_id"
                            " LIMIT ?2", &st);
     if (rc < 0)

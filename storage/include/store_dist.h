@@ -191,9 +191,9 @@ int store_activities_put(struct store *s, const char *ref,
 int store_activities_get(struct store *s, const char *ref,
                          struct cJSON **out, char *pulled_at_out);
 
-/* The registrations this device touched after `since` (the store's own
- * ISO time; "" = any): those with an outbox entry made or settled since
- * then, and a 121 id. Oldest first, at most `limit`, with the server
+/* The registrations this device touched on distribution day after
+ * `since` (the store's own ISO time; "" = any): those with a voucher or
+ * message outbox entry made or settled since then, and a 121 id. Oldest first, at most `limit`, with the server
  * ids; *last_out (32 bytes) the time of the last one, for the next call.
  * Free with store_strings_free and plat_free. */
 int store_refs_touched(struct store *s, const char *since, int limit,

@@ -23,8 +23,8 @@ struct cJSON;
 int sync_put_activities(struct sync_ctx *ctx, const char *ref,
                         const struct cJSON *activities);
 
-/* Registrations this device touched (an outbox entry made or settled)
- * after `since` (the store's clock; "" = all), oldest first, at most
+/* Registrations this device gave a voucher or a message (an outbox
+ * entry made or settled) after `since` (the store's clock; "" = all), oldest first, at most
  * `limit`: refs (free with sync_strings_free), server ids (plat_free),
  * *last_out (32 bytes) the time of the last one, for the next call. */
 int sync_refs_touched(struct sync_ctx *ctx, const char *since, int limit,

@@ -46,7 +46,8 @@ int c121_push_templates(struct c121 *c);
 int c121_push_labels(struct c121 *c);
 
 /* Activities (GET {prefix}/registrations/{id}/activities) of the
- * registrations this device touched (outbox) since the last run, at most
+ * registrations this device gave a voucher or a message since the last
+ * run, at most
  * C121_ACTIVITIES_PER_SYNC per cycle (the rest next time); the first run
  * only sets the mark (a first pull touches everybody). */
 #define C121_ACTIVITIES_PER_SYNC 200

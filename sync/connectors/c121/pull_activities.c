@@ -2,15 +2,17 @@
  * pull_activities.c - the activities of the people this device touched
  * since the last run (GET {prefix}/registrations/{id}/activities, contract
  * 3.8), kept per person for `agent registrations history`: what 121 made
- * of the hand-outs, messages, edits and status changes sent from here.
+ * of the hand-outs and messages sent from here.
  * Activity ids are positional (not stable), so each person's list is
  * replaced whole.
  *
- * Which people: those with an outbox entry made or settled after the mark
+ * Which people: those with a voucher or message outbox entry made or
+ * settled after the mark
  * "activities.since" (the store's own clock, compared with itself only),
- * C121_ACTIVITIES_PER_SYNC per cycle, committed with the mark. Changes
- * made elsewhere (the office) cost no request: one request per changed
- * person would make every incremental sync of a busy program slow. The
+ * C121_ACTIVITIES_PER_SYNC per cycle, committed with the mark. Edits,
+ * status changes and changes made elsewhere cost no request (the events
+ * show them; one request per changed person would make every
+ * incremental sync of a busy program slow). The
  * first run only sets the mark (an upgraded store's old outbox).
  * The same phase keeps the FSP reconciliation template (one small GET).
  */
