@@ -30,7 +30,10 @@
 #define SINCE_KEY "activities.since"
 
 /* Keep 121's reconciliation template for `agent reconcile import`,
- * which checks a file offline. 4xx (no Excel FSP): kept as []. */
+ * which checks a file offline. 4xx (no Excel FSP): kept as []. Asked for
+ * when none is kept, and with `sync --vouchers` (the preparation of a
+ * distribution), so that an ordinary sync costs no request for it (an
+ * upload of reconciliation rows reads it anew anyway). */
 static int pull_recon_template(struct c121 *c)
 {
     char path[128], *text = NULL;
@@ -38,6 +41,16 @@ static int pull_recon_template(struct c121 *c)
     long status = 0;
     int rc;
 
+    if (!c->opt || !c->opt->vouchers) {
+        rc = sync_state_get(c->ctx, "reconciliation.template", &text);
+        plat_free(text);
+        text = NULL;
+        if (rc == PLAT_OK)
+            return PLAT_OK;
+        if (rc != ERR_NOTFOUND)
+            return rc;
+        plat_err_clear();
+    }
     snprintf(path, sizeof(path), "%s/payments/excel-reconciliation/template",
              c->prefix);
     rc = c121_get_json(c, path, NULL, "121 GET reconciliation template", &tpl,
