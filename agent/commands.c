@@ -6,6 +6,7 @@
  * function in a cmd_*.c file.
  */
 #include "cli.h"
+#include "cmd_dist.h"
 
 #include <stddef.h>
 
@@ -430,6 +431,98 @@ const struct agent_cmd agent_commands[] = {
       "Example:\n"
       "  agent completion bash > ~/.local/share/bash-completion/completions/agent\n",
       agent_cmd_completion },
+    { "vouchers print", "lay the stored paper vouchers of a payment out as a PDF",
+      "Usage: agent vouchers print --payment N [--status S] [--attr KEY=VALUE]"
+      " -o FILE.pdf\n"
+      "\n"
+      "Print the stored paper-voucher images of payment N on A4 pages (8 per\n"
+      "page, each with the person's name, phone number, referenceId and\n"
+      "voucher code P<payment>-<number> under it), after a cover page with\n"
+      "the program name and counts. People whose image is not stored are\n"
+      "listed on the cover and on the terminal, not printed. Works offline\n"
+      "(images come from `agent sync --now --vouchers`). --json prints\n"
+      "{file, pages, printed, selected, handedOut, missing}.\n",
+      agent_cmd_vouchers_print },
+    { "vouchers export", "write the stored voucher images of a payment as PNG files",
+      "Usage: agent vouchers export --payment N [--status S] DIR\n"
+      "\n"
+      "Write each stored voucher image of payment N to DIR/payment-N-REF.png.\n",
+      agent_cmd_vouchers_export },
+    { "vouchers hand-out", "mark a voucher handed out (queued for 121)",
+      "Usage: agent vouchers hand-out REF... --payment N [--by NAME]\n"
+      "\n"
+      "Record that the voucher of each REF for payment N was handed out now,\n"
+      "by\n"
+      "NAME (default $AGENT_USER or $USER). The time is the device's clock,\n"
+      "and says so. A second hand-out of the same voucher is refused with\n"
+      "the time and user of the first. The next sync reconciles it with 121\n"
+      "(excel-reconciliation, the FSP's template).\n",
+      agent_cmd_vouchers_handout },
+    { "lookup", "find a person: status, payments, vouchers handed out",
+      "Usage: agent lookup TEXT [--limit N]\n"
+      "\n"
+      "Find people by referenceId, voucher code (P<payment>-<number>), phone\n"
+      "number or name, from the store, and show status, payments with the\n"
+      "transaction status of each and whether the voucher was handed out.\n",
+      agent_cmd_lookup },
+    { "registrations history", "a person's local changes and 121 activities",
+      "Usage: agent registrations history REF\n"
+      "\n"
+      "Show the changes made on this device (outbox) and the activities\n"
+      "pulled from 121 (status changes, data changes, transactions,\n"
+      "messages) of REF. Activities are pulled by sync for the people this\n"
+      "device gave a voucher or a message since the last sync.\n",
+      agent_cmd_reg_history },
+    { "reconcile import", "queue an FSP reconciliation file for 121",
+      "Usage: agent reconcile import FILE.csv --payment N\n"
+      "\n"
+      "Check FILE.csv (a match column of 121's reconciliation template, as\n"
+      "pulled by the last sync, then status: success or error, and optional\n"
+      "errorMessage; ',' or ';' separated) against the store: rows with an\n"
+      "unknown person, no transaction in payment N or a bad status are all\n"
+      "listed and nothing is queued. Otherwise every row is queued and the\n"
+      "next sync uploads it (POST .../payments/N/excel-reconciliation).\n",
+      agent_cmd_reconcile_import },
+    { "export unused-vouchers", "vouchers of a payment not handed out (CSV)",
+      "Usage: agent export unused-vouchers --payment N\n"
+      "\n"
+      "Print, as CSV, the paper vouchers of payment N (transactions in\n"
+      "success or waiting) not marked handed out, with 121's export columns:\n"
+      "referenceId, paymentId, issueDate, whatsappPhoneNumber,\n"
+      "lastExternalUpdate. --json: {\"fileName\",\"data\"} as 121 answers.\n",
+      agent_cmd_export_unused },
+    { "messages send", "queue a message to people (sent by the next sync)",
+      "Usage: agent messages send (--template TYPE | --text TEXT)\n"
+      "       (--ref REF[,REF...] | --status S | --attr KEY=VALUE | --all)\n"
+      "\n"
+      "Queue one message to each chosen person (121 sends it as SMS or\n"
+      "WhatsApp). --status and --attr may be combined, also with --ref.\n"
+      "The next sync sends them with POST .../registrations/message in\n"
+      "chunks, each checked by a dry run, and never sends one twice.\n",
+      agent_cmd_messages_send },
+    { "messages list", "queued and sent messages, per send",
+      "Usage: agent messages list\n"
+      "\n"
+      "One line per `messages send`: its text or template, and how many are\n"
+      "queued, sent, rejected and in flight.\n",
+      agent_cmd_messages_list },
+    { "templates list", "the program's message templates",
+      "Usage: agent templates list\n", agent_cmd_templates_list },
+    { "templates show", "one message template",
+      "Usage: agent templates show TYPE LANG\n", agent_cmd_templates_show },
+    { "templates set", "change (or add) a message template",
+      "Usage: agent templates set TYPE LANG (TEXT | --text TEXT)\n"
+      "\n"
+      "Set the text of template TYPE in language LANG in the store at once\n"
+      "and queue it for 121 (PATCH, or POST for a new template).\n",
+      agent_cmd_templates_set },
+    { "program label", "translate the label of a registration attribute",
+      "Usage: agent program label ATTR --lang L TEXT\n"
+      "\n"
+      "Set the label of attribute ATTR in language L: the stored program\n"
+      "shows it at once; the next sync sends PATCH\n"
+      ".../registration-attributes/ATTR.\n",
+      agent_cmd_program_label },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n"
       "\n"

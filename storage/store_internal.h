@@ -209,6 +209,12 @@ int store__strings_add(char ***v, size_t *n, size_t *alloc,
     "seq, op_id, reference_id, program_id, kind, payload, base, state,"  \
     " attempts, server_message, created_at, target, origin"
 
+/* Append a pending outbox entry of `kind` for `ref` (origin "device",
+ * target "121"); joins the caller's transaction. `base` may be NULL. */
+int store__outbox_append(struct store *s, const char *ref, int program_id,
+                         const char *kind, const cJSON *payload,
+                         const cJSON *base);
+
 /* PLAT_OK if `state` is an outbox state, else ERR_INVALID listing them. */
 int store__outbox_check_state(const char *state);
 

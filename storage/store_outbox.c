@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char *const kind_names[] = {"create", "edit", "status",
-                                         "message", "voucher"};
+                                         "message", "voucher", "template",
+                                         "label"};
 static const char *const state_names[] = {"pending", "inflight", "done",
                                           "conflict", "rejected"};
 
@@ -38,7 +39,7 @@ int store_op_kind_parse(const char *text, enum store_op_kind *out)
         }
     return plat_err_set(ERR_INVALID,
                         "unknown outbox kind (one of: create, edit, status, "
-                        "message, voucher)");
+                        "message, voucher, template, label)");
 }
 
 int store_op_state_parse(const char *text, enum store_op_state *out)

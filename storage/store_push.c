@@ -26,7 +26,9 @@ static int kind_ok(const char *kind)
     return kind && (strcmp(kind, "create") == 0 || strcmp(kind, "edit") == 0 ||
                      strcmp(kind, "status") == 0 ||
                      strcmp(kind, "message") == 0 ||
-                     strcmp(kind, "voucher") == 0);
+                     strcmp(kind, "voucher") == 0 ||
+                     strcmp(kind, "template") == 0 ||
+                     strcmp(kind, "label") == 0);
 }
 
 /* Generic equality of two stored values: JSON scalars as text ("4"

@@ -1331,3 +1331,16 @@ done:
     plat_buf_dispose(&q);
     return rc;
 }
+
+/* For the other storage/ files that queue entries of their own
+ * (store_dist.c): an entry with the device as origin, target 121. */
+int store__outbox_append(struct store *s, const char *ref, int program_id,
+                         const char *kind, const cJSON *payload,
+                         const cJSON *base)
+{
+    char now[PLAT_ISO_LEN];
+
+    store__now(now);
+    return add_outbox(s, ref, program_id, kind, payload, base, now,
+                      &device_route);
+}

@@ -17,7 +17,7 @@
 #include "store_sync.h"
 
 /* The C enums mirror the store's (same order); the store keeps the text. */
-_Static_assert(SYNC_OP_VOUCHER == (int)STORE_OP_VOUCHER &&
+_Static_assert(SYNC_OP_LABEL == (int)STORE_OP_LABEL &&
                    SYNC_OP_REJECTED == (int)STORE_OP_REJECTED,
                "sync and store operation enums differ");
 
@@ -184,7 +184,9 @@ int sync_op_settle(struct sync_ctx *ctx, int64_t seq, const char *ref,
 
     rc = store_outbox_set_state(ctx->store, seq, sync_op_state_name(state),
                                 state == SYNC_OP_REJECTED ? msg : NULL);
-    if (rc == PLAT_OK &&
+    /* Program-level entries ("$template/...", store_dist.h) have no
+     * registration view to recompute. */
+    if (rc == PLAT_OK && ref && ref[0] != '$' &&
         (state == SYNC_OP_REJECTED || state == SYNC_OP_CONFLICT))
         rc = store_reg_refresh_view(ctx->store, ref);
     return rc;

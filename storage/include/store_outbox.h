@@ -30,7 +30,9 @@ enum store_op_kind {
     STORE_OP_EDIT,
     STORE_OP_STATUS,
     STORE_OP_MESSAGE,
-    STORE_OP_VOUCHER
+    STORE_OP_VOUCHER,
+    STORE_OP_TEMPLATE,  /* 0004: a message template edit (store_dist.h) */
+    STORE_OP_LABEL      /* 0004: a registration attribute label edit    */
 };
 
 /* States of an entry (column outbox.state). The order is fixed. */

@@ -1056,3 +1056,12 @@ int sync_http_auth_login(struct sync_http *h)
 {
     return do_login(h);
 }
+
+int sync_http_set_max_attempts(struct sync_http *h, int attempts)
+{
+    int old = h->max_attempts;
+
+    if (attempts > 0)
+        h->max_attempts = attempts;
+    return old;
+}

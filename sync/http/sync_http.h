@@ -290,6 +290,13 @@ int sync_http_get_stream(struct sync_http *h, const char *path_and_query,
  * document gets a small cap, a streamed list the large one. */
 size_t sync_http_set_max_response(struct sync_http *h, size_t cap);
 
+/* Set the tries per request of the next requests (attempts > 0; else
+ * unchanged); returns the value it replaces, to restore it. 1: a request
+ * that must never be sent twice (121's messages: a lost answer leaves the
+ * caller to find out whether it arrived). The re-send after a 401 and a
+ * new login still happens (a 401 was not processed). */
+int sync_http_set_max_attempts(struct sync_http *h, int attempts);
+
 /* Free the body of a response (the struct itself is the caller's). Safe on
  * a response that a failed call left empty; safe to call twice. */
 void sync_http_response_dispose(struct sync_http_response *r);

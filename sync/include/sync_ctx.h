@@ -248,6 +248,8 @@ enum sync_op_kind {
     SYNC_OP_STATUS,
     SYNC_OP_MESSAGE,
     SYNC_OP_VOUCHER,
+    SYNC_OP_TEMPLATE,
+    SYNC_OP_LABEL,
     SYNC_OP_KIND_COUNT
 };
 

@@ -162,7 +162,10 @@ class Handler(BaseHTTPRequestHandler):
             testapi.handle(self, app, method, path, split.query, body)
             return
 
-        plan = app.faults.plan(path, method) if path.startswith("/api") else None
+        # Rules see the query too, so a test can fault only the real run of
+        # a bulk action (path_contains "message?dryRun=false").
+        plan = (app.faults.plan(path + ("?" + split.query if split.query else ""), method)
+                if path.startswith("/api") else None)
         note = None
         ip = self.client_address[0]
         resp = None

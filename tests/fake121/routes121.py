@@ -732,6 +732,8 @@ def build_routes():
         ("GET", P + r"/transactions", r_transactions_export, PERM),
         ("GET", P + r"/fsps/intersolve-voucher/voucher/image-paper", r_voucher_image, PERM),
     ]
+    import routes_dist  # distribution-day routes (issue 10), matched first
+    table = routes_dist.TABLE + table
     out = []
     for method, pattern, fn, auth in table:
         route = method + " " + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)

@@ -608,6 +608,75 @@ class Fake121Test(unittest.TestCase):
         self.assertGreaterEqual(after["by_route"]["GET /api/programs/{pid}/registrations"], 1)
         self.assertIn("3", after["programs"])
 
+    # ------------------------------------------------------------ distribution day
+
+    def test_dist_templates_labels(self):
+        c = self.c
+        st, _r, body = c.request("POST", "/api/notifications/3/message-templates",
+                                 {"type": "new", "language": "en", "message": "x",
+                                  "isSendMessageTemplate": False})
+        self.assertEqual(st, 400)
+        self.assertIn("already exists", body["errors"])
+        st, _r, body = c.request("POST", "/api/notifications/3/message-templates",
+                                 {"type": "pickup", "language": "en", "message": "At 10",
+                                  "isSendMessageTemplate": False})
+        self.assertEqual((st, body), (201, None))
+        st, _r, body = c.request("PATCH", "/api/notifications/3/message-templates/pickup/en",
+                                 {"message": "At 11"})
+        self.assertEqual((st, body["message"]), (200, "At 11"))
+        st, _r, body = c.request("PATCH", "/api/notifications/3/message-templates/nope/en",
+                                 {"message": "x"})
+        self.assertEqual(st, 404)
+        st, _r, body = c.request("PATCH", "/api/programs/3/registration-attributes/district",
+                                 {"label": {"en": "District", "nl": "Wijk"}})
+        self.assertEqual((st, body["label"]["nl"]), (200, "Wijk"))
+        st, _r, body = c.request("PATCH", "/api/programs/3/registration-attributes/nope",
+                                 {"label": {"en": "x"}})
+        self.assertEqual(st, 404)
+        self.assertIn("No programRegistrationAttribute", body["errors"])
+        d = c.test_api("GET", "/_test/dist")
+        self.assertEqual(d["template_writes"]["pickup/en"], 2)
+        self.assertEqual(d["label_writes"], {"district/nl": 1})
+
+    def test_dist_reconciliation(self):
+        c = self.c
+        # Its own people: the class's other tests count the seeded ones.
+        mine = [self.create(1, phoneNumber="3161770000%d" % i)[0] for i in range(3)]
+        out = c.test_api("POST", "/_test/dist/paper-payment", {"referenceIds": mine})
+        pay, refs = out["paymentId"], out["referenceIds"]
+        st, _r, tpl = c.request("GET", "/api/programs/3/payments/excel-reconciliation/template")
+        self.assertEqual((st, tpl), (200, [{"name": "bank-transfer",
+                                            "template": ["phoneNumber", "status", "errorMessage"]}]))
+        phone = c.test_api("GET", "/_test/registration/" + refs[0])["attrs"]["phoneNumber"]
+        boundary = "distboundary"
+
+        def upload(text):
+            data = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\n"
+                    "Content-Type: text/csv\r\n\r\n%s\r\n--%s--\r\n" % (boundary, text, boundary))
+            return c.request("POST", "/api/programs/3/payments/%d/excel-reconciliation" % pay,
+                             data.encode(),
+                             headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+
+        st, _r, body = upload("referenceId,status\n%s,success\n" % refs[0])
+        self.assertEqual(st, 400)
+        csv_text = "phoneNumber,status,errorMessage\n%s,error,lost\n999,success,\n" % phone
+        for _ in range(2):  # the same file twice: applied once
+            st, _r, body = upload(csv_text)
+            self.assertEqual(st, 201, body)
+        self.assertEqual(body["aggregateImportResult"],
+                         {"countPaymentSuccess": 0, "countPaymentFailed": 1, "countNotFound": 1})
+        self.assertEqual(body["importResult"][0]["importStatus"], "paymentFailed")
+        d = c.test_api("GET", "/_test/dist")
+        rec = d["reconciliation"][str(pay)][refs[0]]
+        self.assertEqual((rec["status"], rec["applied"], rec["rows_received"]), ("error", 1, 2))
+        st, _r, tx = c.request("GET", "/api/programs/3/payments/%d/transactions"
+                                      "?filter.registrationReferenceId=%s" % (pay, refs[0]))
+        self.assertEqual(tx["data"][0]["status"], "error")
+        rid = tx["data"][0]["registrationId"]
+        st, _r, acts = c.request("GET", "/api/programs/3/registrations/%d/activities" % rid)
+        self.assertEqual(st, 200)
+        self.assertIn("transaction", [a["type"] for a in acts["data"]])
+
 
 class Fake121PerfAndCostTest(unittest.TestCase):
     def test_large_pull_is_fast_without_cost_model(self):

@@ -46,6 +46,9 @@ def _reg(app, ref):
 
 def route(app, method, path, q, data):
     state = app.state
+    if path.startswith("/_test/dist"):
+        import routes_dist
+        return routes_dist.test_route(app, method, path, q, data)
     if method == "POST" and path == "/_test/faults":
         rule = app.faults.add(data)
         if data.get("expire_tokens"):

@@ -62,8 +62,8 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 3);
-    CHECK_INT(store_migrations_count, 3);
+    CHECK_INT(store_schema_version(), 4);
+    CHECK_INT(store_migrations_count, 4);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
     CHECK_STR(store_migrations[2].name, "0003_sources.sql");
@@ -110,16 +110,16 @@ static void test_version_steps(void)
     opt.target_version = 0; /* latest */
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 3);
+    CHECK_INT(store_version(s), 4);
     store_close(s);
     s = NULL;
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 4);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'remote_ids'"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'outbox_target'"), 1);
 
-    opt.target_version = 4;
+    opt.target_version = 5;
     CHECK_INT(store_open(&s, path, &opt), ERR_INVALID);
     CHECK(s == NULL);
 
@@ -181,7 +181,7 @@ static void test_upgrade_keeps_rows(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 3);
+    CHECK_INT(store_version(s), 4);
     CHECK_INT(store_reg_count(s, &n), PLAT_OK);
     CHECK_INT(n, 2);
     CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
@@ -238,7 +238,7 @@ static void test_failed_migration_is_atomic(void)
     CHECK_INT(raw_exec(path, "DROP TABLE registrations_search"), SQLITE_OK);
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 3);
+    CHECK_INT(store_version(s), 4);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
 
@@ -309,7 +309,7 @@ static void test_upgrade_from_v2_keeps_outbox(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 3);
+    CHECK_INT(store_version(s), 4);
     store_close(s);
     s = NULL;
     CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations"), 1);
@@ -333,6 +333,21 @@ static void test_upgrade_from_v2_keeps_outbox(void)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sync_checkpoints WHERE"
                             " value = '42'"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM remote_ids"), 0);
+    /* 0004 rebuilt the outbox: the conflict still points at its entry,
+     * the new kinds are accepted, seq goes on after the copied ones. */
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_check"),
+              0);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM conflicts c JOIN outbox o"
+                            " ON o.seq = c.outbox_seq WHERE o.op_id ="
+                            " 'op-4'"), 1);
+    CHECK_INT(raw_exec(path, "INSERT INTO outbox(op_id, reference_id,"
+                             " program_id, kind, payload, created_at,"
+                             " updated_at) VALUES ('op-6', '$label/x', 3,"
+                             " 'label', '{}', 'now', 'now')"), SQLITE_OK);
+    CHECK_INT(raw_int(path, "SELECT seq FROM outbox WHERE op_id = 'op-6'"),
+              6);
+    CHECK_INT(raw_exec(path, "DELETE FROM outbox WHERE op_id = 'op-6'"),
+              SQLITE_OK);
 
     /* The upgraded store takes the new writes. */
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);

@@ -491,7 +491,8 @@ static void test_op_enums(void)
 
     CHECK_STR(store_op_kind_name(STORE_OP_CREATE), "create");
     CHECK_STR(store_op_kind_name(STORE_OP_VOUCHER), "voucher");
-    CHECK(store_op_kind_name((enum store_op_kind)5) == NULL);
+    CHECK_STR(store_op_kind_name(STORE_OP_LABEL), "label");
+    CHECK(store_op_kind_name((enum store_op_kind)7) == NULL);
     CHECK_STR(store_op_state_name(STORE_OP_PENDING), "pending");
     CHECK_STR(store_op_state_name(STORE_OP_REJECTED), "rejected");
     CHECK(store_op_state_name((enum store_op_state)-1) == NULL);

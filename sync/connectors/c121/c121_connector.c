@@ -4,6 +4,7 @@
  * phases of c121.h (see README.md in this folder).
  */
 #include "c121.h"
+#include "c121_dist.h"
 #include "c121_http.h"
 
 #include <cjson/cJSON.h>
@@ -32,9 +33,13 @@ static const char *const c121_streams[] = {"program", "registrations",
                                            "events", NULL};
 /* After the push: uploads never wait on payments, transactions or
  * voucher images. */
-static const char *const c121_late_streams[] = {"payments", NULL};
+static const char *const c121_late_streams[] = {"payments", "activities",
+                                                NULL};
+/* Distribution-day kinds (c121_dist.h) after the registration kinds: a
+ * message goes to people as the status changes left them. */
 static const char *const c121_push_kinds[] = {"create", "edit", "status",
-                                              NULL};
+                                              "template", "label", "voucher",
+                                              "message", NULL};
 
 static int cb_c121_init(struct sync_ctx *ctx, void **state_out)
 {
@@ -88,6 +93,8 @@ static int cb_c121_pull(void *state, struct sync_ctx *ctx, const char *stream)
         return c121_pull_events(c);
     if (strcmp(stream, "payments") == 0)
         return c121_pull_payments(c);
+    if (strcmp(stream, "activities") == 0)
+        return c121_pull_activities(c);
     return plat_err_set(ERR_INVALID, "121 has no stream '%s'", stream);
 }
 
@@ -108,6 +115,14 @@ static int cb_c121_push(void *state, struct sync_ctx *ctx, const char *kind)
         return c121_push_edits(c);
     if (strcmp(kind, "status") == 0)
         return c121_push_status(c);
+    if (strcmp(kind, "template") == 0)
+        return c121_push_templates(c);
+    if (strcmp(kind, "label") == 0)
+        return c121_push_labels(c);
+    if (strcmp(kind, "voucher") == 0)
+        return c121_push_vouchers(c);
+    if (strcmp(kind, "message") == 0)
+        return c121_push_messages(c);
     return plat_err_set(ERR_INVALID, "121 cannot send '%s' operations", kind);
 }
 

@@ -1,0 +1,47 @@
+/*
+ * cmd_dist.h - the distribution-day commands (issue 10): vouchers,
+ * look-up, history, reconciliation, exports, messages, templates, labels.
+ * They call the store functions of storage/include/store_dist.h, which
+ * the HTTP layer calls too.
+ */
+#ifndef AGENT_CMD_DIST_H
+#define AGENT_CMD_DIST_H
+
+struct agent_ctx;
+struct cJSON;
+
+int agent_cmd_vouchers_print(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_vouchers_export(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_vouchers_handout(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_lookup(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reg_history(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_export_unused(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_messages_send(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_messages_list(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_templates_list(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_templates_show(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_templates_set(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_program_label(struct agent_ctx *ctx, int argc, char **argv);
+
+/* Shared by the cmd_*.c files of this group (cmd_dist_util.c). */
+
+/* --attr "key=value": ERR_USAGE when malformed; *key_out, *value_out point
+ * into a copy (plat_free(*key_out)). */
+int agent_dist_attr(const char *arg, char **key_out, const char **value_out);
+
+/* 1 when the local view `reg` matches --status and --attr (NULL: any). */
+int agent_dist_match(const struct cJSON *reg, const char *status,
+                     const char *attr_key, const char *attr_value);
+
+/* The person's name (fullName, else name) and phone number, "" if none. */
+const char *agent_dist_name(const struct cJSON *reg);
+const char *agent_dist_phone(const struct cJSON *reg);
+
+/* "P<payment>-<registrationProgramId>", the code printed on a voucher. */
+void agent_dist_code(char *out, unsigned n, int payment_id, long long rpid);
+
+/* Who is marking: --by, else $AGENT_USER, $USER, or "unknown". */
+const char *agent_dist_user(const char *by);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * cmd_reconcile.c - `agent reconcile import FILE.csv --payment N` (an
+ * FSP's reconciliation file, checked against 121's template and the store
+ * before anything is queued) and `agent export unused-vouchers --payment
+ * N` (121's export of the same name, from the store).
+ */
+#include "cli.h"
+#include "cmd_dist.h"
+#include "cmd_util.h"
+#include "output.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_fs.h"
+#include "store.h"
+#include "store_dist.h"
+#include "store_registrations.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RECON_FILE_MAX (16u << 20)
+#define RECON_ROWS_MAX 10000 /* 121's cap per upload (contract 0.5) */
+
+/* Split one CSV line (separator `sep`, "quoted" cells with "") in place
+ * into at most `max` cells; returns the number of cells. */
+static int split_line(char *line, char sep, char **cells, int max)
+{
+    int n = 0;
+    char *r = line, *w;
+
+    while (n < max) {
+        cells[n++] = w = r;
+        if (*r == '"') {
+            r++;
+            while (*r) {
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            while (*r && *r != sep)
+                r++;
+        } else {
+            while (*r && *r != sep)
+                *w++ = *r++;
+        }
+        if (*r != sep) {
+            *w = '\0';
+            break;
+        }
+        r++;
+        *w = '\0';
+    }
+    return n;
+}
+
+/* The match columns 121's template allows, from the stored template
+ * ("referenceId" when none was pulled: checked by 121 on upload). */
+static int template_columns(struct store *s, cJSON **cols_out)
+{
+    char *text = NULL;
+    cJSON *tpl = NULL, *cols = cJSON_CreateArray();
+    const cJSON *t;
+    int rc = store_state_get(s, STORE_DIST_RECON_TEMPLATE_KEY, &text);
+
+    *cols_out = NULL;
+    if (!cols)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        cJSON_AddItemToArray(cols, cJSON_CreateString("referenceId"));
+        *cols_out = cols;
+        return PLAT_OK;
+    }
+    if (rc < 0) {
+        cJSON_Delete(cols);
+        return rc;
+    }
+    tpl = cJSON_Parse(text);
+    plat_free(text);
+    cJSON_ArrayForEach(t, tpl) {
+        const cJSON *first = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(t, "template"), 0);
+
+        if (cJSON_IsString(first))
+            cJSON_AddItemToArray(cols, cJSON_CreateString(first->valuestring));
+    }
+    cJSON_Delete(tpl);
+    if (cJSON_GetArraySize(cols) == 0) {
+        cJSON_Delete(cols);
+        return plat_err_set(ERR_INVALID, "121's reconciliation template "
+                            "(pulled by the last sync) has no FSP: this "
+                            "program has no Excel FSP to reconcile");
+    }
+    *cols_out = cols;
+    return PLAT_OK;
+}
+
+static int in_list(const cJSON *arr, const char *s)
+{
+    const cJSON *v;
+
+    cJSON_ArrayForEach(v, arr)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* The referenceId whose `col` equals `value` (exact), via the search
+ * index; *ref_out allocated or NULL. */
+struct by_value {
+    const char *col, *value;
+    char *ref;
+    int count;
+};
+
+static int match_cb(const cJSON *reg, void *payload)
+{
+    struct by_value *b = payload;
+    const char *v = agent_json_str(reg, b->col);
+
+    if (v && strcmp(v, b->value) == 0) {
+        b->count++;
+        if (!b->ref)
+            b->ref = plat_strdup(agent_json_str(reg, "referenceId"));
+    }
+    return 0;
+}
+
+int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
+{
+    int payment = 0, npos = 0, pid = 0, rc, ncols, mcol = -1, scol = -1;
+    int ecol = -1, i, bad = 0;
+    const struct agent_opt opts[] = {
+        { "--payment", AGENT_OPT_INT, &payment, 1, 2147483647 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
+    struct store_recon_row *rows = NULL;
+    char **pos = NULL, *data = NULL, *line, *next, *cells[16], problem[96];
+    char **refs = NULL, sep;
+    cJSON *allowed = NULL;
+    size_t len = 0, n = 0, cap = 0, lineno = 1, k;
+    const char *match = NULL;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "FILE.csv", &pos, &npos);
+    if (rc < 0)
+        return rc;
+    if (!payment) {
+        rc = plat_err_set(ERR_USAGE, "reconcile import needs --payment N");
+        goto done;
+    }
+    rc = plat_fs_read_file(pos[0], RECON_FILE_MAX, &data, &len);
+    if (rc == PLAT_OK && memchr(data, '\0', len))
+        rc = plat_err_set(ERR_INVALID, "%s: holds a NUL byte", pos[0]);
+    if (rc == PLAT_OK)
+        rc = agent_check_utf8(pos[0], data);
+    if (rc == PLAT_OK)
+        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE);
+    if (rc == PLAT_OK)
+        rc = agent_ctx_program(ctx, 0, &pid);
+    if (rc == PLAT_OK)
+        rc = template_columns(ctx->store, &allowed);
+    if (rc < 0)
+        goto done;
+    /* Header: the match column, status, optional errorMessage. */
+    line = data;
+    next = strchr(line, '\n');
+    if (next)
+        *next++ = '\0';
+    if (*line && line[strlen(line) - 1] == '\r')
+        line[strlen(line) - 1] = '\0';
+    sep = strchr(line, ';') && !strchr(line, ',') ? ';' : ',';
+    ncols = split_line(line, sep, cells, 16);
+    for (i = 0; i < ncols; i++) {
+        if (strcmp(cells[i], "status") == 0)
+            scol = i;
+        else if (strcmp(cells[i], "errorMessage") == 0)
+            ecol = i;
+        else if (in_list(allowed, cells[i]) && mcol < 0)
+            mcol = i;
+        else {
+            rc = plat_err_set(ERR_INVALID, "%s: column '%.60s' is not in "
+                              "121's reconciliation template (a match "
+                              "column, status, errorMessage)", pos[0],
+                              agent_printable(cells[i]) ? cells[i] : "?");
+            goto done;
+        }
+    }
+    if (mcol < 0 || scol < 0) {
+        char *want = cJSON_PrintUnformatted(allowed);
+
+        rc = plat_err_set(ERR_INVALID, "%s: the header needs a match column "
+                          "(one of %s) and status", pos[0],
+                          want ? want : "?");
+        cJSON_free(want);
+        goto done;
+    }
+    match = cells[mcol];
+    for (line = next; line && *line; line = next) {
+        struct by_value b;
+
+        lineno++;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (*line && line[strlen(line) - 1] == '\r')
+            line[strlen(line) - 1] = '\0';
+        if (!*line)
+            continue;
+        if (n == RECON_ROWS_MAX) {
+            rc = plat_err_set(ERR_TOOLARGE, "%s: more than %d rows (121's "
+                              "limit per reconciliation file)", pos[0],
+                              RECON_ROWS_MAX);
+            goto done;
+        }
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 256;
+            struct store_recon_row *g = plat_realloc(rows, c2 * sizeof(*g));
+            char **g2 = plat_realloc(refs, c2 * sizeof(*g2));
+
+            if (g)
+                rows = g;
+            if (g2)
+                refs = g2;
+            if (!g || !g2) {
+                rc = plat_err_set(ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            cap = c2;
+        }
+        ncols = split_line(line, sep, cells, 16);
+        memset(&rows[n], 0, sizeof(rows[n]));
+        refs[n] = NULL;
+        rows[n].status = scol < ncols ? cells[scol] : "";
+        rows[n].error_message = ecol >= 0 && ecol < ncols ? cells[ecol] : NULL;
+        memset(&b, 0, sizeof(b));
+        b.col = match;
+        b.value = mcol < ncols ? cells[mcol] : "";
+        if (strcmp(match, "referenceId") == 0) {
+            b.ref = plat_strdup(b.value);
+            b.count = 1;
+        } else if (*b.value) {
+            rc = store_reg_search(ctx->store, b.value, 50, match_cb, &b);
+            if (rc < 0)
+                goto done;
+        }
+        refs[n] = b.ref;
+        rows[n].ref = b.ref ? b.ref : "";
+        n++;
+        if (b.count > 1) {
+            printf("line %zu: %s matches %d registrations\n", lineno, match,
+                   b.count);
+            bad++;
+            continue;
+        }
+        if (!b.ref) {
+            printf("line %zu: no registration has that %s\n", lineno, match);
+            bad++;
+            continue;
+        }
+        rc = store_recon_check(ctx->store, payment, &rows[n - 1], problem);
+        if (rc < 0)
+            goto done;
+        if (problem[0]) {
+            printf("line %zu: %s%s%s\n", lineno, problem,
+                   b.ref && agent_printable(b.ref) ? ": " : "",
+                   b.ref && agent_printable(b.ref) ? b.ref : "");
+            bad++;
+        }
+    }
+    if (bad) {
+        rc = plat_err_set(ERR_INVALID, "%s: %d of %zu rows cannot be "
+                          "reconciled (listed above): nothing queued",
+                          pos[0], bad, n);
+        goto done;
+    }
+    if (n == 0) {
+        rc = plat_err_set(ERR_INVALID, "%s: no rows", pos[0]);
+        goto done;
+    }
+    rc = store_recon_queue(ctx->store, pid, payment, rows, n);
+    if (rc == PLAT_OK)
+        printf("%zu reconciliation rows of payment %d queued for 121\n", n,
+               payment);
+done:
+    for (k = 0; refs && k < n; k++)
+        plat_free(refs[k]);
+    plat_free(refs);
+    plat_free(rows);
+    cJSON_Delete(allowed);
+    plat_free(data);
+    plat_free(pos);
+    return rc;
+}
+
+/* ---- export unused-vouchers ------------------------------------------------ */
+
+static int add_unused(const struct store_voucher_row *r, void *payload)
+{
+    cJSON *arr = payload, *o;
+    const char *wa;
+
+    if (!r->fsp_name || !strstr(r->fsp_name, "voucher") || r->handed_out_at ||
+        !r->tx_status || (strcmp(r->tx_status, "success") != 0 &&
+                          strcmp(r->tx_status, "waiting") != 0))
+        return 0;
+    wa = r->reg ? agent_json_str(r->reg, "whatsappPhoneNumber") : NULL;
+    o = cJSON_CreateObject();
+    /* 121's columns and order (contract 5). */
+    if (!o || !cJSON_AddStringToObject(o, "referenceId", r->ref) ||
+        !cJSON_AddNumberToObject(o, "paymentId", r->payment_id) ||
+        !cJSON_AddItemToObject(o, "issueDate", r->tx_created
+                                   ? cJSON_CreateString(r->tx_created)
+                                   : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObject(o, "whatsappPhoneNumber",
+                               wa ? cJSON_CreateString(wa)
+                                  : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObject(o, "lastExternalUpdate", r->tx_updated
+                                   ? cJSON_CreateString(r->tx_updated)
+                                   : cJSON_CreateNull())) {
+        cJSON_Delete(o);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+static void csv_out(FILE *f, const char *v)
+{
+    const char *p;
+
+    if (!strpbrk(v, ",;\"\r\n")) {
+        fputs(v, f);
+        return;
+    }
+    fputc('"', f);
+    for (p = v; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int agent_cmd_export_unused(struct agent_ctx *ctx, int argc, char **argv)
+{
+    int payment = 0, npos = 0, rc;
+    const struct agent_opt opts[] = {
+        { "--payment", AGENT_OPT_INT, &payment, 1, 2147483647 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
+    static const char *const cols[] = { "referenceId", "paymentId",
+                                        "issueDate", "whatsappPhoneNumber",
+                                        "lastExternalUpdate" };
+    cJSON *arr = cJSON_CreateArray(), *out = NULL;
+    const cJSON *o;
+    char **pos = NULL;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
+    if (rc == PLAT_OK && !payment)
+        rc = plat_err_set(ERR_USAGE, "export unused-vouchers needs --payment "
+                          "N");
+    if (rc == PLAT_OK && !arr)
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc == PLAT_OK)
+        rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
+    if (rc == PLAT_OK)
+        rc = store_vouchers_list(ctx->store, payment, 0, add_unused, arr);
+    if (rc < 0)
+        goto done;
+    if (ctx->g.json) {
+        out = cJSON_CreateObject();
+        if (!out || !cJSON_AddStringToObject(out, "fileName",
+                                             "unused-vouchers") ||
+            !cJSON_AddItemReferenceToObject(out, "data", arr)) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        rc = agent_print_json(out);
+        goto done;
+    }
+    for (size_t c = 0; c < 5; c++)
+        printf("%s%s", c ? "," : "", cols[c]);
+    printf("\n");
+    cJSON_ArrayForEach(o, arr) {
+        for (size_t c = 0; c < 5; c++) {
+            char *t = agent_json_text(cJSON_GetObjectItemCaseSensitive(
+                o, cols[c]));
+
+            if (c)
+                putchar(',');
+            csv_out(stdout, t ? t : "");
+            plat_free(t);
+        }
+        putchar('\n');
+    }
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(arr);
+    plat_free(pos);
+    return rc;
+}
