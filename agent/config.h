@@ -83,6 +83,11 @@ struct agent_config {
     int daemon_backoff_cap_s;    /* daemon.backoff_cap_s: longest retry   */
     int daemon_stuck_after_s;    /* daemon.stuck_after_s: health "stuck"  */
     char *daemon_socket;         /* daemon.socket: "" = <store.path>.sock */
+    /* [serve] (agent serve: the 121 API and dashboard from the store) */
+    char *serve_listen;          /* serve.listen: HOST:PORT               */
+    char *serve_tls_cert;        /* serve.tls_cert: PEM; "" = plain HTTP  */
+    char *serve_tls_key;         /* serve.tls_key: PEM (mode 0600)        */
+    int serve_max_connections;   /* serve.max_connections                 */
 };
 
 struct sync_engine_options;
