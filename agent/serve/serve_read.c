@@ -451,6 +451,9 @@ int srv_h_registration(struct srv_req *q, struct srv_resp *r, int pid,
     return PLAT_OK;
 }
 
+static void copy_key(cJSON *dst, const cJSON *src, const char *key,
+                     const char *as);
+
 /* ---- transactions ------------------------------------------------------- */
 
 struct tx_rows {
@@ -515,8 +518,47 @@ int srv_h_payment(struct srv_req *q, struct srv_resp *r, int pid,
     cJSON *pay = NULL;
     int payid;
 
+    struct tx_rows t = {0};
+    cJSON *prog = NULL, *fsps;
+    const cJSON *c;
+    int rc;
+
     if (payment_exists(q, r, pid, id, &payid, &pay) < 0)
         return PLAT_OK;
+    /* The detail adds the FSP configurations the payment went through
+     * (in the program's order); approvals are not pulled to the device. */
+    rc = store_read_transactions(q->st, pid, payid, collect_tx, &t);
+    if (rc == PLAT_OK)
+        rc = store_program_get(q->st, pid, &prog, NULL);
+    if (rc < 0) {
+        srv_rows_free(t.r.rows, t.r.texts, t.r.n);
+        cJSON_Delete(pay);
+        return rc;
+    }
+    cJSON_AddBoolToObject(pay, "hasBeenStarted", t.r.n > 0);
+    fsps = cJSON_AddArrayToObject(pay, "fsps");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+                              prog, "fspConfigurations")) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+
+        for (size_t i = 0; cJSON_IsString(name) && i < t.r.n; i++) {
+            const cJSON *tn = cJSON_GetObjectItemCaseSensitive(
+                t.r.rows[i], "programFspConfigurationName");
+
+            if (cJSON_IsString(tn) &&
+                strcmp(tn->valuestring, name->valuestring) == 0) {
+                cJSON *f = cJSON_CreateObject();
+
+                copy_key(f, t.r.rows[i], "programFspConfigurationName", NULL);
+                copy_key(f, t.r.rows[i], "programFspConfigurationLabel",
+                         NULL);
+                cJSON_AddItemToArray(fsps, f);
+                break;
+            }
+        }
+    }
+    srv_rows_free(t.r.rows, t.r.texts, t.r.n);
+    cJSON_Delete(prog);
     return srv_json_take(r, 200, pay);
 }
 
