@@ -122,9 +122,8 @@ static const char *color_of(const char *status)
 /* Horizontal bars, one per (label, value). */
 static int hbars(struct plat_buf *b, const char *title, const char **labels,
                  const double *values, const char **colors, int n,
-                 const char *unit)
+                 const char *unit, double max)
 {
-    double max = 0;
     int h = 28 + n * 26 + 8, rc = 0;
 
     for (int i = 0; i < n; i++)
@@ -313,7 +312,21 @@ static int tx_chart(struct plat_buf *b, const struct groups *g)
     rc |= plat_buf_printf(b, "<figure><figcaption>Transactions per FSP and "
                           "status</figcaption><svg role=\"img\" width=\"460\""
                           " height=\"%d\" viewBox=\"0 0 460 %d\">",
-                          24 + (nf ? nf : 1) * 30, 24 + (nf ? nf : 1) * 30);
+                          44 + (nf ? nf : 1) * 30, 44 + (nf ? nf : 1) * 30);
+    {
+        static const char *const st[] = {"success", "waiting", "error",
+                                         "pendingApproval", "approved"};
+        double x = 10;
+        int y = 28 + (nf ? nf : 1) * 30;
+
+        for (size_t k = 0; k < 5; k++) {
+            rc |= plat_buf_printf(b, "<rect x=\"%.0f\" y=\"%d\" width=\"10\" "
+                                  "height=\"10\" fill=\"%s\"/><text x=\"%.0f\""
+                                  " y=\"%d\" class=\"legend\">%s</text>", x, y,
+                                  color_of(st[k]), x + 13, y + 9, st[k]);
+            x += 20 + 7.0 * (double)strlen(st[k]);
+        }
+    }
     if (!nf)
         rc |= plat_buf_puts(b, "<text x=\"10\" y=\"24\" class=\"none\">"
                             "no transactions stored</text>");
@@ -436,7 +449,8 @@ int srv_h_dashboard(struct srv_req *q, struct srv_resp *r)
         values[n] = (double)reg.g[i].count;
         colors[n] = color_of(reg.g[i].k1);
     }
-    rc |= hbars(b, "Registrations by status", labels, values, colors, n, "");
+    rc |= hbars(b, "Registrations by status", labels, values, colors, n, "",
+                0);
     rc |= timeline(b, &days);
     rc |= payments_chart(b, payments);
     rc |= tx_chart(b, &tx);
@@ -451,7 +465,7 @@ int srv_h_dashboard(struct srv_req *q, struct srv_resp *r)
     values[n] = (double)conflicts;
     colors[n++] = color_of("conflict");
     rc |= hbars(b, "Waiting to be sent (outbox) and conflicts", labels,
-                values, colors, n, "");
+                values, colors, n, "", 0);
     /* Last sync per source: age in hours, as bars. */
     {
         int m = 0;
@@ -479,8 +493,10 @@ int srv_h_dashboard(struct srv_req *q, struct srv_resp *r)
             labels[m] = slab[m];
             m++;
         }
-        rc |= hbars(b, "Hours since the last sync, per source", labels,
-                    values, colors, m, " h");
+        /* the scale is at least a day, so a fresh sync is a short bar */
+        rc |= hbars(b, "Hours since the last sync, per source (red: over "
+                    "a day; grey: never)", labels, values, colors, m, " h",
+                    24);
     }
     rc |= plat_buf_puts(b, "</main></body></html>");
     if (rc < 0) {
