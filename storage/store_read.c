@@ -35,20 +35,29 @@ int store_read_registrations(struct store *s, int program_id,
                              int with_deleted, store_json_cb cb,
                              void *payload)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = store__prepare(
-        s,
-        "SELECT local_json FROM registrations WHERE program_id = ?1"
-        " AND (?2 OR status IS NULL OR status <> 'deleted')"
-        " ORDER BY id IS NULL, id, row_id",
-        &st);
+    /* Two walks instead of ORDER BY id IS NULL: each follows an index (the
+     * unary + keeps SQLite off the status index), so nothing is sorted in
+     * memory; rows made on the device (no 121 id yet) come last. */
+    static const char *const sql[] = {
+        "SELECT local_json FROM registrations WHERE id IS NOT NULL"
+        " AND +program_id = ?1"
+        " AND (?2 OR status IS NULL OR status <> 'deleted') ORDER BY id",
+        "SELECT local_json FROM registrations WHERE id IS NULL"
+        " AND program_id = ?1"
+        " AND (?2 OR status IS NULL OR status <> 'deleted') ORDER BY row_id"};
+    int rc = PLAT_OK;
 
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int(st, 1, program_id);
-    sqlite3_bind_int(st, 2, with_deleted ? 1 : 0);
-    rc = walk_text(s, st, "read registrations", cb, payload);
-    sqlite3_finalize(st);
+    for (size_t i = 0; rc == PLAT_OK && i < 2; i++) {
+        sqlite3_stmt *st = NULL;
+
+        rc = store__prepare(s, sql[i], &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_int(st, 1, program_id);
+        sqlite3_bind_int(st, 2, with_deleted ? 1 : 0);
+        rc = walk_text(s, st, "read registrations", cb, payload);
+        sqlite3_finalize(st);
+    }
     return rc;
 }
 

@@ -166,6 +166,15 @@ int srv_paginate(struct srv_resp *r, const struct srv_req *q,
                  const struct srv_page *pg, const struct srv_filter *f,
                  struct cJSON **rows, char **texts, size_t total);
 
+/* Pieces of srv_paginate for a page streamed without parsing its rows:
+ * 1 if row i (0-based, in order) is on the page; the closing
+ * `],"meta":...,"links":...}` for `n_items` rows of `total`. */
+int srv_page_wants(const struct srv_page *pg, size_t i);
+int srv_page_tail(struct plat_buf *b, const struct srv_req *q,
+                  const struct srv_page *pg, size_t total, size_t n_items);
+/* 1 when no filter entry is left (none given, or all dropped). */
+int srv_filter_empty(const struct srv_filter *f);
+
 /* ---- handlers ----------------------------------------------------------- */
 int srv_h_program(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_fsp_configs(struct srv_req *q, struct srv_resp *r, int pid);

@@ -674,37 +674,26 @@ static int print_selected(struct plat_buf *out, const cJSON *row,
     return rc;
 }
 
-int srv_paginate(struct srv_resp *r, const struct srv_req *q,
-                 const struct srv_page *pg, const struct srv_filter *f,
-                 cJSON **rows, char **texts, size_t total)
+/* `],"meta":...,"links":...}` of a page of `n_items` rows out of `total`,
+ * appended to b. */
+int srv_page_tail(struct plat_buf *b, const struct srv_req *q,
+                  const struct srv_page *pg, size_t total, size_t n_items)
 {
     int counter_only = pg->limit == 0, paginated = pg->limit > 0;
     int limit = counter_only ? 0 : (paginated ? pg->limit : 20);
-    size_t start = 0, stop = 0;
     int64_t items_per_page, total_items, total_pages;
-    const char *select = srv_q(q, "select"), *search = srv_q(q, "search");
+    const char *search = srv_q(q, "search");
     cJSON *meta = NULL, *links = NULL, *sort;
     struct plat_buf opts;
     char *mt = NULL, *lt = NULL;
     int rc = ERR_NOMEM;
 
-    (void)f;
-    if (pg->limit == -1) {
-        stop = total;
-    } else if (pg->limit > 0) {
-        start = (size_t)(pg->page - 1) * (size_t)pg->limit;
-        if (start > total)
-            start = total;
-        stop = start + (size_t)pg->limit;
-        if (stop > total)
-            stop = total;
-    }
     if (counter_only)
         items_per_page = total_items = (int64_t)total;
     else if (paginated)
         items_per_page = limit, total_items = (int64_t)total;
     else
-        items_per_page = total_items = (int64_t)(stop - start);
+        items_per_page = total_items = (int64_t)n_items;
     total_pages = paginated ? ((int64_t)total + limit - 1) / limit : 1;
 
     plat_buf_init(&opts, 0);
@@ -751,33 +740,8 @@ int srv_paginate(struct srv_resp *r, const struct srv_req *q,
     lt = cJSON_PrintUnformatted(links);
     if (!mt || !lt)
         goto done;
-    plat_buf_reset(&r->body);
-    r->body.cap = 0;
-    if (plat_buf_puts(&r->body, "{\"data\":[") < 0)
+    if (plat_buf_printf(b, "],\"meta\":%s,\"links\":%s}", mt, lt) < 0)
         goto done;
-    for (size_t i = start; i < stop; i++) {
-        if (i > start && plat_buf_puts(&r->body, ",") < 0)
-            goto done;
-        if (select && *select) {
-            if (print_selected(&r->body, rows[i], select) < 0)
-                goto done;
-        } else if (texts) {
-            if (plat_buf_puts(&r->body, texts[i]) < 0)
-                goto done;
-        } else {
-            char *t = cJSON_PrintUnformatted(rows[i]);
-
-            if (!t || plat_buf_puts(&r->body, t) < 0) {
-                cJSON_free(t);
-                goto done;
-            }
-            cJSON_free(t);
-        }
-    }
-    if (plat_buf_printf(&r->body, "],\"meta\":%s,\"links\":%s}", mt, lt) < 0)
-        goto done;
-    r->status = 200;
-    r->ctype = "application/json; charset=utf-8";
     rc = PLAT_OK;
 done:
     cJSON_free(mt);
@@ -788,4 +752,63 @@ done:
     if (rc < 0)
         return plat_err_set(ERR_NOMEM, "out of memory");
     return rc;
+}
+
+int srv_page_wants(const struct srv_page *pg, size_t i)
+{
+    size_t start;
+
+    if (pg->limit == 0)
+        return 0;
+    if (pg->limit < 0)
+        return 1;
+    start = (size_t)(pg->page - 1) * (size_t)pg->limit;
+    return i >= start && i < start + (size_t)pg->limit;
+}
+
+int srv_filter_empty(const struct srv_filter *f)
+{
+    return !f || f->n == 0;
+}
+
+int srv_paginate(struct srv_resp *r, const struct srv_req *q,
+                 const struct srv_page *pg, const struct srv_filter *f,
+                 cJSON **rows, char **texts, size_t total)
+{
+    const char *select = srv_q(q, "select");
+    size_t n_items = 0;
+    int first = 1;
+
+    (void)f;
+    plat_buf_reset(&r->body);
+    if (plat_buf_puts(&r->body, "{\"data\":[") < 0)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < total; i++) {
+        if (!srv_page_wants(pg, i))
+            continue;
+        if (!first && plat_buf_puts(&r->body, ",") < 0)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        first = 0;
+        n_items++;
+        if (select && *select) {
+            if (print_selected(&r->body, rows[i], select) < 0)
+                return plat_err_set(ERR_NOMEM, "out of memory");
+        } else if (texts) {
+            if (plat_buf_puts(&r->body, texts[i]) < 0)
+                return plat_err_set(ERR_NOMEM, "out of memory");
+        } else {
+            char *t = cJSON_PrintUnformatted(rows[i]);
+
+            if (!t || plat_buf_puts(&r->body, t) < 0) {
+                cJSON_free(t);
+                return plat_err_set(ERR_NOMEM, "out of memory");
+            }
+            cJSON_free(t);
+        }
+    }
+    if (srv_page_tail(&r->body, q, pg, total, n_items) < 0)
+        return ERR_NOMEM;
+    r->status = 200;
+    r->ctype = "application/json; charset=utf-8";
+    return PLAT_OK;
 }
