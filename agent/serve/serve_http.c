@@ -277,6 +277,8 @@ static int route_program(struct srv_req *q, struct srv_resp *r)
     if (is(q, "GET", 6, "*", "*", "*", "registrations", "*", "activities",
            NULL))
         return srv_h_activities(q, r, pid, q->segs[4]);
+    if (is(q, "GET", 4, "*", "*", "*", "registration-events", NULL))
+        return srv_h_events(q, r, pid);
     if (is(q, "GET", 4, "*", "*", "*", "payments", NULL))
         return srv_h_payments(q, r, pid);
     if (is(q, "GET", 5, "*", "*", "*", "payments", "*", NULL))

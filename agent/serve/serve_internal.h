@@ -184,6 +184,7 @@ int srv_h_registration(struct srv_req *q, struct srv_resp *r, int pid,
                        const char *id);
 int srv_h_activities(struct srv_req *q, struct srv_resp *r, int pid,
                      const char *id);
+int srv_h_events(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_payments(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_payment(struct srv_req *q, struct srv_resp *r, int pid,
                   const char *id);

@@ -41,6 +41,12 @@ int store_read_payments(struct store *s, int program_id, store_json_cb cb,
 int store_read_transactions(struct store *s, int program_id, int payment_id,
                             store_json_cb cb, void *payload);
 
+/* Registration events pulled from 121 (store_event_put), by id; of one
+ * registration (its 121 id) or, with registration_id 0, of all. */
+int store_read_events(struct store *s, int program_id,
+                      int64_t registration_id, store_json_cb cb,
+                      void *payload);
+
 /* Message templates of a program. */
 int store_read_templates(struct store *s, int program_id, store_json_cb cb,
                          void *payload);

@@ -169,6 +169,30 @@ class TestReadsMatchThe121Service(ServeTestCase):
         self.assertEqual(self.fake_requests(), 0,
                          "agent serve contacted 121 while answering")
 
+    def test_registration_events_pulled_since_then(self):
+        since = self.fake.state()["now"]
+        regs = json.loads(self.get(P + "/registrations?filter.status=$eq:included"
+                                   "&limit=2")[2])["data"]
+        for r in regs:
+            self.fake.edit(r["referenceId"], {"householdSize": "9"}, reason="office")
+        self.sync()
+        ftok = self.fake_login()
+        ref = regs[0]["referenceId"]
+        paths = [P + "/registration-events?fromDate=" + since,
+                 P + "/registration-events?fromDate=%s&referenceId=%s" % (since, ref),
+                 P + "/registration-events?fromDate=2099-01-01T00:00:00Z",
+                 P + "/registration-events?fromDate=notadate"]
+        for path in paths:
+            fst, _h, fb = request(self.fake.port, "GET", path, cookie=ftok)
+            st, _h, b = self.get(path)
+            self.assertEqual((st, json.loads(b)), (fst, json.loads(fb)), path)
+        doc = json.loads(self.get(paths[0])[2])
+        self.assertEqual(len(doc["data"]), 2)
+        acts = json.loads(self.get(P + "/registrations/%d/activities" % regs[0]["id"])[2])
+        changes = [a for a in acts["data"] if a["type"] == "data-change"]
+        self.assertEqual(changes[0]["attributes"]["fieldName"], "householdSize")
+        self.assertEqual(changes[0]["attributes"]["newValue"], "9")
+
     def test_limit_40000_returns_every_registration(self):
         st, _h, b = self.get(P + "/registrations?limit=40000")
         doc = json.loads(b)

@@ -138,7 +138,7 @@ static void test_open_create_notfound(void)
     REQUIRE(s);
     CHECK_INT(store_version(s), store_schema_version());
     CHECK_STR(store_path(s), path);
-    CHECK_INT(sql_int(s, "PRAGMA user_version"), 3);
+    CHECK_INT(sql_int(s, "PRAGMA user_version"), 4);
     CHECK_INT(sql_int(s, "PRAGMA foreign_keys"), 1);
     store_close(s);
     s = NULL;
