@@ -847,35 +847,79 @@ done:
     return rc;
 }
 
-/* Registrations by referenceId, for joins. */
-struct reg_index {
-    cJSON **rows;
-    size_t n;
+/* Registrations by referenceId, for joins: their stored texts, parsed
+ * one at a time when needed (40,000 parsed trees at once cost 100+ MB). */
+struct reg_text {
+    char *ref;
+    char *text;
 };
+
+struct reg_index {
+    struct reg_text *v;
+    size_t n, alloc;
+};
+
+static int index_add(const char *json, size_t len, void *payload)
+{
+    struct reg_index *ix = payload;
+    cJSON *reg = cJSON_ParseWithLength(json, len);
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(reg, "referenceId");
+    int rc = 0;
+
+    if (!cJSON_IsString(ref)) {
+        cJSON_Delete(reg);
+        return 0;
+    }
+    if (ix->n == ix->alloc) {
+        size_t na = ix->alloc ? ix->alloc * 2 : 1024;
+        struct reg_text *nv = plat_realloc(ix->v, na * sizeof(*nv));
+
+        if (!nv)
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        else
+            ix->v = nv, ix->alloc = na;
+    }
+    if (rc == 0) {
+        ix->v[ix->n].ref = plat_strdup(ref->valuestring);
+        ix->v[ix->n].text = plat_strndup(json, len);
+        if (!ix->v[ix->n].ref || !ix->v[ix->n].text) {
+            plat_free(ix->v[ix->n].ref);
+            plat_free(ix->v[ix->n].text);
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+        } else {
+            ix->n++;
+        }
+    }
+    cJSON_Delete(reg);
+    return rc;
+}
+
+static void index_free(struct reg_index *ix)
+{
+    for (size_t i = 0; i < ix->n; i++) {
+        plat_free(ix->v[i].ref);
+        plat_free(ix->v[i].text);
+    }
+    plat_free(ix->v);
+}
 
 static int cmp_ref(const void *a, const void *b)
 {
-    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)a,
-                                                       "referenceId");
-    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(*(cJSON *const *)b,
-                                                       "referenceId");
-
-    return strcmp(cJSON_IsString(ra) ? ra->valuestring : "",
-                  cJSON_IsString(rb) ? rb->valuestring : "");
+    return strcmp(((const struct reg_text *)a)->ref,
+                  ((const struct reg_text *)b)->ref);
 }
 
-static const cJSON *reg_find(const struct reg_index *ix, const char *ref)
+/* The parsed registration `ref` (new; NULL when unknown). */
+static cJSON *reg_find(const struct reg_index *ix, const char *ref)
 {
     size_t lo = 0, hi = ix->n;
 
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ix->rows[mid],
-                                                          "referenceId");
-        int c = strcmp(ref, cJSON_IsString(v) ? v->valuestring : "");
+        int c = strcmp(ref, ix->v[mid].ref);
 
         if (c == 0)
-            return ix->rows[mid];
+            return cJSON_Parse(ix->v[mid].text);
         if (c < 0)
             hi = mid;
         else
@@ -910,8 +954,8 @@ static const cJSON *payment_of(const cJSON *payments, int id)
 static int export_tx(const char *json, size_t len, void *payload)
 {
     struct tx_export *x = payload;
-    cJSON *t = cJSON_ParseWithLength(json, len), *o = NULL;
-    const cJSON *pay, *reg, *v, *date;
+    cJSON *t = cJSON_ParseWithLength(json, len), *o = NULL, *reg = NULL;
+    const cJSON *pay, *v, *date;
     const char *ref;
     char *text;
     int64_t ms = 0;
@@ -995,6 +1039,7 @@ static int export_tx(const char *json, size_t len, void *payload)
     x->first = 0;
 done:
     cJSON_Delete(o);
+    cJSON_Delete(reg);
     cJSON_Delete(t);
     return rc;
 }
@@ -1081,10 +1126,10 @@ int srv_h_program_transactions(struct srv_req *q, struct srv_resp *r,
     rc = payments ? store_read_payments(q->st, pid, collect_pay, payments)
                   : plat_err_set(ERR_NOMEM, "out of memory");
     if (rc == PLAT_OK)
-        rc = srv_reg_rows(q->st, pid, NULL, 1, &ix.rows, NULL, &ix.n);
+        rc = store_read_registrations(q->st, pid, 1, index_add, &ix);
     if (rc < 0)
         goto done;
-    qsort(ix.rows, ix.n, sizeof(*ix.rows), cmp_ref);
+    qsort(ix.v, ix.n, sizeof(*ix.v), cmp_ref);
     file_stamp(from, x.from_ms, fs, sizeof(fs));
     file_stamp(to, x.to_ms, ts, sizeof(ts));
     name = plat_asprintf("transactions_%d_%s_%s", pid, fs, ts);
@@ -1108,7 +1153,7 @@ int srv_h_program_transactions(struct srv_req *q, struct srv_resp *r,
     }
 done:
     plat_free(name);
-    srv_rows_free(ix.rows, NULL, ix.n);
+    index_free(&ix);
     cJSON_Delete(payments);
     cJSON_Delete(prog);
     return rc;
