@@ -498,6 +498,37 @@ class TestBadRequests(ServeTestCase):
             self.assertEqual(rc, 0, err)
 
 
+class TestDaemonServe(ServeTestCase):
+    seed = 20
+
+    def test_daemon_serves_beside_the_sync(self):
+        import re
+        import signal
+        import subprocess
+        from clitest import AGENT_BIN
+        d = subprocess.Popen([AGENT_BIN, "--config", self.conf, "daemon", "--serve",
+                              "--listen", "127.0.0.1:0", "--interval", "3600"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        try:
+            port = None
+            while port is None:
+                line = d.stderr.readline().decode()
+                self.assertTrue(line, "daemon ended before serving")
+                m = re.search(r"serve: listening .*\(port (\d+)\)", line)
+                if m:
+                    port = int(m.group(1))
+            tok = login(port, USER, LOCAL_PASSWORD)
+            st, _h, b = request(port, "GET", P + "/registrations?limit=1", cookie=tok)
+            self.assertEqual(st, 200)
+            self.assertEqual(len(json.loads(b)["data"]), 1)
+        finally:
+            d.send_signal(signal.SIGTERM)
+            rc = d.wait(30)
+            d.stdout.close()
+            d.stderr.close()
+        self.assertEqual(rc, 0)
+
+
 class TestPasswd(AgentTestCase):
     def test_passwd_stores_a_salted_hash(self):
         import sqlite3
