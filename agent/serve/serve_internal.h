@@ -210,6 +210,39 @@ int srv_reg_rows(struct store *st, int pid, const struct srv_filter *f,
                  int with_deleted, struct cJSON ***rows_out,
                  char ***texts_out, size_t *n_out);
 void srv_rows_free(struct cJSON **rows, char **texts, size_t n);
+/* Rows parsed from stored JSON texts (serve_read.c): `f` filters them,
+ * keep_texts keeps each row's text beside it. */
+struct srv_rows {
+    struct cJSON **rows;
+    char **texts;
+    size_t n, alloc;
+    const struct srv_filter *f;
+    int keep_texts;
+};
+
+/* Transactions of one registration (ref), or filtered by r.f. */
+struct srv_tx_rows {
+    struct srv_rows r;
+    const char *ref;      /* only this registration's, or NULL */
+};
+
+int srv_rows_add(struct srv_rows *r, struct cJSON *row, const char *text,
+                 size_t len);
+/* store_json_cb: parse, filter (payload: struct srv_rows). */
+int srv_collect(const char *json, size_t len, void *payload);
+/* store_json_cb for transactions (payload: struct srv_tx_rows). */
+int srv_collect_tx(const char *json, size_t len, void *payload);
+/* dst[as or key] = copy of src[key], when src has it. */
+void srv_copy_key(struct cJSON *dst, const struct cJSON *src,
+                  const char *key, const char *as);
+/* The stored program in *out, or (not stored) 403 like 121's permission
+ * check filled in `r` and ERR_NOTFOUND returned. */
+int srv_program_or_403(struct srv_req *q, struct srv_resp *r, int pid,
+                       struct cJSON **out);
+/* 400 shape D naming query parameter `prop` (class-validator style). */
+int srv_query_error(struct srv_req *q, struct srv_resp *r, const char *prop,
+                    const char *cons, const char *msg);
+
 /* Registration columns (contract 3.3). */
 extern const struct srv_col srv_reg_cols[];
 extern const size_t srv_reg_ncols;
