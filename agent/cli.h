@@ -182,6 +182,8 @@ int agent_cmd_sync(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_doctor(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_completion(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_serve(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_serve_passwd(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_espocrm_status(struct agent_ctx *ctx, int argc, char **argv);
 /* `config check`: the [espocrm] mapping parses and, when a program is

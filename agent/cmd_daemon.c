@@ -17,6 +17,8 @@
 #include "cmd_util.h"
 #include "config.h"
 #include "health.h"
+#include "serve.h"
+#include "serve_cmd.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -273,12 +275,16 @@ int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv)
     struct agent_daemon d;
     struct agent_sched_cfg sc;
     int interval = 0, probe = 0, detach_opt = 0, failures = 0;
-    int ready_fd = -1, rc, npos = 0;
+    int ready_fd = -1, rc, npos = 0, serve_opt = 0;
     char **pos = NULL;
+    const char *listen = NULL;
+    struct serve *srv = NULL;
     const struct agent_opt opts[] = {
         { "--interval", AGENT_OPT_INT, &interval, 1, 2592000 },
         { "--probe-interval", AGENT_OPT_INT, &probe, 1, 86400 },
         { "--detach", AGENT_OPT_FLAG, &detach_opt, 0, 0 },
+        { "--serve", AGENT_OPT_FLAG, &serve_opt, 0, 0 },
+        { "--listen", AGENT_OPT_STRING, &listen, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
 
@@ -316,6 +322,18 @@ int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv)
         (rc = setup_signals()) < 0 ||
         (rc = agent_ctl_open(&d)) < 0)
         goto done;
+    if (listen && !serve_opt) {
+        rc = plat_err_set(ERR_USAGE, "--listen needs --serve");
+        goto done;
+    }
+    if (serve_opt) {
+        /* The API server runs on its own threads and store connections. */
+        struct serve_options so;
+
+        agent_serve_options(ctx, listen, &so);
+        if ((rc = serve_start(&srv, &so)) < 0)
+            goto done;
+    }
     d.shutdown = plat_signal_shutdown_flag();
     d.started_ms = plat_time_wall_ms();
     agent_daemon_sched_cfg(&d, &sc);
@@ -333,6 +351,7 @@ int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv)
     rc = agent_daemon_run(&d);
     log_info("daemon stopped");
 done:
+    serve_stop(srv);
     if (ready_fd >= 0)
         close(ready_fd); /* the parent sees EOF: failed */
     daemon_dispose(&d);

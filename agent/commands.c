@@ -326,7 +326,34 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Example:\n"
       "  agent daemon --interval 900\n",
+      "  --serve              also answer the 121 API and the dashboard\n"
+      "                       (as `agent serve`)\n"
+      "  --listen HOST:PORT   with --serve (default: serve.listen)\n",
       agent_cmd_daemon },
+    { "serve", "answer the 121 API and a dashboard from the local store",
+      "Usage: agent serve [--listen HOST:PORT]\n"
+      "\n"
+      "Answer the 121 API (/api/...) from the local store, so that tools\n"
+      "written for 121 (kobo-connect, dashboards, scripts) work offline by\n"
+      "pointing them at this device; writes are queued in the outbox like\n"
+      "CLI writes and sent by the next sync. A dashboard is at /.\n"
+      "Log in with POST /api/users/login as the [121] user and the local\n"
+      "password set by `agent serve passwd`.\n"
+      "\n"
+      "  --listen HOST:PORT   default serve.listen (127.0.0.1:8121); an\n"
+      "                       address other than loopback needs\n"
+      "                       serve.tls_cert and serve.tls_key\n"
+      "\n"
+      "Runs until SIGINT/SIGTERM. `agent daemon --serve` runs it beside\n"
+      "the background sync.\n",
+      agent_cmd_serve },
+    { "serve passwd", "set the local password of the API login",
+      "Usage: agent serve passwd\n"
+      "\n"
+      "Read a new password (at least 8 characters) from the terminal, or\n"
+      "one line from stdin, and store its salted PBKDF2-HMAC-SHA256 hash.\n"
+      "It is not the 121 password, which the API never takes.\n",
+      agent_cmd_serve_passwd },
     { "kobo setup", "connect a KoboToolbox form to the 121 program",
       "Usage: agent kobo setup --url URL --asset UID --mapping FILE "
       "[--program ID]\n"

@@ -121,6 +121,16 @@ static const struct cfg_key keys[] = {
     { "ui.lang", CFG_STRING, "en", OFF(ui_lang),
       "Language of the program's labels in guided entry (en, nl, ...).",
       0, 0 },
+    { "serve.listen", CFG_STRING, "127.0.0.1:8121", OFF(serve_listen),
+      "agent serve: HOST:PORT; other than loopback needs tls_cert and "
+      "tls_key.", 0, 0 },
+    { "serve.tls_cert", CFG_STRING, "", OFF(serve_tls_cert),
+      "agent serve: PEM certificate (chain); empty: plain HTTP (loopback "
+      "only).", 0, 0 },
+    { "serve.tls_key", CFG_STRING, "", OFF(serve_tls_key),
+      "agent serve: PEM private key of tls_cert (mode 0600).", 0, 0 },
+    { "serve.max_connections", CFG_INT, "256", OFF(serve_max_connections),
+      "agent serve: most open connections at once.", 1, 4096 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -85,6 +85,11 @@ struct agent_config {
     char *daemon_socket;         /* daemon.socket: "" = <store.path>.sock */
     /* [ui] (what a person at a terminal sees) */
     char *ui_lang;               /* ui.lang: labels' language (default en) */
+    /* [serve] (agent serve: the 121 API and dashboard from the store) */
+    char *serve_listen;          /* serve.listen: HOST:PORT               */
+    char *serve_tls_cert;        /* serve.tls_cert: PEM; "" = plain HTTP  */
+    char *serve_tls_key;         /* serve.tls_key: PEM (mode 0600)        */
+    int serve_max_connections;   /* serve.max_connections                 */
 };
 
 struct sync_engine_options;

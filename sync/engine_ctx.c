@@ -346,6 +346,14 @@ int sync_put_payment(struct sync_ctx *ctx, int program_id,
     return rc < 0 ? rc : store_payment_put(ctx->store, program_id, payment);
 }
 
+int sync_put_event(struct sync_ctx *ctx, int program_id,
+                   const cJSON *event)
+{
+    int rc = grow(ctx, json_size(event));
+
+    return rc < 0 ? rc : store_event_put(ctx->store, program_id, event);
+}
+
 int sync_put_transactions(struct sync_ctx *ctx, int program_id,
                           int payment_id, const cJSON *transactions)
 {

@@ -130,6 +130,12 @@ int store_voucher_put(struct store *s, const char *ref, int payment_id,
                       const void *image, size_t len,
                       const char *content_type);
 
+/* Keep one registration event of 121 (an object of GET
+ * .../registration-events with a numeric "id"; replaced if stored),
+ * for `agent serve`. ERR_INVALID without an id. */
+int store_event_put(struct store *s, int program_id,
+                    const struct cJSON *event);
+
 /* The stored payment as a new object; ERR_NOTFOUND if not stored. */
 int store_payment_get(struct store *s, int program_id, int payment_id,
                       struct cJSON **out);

@@ -155,6 +155,9 @@ int sync_put_payment(struct sync_ctx *ctx, int program_id,
                      const struct cJSON *payment);
 int sync_put_transactions(struct sync_ctx *ctx, int program_id,
                           int payment_id, const struct cJSON *transactions);
+/* Keep a pulled registration event (for `agent serve`). */
+int sync_put_event(struct sync_ctx *ctx, int program_id,
+                   const struct cJSON *event);
 int sync_put_voucher(struct sync_ctx *ctx, const char *ref, int payment_id,
                      const void *image, size_t len, const char *content_type);
 

@@ -703,6 +703,51 @@ def r_voucher_image(ctx):
     return Resp(200, png, ctype="image/png")
 
 
+# ---------------------------------------------------------------- metrics
+
+def r_export_list(ctx):
+    """GET .../metrics/export-list/registrations (contract 5; recording
+    export-registrations.json): every registration, deleted included, id =
+    registrationProgramId, dropdowns and the FSP label in English."""
+    p = ctx.program
+    if ctx.params["etype"] != "registrations":
+        raise HttpError(400, {"statusCode": 400, "message": "Unknown export type"})
+    cols = ctx.app.reg_columns(p)
+    pf = Q.parse_filters(ctx.pairs, cols)
+    view = p.make_viewer()
+    out = []
+    with ctx.state.lock:
+        for r in p.regs:
+            if pf.entries and not pf.matches(r):
+                continue
+            v = view(r)
+            d = {"referenceId": v["referenceId"], "id": v["registrationProgramId"]}
+            for k in ("status", "phoneNumber", "preferredLanguage", "paymentAmountMultiplier",
+                      "paymentCount", "programId", "created", "inclusionScore", "fspName",
+                      "programFspConfigurationId", "programFspConfigurationName"):
+                d[k] = v.get(k)
+            d["programFspConfigurationLabel"] = (v["programFspConfigurationLabel"] or {}).get("en")
+            for k in ("personAffectedSequence", "maxPayments", "lastMessageStatus",
+                      "paymentCountRemaining", "scope", "duplicateStatus"):
+                d[k] = v.get(k)
+            for a in p.attributes:
+                val = v.get(a.name)
+                if a.type == "dropdown" and val is not None:
+                    for o in a.options or []:
+                        if o["option"] == val:
+                            val = o["label"].get("en", val)
+                d[a.name] = val
+            d["name"] = v["name"]
+            out.append(d)
+    if not out:
+        raise HttpError(404, {"errors": "There is currently no data to export"})
+    if ctx.q.get("select"):
+        sel = [c.strip() for c in ctx.q["select"].split(",") if c.strip()]
+        out = [{c: d[c] for c in sel if c in d} for d in out]
+    ctx.cost = ctx.app.cost(costs.OTHER_S)
+    return Resp(200, {"fileName": "registrations", "data": out})
+
+
 # ---------------------------------------------------------------- route table
 
 PUBLIC, ANY, PERM = "public", "any", "perm"
@@ -731,6 +776,7 @@ def build_routes():
         ("GET", P + r"/payments/(?P<payid>[^/]+)/transactions", r_transactions, PERM),
         ("GET", P + r"/transactions", r_transactions_export, PERM),
         ("GET", P + r"/fsps/intersolve-voucher/voucher/image-paper", r_voucher_image, PERM),
+        ("GET", P + r"/metrics/export-list/(?P<etype>[^/]+)", r_export_list, PERM),
     ]
     import routes_dist  # distribution-day routes (issue 10), matched first
     table = routes_dist.TABLE + table

@@ -645,10 +645,14 @@ static int flush(struct events *e)
         goto done;
     cJSON_ArrayForEach(ev, e->batch) {
         id = (int64_t)cJSON_GetObjectItemCaseSensitive(ev, "id")->valuedouble;
-        if (idset_has(&e->old_seen, id))
+        if (idset_has(&e->old_seen, id)) {
             e->skipped++;
-        else
+        } else {
             rc = apply_one(e, ev);
+            /* kept for `agent serve` (GET .../registration-events) */
+            if (rc == PLAT_OK)
+                rc = sync_put_event(s, e->c->program_id, ev);
+        }
         if (rc < 0)
             break;
         if (id > e->upto)
