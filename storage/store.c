@@ -37,15 +37,23 @@ static struct store_crypt *crypt_of(struct store *s)
 int store__damaged(struct store *s, const char *detail)
 {
     const char *path = s && s->path ? s->path : "(unknown)";
+    char why[160] = "";
     int rc;
 
+    /* An encrypted page that failed its check says which page. */
+    if (crypt_of(s) && store_crypt_last_failure(crypt_of(s), why + 2,
+                                                sizeof(why) - 2) &&
+        !strstr(detail, why + 2))
+        memcpy(why, ": ", 2);
+    else
+        why[0] = '\0';
     /* The message first: `detail` may be sqlite3_errmsg, which the
      * PRAGMA below replaces. */
-    rc = plat_err_set(ERR_CORRUPT, "store %s is damaged (%s): nothing more "
-                      "is written to it; restore a backup, or move the file "
-                      "away (keep it: changes not yet synced are only in "
-                      "it) and run `agent init` and `agent sync --now`",
-                      path, detail);
+    rc = plat_err_set(ERR_CORRUPT, "store %s is damaged (%s%s): nothing "
+                      "more is written to it; restore a backup, or move the "
+                      "file away (keep it: changes not yet synced are only "
+                      "in it) and run `agent init` and `agent sync --now`",
+                      path, detail, why);
     if (s && !s->damaged && s->db && !(s->flags & STORE_READONLY))
         /* SQLite itself now refuses every write on this connection,
          * whatever path it comes from (SQLITE_READONLY, mapped back to
@@ -819,7 +827,7 @@ static int open_crypt(struct store *s, const struct store_options *opt,
     int kind = store_crypt_file_kind(s->path);
 
     (void)opt;
-    if (store_crypt_test_instance())
+    if (!key && store_crypt_test_instance())
         return PLAT_OK; /* tests: the default VFS encrypts everything */
     if (!key && kind == STORE_FILE_ENCRYPTED)
         return plat_err_set(ERR_AUTH, "store %s is encrypted and no key was "
