@@ -10,6 +10,7 @@
 #include "cmd_util.h"
 #include "daemon_client.h"
 #include "output.h"
+#include "store_key.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -17,6 +18,7 @@
 #include "plat_lock.h"
 #include "plat_log.h"
 #include "plat_random.h"
+#include "plat_secure.h"
 #include "store.h"
 #include "sync_version.h"
 
@@ -40,6 +42,8 @@ int agent_cli_exit_code(int err)
         return AGENT_EXIT_OK;
     if (err == ERR_USAGE)
         return AGENT_EXIT_USAGE;
+    if (err == ERR_AUTH) /* a wrong store key or passphrase, say */
+        return AGENT_EXIT_AUTH;
     return AGENT_EXIT_FAILURE;
 }
 
@@ -256,7 +260,16 @@ int agent_store_open(const struct agent_config *cfg, int flags,
                             cfg->store_path);
     opt.flags = flags;
     opt.synchronous_full = cfg->store_sync_full;
-    rc = store_open(out, cfg->store_path, &opt);
+    {
+        uint8_t key[STORE_KEY_LEN];
+        int encrypted = 0;
+
+        rc = agent_store_key(cfg, key, &encrypted);
+        if (rc == PLAT_OK)
+            rc = store_open_key(out, cfg->store_path, &opt,
+                                encrypted ? key : NULL);
+        plat_wipe(key, sizeof(key));
+    }
     if (rc == PLAT_OK)
         return PLAT_OK;
     *out = NULL;

@@ -13,6 +13,7 @@ const struct agent_cmd agent_commands[] = {
     { "init", "write the config file and create the local store",
       "Usage: agent init --server URL --program ID --user NAME [--store PATH]"
       " [--force]\n"
+      "                  [--encrypt [--key-file FILE] [--passphrase]]\n"
       "\n"
       "Write the config file (mode 0600) and create the local store.\n"
       "\n"
@@ -23,6 +24,12 @@ const struct agent_cmd agent_commands[] = {
       "                  or /var/lib/agent/agent.db for root)\n"
       "  --force         overwrite an existing config file (the store is "
       "kept)\n"
+      "  --encrypt       create the store encrypted (see `agent help "
+      "encrypt`):\n"
+      "                  with a passphrase, and/or --key-file FILE\n"
+      "  --key-file FILE with --encrypt: open with this key file (made if\n"
+      "                  missing, mode 0600)\n"
+      "  --passphrase    with --encrypt --key-file: a passphrase too\n"
       "\n"
       "No password is taken here: set AGENT_121_PASSWORD, or add\n"
       "password_file = FILE (mode 0600) to the [121] section.\n"
@@ -309,6 +316,41 @@ const struct agent_cmd agent_commands[] = {
       "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
       "Uploading it to the form (--upload) is not done.\n",
       agent_cmd_kobo_validation_csv },
+    { "encrypt", "encrypt a plain store (copy, verify, swap)",
+      "Usage: agent encrypt [--key-file FILE] [--passphrase]\n"
+      "\n"
+      "Encrypt the store: a new encrypted copy is made beside it, verified\n"
+      "(integrity and row counts), moved over the store in one step, and\n"
+      "the old file is overwritten with zeros and removed. It then opens\n"
+      "with a passphrase (AGENT_STORE_PASSPHRASE, store.passphrase_file,\n"
+      "or typed at the prompt; never on the command line) and/or a key\n"
+      "file (mode 0600, made when it does not exist; written to\n"
+      "store.key_file). Default: a passphrase. LOSE BOTH AND THE DATA IS\n"
+      "GONE. Stop the daemon first.\n"
+      "\n"
+      "  --key-file FILE  open with this key file (the daemon's way)\n"
+      "  --passphrase     also a passphrase (with --key-file)\n",
+      agent_cmd_encrypt },
+    { "decrypt", "turn an encrypted store back into a plain one (support)",
+      "Usage: agent decrypt\n"
+      "\n"
+      "Write the store back in clear (copy, verify, swap), for support\n"
+      "work. Needs its key. Anyone with the file can then read it.\n",
+      agent_cmd_decrypt },
+    { "key add", "add a passphrase or key file to an encrypted store",
+      "Usage: agent key add (--passphrase | --key-file FILE)\n"
+      "\n"
+      "Wrap the store's key for one more way in (needs a current one).\n"
+      "The new passphrase comes from AGENT_STORE_NEW_PASSPHRASE or is asked\n"
+      "twice at the prompt; adding a passphrase when there is one changes\n"
+      "it. A key file is made (mode 0600) when it does not exist and is\n"
+      "written to store.key_file.\n",
+      agent_cmd_key_add },
+    { "key remove", "remove the passphrase or the key file of a store",
+      "Usage: agent key remove (--passphrase | --key-file)\n"
+      "\n"
+      "Remove one way in; the last one cannot be removed.\n",
+      agent_cmd_key_remove },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

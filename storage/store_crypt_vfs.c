@@ -566,13 +566,31 @@ static int x_shm_unmap(sqlite3_file *pf, int del)
     return f->real->pMethods->xShmUnmap(f->real, del);
 }
 
-/* Version 2: WAL shared memory, but no xFetch (memory-mapped reads would
- * hand SQLite the ciphertext). */
+/* Memory-mapped reads would hand SQLite the ciphertext: xFetch always
+ * says "not mapped", and SQLite reads through xRead. (Version 3 rather
+ * than 2, so a shim stacked on top that calls xFetch finds one.) */
+static int x_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp)
+{
+    (void)pf;
+    (void)off;
+    (void)amt;
+    *pp = NULL;
+    return SQLITE_OK;
+}
+
+static int x_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p)
+{
+    (void)pf;
+    (void)off;
+    (void)p;
+    return SQLITE_OK;
+}
+
 static const sqlite3_io_methods crypt_io = {
-    2, x_close, x_read, x_write, x_truncate, x_sync, x_size, x_lock,
+    3, x_close, x_read, x_write, x_truncate, x_sync, x_size, x_lock,
     x_unlock, x_check_reserved, x_file_control, x_sector_size,
     x_device_chars, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap,
-    NULL, NULL
+    x_fetch, x_unfetch
 };
 
 /* ---- the VFS ------------------------------------------------------------ */
@@ -626,7 +644,17 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
     return rc;
 }
 
-#define BASE(v) (((struct store_crypt *)(v))->base)
+/* The VFS under `v`. A test's shim may copy this VFS struct and replace
+ * only xOpen: then `v` is not ours, and the base of the first instance
+ * (every base ends at the OS VFS) answers. */
+static sqlite3_vfs *first_base;
+
+static sqlite3_vfs *base_of(sqlite3_vfs *v)
+{
+    return v->xOpen == x_open ? ((struct store_crypt *)v)->base : first_base;
+}
+
+#define BASE(v) base_of(v)
 
 static int x_delete(sqlite3_vfs *v, const char *name, int sync)
 {
@@ -728,7 +756,9 @@ int store_crypt_create(struct store_crypt **out,
     pthread_mutex_unlock(&seq_lock);
     snprintf(c->name, sizeof(c->name), "agent-crypt-%lu", n);
     c->base = base;
-    c->vfs.iVersion = 2;
+    if (!first_base)
+        first_base = base;
+    c->vfs.iVersion = 2; /* no xNextSystemCall */
     c->vfs.szOsFile = (int)sizeof(struct cfile) + base->szOsFile;
     c->vfs.mxPathname = base->mxPathname;
     c->vfs.zName = c->name;
