@@ -208,6 +208,8 @@ int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_key_add(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_key_remove(struct agent_ctx *ctx, int argc, char **argv);
 struct store_keys;
+/* Set store.key_file in `cfg` (not yet written to the file). */
+int agent_config_store_key_file(struct agent_config *cfg, const char *keyfile);
 int agent_crypt_new_ring(const struct agent_config *cfg, const char *keyfile,
                          int passphrase, struct store_keys **ring,
                          uint8_t key[32]);

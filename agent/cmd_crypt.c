@@ -87,6 +87,17 @@ int agent_crypt_new_ring(const struct agent_config *cfg, const char *keyfile,
     return rc;
 }
 
+int agent_config_store_key_file(struct agent_config *cfg, const char *keyfile)
+{
+    char *copy = plat_strdup(keyfile);
+
+    if (!copy)
+        return ERR_NOMEM;
+    plat_free(cfg->store_key_file);
+    cfg->store_key_file = copy;
+    return PLAT_OK;
+}
+
 /* Write store.key_file = `keyfile` into the config file. */
 static int config_key_file(struct agent_ctx *ctx, const char *keyfile)
 {
@@ -94,7 +105,7 @@ static int config_key_file(struct agent_ctx *ctx, const char *keyfile)
     int rc;
 
     plat_buf_init(&text, 0);
-    rc = agent_config_set(&ctx->cfg, "store", "key_file", keyfile);
+    rc = agent_config_store_key_file(&ctx->cfg, keyfile);
     if (rc == PLAT_OK)
         rc = agent_config_format(&ctx->cfg, &text);
     if (rc == PLAT_OK)
@@ -169,7 +180,7 @@ int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv)
         rc = store_swap_in(path, tmp);
     if (rc < 0)
         goto done;
-    log_info("store %s encrypted", path);
+    log_debug("store %s encrypted", path);
     say(ctx, "store %s is encrypted; its key ring is beside it (.keys). "
         "Without the passphrase or the key file the data is gone for good.",
         path);
@@ -216,7 +227,7 @@ int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv)
     if (rc < 0)
         goto done;
     unlink(ring);
-    log_info("store %s decrypted", path);
+    log_debug("store %s decrypted", path);
     say(ctx, "store %s is no longer encrypted: its personal data is readable "
         "by anyone who has the file", path);
 done:

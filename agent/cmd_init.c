@@ -208,8 +208,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
     if (keyfile) {
         rc = absolute_path(keyfile, &keyfile_abs);
         if (rc < 0 ||
-            (rc = agent_config_set(cfg, "store", "key_file",
-                                   keyfile_abs)) < 0)
+            (rc = agent_config_store_key_file(cfg, keyfile_abs)) < 0)
             goto done;
         ic.keyfile = keyfile_abs;
     }

@@ -309,6 +309,13 @@ int store_swap_in(const char *store_path, const char *copy_path)
                 unlink(name);
     }
     wipe_file(old);
+    {
+        /* The copy's own seal (its checks are not carried over). */
+        char name[4096];
+        if ((size_t)snprintf(name, sizeof(name), "%s.sealed", copy_path) <
+            sizeof(name))
+            unlink(name);
+    }
 done:
     plat_free(old);
     return rc;
