@@ -9,6 +9,9 @@ Prints, for 40,000 and 200,000 registrations:
 and a push of 1,000 offline registrations: time, HTTP requests.
 
 Usage: bench_sync.py AGENT_BIN [--sizes 40000,200000] [--no-gzip]
+                    [--encrypt] [--first-only]
+--encrypt: the store is encrypted (a key file), to compare with a plain one;
+--first-only: only the first sync and the incremental one of each size.
 Nothing here is a pass/fail test; it prints numbers to compare with the
 targets in the README.
 """
@@ -132,16 +135,23 @@ def mb(n):
     return "%.2f MB" % (n / 1e6)
 
 
+ENCRYPT = False
+
+
 def bench_size(agent, size, gzip_on, payments=0, label=""):
     tmp = tempfile.mkdtemp(prefix="agent-bench.")
     fake = Fake(tmp, size, gzip_on, payments)
     try:
         env = dict(os.environ, AGENT_CONFIG=os.path.join(tmp, "agent.conf"),
                    AGENT_121_PASSWORD=PASSWORD)
+        crypt = (["--encrypt", "--key-file", os.path.join(tmp, "store.key")]
+                 if ENCRYPT else [])
         subprocess.run([agent, "init", "--server", fake.url, "--program",
                         "3", "--user", USER, "--store",
-                        os.path.join(tmp, "agent.db")], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+                        os.path.join(tmp, "agent.db")] + crypt, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        if ENCRYPT:
+            label += " encrypted"
         ref_t, json_bytes = unlimited_request_time(fake, 3)
         print("[%d registrations] one unlimited request (server time): "
               "%.2f s, %s of JSON" % (size, ref_t, mb(json_bytes)))
@@ -214,10 +224,18 @@ def main():
     ap.add_argument("agent")
     ap.add_argument("--sizes", default="40000,200000")
     ap.add_argument("--no-gzip", action="store_true")
+    ap.add_argument("--encrypt", action="store_true")
+    ap.add_argument("--first-only", action="store_true")
     a = ap.parse_args()
-    first = True
+    global ENCRYPT
+    ENCRYPT = a.encrypt
+    first = not a.first_only
     for size in [int(x) for x in a.sizes.split(",")]:
         env, fake, tmp = bench_size(a.agent, size, not a.no_gzip)
+        if a.first_only:
+            fake.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+            continue
         try:
             if first:
                 bench_push(a.agent, env, fake, tmp)
