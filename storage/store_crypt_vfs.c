@@ -48,8 +48,15 @@ struct store_crypt {
     char name[48];
     uint8_t key[STORE_KEY_LEN];
     uint8_t jkey[STORE_KEY_LEN]; /* rollback journal: derived */
-    pthread_mutex_t lock;        /* guards failure */
+    pthread_mutex_t lock;        /* guards failure and the stash */
     char failure[160];
+    /* The last WAL frame read, ciphertext and plaintext: a checkpoint
+     * reads a frame and writes the same page to the database, which can
+     * then take the ciphertext as it is (same key, nonce, associated
+     * data and plaintext) instead of encrypting it again. */
+    int stash_valid;
+    uint32_t stash_pgno;
+    uint8_t stash_raw[PAGE], stash_plain[PAGE];
 };
 
 struct cfile {
@@ -57,7 +64,9 @@ struct cfile {
     struct store_crypt *c;
     enum kind kind;
     mbedtls_gcm_context gcm;
-    mbedtls_aes_context ctr;  /* journal / temp */
+    mbedtls_aes_context ctr;  /* journal / temp: the stream; database
+                               * and WAL: the nonces (random key) */
+    uint64_t nonce_seq;
     int gcm_ready, ctr_ready;
     uint8_t hdr[WAL_FHDR];    /* last WAL frame header written */
     sqlite3_int64 hdr_off;    /* its offset, -1: none */
@@ -128,20 +137,18 @@ static uint32_t get32(const uint8_t *p)
 
 /* ---- the page cipher ---------------------------------------------------- */
 
-/* Associated data of a page: domain, page number, WAL salts, and for page
- * 1 the clear header. */
-static size_t page_aad(uint8_t *aad, char domain, uint32_t pgno,
-                       const uint8_t *salts, const uint8_t *page)
+/* Associated data of a page: its number, and for page 1 the clear header.
+ * The same in the database and in a WAL frame, so that a checkpoint can
+ * copy the frame's ciphertext (see the stash). What this does not bind (a
+ * frame's WAL generation) only allows putting back an older version of
+ * the same page, which no per-page tag can prevent anyway. */
+static size_t page_aad(uint8_t *aad, uint32_t pgno, const uint8_t *page)
 {
     size_t n = 0;
 
-    aad[n++] = (uint8_t)domain;
+    aad[n++] = 'P';
     put32(aad + n, pgno);
     n += 4;
-    if (salts) {
-        memcpy(aad + n, salts, 8);
-        n += 8;
-    }
     if (pgno == 1) {
         memcpy(aad + n, page, HDR);
         n += HDR;
@@ -153,9 +160,11 @@ static size_t page_aad(uint8_t *aad, char domain, uint32_t pgno,
 static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
                      char domain, uint32_t pgno, const uint8_t *salts)
 {
-    uint8_t aad[1 + 4 + 8 + HDR];
+    uint8_t aad[1 + 4 + HDR], block[16];
     size_t start = pgno == 1 ? HDR : 0, aad_n;
     uint8_t *nonce = out + PAGE - RES, *tag = nonce + NONCE_LEN;
+
+    (void)salts;
 
     if (pgno == 1 && (get32(in + 16) >> 16 != PAGE || in[20] != RES)) {
         fail(f->c, "page %lu of the %s has no room for its tag (page size "
@@ -168,10 +177,16 @@ static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
              "bytes", (unsigned long)pgno, domain == 'W' ? "WAL" : "database");
         return SQLITE_IOERR_WRITE;
     }
-    if (plat_random_bytes(nonce, NONCE_LEN) < 0)
-        return SQLITE_IOERR_WRITE;
+    /* A random nonce: AES under the file's random key of a counter (a
+     * CTR-DRBG of its own, without a lock or a system call per page). */
+    memset(block, 0, sizeof(block));
+    put32(block + 8, (uint32_t)(f->nonce_seq >> 32));
+    put32(block + 12, (uint32_t)f->nonce_seq);
+    f->nonce_seq++;
+    mbedtls_aes_crypt_ecb(&f->ctr, MBEDTLS_AES_ENCRYPT, block, block);
+    memcpy(nonce, block, NONCE_LEN);
     memcpy(out, in, start);
-    aad_n = page_aad(aad, domain, pgno, salts, in);
+    aad_n = page_aad(aad, pgno, in);
     if (mbedtls_gcm_crypt_and_tag(&f->gcm, MBEDTLS_GCM_ENCRYPT,
                                   PAGE - RES - start, nonce, NONCE_LEN, aad,
                                   aad_n, in + start, out + start, TAG_LEN,
@@ -184,12 +199,13 @@ static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
 static int open_page(struct cfile *f, const uint8_t *raw, uint8_t *out,
                      char domain, uint32_t pgno, const uint8_t *salts)
 {
-    uint8_t aad[1 + 4 + 8 + HDR], nonce[NONCE_LEN], tag[TAG_LEN];
+    uint8_t aad[1 + 4 + HDR], nonce[NONCE_LEN], tag[TAG_LEN];
     size_t start = pgno == 1 ? HDR : 0, aad_n;
 
+    (void)salts;
     memcpy(nonce, raw + PAGE - RES, NONCE_LEN);
     memcpy(tag, raw + PAGE - RES + NONCE_LEN, TAG_LEN);
-    aad_n = page_aad(aad, domain, pgno, salts, raw);
+    aad_n = page_aad(aad, pgno, raw);
     if (mbedtls_gcm_auth_decrypt(&f->gcm, PAGE - RES - start, nonce,
                                  NONCE_LEN, aad, aad_n, tag, TAG_LEN,
                                  raw + start, out + start) != 0) {
@@ -316,8 +332,19 @@ static int db_write(struct cfile *f, const uint8_t *in, int amt,
         return SQLITE_IOERR_WRITE;
     }
     for (done = 0; done < amt; done += PAGE) {
-        rc = seal_page(f, in + done, f->page, 'D',
-                       (uint32_t)((off + done) / PAGE + 1), NULL);
+        uint32_t pgno = (uint32_t)((off + done) / PAGE + 1);
+        struct store_crypt *c = f->c;
+        int reuse;
+
+        pthread_mutex_lock(&c->lock);
+        reuse = c->stash_valid && c->stash_pgno == pgno &&
+                memcmp(c->stash_plain, in + done, PAGE) == 0;
+        if (reuse)
+            memcpy(f->page, c->stash_raw, PAGE);
+        c->stash_valid = 0;
+        pthread_mutex_unlock(&c->lock);
+        rc = reuse ? SQLITE_OK
+                   : seal_page(f, in + done, f->page, 'D', pgno, NULL);
         if (rc == SQLITE_OK)
             rc = raw_write(f, f->page, PAGE, off + done);
         if (rc != SQLITE_OK)
@@ -361,10 +388,21 @@ static int wal_read(struct cfile *f, uint8_t *out, int amt,
         /* The data of one frame: its header is just before it. */
         rc = raw_read(f, hdr, WAL_FHDR, d - WAL_FHDR);
         if (rc == SQLITE_OK)
-            rc = raw_read(f, out, PAGE, d);
+            rc = raw_read(f, f->page, PAGE, d);
         if (rc != SQLITE_OK)
             return rc;
-        return open_page(f, out, out, 'W', get32(hdr), hdr + 8);
+        rc = open_page(f, f->page, out, 'W', get32(hdr), hdr + 8);
+        if (rc == SQLITE_OK) {
+            struct store_crypt *c = f->c;
+
+            pthread_mutex_lock(&c->lock);
+            c->stash_valid = 1;
+            c->stash_pgno = get32(hdr);
+            memcpy(c->stash_raw, f->page, PAGE);
+            memcpy(c->stash_plain, out, PAGE);
+            pthread_mutex_unlock(&c->lock);
+        }
+        return rc;
     }
     if (off == d - WAL_FHDR && amt == WAL_FRAME) {
         /* A whole frame (recovery after a crash). */
@@ -620,15 +658,18 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
         f->real->pMethods = NULL;
         return rc;
     }
+    mbedtls_aes_init(&f->ctr);
+    f->ctr_ready = 1;
     if (f->kind == K_DB || f->kind == K_WAL) {
         mbedtls_gcm_init(&f->gcm);
         f->gcm_ready = 1;
         if (mbedtls_gcm_setkey(&f->gcm, MBEDTLS_CIPHER_ID_AES, c->key,
-                               8 * STORE_KEY_LEN) != 0)
+                               8 * STORE_KEY_LEN) != 0 ||
+            plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
+            mbedtls_aes_setkey_enc(&f->ctr, tkey, 8 * STORE_KEY_LEN) != 0)
             rc = SQLITE_CANTOPEN;
+        plat_wipe(tkey, sizeof(tkey));
     } else {
-        mbedtls_aes_init(&f->ctr);
-        f->ctr_ready = 1;
         if (f->kind == K_JOURNAL)
             memcpy(tkey, c->jkey, sizeof(tkey));
         else if (plat_random_bytes(tkey, sizeof(tkey)) < 0)

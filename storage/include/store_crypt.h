@@ -7,10 +7,11 @@
  * set with SQLITE_FCNTL_RESERVE_BYTES before the first write):
  *   - database page N and the page in a WAL frame for page N: bytes
  *     [0, 4068) encrypted with AES-256-GCM under the data key, a fresh
- *     random 12-byte nonce per write, the nonce and the 16-byte tag in the
- *     28 reserved bytes. Associated data: a domain byte ('D' database, 'W'
- *     WAL), N, and for a WAL frame the frame's salts, so a page cannot be
- *     moved to another place, another page number or another WAL.
+ *     random 12-byte nonce per write (from a per-file AES-CTR generator
+ *     keyed from the OS), the nonce and the 16-byte tag in the 28
+ *     reserved bytes. Associated data: N (and page 1's header), so a page
+ *     cannot be moved to another page number. The same in the WAL and in
+ *     the database, so a checkpoint copies a frame's ciphertext as it is.
  *   - page 1 keeps its first 100 bytes (the SQLite file header) in clear,
  *     authenticated as associated data: SQLite reads the page size and the
  *     reserved-byte count from it before any page is decrypted. It holds
