@@ -409,7 +409,8 @@ static void print_usage(FILE *f)
           "Exit codes: 0 ok, 1 failure, 2 usage error; `agent sync`: 3 server\n"
           "unreachable (nothing lost), 4 conflicts or rejected entries need a\n"
           "person, 5 authentication failed, 6 the daemon was too busy (try\n"
-          "again).\n"
+          "again). Any command: 5 wrong or missing key of an encrypted "
+          "store.\n"
           "Run 'agent help COMMAND' or 'agent COMMAND --help' for the "
           "usage of a command.\n", f);
 }

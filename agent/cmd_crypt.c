@@ -167,6 +167,8 @@ int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv)
     rc = agent_crypt_new_ring(&ctx->cfg, keyfile, passphrase, &ring, key);
     if (rc < 0)
         goto done;
+    store_remove_files(tmp); /* left by an interrupted run (we hold the
+                              * store lock: nobody else writes it) */
     rc = store_copy_to(ctx->store, tmp, key);
     plat_wipe(key, sizeof(key));
     if (rc < 0)
@@ -218,6 +220,7 @@ int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv)
         rc = ERR_NOMEM;
         goto done;
     }
+    store_remove_files(tmp);
     rc = store_copy_to(ctx->store, tmp, NULL);
     if (rc < 0)
         goto done;

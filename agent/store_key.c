@@ -10,6 +10,7 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_log.h"
 #include "plat_secure.h"
 
 #include <fcntl.h>
@@ -142,6 +143,15 @@ int agent_store_key(const struct agent_config *cfg,
     }
     if (rc < 0)
         return rc;
+    if (store_crypt_file_kind(cfg->store_path) == STORE_FILE_PLAIN) {
+        /* `agent encrypt` stopped between writing the ring and the swap:
+         * the store is still the plain one. */
+        log_warn("store %s is not encrypted but has a key ring beside it "
+                 "(an interrupted `agent encrypt`?); opening it as it is",
+                 cfg->store_path);
+        store_keys_free(ring);
+        return PLAT_OK;
+    }
     *encrypted = 1;
     if (cfg->store_key_file && *cfg->store_key_file &&
         store_keys_has(ring, STORE_WRAP_KEYFILE)) {
