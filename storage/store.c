@@ -964,6 +964,14 @@ int store_open_key(struct store **out, const char *path,
     }
     if (rc < 0)
         goto done;
+    if (s->crypt) {
+        char why[160];
+        /* A WAL frame that failed its check ends the log there when SQLite
+         * recovers it (as a torn write would): say so. */
+        if (store_crypt_last_failure(s->crypt, why, sizeof(why)))
+            log_warn("store %s: %s; the changes from there on were dropped "
+                     "when the log was recovered", path, why);
+    }
     s->version = (int)version;
     if (s->version == 0 && !(opt.flags & STORE_CREATE)) {
         /* An empty file (a `touch`, an interrupted init) is not a store
@@ -1036,9 +1044,17 @@ void store_close(struct store *s)
     if (s->db) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        if (sqlite3_close_v2(s->db) == SQLITE_OK && s->path &&
-            !(s->flags & STORE_READONLY) && !s->damaged &&
-            !s->check_cut_short && s->version > 0)
+        int closed = sqlite3_close(s->db) == SQLITE_OK;
+
+        if (!closed) {
+            /* A statement someone did not finalize keeps files open: let
+             * SQLite close them later, and keep their VFS alive for it
+             * (a leak, never a use after free). */
+            sqlite3_close_v2(s->db);
+            s->crypt = NULL;
+        }
+        if (closed && s->path && !(s->flags & STORE_READONLY) &&
+            !s->damaged && !s->check_cut_short && s->version > 0)
             write_seal(s->path, s->seal);
     }
     store_crypt_destroy(s->crypt);
