@@ -351,6 +351,25 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Remove one way in; the last one cannot be removed.\n",
       agent_cmd_key_remove },
+    { "backup", "write an encrypted, compressed backup of the store",
+      "Usage: agent backup FILE [--key-file KEY]\n"
+      "\n"
+      "Write a consistent copy of the store (made while it is in use) to\n"
+      "FILE (mode 0600): compressed, and encrypted with AES-256-GCM in\n"
+      "authenticated chunks. The key: the store's own (an encrypted store;\n"
+      "the backup opens where its key ring and passphrase or key file\n"
+      "are), or with --key-file KEY the key file KEY (made, mode 0600, if\n"
+      "it does not exist): give that file to whoever restores it. A plain\n"
+      "store needs --key-file. Copy the store's .keys file too.\n",
+      agent_cmd_backup },
+    { "restore", "replace the store with a backup (all checked first)",
+      "Usage: agent restore FILE [--key-file KEY]\n"
+      "\n"
+      "Check the whole backup (key, every chunk, the store inside it), make\n"
+      "a verified copy beside the store (encrypted with the store's key when\n"
+      "the store is encrypted), then put it in place in one step. Nothing\n"
+      "is replaced when any check fails. Stop the daemon first.\n",
+      agent_cmd_restore },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n", NULL },
 };

@@ -330,7 +330,7 @@ int store_keys_make_keyfile(const char *keyfile)
     return PLAT_OK;
 }
 
-static int read_keyfile(const char *keyfile, uint8_t kek[STORE_KEY_LEN])
+int store_keys_read_keyfile(const char *keyfile, uint8_t kek[STORE_KEY_LEN])
 {
     char *text = NULL;
     size_t len = 0;
@@ -374,7 +374,7 @@ int store_keys_add_keyfile(struct store_keys *k,
             return rc;
     }
     memset(&w, 0, sizeof(w));
-    rc = read_keyfile(keyfile, kek);
+    rc = store_keys_read_keyfile(keyfile, kek);
     if (rc == PLAT_OK)
         rc = wrap_key(k, STORE_WRAP_KEYFILE, kek, key, &w);
     if (rc == PLAT_OK)
@@ -393,7 +393,7 @@ int store_keys_unlock_keyfile(const struct store_keys *k,
     if (!k->w[STORE_WRAP_KEYFILE].present)
         return plat_err_set(ERR_NOTFOUND, "the store has no key file (it "
                             "opens with its passphrase)");
-    rc = read_keyfile(keyfile, kek);
+    rc = store_keys_read_keyfile(keyfile, kek);
     if (rc == PLAT_OK)
         rc = unwrap_key(k, STORE_WRAP_KEYFILE, kek, key);
     plat_wipe(kek, sizeof(kek));

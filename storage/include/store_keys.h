@@ -66,6 +66,9 @@ int store_keys_add_keyfile(struct store_keys *k,
 /* Remove the wrap of `kind`: ERR_INVALID when it is the last one. */
 int store_keys_remove(struct store_keys *k, enum store_wrap_kind kind);
 
+/* The 32 bytes of a key file (refused when group or others can read it). */
+int store_keys_read_keyfile(const char *keyfile, uint8_t out[STORE_KEY_LEN]);
+
 /* Create a new key file (32 random bytes as hex, mode 0600, O_EXCL). */
 int store_keys_make_keyfile(const char *keyfile);
 

@@ -161,6 +161,48 @@ class CryptTest(AgentTestCase):
         out = self.eok("--json", "outbox", "--all", env=self.env)
         self.assertIn('"status"', out)
 
+    def test_backup_and_restore(self):
+        self.init_encrypted()
+        refs = self.add_people()
+        bak = os.path.join(self.edir, "store.bak")
+        self.eok("backup", bak)
+        self.assertEqual(os.stat(bak).st_mode & 0o777, 0o600)
+        self.assert_no_personal_data(bak)
+        snap = self.eok("--json", "outbox", "--all")
+        self.eok("registrations", "edit", refs[0], "district=after")
+        before = file_bytes(self.edb)
+
+        # Damaged, cut short, or the wrong key: refused, nothing replaced.
+        data = file_bytes(bak)
+        for name, bad in (("flip.bak", data[:200] + bytes([data[200] ^ 1])
+                           + data[201:]),
+                          ("cut.bak", data[:len(data) - 30]),
+                          ("long.bak", data + b"x")):
+            path = self.write(name, bad, 0o600)
+            line = self.efails(1, "restore", path)
+            self.assertIn("damaged", line)
+        self.efails(5, "restore", bak,
+                    env=dict(self.env, AGENT_STORE_PASSPHRASE="nope"))
+        self.assertEqual(file_bytes(self.edb), before)
+
+        self.eok("restore", bak)
+        self.assertEqual(self.eok("--json", "outbox", "--all"), snap)
+        self.assert_no_personal_data(self.edb, self.edb + "-wal")
+        out = self.eok("registrations", "search", "quarterfield")
+        self.assertIn(refs[0], out)
+
+        # A recipient key for the office; a plain store needs one.
+        key = os.path.join(self.edir, "office.key")
+        bak2 = os.path.join(self.edir, "office.bak")
+        self.eok("backup", bak2, "--key-file", key)
+        self.assert_no_personal_data(bak2)
+        rc, out, err = self.eagent("restore", bak2)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--key-file", err)
+        self.eok("restore", bak2, "--key-file", key)
+        rc, out, err = self.run_agent("backup", bak)
+        self.assertEqual(rc, 2, err)
+
     def test_passphrase_never_on_the_command_line(self):
         rc, out, err = self.eagent("init", "--server", "http://x",
                                    "--program", "3", "--user", "u",
