@@ -268,6 +268,21 @@ int agent_store_open(const struct agent_config *cfg, int flags,
         if (rc == PLAT_OK)
             rc = store_open_key(out, cfg->store_path, &opt,
                                 encrypted ? key : NULL);
+        if (rc == ERR_AUTH && encrypted &&
+            agent_store_key_next(cfg, key) == PLAT_OK &&
+            store_open_key(out, cfg->store_path, &opt, key) == PLAT_OK) {
+            /* An interrupted `agent key rotate`: finish it. */
+            char *ring = plat_asprintf("%s.keys", cfg->store_path);
+            char *next = plat_asprintf("%s.keys.next", cfg->store_path);
+            if (ring && next && rename(next, ring) == 0)
+                log_warn("store %s: finished an interrupted key rotation",
+                         cfg->store_path);
+            plat_free(ring);
+            plat_free(next);
+            rc = PLAT_OK;
+        }
+        if (rc == PLAT_OK)
+            plat_err_clear();
         plat_wipe(key, sizeof(key));
     }
     if (rc == PLAT_OK)

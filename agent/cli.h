@@ -207,6 +207,7 @@ int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_key_add(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_key_remove(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_key_rotate(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_backup(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_restore(struct agent_ctx *ctx, int argc, char **argv);
 struct store_keys;

@@ -313,3 +313,79 @@ int agent_cmd_key_remove(struct agent_ctx *ctx, int argc, char **argv)
 {
     return key_change(ctx, argc, argv, 0);
 }
+
+/* `agent key rotate`: a new data key, the store re-encrypted with it.
+ * Steps: the copy under the new key (verified), the new ring as
+ * "<store>.keys.next", the swap, then the ring renamed into place; an
+ * open between the last two finds the store under the next ring's key
+ * and finishes the rename (agent_store_open). */
+int agent_cmd_key_rotate(struct agent_ctx *ctx, int argc, char **argv)
+{
+    const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
+    struct store_keys *old = NULL, *ring = NULL;
+    uint8_t key[STORE_KEY_LEN];
+    char **pos = NULL, *tmp = NULL, *next = NULL, *cur = NULL;
+    const char *path;
+    int npos = 0, rc;
+
+    memset(key, 0, sizeof(key));
+    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
+    if (rc == PLAT_OK)
+        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE |
+                                     AGENT_NEED_HEALTHY);
+    if (rc < 0)
+        goto done;
+    path = ctx->cfg.store_path;
+    if (!store_encrypted(ctx->store)) {
+        rc = plat_err_set(ERR_INVALID, "store %s is not encrypted", path);
+        goto done;
+    }
+    tmp = plat_asprintf("%s.rotating", path);
+    next = plat_asprintf("%s.keys.next", path);
+    cur = store_keys_path(path);
+    if (!tmp || !next || !cur) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    rc = store_keys_load(path, &old);
+    if (rc == PLAT_OK)
+        rc = store_keys_new(&ring, key);
+    /* The same ways in as before: the passphrase (kept, or the new one of
+     * AGENT_STORE_NEW_PASSPHRASE) and the configured key file. */
+    if (rc == PLAT_OK && store_keys_has(old, STORE_WRAP_PASSPHRASE))
+        rc = add_passphrase(&ctx->cfg, ring, key);
+    if (rc == PLAT_OK && store_keys_has(old, STORE_WRAP_KEYFILE)) {
+        if (!ctx->cfg.store_key_file || !*ctx->cfg.store_key_file)
+            rc = plat_err_set(ERR_CONFIG, "store %s has a key file but "
+                              "store.key_file is not set", path);
+        else
+            rc = store_keys_add_keyfile(ring, key, ctx->cfg.store_key_file);
+    }
+    if (rc < 0)
+        goto done;
+    store_remove_files(tmp);
+    rc = store_copy_to(ctx->store, tmp, key);
+    if (rc < 0)
+        goto done;
+    store_close(ctx->store);
+    ctx->store = NULL;
+    rc = store_keys_save_to(ring, next);
+    if (rc == PLAT_OK)
+        rc = store_swap_in(path, tmp);
+    if (rc == PLAT_OK && rename(next, cur) != 0)
+        rc = plat_err_set(ERR_IO, "cannot rename %s to %s", next, cur);
+    if (rc == PLAT_OK)
+        say(ctx, "store %s has a new key; the old one opens nothing now",
+            path);
+done:
+    if (rc < 0 && tmp)
+        store_remove_files(tmp);
+    plat_wipe(key, sizeof(key));
+    store_keys_free(old);
+    store_keys_free(ring);
+    plat_free(tmp);
+    plat_free(next);
+    plat_free(cur);
+    plat_free(pos);
+    return rc;
+}

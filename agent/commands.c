@@ -351,6 +351,15 @@ const struct agent_cmd agent_commands[] = {
       "\n"
       "Remove one way in; the last one cannot be removed.\n",
       agent_cmd_key_remove },
+    { "key rotate", "give an encrypted store a new data key",
+      "Usage: agent key rotate\n"
+      "\n"
+      "Re-encrypt the store with a new random data key (copy, verify,\n"
+      "swap), wrapped the same ways as before: the configured key file,\n"
+      "and the passphrase (kept, or AGENT_STORE_NEW_PASSPHRASE). Old copies\n"
+      "of the store and its key ring stay readable with the old key: delete\n"
+      "them. Stop the daemon first.\n",
+      agent_cmd_key_rotate },
     { "backup", "write an encrypted, compressed backup of the store",
       "Usage: agent backup FILE [--key-file KEY]\n"
       "\n"

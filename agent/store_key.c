@@ -123,11 +123,13 @@ int agent_passphrase(const struct agent_config *cfg, const char *what,
     return rc;
 }
 
+static int unlock(const struct agent_config *cfg,
+                  const struct store_keys *ring, uint8_t key[STORE_KEY_LEN]);
+
 int agent_store_key(const struct agent_config *cfg,
                     uint8_t key[STORE_KEY_LEN], int *encrypted)
 {
     struct store_keys *ring = NULL;
-    char *pass = NULL;
     int rc;
 
     *encrypted = 0;
@@ -153,6 +155,37 @@ int agent_store_key(const struct agent_config *cfg,
         return PLAT_OK;
     }
     *encrypted = 1;
+    rc = unlock(cfg, ring, key);
+    store_keys_free(ring);
+    return rc;
+}
+
+int agent_store_key_next(const struct agent_config *cfg,
+                         uint8_t key[STORE_KEY_LEN])
+{
+    struct store_keys *ring = NULL;
+    char *next = plat_asprintf("%s.keys.next", cfg->store_path);
+    int rc;
+
+    if (!next)
+        return ERR_NOMEM;
+    rc = plat_fs_exists(next) ? store_keys_load_from(next, &ring)
+                              : ERR_NOTFOUND;
+    plat_free(next);
+    if (rc < 0)
+        return rc;
+    rc = unlock(cfg, ring, key);
+    store_keys_free(ring);
+    return rc;
+}
+
+/* The data key of `ring`, from the key file or the passphrase. */
+static int unlock(const struct agent_config *cfg,
+                  const struct store_keys *ring, uint8_t key[STORE_KEY_LEN])
+{
+    char *pass = NULL;
+    int rc;
+
     if (cfg->store_key_file && *cfg->store_key_file &&
         store_keys_has(ring, STORE_WRAP_KEYFILE)) {
         rc = store_keys_unlock_keyfile(ring, cfg->store_key_file, key);
@@ -172,6 +205,5 @@ int agent_store_key(const struct agent_config *cfg,
     }
     plat_wipe_str(pass);
     plat_free(pass);
-    store_keys_free(ring);
     return rc;
 }

@@ -29,6 +29,12 @@ struct agent_config;
 int agent_store_key(const struct agent_config *cfg,
                     uint8_t key[STORE_KEY_LEN], int *encrypted);
 
+/* `agent key rotate` stopped after swapping in the store re-encrypted
+ * with the new key but before renaming "<store>.keys.next" to
+ * "<store>.keys": the data key of the next ring (ERR_NOTFOUND: none). */
+int agent_store_key_next(const struct agent_config *cfg,
+                         uint8_t key[STORE_KEY_LEN]);
+
 /* The passphrase from the environment, the passphrase file or the
  * terminal; `confirm` asks twice at a prompt (a new passphrase). `what`
  * names it in the prompt ("store passphrase"). */

@@ -431,8 +431,20 @@ static int add_hex(cJSON *o, const char *name, const uint8_t *p, size_t n)
 
 int store_keys_save(const struct store_keys *k, const char *store_path)
 {
+    char *path = store_keys_path(store_path);
+    int rc;
+
+    if (!path)
+        return ERR_NOMEM;
+    rc = store_keys_save_to(k, path);
+    plat_free(path);
+    return rc;
+}
+
+int store_keys_save_to(const struct store_keys *k, const char *path)
+{
     cJSON *root = cJSON_CreateObject(), *arr = NULL, *o;
-    char *text = NULL, *path = store_keys_path(store_path);
+    char *text = NULL;
     int kind, rc = ERR_NOMEM;
 
     if (!root || !path)
@@ -471,7 +483,6 @@ done:
         plat_err_set(ERR_NOMEM, "out of memory writing the store keys");
     cJSON_free(text);
     cJSON_Delete(root);
-    plat_free(path);
     return rc;
 }
 
@@ -483,15 +494,26 @@ static const char *str_of(const cJSON *o, const char *name)
 
 int store_keys_load(const char *store_path, struct store_keys **out)
 {
-    char *path = store_keys_path(store_path), *text = NULL;
+    char *path = store_keys_path(store_path);
+    int rc;
+
+    *out = NULL;
+    if (!path)
+        return ERR_NOMEM;
+    rc = store_keys_load_from(path, out);
+    plat_free(path);
+    return rc;
+}
+
+int store_keys_load_from(const char *path, struct store_keys **out)
+{
+    char *text = NULL;
     struct store_keys *k = NULL;
     const cJSON *arr, *o, *it;
     cJSON *root = NULL;
     int rc;
 
     *out = NULL;
-    if (!path)
-        return ERR_NOMEM;
     rc = plat_fs_read_file(path, KEYS_MAX, &text, NULL);
     if (rc == ERR_NOTFOUND) {
         rc = plat_err_set(ERR_NOTFOUND, "no key ring %s", path);
@@ -547,7 +569,6 @@ done:
     if (text)
         plat_wipe_str(text);
     plat_free(text);
-    plat_free(path);
     store_keys_free(k);
     return rc;
 }

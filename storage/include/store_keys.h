@@ -42,6 +42,10 @@ char *store_keys_path(const char *store_path);
 int store_keys_new(struct store_keys **out, uint8_t key[STORE_KEY_LEN]);
 int store_keys_load(const char *store_path, struct store_keys **out);
 int store_keys_save(const struct store_keys *k, const char *store_path);
+/* The same with the ring file's own path ("<store>.keys.next" while a
+ * `agent key rotate` is under way). */
+int store_keys_load_from(const char *path, struct store_keys **out);
+int store_keys_save_to(const struct store_keys *k, const char *path);
 void store_keys_free(struct store_keys *k);
 
 /* 1 if the ring has a wrap of `kind`. */

@@ -203,6 +203,27 @@ class CryptTest(AgentTestCase):
         rc, out, err = self.run_agent("backup", bak)
         self.assertEqual(rc, 2, err)
 
+    def test_key_rotate(self):
+        key = os.path.join(self.edir, "store.key")
+        self.init_encrypted("--key-file", key, "--passphrase")
+        refs = self.add_people()
+        ring = file_bytes(self.edb + ".keys")
+        store = file_bytes(self.edb)
+        self.eok("key", "rotate")
+        self.assertNotEqual(file_bytes(self.edb + ".keys"), ring)
+        self.assertFalse(os.path.exists(self.edb + ".keys.next"))
+        # Both ways in still work, the data is all there and still secret.
+        self.assertIn(NAMES[0], self.eok("registrations", "show", refs[0],
+                                         env=self.env))
+        self.assertIn(NAMES[1], self.eok("registrations", "show", refs[1],
+                                         env=dict(self.penv)))
+        self.assert_no_personal_data(self.edb, self.edb + "-wal")
+        # The old ring does not open the new store.
+        with open(self.edb + ".keys", "wb") as f:
+            f.write(ring)
+        self.assertNotEqual(file_bytes(self.edb)[:4096], store[:4096])
+        self.efails(5, "registrations", "list", env=self.env)
+
     def test_passphrase_never_on_the_command_line(self):
         rc, out, err = self.eagent("init", "--server", "http://x",
                                    "--program", "3", "--user", "u",
