@@ -34,7 +34,11 @@
  *
  * A page whose tag does not verify (tampered, torn, or the wrong key) is
  * never returned: the read fails with SQLITE_CORRUPT and
- * store_crypt_last_failure() names the page. A page arriving for writing
+ * store_crypt_last_failure() names the page. One exception, by design:
+ * when SQLite recovers a WAL after a crash it reads whole frames, and a
+ * frame that does not verify is handed back as zeros, which SQLite takes
+ * as the end of the log (what a torn last write looks like); the commits
+ * before it are kept, the failure is recorded (store_open logs it). A page arriving for writing
  * without the reserved bytes (page 1 saying reserve != 28 or a page size
  * other than 4096) is refused (SQLITE_IOERR_WRITE), so a page can never be
  * written where the tag would overwrite data. Not detected: a whole page
