@@ -186,9 +186,12 @@ static int unlock(const struct agent_config *cfg,
     char *pass = NULL;
     int rc;
 
-    if (cfg->store_key_file && *cfg->store_key_file &&
-        store_keys_has(ring, STORE_WRAP_KEYFILE)) {
-        rc = store_keys_unlock_keyfile(ring, cfg->store_key_file, key);
+    const char *keyfile = cfg->store_key_file && *cfg->store_key_file
+                              ? cfg->store_key_file
+                              : getenv("AGENT_STORE_KEY_FILE");
+
+    if (keyfile && *keyfile && store_keys_has(ring, STORE_WRAP_KEYFILE)) {
+        rc = store_keys_unlock_keyfile(ring, keyfile, key);
     } else {
         rc = agent_passphrase(cfg, "store passphrase", 0, &pass);
         if (rc == PLAT_OK)

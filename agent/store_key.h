@@ -4,8 +4,8 @@
  *
  * A store is encrypted when "<store>.keys" exists beside it. Its data key
  * is unwrapped, in this order, with:
- *   1. the key file named by store.key_file (the daemon's way: a Pi that
- *      boots unattended), if set;
+ *   1. the key file named by store.key_file, else by $AGENT_STORE_KEY_FILE
+ *      (the daemon's way: a Pi that boots unattended), if set;
  *   2. the passphrase from $AGENT_STORE_PASSPHRASE, else from the file
  *      named by store.passphrase_file (mode 0600 or 0400), else typed at a
  *      prompt on the terminal (/dev/tty, echo off). Never from argv.

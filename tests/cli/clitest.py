@@ -54,6 +54,9 @@ class AgentTestCase(unittest.TestCase):
         self.db = os.path.join(self.dir, "agent.db")
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("AGENT_CONFIG", "AGENT_121_PASSWORD")}
+        if encrypt_args(self.dir):
+            # Also for the configs tests write themselves.
+            self.env["AGENT_STORE_KEY_FILE"] = encrypt_args(self.dir)[-1]
         self.ok("init", "--server", "http://127.0.0.1:9", "--program", "3",
                 "--user", "u", "--store", self.db, *encrypt_args(self.dir))
 
