@@ -200,8 +200,10 @@ class CryptTest(AgentTestCase):
         self.assertEqual(rc, 2, err)
         self.assertIn("--key-file", err)
         self.eok("restore", bak2, "--key-file", key)
-        rc, out, err = self.run_agent("backup", bak)
-        self.assertEqual(rc, 2, err)
+        if os.environ.get("AGENT_TEST_ENCRYPT") != "1":
+            # The inherited store is plain: its backup needs a key file.
+            rc, out, err = self.run_agent("backup", bak)
+            self.assertEqual(rc, 2, err)
 
     def test_key_rotate(self):
         key = os.path.join(self.edir, "store.key")
