@@ -11,6 +11,7 @@
 #include "daemon_client.h"
 #include "output.h"
 #include "term.h"
+#include "store_key.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -18,6 +19,7 @@
 #include "plat_lock.h"
 #include "plat_log.h"
 #include "plat_random.h"
+#include "plat_secure.h"
 #include "store.h"
 #include "sync_version.h"
 
@@ -41,6 +43,8 @@ int agent_cli_exit_code(int err)
         return AGENT_EXIT_OK;
     if (err == ERR_USAGE)
         return AGENT_EXIT_USAGE;
+    if (err == ERR_AUTH) /* a wrong store key or passphrase, say */
+        return AGENT_EXIT_AUTH;
     return AGENT_EXIT_FAILURE;
 }
 
@@ -261,7 +265,31 @@ int agent_store_open(const struct agent_config *cfg, int flags,
                             cfg->store_path);
     opt.flags = flags;
     opt.synchronous_full = cfg->store_sync_full;
-    rc = store_open(out, cfg->store_path, &opt);
+    {
+        uint8_t key[STORE_KEY_LEN];
+        int encrypted = 0;
+
+        rc = agent_store_key(cfg, key, &encrypted);
+        if (rc == PLAT_OK)
+            rc = store_open_key(out, cfg->store_path, &opt,
+                                encrypted ? key : NULL);
+        if (rc == ERR_AUTH && encrypted &&
+            agent_store_key_next(cfg, key) == PLAT_OK &&
+            store_open_key(out, cfg->store_path, &opt, key) == PLAT_OK) {
+            /* An interrupted `agent key rotate`: finish it. */
+            char *ring = plat_asprintf("%s.keys", cfg->store_path);
+            char *next = plat_asprintf("%s.keys.next", cfg->store_path);
+            if (ring && next && rename(next, ring) == 0)
+                log_warn("store %s: finished an interrupted key rotation",
+                         cfg->store_path);
+            plat_free(ring);
+            plat_free(next);
+            rc = PLAT_OK;
+        }
+        if (rc == PLAT_OK)
+            plat_err_clear();
+        plat_wipe(key, sizeof(key));
+    }
     if (rc == PLAT_OK)
         return PLAT_OK;
     *out = NULL;
@@ -401,7 +429,8 @@ static void print_usage(FILE *f)
           "Exit codes: 0 ok, 1 failure, 2 usage error; `agent sync`: 3 server\n"
           "unreachable (nothing lost), 4 conflicts or rejected entries need a\n"
           "person, 5 authentication failed, 6 the daemon was too busy (try\n"
-          "again).\n"
+          "again). Any command: 5 wrong or missing key of an encrypted "
+          "store.\n"
           "Run 'agent help COMMAND' or 'agent COMMAND --help' for the "
           "usage of a command.\n", f);
 }

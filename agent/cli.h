@@ -12,6 +12,7 @@
 #define AGENT_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -202,6 +203,23 @@ int agent_cmd_kobo_validation_csv(struct agent_ctx *ctx, int argc,
 void agent_kobo_check(struct agent_ctx *ctx,
                       void (*on_error)(const char *msg, void *payload),
                       void *payload);
+
+/* Encryption at rest (cmd_crypt.c). agent_crypt_new_ring: a new data key
+ * in `key` and its ring, wrapped for a passphrase (when `passphrase` or no
+ * `keyfile`) and/or the key file `keyfile` (absolute; made if missing). */
+int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_key_add(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_key_remove(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_key_rotate(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_backup(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_restore(struct agent_ctx *ctx, int argc, char **argv);
+struct store_keys;
+/* Set store.key_file in `cfg` (not yet written to the file). */
+int agent_config_store_key_file(struct agent_config *cfg, const char *keyfile);
+int agent_crypt_new_ring(const struct agent_config *cfg, const char *keyfile,
+                         int passphrase, struct store_keys **ring,
+                         uint8_t key[32]);
 
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);

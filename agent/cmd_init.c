@@ -14,7 +14,10 @@
 #include "plat_fs.h"
 #include "plat_lock.h"
 #include "plat_log.h"
+#include "plat_secure.h"
 #include "store.h"
+#include "store_convert.h"
+#include "store_keys.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -65,8 +68,48 @@ static int make_parent(const char *path)
     return rc;
 }
 
+/* What --encrypt asked for. */
+struct init_crypt {
+    int on;
+    const char *keyfile;  /* absolute, or NULL */
+    int passphrase;
+};
+
+/* A new encrypted store: its key ring first (a store is never there
+ * without the ring that opens it), then the store. */
+static int create_encrypted(const struct agent_config *cfg,
+                            const struct init_crypt *ic, struct store **st)
+{
+    struct store_options opt = {STORE_CREATE, 1, 0, 0};
+    struct store_keys *ring = NULL;
+    uint8_t key[STORE_KEY_LEN];
+    int rc;
+
+    if (plat_fs_exists(cfg->store_path))
+        return plat_err_set(ERR_EXISTS, "store %s exists already: `agent "
+                            "encrypt` encrypts it", cfg->store_path);
+    opt.synchronous_full = cfg->store_sync_full;
+    rc = agent_crypt_new_ring(cfg, ic->keyfile, ic->passphrase, &ring, key);
+    if (rc == PLAT_OK)
+        rc = store_keys_save(ring, cfg->store_path);
+    if (rc == PLAT_OK) {
+        rc = store_open_key(st, cfg->store_path, &opt, key);
+        if (rc < 0) {
+            char *kp = store_keys_path(cfg->store_path);
+            store_remove_files(cfg->store_path);
+            if (kp)
+                unlink(kp);
+            plat_free(kp);
+        }
+    }
+    plat_wipe(key, sizeof(key));
+    store_keys_free(ring);
+    return rc;
+}
+
 /* Create (or open) the store and report its schema version. */
-static int create_store(const struct agent_config *cfg, int *version_out)
+static int create_store(const struct agent_config *cfg,
+                        const struct init_crypt *ic, int *version_out)
 {
     struct plat_lock *lock = NULL;
     struct store *st = NULL;
@@ -88,7 +131,10 @@ static int create_store(const struct agent_config *cfg, int *version_out)
         lock = NULL;
         goto done;
     }
-    rc = agent_store_open(cfg, STORE_CREATE, &st);
+    if (ic->on)
+        rc = create_encrypted(cfg, ic, &st);
+    else
+        rc = agent_store_open(cfg, STORE_CREATE, &st);
     if (rc < 0)
         goto done;
     *version_out = store_version(st);
@@ -105,6 +151,9 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *server = NULL, *user = NULL, *store = NULL;
     int program = 0, force = 0, npos = 0, version = 0, rc;
+    struct init_crypt ic = {0, NULL, 0};
+    const char *keyfile = NULL;
+    char *keyfile_abs = NULL;
     char program_text[16];
     const struct agent_opt opts[] = {
         { "--server", AGENT_OPT_STRING, &server, 0, 0 },
@@ -112,6 +161,9 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
         { "--user", AGENT_OPT_STRING, &user, 0, 0 },
         { "--store", AGENT_OPT_STRING, &store, 0, 0 },
         { "--force", AGENT_OPT_FLAG, &force, 0, 0 },
+        { "--encrypt", AGENT_OPT_FLAG, &ic.on, 0, 0 },
+        { "--key-file", AGENT_OPT_STRING, &keyfile, 0, 0 },
+        { "--passphrase", AGENT_OPT_FLAG, &ic.passphrase, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     struct agent_config *cfg = &ctx->cfg;
@@ -148,6 +200,18 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
         rc = plat_err_set(ERR_USAGE, "--store needs a path");
         goto done;
     }
+    if ((keyfile || ic.passphrase) && !ic.on) {
+        rc = plat_err_set(ERR_USAGE, "--key-file and --passphrase go with "
+                          "--encrypt");
+        goto done;
+    }
+    if (keyfile) {
+        rc = absolute_path(keyfile, &keyfile_abs);
+        if (rc < 0 ||
+            (rc = agent_config_store_key_file(cfg, keyfile_abs)) < 0)
+            goto done;
+        ic.keyfile = keyfile_abs;
+    }
     if (plat_fs_exists(ctx->config_path) && !force) {
         rc = plat_err_set(ERR_EXISTS, "config %s already exists (use --force "
                           "to overwrite it)", ctx->config_path);
@@ -176,7 +240,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
     rc = agent_config_format(cfg, &text);
     if (rc < 0)
         goto done;
-    rc = create_store(cfg, &version);
+    rc = create_store(cfg, &ic, &version);
     if (rc < 0)
         goto done;
     rc = make_parent(ctx->config_path);
@@ -206,7 +270,13 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
                 "AGENT_121_PASSWORD, or add\n"
                 "password_file = FILE (a file of mode 0600) to the [121] "
                 "section of %s.\n", ctx->config_path);
+    if (ic.on && !agent_ctx_quiet(ctx))
+        fprintf(ctx->g.json ? stderr : stdout,
+                "The store is encrypted. Keep the %s safe: without it the "
+                "data in the store is gone for good.\n",
+                ic.keyfile ? "key file" : "passphrase");
 done:
+    plat_free(keyfile_abs);
     cJSON_Delete(out);
     plat_buf_dispose(&text);
     plat_free(pos);

@@ -14,6 +14,7 @@ const struct agent_cmd agent_commands[] = {
     { "init", "write the config file and create the local store",
       "Usage: agent init --server URL --program ID --user NAME [--store PATH]"
       " [--force]\n"
+      "                  [--encrypt [--key-file FILE] [--passphrase]]\n"
       "\n"
       "Write the config file (mode 0600) and create the local store.\n"
       "\n"
@@ -24,6 +25,12 @@ const struct agent_cmd agent_commands[] = {
       "                  or /var/lib/agent/agent.db for root)\n"
       "  --force         overwrite an existing config file (the store is "
       "kept)\n"
+      "  --encrypt       create the store encrypted (see `agent help "
+      "encrypt`):\n"
+      "                  with a passphrase, and/or --key-file FILE\n"
+      "  --key-file FILE with --encrypt: open with this key file (made if\n"
+      "                  missing, mode 0600)\n"
+      "  --passphrase    with --encrypt --key-file: a passphrase too\n"
       "\n"
       "No password is taken here: set AGENT_121_PASSWORD, or add\n"
       "password_file = FILE (mode 0600) to the [121] section.\n"
@@ -550,6 +557,69 @@ const struct agent_cmd agent_commands[] = {
       "shows it at once; the next sync sends PATCH\n"
       ".../registration-attributes/ATTR.\n",
       agent_cmd_program_label },
+    { "encrypt", "encrypt a plain store (copy, verify, swap)",
+      "Usage: agent encrypt [--key-file FILE] [--passphrase]\n"
+      "\n"
+      "Encrypt the store: a new encrypted copy is made beside it, verified\n"
+      "(integrity and row counts), moved over the store in one step, and\n"
+      "the old file is overwritten with zeros and removed. It then opens\n"
+      "with a passphrase (AGENT_STORE_PASSPHRASE, store.passphrase_file,\n"
+      "or typed at the prompt; never on the command line) and/or a key\n"
+      "file (mode 0600, made when it does not exist; written to\n"
+      "store.key_file). Default: a passphrase. LOSE BOTH AND THE DATA IS\n"
+      "GONE. Stop the daemon first.\n"
+      "\n"
+      "  --key-file FILE  open with this key file (the daemon's way)\n"
+      "  --passphrase     also a passphrase (with --key-file)\n",
+      agent_cmd_encrypt },
+    { "decrypt", "turn an encrypted store back into a plain one (support)",
+      "Usage: agent decrypt\n"
+      "\n"
+      "Write the store back in clear (copy, verify, swap), for support\n"
+      "work. Needs its key. Anyone with the file can then read it.\n",
+      agent_cmd_decrypt },
+    { "key add", "add a passphrase or key file to an encrypted store",
+      "Usage: agent key add (--passphrase | --key-file FILE)\n"
+      "\n"
+      "Wrap the store's key for one more way in (needs a current one).\n"
+      "The new passphrase comes from AGENT_STORE_NEW_PASSPHRASE or is asked\n"
+      "twice at the prompt; adding a passphrase when there is one changes\n"
+      "it. A key file is made (mode 0600) when it does not exist and is\n"
+      "written to store.key_file.\n",
+      agent_cmd_key_add },
+    { "key remove", "remove the passphrase or the key file of a store",
+      "Usage: agent key remove (--passphrase | --key-file)\n"
+      "\n"
+      "Remove one way in; the last one cannot be removed.\n",
+      agent_cmd_key_remove },
+    { "key rotate", "give an encrypted store a new data key",
+      "Usage: agent key rotate\n"
+      "\n"
+      "Re-encrypt the store with a new random data key (copy, verify,\n"
+      "swap), wrapped the same ways as before: the configured key file,\n"
+      "and the passphrase (kept, or AGENT_STORE_NEW_PASSPHRASE). Old copies\n"
+      "of the store and its key ring stay readable with the old key: delete\n"
+      "them. Stop the daemon first.\n",
+      agent_cmd_key_rotate },
+    { "backup", "write an encrypted, compressed backup of the store",
+      "Usage: agent backup FILE [--key-file KEY]\n"
+      "\n"
+      "Write a consistent copy of the store (made while it is in use) to\n"
+      "FILE (mode 0600): compressed, and encrypted with AES-256-GCM in\n"
+      "authenticated chunks. The key: the store's own (an encrypted store;\n"
+      "the backup opens where its key ring and passphrase or key file\n"
+      "are), or with --key-file KEY the key file KEY (made, mode 0600, if\n"
+      "it does not exist): give that file to whoever restores it. A plain\n"
+      "store needs --key-file. Copy the store's .keys file too.\n",
+      agent_cmd_backup },
+    { "restore", "replace the store with a backup (all checked first)",
+      "Usage: agent restore FILE [--key-file KEY]\n"
+      "\n"
+      "Check the whole backup (key, every chunk, the store inside it), make\n"
+      "a verified copy beside the store (encrypted with the store's key when\n"
+      "the store is encrypted), then put it in place in one step. Nothing\n"
+      "is replaced when any check fails. Stop the daemon first.\n",
+      agent_cmd_restore },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n"
       "\n"

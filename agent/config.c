@@ -60,6 +60,12 @@ static const struct cfg_key keys[] = {
       "Path of the local SQLite store.", 0, 0 },
     { "store.synchronous", CFG_SYNC, "full", OFF(store_sync_full),
       "full: fsync every commit (safe on power loss); normal: faster.", 0, 0 },
+    { "store.key_file", CFG_STRING, "", OFF(store_key_file),
+      "Encrypted store: key file (mode 0600) that opens it; empty: none.",
+      0, 0 },
+    { "store.passphrase_file", CFG_STRING, "", OFF(store_passphrase_file),
+      "Encrypted store: file (0600) with the passphrase; empty: "
+      "$AGENT_STORE_PASSPHRASE or a prompt.", 0, 0 },
     { "log.level", CFG_LEVEL, "info", OFF(log_level),
       "error, warn, info or debug.", 0, 0 },
     { "log.file", CFG_STRING, "", OFF(log_file),

@@ -43,6 +43,8 @@ struct agent_config {
     /* [store] */
     char *store_path;        /* store.path                                */
     int store_sync_full;     /* store.synchronous: full (1) | normal (0)  */
+    char *store_key_file;    /* store.key_file: "" = none (encrypted store) */
+    char *store_passphrase_file; /* store.passphrase_file: "" = none       */
     /* One section per compiled-in connector ([121], [file], ...), in
      * registry order (config_sources.h). sources[i].values points into
      * src_values[i]; both are owned here and borrowed by the engine. */

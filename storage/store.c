@@ -9,6 +9,7 @@
  * was. Only then is WAL switched on and migrations applied.
  */
 #include "store_internal.h"
+#include "store_crypt.h"
 #include "store_migrations.h"
 
 #include "plat_alloc.h"
@@ -27,18 +28,33 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
+/* The encrypting VFS the store's files go through, or NULL. */
+static struct store_crypt *crypt_of(struct store *s)
+{
+    return s && s->crypt ? s->crypt : store_crypt_test_instance();
+}
+
+
 int store__damaged(struct store *s, const char *detail)
 {
     const char *path = s && s->path ? s->path : "(unknown)";
+    char why[160] = "";
     int rc;
 
+    /* An encrypted page that failed its check says which page. */
+    if (crypt_of(s) && store_crypt_last_failure(crypt_of(s), why + 2,
+                                                sizeof(why) - 2) &&
+        !strstr(detail, why + 2))
+        memcpy(why, ": ", 2);
+    else
+        why[0] = '\0';
     /* The message first: `detail` may be sqlite3_errmsg, which the
      * PRAGMA below replaces. */
-    rc = plat_err_set(ERR_CORRUPT, "store %s is damaged (%s): nothing more "
-                      "is written to it; restore a backup, or move the file "
-                      "away (keep it: changes not yet synced are only in "
-                      "it) and run `agent init` and `agent sync --now`",
-                      path, detail);
+    rc = plat_err_set(ERR_CORRUPT, "store %s is damaged (%s%s): nothing "
+                      "more is written to it; restore a backup, or move the "
+                      "file away (keep it: changes not yet synced are only "
+                      "in it) and run `agent init` and `agent sync --now`",
+                      path, detail, why);
     if (s && !s->damaged && s->db && !(s->flags & STORE_READONLY))
         /* SQLite itself now refuses every write on this connection,
          * whatever path it comes from (SQLITE_READONLY, mapped back to
@@ -72,8 +88,14 @@ int store__db_err(struct store *s, int rc, const char *what)
     if (rc == SQLITE_CANTOPEN_SYMLINK)
         return plat_err_set(ERR_IO, "store %s is a symbolic link: refusing "
                             "to follow it (give the real path)", path);
+    char why[160];
+
     switch (rc & 0xff) {
     case SQLITE_CORRUPT:
+        /* An encrypted page that failed its check: name the page. */
+        if (crypt_of(s) &&
+            store_crypt_last_failure(crypt_of(s), why, sizeof(why)))
+            return store__damaged(s, why);
         return store__damaged(s, msg);
     case SQLITE_NOTADB:
         return plat_err_set(ERR_CORRUPT,
@@ -809,8 +831,56 @@ static int kill_at_commit(void *unused)
     return 0;
 }
 
+/* Encryption: which key (the caller's, or a test key), and whether the
+ * file agrees. Registers the encrypting VFS in s->crypt. */
+static int open_crypt(struct store *s, const struct store_options *opt,
+                      const uint8_t *key)
+{
+    int kind = store_crypt_file_kind(s->path);
+
+    (void)opt;
+    if (!key && store_crypt_test_instance())
+        return PLAT_OK; /* tests: the default VFS encrypts everything */
+    if (!key && kind == STORE_FILE_ENCRYPTED)
+        return plat_err_set(ERR_AUTH, "store %s is encrypted and no key was "
+                            "given", s->path);
+    if (key && kind == STORE_FILE_PLAIN)
+        return plat_err_set(ERR_INVALID, "store %s is not encrypted (`agent "
+                            "encrypt` converts it)", s->path);
+    if (!key || kind == STORE_FILE_OTHER)
+        return PLAT_OK; /* SQLite says what is wrong with the file */
+    return store_crypt_create(&s->crypt, key);
+}
+
+/* A new encrypted file: room for the nonce and tag in every page, before
+ * SQLite writes the first one. */
+static int prepare_encrypted(struct store *s)
+{
+    int reserve = STORE_CRYPT_RESERVE, src;
+
+    src = sqlite3_exec(s->db, "PRAGMA page_size=4096", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return store__db_err(s, src, "set the page size");
+    src = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+                               &reserve);
+    if (src != SQLITE_OK)
+        return store__db_err(s, src, "reserve room for encryption");
+    return PLAT_OK;
+}
+
 int store_open(struct store **out, const char *path,
-               const struct store_options *opt_in)
+               const struct store_options *opt)
+{
+    return store_open_key(out, path, opt, NULL);
+}
+
+int store_encrypted(struct store *s)
+{
+    return s->crypt != NULL;
+}
+
+int store_open_key(struct store **out, const char *path,
+                   const struct store_options *opt_in, const uint8_t *key)
 {
     struct store_options opt = {0, 1, 0, 0};
     struct store *s = NULL;
@@ -869,7 +939,11 @@ int store_open(struct store **out, const char *path,
     else
         oflags |= SQLITE_OPEN_READWRITE |
                   ((opt.flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-    src = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    rc = open_crypt(s, &opt, key);
+    if (rc < 0)
+        goto done;
+    src = sqlite3_open_v2(path, &s->db, oflags,
+                          s->crypt ? store_crypt_vfs_name(s->crypt) : NULL);
     if (src != SQLITE_OK && s->db) /* SQLITE_CANTOPEN_SYMLINK, say */
         src = sqlite3_extended_errcode(s->db);
     if (src != SQLITE_OK) {
@@ -888,9 +962,30 @@ int store_open(struct store **out, const char *path,
                                     ? opt.busy_timeout_ms
                                     : STORE_BUSY_TIMEOUT_MS);
 
+    if (crypt_of(s) && store_crypt_file_kind(path) == STORE_FILE_MISSING) {
+        rc = prepare_encrypted(s);
+        if (rc < 0)
+            goto done;
+    }
     rc = check_file(s, &version);
+    if (rc == ERR_CORRUPT && crypt_of(s)) {
+        char why[160];
+        if (store_crypt_last_failure(crypt_of(s), why, sizeof(why)) &&
+            strncmp(why, "page 1 ", 7) == 0)
+            rc = plat_err_set(ERR_AUTH, "store %s cannot be read with this "
+                              "key (the wrong key, or page 1 is damaged)",
+                              path);
+    }
     if (rc < 0)
         goto done;
+    if (s->crypt) {
+        char why[160];
+        /* A WAL frame that failed its check ends the log there when SQLite
+         * recovers it (as a torn write would): say so. */
+        if (store_crypt_last_failure(s->crypt, why, sizeof(why)))
+            log_warn("store %s: %s; the changes from there on were dropped "
+                     "when the log was recovered", path, why);
+    }
     s->version = (int)version;
     if (s->version == 0 && !(opt.flags & STORE_CREATE)) {
         /* An empty file (a `touch`, an interrupted init) is not a store
@@ -963,11 +1058,20 @@ void store_close(struct store *s)
     if (s->db) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        if (sqlite3_close_v2(s->db) == SQLITE_OK && s->path &&
-            !(s->flags & STORE_READONLY) && !s->damaged &&
-            !s->check_cut_short && s->version > 0)
+        int closed = sqlite3_close(s->db) == SQLITE_OK;
+
+        if (!closed) {
+            /* A statement someone did not finalize keeps files open: let
+             * SQLite close them later, and keep their VFS alive for it
+             * (a leak, never a use after free). */
+            sqlite3_close_v2(s->db);
+            s->crypt = NULL;
+        }
+        if (closed && s->path && !(s->flags & STORE_READONLY) &&
+            !s->damaged && !s->check_cut_short && s->version > 0)
             write_seal(s->path, s->seal);
     }
+    store_crypt_destroy(s->crypt);
     plat_free(s->path);
     plat_free(s);
 }

@@ -59,8 +59,11 @@ struct store__fts_op {
 
 #define STORE__MAX_DEPTH 8 /* nested store__txn_begin calls */
 
+struct store_crypt;
+
 struct store {
     sqlite3 *db;
+    struct store_crypt *crypt; /* the encrypting VFS, NULL: plain store */
     char *path;
     int flags;            /* enum store_flags given to store_open */
     int version;          /* user_version after migrations */

@@ -8,6 +8,14 @@
  * knows is refused with ERR_VERSION and left untouched. The connection runs
  * in WAL mode with foreign keys on and a busy timeout.
  *
+ * Encryption (store_crypt.h): with a key (store_open_key) the store is opened through
+ * the encrypting VFS; a new file is created encrypted (page size 4096, 28
+ * reserved bytes). A plain file opened with a key is ERR_INVALID ("not
+ * encrypted"), an encrypted file opened without one is ERR_AUTH ("is
+ * encrypted"), and a key that does not open page 1 is ERR_AUTH. A page
+ * that fails its authentication check later is ERR_CORRUPT naming the
+ * page (the store counts as damaged, see below).
+ *
  * Errors (plat_err.h): ERR_NOTFOUND (no store file and STORE_CREATE not
  * given), ERR_CORRUPT (not a database / damaged / a SQLite file that is not
  * an agent store), ERR_VERSION, ERR_IO (file system: read-only, missing
@@ -67,6 +75,15 @@ int store_schema_version(void);
 int store_open(struct store **out, const char *path,
                const struct store_options *opt);
 void store_close(struct store *s);
+
+/* store_open of an encrypted store: `key` is its 32-byte data key
+ * (store_crypt.h; copied: the caller keeps and wipes its own). NULL is
+ * store_open. */
+int store_open_key(struct store **out, const char *path,
+                   const struct store_options *opt, const uint8_t *key);
+
+/* 1 when the store is encrypted. */
+int store_encrypted(struct store *s);
 
 /* The user_version of the open store. */
 int store_version(struct store *s);

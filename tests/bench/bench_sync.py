@@ -9,6 +9,9 @@ Prints, for 40,000 and 200,000 registrations:
 and a push of 1,000 offline registrations: time, HTTP requests.
 
 Usage: bench_sync.py AGENT_BIN [--sizes 40000,200000] [--no-gzip]
+                    [--encrypt] [--first-only]
+--encrypt: the store is encrypted (a key file), to compare with a plain one;
+--first-only: only the first sync and the incremental one of each size.
 Nothing here is a pass/fail test; it prints numbers to compare with the
 targets in the README.
 """
@@ -16,6 +19,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -102,6 +106,8 @@ def run_agent(agent, env, *args):
     getrusage()'s ru_maxrss of a child counts the memory of the forked
     Python process before exec (Linux keeps the larger high-water mark),
     which here holds a 100 MB response and would hide the agent's own."""
+    global LAST_CPU
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen([agent, "--json"] + list(args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -118,6 +124,10 @@ def run_agent(agent, env, *args):
     for r in readers:
         r.join()
     elapsed = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the agent alone (the fake is a child too, but not yet
+    # reaped): steadier than wall time on a loaded machine.
+    LAST_CPU = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     out, err = out[0], err[0]
     try:
         doc = json.loads(out) if out.strip() else None
@@ -132,16 +142,24 @@ def mb(n):
     return "%.2f MB" % (n / 1e6)
 
 
+ENCRYPT = False
+LAST_CPU = 0.0
+
+
 def bench_size(agent, size, gzip_on, payments=0, label=""):
     tmp = tempfile.mkdtemp(prefix="agent-bench.")
     fake = Fake(tmp, size, gzip_on, payments)
     try:
         env = dict(os.environ, AGENT_CONFIG=os.path.join(tmp, "agent.conf"),
                    AGENT_121_PASSWORD=PASSWORD)
+        crypt = (["--encrypt", "--key-file", os.path.join(tmp, "store.key")]
+                 if ENCRYPT else [])
         subprocess.run([agent, "init", "--server", fake.url, "--program",
                         "3", "--user", USER, "--store",
-                        os.path.join(tmp, "agent.db")], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+                        os.path.join(tmp, "agent.db")] + crypt, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        if ENCRYPT:
+            label += " encrypted"
         ref_t, json_bytes = unlimited_request_time(fake, 3)
         print("[%d registrations] one unlimited request (server time): "
               "%.2f s, %s of JSON" % (size, ref_t, mb(json_bytes)))
@@ -149,9 +167,9 @@ def bench_size(agent, size, gzip_on, payments=0, label=""):
         rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
         wire = doc.get("bytes_wire", 0) if doc else 0
         print("[%d registrations%s] first sync: %.2f s (%.2fx the unlimited "
-              "request), peak RSS %.1f MB, %s on the wire (%.1f%% of the "
-              "JSON), %s requests, exit %d" % (
-                  size, label, t, t / ref_t, rss / 1024.0, mb(wire),
+              "request), agent CPU %.2f s, peak RSS %.1f MB, %s on the wire "
+              "(%.1f%% of the JSON), %s requests, exit %d" % (
+                  size, label, t, t / ref_t, LAST_CPU, rss / 1024.0, mb(wire),
                   100.0 * wire / json_bytes if json_bytes else 0,
                   doc.get("requests") if doc else "?", rc))
 
@@ -214,10 +232,18 @@ def main():
     ap.add_argument("agent")
     ap.add_argument("--sizes", default="40000,200000")
     ap.add_argument("--no-gzip", action="store_true")
+    ap.add_argument("--encrypt", action="store_true")
+    ap.add_argument("--first-only", action="store_true")
     a = ap.parse_args()
-    first = True
+    global ENCRYPT
+    ENCRYPT = a.encrypt
+    first = not a.first_only
     for size in [int(x) for x in a.sizes.split(",")]:
         env, fake, tmp = bench_size(a.agent, size, not a.no_gzip)
+        if a.first_only:
+            fake.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+            continue
         try:
             if first:
                 bench_push(a.agent, env, fake, tmp)

@@ -25,6 +25,16 @@ VALID = ["fullName=Test Person A", "phoneNumber=31600000001",
          "programFspConfigurationName=Intersolve-voucher-paper"]
 
 
+def encrypt_args(directory):
+    """AGENT_TEST_ENCRYPT=1: the stores tests make are encrypted (with a
+    key file, so no test needs a passphrase), and the whole suite runs on
+    encrypted stores."""
+    if os.environ.get("AGENT_TEST_ENCRYPT") == "1":
+        return ["--encrypt", "--key-file", os.path.join(directory,
+                                                        "store.key")]
+    return []
+
+
 def _arg(a):
     # Bytes pass through untouched, so tests can send invalid UTF-8.
     return a if isinstance(a, bytes) else str(a)
@@ -44,8 +54,11 @@ class AgentTestCase(unittest.TestCase):
         self.db = os.path.join(self.dir, "agent.db")
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("AGENT_CONFIG", "AGENT_121_PASSWORD")}
+        if encrypt_args(self.dir):
+            # Also for the configs tests write themselves.
+            self.env["AGENT_STORE_KEY_FILE"] = encrypt_args(self.dir)[-1]
         self.ok("init", "--server", "http://127.0.0.1:9", "--program", "3",
-                "--user", "u", "--store", self.db)
+                "--user", "u", "--store", self.db, *encrypt_args(self.dir))
 
     def remove_dir(self):
         # Undo any chmod a test made so the directory can be removed.

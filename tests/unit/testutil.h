@@ -10,6 +10,7 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "store.h"
+#include "store_crypt.h"
 
 #include <sqlite3.h>
 
@@ -20,6 +21,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* AGENT_TEST_ENCRYPT=1: every store a test creates is encrypted (a fixed
+ * test key, store_crypt_set_test_key), so the whole suite runs on
+ * encrypted stores too. Runs before main in every binary including this. */
+__attribute__((constructor)) static void testutil_encrypt_from_env(void)
+{
+    static const uint8_t key[STORE_KEY_LEN] = "agent test key, not a secret!!!";
+    const char *v = getenv("AGENT_TEST_ENCRYPT");
+
+    if (v && strcmp(v, "1") == 0)
+        store_crypt_set_test_key(key);
+}
 
 /* A new directory /tmp/<prefix>-XXXXXX (allocated: free it with
  * testutil_tmpdir_remove, or plat_free after testutil_rmdir), or NULL. */

@@ -1,0 +1,423 @@
+/*
+ * test_store_crypt.c - the encrypted store (store_crypt.h, store_keys.h):
+ * no name or phone number in the store file or its WAL, search works, a
+ * flipped byte in any page is detected and named, the wrong key is
+ * refused with nothing touched, kill -9 during writes loses no committed
+ * row, and the key ring opens only with its passphrase or key file.
+ */
+#include "testlib.h"
+#include "testutil.h"
+
+#include "plat_alloc.h"
+#include "plat_err.h"
+#include "plat_fs.h"
+#include "plat_secure.h"
+#include "store.h"
+#include "store_crypt.h"
+#include "store_keys.h"
+#include "store_registrations.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const uint8_t key1[STORE_KEY_LEN] = "0123456789abcdef0123456789abcde";
+static const uint8_t key2[STORE_KEY_LEN] = "another key, 32 bytes long....";
+
+#define PEOPLE 300
+
+static void name_of(int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "Zebulon Quarterfield %04d", i);
+}
+
+static void phone_of(int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "+25479%06d", 424200 + i);
+}
+
+static int add_people(struct store *s, int from, int to)
+{
+    char name[64], phone[32];
+    int i, rc = PLAT_OK;
+
+    for (i = from; i < to && rc == PLAT_OK; i++) {
+        cJSON *f = cJSON_CreateObject();
+
+        name_of(i, name, sizeof(name));
+        phone_of(i, phone, sizeof(phone));
+        cJSON_AddStringToObject(f, "fullName", name);
+        cJSON_AddStringToObject(f, "phoneNumber", phone);
+        cJSON_AddStringToObject(f, "district", "north");
+        rc = store_reg_create(s, 3, f, NULL);
+        cJSON_Delete(f);
+    }
+    return rc;
+}
+
+static struct store *open_key(const char *path, const uint8_t *key, int flags)
+{
+    struct store_options opt = {flags, 1, 0, 0};
+    struct store *s = NULL;
+
+    if (store_open_key(&s, path, &opt, key) != PLAT_OK)
+        return NULL;
+    return s;
+}
+
+/* 1 if `needle` occurs in file `path`. */
+static int file_has(const char *path, const char *needle)
+{
+    size_t n = 0, k = strlen(needle), i;
+    char *data = NULL;
+    int found = 0;
+
+    if (plat_fs_read_file(path, 512u << 20, &data, &n) < 0) {
+        plat_err_clear();
+        return 0;
+    }
+    for (i = 0; i + k <= n && !found; i++)
+        found = memcmp(data + i, needle, k) == 0;
+    plat_free(data);
+    return found;
+}
+
+static int count_cb(const cJSON *reg, void *payload)
+{
+    (void)reg;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void test_no_personal_data_on_disk(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *wal = plat_asprintf("%s-wal", path);
+    char name[64], phone[32];
+    struct store *s;
+    int64_t n = 0;
+    int hits = 0, i;
+
+    s = open_key(path, key1, STORE_CREATE);
+    REQUIRE(s);
+    CHECK(store_encrypted(s));
+    REQUIRE(add_people(s, 0, PEOPLE) == PLAT_OK);
+    /* While open, the rows are in the WAL. */
+    CHECK(file_has(wal, "Quarterfield") == 0);
+    CHECK(file_has(wal, "+2547942") == 0);
+    CHECK(file_has(wal, "north") == 0);
+    CHECK_INT(store_reg_search(s, "quarterfield 0042", 0, count_cb, &hits),
+              PLAT_OK);
+    CHECK_INT(hits, 1);
+    hits = 0;
+    CHECK_INT(store_reg_search(s, "4242", 0, count_cb, &hits), PLAT_OK);
+    CHECK(hits >= 1);
+    store_close(s);
+
+    CHECK_INT(store_crypt_file_kind(path), STORE_FILE_ENCRYPTED);
+    for (i = 0; i < PEOPLE; i += 37) {
+        name_of(i, name, sizeof(name));
+        phone_of(i, phone, sizeof(phone));
+        CHECK(!file_has(path, name));
+        CHECK(!file_has(path, phone));
+    }
+    CHECK(!file_has(path, "Quarterfield"));
+    CHECK(!file_has(path, "registrations")); /* even the schema */
+
+    s = open_key(path, key1, 0);
+    REQUIRE(s);
+    CHECK_INT(store_reg_count(s, &n), PLAT_OK);
+    CHECK_INT(n, PEOPLE);
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
+    hits = 0;
+    CHECK_INT(store_reg_search(s, "Zebulon", 500, count_cb, &hits), PLAT_OK);
+    CHECK_INT(hits, PEOPLE);
+    store_close(s);
+    plat_free(wal);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    char *d = NULL;
+
+    if (plat_fs_read_file(path, 512u << 20, &d, n) < 0)
+        return NULL;
+    return d;
+}
+
+static void test_wrong_key_touches_nothing(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *wal = plat_asprintf("%s-wal", path);
+    struct store_options opt = {0, 1, 0, 0};
+    struct store *s;
+    char *before, *after;
+    size_t nb = 0, na = 0;
+
+    s = open_key(path, key1, STORE_CREATE);
+    REQUIRE(s);
+    REQUIRE(add_people(s, 0, 10) == PLAT_OK);
+    store_close(s);
+    before = slurp(path, &nb);
+    REQUIRE(before);
+
+    s = NULL;
+    CHECK_INT(store_open_key(&s, path, &opt, key2), ERR_AUTH);
+    CHECK(s == NULL);
+    CHECK(strstr(plat_err_msg(), "cannot be read with this key") != NULL);
+    CHECK_INT(store_open(&s, path, &opt), ERR_AUTH);
+    /* (Under AGENT_TEST_ENCRYPT the test key is tried, and is wrong.) */
+    CHECK(strstr(plat_err_msg(), store_crypt_test_instance()
+                                     ? "cannot be read with this key"
+                                     : "is encrypted") != NULL);
+    after = slurp(path, &na);
+    CHECK(after && na == nb && memcmp(before, after, nb) == 0);
+    CHECK(!plat_fs_exists(wal));
+    plat_free(before);
+    plat_free(after);
+    plat_free(wal);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+/* Flip one byte in every page in turn: each is found and named. */
+static void test_flipped_byte_in_any_page(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *seal = plat_asprintf("%s.sealed", path);
+    struct store *s;
+    size_t n = 0, pages, p;
+    char *orig;
+    int detected = 0, named = 0;
+
+    s = open_key(path, key1, STORE_CREATE);
+    REQUIRE(s);
+    REQUIRE(add_people(s, 0, 60) == PLAT_OK);
+    REQUIRE(sqlite3_exec(store_db(s), "VACUUM", NULL, NULL, NULL) ==
+            SQLITE_OK);
+    store_close(s);
+    orig = slurp(path, &n);
+    REQUIRE(orig && n % STORE_CRYPT_PAGE == 0);
+    pages = n / STORE_CRYPT_PAGE;
+    for (p = 0; p < pages; p++) {
+        /* A byte inside the page, past the clear header of page 1,
+         * different for each page (and, for some, in the tag). */
+        size_t at = p * STORE_CRYPT_PAGE + 100 +
+                    (p * 997) % (STORE_CRYPT_PAGE - 100);
+        char *copy = plat_malloc(n);
+        int rc;
+
+        REQUIRE(copy);
+        memcpy(copy, orig, n);
+        copy[at] ^= 0x20;
+        unlink(seal);
+        REQUIRE(plat_fs_write_atomic(path, copy, n, 0600) == PLAT_OK);
+        plat_free(copy);
+        s = open_key(path, key1, 0);
+        rc = s ? store_integrity_check(s) : plat_err_code();
+        if (rc == ERR_CORRUPT || rc == ERR_AUTH)
+            detected++;
+        else
+            fprintf(stderr, "page %zu: flip not detected (rc %d)\n", p + 1,
+                    rc);
+        if (strstr(plat_err_msg(), "page") != NULL)
+            named++;
+        store_close(s);
+    }
+    CHECK_INT(detected, (long long)pages);
+    CHECK_INT(named, (long long)pages);
+    /* The header of page 1 is clear but authenticated. */
+    {
+        char *copy = plat_malloc(n);
+        REQUIRE(copy);
+        memcpy(copy, orig, n);
+        copy[60] ^= 1; /* user_version */
+        unlink(seal);
+        REQUIRE(plat_fs_write_atomic(path, copy, n, 0600) == PLAT_OK);
+        plat_free(copy);
+        s = open_key(path, key1, 0);
+        CHECK(s == NULL);
+        store_close(s);
+    }
+    plat_free(orig);
+    plat_free(seal);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+/* kill -9 a writer in the middle of its commits: every commit it reported
+ * is there afterwards and the store passes integrity_check (the WAL,
+ * encrypted, is recovered). */
+static void test_kill9_loses_no_commit(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    struct store *s;
+    int fds[2], status, round;
+    int64_t n = 0;
+
+    s = open_key(path, key1, STORE_CREATE);
+    REQUIRE(s);
+    store_close(s);
+    for (round = 0; round < 3; round++) {
+        int reported = 0, got;
+        int64_t before = 0;
+        pid_t pid;
+
+        s = open_key(path, key1, 0);
+        REQUIRE(s);
+        CHECK_INT(store_reg_count(s, &before), PLAT_OK);
+        store_close(s);
+        REQUIRE(pipe(fds) == 0);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            struct store *w;
+            int i;
+
+            close(fds[0]);
+            w = open_key(path, key1, 0);
+            if (!w)
+                _exit(3);
+            for (i = 0;; i++) {
+                if (add_people(w, (int)before + i, (int)before + i + 1) < 0)
+                    _exit(4);
+                if (write(fds[1], "x", 1) != 1)
+                    _exit(5);
+            }
+        }
+        close(fds[1]);
+        /* Wait for some commits (more each round), then kill. */
+        while (reported < 150 + 100 * round &&
+               (got = (int)read(fds[0], &status, 1)) == 1)
+            reported++;
+        kill(pid, SIGKILL);
+        while (read(fds[0], &status, 1) == 1)
+            reported++; /* written before the kill landed */
+        close(fds[0]);
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status));
+
+        s = open_key(path, key1, 0);
+        REQUIRE(s);
+        CHECK_INT(store_integrity_check(s), PLAT_OK);
+        CHECK_INT(store_reg_count(s, &n), PLAT_OK);
+        CHECK(n >= before + reported);
+        CHECK(n <= before + reported + 1);
+        store_close(s);
+    }
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+/* A crash leaves committed rows in the WAL; a byte flipped in a frame
+ * there ends the log at that frame when it is recovered (as a torn write
+ * would): the store opens with the rows before it, consistent, never with
+ * the changed bytes. */
+static void test_flipped_byte_in_wal(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *copy = plat_asprintf("%s/c.db", dir);
+    char *wal = plat_asprintf("%s-wal", path);
+    char *cwal = plat_asprintf("%s-wal", copy);
+    struct store *s, *c;
+    char *data;
+    size_t n = 0;
+    int64_t rows = -1;
+
+    s = open_key(path, key1, STORE_CREATE);
+    REQUIRE(s);
+    REQUIRE(sqlite3_exec(store_db(s), "PRAGMA wal_checkpoint(TRUNCATE);"
+                         "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) ==
+            SQLITE_OK);
+    REQUIRE(add_people(s, 0, 50) == PLAT_OK);
+    /* The files as a crash would leave them (the connection still open). */
+    data = slurp(path, &n);
+    REQUIRE(data && plat_fs_write_atomic(copy, data, n, 0600) == PLAT_OK);
+    plat_free(data);
+    data = slurp(wal, &n);
+    REQUIRE(data && n > 32 + 40 * (24 + 4096));
+    data[32 + 30 * (24 + 4096) + 24 + 1000] ^= 4; /* frame 31's page */
+    REQUIRE(plat_fs_write_atomic(cwal, data, n, 0600) == PLAT_OK);
+    plat_free(data);
+    store_close(s);
+
+    c = open_key(copy, key1, 0);
+    if (!c)
+        fprintf(stderr, "open: %s\n", plat_err_msg());
+    REQUIRE(c);
+    CHECK_INT(store_integrity_check(c), PLAT_OK);
+    CHECK_INT(store_reg_count(c, &rows), PLAT_OK);
+    CHECK(rows >= 0 && rows < 50);
+    store_close(c);
+    plat_free(cwal);
+    plat_free(wal);
+    plat_free(copy);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+static void test_key_ring(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *kf = plat_asprintf("%s/store.key", dir);
+    char *kf2 = plat_asprintf("%s/other.key", dir);
+    uint8_t key[STORE_KEY_LEN], got[STORE_KEY_LEN];
+    struct store_keys *k = NULL, *l = NULL;
+    unsigned mode = 0;
+
+    store_keys_set_test_iterations(2000);
+    REQUIRE(store_keys_new(&k, key) == PLAT_OK);
+    CHECK_INT(store_keys_add_passphrase(k, key, "correct horse", 13),
+              PLAT_OK);
+    CHECK_INT(store_keys_add_keyfile(k, key, kf), PLAT_OK);
+    CHECK_INT(plat_fs_mode(kf, &mode), PLAT_OK);
+    CHECK_INT(mode, 0600);
+    CHECK_INT(store_keys_save(k, path), PLAT_OK);
+    store_keys_free(k);
+
+    REQUIRE(store_keys_load(path, &l) == PLAT_OK);
+    CHECK_INT(store_keys_unlock_passphrase(l, "correct horse", 13, got),
+              PLAT_OK);
+    CHECK(memcmp(got, key, sizeof(key)) == 0);
+    memset(got, 0, sizeof(got));
+    CHECK_INT(store_keys_unlock_keyfile(l, kf, got), PLAT_OK);
+    CHECK(memcmp(got, key, sizeof(key)) == 0);
+    CHECK_INT(store_keys_unlock_passphrase(l, "correct horsE", 13, got),
+              ERR_AUTH);
+    CHECK(strstr(plat_err_msg(), "wrong passphrase") != NULL);
+    CHECK_INT(store_keys_make_keyfile(kf2), PLAT_OK);
+    CHECK_INT(store_keys_unlock_keyfile(l, kf2, got), ERR_AUTH);
+    chmod(kf, 0644);
+    CHECK_INT(store_keys_unlock_keyfile(l, kf, got), ERR_INVALID);
+    CHECK(strstr(plat_err_msg(), "chmod 600") != NULL);
+    chmod(kf, 0600);
+    CHECK_INT(store_keys_remove(l, STORE_WRAP_PASSPHRASE), PLAT_OK);
+    CHECK_INT(store_keys_remove(l, STORE_WRAP_KEYFILE), ERR_INVALID);
+    CHECK_INT(store_keys_unlock_passphrase(l, "correct horse", 13, got),
+              ERR_NOTFOUND);
+    store_keys_free(l);
+    plat_wipe(key, sizeof(key));
+    store_keys_set_test_iterations(0);
+    plat_free(kf);
+    plat_free(kf2);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
+TEST_MAIN(TEST(test_no_personal_data_on_disk),
+          TEST(test_wrong_key_touches_nothing),
+          TEST(test_flipped_byte_in_any_page),
+          TEST(test_kill9_loses_no_commit),
+          TEST(test_flipped_byte_in_wal),
+          TEST(test_key_ring))
