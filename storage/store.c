@@ -751,7 +751,7 @@ static int set_pragmas(struct store *s, const struct store_options *opt)
     rc = exec_sql(s, "PRAGMA temp_store=MEMORY", "set temp_store");
     if (rc < 0)
         return rc;
-    rc = exec_sql(s, "PRAGMA cache_size=-12288", "set the cache size");
+    rc = exec_sql(s, "PRAGMA cache_size=-2048", "set the cache size");
     if (rc < 0)
         return rc;
     return exec_sql(s, "PRAGMA wal_autocheckpoint=4000", "set the WAL size");

@@ -47,6 +47,9 @@ struct walk {
     int64_t last_seen;        /* last id received                      */
     cJSON *rows;              /* received, not yet committed           */
     int64_t *ids;             /* their ids, ascending                  */
+    struct plat_buf text;     /* their texts as received, one after the
+                                 other (stored as is, not re-printed) */
+    size_t *ends;             /* where each text ends in `text`        */
     size_t n_rows;
     int64_t window_rows;      /* records of the current window         */
     int64_t limit;            /* records asked for in this window      */
@@ -63,6 +66,7 @@ static void walk_drop(struct walk *w)
     cJSON_Delete(w->rows);
     w->rows = NULL;
     w->n_rows = 0;
+    plat_buf_reset(&w->text);
 }
 
 /* Commit the received rows with the checkpoint. */
@@ -71,6 +75,7 @@ static int walk_flush(struct walk *w)
     struct sync_ctx *s = w->c->ctx;
     const cJSON *rec;
     int64_t gone = 0;
+    size_t i = 0, start = 0;
     int rc;
 
     if (w->n_rows == 0)
@@ -78,8 +83,14 @@ static int walk_flush(struct walk *w)
     rc = sync_batch_begin(s);
     if (rc < 0)
         return rc;
-    for (rec = w->rows->child; rec && rc == PLAT_OK; rec = rec->next)
-        rc = sync_put_registration(s, rec);
+    for (rec = w->rows->child; rec && rc == PLAT_OK; rec = rec->next) {
+        size_t len = w->ends[i] - start;
+
+        rc = sync_put_registration_text(s, rec,
+                                        len ? w->text.data + start : NULL,
+                                        len);
+        start = w->ends[i++];
+    }
     /* On a first pull nothing was stored before, so this costs nothing;
      * on a reconcile it only looks at the ids the store already had. */
     if (rc == PLAT_OK && w->committed < w->known_max)
@@ -143,7 +154,15 @@ static int walk_record(void *payload, cJSON *rec)
                                 "registrations");
         }
     }
+    rc = w->c->rec_text ? plat_buf_append(&w->text, w->c->rec_text,
+                                          w->c->rec_len)
+                        : PLAT_OK;
+    if (rc < 0) {
+        cJSON_Delete(rec);
+        return rc;
+    }
     cJSON_AddItemToArray(w->rows, rec);
+    w->ends[w->n_rows] = w->text.len;
     w->ids[w->n_rows++] = v;
     w->last_seen = v;
     w->window_rows++;
@@ -181,12 +200,18 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     w.batch = (size_t)c121_batch(c);
     w.committed = from_id;
     w.ids = plat_malloc(w.batch * sizeof(*w.ids));
+    w.ends = plat_malloc(w.batch * sizeof(*w.ends));
     plat_buf_init(&path, 0);
-    if (!w.ids)
+    plat_buf_init(&w.text, 0);
+    if (!w.ids || !w.ends) {
+        plat_free(w.ids);
+        plat_free(w.ends);
         return ERR_NOMEM;
+    }
     rc = sync_max_server_id(c->ctx, w.program_id, &w.known_max);
     if (rc < 0) {
         plat_free(w.ids);
+        plat_free(w.ends);
         return rc;
     }
     for (;;) {
@@ -253,6 +278,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         log_info("121: %lld registrations are no longer on the server, "
                  "marked deleted", (long long)w.gone);
     plat_free(w.ids);
+    plat_free(w.ends);
+    plat_buf_dispose(&w.text);
     plat_buf_dispose(&path);
     return rc;
 }
