@@ -63,8 +63,45 @@ qemu-aarch64-static -L /usr/aarch64-linux-gnu "$B/agent/agent" --version
 echo "== tests under qemu-aarch64"
 LABEL="unit"
 [ "$ALL" -eq 1 ] && LABEL="unit|cli"
+# qemu-user 7.2 (Debian 12) hangs in the child of fork() of a dynamically
+# linked program on some host kernels (seen on 6.18: the child spins
+# forever; a static one works). Probe it; if it hangs, leave out the unit
+# tests that fork (lock holders, the fake servers they start, the
+# allocation-failure runs) and say so. The CLI tests start their fakes
+# from Python, natively, and are not affected.
+EXCLUDE=""
+PROBE=$(mktemp -d)
+cat > "$PROBE/fork.c" <<'C'
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) { pid_t p = fork(); int st = 1;
+  if (p == 0) _exit(0);
+  return p > 0 && waitpid(p, &st, 0) == p && st == 0 ? 0 : 1; }
+C
+aarch64-linux-gnu-gcc -o "$PROBE/fork" "$PROBE/fork.c"
+# In its own session, so that a spinning child can be killed with it.
+setsid qemu-aarch64-static -L /usr/aarch64-linux-gnu "$PROBE/fork" &
+QPID=$!
+i=0
+while kill -0 "$QPID" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 1; i=$((i + 1)); done
+FORK_OK=1
+if kill -0 "$QPID" 2>/dev/null; then
+    kill -9 -- "-$QPID" 2>/dev/null || true
+    FORK_OK=0
+fi
+wait "$QPID" || FORK_OK=0
+if [ "$FORK_OK" -eq 0 ]; then
+    EXCLUDE="^(test_platform|test_store|test_platform_safety|test_cli_oom|test_http|test_c121_pull|test_c121_push|cli_daemon|cli_daemon_busy|cli_crash)$"
+    echo "arm64: qemu-user hangs after fork() on this kernel ($(uname -r));" \
+         "skipping the tests that fork: $EXCLUDE"
+fi
+rm -rf "$PROBE"
 # Emulation is 5-20x slower: more time per test, fewer at once.
-ctest --test-dir "$B" --output-on-failure -j2 -L "$LABEL" --timeout 900
+if [ -n "$EXCLUDE" ]; then
+    ctest --test-dir "$B" --output-on-failure -j2 -L "$LABEL" -E "$EXCLUDE" --timeout 900
+else
+    ctest --test-dir "$B" --output-on-failure -j2 -L "$LABEL" --timeout 900
+fi
 
 if [ "$DEB" -eq 1 ]; then
     echo "== arm64 package"

@@ -207,9 +207,16 @@ class LinkEmu:
                 self.cuts += 1
         for pair in conns:
             for s in pair:
+                # shutdown() first: close() alone does not wake the pipe
+                # threads blocked in recv() on it, and no RST would leave
+                # (the agent would only notice after low_speed_time_s).
                 try:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  struct.pack("ii", 1, 0))
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                try:
                     s.close()
                 except OSError:
                     pass
