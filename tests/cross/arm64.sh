@@ -86,7 +86,7 @@ i=0
 while kill -0 "$QPID" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 1; i=$((i + 1)); done
 FORK_OK=1
 if kill -0 "$QPID" 2>/dev/null; then
-    kill -9 -- "-$QPID" 2>/dev/null || true
+    kill -9 "-$QPID" 2>/dev/null || true
     FORK_OK=0
 fi
 wait "$QPID" || FORK_OK=0
