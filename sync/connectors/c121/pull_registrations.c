@@ -119,6 +119,18 @@ static int walk_flush(struct walk *w)
     return PLAT_OK;
 }
 
+/* Whether a record's text can be stored as received: no control
+ * characters at all (cJSON accepts them raw inside strings, a NUL would
+ * cut the stored text short, and SQLite's json functions refuse them), so
+ * a text with one is printed again from its tree, escaped. */
+static int plain_text(const char *t, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)t[i] < 0x20)
+            return 0;
+    return 1;
+}
+
 static int walk_record(void *payload, cJSON *rec)
 {
     struct walk *w = payload;
@@ -149,7 +161,7 @@ static int walk_record(void *payload, cJSON *rec)
                             "order (id %lld after %lld)", (long long)v,
                             (long long)w->last_seen);
     }
-    if (w->c->rec_text) {
+    if (w->c->rec_text && plain_text(w->c->rec_text, w->c->rec_len)) {
         rc = plat_buf_append(&w->text, w->c->rec_text, w->c->rec_len);
     } else {
         char *t = cJSON_PrintUnformatted(rec);
