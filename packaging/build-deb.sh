@@ -15,10 +15,13 @@ arm64)
 *) echo "build-deb.sh: unknown architecture $ARCH" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
-cmake -S . -B "$B" $TC -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+LAUNCHER=""
+command -v ccache >/dev/null 2>&1 && LAUNCHER="-DCMAKE_C_COMPILER_LAUNCHER=ccache"
+# shellcheck disable=SC2086
+cmake -S . -B "$B" $TC $LAUNCHER -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$B" -j"$(nproc 2>/dev/null || echo 2)" --target agent agent_man
 (cd "$B" && cpack -G DEB >/dev/null)
 ls -l "$B"/*.deb
-dpkg-deb --info "$B"/*.deb | sed -n '/Package:/,/Description:/p'
+dpkg-deb -f "$B"/*.deb Package Version Architecture Depends
 dpkg-deb --contents "$B"/*.deb

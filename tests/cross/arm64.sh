@@ -6,7 +6,7 @@
 #
 # Usage: sh tests/cross/arm64.sh [--all] [--deb] [--if-available]
 #   --all           also the CLI tests (ctest label cli), not only unit tests
-#   --deb           also build the arm64 .deb (cpack) into build-arm64/
+#   --deb           also build the arm64 .deb (packaging/build-deb.sh arm64)
 #   --if-available  exit 0 with a "skipped" line when the cross toolchain is
 #                   missing and cannot be installed (not root)
 # As root it installs what it needs: dpkg --add-architecture arm64,
@@ -105,5 +105,5 @@ fi
 
 if [ "$DEB" -eq 1 ]; then
     echo "== arm64 package"
-    (cd "$B" && cpack -G DEB)
+    sh packaging/build-deb.sh arm64
 fi
