@@ -47,14 +47,9 @@ def start_fake(size):
         prefix="bench-links-fake-")
 
 
-def agent_env(tmp, url, window=None, batch=None):
+def init_store(agent, tmp, url, window=None, batch=None):
     env = dict(os.environ, AGENT_CONFIG=os.path.join(tmp, "agent.conf"),
                AGENT_121_PASSWORD=PASSWORD)
-    return env
-
-
-def init_store(agent, tmp, url, window=None, batch=None):
-    env = agent_env(tmp, url)
     subprocess.run([agent, "init", "--force", "--server", url, "--program",
                     "3", "--user", USER, "--store",
                     os.path.join(tmp, "agent.db")], env=env, check=True,
@@ -75,10 +70,6 @@ def set_conf(tmp, **keys):
                 lines[i] = "%s = %s" % (k, v)
     with open(path, "w") as f:
         f.write("\n".join(lines))
-
-
-def set_url(tmp, url):
-    set_conf(tmp, url=url)
 
 
 def run_sync(agent, env, *extra):
