@@ -767,16 +767,16 @@ static int set_pragmas(struct store *s, const struct store_options *opt)
      * - temp_store=MEMORY: a write inside a caller's transaction runs in a
      *   savepoint, whose statement journal (a copy of each page it
      *   changes) otherwise spills to a temporary file: 30 writes a row.
-     * - cache_size 12 MiB: the hot pages of 40,000 registrations (indexes,
-     *   the search index, the tail of the table) fit, while a first pull
-     *   keeps its peak RSS near 30 MB (32 MiB made it 50 MB and was no
-     *   faster; tests/bench/bench_sync.py).
+     * - cache_size 2 MiB: a first pull appends in id order, so a bigger
+     *   cache only holds pages it will not read again; 12 MiB was no
+     *   faster and put the peak RSS of a first pull at 29 MB instead of
+     *   16 MB (tests/bench/bench_sync.py; a Pi has little memory).
      * - wal_autocheckpoint 4000 pages (16 MiB of WAL): fewer checkpoints,
      *   each with its fsyncs, when batches rewrite the same index pages. */
     rc = exec_sql(s, "PRAGMA temp_store=MEMORY", "set temp_store");
     if (rc < 0)
         return rc;
-    rc = exec_sql(s, "PRAGMA cache_size=-12288", "set the cache size");
+    rc = exec_sql(s, "PRAGMA cache_size=-2048", "set the cache size");
     if (rc < 0)
         return rc;
     return exec_sql(s, "PRAGMA wal_autocheckpoint=4000", "set the WAL size");

@@ -809,6 +809,12 @@ static int find_row(struct store *s, const char *ref, int *found_out,
 
 int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
 {
+    return store_reg_put_server_text(s, server_reg, NULL, 0);
+}
+
+int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
+                              const char *text, size_t text_len)
+{
     struct reg_row old = {0, 0, NULL, NULL, NULL};
     sqlite3_stmt *st = NULL;
     const cJSON *ref_item, *prog, *id, *created;
@@ -842,7 +848,15 @@ int store_reg_put_server(struct store *s, const struct cJSON *server_reg)
     }
     created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
 
-    server_text = store__json_print(server_reg);
+    if (text) {
+        server_text = cJSON_malloc(text_len + 1);
+        if (server_text) {
+            memcpy(server_text, text, text_len);
+            server_text[text_len] = '\0';
+        }
+    } else {
+        server_text = store__json_print(server_reg);
+    }
     if (!server_text) {
         rc = plat_err_set(ERR_NOMEM, "out of memory storing registration %s",
                           ref);

@@ -302,6 +302,14 @@ int sync_put_registration(struct sync_ctx *ctx, const cJSON *reg)
     return rc < 0 ? rc : store_reg_put_server(ctx->store, reg);
 }
 
+int sync_put_registration_text(struct sync_ctx *ctx, const cJSON *reg,
+                               const char *text, size_t len)
+{
+    int rc = grow(ctx, (int64_t)len);
+
+    return rc < 0 ? rc : store_reg_put_server_text(ctx->store, reg, text, len);
+}
+
 int sync_put_registrations(struct sync_ctx *ctx, const cJSON *regs)
 {
     int rc = grow(ctx, json_size(regs));

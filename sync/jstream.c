@@ -45,6 +45,12 @@ struct sync_jstream {
 
     struct plat_buf record; /* the record being collected */
     int in_record;
+    /* The record's bytes are copied span by span, not byte by byte: the
+     * part of the current chunk from span_start up to the byte at pos is
+     * not in `record` yet. */
+    const char *chunk;
+    size_t pos;
+    size_t span_start;
 };
 
 int sync_jstream_create(struct sync_jstream **out, const char *array_key,
@@ -96,10 +102,31 @@ static int is_wanted_array(const struct sync_jstream *js)
            strcmp(js->last_key, js->array_key) == 0;
 }
 
-static int emit_record(struct sync_jstream *js)
+/* Copy the current chunk's record bytes before `end` into `record`. */
+static int flush_span(struct sync_jstream *js, size_t end)
+{
+    int rc = PLAT_OK;
+
+    if (end > js->span_start)
+        rc = plat_buf_append(&js->record, js->chunk + js->span_start,
+                             end - js->span_start);
+    js->span_start = end;
+    if (rc == ERR_TOOLARGE)
+        return plat_err_set(ERR_TOOLARGE, "a record from the server is "
+                            "larger than %zu bytes", js->max_record);
+    return rc;
+}
+
+/* The record ends before `end` (the current byte included or not). */
+static int emit_record(struct sync_jstream *js, size_t end)
 {
     int rc;
 
+    rc = flush_span(js, end);
+    if (rc < 0) {
+        plat_buf_reset(&js->record);
+        return rc;
+    }
     js->in_record = 0;
     js->count++;
     rc = js->cb(js->payload, js->record.data ? js->record.data : "",
@@ -111,15 +138,6 @@ static int emit_record(struct sync_jstream *js)
 static int step(struct sync_jstream *js, char c)
 {
     int rc;
-
-    if (js->in_record) {
-        rc = plat_buf_append(&js->record, &c, 1);
-        if (rc == ERR_TOOLARGE)
-            return plat_err_set(ERR_TOOLARGE, "a record from the server is "
-                                "larger than %zu bytes", js->max_record);
-        if (rc < 0)
-            return rc;
-    }
 
     if (js->in_string) {
         if (js->escaped) {
@@ -149,9 +167,7 @@ static int step(struct sync_jstream *js, char c)
             !js->in_record) {
             /* A string element of the wanted array. */
             js->in_record = 1;
-            rc = plat_buf_append(&js->record, &c, 1);
-            if (rc < 0)
-                return rc;
+            js->span_start = js->pos;
         }
         /* A string directly inside the top-level object, where a key is
          * expected, is a key: remember it to find "data". */
@@ -181,9 +197,7 @@ static int step(struct sync_jstream *js, char c)
                    !js->in_record) {
             /* An element of the wanted array begins. */
             js->in_record = 1;
-            rc = plat_buf_append(&js->record, &c, 1);
-            if (rc < 0)
-                return rc;
+            js->span_start = js->pos;
         }
         js->stack[js->depth++] = c;
         if (js->depth == 1 && c == '{')
@@ -196,16 +210,15 @@ static int step(struct sync_jstream *js, char c)
             return malformed(js, "unbalanced brackets");
         if (js->array_depth && js->depth == js->array_depth &&
             js->in_record) {
-            /* A scalar element ended with the array: drop the ']'. */
-            js->record.data[--js->record.len] = '\0';
-            rc = emit_record(js);
+            /* A scalar element ended with the array: without the ']'. */
+            rc = emit_record(js, js->pos);
             if (rc != 0)
                 return rc;
         }
         js->depth--;
         if (js->array_depth && js->depth == js->array_depth &&
             js->in_record)
-            return emit_record(js);
+            return emit_record(js, js->pos + 1);
         if (js->array_depth && js->depth == js->array_depth - 1)
             js->array_depth = 0; /* the wanted array closed */
         if (js->depth == 0)
@@ -216,9 +229,8 @@ static int step(struct sync_jstream *js, char c)
             js->expect_key = 1;
         if (js->array_depth && js->depth == js->array_depth &&
             js->in_record) {
-            /* A scalar element ended: drop the ','. */
-            js->record.data[--js->record.len] = '\0';
-            return emit_record(js);
+            /* A scalar element ended: without the ','. */
+            return emit_record(js, js->pos);
         }
         break;
     default:
@@ -229,9 +241,7 @@ static int step(struct sync_jstream *js, char c)
         if (js->array_depth && js->depth == js->array_depth &&
             !js->in_record) {
             js->in_record = 1;
-            rc = plat_buf_append(&js->record, &c, 1);
-            if (rc < 0)
-                return rc;
+            js->span_start = js->pos;
         }
         break;
     }
@@ -242,13 +252,32 @@ static int step(struct sync_jstream *js, char c)
 
 int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        int rc = step(js, data[i]);
+    int rc = PLAT_OK;
+
+    js->chunk = data;
+    js->span_start = 0; /* a record that goes on continues at byte 0 */
+    for (js->pos = 0; js->pos < len; js->pos++) {
+        if (js->in_string && !js->escaped && !js->capturing_key) {
+            /* Most bytes are inside strings: skip to the next quote or
+             * backslash. */
+            size_t j = js->pos;
+
+            while (j < len && data[j] != '"' && data[j] != '\\')
+                j++;
+            js->offset += (int64_t)(j - js->pos);
+            js->pos = j;
+            if (j == len)
+                break;
+        }
+        rc = step(js, data[js->pos]);
         if (rc != 0)
-            return rc;
+            break;
         js->offset++;
     }
-    return PLAT_OK;
+    if (rc == 0 && js->in_record)
+        rc = flush_span(js, len);
+    js->chunk = NULL;
+    return rc;
 }
 
 int sync_jstream_finish(struct sync_jstream *js)

@@ -28,6 +28,7 @@
 #ifndef STORE_REGISTRATIONS_H
 #define STORE_REGISTRATIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -134,6 +135,13 @@ int store_reg_get(struct store *s, const char *ref, struct cJSON **out);
  * rows. ERR_INVALID for a malformed object, ERR_CONFLICT if its 121 id is
  * stored under another referenceId. */
 int store_reg_put_server(struct store *s, const struct cJSON *server_reg);
+
+/* store_reg_put_server with `text` (len bytes, no NUL), the JSON text that
+ * `server_reg` was parsed from, stored as the server copy as received
+ * instead of printing `server_reg` again (a first pull's main CPU cost
+ * after parsing). text NULL: print it. */
+int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
+                              const char *text, size_t len);
 
 /* store_reg_put_server for each object of the JSON array `regs`, all in
  * one transaction (or the caller's): all are stored or none. */

@@ -126,6 +126,10 @@ int sync_put_templates(struct sync_ctx *ctx, int program_id,
  * referenceId. */
 int sync_put_registration(struct sync_ctx *ctx, const struct cJSON *reg);
 int sync_put_registrations(struct sync_ctx *ctx, const struct cJSON *regs);
+/* sync_put_registration with the JSON text `reg` was parsed from (len
+ * bytes, no NUL), stored as received instead of printed again. */
+int sync_put_registration_text(struct sync_ctx *ctx, const struct cJSON *reg,
+                               const char *text, size_t len);
 
 /* Set fields of a stored server copy (changes: field -> JSON value, as the
  * source types them). ERR_NOTFOUND when `ref` has no server copy. */

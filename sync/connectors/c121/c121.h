@@ -33,6 +33,8 @@ struct c121 {
     char prefix[64];          /* "/api/programs/<id>"                   */
     char user[256];           /* our 121 user, to tell our events apart */
     int64_t pulled, events;   /* what this cycle counted so far         */
+    const char *rec_text;     /* during a c121_record_fn call: the text  */
+    size_t rec_len;           /* the record was parsed from; else NULL   */
 };
 
 /* The source's name: cursors and state keys of existing stores use it. */

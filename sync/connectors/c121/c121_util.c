@@ -137,6 +137,7 @@ static int looks_html(const char *data, size_t len)
 /* ---- streamed GET ------------------------------------------------------- */
 
 struct records {
+    struct c121 *c;
     struct sync_jstream *js;
     const char *what;
     const char *label;
@@ -149,6 +150,7 @@ static int on_record(void *payload, const char *json, size_t len)
 {
     struct records *r = payload;
     cJSON *rec;
+    int rc;
 
     /* cJSON would end the string at the NUL: a value cut short, stored
      * as if whole. */
@@ -159,7 +161,12 @@ static int on_record(void *payload, const char *json, size_t len)
     rec = cJSON_ParseWithLength(json, len);
     if (!rec)
         return plat_err_set(ERR_INVALID, "malformed %s from server", r->what);
-    return r->fn(r->payload, rec);
+    r->c->rec_text = json;
+    r->c->rec_len = len;
+    rc = r->fn(r->payload, rec);
+    r->c->rec_text = NULL;
+    r->c->rec_len = 0;
+    return rc;
 }
 
 static int on_data(void *payload, const char *data, size_t len)
@@ -187,7 +194,7 @@ int c121_get_records(struct c121 *c, const char *path, const char *key,
                      long *status_out)
 {
     struct sync_http_response resp;
-    struct records r = {NULL, what, NULL, 0, fn, payload};
+    struct records r = {c, NULL, what, NULL, 0, fn, payload};
     char label[160];
     int rc;
 
