@@ -315,6 +315,7 @@ const struct agent_cmd agent_commands[] = {
       agent_cmd_sync },
     { "daemon", "sync in the background, by itself when the link returns",
       "Usage: agent daemon [--interval S] [--probe-interval S] [--detach]\n"
+      "                    [--serve [--listen HOST:PORT]]\n"
       "\n"
       "Run in the foreground (for systemd: Type=notify) and sync with the\n"
       "enabled sources every daemon.interval_s seconds (with jitter). When\n"
@@ -330,12 +331,12 @@ const struct agent_cmd agent_commands[] = {
       "  --probe-interval S   seconds between probes while offline\n"
       "  --detach             run in the background; print its pid once\n"
       "                       it is ready\n"
+      "  --serve              also answer the 121 API and the dashboard\n"
+      "                       (as `agent serve`)\n"
+      "  --listen HOST:PORT   with --serve (default: serve.listen)\n"
       "\n"
       "Example:\n"
       "  agent daemon --interval 900\n",
-      "  --serve              also answer the 121 API and the dashboard\n"
-      "                       (as `agent serve`)\n"
-      "  --listen HOST:PORT   with --serve (default: serve.listen)\n",
       agent_cmd_daemon },
     { "serve", "answer the 121 API and a dashboard from the local store",
       "Usage: agent serve [--listen HOST:PORT]\n"

@@ -62,6 +62,7 @@ struct sync_http {
     int session, in_login;
     sync_http_error_text_fn error_text;
     size_t max_response, max_response_default;
+    int fake_max_attempts;
     int max_attempts;
     char *cookie_name[FAKE_MAX_COOKIES];
     char *cookie_value[FAKE_MAX_COOKIES];
@@ -297,6 +298,17 @@ size_t sync_http_set_max_response(struct sync_http *h, size_t cap)
     size_t old = h->max_response;
 
     h->max_response = cap ? cap : h->max_response_default;
+    return old;
+}
+
+/* The fake answers from its script and never retries: only the value is
+ * kept, as the real client keeps it. */
+int sync_http_set_max_attempts(struct sync_http *h, int attempts)
+{
+    int old = h->fake_max_attempts;
+
+    if (attempts > 0)
+        h->fake_max_attempts = attempts;
     return old;
 }
 

@@ -216,6 +216,8 @@ static int get_window(struct c121 *c, const char *path, int limit,
                           NULL);
     sync_http_set_max_response(c->http, cap);
     return rc;
+}
+
 /* The registrations above `from_id` as 121 counts them (limit=0 answers
  * the paging meta only). It costs one request (about 1.5 s on the real
  * server for a large program, like any registrations request), so it is
