@@ -148,17 +148,22 @@ def main(argv=None):
                 cmd.append(flag)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
 
+    interrupted = []
+
     def stop(*_):
+        # The workers stop their fakes; the summary below covers the runs
+        # that finished.
+        interrupted.append(1)
         for p in procs:
             if p.poll() is None:
                 p.terminate()
-        sys.exit(1)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     totals = {k: 0 for k in KEYS}
     runs = failed = kills = restarts = ops = 0
     seconds = []
     failures = []
+    seen_seeds = set()
     import selectors
     sel = selectors.DefaultSelector()
     for p in procs:
@@ -171,8 +176,12 @@ def main(argv=None):
                 sel.unregister(key.fileobj)
                 open_ -= 1
                 continue
-            r = json.loads(line)
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue  # a worker cut off mid-line
             runs += 1
+            seen_seeds.add(r["seed"])
             kills += r["kills"]
             restarts += r["restarts"]
             ops += r["ops"]
@@ -199,13 +208,18 @@ def main(argv=None):
     wall = time.monotonic() - t0
     if not opts.keep:
         shutil.rmtree(root, ignore_errors=True)
-    if runs != opts.runs or any(rcs):
+    if interrupted:
+        print("faults: interrupted after %d of %d runs" % (runs, opts.runs))
+        failed += 1
+    elif runs != opts.runs or any(rcs):
         print("faults: %d of %d runs reported; worker exit codes %s" % (runs, opts.runs, rcs))
         failed += 1
     mean = sum(seconds) / len(seconds) if seconds else 0.0
-    print("seeds %d..%d, %d jobs, %.1f s wall, %.3f s per run (mean of a worker), "
+    done_seeds = sorted(seen_seeds)
+    print("seeds %d..%d (%d done), %d jobs, %.1f s wall, %.3f s per run (mean of a worker), "
           "%d confirmed offline writes, %d kill -9, %d server restarts, %d failing runs%s"
-          % (opts.seed, opts.seed + opts.runs - 1, jobs, wall, mean, ops, kills, restarts,
+          % (opts.seed, opts.seed + opts.runs - 1, len(done_seeds), jobs, wall, mean, ops, kills,
+             restarts,
              failed, (": seeds " + " ".join(map(str, failures[:20]))) if failures else ""))
     print("other invariants: %d overwritten without a conflict, %d local view != server, "
           "%d other" % (totals["overwritten"], totals["view"], totals["other"]))

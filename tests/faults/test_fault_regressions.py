@@ -167,6 +167,27 @@ class Regressions(unittest.TestCase):
         self.assertEqual(self.conflicts(), [(ref, "householdSize")])
         self.assertEqual(self.outbox_states(), [("edit", "done")])
 
+    def test_inflight_edit_superseded_by_a_done_one_is_done(self):
+        """Seed 31 (with the fixes above): an edit left in flight by a
+        cut-off push, whose field a later edit of this device then sent
+        (done), stayed in flight: the check for a later entry of the same
+        field looked at pending and in-flight entries only. The state the
+        harness reached is made here directly in the outbox."""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.agent("registrations", "edit", ref, "fullName=First Value", "householdSize=45")
+        self.agent("registrations", "edit", ref, "fullName=Second Value")
+        self.agent("sync", "--now")
+        self.assertEqual(self.outbox_states(), [("edit", "done"), ("edit", "done")])
+        con = sqlite3.connect(self.db)
+        with con:
+            con.execute("UPDATE outbox SET state = 'inflight' WHERE seq = 1")
+        con.close()
+        self.agent("sync", "--now")
+        self.assertEqual(self.outbox_states(), [("edit", "done"), ("edit", "done")])
+        server, local = self.local(ref)
+        self.assertEqual(local["fullName"], "Second Value")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

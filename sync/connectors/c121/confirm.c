@@ -11,6 +11,7 @@
 #include "plat_time.h"
 #include "sync_http.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +84,16 @@ static int confirm_creates(struct c121 *c, struct confirm_counts *k)
 }
 
 /* 1 if a later entry of the same registration (after position k of the
- * ordered index) also sets `field`: the server then ends with that later
- * value, not this one. */
+ * ordered index, or one already done in `done`) also sets `field`: the
+ * server then ends with that later value, not this one. An earlier entry
+ * left in flight by a cut-off push and a later one since sent and done
+ * (the two went as one write of the last value) otherwise waited 24 h. */
 static int superseded(const struct sync_ops *es, const size_t *ix,
-                      size_t k, const char *field)
+                      size_t k, const char *field,
+                      const struct sync_ops *done)
 {
-    const char *ref = es->v[ix[k]].ref;
+    const struct sync_op *e = &es->v[ix[k]];
+    const char *ref = e->ref;
     size_t j;
 
     for (j = k + 1; j < es->n && strcmp(es->v[ix[j]].ref, ref) == 0; j++) {
@@ -97,16 +102,23 @@ static int superseded(const struct sync_ops *es, const size_t *ix,
         if (cJSON_GetObjectItemCaseSensitive(data, field))
             return 1;
     }
+    for (j = 0; j < done->n; j++) {
+        const cJSON *data =
+            cJSON_GetObjectItemCaseSensitive(done->v[j].payload, "data");
+        if (done->v[j].seq > e->seq && strcmp(done->v[j].ref, ref) == 0 &&
+            cJSON_GetObjectItemCaseSensitive(data, field))
+            return 1;
+    }
     return 0;
 }
 
 static int confirm_edits(struct c121 *c, int64_t now,
                          struct confirm_counts *n)
 {
-    struct sync_ops es = {0};
+    struct sync_ops es = {0}, done = {0};
     cJSON *server = NULL;
     const cJSON *data, *f;
-    int64_t changed;
+    int64_t changed, first = INT64_MAX;
     size_t k, *ix = NULL;
     int rc, all;
 
@@ -117,6 +129,13 @@ static int confirm_edits(struct c121 *c, int64_t now,
         if (!ix)
             rc = plat_err_set(ERR_NOMEM, "out of memory");
     }
+    /* And the done ones after the oldest in flight (few: the entries
+     * done since it was sent). */
+    for (k = 0; rc == PLAT_OK && k < es.n; k++)
+        if (es.v[k].state == SYNC_OP_INFLIGHT && es.v[k].seq < first)
+            first = es.v[k].seq;
+    if (rc == PLAT_OK && first != INT64_MAX)
+        rc = c121_ops_load(c, SYNC_OP_EDIT, SYNC_OP_DONE, first, 0, &done);
     for (k = 0; rc == PLAT_OK && k < es.n; k++) {
         struct sync_op *e = &es.v[ix[k]];
 
@@ -136,7 +155,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
         all = 1;
         data = cJSON_GetObjectItemCaseSensitive(e->payload, "data");
         cJSON_ArrayForEach(f, data) {
-            if (superseded(&es, ix, k, f->string))
+            if (superseded(&es, ix, k, f->string, &done))
                 continue;
             if (!sync_same_value(c->ctx, f->string,
                                  cJSON_GetObjectItemCaseSensitive(server,
@@ -150,6 +169,8 @@ static int confirm_edits(struct c121 *c, int64_t now,
         server = NULL;
         if (all) {
             rc = c121_op_settle_count(c, e, SYNC_OP_DONE, NULL, &n->done);
+            if (rc == PLAT_OK) /* its value no longer shows over the copy */
+                rc = sync_refresh_view(c->ctx, e->ref);
             continue;
         }
         rc = sync_op_changed_ms(c->ctx, e->seq, &changed);
@@ -163,6 +184,7 @@ static int confirm_edits(struct c121 *c, int64_t now,
     }
     plat_free(ix);
     sync_ops_free(&es);
+    sync_ops_free(&done);
     return rc;
 }
 
