@@ -840,22 +840,49 @@ const char *store_crypt_vfs_name(const struct store_crypt *c)
     return c->name;
 }
 
+/* The header is read through SQLite's own unix VFS, never with open() and
+ * close() of our own: POSIX drops every lock a process holds on a file when
+ * any descriptor of it is closed, and in a process with another connection
+ * to this store (agent serve, the daemon) that lets another process think it
+ * is alone, checkpoint and delete the WAL this connection still writes to
+ * (its writes then vanish from everyone else's view). The unix VFS tracks
+ * files by inode and defers such a close while locks are held. */
 int store_crypt_file_kind(const char *path)
 {
     static const char magic[] = "SQLite format 3";
+    sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+    sqlite3_filename name;
+    sqlite3_file *f;
+    sqlite3_int64 size = 0;
     uint8_t h[HDR];
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int out_flags = 0, src, kind = STORE_FILE_OTHER;
 
-    if (fd < 0)
-        return STORE_FILE_MISSING;
-    n = read(fd, h, sizeof(h));
-    close(fd);
-    if (n == 0)
-        return STORE_FILE_MISSING;
-    if (n < (ssize_t)sizeof(h) || memcmp(h, magic, sizeof(magic)) != 0)
+    if (!unix_vfs || access(path, F_OK) != 0)
+        return unix_vfs ? STORE_FILE_MISSING : STORE_FILE_OTHER;
+    name = sqlite3_create_filename(path, "", "", 0, NULL);
+    f = name ? sqlite3_malloc(unix_vfs->szOsFile) : NULL;
+    if (!f) {
+        sqlite3_free_filename(name);
         return STORE_FILE_OTHER;
-    if ((get32(h + 16) >> 16) == PAGE && h[20] == RES)
-        return STORE_FILE_ENCRYPTED;
-    return STORE_FILE_PLAIN;
+    }
+    memset(f, 0, (size_t)unix_vfs->szOsFile);
+    src = unix_vfs->xOpen(unix_vfs, name, f,
+                          SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READONLY |
+                              SQLITE_OPEN_NOFOLLOW,
+                          &out_flags);
+    if (src == SQLITE_OK) {
+        if (f->pMethods->xFileSize(f, &size) == SQLITE_OK && size == 0)
+            kind = STORE_FILE_MISSING;
+        else if (size >= (sqlite3_int64)sizeof(h) &&
+                 f->pMethods->xRead(f, h, (int)sizeof(h), 0) == SQLITE_OK &&
+                 memcmp(h, magic, sizeof(magic)) == 0)
+            kind = ((get32(h + 16) >> 16) == PAGE && h[20] == RES)
+                       ? STORE_FILE_ENCRYPTED
+                       : STORE_FILE_PLAIN;
+    }
+    if (f->pMethods)
+        f->pMethods->xClose(f);
+    sqlite3_free(f);
+    sqlite3_free_filename(name);
+    return kind;
 }

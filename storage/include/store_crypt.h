@@ -77,7 +77,8 @@ const char *store_crypt_vfs_name(const struct store_crypt *c);
  * when nothing failed). Returns 1 if there was a failure. */
 int store_crypt_last_failure(struct store_crypt *c, char *buf, size_t n);
 
-/* Look at the first 100 bytes of `path` without SQLite. */
+/* Look at the first 100 bytes of `path` (through the unix VFS: safe while
+ * this process holds other connections to it). */
 enum store_file_kind {
     STORE_FILE_MISSING = 0,   /* no file, or an empty one               */
     STORE_FILE_PLAIN = 1,     /* a SQLite file without our reserve      */

@@ -415,9 +415,65 @@ static void test_key_ring(void)
     testutil_tmpdir_remove(dir);
 }
 
+/* Rows counted by a separate process (a fork with its own connection). */
+static int64_t count_elsewhere(const char *path)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    if (pid == 0) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int n = -1;
+
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+                SQLITE_OK &&
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM registrations", -1,
+                               &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        _exit(n < 0 ? 255 : n);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* Regression (agent serve writes vanished after a sync): looking at the
+ * file's header closed a descriptor of the store, and POSIX then dropped
+ * this process's locks on it; the next process to close its connection
+ * thought it was the last one, checkpointed and deleted the WAL, and this
+ * connection went on writing to a deleted file. */
+static void test_header_look_keeps_locks(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    char *path = plat_asprintf("%s/s.db", dir);
+    char *wal = plat_asprintf("%s-wal", path);
+    struct store *s, *s2;
+
+    s = open_key(path, NULL, STORE_CREATE);
+    REQUIRE(s);
+    REQUIRE(add_people(s, 0, 10) == PLAT_OK);
+    s2 = open_key(path, NULL, 0); /* a second connection, as serve has */
+    REQUIRE(s2);
+    CHECK_INT(store_crypt_file_kind(path), STORE_FILE_PLAIN);
+    CHECK_INT(count_elsewhere(path), 10);
+    CHECK(access(wal, F_OK) == 0); /* the other process knew it was not alone */
+    REQUIRE(add_people(s, 10, 15) == PLAT_OK);
+    CHECK_INT(count_elsewhere(path), 15);
+    store_close(s2);
+    store_close(s);
+    plat_free(wal);
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST(test_no_personal_data_on_disk),
           TEST(test_wrong_key_touches_nothing),
           TEST(test_flipped_byte_in_any_page),
           TEST(test_kill9_loses_no_commit),
           TEST(test_flipped_byte_in_wal),
-          TEST(test_key_ring))
+          TEST(test_key_ring),
+          TEST(test_header_look_keeps_locks))
