@@ -675,6 +675,7 @@ class TestDaemonServe(ServeTestCase):
 
 class TestPasswd(AgentTestCase):
     def test_passwd_stores_a_salted_hash(self):
+        import sqlite3
         import subprocess
         from clitest import AGENT_BIN
         p = subprocess.run([AGENT_BIN, "--config", self.conf, "serve", "passwd"],
