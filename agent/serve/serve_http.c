@@ -270,6 +270,14 @@ static int route_program(struct srv_req *q, struct srv_resp *r)
         return srv_h_post_registrations(q, r, pid);
     if (is(q, "PATCH", 5, "*", "*", "*", "registrations", "status", NULL))
         return srv_h_patch_status(q, r, pid);
+    if (is(q, "POST", 5, "*", "*", "*", "registrations", "message", NULL))
+        return srv_h_post_message(q, r, pid);
+    if (is(q, "PATCH", 5, "*", "*", "*", "registration-attributes", "*",
+           NULL))
+        return srv_h_patch_attribute(q, r, pid, q->segs[4]);
+    if (is(q, "POST", 6, "*", "*", "*", "payments", "*",
+           "excel-reconciliation", NULL))
+        return srv_h_post_recon(q, r, pid, q->segs[4]);
     if (is(q, "GET", 5, "*", "*", "*", "registrations", "*", NULL))
         return srv_h_registration(q, r, pid, q->segs[4]);
     if (is(q, "PATCH", 5, "*", "*", "*", "registrations", "*", NULL))
@@ -321,6 +329,22 @@ static int route(struct srv_req *q, struct srv_resp *r)
         if (srv_seg_int(q->segs[2], r, &pid) < 0)
             return PLAT_OK;
         return srv_h_templates(q, r, pid);
+    }
+    if (is(q, "POST", 4, "api", "notifications", "*", "message-templates",
+           NULL)) {
+        int pid;
+
+        if (srv_seg_int(q->segs[2], r, &pid) < 0)
+            return PLAT_OK;
+        return srv_h_post_template(q, r, pid);
+    }
+    if (is(q, "PATCH", 6, "api", "notifications", "*", "message-templates",
+           "*", "*", NULL)) {
+        int pid;
+
+        if (srv_seg_int(q->segs[2], r, &pid) < 0)
+            return PLAT_OK;
+        return srv_h_patch_template(q, r, pid, q->segs[4], q->segs[5]);
     }
     if (q->nsegs >= 3 && strcmp(q->segs[1], "programs") == 0)
         return route_program(q, r);

@@ -201,6 +201,15 @@ int srv_h_patch_registration(struct srv_req *q, struct srv_resp *r, int pid,
                              const char *ref);
 int srv_h_patch_status(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_dashboard(struct srv_req *q, struct srv_resp *r);
+/* distribution-day writes (serve_dist.c) */
+int srv_h_post_message(struct srv_req *q, struct srv_resp *r, int pid);
+int srv_h_patch_attribute(struct srv_req *q, struct srv_resp *r, int pid,
+                          const char *name);
+int srv_h_post_template(struct srv_req *q, struct srv_resp *r, int pid);
+int srv_h_patch_template(struct srv_req *q, struct srv_resp *r, int pid,
+                         const char *type, const char *lang);
+int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
+                     const char *payid);
 
 /* Rows of the registrations of `pid` (local views) matching `f`, deleted
  * ones left out unless `with_deleted`; each row a parsed object, and (when

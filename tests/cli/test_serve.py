@@ -498,6 +498,150 @@ class TestBadRequests(ServeTestCase):
             self.assertEqual(rc, 0, err)
 
 
+def multipart(filename, content, field="file"):
+    """A multipart/form-data body with one file part, as a browser sends."""
+    bnd = "----servetest7d3a"
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"%s\"; "
+            "filename=\"%s\"\r\nContent-Type: text/csv\r\n\r\n%s\r\n--%s--\r\n"
+            % (bnd, field, filename, content, bnd)).encode()
+    return body, {"Content-Type": "multipart/form-data; boundary=" + bnd}
+
+
+class TestDistributionWritesOffline(ServeTestCase):
+    """The distribution-day writes (messages, labels, templates, FSP
+    reconciliation) answered offline as 121 answers them, then sent by one
+    sync exactly once; bad bodies get 121-style 400s and queue nothing."""
+    seed = 20
+
+    def setUp(self):
+        super().setUp()
+        out = self.fake.call("POST", "/_test/dist/paper-payment", {"count": 3})
+        self.payment = out["paymentId"]
+        self.paper_refs = out["referenceIds"]
+        # the payment is pulled with the server stopped (a full pull
+        # replaces the store file under the server's connections)
+        rc, err = self.srv.stop()
+        self.assertEqual(rc, 0, err)
+        self.sync()
+        self.srv = Served(self.env, self.conf)
+        self.port = self.srv.port
+        self.tok = login(self.port, USER, LOCAL_PASSWORD)
+
+    def call(self, method, path, body=None, **kw):
+        return request(self.port, method, path, body, cookie=self.tok, **kw)
+
+    def test_writes_queued_offline_reach_121_once(self):
+        refs = self.paper_refs
+        st, _h, b = self.get(P + "/registrations?filter.referenceId=$in:" +
+                             ",".join(refs))
+        phones = {r["referenceId"]: r["phoneNumber"] for r in json.loads(b)["data"]}
+        st, _h, b = self.get("/api/notifications/3/message-templates")
+        existing = next(t for t in json.loads(b) if t.get("message"))
+        self.cut_link()
+
+        # messages (3.7): dry run counts, the real one queues
+        q = P + "/registrations/message?filter.referenceId=$in:%s,%s" % (refs[0], refs[1])
+        st, _h, b = self.call("POST", q + "&dryRun=true", {"message": "Hello"})
+        self.assertEqual((st, json.loads(b)), (200, {
+            "totalFilterCount": 2, "applicableCount": 2, "nonApplicableCount": 0}))
+        st, _h, b = self.call("POST", q, {"message": "Your voucher is ready"})
+        self.assertEqual((st, json.loads(b)), (202, {
+            "totalFilterCount": 2, "applicableCount": 2, "nonApplicableCount": 0}))
+        st, _h, b = self.call("POST", q, {"message": "x", "messageTemplateKey": "included"})
+        self.assertEqual((st, json.loads(b)["message"][0]["property"]), (400, "message"))
+        st, _h, b = self.call("POST", q, {})
+        self.assertEqual((st, json.loads(b)["statusCode"]), (400, 400))
+        st, _h, b = self.call("POST", P + "/registrations/message?filter.nosuch=$eq:x",
+                              {"message": "Hello"})
+        self.assertEqual((st, json.loads(b)["statusCode"]), (400, 400))
+
+        # label (2)
+        st, _h, b = self.call("PATCH", P + "/registration-attributes/district",
+                              {"label": {"nl": "Wijk"}})
+        self.assertEqual(st, 200, b)
+        attr = json.loads(b)
+        self.assertEqual((attr["name"], attr["label"]["nl"]), ("district", "Wijk"))
+        st, _h, b = self.call("PATCH", P + "/registration-attributes/noSuchAttr",
+                              {"label": {"nl": "X"}})
+        self.assertEqual((st, json.loads(b)), (404, {
+            "errors": "No programRegistrationAttribute found with name noSuchAttr "
+                      "for program 3"}))
+        st, _h, b = self.call("PATCH", P + "/registration-attributes/district",
+                              {"label": "Wijk"})
+        self.assertEqual((st, json.loads(b)["message"][0]["property"]), (400, "label"))
+
+        # message templates (8)
+        T = "/api/notifications/3/message-templates"
+        new = {"type": "servetest", "language": "nl", "message": "Klaar: {{fullName}}",
+               "isSendMessageTemplate": True, "label": {"en": "Servetest"}}
+        st, _h, b = self.call("POST", T, new)
+        self.assertEqual((st, b), (201, b""))
+        st, _h, b = self.call("POST", T, new)
+        self.assertEqual((st, json.loads(b)), (400, {
+            "errors": "Message template with type 'servetest' and language 'nl' "
+                      "already exists in program 3"}))
+        st, _h, b = self.call("POST", T, dict(new, type="other",
+                                              isSendMessageTemplate="yes"))
+        self.assertEqual((st, json.loads(b)["message"][0]["property"]),
+                         (400, "isSendMessageTemplate"))
+        path = "%s/%s/%s" % (T, existing["type"], existing["language"])
+        st, _h, b = self.call("PATCH", path, {"message": "Changed on the device"})
+        self.assertEqual((st, json.loads(b)["message"]), (200, "Changed on the device"))
+        st, _h, b = self.call("PATCH", T + "/nosuchtype/en", {"message": "x"})
+        self.assertEqual((st, list(json.loads(b))), (404, ["errors"]))
+        st, _h, b = self.call("PATCH", T + "/%s/x" % existing["type"], {"message": "x"})
+        self.assertEqual((st, json.loads(b)["statusCode"]), (400, 400))
+        st, _h, b = self.get(T)
+        mine = [t for t in json.loads(b) if t["type"] == "servetest"]
+        self.assertEqual([t["message"] for t in mine], ["Klaar: {{fullName}}"])
+
+        # reconciliation (6): unknown rows are notFound, the rest queued
+        up = P + "/payments/%d/excel-reconciliation" % self.payment
+        csv = ("phoneNumber,status,errorMessage\n%s,success,\n%s,error,voucher lost\n"
+               "31699999999,success,\n" % (phones[refs[0]], phones[refs[1]]))
+        raw, hdr = multipart("bad.txt", csv)
+        st, _h, b = self.call("POST", up, raw=raw, headers=hdr)
+        self.assertEqual((st, json.loads(b)), (400, {
+            "errors": "Wrong file extension. It should be .csv"}))
+        raw, hdr = multipart("bad.csv", csv.replace("error,voucher", "paid,voucher"))
+        st, _h, b = self.call("POST", up, raw=raw, headers=hdr)
+        self.assertEqual((st, json.loads(b)), (400, {
+            "errors": "Status must be 'success' or 'error', found 'paid'"}))
+        raw, hdr = multipart("bad.csv", "nosuchcol,status\nx,success\n")
+        st, _h, b = self.call("POST", up, raw=raw, headers=hdr)
+        self.assertEqual((st, list(json.loads(b))), (400, ["errors"]))
+        raw, hdr = multipart("fsp.csv", csv)
+        st, _h, b = self.call("POST", up, raw=raw, headers=hdr)
+        self.assertEqual(st, 201, b)
+        doc = json.loads(b)
+        self.assertEqual(doc["aggregateImportResult"], {
+            "countPaymentSuccess": 1, "countPaymentFailed": 1, "countNotFound": 1})
+        self.assertEqual([(r.get("referenceId"), r["importStatus"])
+                          for r in doc["importResult"]],
+                         [(refs[0], "paymentSuccess"), (refs[1], "paymentFailed"),
+                          (None, "notFound")])
+        self.assertEqual(self.fake_requests(), 0)
+
+        # one sync sends each write once
+        self.restore_link()
+        self.sync()
+        self.fake.flush()
+        d = self.fake.call("GET", "/_test/dist")
+        self.assertEqual(d["messages"], {refs[0]: 1, refs[1]: 1})
+        self.assertEqual(d["label_writes"], {"district/nl": 1})
+        self.assertEqual(d["template_writes"], {
+            "servetest/nl": 1, "%s/%s" % (existing["type"], existing["language"]): 1})
+        recon = d["reconciliation"][str(self.payment)]
+        self.assertEqual({k: (v["status"], v["errorMessage"], v["applied"])
+                          for k, v in recon.items()},
+                         {refs[0]: ("success", None, 1),
+                          refs[1]: ("error", "voucher lost", 1)})
+        self.assertEqual(d["recon_uploads"], 1)
+        # a second sync sends none of it again
+        self.sync()
+        self.assertEqual(self.fake.call("GET", "/_test/dist"), d)
+
+
 class TestDaemonServe(ServeTestCase):
     seed = 20
 
