@@ -94,7 +94,8 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *url = NULL, *entity = NULL, *ref = NULL, *mapping = NULL,
                *auth = NULL, *key_file = NULL, *secret_file = NULL,
-               *new_records = NULL, *defaults = NULL;
+               *new_records = NULL, *defaults = NULL, *deleted = NULL,
+               *create_in = NULL;
     char pid[24];
     const struct agent_opt opts[] = {
         { "--url", AGENT_OPT_STRING, &url, 0, 0 },
@@ -106,6 +107,8 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
         { "--secret-file", AGENT_OPT_STRING, &secret_file, 0, 0 },
         { "--new-records", AGENT_OPT_STRING, &new_records, 0, 0 },
         { "--create-defaults", AGENT_OPT_STRING, &defaults, 0, 0 },
+        { "--deleted", AGENT_OPT_STRING, &deleted, 0, 0 },
+        { "--create-in-espocrm", AGENT_OPT_STRING, &create_in, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
     char **pos = plat_calloc((size_t)argc + 1, sizeof(*pos));
@@ -129,6 +132,14 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
     if (rc == PLAT_OK && auth && strcmp(auth, "apikey") != 0 &&
         strcmp(auth, "hmac") != 0)
         rc = plat_err_set(ERR_USAGE, "--auth must be apikey or hmac");
+    if (rc == PLAT_OK && deleted && strcmp(deleted, "ignore") != 0 &&
+        strcmp(deleted, "report") != 0 && strcmp(deleted, "status") != 0)
+        rc = plat_err_set(ERR_USAGE, "--deleted must be ignore, report or "
+                          "status");
+    if (rc == PLAT_OK && create_in && strcmp(create_in, "true") != 0 &&
+        strcmp(create_in, "false") != 0)
+        rc = plat_err_set(ERR_USAGE, "--create-in-espocrm must be true or "
+                          "false");
     if (rc < 0)
         goto done;
     if ((rc = agent_ctx_open(ctx, AGENT_NEED_CONFIG)) < 0)
@@ -167,6 +178,11 @@ int agent_cmd_espocrm_setup(struct agent_ctx *ctx, int argc, char **argv)
         (defaults && (rc = agent_config_set(&ctx->cfg, "espocrm",
                                             "create_defaults",
                                             defaults)) < 0) ||
+        (deleted && (rc = agent_config_set(&ctx->cfg, "espocrm", "deleted",
+                                           deleted)) < 0) ||
+        (create_in && (rc = agent_config_set(&ctx->cfg, "espocrm",
+                                             "create_in_espocrm",
+                                             create_in)) < 0) ||
         (rc = agent_config_set(&ctx->cfg, "espocrm", "enabled", "true")) < 0)
         goto done;
     /* registrations made from EspoCRM records go to the [121] program */

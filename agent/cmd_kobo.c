@@ -7,7 +7,9 @@
  * <asset>.edits, <asset>.skipped (counters committed with each batch), and
  * state kobo.<asset>.last_sync, kobo.form.<asset> (the form definition)
  * and kobo.rejected (an object "<asset>:<_id>" -> {asset, id, uuid,
- * referenceId, kind, reason, at, retry}). These commands read them; retry
+ * referenceId, kind, reason, at, retry}) and kobo.deleted (an object
+ * "<asset>:<_id>" -> {asset, id, referenceId, at}: imported submissions
+ * gone from the form). These commands read them; retry
  * marks entries and runs `agent sync --now --source kobo`.
  */
 #include "cli.h"
@@ -307,12 +309,14 @@ done:
 
 /* ---- status, rejected, retry ------------------------------------------------- */
 
-static cJSON *load_rejected(struct store *s)
+/* State object `key` of the kobo connector ("kobo.rejected",
+ * "kobo.deleted"); an empty object when absent. NULL: out of memory. */
+static cJSON *load_state_object(struct store *s, const char *key)
 {
     char *text = NULL;
     cJSON *r = NULL;
 
-    if (store_state_get(s, "kobo.rejected", &text) == PLAT_OK)
+    if (store_state_get(s, key, &text) == PLAT_OK)
         r = cJSON_Parse(text);
     plat_err_clear();
     plat_free(text);
@@ -321,6 +325,11 @@ static cJSON *load_rejected(struct store *s)
         r = cJSON_CreateObject();
     }
     return r;
+}
+
+static cJSON *load_rejected(struct store *s)
+{
+    return load_state_object(s, "kobo.rejected");
 }
 
 static int64_t counter(struct store *s, const char *asset, const char *what)
@@ -339,7 +348,7 @@ static int64_t counter(struct store *s, const char *asset, const char *what)
 static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
 {
     struct form_conf *forms = NULL;
-    cJSON *rej = NULL, *out = NULL, *arr;
+    cJSON *rej = NULL, *del = NULL, *out = NULL, *arr, *darr;
     size_t n = 0;
     char **pos = NULL;
     int npos = 0, rc;
@@ -352,21 +361,37 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
         (rc = forms_of(&ctx->cfg, &forms, &n)) < 0)
         goto done;
     rej = load_rejected(ctx->store);
+    del = load_state_object(ctx->store, "kobo.deleted");
     out = cJSON_CreateObject();
     arr = out ? cJSON_AddArrayToObject(out, "forms") : NULL;
-    if (!rej || !arr) {
+    /* submissions deleted from their form after import ([kobo] deleted =
+     * report): {asset, id, referenceId, at}, never values */
+    darr = out ? cJSON_AddArrayToObject(out, "deleted") : NULL;
+    if (!rej || !del || !arr || !darr) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         cJSON *f = cJSON_CreateObject(), *e;
         char key[128], *last = NULL;
-        int64_t rejected = 0;
+        int64_t rejected = 0, deleted = 0;
 
         cJSON_ArrayForEach(e, rej) {
             const char *a = agent_json_str(e, "asset");
 
             rejected += a && strcmp(a, forms[i].uid) == 0;
+        }
+        cJSON_ArrayForEach(e, del) {
+            const char *a = agent_json_str(e, "asset");
+
+            if (a && strcmp(a, forms[i].uid) == 0) {
+                deleted++;
+                if (!cJSON_AddItemToArray(darr, cJSON_Duplicate(e, 1))) {
+                    cJSON_Delete(f);
+                    rc = plat_err_set(ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+            }
         }
         snprintf(key, sizeof(key), "kobo.%s.last_sync", forms[i].uid);
         if (store_state_get(ctx->store, key, &last) < 0)
@@ -384,6 +409,7 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
             !cJSON_AddNumberToObject(f, "validated", (double)counter(
                 ctx->store, forms[i].uid, "validated")) ||
             !cJSON_AddNumberToObject(f, "rejected", (double)rejected) ||
+            !cJSON_AddNumberToObject(f, "deleted", (double)deleted) ||
             !(last ? cJSON_AddStringToObject(f, "last_sync", last)
                    : cJSON_AddNullToObject(f, "last_sync"))) {
             cJSON_Delete(f);
@@ -401,24 +427,27 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
     } else {
         cJSON *f;
 
-        printf("%-26s %7s %9s %9s %6s %8s  %s\n", "form", "program",
-               "cursor", "imported", "edits", "rejected", "last sync");
+        printf("%-26s %7s %9s %9s %6s %8s %7s  %s\n", "form", "program",
+               "cursor", "imported", "edits", "rejected", "deleted",
+               "last sync");
         cJSON_ArrayForEach(f, arr) {
             const char *ls = agent_json_str(f, "last_sync");
 
-            printf("%-26s %7d %9.0f %9.0f %6.0f %8.0f  %s\n",
+            printf("%-26s %7d %9.0f %9.0f %6.0f %8.0f %7.0f  %s\n",
                    agent_json_str(f, "asset"),
                    cJSON_GetObjectItem(f, "program")->valueint,
                    cJSON_GetObjectItem(f, "cursor")->valuedouble,
                    cJSON_GetObjectItem(f, "imported")->valuedouble,
                    cJSON_GetObjectItem(f, "edits")->valuedouble,
                    cJSON_GetObjectItem(f, "rejected")->valuedouble,
+                   cJSON_GetObjectItem(f, "deleted")->valuedouble,
                    ls ? ls : "never");
         }
     }
 done:
     cJSON_Delete(out);
     cJSON_Delete(rej);
+    cJSON_Delete(del);
     forms_free(forms, n);
     plat_free(pos);
     return rc;

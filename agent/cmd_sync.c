@@ -314,7 +314,7 @@ finish:
     if (rc < 0 && !sum.total.error[0])
         snprintf(sum.total.error, sizeof(sum.total.error), "%s",
                  *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
-    if (store_counts(ctx->store, &after) < 0)
+    if (agent_sync_counts(ctx->store, &after) < 0)
         memset(&after, 0, sizeof(after));
     /* The same health record the daemon keeps (`agent status`); a sync
      * stopped by Ctrl-C is neither a failure nor a success. */

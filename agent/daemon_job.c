@@ -7,6 +7,7 @@
 #include "config.h"
 #include "health.h"
 #include "sync_options.h"
+#include "sync_report.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -99,7 +100,7 @@ record:
     if (rc < 0 && !j->sum.total.error[0])
         snprintf(j->sum.total.error, sizeof(j->sum.total.error), "%s",
                  *plat_err_msg() ? plat_err_msg() : plat_err_name(rc));
-    if (store_counts(s, &j->after) < 0) {
+    if (agent_sync_counts(s, &j->after) < 0) {
         memset(&j->after, 0, sizeof(j->after));
         plat_err_clear();
     }

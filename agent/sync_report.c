@@ -6,11 +6,34 @@
 #include "sync_report.h"
 #include "cli.h"
 
+#include "plat_alloc.h"
 #include "plat_err.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+
+int agent_sync_counts(struct store *s, struct store_counts *out)
+{
+    char *text = NULL;
+    cJSON *rej;
+    int rc = store_counts(s, out);
+
+    if (rc < 0)
+        return rc;
+    /* The kobo connector keeps its rejected list in its state (an object
+     * "<asset>:<_id>" -> entry); absent means none. */
+    if (store_state_get(s, "kobo.rejected", &text) < 0) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    rej = cJSON_Parse(text);
+    plat_free(text);
+    if (cJSON_IsObject(rej))
+        out->held = cJSON_GetArraySize(rej);
+    cJSON_Delete(rej);
+    return PLAT_OK;
+}
 
 int agent_sync_exit_code(int rc, const struct store_counts *after)
 {
@@ -20,7 +43,7 @@ int agent_sync_exit_code(int rc, const struct store_counts *after)
         return AGENT_EXIT_AUTH;
     if (rc < 0)
         return agent_cli_exit_code(rc);
-    if (after->conflicts > 0 || after->rejected > 0)
+    if (after->conflicts > 0 || after->rejected > 0 || after->held > 0)
         return AGENT_EXIT_ATTENTION;
     return AGENT_EXIT_OK;
 }
@@ -124,6 +147,8 @@ struct cJSON *agent_sync_summary_json(const struct sync_report *rep,
                                  (double)after->conflicts) ||
         !cJSON_AddNumberToObject(o, "rejected_total",
                                  (double)after->rejected) ||
+        !cJSON_AddNumberToObject(o, "kobo_rejected",
+                                 (double)after->held) ||
         !cJSON_AddNumberToObject(o, "pending", (double)after->pending) ||
         !add_traffic(o, sum) ||
         !(daemon_pid > 0 ? cJSON_AddNumberToObject(o, "daemon_pid",
@@ -199,6 +224,7 @@ int agent_sync_summary_parse(const struct cJSON *o, struct sync_report *rep,
     after->conflicts = num(o, "open_conflicts");
     after->rejected = num(o, "rejected_total");
     after->pending = num(o, "pending");
+    after->held = num(o, "kobo_rejected");
     return PLAT_OK;
 }
 
@@ -235,6 +261,10 @@ static void print_summary(const struct sync_report *rep,
                after->conflicts || after->rejected
                    ? " (see `agent conflicts list`, `agent outbox --state "
                      "rejected`)" : "");
+    if (after->held)
+        printf("      %lld kobo submission%s rejected (see `agent kobo "
+               "rejected`; fix the mapping, then `agent kobo retry`)\n",
+               (long long)after->held, after->held == 1 ? "" : "s");
     for (size_t i = 0; i < rep->n_per && i < SYNC_MAX_SOURCES; i++) {
         const struct sync_summary *s = &rep->per[i];
 
@@ -262,18 +292,21 @@ void agent_sync_print_oneline(int rc, const struct sync_report *rep,
                               const struct store_counts *after)
 {
     const struct sync_summary *sum = &rep->total;
-    char wire[32];
+    char wire[32], held[96] = "";
 
     if (rc < 0 && rc != ERR_RETRY)
         return;
     agent_human_bytes(sum->bytes_wire, wire, sizeof(wire));
+    if (after->held)
+        snprintf(held, sizeof(held), ", kobo rejected %lld (`agent kobo "
+                 "rejected`)", (long long)after->held);
     printf("sync %s: pulled %lld, changes %lld, pushed %lld, sent %lld, "
-           "conflicts %lld, rejected %lld, pending %lld; %s, %.1f s\n",
+           "conflicts %lld, rejected %lld, pending %lld%s; %s, %.1f s\n",
            rc == ERR_RETRY ? "offline" : "ok", (long long)sum->pulled,
            (long long)sum->events, (long long)sum->pushed,
            (long long)sum->sent, (long long)after->conflicts,
-           (long long)after->rejected, (long long)after->pending, wire,
-           (double)sum->elapsed_ms / 1000.0);
+           (long long)after->rejected, (long long)after->pending,
+           held, wire, (double)sum->elapsed_ms / 1000.0);
 }
 
 void agent_sync_print_reason(int rc, const struct sync_report *rep,

@@ -5,7 +5,8 @@
  * daemon's control socket) and the text lines.
  *
  * Exit codes: 0 ok, 3 server unreachable (ERR_RETRY), 4 done but open
- * conflicts or rejected entries, 5 authentication (ERR_AUTH), 1 other.
+ * conflicts, rejected outbox entries or rejected kobo submissions, 5
+ * authentication (ERR_AUTH), 1 other.
  */
 #ifndef AGENT_SYNC_REPORT_H
 #define AGENT_SYNC_REPORT_H
@@ -17,6 +18,10 @@
 #include "sync_engine.h"
 
 struct cJSON;
+
+/* store_counts plus `held`: the kobo submissions on the rejected list
+ * (connector state kobo.rejected). PLAT_OK or the store's error. */
+int agent_sync_counts(struct store *s, struct store_counts *out);
 
 /* The exit code of a sync that returned `rc` and left `after` behind. */
 int agent_sync_exit_code(int rc, const struct store_counts *after);

@@ -143,6 +143,9 @@ struct store_counts {
     int64_t conflicts;       /* open conflicts                           */
     int64_t rejected;        /* outbox entries the server rejected       */
     int64_t programs;        /* program definitions stored               */
+    int64_t held;            /* items a source connector holds back (e.g.
+                              * kobo submissions that failed mapping): 0
+                              * here, filled by the agent (agent_sync_counts) */
 };
 int store_counts(struct store *s, struct store_counts *out);
 

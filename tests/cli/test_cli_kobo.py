@@ -18,6 +18,7 @@ server's page clamp, 401/403/404, 429 and 500 answers.
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -254,7 +255,7 @@ class TestValidation(KoboTestCase):
             "hh/household_size": "6"}})
         new += self.kobo.call("POST", "/_test/add", {"count": 1, "data": {
             "referenceid": "no-such-reference"}})
-        self.sync("--source", "kobo")
+        self.sync("--source", "kobo", code=4)   # one rejected submission
         st = self.status()
         self.assertEqual((st["imported"], st["validated"], st["rejected"]),
                          (5, 2, 1))
@@ -267,9 +268,9 @@ class TestValidation(KoboTestCase):
         want = sorted([(ref1, "edit"), (ref1, "status")] +
                       ([(ref2, "edit")]))
         self.assertEqual(ops, want)
-        self.sync()
+        self.sync(code=4)
         self.f121.flush()
-        self.sync()
+        self.sync(code=4)
         r1 = self.f121.registration(ref1)["registration"]
         r2 = self.f121.registration(ref2)["registration"]
         self.assertEqual(r1["phoneNumber"], "31600000001")
@@ -313,7 +314,18 @@ class TestRejected(KoboTestCase):
     kobo_args = ("--bad-every", "5")
 
     def test_bad_answer_rejects_alone_then_retry(self):
-        self.sync("--source", "kobo")
+        # a sync that leaves rejected submissions exits 4 and says so
+        rc, out, err = self.run_agent("sync", "--now", "--source", "kobo")
+        self.assertEqual(rc, 4, out + err)
+        self.assertIn("2 kobo submissions rejected (see `agent kobo "
+                      "rejected`", out)
+        rc, out, err = self.run_agent("-q", "sync", "--now", "--source",
+                                      "kobo")
+        self.assertEqual(rc, 4, out + err)
+        self.assertIn("kobo rejected 2", out)
+        doc = self.sync("--source", "kobo", code=4)
+        self.assertEqual((doc["kobo_rejected"], doc["result"]),
+                         (2, "attention"))
         rej = self.json("kobo", "rejected")
         self.assertEqual(len(rej), 2)
         for e in rej:
@@ -336,28 +348,31 @@ class TestRejected(KoboTestCase):
                           "option of the dropdown"] * 2)
         del m["district"]
         self.write("map.json", json.dumps(m))
-        self.ok("kobo", "retry", str(rej[0]["id"]))
+        # the retry's sync leaves one rejected: exit 4
+        rc, out, err = self.run_agent("kobo", "retry", str(rej[0]["id"]))
+        self.assertEqual(rc, 4, err)
         self.assertEqual(len(self.json("kobo", "rejected")), 1)
         self.ok("kobo", "retry", "%s:%d" % (ASSET, rej[1]["id"]))
         self.assertEqual(self.json("kobo", "rejected"), [])
         self.assertEqual(self.status()["imported"], 10)
-        self.sync()
+        doc = self.sync()           # nothing rejected any more: exit 0
+        self.assertEqual(doc["kobo_rejected"], 0)
         self.assertEqual(self.count_121(), 10)
 
     def test_rejected_submission_fixed_in_kobo_is_imported(self):
-        self.sync("--source", "kobo")
+        self.sync("--source", "kobo", code=4)
         rej = self.json("kobo", "rejected")
         self.assertEqual(len(rej), 2)
         self.kobo.call("POST", "/_test/edit", {"id": rej[0]["id"], "data": {
             "hh/household_size": "3", "district": "north"}})
-        self.sync("--source", "kobo")
+        self.sync("--source", "kobo", code=4)
         self.assertEqual([e["id"] for e in self.json("kobo", "rejected")],
                          [rej[1]["id"]])
         st = self.status()
         self.assertEqual((st["imported"], st["edits"]), (9, 0))
 
     def test_config_check_names_file_line_and_key(self):
-        self.sync("--source", "kobo")
+        self.sync("--source", "kobo", code=4)
         self.write("map.json", '{\n"full_name": "fullName",\n'
                    '"needs": "householdSize",\n"nosuch": "phoneNumber",\n'
                    '"district": "colour"\n}\n')
@@ -371,6 +386,63 @@ class TestRejected(KoboTestCase):
             "%s:4: key 'nosuch': unknown question (not in the form)" % path,
             "%s:5: key 'district': unknown attribute colour (not in the 121 "
             "program)" % path])
+
+
+class TestDeleted(KoboTestCase):
+    seed = 6
+
+    def set_deleted(self, mode):
+        with open(self.conf) as f:
+            text = f.read()
+        head, kobo = text.split("[kobo]\n", 1)   # setup wrote the default
+        kobo = re.sub(r"(?m)^deleted = \w+$", "deleted = " + mode, kobo, 1)
+        with open(self.conf, "w") as f:
+            f.write(head + "[kobo]\n" + kobo)
+
+    def test_deleted_submissions_are_reported_once(self):
+        self.sync("--source", "kobo")
+        ids = self.kobo.call("GET", "/_test/ids")
+        gone = [ids[1], ids[4]]
+        refs = sorted(self.ref_of(i) for i in gone)
+        names = [self.kobo.call("GET", "/_test/submission/%d" % i)
+                 .get("full_name") for i in gone]
+        for i in gone:
+            self.kobo.call("POST", "/_test/delete", {"id": i})
+        rc, out, err = self.run_agent("sync", "--now", "--source", "kobo")
+        self.assertEqual(rc, 0, err)
+        for ref in refs:                       # logged by referenceId ...
+            self.assertIn(ref, err)
+        for name in names:                     # ... never by value
+            if name:
+                self.assertNotIn(name, err)
+        doc = self.json("kobo", "status")
+        self.assertEqual(doc["forms"][0]["deleted"], 2)
+        self.assertEqual(sorted(d["referenceId"] for d in doc["deleted"]),
+                         refs)
+        self.assertEqual(sorted(d["id"] for d in doc["deleted"]),
+                         sorted(gone))
+        self.assertIn(" 2  ", self.ok("kobo", "status"))
+        # reported once: a later scan neither logs nor counts them again
+        rc, out, err = self.run_agent("sync", "--now", "--source", "kobo")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn(refs[0], err)
+        self.assertEqual(self.status()["deleted"], 2)
+        # the registrations stay (nothing is deleted in 121 or the store)
+        self.assertEqual(self.status()["imported"], 6)
+
+    def test_deleted_ignore(self):
+        self.set_deleted("ignore")
+        self.sync("--source", "kobo")
+        ids = self.kobo.call("GET", "/_test/ids")
+        self.kobo.call("POST", "/_test/delete", {"id": ids[0]})
+        self.sync("--source", "kobo")
+        doc = self.json("kobo", "status")
+        self.assertEqual((doc["forms"][0]["deleted"], doc["deleted"]),
+                         (0, []))
+        self.set_deleted("sometimes")
+        rc, out, err = self.run_agent("sync", "--now", "--source", "kobo")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("[kobo] deleted must be ignore or report", err)
 
 
 class TestNoProgram(KoboTestCase):

@@ -353,6 +353,32 @@ class TestErrors(EspoTestCase):
         self.assertEqual(self.writes_espo(), 0)
         self.assertEqual(self.status()["pending_to_espocrm"], 0)
 
+    def test_deleted_status_queues_the_121_status_change(self):
+        self.link_all()
+        ref, other = self.refs[4], self.refs[5]
+        self.ok("espocrm", "setup", "--url", self.espo.url, "--entity",
+                "Contact", "--reference-field", "cReferenceId", "--mapping",
+                self.mapping, "--deleted", "status")
+        self.espo.call("POST", "/_test/delete", {"id": self.ids[ref]})
+        self.sync("--full", "--source", "espocrm")  # the id-only walk
+        self.assertEqual(self.status()["deleted_in_espocrm"], 1)
+        ops = [(o["referenceId"], o["kind"]) for o in self.json("outbox")]
+        self.assertEqual(ops, [(ref, "status")])
+        self.sync()                       # 121 gets it (dry run first)
+        self.f121.flush()
+        self.sync()
+        self.assertEqual(
+            self.f121.registration(ref)["registration"]["status"], "deleted")
+        self.assertNotEqual(
+            self.f121.registration(other)["registration"]["status"],
+            "deleted")
+        # found once: a later walk queues nothing more
+        self.sync("--full")
+        self.assertEqual(self.json("outbox"), [])
+        self.fails("espocrm", "setup", "--url", self.espo.url, "--entity",
+                   "Contact", "--reference-field", "cReferenceId",
+                   "--mapping", self.mapping, "--deleted", "maybe", code=2)
+
     def test_wrong_key_is_exit_5(self):
         self.setup_espo()
         self.env["AGENT_ESPOCRM_API_KEY"] = "wrong"
@@ -387,6 +413,40 @@ class TestCreate(EspoTestCase):
         st = self.status()
         self.assertEqual((st["pending_to_121"], st["pending_to_espocrm"]),
                          (0, 0))
+
+
+class TestCreateInEspo(EspoTestCase):
+    seed = 6
+
+    def test_new_121_registrations_become_records_duplicate_reported(self):
+        self.setup_espo("--create-in-espocrm", "true")
+        self.sync("--source", "121")
+        regs = self.regs()
+        # EspoCRM already holds somebody with the name of the first one,
+        # without a referenceId: its create is a 409 "duplicate"
+        dup = regs[0]
+        dup_id = self.espo.seed([{"name": dup["fullName"]}])[0]
+        doc = self.sync()
+        espo = [s for s in doc["sources"] if s["source"] == "espocrm"][0]
+        self.assertEqual(espo["rejected"], 1)
+        self.assertEqual(self.espo.stats()["POST"], len(regs))
+        st = self.status()
+        self.assertEqual(st["linked"], len(regs) - 1)
+        self.assertEqual(len(st["rejected"]), 1)
+        self.assertIn(dup["referenceId"], st["rejected"][0])
+        self.assertIn("HTTP 409: duplicate", st["rejected"][0])
+        self.assertIn(dup_id, st["rejected"][0])
+        self.assertNotIn(dup["fullName"], st["rejected"][0])
+        for r in regs[1:]:                      # the referenceId written
+            self.assertTrue(any(
+                rec.get("cReferenceId") == r["referenceId"]
+                for rec in self.espo.call("GET", "/_test/list")))
+        # not sent again, and the agent's own creates are no echo
+        self.espo.reset_stats()
+        self.sync()
+        self.sync()
+        self.assertEqual(self.writes_espo(), 0)
+        self.assertEqual(self.writes_121(), 0)
 
 
 class TestForbidden(EspoTestCase):

@@ -65,7 +65,10 @@ struct espo_state {
     int new_records;             /* 0 ignore, 1 report, 2 create         */
     int program_id;              /* for creates                          */
     struct cJSON *defaults;      /* create_defaults, or NULL             */
-    int report_deleted;          /* deleted = report                     */
+    int report_deleted;          /* deleted = report or status           */
+    int status_deleted;          /* deleted = status: 121 status deleted */
+    int create_in_espo;          /* create_in_espocrm = true             */
+    int create_pid;              /* its 121 program                      */
     int reconcile_h;             /* reconcile_hours                      */
 };
 
@@ -99,7 +102,11 @@ static const struct sync_conf_key espo_conf[] = {
     {"create_defaults", SYNC_CONF_STRING, NULL,
      "JSON object of 121 fields added to those created (FSP, language)"},
     {"deleted", SYNC_CONF_STRING, "report",
-     "linked records deleted in EspoCRM: ignore or report"},
+     "linked records deleted in EspoCRM: ignore, report, or status (also "
+     "queue the 121 status change to deleted)"},
+    {"create_in_espocrm", SYNC_CONF_BOOL, "false",
+     "create an EspoCRM record (with the referenceId) for each 121 "
+     "registration of program_id that no record is linked to"},
     {"reconcile_hours", SYNC_CONF_INT, "24",
      "hours between id-only walks that find deletions (0: every sync)"},
     {NULL, 0, NULL, NULL}
@@ -276,12 +283,26 @@ static int espo_state_make(struct sync_ctx *ctx, struct espo_state **out)
     {
         const char *del = sync_ctx_conf(ctx, "deleted");
         if (del && strcmp(del, "ignore") != 0 &&
-            strcmp(del, "report") != 0) {
-            rc = plat_err_set(ERR_CONFIG, "[espocrm] deleted must be ignore "
-                              "or report");
+            strcmp(del, "report") != 0 && strcmp(del, "status") != 0) {
+            rc = plat_err_set(ERR_CONFIG, "[espocrm] deleted must be "
+                              "ignore, report or status");
             goto fail;
         }
-        st->report_deleted = !del || strcmp(del, "report") == 0;
+        st->report_deleted = !del || strcmp(del, "ignore") != 0;
+        st->status_deleted = del && strcmp(del, "status") == 0;
+    }
+    {
+        const char *ce = sync_ctx_conf(ctx, "create_in_espocrm");
+
+        st->create_in_espo = ce && strcmp(ce, "true") == 0;
+        if (st->create_in_espo &&
+            ((rc = conf_int(ctx, "program_id", 0, 1, 1000000000,
+                            &st->create_pid)) != PLAT_OK ||
+             st->create_pid <= 0)) {
+            rc = plat_err_set(ERR_CONFIG, "[espocrm] create_in_espocrm "
+                              "needs program_id");
+            goto fail;
+        }
     }
     if ((rc = conf_int(ctx, "reconcile_hours", 24, 0, 24 * 365,
                        &st->reconcile_h)) != PLAT_OK)
@@ -976,6 +997,32 @@ static int walk_ids(struct espo_state *st, char ***out, size_t *n_out)
     return rc;
 }
 
+/* deleted = status: the 121 registration of a record deleted in EspoCRM
+ * gets the status change to "deleted", queued like any other (the 121
+ * connector sends it with its dry run first). Already deleted or not in
+ * the store: nothing to queue. Joins the open batch. */
+static int queue_deleted(struct espo_state *st, const char *id,
+                         const char *ref)
+{
+    char msg[300];
+    int rc;
+
+    if (!st->status_deleted)
+        return PLAT_OK;
+    rc = sync_queue_status(st->ctx, "121", ref, "deleted",
+                           "record deleted in EspoCRM");
+    if (rc == ERR_INVALID || rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc == PLAT_OK) {
+        snprintf(msg, sizeof(msg), "%s %s (%s): 121 status change to "
+                 "deleted queued", st->entity, id, ref);
+        rc = note(st->ctx, "deleted", msg);
+    }
+    return rc;
+}
+
 /* Stream "deletions": every reconcile_hours (device clock: scheduling
  * only), an id-only walk; a linked record it does not show, and that a
  * GET confirms gone (404), is marked deleted and reported. */
@@ -1050,6 +1097,8 @@ static int espo_reconcile(struct espo_state *st, struct sync_ctx *ctx)
                  st->entity, l->id, l->ref);
         if (rc == PLAT_OK)
             rc = note(ctx, "deleted", msg);
+        if (rc == PLAT_OK)
+            rc = queue_deleted(st, l->id, l->ref);
         if (rc != PLAT_OK)
             goto out;
         gone++;
@@ -1298,6 +1347,8 @@ static int write_record(struct espo_state *st, const struct link *l,
             snprintf(msg, sizeof(msg), "%s %s (%s): not found in EspoCRM "
                      "(deleted)", st->entity, l->id, l->ref);
             rc = note(st->ctx, "deleted", msg);
+            if (rc == PLAT_OK)        /* inside the push's batch */
+                rc = queue_deleted(st, l->id, l->ref);
             *wrote = -1;
             break;
         }
@@ -1317,6 +1368,188 @@ static int write_record(struct espo_state *st, const struct link *l,
     }
     cJSON_Delete(ans);
     sync_http_response_dispose(&resp);
+    return rc;
+}
+
+/* create_in_espocrm: the reason of a refused create, never a value: the
+ * X-Status-Reason, and for a 409 "duplicate" the ids of the records
+ * EspoCRM holds for duplicates (its body: an array of records). */
+static void refusal(const struct sync_http_response *r, const cJSON *body,
+                    char *out, size_t size)
+{
+    const cJSON *d;
+    size_t used;
+
+    used = (size_t)snprintf(out, size, "HTTP %ld: %s", r->status,
+                            r->status_reason[0] ? r->status_reason
+                                                : "refused");
+    if (!cJSON_IsArray(body) || used >= size)
+        return;
+    used += (size_t)snprintf(out + used, size - used, " (possible "
+                             "duplicate of");
+    cJSON_ArrayForEach(d, body) {
+        const char *id = str_of(d, "id");
+
+        if (id && used < size)
+            used += (size_t)snprintf(out + used, size - used, " %s", id);
+    }
+    if (used < size)
+        snprintf(out + used, size - used, ")");
+}
+
+/* POST one new EspoCRM record for registration `ref` (server copy `srv`):
+ * the mapped fields 121 -> EspoCRM and the referenceId field. 200 -> a
+ * link (what EspoCRM answered is what the agent saw, so the record is
+ * not pulled back as a change); 400/409 (a "duplicate" of a record
+ * EspoCRM already has) -> noted in push.rejected with the reason and
+ * counted, not sent again (no X-Skip-Duplicate-Check: a person decides).
+ * Other answers: the error (the cursor stays, it is tried again). */
+static int create_record(struct espo_state *st, const char *ref,
+                         const cJSON *srv)
+{
+    struct sync_http_response resp;
+    struct espo_seen seen;
+    cJSON *body = cJSON_CreateObject(), *ans = NULL;
+    char path[300], msg[600], why[400], *text = NULL;
+    const char *id;
+    size_t i;
+    int rc = body ? PLAT_OK : plat_err_set(ERR_NOMEM, "out of memory");
+
+    memset(&resp, 0, sizeof(resp));
+    memset(&seen, 0, sizeof(seen));
+    for (i = 0; rc == PLAT_OK && i < st->map.n; i++) {
+        const struct espo_field *f = &st->map.v[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(srv, f->f121);
+
+        if (f->dir == ESPO_DIR_TO_121 || !v || cJSON_IsNull(v))
+            continue;
+        rc = put_json(body, f->espo, espo_from_121(f, v));
+    }
+    if (rc == PLAT_OK)
+        rc = put_json(body, st->ref_field, cJSON_CreateString(ref));
+    if (rc == PLAT_OK && !(text = cJSON_PrintUnformatted(body)))
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc != PLAT_OK)
+        goto out;
+    snprintf(path, sizeof(path), "/api/v1/%s", st->entity);
+    if ((rc = espo_request(st, "POST", path, text, NULL, NULL, &resp)) !=
+        PLAT_OK)
+        goto out;
+    ans = parse_body(&resp);
+    if (resp.status == 400 || resp.status == 409) {
+        refusal(&resp, ans, why, sizeof(why));
+        snprintf(msg, sizeof(msg), "%s create for %s: %s", st->entity, ref,
+                 why);
+        sync_ctx_count(st->ctx, SYNC_COUNT_REJECTED, 1);
+        rc = note(st->ctx, "push.rejected", msg);
+        goto out;
+    }
+    if (resp.status < 200 || resp.status > 299) {
+        rc = answer_err(&resp, "create record");
+        goto out;
+    }
+    id = str_of(ans, "id");
+    if (!id) {
+        rc = plat_err_set(ERR_GENERIC, "EspoCRM: create record: the "
+                          "answer has no id");
+        goto out;
+    }
+    if ((rc = espo_seen_parse(NULL, &seen)) != PLAT_OK ||
+        (rc = seen_after_write(&seen, body, ans)) != PLAT_OK)
+        goto out;
+    plat_free(text);
+    if (!(text = espo_seen_format(&seen))) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = sync_remote_id_put(st->ctx, ESPO_KIND, id, ref, text);
+    if (rc == PLAT_OK)
+        sync_ctx_count(st->ctx, SYNC_COUNT_PUSHED, 1);
+out:
+    cJSON_free(text);
+    cJSON_Delete(body);
+    cJSON_Delete(ans);
+    espo_seen_dispose(&seen);
+    sync_http_response_dispose(&resp);
+    return rc;
+}
+
+/* create_in_espocrm: the 121 registrations of create_pid that came from
+ * 121 (server ids above the state "create.after") and that no EspoCRM
+ * record is linked to get one. `links`: every link, read before. The
+ * cursor commits with each batch of creates. */
+static int create_new(struct espo_state *st, struct sync_ctx *ctx,
+                      const struct links *links)
+{
+    const char **refs = NULL;
+    char *after_s = NULL, *ref = NULL, num[24];
+    cJSON *srv = NULL;
+    int64_t after = 0, max = 0, sid;
+    size_t i, in_batch = 0;
+    int rc, open = 0;
+
+    rc = sync_max_server_id(ctx, st->create_pid, &max);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc != PLAT_OK)
+        return rc;
+    if (sync_state_get(ctx, "create.after", &after_s) == PLAT_OK)
+        after = strtoll(after_s, NULL, 10);
+    plat_free(after_s);
+    plat_err_clear();
+    if (after >= max)
+        return PLAT_OK;
+    refs = plat_calloc(links->n + 1, sizeof(*refs));
+    if (!refs)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    for (i = 0; i < links->n; i++)
+        refs[i] = links->v[i].ref;
+    qsort(refs, links->n, sizeof(*refs), cmp_str);
+    for (sid = after + 1; rc == PLAT_OK && sid <= max; sid++) {
+        const cJSON *pid;
+
+        if (!open) {
+            if (sync_ctx_cancelled(ctx)) {
+                rc = ERR_RETRY;
+                break;
+            }
+            if ((rc = sync_batch_begin(ctx)) != PLAT_OK)
+                break;
+            open = 1;
+            in_batch = 0;
+        }
+        plat_free(ref);
+        ref = NULL;
+        cJSON_Delete(srv);
+        srv = NULL;
+        rc = sync_ref_by_server_id(ctx, sid, &ref);
+        if (rc == PLAT_OK && !espo_id_in(refs, links->n, ref))
+            rc = sync_get_registration(ctx, ref, &srv);
+        if (rc == ERR_NOTFOUND) {
+            plat_err_clear();
+            rc = PLAT_OK;
+        }
+        pid = cJSON_GetObjectItemCaseSensitive(srv, "programId");
+        if (rc == PLAT_OK && srv &&
+            (!cJSON_IsNumber(pid) || pid->valueint == st->create_pid))
+            rc = create_record(st, ref, srv);
+        if (rc != PLAT_OK)
+            break;
+        snprintf(num, sizeof(num), "%" PRId64, sid);
+        if ((rc = sync_state_set(ctx, "create.after", num)) != PLAT_OK)
+            break;
+        if (++in_batch >= ESPO_PUSH_BATCH || sid == max) {
+            open = 0;
+            rc = sync_batch_end(ctx, PLAT_OK);
+        }
+    }
+    if (open)
+        rc = sync_batch_end(ctx, rc);
+    plat_free(ref);
+    cJSON_Delete(srv);
+    plat_free(refs);
     return rc;
 }
 
@@ -1388,6 +1621,8 @@ static int espo_push(void *state, struct sync_ctx *ctx, const char *kind)
     }
     if (open)
         rc = sync_batch_end(ctx, rc);
+    if (rc == PLAT_OK && st->create_in_espo)
+        rc = create_new(st, ctx, &links);
     cJSON_Delete(put);
     espo_seen_dispose(&seen);
     links_free(&links);

@@ -13,7 +13,10 @@
  *                "rejected"; entries marked for retry are re-read first
  *   edits        the cheap scan (fields=_id,_uuid,...): a changed _uuid ->
  *                the submission re-read and its changed mapped fields
- *                queued as an edit with base = what was imported last
+ *                queued as an edit with base = what was imported last;
+ *                with [kobo] deleted = report, imported submissions the
+ *                complete scan no longer shows -> state "deleted" (their
+ *                referenceIds logged, never their values)
  * Never touches the store, never prints: only sync_ctx.h services.
  */
 #include "kobo_map.h"
@@ -22,6 +25,7 @@
 #include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_log.h"
 #include "plat_time.h"
 #include "sync_connector.h"
 #include "sync_ctx.h"
@@ -56,6 +60,7 @@ struct kobo_state {
     int page;
     char *fsp;
     int edits_on;
+    int report_deleted;            /* [kobo] deleted = report            */
     cJSON *rejected;               /* state "rejected", loaded per stream */
     int rej_dirty;
 };
@@ -87,6 +92,9 @@ static const struct sync_conf_key kobo_conf[] = {
      "submissions per request (the server may clamp it)"},
     {"edits", SYNC_CONF_BOOL, "true",
      "scan for edited submissions and queue them as 121 edits"},
+    {"deleted", SYNC_CONF_STRING, "report",
+     "imported submissions deleted from the form: ignore or report "
+     "(`agent kobo status`)"},
     {NULL, 0, NULL, NULL}
 };
 
@@ -257,6 +265,16 @@ static int kobo_init(struct sync_ctx *ctx, void **state_out)
                             "positive integer");
     }
     st->edits_on = !edits || strcmp(edits, "false") != 0;
+    {
+        const char *del = sync_ctx_conf(ctx, "deleted");
+
+        if (del && strcmp(del, "ignore") != 0 && strcmp(del, "report") != 0) {
+            kobo_exit(st);
+            return plat_err_set(ERR_CONFIG, "[kobo] deleted must be ignore "
+                                "or report");
+        }
+        st->report_deleted = !del || strcmp(del, "report") == 0;
+    }
     if (fsp && *fsp && !(st->fsp = plat_strdup(fsp))) {
         kobo_exit(st);
         return plat_err_set(ERR_NOMEM, "out of memory");
@@ -1054,6 +1072,171 @@ out:
     return rc;
 }
 
+/* ---- deleted submissions ----------------------------------------------- */
+
+struct seen_ids {
+    int64_t *v;
+    size_t n, cap;
+};
+
+static int seen_add(struct seen_ids *s, int64_t id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        int64_t *v = plat_realloc(s->v, cap * sizeof(*v));
+
+        if (!v)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = id;          /* the scan is sorted by _id */
+    return PLAT_OK;
+}
+
+static int seen_has(const struct seen_ids *s, int64_t id)
+{
+    size_t lo = 0, hi = s->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (s->v[mid] == id)
+            return 1;
+        if (s->v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+struct gone_walk {
+    const char *asset;
+    size_t alen;
+    int64_t upto;
+    const struct seen_ids *seen;
+    const cJSON *known;         /* state "deleted": already reported */
+    cJSON *found;               /* array of [key, ref] */
+};
+
+static int gone_cb(const char *remote_id, const char *ref,
+                   const char *version, void *payload)
+{
+    struct gone_walk *w = payload;
+    cJSON *pair;
+    char *end;
+    long long id;
+
+    (void)version;
+    if (strncmp(remote_id, w->asset, w->alen) != 0 ||
+        remote_id[w->alen] != ':')
+        return 0;
+    id = strtoll(remote_id + w->alen + 1, &end, 10);
+    if (*end || id <= 0 || id > w->upto || seen_has(w->seen, id) ||
+        cJSON_GetObjectItemCaseSensitive(w->known, remote_id))
+        return 0;
+    pair = cJSON_CreateArray();
+    if (!pair || !cJSON_AddItemToArray(w->found, pair) ||
+        !cJSON_AddItemToArray(pair, cJSON_CreateString(remote_id)) ||
+        !cJSON_AddItemToArray(pair, cJSON_CreateString(ref ? ref : "")))
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* After a complete scan of form `f` up to `upto` (the _ids it showed in
+ * `seen`): imported submissions it no longer shows were deleted from the
+ * form. They are added to state "deleted" (key "<asset>:<_id>" ->
+ * {asset, id, referenceId, at}) and logged once by referenceId; the 121
+ * registration is left as it is. Rejected ones that are gone leave the
+ * rejected list. */
+static int note_deleted(struct kobo_state *st, struct sync_ctx *ctx,
+                        const struct kobo_form *f, int64_t upto,
+                        const struct seen_ids *seen)
+{
+    struct gone_walk w = {f->asset, strlen(f->asset), upto, seen, NULL,
+                          NULL};
+    char *text = NULL, now[40];
+    cJSON *known = NULL, *pair, *e, *next;
+    int64_t gone = 0;
+    int rc = sync_state_get(ctx, "deleted", &text);
+
+    if (rc != PLAT_OK && rc != ERR_NOTFOUND)
+        return rc;
+    plat_err_clear();
+    known = text ? cJSON_Parse(text) : NULL;
+    plat_free(text);
+    text = NULL;
+    if (!cJSON_IsObject(known)) {
+        cJSON_Delete(known);
+        known = cJSON_CreateObject();
+    }
+    w.known = known;
+    w.found = cJSON_CreateArray();
+    if (!known || !w.found) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = sync_remote_ids_list(ctx, "submission", gone_cb, &w);
+    if (rc == ERR_NOMEM)
+        plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc != PLAT_OK)
+        goto out;
+    plat_time_iso(plat_time_wall_ms(), now);
+    cJSON_ArrayForEach(pair, w.found) {
+        const char *key = cJSON_GetArrayItem(pair, 0)->valuestring;
+        const char *ref = cJSON_GetArrayItem(pair, 1)->valuestring;
+        cJSON *d = cJSON_CreateObject();
+
+        if (!d || !cJSON_AddStringToObject(d, "asset", f->asset) ||
+            !cJSON_AddNumberToObject(d, "id", strtod(
+                key + strlen(f->asset) + 1, NULL)) ||
+            !cJSON_AddStringToObject(d, "referenceId", ref) ||
+            !cJSON_AddStringToObject(d, "at", now) ||
+            !cJSON_AddItemToObject(known, key, d)) {
+            cJSON_Delete(d);
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        log_info("kobo: submission %s (referenceId %s) was deleted from "
+                 "the form; its 121 registration is kept", key, ref);
+        gone++;
+    }
+    /* a rejected submission that is gone needs no fixing any more */
+    for (e = st->rejected ? st->rejected->child : NULL; e; e = next) {
+        const char *a = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(e, "asset"));
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+
+        next = e->next;
+        if (a && strcmp(a, f->asset) == 0 && cJSON_IsNumber(id) &&
+            (int64_t)id->valuedouble <= upto &&
+            !seen_has(seen, (int64_t)id->valuedouble)) {
+            log_info("kobo: rejected submission %s was deleted from the "
+                     "form", e->string);
+            cJSON_Delete(cJSON_DetachItemViaPointer(st->rejected, e));
+            st->rej_dirty = 1;
+        }
+    }
+    if (gone) {
+        text = cJSON_PrintUnformatted(known);
+        if (!text) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        rc = sync_state_set(ctx, "deleted", text);
+    }
+    if (rc == PLAT_OK)
+        rc = rejected_save(st, ctx);
+    if (rc == PLAT_OK)
+        sync_ctx_count(ctx, SYNC_COUNT_GONE, gone);
+out:
+    cJSON_free(text);
+    cJSON_Delete(known);
+    cJSON_Delete(w.found);
+    return rc;
+}
+
 /* The cheap scan: every submission up to the cursor whose _uuid differs
  * from the one imported (or from a rejected one's) is re-read. */
 static int pull_edits(struct kobo_state *st, struct sync_ctx *ctx,
@@ -1062,6 +1245,7 @@ static int pull_edits(struct kobo_state *st, struct sync_ctx *ctx,
     cJSON *program = NULL, *doc = NULL, *res, *row;
     int64_t upto = 0, after = 0, count, id, changed[KOBO_IN_CHUNK];
     char name[128], key[96];
+    struct seen_ids seen = {NULL, 0, 0};
     size_t n_changed = 0;
     int rc, end = 0;
 
@@ -1102,6 +1286,8 @@ static int pull_edits(struct kobo_state *st, struct sync_ctx *ctx,
                 end = 1;
                 break;
             }
+            if (st->report_deleted && (rc = seen_add(&seen, id)) != PLAT_OK)
+                break;
             if (!cJSON_IsString(u))
                 continue;
             ul = strlen(u->valuestring);
@@ -1138,8 +1324,14 @@ static int pull_edits(struct kobo_state *st, struct sync_ctx *ctx,
         if (count >= 0 && n >= count)
             end = 1;
     }
+    cJSON_Delete(doc);
     if (rc == PLAT_OK)
         rc = reread(st, ctx, f, program, changed, n_changed);
+    /* only a complete scan (rc OK: it reached the cursor or the end) can
+     * say a submission is gone */
+    if (rc == PLAT_OK && st->report_deleted)
+        rc = note_deleted(st, ctx, f, upto, &seen);
+    plat_free(seen.v);
     cJSON_Delete(program);
     return rc;
 }
