@@ -32,6 +32,48 @@ static int seen_first(size_t upto, const char *w, size_t n)
     return 0;
 }
 
+/* 1 if one of the first `upto` commands is a subcommand of group w (of
+ * length n): the group's case is printed at its first subcommand. */
+static int seen_group(size_t upto, const char *w, size_t n)
+{
+    for (size_t i = 0; i < upto; i++) {
+        const char *name = agent_commands[i].name;
+
+        if (strncmp(name, w, n) == 0 && name[n] == ' ')
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 if group w (of length n) is also a command by itself ("serve" beside
+ * "serve passwd"). */
+static int group_is_command(const char *w, size_t n)
+{
+    for (size_t i = 0; i < agent_commands_count; i++) {
+        const char *name = agent_commands[i].name;
+
+        if (strncmp(name, w, n) == 0 && name[n] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/* The subcommand words of group `name` (first word of length n),
+ * space-separated, on stdout. */
+static void print_subcommands(const char *name, size_t n)
+{
+    int first = 1;
+
+    for (size_t j = 0; j < agent_commands_count; j++) {
+        const char *o = agent_commands[j].name;
+
+        if (strncmp(o, name, n) == 0 && o[n] == ' ') {
+            printf("%s%s", first ? "" : " ", o + n + 1);
+            first = 0;
+        }
+    }
+}
+
 /* Every distinct "--option" in `usage`, space-separated, on stdout. */
 static void print_options(const char *usage)
 {
@@ -96,25 +138,42 @@ static void print_bash(void)
            "        return\n"
            "    fi\n"
            "    case \"$w1\" in\n");
-    /* Groups: the second word completes from their subcommands. */
+    /* Groups: the second word completes from their subcommands. A group
+     * that is also a command ("serve", "serve passwd") offers its
+     * subcommands and files, its own options after "-", and keeps the
+     * command itself when the second word is not a subcommand. */
     for (size_t i = 0; i < agent_commands_count; i++) {
         const char *name = agent_commands[i].name;
         size_t n = strcspn(name, " ");
 
-        if (!name[n] || seen_first(i, name, n))
+        if (!name[n] || seen_group(i, name, n))
             continue;
-        printf("        %.*s)\n"
-               "            if [[ -z $w2 ]]; then\n"
-               "                [[ $cur == -* ]] || { COMPREPLY=($(compgen -W \"",
-               (int)n, name);
-        for (size_t j = i, first = 1; j < agent_commands_count; j++) {
-            const char *o = agent_commands[j].name;
+        printf("        %.*s)\n", (int)n, name);
+        if (group_is_command(name, n)) {
+            printf("            if [[ -z $w2 ]]; then\n"
+                   "                [[ $cur == -* ]] || { COMPREPLY=($(compgen "
+                   "-W \"");
+            print_subcommands(name, n);
+            printf("\" -- \"$cur\") $(compgen -f -- \"$cur\")); return; }\n"
+                   "            else\n"
+                   "                case \"$w2\" in\n"
+                   "                    ");
+            for (size_t j = 0, first = 1; j < agent_commands_count; j++) {
+                const char *o = agent_commands[j].name;
 
-            if (strncmp(o, name, n) == 0 && o[n] == ' ') {
-                printf("%s%s", first ? "" : " ", o + n + 1);
-                first = 0;
+                if (strncmp(o, name, n) == 0 && o[n] == ' ') {
+                    printf("%s%s", first ? "" : "|", o + n + 1);
+                    first = 0;
+                }
             }
+            printf(") cmd=\"$w1 $w2\" ;;\n"
+                   "                esac\n"
+                   "            fi ;;\n");
+            continue;
         }
+        printf("            if [[ -z $w2 ]]; then\n"
+               "                [[ $cur == -* ]] || { COMPREPLY=($(compgen -W \"");
+        print_subcommands(name, n);
         printf("\" -- \"$cur\")); return; }\n"
                "            fi\n"
                "            cmd=\"$w1 $w2\" ;;\n");

@@ -361,14 +361,20 @@ const struct agent_cmd agent_commands[] = {
       "                       serve.tls_cert and serve.tls_key\n"
       "\n"
       "Runs until SIGINT/SIGTERM. `agent daemon --serve` runs it beside\n"
-      "the background sync.\n",
+      "the background sync.\n"
+      "\n"
+      "Example:\n"
+      "  agent serve --listen 127.0.0.1:8121\n",
       agent_cmd_serve },
     { "serve passwd", "set the local password of the API login",
       "Usage: agent serve passwd\n"
       "\n"
       "Read a new password (at least 8 characters) from the terminal, or\n"
       "one line from stdin, and store its salted PBKDF2-HMAC-SHA256 hash.\n"
-      "It is not the 121 password, which the API never takes.\n",
+      "It is not the 121 password, which the API never takes.\n"
+      "\n"
+      "Example:\n"
+      "  agent serve passwd\n",
       agent_cmd_serve_passwd },
     { "kobo setup", "connect a KoboToolbox form to the 121 program",
       "Usage: agent kobo setup --url URL --asset UID --mapping FILE "
@@ -487,12 +493,18 @@ const struct agent_cmd agent_commands[] = {
       "the program name and counts. People whose image is not stored are\n"
       "listed on the cover and on the terminal, not printed. Works offline\n"
       "(images come from `agent sync --now --vouchers`). --json prints\n"
-      "{file, pages, printed, selected, handedOut, missing}.\n",
+      "{file, pages, printed, selected, handedOut, missing}.\n"
+      "\n"
+      "Example:\n"
+      "  agent vouchers print --payment 1 --status success -o vouchers.pdf\n",
       agent_cmd_vouchers_print },
     { "vouchers export", "write the stored voucher images of a payment as PNG files",
       "Usage: agent vouchers export --payment N [--status S] DIR\n"
       "\n"
-      "Write each stored voucher image of payment N to DIR/payment-N-REF.png.\n",
+      "Write each stored voucher image of payment N to DIR/payment-N-REF.png.\n"
+      "\n"
+      "Example:\n"
+      "  agent vouchers export --payment 1 vouchers/\n",
       agent_cmd_vouchers_export },
     { "vouchers hand-out", "mark a voucher handed out (queued for 121)",
       "Usage: agent vouchers hand-out REF... --payment N [--by NAME]\n"
@@ -502,14 +514,20 @@ const struct agent_cmd agent_commands[] = {
       "NAME (default $AGENT_USER or $USER). The time is the device's clock,\n"
       "and says so. A second hand-out of the same voucher is refused with\n"
       "the time and user of the first. The next sync reconciles it with 121\n"
-      "(excel-reconciliation, the FSP's template).\n",
+      "(excel-reconciliation, the FSP's template).\n"
+      "\n"
+      "Example:\n"
+      "  agent vouchers hand-out ref-00001 --payment 1 --by amina\n",
       agent_cmd_vouchers_handout },
     { "lookup", "find a person: status, payments, vouchers handed out",
       "Usage: agent lookup TEXT [--limit N]\n"
       "\n"
       "Find people by referenceId, voucher code (P<payment>-<number>), phone\n"
       "number or name, from the store, and show status, payments with the\n"
-      "transaction status of each and whether the voucher was handed out.\n",
+      "transaction status of each and whether the voucher was handed out.\n"
+      "\n"
+      "Example:\n"
+      "  agent lookup P1-17\n",
       agent_cmd_lookup },
     { "registrations history", "a person's local changes and 121 activities",
       "Usage: agent registrations history REF\n"
@@ -517,7 +535,10 @@ const struct agent_cmd agent_commands[] = {
       "Show the changes made on this device (outbox) and the activities\n"
       "pulled from 121 (status changes, data changes, transactions,\n"
       "messages) of REF. Activities are pulled by sync for the people this\n"
-      "device gave a voucher or a message since the last sync.\n",
+      "device gave a voucher or a message since the last sync.\n"
+      "\n"
+      "Example:\n"
+      "  agent registrations history ref-00001\n",
       agent_cmd_reg_history },
     { "reconcile import", "queue an FSP reconciliation file for 121",
       "Usage: agent reconcile import FILE.csv --payment N\n"
@@ -527,7 +548,10 @@ const struct agent_cmd agent_commands[] = {
       "errorMessage; ',' or ';' separated) against the store: rows with an\n"
       "unknown person, no transaction in payment N or a bad status are all\n"
       "listed and nothing is queued. Otherwise every row is queued and the\n"
-      "next sync uploads it (POST .../payments/N/excel-reconciliation).\n",
+      "next sync uploads it (POST .../payments/N/excel-reconciliation).\n"
+      "\n"
+      "Example:\n"
+      "  agent reconcile import fsp-result.csv --payment 1\n",
       agent_cmd_reconcile_import },
     { "export unused-vouchers", "vouchers of a payment not handed out (CSV)",
       "Usage: agent export unused-vouchers --payment N\n"
@@ -544,30 +568,48 @@ const struct agent_cmd agent_commands[] = {
       "Queue one message to each chosen person (121 sends it as SMS or\n"
       "WhatsApp). --status and --attr may be combined, also with --ref.\n"
       "The next sync sends them with POST .../registrations/message in\n"
-      "chunks, each checked by a dry run, and never sends one twice.\n",
+      "chunks, each checked by a dry run, and never sends one twice.\n"
+      "\n"
+      "Example:\n"
+      "  agent messages send --template included --status included\n",
       agent_cmd_messages_send },
     { "messages list", "queued and sent messages, per send",
       "Usage: agent messages list\n"
       "\n"
       "One line per `messages send`: its text or template, and how many are\n"
-      "queued, sent, rejected and in flight.\n",
+      "queued, sent, rejected and in flight.\n"
+      "\n"
+      "Example:\n"
+      "  agent messages list\n",
       agent_cmd_messages_list },
     { "templates list", "the program's message templates",
-      "Usage: agent templates list\n", agent_cmd_templates_list },
+      "Usage: agent templates list\n"
+      "\n"
+      "Example:\n"
+      "  agent templates list\n", agent_cmd_templates_list },
     { "templates show", "one message template",
-      "Usage: agent templates show TYPE LANG\n", agent_cmd_templates_show },
+      "Usage: agent templates show TYPE LANG\n"
+      "\n"
+      "Example:\n"
+      "  agent templates show included en\n", agent_cmd_templates_show },
     { "templates set", "change (or add) a message template",
       "Usage: agent templates set TYPE LANG (TEXT | --text TEXT)\n"
       "\n"
       "Set the text of template TYPE in language LANG in the store at once\n"
-      "and queue it for 121 (PATCH, or POST for a new template).\n",
+      "and queue it for 121 (PATCH, or POST for a new template).\n"
+      "\n"
+      "Example:\n"
+      "  agent templates set included nl \"Welkom, {{fullName}}\"\n",
       agent_cmd_templates_set },
     { "program label", "translate the label of a registration attribute",
       "Usage: agent program label ATTR --lang L TEXT\n"
       "\n"
       "Set the label of attribute ATTR in language L: the stored program\n"
       "shows it at once; the next sync sends PATCH\n"
-      ".../registration-attributes/ATTR.\n",
+      ".../registration-attributes/ATTR.\n"
+      "\n"
+      "Example:\n"
+      "  agent program label district --lang fr \"District\"\n",
       agent_cmd_program_label },
     { "encrypt", "encrypt a plain store (copy, verify, swap)",
       "Usage: agent encrypt [--key-file FILE] [--passphrase]\n"
@@ -582,13 +624,19 @@ const struct agent_cmd agent_commands[] = {
       "GONE. Stop the daemon first.\n"
       "\n"
       "  --key-file FILE  open with this key file (the daemon's way)\n"
-      "  --passphrase     also a passphrase (with --key-file)\n",
+      "  --passphrase     also a passphrase (with --key-file)\n"
+      "\n"
+      "Example:\n"
+      "  agent encrypt --key-file /etc/agent/store.key\n",
       agent_cmd_encrypt },
     { "decrypt", "turn an encrypted store back into a plain one (support)",
       "Usage: agent decrypt\n"
       "\n"
       "Write the store back in clear (copy, verify, swap), for support\n"
-      "work. Needs its key. Anyone with the file can then read it.\n",
+      "work. Needs its key. Anyone with the file can then read it.\n"
+      "\n"
+      "Example:\n"
+      "  agent decrypt\n",
       agent_cmd_decrypt },
     { "key add", "add a passphrase or key file to an encrypted store",
       "Usage: agent key add (--passphrase | --key-file FILE)\n"
@@ -597,12 +645,18 @@ const struct agent_cmd agent_commands[] = {
       "The new passphrase comes from AGENT_STORE_NEW_PASSPHRASE or is asked\n"
       "twice at the prompt; adding a passphrase when there is one changes\n"
       "it. A key file is made (mode 0600) when it does not exist and is\n"
-      "written to store.key_file.\n",
+      "written to store.key_file.\n"
+      "\n"
+      "Example:\n"
+      "  agent key add --key-file /etc/agent/store.key\n",
       agent_cmd_key_add },
     { "key remove", "remove the passphrase or the key file of a store",
       "Usage: agent key remove (--passphrase | --key-file)\n"
       "\n"
-      "Remove one way in; the last one cannot be removed.\n",
+      "Remove one way in; the last one cannot be removed.\n"
+      "\n"
+      "Example:\n"
+      "  agent key remove --passphrase\n",
       agent_cmd_key_remove },
     { "key rotate", "give an encrypted store a new data key",
       "Usage: agent key rotate\n"
@@ -611,7 +665,10 @@ const struct agent_cmd agent_commands[] = {
       "swap), wrapped the same ways as before: the configured key file,\n"
       "and the passphrase (kept, or AGENT_STORE_NEW_PASSPHRASE). Old copies\n"
       "of the store and its key ring stay readable with the old key: delete\n"
-      "them. Stop the daemon first.\n",
+      "them. Stop the daemon first.\n"
+      "\n"
+      "Example:\n"
+      "  agent key rotate\n",
       agent_cmd_key_rotate },
     { "backup", "write an encrypted, compressed backup of the store",
       "Usage: agent backup FILE [--key-file KEY]\n"
@@ -622,7 +679,10 @@ const struct agent_cmd agent_commands[] = {
       "the backup opens where its key ring and passphrase or key file\n"
       "are), or with --key-file KEY the key file KEY (made, mode 0600, if\n"
       "it does not exist): give that file to whoever restores it. A plain\n"
-      "store needs --key-file. Copy the store's .keys file too.\n",
+      "store needs --key-file. Copy the store's .keys file too.\n"
+      "\n"
+      "Example:\n"
+      "  agent backup /media/usb/agent-backup.bin\n",
       agent_cmd_backup },
     { "restore", "replace the store with a backup (all checked first)",
       "Usage: agent restore FILE [--key-file KEY]\n"
@@ -630,7 +690,10 @@ const struct agent_cmd agent_commands[] = {
       "Check the whole backup (key, every chunk, the store inside it), make\n"
       "a verified copy beside the store (encrypted with the store's key when\n"
       "the store is encrypted), then put it in place in one step. Nothing\n"
-      "is replaced when any check fails. Stop the daemon first.\n",
+      "is replaced when any check fails. Stop the daemon first.\n"
+      "\n"
+      "Example:\n"
+      "  agent restore /media/usb/agent-backup.bin\n",
       agent_cmd_restore },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n"

@@ -38,6 +38,25 @@ NO_JSON = {
                   "Kobo server (its output is not yet documented)",
     "kobo program": "prints the 121 program JSON it builds (the program "
                     "schema of the 121 API), needs a stored Kobo form",
+    "serve": "runs the local API server until stopped (its answers are the "
+             "121 API's)",
+    "vouchers export": "writes PNG files and prints one line (it has no "
+                       "--json output)",
+    "reconcile import": "prints one line, or the rows it refuses (it has "
+                        "no --json output)",
+    "templates set": "prints one line (it has no --json output)",
+    "program label": "prints one line (it has no --json output)",
+    # The store's file commands say what they did in one line (on stderr
+    # with --json) and print no JSON: their result is the exit code.
+    "encrypt": "changes the store file; one line, no JSON output",
+    "decrypt": "changes the store file; one line, no JSON output",
+    "key add": "changes the store's key ring; one line, no JSON output",
+    "key remove": "changes the store's key ring; one line, no JSON output",
+    "key rotate": "changes the store file; one line, no JSON output",
+    "backup": "writes a backup file; one line, no JSON output",
+    "restore": "replaces the store file; one line, no JSON output",
+    "serve passwd": "reads a password from the terminal or stdin and "
+                    "prints one line",
 }
 
 # Outputs whose objects carry a system's own fields (a 121 registration or
@@ -159,6 +178,36 @@ class JsonOutputs(AgentTestCase):
         self.run_json("kobo status")
         self.run_json("kobo rejected")
 
+    def dist_scenario(self):
+        """Distribution day: a payment of paper vouchers from the fake,
+        pulled with its images, then the offline commands."""
+        out = self.fake.call("POST", "/_test/dist/paper-payment",
+                             {"count": 3})
+        pay, refs = str(out["paymentId"]), out["referenceIds"]
+        # Exit 3: the Kobo and EspoCRM set up above are not reachable.
+        rc, out, err = self.run_agent("--json", "sync", "--now", "--vouchers")
+        self.assertIn(rc, (0, 3), err)
+        self.assertIn("3 of 3 missing voucher images stored", err)
+        self.run_json("vouchers print", "--payment", pay, "-o",
+                      os.path.join(self.dir, "vouchers.pdf"))
+        self.ok("vouchers", "export", "--payment", pay,
+                os.path.join(self.dir, "png"))
+        self.run_json("lookup", refs[0])
+        self.run_json("vouchers hand-out", refs[0], "--payment", pay)
+        self.run_json("registrations history", refs[0])
+        self.run_json("export unused-vouchers", "--payment", pay)
+        phone = self.run_json("registrations show", refs[1])["phoneNumber"]
+        csv = self.write("recon.csv", "phoneNumber,status,errorMessage\n"
+                         "%s,success,\n" % phone)
+        self.ok("reconcile", "import", csv, "--payment", pay)
+        self.run_json("messages send", "--text", "Pickup at 10", "--ref",
+                      ",".join(refs))
+        self.run_json("messages list")
+        self.run_json("templates list")
+        self.ok("templates", "set", "included", "nl", "Nieuw: {{fullName}}")
+        self.run_json("templates show", "included", "nl")
+        self.ok("program", "label", "district", "--lang", "nl", "Wijk")
+
     def commands(self):
         out = self.ok("--help", config=False)
         block = out.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
@@ -168,6 +217,7 @@ class JsonOutputs(AgentTestCase):
 
     def test_every_json_output_fits_its_schema(self):
         self.scenario()
+        self.dist_scenario()
         if os.environ.get("AGENT_WRITE_SCHEMAS"):
             os.makedirs(DOCS, exist_ok=True)
             for name, vals in self.outputs.items():
