@@ -43,5 +43,9 @@ void agent_dist_code(char *out, unsigned n, int payment_id, long long rpid);
 
 /* Who is marking: --by, else $AGENT_USER, $USER, or "unknown". */
 const char *agent_dist_user(const char *by);
+/* Split one CSV line (separator `sep`, "quoted" cells with "" for a quote)
+ * in place into at most `max` cells pointing into `line`; returns the
+ * number of cells. Used by `reconcile import` and by agent serve's upload. */
+int agent_dist_csv_split(char *line, char sep, char **cells, int max);
 
 #endif

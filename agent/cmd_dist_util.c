@@ -98,3 +98,39 @@ const char *agent_dist_user(const char *by)
         u = getenv("USER");
     return u && *u ? u : "unknown";
 }
+
+int agent_dist_csv_split(char *line, char sep, char **cells, int max)
+{
+    int n = 0;
+    char *r = line, *w;
+
+    while (n < max) {
+        cells[n++] = w = r;
+        if (*r == '"') {
+            r++;
+            while (*r) {
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            while (*r && *r != sep)
+                r++;
+        } else {
+            while (*r && *r != sep)
+                *w++ = *r++;
+        }
+        if (*r != sep) {
+            *w = '\0';
+            break;
+        }
+        r++;
+        *w = '\0';
+    }
+    return n;
+}

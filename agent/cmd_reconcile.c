@@ -23,44 +23,6 @@
 #define RECON_FILE_MAX (16u << 20)
 #define RECON_ROWS_MAX 10000 /* 121's cap per upload (contract 0.5) */
 
-/* Split one CSV line (separator `sep`, "quoted" cells with "") in place
- * into at most `max` cells; returns the number of cells. */
-static int split_line(char *line, char sep, char **cells, int max)
-{
-    int n = 0;
-    char *r = line, *w;
-
-    while (n < max) {
-        cells[n++] = w = r;
-        if (*r == '"') {
-            r++;
-            while (*r) {
-                if (*r == '"' && r[1] == '"') {
-                    *w++ = '"';
-                    r += 2;
-                } else if (*r == '"') {
-                    r++;
-                    break;
-                } else {
-                    *w++ = *r++;
-                }
-            }
-            while (*r && *r != sep)
-                r++;
-        } else {
-            while (*r && *r != sep)
-                *w++ = *r++;
-        }
-        if (*r != sep) {
-            *w = '\0';
-            break;
-        }
-        r++;
-        *w = '\0';
-    }
-    return n;
-}
-
 /* The match columns 121's template allows, from the stored template
  * ("referenceId" when none was pulled: checked by 121 on upload). */
 static int template_columns(struct store *s, cJSON **cols_out)
@@ -177,7 +139,7 @@ int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
     if (*line && line[strlen(line) - 1] == '\r')
         line[strlen(line) - 1] = '\0';
     sep = strchr(line, ';') && !strchr(line, ',') ? ';' : ',';
-    ncols = split_line(line, sep, cells, 16);
+    ncols = agent_dist_csv_split(line, sep, cells, 16);
     for (i = 0; i < ncols; i++) {
         if (strcmp(cells[i], "status") == 0)
             scol = i;
@@ -235,7 +197,7 @@ int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
             }
             cap = c2;
         }
-        ncols = split_line(line, sep, cells, 16);
+        ncols = agent_dist_csv_split(line, sep, cells, 16);
         memset(&rows[n], 0, sizeof(rows[n]));
         refs[n] = NULL;
         rows[n].status = scol < ncols ? cells[scol] : "";

@@ -11,6 +11,7 @@
  * a program without an Excel FSP (as last pulled) is a 404.
  */
 #include "serve_internal.h"
+#include "cmd_dist.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -92,43 +93,6 @@ static int multipart_file(const char *body, size_t len, char **out,
         p += 2; /* CRLF */
     }
     return 0;
-}
-
-/* Split one CSV line in place (as agent/cmd_reconcile.c does). */
-static int split_line(char *line, char sep, char **cells, int max)
-{
-    int n = 0;
-    char *r = line, *w;
-
-    while (n < max) {
-        cells[n++] = w = r;
-        if (*r == '"') {
-            r++;
-            while (*r) {
-                if (*r == '"' && r[1] == '"') {
-                    *w++ = '"';
-                    r += 2;
-                } else if (*r == '"') {
-                    r++;
-                    break;
-                } else {
-                    *w++ = *r++;
-                }
-            }
-            while (*r && *r != sep)
-                r++;
-        } else {
-            while (*r && *r != sep)
-                *w++ = *r++;
-        }
-        if (*r != sep) {
-            *w = '\0';
-            break;
-        }
-        r++;
-        *w = '\0';
-    }
-    return n;
 }
 
 /* The match columns of the stored reconciliation template; an empty
@@ -285,7 +249,7 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
         *next++ = '\0';
     trim(line);
     sep = strchr(line, ';') && !strchr(line, ',') ? ';' : ',';
-    ncols = split_line(line, sep, cells, RECON_COLS_MAX);
+    ncols = agent_dist_csv_split(line, sep, cells, RECON_COLS_MAX);
     for (i = 0; i < ncols; i++) {
         if (strcmp(cells[i], "status") == 0)
             scol = i;
@@ -330,7 +294,7 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
             rc = srv_errors(r, 400, msg);
             goto done;
         }
-        ncols = split_line(line, sep, cells, RECON_COLS_MAX);
+        ncols = agent_dist_csv_split(line, sep, cells, RECON_COLS_MAX);
         value = mcol < ncols ? cells[mcol] : "";
         status = scol < ncols ? cells[scol] : "";
         err = ecol >= 0 && ecol < ncols && cells[ecol][0] ? cells[ecol] : NULL;
