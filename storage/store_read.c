@@ -138,6 +138,45 @@ int store_read_transactions(struct store *s, int program_id, int payment_id,
     return rc;
 }
 
+int store_read_transactions_joined(struct store *s, int program_id,
+                                   int payment_id, store_tx_reg_cb cb,
+                                   void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s,
+                            "SELECT t.json, r.local_json FROM transactions t"
+                            " LEFT JOIN registrations r"
+                            " ON r.reference_id = t.reference_id"
+                            " AND r.program_id = t.program_id"
+                            " WHERE t.program_id = ?1"
+                            " AND (?2 = 0 OR t.payment_id = ?2)"
+                            " ORDER BY t.id",
+                            &st);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(st, 1, program_id);
+    sqlite3_bind_int(st, 2, payment_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        int tn = sqlite3_column_bytes(st, 0);
+        const char *r = (const char *)sqlite3_column_text(st, 1);
+        int rn = sqlite3_column_bytes(st, 1);
+
+        if (!t)
+            continue;
+        rc = cb(t, (size_t)tn, r, r ? (size_t)rn : 0, payload);
+        if (rc != 0)
+            break;
+    }
+    if (rc == SQLITE_DONE)
+        rc = PLAT_OK;
+    else if (rc > 0)
+        rc = store__db_err(s, rc, "read transactions with registrations");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_read_templates(struct store *s, int program_id, store_json_cb cb,
                          void *payload)
 {

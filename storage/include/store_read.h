@@ -41,6 +41,17 @@ int store_read_payments(struct store *s, int program_id, store_json_cb cb,
 int store_read_transactions(struct store *s, int program_id, int payment_id,
                             store_json_cb cb, void *payload);
 
+/* Transactions of a program (payment_id 0: of every payment), by id, each
+ * with the local view of its registration in the same program (reg NULL,
+ * reg_len 0 when none is stored): one walk over an index join, for the
+ * transactions export. */
+typedef int (*store_tx_reg_cb)(const char *tx, size_t tx_len,
+                               const char *reg, size_t reg_len,
+                               void *payload);
+int store_read_transactions_joined(struct store *s, int program_id,
+                                   int payment_id, store_tx_reg_cb cb,
+                                   void *payload);
+
 /* Registration events pulled from 121 (store_event_put), by id; of one
  * registration (its 121 id) or, with registration_id 0, of all. */
 int store_read_events(struct store *s, int program_id,
