@@ -9,6 +9,8 @@
 
 struct agent_ctx;
 struct cJSON;
+struct store;
+struct store_voucher_row;
 
 int agent_cmd_vouchers_print(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_vouchers_export(struct agent_ctx *ctx, int argc, char **argv);
@@ -47,5 +49,34 @@ const char *agent_dist_user(const char *by);
  * in place into at most `max` cells pointing into `line`; returns the
  * number of cells. Used by `reconcile import` and by agent serve's upload. */
 int agent_dist_csv_split(char *line, char sep, char **cells, int max);
+
+/* Shared by `reconcile import`, `export unused-vouchers` and agent serve's
+ * routes of the same name (one copy of each rule). */
+
+/* 1 if the JSON array `arr` holds the string `s`. */
+int agent_dist_in_list(const struct cJSON *arr, const char *s);
+
+/* The registration whose `col` equals `value` exactly (a string value, or
+ * a number as "%.17g" prints it: phone numbers stored as numbers), found
+ * through the search index (store_reg_search, at most 50 candidates):
+ * *ref_out the first match's referenceId (allocated; NULL when none),
+ * *count_out how many match. Errors: those of store_reg_search
+ * (ERR_INVALID: a value the search refuses). */
+int agent_dist_ref_by_value(struct store *st, const char *col,
+                            const char *value, char **ref_out,
+                            int *count_out);
+
+/* The match columns of 121's reconciliation template as last pulled (a
+ * new array): ["referenceId"] when none was pulled yet (121 checks on
+ * upload), empty when the program has no Excel FSP. */
+int agent_dist_recon_columns(struct store *st, struct cJSON **out);
+
+/* store_voucher_cb (payload: a cJSON array): a voucher issued (a voucher
+ * FSP's transaction in status success or waiting) and not handed out on
+ * this device is appended as 121's unused-vouchers row (contract 5:
+ * referenceId, paymentId, issueDate, whatsappPhoneNumber,
+ * lastExternalUpdate). */
+int agent_dist_unused_voucher(const struct store_voucher_row *r,
+                              void *payload);
 
 #endif

@@ -8,6 +8,9 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "store.h"
+#include "store_dist.h"
+#include "store_registrations.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -133,4 +136,129 @@ int agent_dist_csv_split(char *line, char sep, char **cells, int max)
         *w = '\0';
     }
     return n;
+}
+
+int agent_dist_in_list(const cJSON *arr, const char *s)
+{
+    const cJSON *v;
+
+    cJSON_ArrayForEach(v, arr)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0)
+            return 1;
+    return 0;
+}
+
+struct by_value {
+    const char *col, *value;
+    char *ref;
+    int count;
+};
+
+static int by_value_cb(const cJSON *reg, void *payload)
+{
+    struct by_value *b = payload;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(reg, b->col);
+    const char *ref = agent_json_str(reg, "referenceId");
+    char num[64];
+    const char *s = NULL;
+
+    if (cJSON_IsString(v)) {
+        s = v->valuestring;
+    } else if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+        s = num;
+    }
+    if (!s || !ref || strcmp(s, b->value) != 0)
+        return 0;
+    b->count++;
+    if (!b->ref) {
+        b->ref = plat_strdup(ref);
+        if (!b->ref)
+            return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int agent_dist_ref_by_value(struct store *st, const char *col,
+                            const char *value, char **ref_out,
+                            int *count_out)
+{
+    struct by_value b = {col, value, NULL, 0};
+    int rc = store_reg_search(st, value, 50, by_value_cb, &b);
+
+    if (rc < 0) {
+        plat_free(b.ref);
+        b.ref = NULL;
+        b.count = 0;
+    }
+    *ref_out = b.ref;
+    *count_out = b.count;
+    return rc;
+}
+
+int agent_dist_recon_columns(struct store *st, cJSON **out)
+{
+    char *text = NULL;
+    cJSON *tpl, *cols = cJSON_CreateArray();
+    const cJSON *t;
+    int rc = store_state_get(st, STORE_DIST_RECON_TEMPLATE_KEY, &text);
+
+    *out = NULL;
+    if (!cols) {
+        plat_free(text);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        cJSON_AddItemToArray(cols, cJSON_CreateString("referenceId"));
+        *out = cols;
+        return PLAT_OK;
+    }
+    if (rc < 0) {
+        cJSON_Delete(cols);
+        return rc;
+    }
+    tpl = cJSON_Parse(text);
+    plat_free(text);
+    cJSON_ArrayForEach(t, tpl) {
+        const cJSON *first = cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(t, "template"), 0);
+
+        if (cJSON_IsString(first))
+            cJSON_AddItemToArray(cols, cJSON_CreateString(first->valuestring));
+    }
+    cJSON_Delete(tpl);
+    *out = cols;
+    return PLAT_OK;
+}
+
+int agent_dist_unused_voucher(const struct store_voucher_row *r,
+                              void *payload)
+{
+    cJSON *arr = payload, *o;
+    const char *wa;
+
+    if (!r->fsp_name || !strstr(r->fsp_name, "voucher") || r->handed_out_at ||
+        !r->tx_status || (strcmp(r->tx_status, "success") != 0 &&
+                          strcmp(r->tx_status, "waiting") != 0))
+        return 0;
+    wa = r->reg ? agent_json_str(r->reg, "whatsappPhoneNumber") : NULL;
+    o = cJSON_CreateObject();
+    /* 121's columns and order (contract 5). */
+    if (!o || !cJSON_AddStringToObject(o, "referenceId", r->ref) ||
+        !cJSON_AddNumberToObject(o, "paymentId", r->payment_id) ||
+        !cJSON_AddItemToObject(o, "issueDate", r->tx_created
+                                   ? cJSON_CreateString(r->tx_created)
+                                   : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObject(o, "whatsappPhoneNumber",
+                               wa ? cJSON_CreateString(wa)
+                                  : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObject(o, "lastExternalUpdate", r->tx_updated
+                                   ? cJSON_CreateString(r->tx_updated)
+                                   : cJSON_CreateNull()) ||
+        !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    }
+    return 0;
 }

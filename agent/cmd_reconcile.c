@@ -23,77 +23,19 @@
 #define RECON_FILE_MAX (16u << 20)
 #define RECON_ROWS_MAX 10000 /* 121's cap per upload (contract 0.5) */
 
-/* The match columns 121's template allows, from the stored template
- * ("referenceId" when none was pulled: checked by 121 on upload). */
+/* The match columns 121's template allows; none: no Excel FSP. */
 static int template_columns(struct store *s, cJSON **cols_out)
 {
-    char *text = NULL;
-    cJSON *tpl = NULL, *cols = cJSON_CreateArray();
-    const cJSON *t;
-    int rc = store_state_get(s, STORE_DIST_RECON_TEMPLATE_KEY, &text);
+    int rc = agent_dist_recon_columns(s, cols_out);
 
-    *cols_out = NULL;
-    if (!cols)
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    if (rc == ERR_NOTFOUND) {
-        plat_err_clear();
-        cJSON_AddItemToArray(cols, cJSON_CreateString("referenceId"));
-        *cols_out = cols;
-        return PLAT_OK;
-    }
-    if (rc < 0) {
-        cJSON_Delete(cols);
-        return rc;
-    }
-    tpl = cJSON_Parse(text);
-    plat_free(text);
-    cJSON_ArrayForEach(t, tpl) {
-        const cJSON *first = cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(t, "template"), 0);
-
-        if (cJSON_IsString(first))
-            cJSON_AddItemToArray(cols, cJSON_CreateString(first->valuestring));
-    }
-    cJSON_Delete(tpl);
-    if (cJSON_GetArraySize(cols) == 0) {
-        cJSON_Delete(cols);
+    if (rc == PLAT_OK && cJSON_GetArraySize(*cols_out) == 0) {
+        cJSON_Delete(*cols_out);
+        *cols_out = NULL;
         return plat_err_set(ERR_INVALID, "121's reconciliation template "
                             "(pulled by the last sync) has no FSP: this "
                             "program has no Excel FSP to reconcile");
     }
-    *cols_out = cols;
-    return PLAT_OK;
-}
-
-static int in_list(const cJSON *arr, const char *s)
-{
-    const cJSON *v;
-
-    cJSON_ArrayForEach(v, arr)
-        if (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0)
-            return 1;
-    return 0;
-}
-
-/* The referenceId whose `col` equals `value` (exact), via the search
- * index; *ref_out allocated or NULL. */
-struct by_value {
-    const char *col, *value;
-    char *ref;
-    int count;
-};
-
-static int match_cb(const cJSON *reg, void *payload)
-{
-    struct by_value *b = payload;
-    const char *v = agent_json_str(reg, b->col);
-
-    if (v && strcmp(v, b->value) == 0) {
-        b->count++;
-        if (!b->ref)
-            b->ref = plat_strdup(agent_json_str(reg, "referenceId"));
-    }
-    return 0;
+    return rc;
 }
 
 int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
@@ -145,7 +87,7 @@ int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
             scol = i;
         else if (strcmp(cells[i], "errorMessage") == 0)
             ecol = i;
-        else if (in_list(allowed, cells[i]) && mcol < 0)
+        else if (agent_dist_in_list(allowed, cells[i]) && mcol < 0)
             mcol = i;
         else {
             rc = plat_err_set(ERR_INVALID, "%s: column '%.60s' is not in "
@@ -166,7 +108,11 @@ int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
     }
     match = cells[mcol];
     for (line = next; line && *line; line = next) {
-        struct by_value b;
+        struct {
+            char *ref;
+            int count;
+        } b;
+        const char *value;
 
         lineno++;
         next = strchr(line, '\n');
@@ -203,13 +149,13 @@ int agent_cmd_reconcile_import(struct agent_ctx *ctx, int argc, char **argv)
         rows[n].status = scol < ncols ? cells[scol] : "";
         rows[n].error_message = ecol >= 0 && ecol < ncols ? cells[ecol] : NULL;
         memset(&b, 0, sizeof(b));
-        b.col = match;
-        b.value = mcol < ncols ? cells[mcol] : "";
+        value = mcol < ncols ? cells[mcol] : "";
         if (strcmp(match, "referenceId") == 0) {
-            b.ref = plat_strdup(b.value);
+            b.ref = plat_strdup(value);
             b.count = 1;
-        } else if (*b.value) {
-            rc = store_reg_search(ctx->store, b.value, 50, match_cb, &b);
+        } else if (*value) {
+            rc = agent_dist_ref_by_value(ctx->store, match, value, &b.ref,
+                                         &b.count);
             if (rc < 0)
                 goto done;
         }
@@ -264,36 +210,6 @@ done:
 
 /* ---- export unused-vouchers ------------------------------------------------ */
 
-static int add_unused(const struct store_voucher_row *r, void *payload)
-{
-    cJSON *arr = payload, *o;
-    const char *wa;
-
-    if (!r->fsp_name || !strstr(r->fsp_name, "voucher") || r->handed_out_at ||
-        !r->tx_status || (strcmp(r->tx_status, "success") != 0 &&
-                          strcmp(r->tx_status, "waiting") != 0))
-        return 0;
-    wa = r->reg ? agent_json_str(r->reg, "whatsappPhoneNumber") : NULL;
-    o = cJSON_CreateObject();
-    /* 121's columns and order (contract 5). */
-    if (!o || !cJSON_AddStringToObject(o, "referenceId", r->ref) ||
-        !cJSON_AddNumberToObject(o, "paymentId", r->payment_id) ||
-        !cJSON_AddItemToObject(o, "issueDate", r->tx_created
-                                   ? cJSON_CreateString(r->tx_created)
-                                   : cJSON_CreateNull()) ||
-        !cJSON_AddItemToObject(o, "whatsappPhoneNumber",
-                               wa ? cJSON_CreateString(wa)
-                                  : cJSON_CreateNull()) ||
-        !cJSON_AddItemToObject(o, "lastExternalUpdate", r->tx_updated
-                                   ? cJSON_CreateString(r->tx_updated)
-                                   : cJSON_CreateNull())) {
-        cJSON_Delete(o);
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    }
-    cJSON_AddItemToArray(arr, o);
-    return 0;
-}
-
 static void csv_out(FILE *f, const char *v)
 {
     const char *p;
@@ -334,7 +250,8 @@ int agent_cmd_export_unused(struct agent_ctx *ctx, int argc, char **argv)
     if (rc == PLAT_OK)
         rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
     if (rc == PLAT_OK)
-        rc = store_vouchers_list(ctx->store, payment, 0, add_unused, arr);
+        rc = store_vouchers_list(ctx->store, payment, 0,
+                                 agent_dist_unused_voucher, arr);
     if (rc < 0)
         goto done;
     if (ctx->g.json) {

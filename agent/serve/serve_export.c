@@ -6,11 +6,13 @@
  * its registration, the window on the payment date).
  */
 #include "serve_internal.h"
+#include "cmd_dist.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_dist.h"
 #include "store_program.h"
 #include "store_read.h"
 #include "store_sync.h"
@@ -111,6 +113,68 @@ static cJSON *export_row(const cJSON *reg, const cJSON *attrs)
     return o;
 }
 
+static int collect_pay_id(const char *json, size_t len, void *payload)
+{
+    cJSON *p = cJSON_ParseWithLength(json, len);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "paymentId");
+    int rc = 0;
+
+    if (cJSON_IsNumber(id))
+        rc = cJSON_AddItemToArray(payload, cJSON_CreateNumber(id->valueint))
+                 ? 0
+                 : plat_err_set(ERR_NOMEM, "out of memory");
+    cJSON_Delete(p);
+    return rc;
+}
+
+/* GET .../metrics/export-list/unused-vouchers: the vouchers issued and not
+ * handed out on this device, of every payment of the program (oldest
+ * payment first), in 121's columns: the rows `agent export
+ * unused-vouchers` prints (agent_dist_unused_voucher). */
+static int unused_vouchers(struct srv_req *q, struct srv_resp *r, int pid)
+{
+    cJSON *prog = NULL, *ids = cJSON_CreateArray(), *rows, *out = NULL;
+    const cJSON *id;
+    int rc;
+
+    rows = cJSON_CreateArray();
+    if (!ids || !rows) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (srv_program_or_403(q, r, pid, &prog) < 0) {
+        rc = PLAT_OK;
+        goto done;
+    }
+    rc = store_read_payments(q->st, pid, collect_pay_id, ids);
+    /* store_read_payments walks newest first */
+    for (int i = cJSON_GetArraySize(ids) - 1; rc == PLAT_OK && i >= 0; i--) {
+        id = cJSON_GetArrayItem(ids, i);
+        rc = store_vouchers_list(q->st, id->valueint, 0,
+                                 agent_dist_unused_voucher, rows);
+    }
+    if (rc < 0)
+        goto done;
+    if (cJSON_GetArraySize(rows) == 0) {
+        rc = srv_errors(r, 404, "There is currently no data to export");
+        goto done;
+    }
+    out = cJSON_CreateObject();
+    if (!out || !cJSON_AddStringToObject(out, "fileName", "unused-vouchers") ||
+        !cJSON_AddItemToObject(out, "data", rows)) {
+        rc = plat_err_set(ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rows = NULL;
+    rc = srv_json(r, 200, out);
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(rows);
+    cJSON_Delete(ids);
+    cJSON_Delete(prog);
+    return rc;
+}
+
 int srv_h_export(struct srv_req *q, struct srv_resp *r, int pid,
                  const char *type)
 {
@@ -122,8 +186,9 @@ int srv_h_export(struct srv_req *q, struct srv_resp *r, int pid,
     const char *select = srv_q(q, "select");
     int rc;
 
-    if (strcmp(type, "unused-vouchers") == 0 ||
-        strcmp(type, "vouchers-with-balance") == 0 ||
+    if (strcmp(type, "unused-vouchers") == 0)
+        return unused_vouchers(q, r, pid);
+    if (strcmp(type, "vouchers-with-balance") == 0 ||
         strcmp(type, "intersolve-visa-card-details") == 0)
         /* the device keeps no voucher balances: nothing to export */
         return srv_errors(r, 404, "There is currently no data to export");

@@ -322,6 +322,8 @@ static int route(struct srv_req *q, struct srv_resp *r)
         return srv_current(q, r);
     if (is(q, "GET", 2, "api", "users", NULL))
         return srv_users(q, r);
+    if (is(q, "GET", 2, "api", "exchange-rates", NULL))
+        return srv_h_exchange_rates(q, r);
     if (is(q, "GET", 4, "api", "notifications", "*", "message-templates",
            NULL)) {
         int pid;

@@ -201,6 +201,7 @@ int srv_h_patch_registration(struct srv_req *q, struct srv_resp *r, int pid,
                              const char *ref);
 int srv_h_patch_status(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_dashboard(struct srv_req *q, struct srv_resp *r);
+int srv_h_exchange_rates(struct srv_req *q, struct srv_resp *r);
 /* distribution-day writes (serve_dist.c) */
 int srv_h_post_message(struct srv_req *q, struct srv_resp *r, int pid);
 int srv_h_patch_attribute(struct srv_req *q, struct srv_resp *r, int pid,

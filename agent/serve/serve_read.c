@@ -423,6 +423,30 @@ int srv_h_templates(struct srv_req *q, struct srv_resp *r, int pid)
     return array_body(r, store_read_templates, q->st, pid);
 }
 
+/* GET /api/exchange-rates (contract 9): the array as the last sync got
+ * it. None kept (the 121 user is not an admin, or no sync yet): 403, as
+ * 121 answers a user who is not an admin. */
+int srv_h_exchange_rates(struct srv_req *q, struct srv_resp *r)
+{
+    char *text = NULL;
+    int rc = store_state_get(q->st, STORE_EXCHANGE_RATES_KEY, &text);
+
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return srv_error(r, 403, "Forbidden");
+    }
+    if (rc < 0)
+        return rc;
+    plat_buf_reset(&r->body);
+    rc = plat_buf_puts(&r->body, text);
+    plat_free(text);
+    if (rc < 0)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    r->status = 200;
+    r->ctype = "application/json; charset=utf-8";
+    return PLAT_OK;
+}
+
 /* ---- registrations ------------------------------------------------------ */
 
 int srv_h_registrations(struct srv_req *q, struct srv_resp *r, int pid)

@@ -95,78 +95,6 @@ static int multipart_file(const char *body, size_t len, char **out,
     return 0;
 }
 
-/* The match columns of the stored reconciliation template; an empty
- * array: no Excel FSP. Not pulled yet: ["referenceId"]. */
-static int match_columns(struct store *st, cJSON **out)
-{
-    char *text = NULL;
-    cJSON *tpl, *cols = cJSON_CreateArray();
-    const cJSON *t;
-    int rc = store_state_get(st, STORE_DIST_RECON_TEMPLATE_KEY, &text);
-
-    *out = cols;
-    if (!cols)
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    if (rc == ERR_NOTFOUND) {
-        plat_err_clear();
-        cJSON_AddItemToArray(cols, cJSON_CreateString("referenceId"));
-        return PLAT_OK;
-    }
-    if (rc < 0)
-        return rc;
-    tpl = cJSON_Parse(text);
-    plat_free(text);
-    cJSON_ArrayForEach(t, tpl) {
-        const cJSON *first = cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(t, "template"), 0);
-
-        if (cJSON_IsString(first))
-            cJSON_AddItemToArray(cols, cJSON_CreateString(first->valuestring));
-    }
-    cJSON_Delete(tpl);
-    return PLAT_OK;
-}
-
-static int in_list(const cJSON *arr, const char *s)
-{
-    const cJSON *v;
-
-    cJSON_ArrayForEach(v, arr)
-        if (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0)
-            return 1;
-    return 0;
-}
-
-/* A registration whose `col` equals `value`, found through the search
- * index (phone numbers, names); ref allocated, count of matches. */
-struct by_value {
-    const char *col, *value;
-    char *ref;
-    int count;
-};
-
-static int match_cb(const cJSON *reg, void *payload)
-{
-    struct by_value *b = payload;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(reg, b->col);
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(reg, "referenceId");
-    char num[64];
-    const char *s = NULL;
-
-    if (cJSON_IsString(v))
-        s = v->valuestring;
-    else if (cJSON_IsNumber(v)) {
-        snprintf(num, sizeof(num), "%.17g", v->valuedouble);
-        s = num;
-    }
-    if (s && strcmp(s, b->value) == 0 && cJSON_IsString(ref)) {
-        b->count++;
-        if (!b->ref)
-            b->ref = plat_strdup(ref->valuestring);
-    }
-    return 0;
-}
-
 static void trim(char *s)
 {
     size_t n = strlen(s);
@@ -217,7 +145,7 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
     if (!*payid || *endp || payment <= 0 || payment > 2147483647L)
         return srv_error(r, 400, "Validation failed (numeric string is "
                          "expected)");
-    rc = match_columns(q->st, &cols);
+    rc = agent_dist_recon_columns(q->st, &cols);
     if (rc < 0)
         goto done;
     if (cJSON_GetArraySize(cols) == 0) {
@@ -255,7 +183,7 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
             scol = i;
         else if (strcmp(cells[i], "errorMessage") == 0)
             ecol = i;
-        else if (in_list(cols, cells[i]) && mcol < 0)
+        else if (agent_dist_in_list(cols, cells[i]) && mcol < 0)
             mcol = i;
         else {
             mcol = -2;
@@ -279,7 +207,10 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
         goto done;
     }
     for (line = next; line && *line; line = next) {
-        struct by_value b = {0};
+        struct {
+            char *ref;
+            int count;
+        } b = {NULL, 0};
         const char *value, *status, *err;
 
         next = strchr(line, '\n');
@@ -304,20 +235,17 @@ int srv_h_post_recon(struct srv_req *q, struct srv_resp *r, int pid,
             rc = srv_errors(r, 400, msg);
             goto done;
         }
-        b.col = match;
-        b.value = value;
         if (strcmp(match, "referenceId") == 0) {
             b.ref = plat_strdup(value);
             b.count = 1;
         } else if (*value) {
-            rc = store_reg_search(q->st, value, 50, match_cb, &b);
+            rc = agent_dist_ref_by_value(q->st, match, value, &b.ref,
+                                         &b.count);
             if (rc < 0) {
-                plat_free(b.ref);
+                /* a value the search refuses matches nobody */
                 if (rc != ERR_INVALID)
                     goto done;
                 plat_err_clear();
-                b.ref = NULL;
-                b.count = 0;
                 rc = PLAT_OK;
             }
         }

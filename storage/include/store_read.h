@@ -17,6 +17,10 @@
 
 struct store;
 
+/* 121's exchange rates as last pulled (agent_state; the 121 connector's
+ * state "exchange-rates"): the JSON array as 121 answered it. */
+#define STORE_EXCHANGE_RATES_KEY "121.exchange-rates"
+
 typedef int (*store_json_cb)(const char *json, size_t len, void *payload);
 
 /* Local views of program `program_id`'s registrations, by 121 id (rows

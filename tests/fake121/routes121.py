@@ -710,6 +710,8 @@ def r_export_list(ctx):
     export-registrations.json): every registration, deleted included, id =
     registrationProgramId, dropdowns and the FSP label in English."""
     p = ctx.program
+    if ctx.params["etype"] == "unused-vouchers":
+        return _unused_vouchers(ctx)
     if ctx.params["etype"] != "registrations":
         raise HttpError(400, {"statusCode": 400, "message": "Unknown export type"})
     cols = ctx.app.reg_columns(p)
@@ -746,6 +748,30 @@ def r_export_list(ctx):
         out = [{c: d[c] for c in sel if c in d} for d in out]
     ctx.cost = ctx.app.cost(costs.OTHER_S)
     return Resp(200, {"fileName": "registrations", "data": out})
+
+
+def _unused_vouchers(ctx):
+    """GET .../metrics/export-list/unused-vouchers (contract 5): the
+    vouchers issued (a voucher FSP's transaction in status success or
+    waiting) whose balance is unused. The fake keeps no balances: every
+    issued voucher counts as unused. Rows in 121's columns, by payment and
+    transaction id; none: 404."""
+    p = ctx.program
+    view = p.make_viewer()
+    out = []
+    with ctx.state.lock:
+        for pay in p.payments:
+            for t in pay.transactions:
+                if "voucher" not in (t.fsp.fsp_name or "") or t.status not in ("success", "waiting"):
+                    continue
+                out.append({"referenceId": t.reg.reference_id, "paymentId": pay.id,
+                            "issueDate": t.created,
+                            "whatsappPhoneNumber": view(t.reg).get("whatsappPhoneNumber"),
+                            "lastExternalUpdate": t.updated})
+    if not out:
+        raise HttpError(404, {"errors": "There is currently no data to export"})
+    ctx.cost = ctx.app.cost(costs.OTHER_S)
+    return Resp(200, {"fileName": "unused-vouchers", "data": out})
 
 
 # ---------------------------------------------------------------- route table

@@ -8,6 +8,8 @@ shared/contracts/121-api.md sections 2, 3.7, 3.8, 6 and 8:
   POST  /api/notifications/{pid}/message-templates
   PATCH /api/notifications/{pid}/message-templates/{type}/{language}
   PATCH /api/programs/{pid}/registration-attributes/{name}
+  GET   /api/exchange-rates   (contract 9; POST /_test/dist/exchange-rates
+        {"rates": [...], "admin": false} sets them or makes the route 403)
 
 State the tests inspect: GET /_test/dist (see `dist_summary`). A paper
 voucher payment for the tests: POST /_test/dist/paper-payment
@@ -44,6 +46,15 @@ class DistState:
         self.template_requests = 0
         self.label_writes = {}     # "attr/lang" -> changes
         self.label_requests = 0
+        # GET /api/exchange-rates (contract 9): one row per stored day per
+        # currency, not deduplicated; admin only (rates_admin False: 403)
+        self.exchange_rates = [
+            {"currency": "KES", "euroExchangeRate": 0.00744368, "closeTime": "2025-01-15T23:59:59Z"},
+            {"currency": "KES", "euroExchangeRate": 0.00741152, "closeTime": "2025-01-16T23:59:59Z"},
+            {"currency": "ETB", "euroExchangeRate": 0.0076, "closeTime": "2025-01-16T23:59:59Z"},
+            {"currency": "KES", "euroExchangeRate": 0.00741152, "closeTime": "2025-01-16T23:59:59Z"}]
+        self.rates_admin = True
+        self.rate_requests = 0
 
 
 def dist(state):
@@ -324,7 +335,17 @@ P = r"/api/programs/(?P<pid>[^/]+)"
 
 # Matched before the routes of routes121 (the template route would
 # otherwise be taken for GET /payments/{payid}).
+def r_exchange_rates(ctx):
+    d = dist(ctx.state)
+    with d.lock:
+        d.rate_requests += 1
+        if not d.rates_admin:
+            raise HttpError(403, {"statusCode": 403, "message": "Forbidden"})
+        return Resp(200, [dict(x) for x in d.exchange_rates])
+
+
 TABLE = [
+    ("GET", r"/api/exchange-rates", r_exchange_rates, "any"),
     ("GET", P + r"/payments/excel-reconciliation/template", r_recon_template, "perm"),
     ("POST", P + r"/payments/(?P<payid>[^/]+)/excel-reconciliation", r_recon_post, "perm"),
     ("POST", P + r"/registrations/message", r_message, "perm"),
@@ -352,7 +373,8 @@ def dist_summary(app):
                 "message_requests": d.message_requests,
                 "template_writes": dict(d.template_writes),
                 "template_requests": d.template_requests,
-                "label_writes": dict(d.label_writes), "label_requests": d.label_requests}
+                "label_writes": dict(d.label_writes), "label_requests": d.label_requests,
+                "rate_requests": d.rate_requests}
 
 
 def paper_payment(app, data):
@@ -385,4 +407,13 @@ def test_route(app, method, path, q, data):
         return Resp(200, dist_summary(app))
     if method == "POST" and path == "/_test/dist/paper-payment":
         return paper_payment(app, data)
+    if method == "POST" and path == "/_test/dist/exchange-rates":
+        # {"rates": [...]} replaces them, {"admin": false} makes the route 403
+        d = dist(app.state)
+        with d.lock:
+            if "rates" in data:
+                d.exchange_rates = list(data["rates"])
+            if "admin" in data:
+                d.rates_admin = bool(data["admin"])
+        return Resp(200, {"ok": True})
     raise HttpError(404, {"error": "no such test route"})

@@ -74,6 +74,13 @@ int c121_pull_events(struct c121 *c);
  * opt->vouchers the paper voucher images of the latest payment. */
 int c121_pull_payments(struct c121 *c);
 
+/* 121's exchange rates (GET /api/exchange-rates, admin only), kept whole
+ * in the source state "exchange-rates" for `agent serve`; asked for at
+ * most every 12 h. 403/404 (not an admin) and failures of this request
+ * are logged, never returned: only ERR_NOMEM, a cancel or a store error
+ * fails the phase. */
+int c121_pull_rates(struct c121 *c);
+
 /* ---- push (sync/connectors/c121/push_*.c) ------------------------------ */
 
 /* Pending creates in batches of opt->create_batch (POST /registrations);

@@ -93,8 +93,13 @@ static int cb_c121_pull(void *state, struct sync_ctx *ctx, const char *stream)
         return c121_pull_events(c);
     if (strcmp(stream, "payments") == 0)
         return c121_pull_payments(c);
-    if (strcmp(stream, "activities") == 0)
-        return c121_pull_activities(c);
+    if (strcmp(stream, "activities") == 0) {
+        /* the exchange rates ride on the last stream: one request at
+         * most every 12 h, after everything else */
+        int rc = c121_pull_activities(c);
+
+        return rc < 0 ? rc : c121_pull_rates(c);
+    }
     return plat_err_set(ERR_INVALID, "121 has no stream '%s'", stream);
 }
 
