@@ -68,6 +68,8 @@ READS = [
     P + "/metrics/export-list/registrations?filter.referenceId=$in:nobody-1",
     P + "/fsps/intersolve-voucher/voucher/image-paper?referenceId=nobody-1"
         "&paymentId=1",
+    P + "/metrics/export-list/unused-vouchers",
+    "/api/exchange-rates",
     "/api/programs/99",
 ]
 # Lists 121 returns in no particular order.
@@ -88,6 +90,7 @@ class ServeTestCase(AgentTestCase):
                     "backoff_cap_ms = 100\n" % (self.db, self.fake.url, USER))
         os.chmod(self.conf, 0o600)
         self.env["AGENT_121_PASSWORD"] = PASSWORD
+        self.before_first_sync()
         self.sync()
         rc, out, err = self.run_passwd(LOCAL_PASSWORD)
         self.assertEqual(rc, 0, err)
@@ -95,6 +98,9 @@ class ServeTestCase(AgentTestCase):
         self.addCleanup(self.stop_server)
         self.port = self.srv.port
         self.tok = login(self.port, USER, LOCAL_PASSWORD)
+
+    def before_first_sync(self):
+        """Set the fake up before setUp's first sync (subclasses)."""
 
     def stop_server(self):
         rc, err = self.srv.stop()
@@ -158,7 +164,7 @@ class TestReadsMatchThe121Service(ServeTestCase):
                 # approvals are not pulled to the device
                 for k in ("approvalStatus", "approversForCurrentApprovalStep"):
                     exp.pop(k, None)
-            if "/export-list/" in path and "data" in exp:
+            if "/export-list/registrations" in path and "data" in exp:
                 # People deleted before the device's first sync were never
                 # shown to it (GET /registrations leaves them out).
                 exp["data"] = [r for r in exp["data"] if r["status"] != "deleted"]
@@ -246,8 +252,18 @@ class TestKoboConnectOffline(ServeTestCase):
     status; then one sync delivers them, exactly once."""
 
     def test_kobo_connect_sequence_offline_then_sync(self):
-        self.cut_link()
+        # `agent sync --now` with agent serve running (they share the store):
+        # serve answers with what that sync pulled, at once
         port = self.port
+        office = json.loads(self.get(P + "/registrations?limit=1")[2])["data"][0]
+        self.fake.edit(office["referenceId"], {"householdSize": "11"}, reason="office")
+        self.sync()
+        self.assertTrue(self.srv.alive())
+        st, _h, b = self.get(P + "/registrations?filter.referenceId=$eq:" +
+                             office["referenceId"])
+        self.assertEqual(str(json.loads(b)["data"][0]["householdSize"]), "11")
+
+        self.cut_link()
         tok = login(port, USER.upper(), LOCAL_PASSWORD)  # 121 lowercases
         st, _h, b = request(port, "GET", P, cookie=tok)
         self.assertEqual(st, 200)
@@ -303,7 +319,8 @@ class TestKoboConnectOffline(ServeTestCase):
 
         self.restore_link()
         self.fake.call("POST", "/_test/reset-stats", {})
-        self.sync()
+        self.sync()  # agent serve still running
+        self.assertTrue(self.srv.alive())
         self.fake.flush()
         routes = self.fake.state()["by_route"]
         self.assertEqual(routes.get("POST /api/programs/{pid}/registrations"), 1, routes)
@@ -320,6 +337,11 @@ class TestKoboConnectOffline(ServeTestCase):
         for r in routes:
             if r != "POST /api/users/login":
                 self.assertFalse(r.startswith("POST") or r.startswith("PATCH"), routes)
+        # and the server that kept running answers what 121 now holds
+        path = P + "/registrations?filter.referenceId=$in:kobo-uuid-0001," + ref
+        fst, _h, fb = request(self.fake.port, "GET", path, cookie=self.fake_login())
+        st, _h, b = self.get(path)
+        self.assertEqual((st, normalise(json.loads(b))), (fst, normalise(json.loads(fb))))
 
 
 class TestBadRequests(ServeTestCase):
@@ -518,17 +540,31 @@ class TestDistributionWritesOffline(ServeTestCase):
         out = self.fake.call("POST", "/_test/dist/paper-payment", {"count": 3})
         self.payment = out["paymentId"]
         self.paper_refs = out["referenceIds"]
-        # the payment is pulled with the server stopped (a full pull
-        # replaces the store file under the server's connections)
-        rc, err = self.srv.stop()
-        self.assertEqual(rc, 0, err)
+        # the payment is pulled with the server running: sync and serve
+        # share the store (WAL), and serve answers from what the sync wrote
         self.sync()
-        self.srv = Served(self.env, self.conf)
-        self.port = self.srv.port
-        self.tok = login(self.port, USER, LOCAL_PASSWORD)
+        self.assertTrue(self.srv.alive())
 
     def call(self, method, path, body=None, **kw):
         return request(self.port, method, path, body, cookie=self.tok, **kw)
+
+    def test_unused_vouchers_like_121_and_the_cli(self):
+        path = P + "/metrics/export-list/unused-vouchers"
+        fst, _h, fb = request(self.fake.port, "GET", path, cookie=self.fake_login())
+        st, _h, b = self.get(path)
+        self.assertEqual((st, fst), (200, 200), b[:300])
+        got, exp = json.loads(b), json.loads(fb)
+        self.assertEqual(got["fileName"], exp["fileName"])
+        self.assertEqual(unordered(got["data"]), unordered(exp["data"]))
+        mine = [r for r in got["data"] if r["paymentId"] == self.payment]
+        self.assertEqual(sorted(r["referenceId"] for r in mine), sorted(self.paper_refs))
+        self.assertEqual(list(mine[0]), ["referenceId", "paymentId", "issueDate",
+                                         "whatsappPhoneNumber", "lastExternalUpdate"])
+        # the same rows as `agent export unused-vouchers` (one function)
+        rc, out, err = self.run_agent("--json", "export", "unused-vouchers",
+                                      "--payment", str(self.payment))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["data"], mine)
 
     def test_writes_queued_offline_reach_121_once(self):
         refs = self.paper_refs
@@ -640,6 +676,50 @@ class TestDistributionWritesOffline(ServeTestCase):
         # a second sync sends none of it again
         self.sync()
         self.assertEqual(self.fake.call("GET", "/_test/dist"), d)
+
+
+class TestExchangeRatesNotAdmin(ServeTestCase):
+    """GET /api/exchange-rates is for 121 admins: a sync user who is not
+    one gets 403; the sync goes on, and agent serve answers 403 too. The
+    answer that was allowed is pulled with the first sync
+    (TestReadsMatchThe121Service compares it) and asked for at most every
+    12 h."""
+    seed = 5
+
+    def before_first_sync(self):
+        self.fake.call("POST", "/_test/dist/exchange-rates", {"admin": False})
+
+    def test_sync_goes_on_and_serve_answers_like_121(self):
+        # setUp's sync ended with code 0 although the route was refused
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["rate_requests"], 1)
+        fst, _h, fb = request(self.fake.port, "GET", "/api/exchange-rates",
+                              cookie=self.fake_login())
+        st, _h, b = self.get("/api/exchange-rates")
+        self.assertEqual((st, json.loads(b)), (fst, json.loads(fb)))
+        self.assertEqual(st, 403)
+        # not asked again by the next sync (12 h), even when allowed now
+        self.fake.call("POST", "/_test/dist/exchange-rates", {"admin": True})
+        asked = self.fake.call("GET", "/_test/dist")["rate_requests"]
+        self.sync()
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["rate_requests"], asked)
+        self.assertEqual(self.get("/api/exchange-rates")[0], 403)
+
+    def test_rates_pulled_once_allowed(self):
+        self.fake.call("POST", "/_test/dist/exchange-rates", {
+            "admin": True, "rates": [{"currency": "UGX", "euroExchangeRate": 0.00025,
+                                      "closeTime": "2025-02-01T23:59:59Z"}]})
+        # the mark of the last ask is moved back 13 h (as if time passed)
+        import sqlite3
+        db = sqlite3.connect(self.db)
+        db.execute("UPDATE agent_state SET value = CAST(value AS INTEGER) - 46800000"
+                   " WHERE key = '121.exchange-rates.at'")
+        db.commit()
+        db.close()
+        self.sync()
+        st, _h, b = self.get("/api/exchange-rates")
+        self.assertEqual((st, json.loads(b)), (200, [{
+            "currency": "UGX", "euroExchangeRate": 0.00025,
+            "closeTime": "2025-02-01T23:59:59Z"}]))
 
 
 class TestDaemonServe(ServeTestCase):
