@@ -4,8 +4,10 @@
  * name and a LOCAL password: never the 121 password, only its salted
  * PBKDF2-HMAC-SHA256 hash (`agent serve passwd`) is stored.
  *
- * Tokens are 32 random bytes (hex), kept in memory with 121's fixed 33 h
- * lifetime: a restart logs everybody out, which is fine for a device.
+ * Tokens are 32 random bytes (hex) with 121's fixed 33 h lifetime (the
+ * cookie's Expires, as 121 sets it). The store keeps only each token's
+ * SHA-256 (store_sessions.h), so a restart of the server logs nobody out
+ * and a copy of the store gives no session; logout drops the session.
  * Logins are throttled like 121's (30 a minute, then 429).
  */
 #include "serve_internal.h"
@@ -17,13 +19,16 @@
 #include "plat_secure.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_sessions.h"
 
 #include <cjson/cJSON.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pkcs5.h>
+#include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PBKDF2_ITER 100000
 #define SALT_LEN 16
@@ -147,57 +152,65 @@ static int cookie_value(const char *header, const char *name, char *out,
     return 0;
 }
 
-int srv_authed(struct serve *s, const char *cookie_header)
+/* SHA-256 of the token's text, hex: what the store keeps of a session. */
+static int token_hash(const char *tok, char out[STORE_SESSION_HASH_HEX + 1])
 {
-    char tok[SRV_TOKEN_HEX + 2];
-    int64_t now = plat_time_wall_ms();
-    int ok = 0;
+    unsigned char h[32];
 
-    if (!cookie_header ||
-        !cookie_value(cookie_header, "access_token_general", tok, sizeof(tok))
-        || strlen(tok) != SRV_TOKEN_HEX)
-        return 0;
-    pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < SRV_SESSIONS && !ok; i++) {
-        struct srv_session *se = &s->sessions[i];
-        unsigned diff = 0;
-
-        if (!se->token[0] || se->expires_ms <= now)
-            continue;
-        for (int k = 0; k < SRV_TOKEN_HEX; k++)
-            diff |= (unsigned)(se->token[k] ^ tok[k]);
-        ok = diff == 0;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return ok;
+    if (mbedtls_sha256_ret((const unsigned char *)tok, strlen(tok), h, 0))
+        return plat_err_set(ERR_GENERIC, "SHA-256 failed");
+    hex(h, sizeof(h), out);
+    return PLAT_OK;
 }
 
-/* A new session; the oldest (or an expired) slot is reused. */
-static int session_new(struct serve *s, char *tok_out, int64_t *exp_out)
+/* The token of the request's cookie (64 hex digits) in tok, or 0. */
+static int cookie_token(const char *cookie_header, char *tok, size_t n)
+{
+    return cookie_header &&
+           cookie_value(cookie_header, "access_token_general", tok, n) &&
+           strlen(tok) == SRV_TOKEN_HEX &&
+           strspn(tok, "0123456789abcdef") == SRV_TOKEN_HEX;
+}
+
+int srv_authed(struct store *st, const char *cookie_header)
+{
+    char tok[SRV_TOKEN_HEX + 2], h[STORE_SESSION_HASH_HEX + 1];
+    int live;
+
+    if (!cookie_token(cookie_header, tok, sizeof(tok)) ||
+        token_hash(tok, h) < 0) {
+        plat_err_clear();
+        return 0;
+    }
+    live = store_session_live(st, h, plat_time_wall_ms());
+    if (live < 0) {
+        log_warn("serve: cannot check a session: %s", plat_err_msg());
+        plat_err_clear();
+        return 0;
+    }
+    return live;
+}
+
+/* A new session: a random token, its hash kept in the store until
+ * now + SRV_TOKEN_TTL_MS (expired ones and all but the newest
+ * SRV_SESSIONS dropped). */
+static int session_new(struct store *st, char *tok_out, int64_t *exp_out)
 {
     unsigned char raw[SRV_TOKEN_HEX / 2];
+    char h[STORE_SESSION_HASH_HEX + 1];
     int64_t now = plat_time_wall_ms();
-    int slot = 0;
     int rc = plat_random_bytes(raw, sizeof(raw));
 
     if (rc < 0)
         return rc;
     hex(raw, sizeof(raw), tok_out);
-    pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < SRV_SESSIONS; i++) {
-        if (!s->sessions[i].token[0] || s->sessions[i].expires_ms <= now) {
-            slot = i;
-            break;
-        }
-        if (s->sessions[i].created_ms < s->sessions[slot].created_ms)
-            slot = i;
-    }
-    memcpy(s->sessions[slot].token, tok_out, SRV_TOKEN_HEX + 1);
-    s->sessions[slot].created_ms = now;
-    s->sessions[slot].expires_ms = now + SRV_TOKEN_TTL_MS;
-    pthread_mutex_unlock(&s->lock);
+    plat_wipe(raw, sizeof(raw));
+    rc = token_hash(tok_out, h);
+    if (rc == PLAT_OK)
+        rc = store_session_put(st, h, now + SRV_TOKEN_TTL_MS, now,
+                               SRV_SESSIONS);
     *exp_out = now + SRV_TOKEN_TTL_MS;
-    return PLAT_OK;
+    return rc;
 }
 
 static int throttled(struct serve *s)
@@ -312,7 +325,7 @@ int srv_login(struct srv_req *q, struct srv_resp *r)
         plat_free(lower);
         return srv_error(r, 401, "Unauthorized");
     }
-    rc = session_new(s, tok, &exp_ms);
+    rc = session_new(q->st, tok, &exp_ms);
     if (rc < 0) {
         plat_free(lower);
         return rc;
@@ -329,17 +342,35 @@ int srv_login(struct srv_req *q, struct srv_resp *r)
         cJSON_AddFalseToObject(out, "isOrganizationAdmin");
     }
     plat_free(lower);
-    r->set_cookie = plat_asprintf(
-        "access_token_general=%s; Path=/; Max-Age=%lld; HttpOnly; "
-        "SameSite=Lax%s", tok, (long long)(SRV_TOKEN_TTL_MS / 1000),
-        s->tls ? "; Secure" : "");
+    {
+        /* as 121 sets it (recorded/121/login.headers): Expires, 33 h */
+        char date[40];
+        time_t t = (time_t)(exp_ms / 1000);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        r->set_cookie = plat_asprintf(
+            "access_token_general=%s; Path=/; Expires=%s; HttpOnly; "
+            "SameSite=Lax%s", tok, date, s->tls ? "; Secure" : "");
+    }
+    plat_wipe(tok, sizeof(tok));
     log_info("serve: login");
     return srv_json_take(r, 201, out);
 }
 
 int srv_logout(struct srv_req *q, struct srv_resp *r)
 {
-    (void)q;
+    char tok[SRV_TOKEN_HEX + 2], h[STORE_SESSION_HASH_HEX + 1];
+    int rc;
+
+    /* the token stops working here, not only in this browser */
+    if (cookie_token(q->cookie, tok, sizeof(tok)) &&
+        token_hash(tok, h) == PLAT_OK) {
+        rc = store_session_drop(q->st, h);
+        if (rc < 0)
+            return rc;
+    }
     r->set_cookie = plat_strdup("access_token_general=; Path=/; Max-Age=0; "
                                 "HttpOnly; SameSite=Lax");
     r->status = 201;

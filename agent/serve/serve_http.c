@@ -550,8 +550,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     q.body_len = cs->body.len;
     q.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_HOST);
-    q.authed = srv_authed(s, MHD_lookup_connection_value(
-                                 c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE));
+    q.cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_COOKIE);
     rc = split_path(&q, url);
     if (rc == PLAT_OK)
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
@@ -562,6 +562,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (rc < 0) {
             srv_internal(&r, rc);
         } else {
+            q.authed = srv_authed(q.st, q.cookie);
             rc = route(&q, &r);
             srv_store_put(s, q.st);
             if (rc < 0)

@@ -23,19 +23,13 @@ struct store;
 
 #define SRV_MAX_SEGS 12
 #define SRV_MAX_PAIRS 64
-#define SRV_SESSIONS 256
+#define SRV_SESSIONS 256   /* sessions kept (the newest)            */
 #define SRV_TOKEN_HEX 64
 #define SRV_TOKEN_TTL_MS (33LL * 3600 * 1000) /* 121's fixed lifetime */
 
 struct srv_pair {
     char *key;
     char *value;
-};
-
-struct srv_session {
-    char token[SRV_TOKEN_HEX + 1];
-    int64_t expires_ms;
-    int64_t created_ms;
 };
 
 struct serve {
@@ -52,8 +46,7 @@ struct serve {
     pthread_cond_t cond;
     struct store *pool[SERVE_THREADS];
     int pool_busy[SERVE_THREADS];
-    /* sessions (tokens handed out by POST /api/users/login) */
-    struct srv_session sessions[SRV_SESSIONS];
+    /* login throttle (sessions are in the store: store_sessions.h) */
     int64_t login_window_ms;         /* throttle: start of the minute   */
     int login_count;
     char *cert_pem, *key_pem;
@@ -71,6 +64,7 @@ struct srv_req {
     size_t body_len;
     const char *host;                /* Host header, for paging links    */
     const char *path;                /* the path as asked (no query)     */
+    const char *cookie;              /* Cookie header, or NULL           */
     int authed;
 };
 
@@ -112,8 +106,9 @@ int srv_store_get(struct serve *s, struct store **out);
 void srv_store_put(struct serve *s, struct store *st);
 
 /* ---- auth (serve_auth.c) ------------------------------------------------ */
-/* 1 if the request's cookie access_token_general names a live session. */
-int srv_authed(struct serve *s, const char *cookie_header);
+/* 1 if the request's cookie access_token_general names a live session
+ * (its token's hash kept in the store, not expired). */
+int srv_authed(struct store *st, const char *cookie_header);
 int srv_login(struct srv_req *q, struct srv_resp *r);
 int srv_logout(struct srv_req *q, struct srv_resp *r);
 int srv_current(struct srv_req *q, struct srv_resp *r);

@@ -369,6 +369,52 @@ class TestBadRequests(ServeTestCase):
         self.assertEqual((st, json.loads(b)["user"]["username"]), (200, USER))
         st, h, b = request(self.port, "POST", "/api/users/logout", cookie=self.tok)
         self.assertEqual(st, 201)
+        # logout ends the session itself, not only the browser's cookie
+        self.assertEqual(self.get("/api/users/current")[0], 401)
+
+    def test_sessions_last_33_hours_and_survive_a_restart(self):
+        import hashlib
+        import sqlite3
+        from email.utils import parsedate_to_datetime
+        st, h, b = request(self.port, "POST", "/api/users/login",
+                           {"username": USER, "password": LOCAL_PASSWORD})
+        self.assertEqual(st, 201)
+        tok = json.loads(b)["access_token_general"]
+        # 121's cookie (recorded/121/login.headers): Expires 33 h after login
+        cookie = h["set-cookie"]
+        self.assertIn("access_token_general=%s; Path=/; Expires=" % tok, cookie)
+        self.assertIn("HttpOnly; SameSite=Lax", cookie)
+        exp = parsedate_to_datetime(cookie.split("Expires=")[1].split(";")[0])
+        self.assertAlmostEqual(exp.timestamp() - time.time(), 33 * 3600, delta=600)
+        # the store keeps the token's SHA-256 and its expiry, never the token
+        db = sqlite3.connect(self.db)
+        rows = dict(db.execute("SELECT key, value FROM agent_state"
+                               " WHERE key LIKE 'serve.session.%'").fetchall())
+        db.close()
+        key = "serve.session." + hashlib.sha256(tok.encode()).hexdigest()
+        self.assertIn(key, rows)
+        self.assertAlmostEqual(int(rows[key]) / 1000, exp.timestamp(), delta=2)
+        with open(self.db, "rb") as f:
+            self.assertNotIn(tok.encode(), f.read())
+        wal = self.db + "-wal"
+        if os.path.exists(wal):
+            with open(wal, "rb") as f:
+                self.assertNotIn(tok.encode(), f.read())
+        # a restart of agent serve logs nobody out
+        rc, err = self.srv.stop()
+        self.assertEqual(rc, 0, err)
+        self.srv = Served(self.env, self.conf)
+        self.port = self.srv.port
+        st, _h, b = request(self.port, "GET", "/api/users/current", cookie=tok)
+        self.assertEqual(st, 200, b)
+        # an expired session is refused: its expiry moved into the past
+        db = sqlite3.connect(self.db)
+        db.execute("UPDATE agent_state SET value = '1000' WHERE key = ?", (key,))
+        db.commit()
+        db.close()
+        st, _h, b = request(self.port, "GET", "/api/users/current", cookie=tok)
+        self.assertEqual((st, json.loads(b)), (401, {"statusCode": 401,
+                                                     "message": "Unauthorized"}))
 
     def test_bad_input_gets_121_errors(self):
         port, tok = self.port, self.tok
