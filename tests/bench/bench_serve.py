@@ -59,6 +59,17 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def slowdown():
+    """Wall time / CPU time of a short CPU-bound loop in this process: how
+    much longer than its CPU time anything waits for a core right now (on
+    an idle machine about 1.0)."""
+    w0, c0 = time.monotonic(), time.process_time()
+    n = 0
+    while time.process_time() - c0 < 0.3:
+        n += 1
+    return (time.monotonic() - w0) / max(time.process_time() - c0, 1e-9)
+
+
 def login(port, pw):
     st, raw, _dt, sc = call(port, "POST", "/api/users/login",
                             {"username": USER, "password": pw})
@@ -109,8 +120,9 @@ def main():
                  "/api/programs/3/payments/1/transactions?limit=-1",
                  "/api/programs/3/payments/2/transactions?limit=-1",
                  "/api/programs/3/transactions"]
-        print("load average before: %.1f (2 cores shared: wall times vary)"
-              % os.getloadavg()[0])
+        print("load average before: %.1f (2 cores shared: wall times vary); "
+              "a CPU-bound loop here takes %.1fx its CPU time in wall time"
+              % (os.getloadavg()[0], slowdown()))
         print("%-52s %18s %18s %9s" % ("call (median of %d)" % a.runs,
                                        "agent: wall / CPU", "fake: wall / CPU",
                                        "MB"))
@@ -137,6 +149,8 @@ def main():
                      size / 1e6))
         print("%-52s %7.3f / %6.3f s %7.3f / %6.3f s"
               % ("all of them", tot[0], tot[1], tot[2], tot[3]))
+        print("load average after: %.1f; CPU-bound loop: %.1fx"
+              % (os.getloadavg()[0], slowdown()))
         print("target: < 2 s per call for 40,000 registrations")
     finally:
         if srv:
