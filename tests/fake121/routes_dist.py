@@ -56,6 +56,17 @@ class DistState:
         self.rates_admin = True
         self.rate_requests = 0
 
+    # The state is pickled across a server restart (app.save_state): a lock
+    # cannot be, so it is left out and made anew.
+    def __getstate__(self):
+        d = self.__dict__.copy()
+        d.pop("lock", None)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self.lock = threading.Lock()
+
 
 def dist(state):
     d = getattr(state, "dist", None)

@@ -43,25 +43,6 @@ class FakeServer:
         """Stop with SIGTERM; returns the server's stderr."""
         return self.fake.stop(timeout=15)
 
-    def test_dist_exchange_rates_and_unused_vouchers(self):
-        c = self.c
-        st, _r, rates = c.request("GET", "/api/exchange-rates")
-        self.assertEqual(st, 200)
-        self.assertEqual(set(rates[0]), {"currency", "euroExchangeRate", "closeTime"})
-        self.assertEqual(len(rates), len({json.dumps(r) for r in rates}) + 1)  # not deduplicated
-        c.test_api("POST", "/_test/dist/exchange-rates", {"admin": False})
-        st, _r, body = c.request("GET", "/api/exchange-rates")
-        self.assertEqual((st, body), (403, {"statusCode": 403, "message": "Forbidden"}))
-        c.test_api("POST", "/_test/dist/exchange-rates", {"admin": True})
-        mine = [self.create(1)[0] for _ in range(2)]
-        out = c.test_api("POST", "/_test/dist/paper-payment", {"referenceIds": mine})
-        st, _r, body = c.request("GET", "/api/programs/3/metrics/export-list/unused-vouchers")
-        self.assertEqual((st, body["fileName"]), (200, "unused-vouchers"))
-        rows = [r for r in body["data"] if r["paymentId"] == out["paymentId"]]
-        self.assertEqual(sorted(r["referenceId"] for r in rows), sorted(mine))
-        self.assertEqual(list(rows[0]), ["referenceId", "paymentId", "issueDate",
-                                         "whatsappPhoneNumber", "lastExternalUpdate"])
-
 
 class Client:
     """Keep-alive client on one http.client connection."""
@@ -695,6 +676,31 @@ class Fake121Test(unittest.TestCase):
         st, _r, acts = c.request("GET", "/api/programs/3/registrations/%d/activities" % rid)
         self.assertEqual(st, 200)
         self.assertIn("transaction", [a["type"] for a in acts["data"]])
+
+    def test_dist_exchange_rates_and_unused_vouchers(self):
+        c = self.c
+        st, _r, rates = c.request("GET", "/api/exchange-rates")
+        self.assertEqual(st, 200)
+        self.assertEqual(set(rates[0]), {"currency", "euroExchangeRate", "closeTime"})
+        self.assertEqual(len(rates), len({json.dumps(r) for r in rates}) + 1)  # not deduplicated
+        c.test_api("POST", "/_test/dist/exchange-rates", {"admin": False})
+        st, _r, body = c.request("GET", "/api/exchange-rates")
+        self.assertEqual((st, body), (403, {"statusCode": 403, "message": "Forbidden"}))
+        c.test_api("POST", "/_test/dist/exchange-rates", {"admin": True})
+        mine = [self.create(1)[0] for _ in range(2)]
+        out = c.test_api("POST", "/_test/dist/paper-payment", {"referenceIds": mine})
+        st, _r, body = c.request("GET", "/api/programs/3/metrics/export-list/unused-vouchers")
+        self.assertEqual((st, body["fileName"]), (200, "unused-vouchers"))
+        rows = [r for r in body["data"] if r["paymentId"] == out["paymentId"]]
+        self.assertEqual(sorted(r["referenceId"] for r in rows), sorted(mine))
+        self.assertEqual(list(rows[0]), ["referenceId", "paymentId", "issueDate",
+                                         "whatsappPhoneNumber", "lastExternalUpdate"])
+        # the distribution-day state (it holds a lock) survives a restart:
+        # save-state pickles it (a failure here lost the whole state)
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            c.test_api("POST", "/_test/save-state", {"path": os.path.join(d, "state")})
+            self.assertGreater(os.path.getsize(os.path.join(d, "state")), 0)
 
 
 class Fake121PerfAndCostTest(unittest.TestCase):
