@@ -263,6 +263,20 @@ static int older_uploads(const struct store_job *j, void *payload)
     return 0;
 }
 
+struct job_state {
+    int64_t id;
+    char state[16];
+};
+
+static int state_of(const struct store_job *j, void *payload)
+{
+    struct job_state *js = payload;
+
+    if (j->id == js->id)
+        snprintf(js->state, sizeof(js->state), "%s", j->state);
+    return 0;
+}
+
 int agent_kobo_media_upload(struct agent_ctx *ctx, const char *asset,
                             const char *csv, size_t len, int no_sync)
 {
@@ -323,11 +337,21 @@ int agent_kobo_media_upload(struct agent_ctx *ctx, const char *asset,
                 no_sync ? "; the next `agent sync --now --source kobo` does "
                           "it" : "");
     if (!no_sync) {
+        struct job_state js = {id, ""};
+
         rc = agent_cmd_sync(ctx, 3, sync_argv);
-        if (rc < 0 && !agent_ctx_quiet(ctx))
-            fprintf(stderr, "the upload stays queued (job %lld): the next "
-                    "`agent sync --now --source kobo` with a link does "
-                    "it\n", (long long)id);
+        /* the sync reports its own result (exit code 3 offline); say what
+         * became of the upload */
+        if (store_job_list(ctx->store, "kobo", "media", 0, state_of,
+                           &js) < 0)
+            plat_err_clear();
+        if (strcmp(js.state, "done") != 0 && !agent_ctx_quiet(ctx))
+            fprintf(stderr, "the upload stays queued (job %lld, %s): the "
+                    "next `agent sync --now --source kobo` with a link does "
+                    "it\n", (long long)id, js.state);
+        if (strcmp(js.state, "rejected") == 0 && rc == PLAT_OK)
+            rc = plat_err_set(ERR_INVALID, "Kobo refused the upload (see "
+                              "`agent kobo status`)");
     }
 done:
     cJSON_free(text);

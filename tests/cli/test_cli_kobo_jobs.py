@@ -117,7 +117,9 @@ class TestProgramCreate(JobsCase):
     def test_refused_without_org_admin(self):
         self.f121.call("POST", "/_test/config", {"org_admin": False})
         self.ok("kobo", "program", PASSET, "--create")
-        self.sync("--source", "121", code=4)
+        rc, out, err = self.run_agent("--json", "sync", "--now", "--source",
+                                      "121")
+        self.assertEqual((rc, json.loads(out)["rejected"]), (0, 1), err)
         job = self.jobs()[0]
         self.assertEqual(job["state"], "rejected")
         self.assertIn("organization admin", job["message"])

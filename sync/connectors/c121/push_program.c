@@ -173,12 +173,14 @@ static int post_program(struct c121 *c, const struct sync_job *j,
     rc = c121_send_json(c, "POST", "/api/programs", prog, &r);
     sync_http_set_max_attempts(c->http, tries);
     if (rc < 0) {
+        char cause[256];
+
+        snprintf(cause, sizeof(cause), "%s", plat_err_msg());
         sync_http_response_dispose(&r);
         return plat_err_set(rc == ERR_AUTH ? ERR_AUTH : ERR_RETRY,
                             "121 POST /api/programs (from Kobo form %s): no "
                             "answer (%s); the next sync checks whether it "
-                            "arrived before sending again", j->asset,
-                            plat_err_msg());
+                            "arrived before sending again", j->asset, cause);
     }
     if (r.status == 201 || r.status == 200) {
         body = cJSON_ParseWithLength(r.body.data ? r.body.data : "",
@@ -203,9 +205,15 @@ static int post_program(struct c121 *c, const struct sync_job *j,
     }
     rc = sync_http_response_err(&r, "121 POST /api/programs");
     sync_http_response_dispose(&r);
-    return plat_err_set(rc == PLAT_OK || rc == ERR_GENERIC ? ERR_RETRY : rc,
-                        "%s; the next sync checks whether the program "
-                        "arrived before sending again", plat_err_msg());
+    {
+        char cause[256];
+
+        snprintf(cause, sizeof(cause), "%s", plat_err_msg());
+        return plat_err_set(rc == PLAT_OK || rc == ERR_GENERIC ? ERR_RETRY
+                                                               : rc,
+                            "%s; the next sync checks whether the program "
+                            "arrived before sending again", cause);
+    }
 }
 
 static int fsp_done(const cJSON *result, const char *name)

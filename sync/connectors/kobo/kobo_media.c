@@ -239,11 +239,14 @@ static int upload(struct sync_ctx *ctx, const struct sync_job *j,
     sync_http_set_max_attempts(sync_ctx_http(ctx), tries);
     plat_buf_dispose(&body);
     if (rc < 0) {
+        char cause[256];
+
+        snprintf(cause, sizeof(cause), "%s", plat_err_msg());
         sync_http_response_dispose(&r);
         return plat_err_set(rc == ERR_AUTH ? ERR_AUTH : ERR_RETRY,
                             "kobo upload of %s to form %s: no answer (%s); "
                             "the next sync checks whether it arrived",
-                            filename, j->asset, plat_err_msg());
+                            filename, j->asset, cause);
     }
     rc = answer_err(&r, j->asset, "POST files", refused, why, wn);
     if (rc == PLAT_OK && !*refused) {
