@@ -186,7 +186,7 @@ static void test_upgrade_keeps_rows(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     CHECK_INT(store_reg_count(s, &n), PLAT_OK);
     CHECK_INT(n, 2);
     CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
@@ -243,7 +243,7 @@ static void test_failed_migration_is_atomic(void)
     CHECK_INT(raw_exec(path, "DROP TABLE registrations_search"), SQLITE_OK);
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
 
@@ -314,7 +314,7 @@ static void test_upgrade_from_v2_keeps_outbox(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     store_close(s);
     s = NULL;
     CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations"), 1);
