@@ -14,6 +14,7 @@
  */
 #include "cli.h"
 #include "cmd_util.h"
+#include "cmd_kobo_jobs.h"
 #include "config_sources.h"
 #include "output.h"
 
@@ -420,6 +421,21 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
         plat_free(last);
         cJSON_AddItemToArray(arr, f);
     }
+    {
+        /* requests queued by `kobo program --create` and `kobo
+         * validation-csv --upload`, with their outcome (program_id) */
+        cJSON *jobs = NULL;
+
+        if (agent_kobo_jobs_json(ctx->store, &jobs) < 0) {
+            plat_err_clear(); /* a store opened read-only before 0007 */
+            jobs = cJSON_CreateArray();
+        }
+        if (!jobs || !cJSON_AddItemToObject(out, "jobs", jobs)) {
+            cJSON_Delete(jobs);
+            rc = plat_err_set(ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
     if (ctx->g.json) {
         rc = agent_print_json(out);
     } else if (n == 0) {
@@ -443,6 +459,7 @@ static int kobo_status(struct agent_ctx *ctx, int argc, char **argv)
                    cJSON_GetObjectItem(f, "deleted")->valuedouble,
                    ls ? ls : "never");
         }
+        agent_kobo_jobs_print(cJSON_GetObjectItem(out, "jobs"), stdout);
     }
 done:
     cJSON_Delete(out);
@@ -568,14 +585,24 @@ static int kobo_program(struct agent_ctx *ctx, int argc, char **argv)
 {
     cJSON *asset = NULL, *prog = NULL;
     char **pos = NULL, *text = NULL, key[128], why[KOBO_WHY_MAX];
-    int npos = 0, rc;
-    const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
+    int npos = 0, rc, create = 0, again = 0;
+    const struct agent_opt opts[] = {
+        { "--create", AGENT_OPT_FLAG, &create, 0, 0 },
+        { "--again", AGENT_OPT_FLAG, &again, 0, 0 },
+        { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
+    };
 
     rc = agent_cmd_args(ctx, argc, argv, opts, 1, 1, "a form asset uid",
                         &pos, &npos);
     if (rc < 0)
         return rc;
-    if ((rc = agent_ctx_open(ctx, AGENT_NEED_STORE)) < 0)
+    if (again && !create) {
+        rc = plat_err_set(ERR_USAGE, "kobo program: --again goes with "
+                          "--create");
+        goto done;
+    }
+    if ((rc = agent_ctx_open(ctx, create ? AGENT_NEED_WRITE
+                                         : AGENT_NEED_STORE)) < 0)
         goto done;
     if (strlen(pos[0]) > 64) {
         rc = plat_err_set(ERR_USAGE, "kobo program: not an asset uid");
@@ -593,6 +620,10 @@ static int kobo_program(struct agent_ctx *ctx, int argc, char **argv)
     if (!asset) {
         rc = plat_err_set(ERR_CORRUPT, "kobo program: the stored form %s is "
                           "not JSON", pos[0]);
+        goto done;
+    }
+    if (create) {
+        rc = agent_kobo_program_create(ctx, pos[0], asset, again);
         goto done;
     }
     rc = kobo_program_from_form(asset, &prog, why, sizeof(why));
@@ -668,9 +699,11 @@ static int kobo_validation_csv(struct agent_ctx *ctx, int argc, char **argv)
     cJSON *program = NULL, *a;
     char **pos = NULL;
     size_t n = 0, k;
-    int npos = 0, rc, pid = 0;
+    int npos = 0, rc, pid = 0, upload = 0, no_sync = 0;
     const struct agent_opt opts[] = {
         { "--out", AGENT_OPT_STRING, &file, 0, 0 },
+        { "--upload", AGENT_OPT_FLAG, &upload, 0, 0 },
+        { "--no-sync", AGENT_OPT_FLAG, &no_sync, 0, 0 },
         { NULL, AGENT_OPT_FLAG, NULL, 0, 0 }
     };
 
@@ -679,7 +712,13 @@ static int kobo_validation_csv(struct agent_ctx *ctx, int argc, char **argv)
                         &pos, &npos);
     if (rc < 0)
         return rc;
-    if ((rc = agent_ctx_open(ctx, AGENT_NEED_STORE)) < 0 ||
+    if (no_sync && !upload) {
+        rc = plat_err_set(ERR_USAGE, "kobo validation-csv: --no-sync goes "
+                          "with --upload");
+        goto done;
+    }
+    if ((rc = agent_ctx_open(ctx, upload ? AGENT_NEED_WRITE
+                                         : AGENT_NEED_STORE)) < 0 ||
         (rc = forms_of(&ctx->cfg, &forms, &n)) < 0)
         goto done;
     for (k = 0; k < n && strcmp(forms[k].uid, pos[0]) != 0; k++)
@@ -738,6 +777,14 @@ static int kobo_validation_csv(struct agent_ctx *ctx, int argc, char **argv)
                                   0600);
     if (rc < 0)
         goto done;
+    if (upload) {
+        if (!agent_ctx_quiet(ctx))
+            fprintf(stderr, "wrote %s: %lld registrations, %zu columns\n",
+                    file, (long long)cs.rows, cs.n_cols);
+        rc = agent_kobo_media_upload(ctx, pos[0], out.data ? out.data : "",
+                                     out.len, no_sync);
+        goto done;
+    }
     if (ctx->g.json) {
         cJSON *o = cJSON_CreateObject();
 

@@ -4,6 +4,7 @@
  * for the server and what the server refused.
  */
 #include "cli.h"
+#include "cmd_kobo_jobs.h"
 #include "cmd_util.h"
 #include "output.h"
 
@@ -193,6 +194,11 @@ int agent_cmd_outbox(struct agent_ctx *ctx, int argc, char **argv)
     if (rc < 0)
         goto done;
     rc = ctx->g.json ? agent_print_json(arr) : print_table(arr);
+    /* requests of `kobo program --create` / `validation-csv --upload`
+     * waiting for a sync (not registration changes: a table of their own) */
+    if (rc == PLAT_OK && !ctx->g.json &&
+        agent_kobo_jobs_print_open(ctx->store, stdout) < 0)
+        plat_err_clear(); /* a store opened read-only before 0007 */
 done:
     cJSON_Delete(arr);
     plat_free(pos);

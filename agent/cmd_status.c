@@ -17,6 +17,7 @@
 #include "plat_err.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_jobs.h"
 #include "store_outbox.h"
 #include "store_program.h"
 #include "sync_connector.h"
@@ -187,6 +188,15 @@ static int print_json(struct agent_ctx *ctx, const struct store_counts *c,
         !cJSON_AddNumberToObject(o, "programs", (double)c->programs) ||
         !add_sources(o, st, nst))
         goto nomem;
+    {
+        /* queued `kobo program --create` / `validation-csv --upload` */
+        int64_t jobs = 0;
+
+        if (store_job_count_open(ctx->store, &jobs) < 0)
+            plat_err_clear();
+        if (!cJSON_AddNumberToObject(o, "jobs", (double)jobs))
+            goto nomem;
+    }
     rc = add_health(o, h, daemon);
     daemon = NULL;
     if (!rc)
@@ -280,6 +290,15 @@ static void print_text(struct agent_ctx *ctx, const struct store_counts *c,
     }
     printf("%-17s  %lld\n", "conflicts", (long long)c->conflicts);
     printf("%-17s  %lld\n", "rejected", (long long)c->rejected);
+    {
+        int64_t jobs = 0;
+
+        if (store_job_count_open(ctx->store, &jobs) < 0)
+            plat_err_clear();
+        if (jobs > 0)
+            printf("%-17s  %lld queued for the next sync (see `agent kobo "
+                   "status`)\n", "jobs", (long long)jobs);
+    }
     for (size_t i = 0; i < nst; i++) {
         snprintf(label, sizeof(label), "source %s", st[i].connector->name);
         agent_time_text(st[i].last_sync, tty, "never", when, sizeof(when));

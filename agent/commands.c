@@ -431,7 +431,7 @@ const struct agent_cmd agent_commands[] = {
       "  agent kobo retry --all\n",
       agent_cmd_kobo_retry },
     { "kobo program", "print a 121 program built from a Kobo form",
-      "Usage: agent kobo program ASSET\n"
+      "Usage: agent kobo program ASSET [--create [--again]]\n"
       "\n"
       "Print (JSON) a 121 program made from the stored definition of form\n"
       "ASSET, as kobo-connect's /121-program: setup questions (titlePortal,\n"
@@ -441,21 +441,31 @@ const struct agent_cmd agent_commands[] = {
       "(integer/decimal/range -> numeric, select_one -> dropdown with its\n"
       "choices, tel -> tel, others -> text; tag dedupe -> duplicateCheck).\n"
       "The form is stored by `agent sync --now --source kobo`.\n"
+      "--create checks the program offline against what 121 accepts (title,\n"
+      "ISO 4217 currency, an fsp select_one whose choices are 121 FSP names)\n"
+      "and queues POST /api/programs and its FSP configurations for the next\n"
+      "`agent sync --now --source 121` (exactly once, even when an answer is\n"
+      "lost; needs a 121 organization admin user). The sync logs the new id;\n"
+      "`agent kobo status` shows it. --again asks for a second program.\n"
       "\n"
       "Example:\n"
-      "  agent kobo program aBcD123\n",
+      "  agent kobo program aBcD123 --create\n",
       agent_cmd_kobo_program },
     { "kobo validation-csv", "write a form's ValidationDataFrom121.csv",
-      "Usage: agent kobo validation-csv ASSET [--out FILE]\n"
+      "Usage: agent kobo validation-csv ASSET [--out FILE] [--upload "
+      "[--no-sync]]\n"
       "\n"
       "Write the offline validation data of form ASSET (kobo-connect's\n"
       "/update-kobo-csv) from the local store: referenceId, then every\n"
       "attribute of the form's 121 program, one row per registration\n"
       "(dropdowns as option names). Default FILE: ValidationDataFrom121.csv.\n"
-      "Uploading it to the form (--upload) is not done.\n"
+      "--upload queues the file as the form's media file (the old one is\n"
+      "deleted) and a redeploy, then runs `agent sync --now --source kobo`;\n"
+      "offline the upload stays queued for the next kobo sync (--no-sync:\n"
+      "only queue). Done exactly once, even when an answer is lost.\n"
       "\n"
       "Example:\n"
-      "  agent kobo validation-csv aBcD123 --out ValidationDataFrom121.csv\n",
+      "  agent kobo validation-csv aBcD123 --upload\n",
       agent_cmd_kobo_validation_csv },
     { "doctor", "check config, secrets, store, disk, sources, TLS, clock",
       "Usage: agent doctor\n"

@@ -651,6 +651,14 @@ static int setup(struct sync_http *h, struct req *rq, struct xfer *x,
         if (strcmp(rq->method, "POST") != 0)
             SETOPT(CURLOPT_CUSTOMREQUEST, rq->method);
     }
+    /* A write that must never be sent twice (max_attempts 1) goes on a
+     * new connection: on a reused keep-alive connection that the server
+     * closes without an answer, curl re-sends the request by itself
+     * ("Connection died, retrying a fresh connect"), which would apply a
+     * non-idempotent POST twice (seen with a lost answer to a Kobo media
+     * upload). */
+    if (h->max_attempts == 1 && strcmp(rq->method, "GET") != 0)
+        SETOPT(CURLOPT_FRESH_CONNECT, 1L);
     if (crc != CURLE_OK)
         return plat_err_set(crc == CURLE_OUT_OF_MEMORY ? ERR_NOMEM
                                                        : ERR_GENERIC,

@@ -294,7 +294,9 @@ size_t sync_http_set_max_response(struct sync_http *h, size_t cap);
  * unchanged); returns the value it replaces, to restore it. 1: a request
  * that must never be sent twice (121's messages: a lost answer leaves the
  * caller to find out whether it arrived). The re-send after a 401 and a
- * new login still happens (a 401 was not processed). */
+ * new login still happens (a 401 was not processed). With 1, a request
+ * other than GET also goes on a new connection, so that curl's own re-send
+ * on a reused connection closed without an answer cannot happen. */
 int sync_http_set_max_attempts(struct sync_http *h, int attempts);
 
 /* Free the body of a response (the struct itself is the caller's). Safe on

@@ -397,4 +397,44 @@ int sync_same_value(struct sync_ctx *ctx, const char *field,
 int sync_json_set(struct cJSON *obj, const char *key,
                   const struct cJSON *value);
 
+/* ---- jobs: one-off requests a command queued for this source ------------ */
+
+/* A job of table jobs (storage/include/store_jobs.h): `agent kobo program
+ * --create` (kind "program", for 121) or `agent kobo validation-csv
+ * --upload` (kind "media", for Kobo). Copied out of the store: owned by
+ * the struct sync_jobs it is in. */
+struct sync_job {
+    int64_t id;
+    char *request_key;        /* the marker of this request              */
+    char *kind;
+    char *asset;
+    char *state;              /* "pending" or "inflight"                 */
+    char *step;               /* last step known done ("" none)          */
+    struct cJSON *payload;
+    struct cJSON *result;     /* object (empty when none yet)            */
+    void *body;               /* file bytes or NULL                      */
+    size_t body_len;
+    int attempts;
+};
+
+struct sync_jobs {
+    struct sync_job *v;
+    size_t n;
+};
+
+/* This source's open jobs of `kind`, oldest first, into `out`
+ * (zero-initialised by the caller; sync_jobs_free). ERR_CORRUPT when a
+ * stored payload is not JSON. */
+int sync_jobs_load(struct sync_ctx *ctx, const char *kind,
+                   struct sync_jobs *out);
+void sync_jobs_free(struct sync_jobs *jobs);
+
+/* Record the progress of job `id`: `state` ("inflight", "done",
+ * "rejected", "pending"), `step` (NULL: unchanged), `result` (NULL:
+ * unchanged), `msg` (the reason of a rejection; NULL otherwise). Commits
+ * on its own (outside a batch) or joins the open batch. */
+int sync_job_update(struct sync_ctx *ctx, int64_t id, const char *state,
+                    const char *step, const struct cJSON *result,
+                    const char *msg);
+
 #endif

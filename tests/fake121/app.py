@@ -31,13 +31,15 @@ class Config:
         self.password = args.password
         self.verbose = bool(args.verbose)
         self.date_offset = float(getattr(args, "date_offset", 0.0) or 0.0)
+        # an organization admin may POST /api/programs (routes_programs.py)
+        self.org_admin = bool(getattr(args, "org_admin", False))
 
     def as_dict(self):
         return {k: v for k, v in self.__dict__.items() if k != "password"}
 
     def update(self, d):
         for k, v in d.items():
-            if k in ("cost_model", "gzip", "verbose"):
+            if k in ("cost_model", "gzip", "verbose", "org_admin"):
                 setattr(self, k, bool(v))
             elif k in ("cost_scale", "async_delay", "keepalive_timeout", "date_offset"):
                 setattr(self, k, float(v))

@@ -76,6 +76,8 @@ def parse_args(argv):
                     help="start from this state file when it exists (written by POST "
                          "/_test/save-state or at SIGTERM/SIGINT): a restart with its state")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--org-admin", action="store_true",
+                    help="the user is an organization admin (may POST /api/programs)")
     ap.add_argument("--date-offset", type=float, default=0.0, metavar="S",
                     help="shift the Date header of every answer by S seconds (a server clock that is off)")
     return ap.parse_args(argv)

@@ -39,6 +39,7 @@ never faulted). Knobs of one rule:
                         \\u0000, or "id":1e308)
   html_page             the next `count` matching answers are a 200 HTML page
                         (text/html), as a captive portal or proxy sends
+  method                only requests with this method (e.g. "POST")
   office_edit           {"data": {...}, "username": "office-user", "reason"}:
                         on the next matching PATCH (e.g. path_contains
                         "/registrations/ref-00001"), first apply this edit of
@@ -55,6 +56,7 @@ class Rule:
     def __init__(self, spec):
         self.spec = dict(spec)
         self.path_contains = spec.get("path_contains") or ""
+        self.method = (spec.get("method") or "").upper()
         self.latency_ms = int(spec.get("latency_ms") or 0)
         lc = spec.get("latency_count")
         self.latency_left = int(lc) if lc is not None else None
@@ -153,7 +155,7 @@ class Faults:
         p = Plan()
         with self.lock:
             for r in self.rules:
-                if not r.matches(path):
+                if not r.matches(path) or (r.method and r.method != method):
                     continue
                 if r.latency_ms and (r.latency_left is None or r.latency_left > 0):
                     p.latency += r.latency_ms / 1000.0

@@ -202,7 +202,8 @@ def r_login(ctx):
     out = {"username": username, "permissions": {str(pid): list(ALL_PERMISSIONS)
                                                  for pid in ctx.state.programs},
            "access_token_general": token, "expires": iso_ms(exp_ms), "isAdmin": False,
-           "isEntraUser": False, "isOrganizationAdmin": False}
+           "isEntraUser": False,
+           "isOrganizationAdmin": bool(getattr(cfg, "org_admin", False))}
     # With `x-121-interface: portal` the real service names the cookie
     # access_token_portal (contract 0.1); the agent must never send that header.
     name = ("access_token_portal" if (ctx.header("x-121-interface") or "").lower() == "portal"
@@ -806,6 +807,8 @@ def build_routes():
     ]
     import routes_dist  # distribution-day routes (issue 10), matched first
     table = routes_dist.TABLE + table
+    import routes_programs  # program creation (issue 8: kobo program --create)
+    table = routes_programs.TABLE + table
     out = []
     for method, pattern, fn, auth in table:
         route = method + " " + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)

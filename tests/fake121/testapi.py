@@ -202,6 +202,7 @@ def t_status(app, data):
 
 
 def state_summary(app):
+    import routes_programs
     state = app.state
     out = dict(app.stats.summary())
     with state.lock:
@@ -221,6 +222,7 @@ def state_summary(app):
                 "payments": len(p.payments),
                 "transactions": sum(len(pay.transactions) for pay in p.payments),
             }
+            progs[str(pid)].update(routes_programs.program_summary(p))
     out.update({"programs": progs, "pending_jobs": app.scheduler.pending(),
                 "connections": app.faults.connections, "faults": app.faults.describe(),
                 "now": iso_ms(state.clock.now_ms())})

@@ -13,6 +13,7 @@ What it serves (contract: ../shared/contracts/kobo-api.md):
         fields (projection); answer {count, next (absolute URL), previous,
         results}
   GET /api/v2/assets/{uid}/data/{id}/   one submission (404 when deleted)
+  /api/v2/assets/{uid}/files/ and /deployment/: media.py
 Auth: "Authorization: Token <t>": none or wrong -> 401, a --forbidden
 token -> 403, an unknown asset -> 404.
 
@@ -42,6 +43,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import media  # form media files and deployment (agent issue 8)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRST = ["Amina", "Jonas", "Sara", "Omar", "Lena", "Yusuf", "Maria", "Ali"]
@@ -201,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
     # ---- control -----------------------------------------------------------
     def control(self, method, path):
         st = self.server.state
+        if path == "/_test/media":
+            return media.control(self, method, path)
         with st.lock:
             if method == "GET" and path == "/_test/stats":
                 return self.send_json(200, st.stats)
@@ -243,6 +248,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.handle_any("POST")
 
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
     def handle_any(self, method):
         parts = urlsplit(self.path)
         if parts.path.startswith("/_test/"):
@@ -280,6 +291,10 @@ class Handler(BaseHTTPRequestHandler):
                 auth[6:] not in (st.args.token, st.args.forbidden):
             return self.send_json(401, {"detail": "Invalid token."})
         segs = [s for s in parts.path.split("/") if s]
+        # form media files and deployment (media.py)
+        if segs[:3] == ["api", "v2", "assets"] and len(segs) >= 5 and \
+                segs[4] in ("files", "deployment"):
+            return media.handle(self, method, segs, parts)
         if method != "GET" or segs[:3] != ["api", "v2", "assets"]:
             return self.send_json(405 if segs[:3] == ["api", "v2", "assets"]
                                   else 404, {"detail": "Not found."})

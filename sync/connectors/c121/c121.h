@@ -97,6 +97,11 @@ int c121_push_edits(struct c121 *c);
  * pulls. */
 int c121_push_status(struct c121 *c);
 
+/* Jobs of kind "program" (`agent kobo program --create`): POST
+ * /api/programs exactly once (searched for after a lost answer), then its
+ * FSP configurations (push_program.c). */
+int c121_push_programs(struct c121 *c);
+
 /* After a pull: in-flight entries whose values the server copy now shows
  * are done; status changes the server skipped are rejected. */
 int c121_confirm_inflight(struct c121 *c);

@@ -39,7 +39,7 @@ static const char *const c121_late_streams[] = {"payments", "activities",
  * message goes to people as the status changes left them. */
 static const char *const c121_push_kinds[] = {"create", "edit", "status",
                                               "template", "label", "voucher",
-                                              "message", NULL};
+                                              "message", "program", NULL};
 
 static int cb_c121_init(struct sync_ctx *ctx, void **state_out)
 {
@@ -128,6 +128,8 @@ static int cb_c121_push(void *state, struct sync_ctx *ctx, const char *kind)
         return c121_push_vouchers(c);
     if (strcmp(kind, "message") == 0)
         return c121_push_messages(c);
+    if (strcmp(kind, "program") == 0)
+        return c121_push_programs(c);
     return plat_err_set(ERR_INVALID, "121 cannot send '%s' operations", kind);
 }
 

@@ -20,6 +20,7 @@
  * Never touches the store, never prints: only sync_ctx.h services.
  */
 #include "kobo_map.h"
+#include "kobo_media.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -1355,12 +1356,13 @@ static int kobo_pull(void *state, struct sync_ctx *ctx, const char *stream)
     return rc;
 }
 
-/* Nothing is sent to Kobo: the creates and edits go to 121. */
+/* The creates and edits go to 121; only jobs go to Kobo (kind "media":
+ * `agent kobo validation-csv --upload`, kobo_media.c). */
 static int kobo_push(void *state, struct sync_ctx *ctx, const char *kind)
 {
     (void)state;
-    (void)ctx;
-    (void)kind;
+    if (strcmp(kind, "media") == 0)
+        return kobo_push_media(ctx);
     return PLAT_OK;
 }
 
@@ -1383,7 +1385,7 @@ static int kobo_probe_url(const struct sync_source_conf *sc, char *out,
 
 static const char *const kobo_streams[] = {"form", "submissions", "edits",
                                            NULL};
-static const char *const kobo_kinds[] = {NULL};
+static const char *const kobo_kinds[] = {"media", NULL};
 
 const struct sync_connector sync_connector_kobo = {
     .name = "kobo",
