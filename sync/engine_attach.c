@@ -7,6 +7,7 @@
 
 #include "plat_err.h"
 #include "store_attachments.h"
+#include "store_tune.h"
 
 #include <string.h>
 
@@ -77,4 +78,10 @@ int sync_att_list(struct sync_ctx *ctx, const char *state, const char *prefix,
 
     return store_att_list(ctx->store, ctx->conn->name, state, prefix,
                           max_attempts, att_walk_cb, &w);
+}
+
+/* (Not an attachment service: the one other store hint a connector has.) */
+int sync_store_cache_kib(struct sync_ctx *ctx, int kib, int *old_kib)
+{
+    return store_set_cache_kib(ctx->store, kib, old_kib);
 }

@@ -436,4 +436,13 @@ typedef int (*sync_att_cb)(const struct sync_att *a, void *payload);
 int sync_att_list(struct sync_ctx *ctx, const char *state, const char *prefix,
                   int max_attempts, sync_att_cb cb, void *payload);
 
+/* ---- a bulk writer's hint ----------------------------------------------- */
+
+/* Hold `kib` KiB of store pages in memory for this cycle's connection
+ * (e.g. a first import whose records land on random pages of several
+ * indexes: with the default cache they are read again and again); the
+ * size it replaces goes to *old_kib (may be NULL) for the restore. No
+ * effect on durability. */
+int sync_store_cache_kib(struct sync_ctx *ctx, int kib, int *old_kib);
+
 #endif
