@@ -25,6 +25,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import main  # noqa: E402
 from test_cli_kobo import ASSET, KoboTestCase, MAPPING  # noqa: E402
+import jsonschema_mini  # noqa: E402
+
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "docs", "json",
+    "registrations-show.schema.json")
 
 PHOTO = {"id_photo": {"name": "photo 1.jpg", "size": 3000,
                       "mimetype": "image/jpeg"}}
@@ -71,6 +76,8 @@ class TestAttachments(AttachCase):
         url = sub["_attachments"][0]["download_url"]
         # the 121 attribute gets the URL, as kobo-connect sends it
         reg = self.json("registrations", "show", ref)
+        with open(SCHEMA) as f:
+            self.assertEqual(jsonschema_mini.errors(reg, json.load(f)), [])
         self.assertEqual(reg["photo"], url)
         out = self.ok("registrations", "show", ref)
         self.assertIn("attachments:", out)
