@@ -229,6 +229,19 @@ int store_att_list_ref(struct store *s, const char *ref, int with_data,
 
     if (!ref || !*ref)
         return plat_err_set(ERR_INVALID, "no referenceId given");
+    /* a store opened read-only at an older schema has no table yet: no
+     * attachments, not an error for `registrations show` */
+    rc = store__prepare(s, "SELECT 1 FROM sqlite_schema WHERE type = "
+                        "'table' AND name = 'attachments'", &st);
+    if (rc < 0)
+        return rc;
+    rc = store__step_row(s, st, "look for the attachments table");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == ERR_NOTFOUND)
+        return PLAT_OK;
+    if (rc < 0)
+        return rc;
     rc = store__prepare(s,
         "SELECT " ATT_COLS ", data FROM attachments "
         "WHERE reference_id = ?1 ORDER BY question, source", &st);
