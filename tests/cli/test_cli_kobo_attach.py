@@ -100,6 +100,33 @@ class TestAttachments(AttachCase):
         self.assertNotIn("_attachments",
                          self.json("registrations", "show", other))
 
+    def test_encrypted_store_covers_the_bytes(self):
+        if os.environ.get("AGENT_TEST_ENCRYPT"):
+            self.skipTest("the store is encrypted already in this run")
+        sid, ref = self.add(PHOTO)
+        self.sync("--source", "kobo")
+        att = self.kobo.call("GET", "/_test/submission/%d" % sid)[
+            "_attachments"][0]["uid"]
+        body = (att.encode() * 200)[:3000]
+
+        def on_disk():
+            data = b""
+            for name in os.listdir(os.path.dirname(self.db)):
+                p = os.path.join(os.path.dirname(self.db), name)
+                if os.path.isfile(p):
+                    with open(p, "rb") as f:
+                        data += f.read()
+            return data
+        self.assertIn(body[:200], on_disk())      # plain store: there
+        self.env["AGENT_STORE_PASSPHRASE"] = "correct horse battery"
+        self.ok("encrypt")
+        self.assertNotIn(body[:64], on_disk())     # nowhere beside it
+        dest = os.path.join(self.dir, "out.bin")
+        self.ok("kobo", "attachment", ref, "id_photo", "--out", dest)
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(), body)
+        os.unlink(dest)
+
     def test_old_url_shape(self):
         old = {"id_photo": dict(PHOTO["id_photo"], old=True, size=500)}
         sid, ref = self.add(old)
