@@ -224,4 +224,12 @@ int agent_crypt_new_ring(const struct agent_config *cfg, const char *keyfile,
 /* The whole CLI: returns the process exit code. */
 int agent_cli_main(int argc, char **argv);
 
+/* Attachments of a registration (cmd_attach.c): the array `registrations
+ * show --json` gives as "_attachments" (*out new), and its text lines. */
+struct cJSON;
+int agent_reg_attachments_json(struct store *s, const char *ref,
+                               struct cJSON **out);
+void agent_reg_attachments_print(const struct cJSON *atts);
+int agent_cmd_kobo_attachment(struct agent_ctx *ctx, int argc, char **argv);
+
 #endif

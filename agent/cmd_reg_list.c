@@ -26,7 +26,7 @@
 int agent_cmd_reg_show(struct agent_ctx *ctx, int argc, char **argv)
 {
     const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
-    cJSON *reg = NULL;
+    cJSON *reg = NULL, *atts = NULL;
     const cJSON *f;
     char **pos = NULL;
     int npos = 0, width = 0, rc;
@@ -39,9 +39,16 @@ int agent_cmd_reg_show(struct agent_ctx *ctx, int argc, char **argv)
         rc = agent_ctx_open(ctx, AGENT_NEED_STORE);
     if (rc == PLAT_OK)
         rc = agent_get_registration(ctx->store, pos[0], &reg);
+    if (rc == PLAT_OK)
+        rc = agent_reg_attachments_json(ctx->store, pos[0], &atts);
     if (rc < 0)
         goto done;
     if (ctx->g.json) {
+        /* files kept for it (Kobo media answers): "_" is never a field */
+        if (cJSON_GetArraySize(atts) > 0) {
+            cJSON_AddItemToObject(reg, "_attachments", atts);
+            atts = NULL;
+        }
         rc = agent_print_json(reg);
         goto done;
     }
@@ -61,7 +68,9 @@ int agent_cmd_reg_show(struct agent_ctx *ctx, int argc, char **argv)
         agent_print_kv(stdout, width, f->string, text);
         plat_free(text);
     }
+    agent_reg_attachments_print(atts);
 done:
+    cJSON_Delete(atts);
     cJSON_Delete(reg);
     plat_free(pos);
     return rc;

@@ -467,6 +467,18 @@ const struct agent_cmd agent_commands[] = {
       "Example:\n"
       "  agent kobo validation-csv aBcD123 --upload\n",
       agent_cmd_kobo_validation_csv },
+    { "kobo attachment", "write a stored Kobo attachment to a file",
+      "Usage: agent kobo attachment REF QUESTION --out FILE\n"
+      "\n"
+      "Write the file registration REF answered to media question QUESTION\n"
+      "(its name, or its full path such as hh/photo) in its Kobo form, as\n"
+      "`agent sync --now --source kobo` stored it. `agent registrations\n"
+      "show REF` lists the attachments (question, file name, type, size,\n"
+      "state). With --json: {\"file\", \"name\", \"size\"}.\n"
+      "\n"
+      "Example:\n"
+      "  agent kobo attachment 0f1e2d3c-... id_photo --out photo.jpg\n",
+      agent_cmd_kobo_attachment },
     { "doctor", "check config, secrets, store, disk, sources, TLS, clock",
       "Usage: agent doctor\n"
       "\n"

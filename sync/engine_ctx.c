@@ -526,3 +526,10 @@ void sync_strings_free(char **v, size_t n)
 {
     store_strings_free(v, n);
 }
+
+/* The store budget check for the other files of the engine
+ * (engine_attach.c). */
+int sync__ctx_grow(struct sync_ctx *ctx, int64_t bytes)
+{
+    return grow(ctx, bytes);
+}

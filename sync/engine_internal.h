@@ -52,6 +52,9 @@ void sync__ctx_bounds(struct sync_ctx *ctx, int64_t start_mono,
 /* PLAT_OK, or the bound the cycle hit (deadline, store budget) with its
  * message set. */
 int sync__ctx_stopped(struct sync_ctx *ctx);
+/* Count `bytes` about to be written against the cycle's store budget
+ * (ERR_TOOLARGE over it; engine_ctx.c). */
+int sync__ctx_grow(struct sync_ctx *ctx, int64_t bytes);
 
 /* Refresh ctx->sum's request and byte counters from the HTTP client. */
 void sync__update_stats(struct sync_ctx *ctx);

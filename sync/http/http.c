@@ -743,6 +743,7 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     resp->content_type[0] = '\0';
     resp->status_reason[0] = '\0';
     resp->date[0] = '\0';
+    resp->location[0] = '\0';
     resp->retry_after_s = 0;
     plat_buf_reset(&resp->body);
 
@@ -775,6 +776,13 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     }
     if (crc == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+        if (resp->status >= 300 && resp->status < 400) {
+            char *loc = NULL;
+
+            if (curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &loc) ==
+                    CURLE_OK && loc && strlen(loc) < sizeof(resp->location))
+                memcpy(resp->location, loc, strlen(loc) + 1);
+        }
         if (curl_easy_getinfo(h->curl, CURLINFO_RETRY_AFTER, &retry_after) ==
                 CURLE_OK && retry_after > 0)
             resp->retry_after_s = (double)retry_after;

@@ -233,6 +233,12 @@ struct sync_http_response {
     char date[64];               /* Date of the answer as sent (RFC 7231
                                     IMF-fixdate); "" if none (`agent
                                     doctor` compares the clocks)        */
+    char location[2048];         /* a 3xx answer's redirect target, as
+                                    an absolute URL (redirects are never
+                                    followed by the client: the caller
+                                    decides, e.g. not to send its token
+                                    to another host); "" if none or too
+                                    long                                 */
     sync_http_error_text_fn error_text; /* the client's error reader (see
                                     sync_http_set_error_text); NULL: the
                                     default                              */

@@ -436,5 +436,52 @@ void sync_jobs_free(struct sync_jobs *jobs);
 int sync_job_update(struct sync_ctx *ctx, int64_t id, const char *state,
                     const char *step, const struct cJSON *result,
                     const char *msg);
+/* ---- attachments of this source's records (store_attachments.h) -------- */
+
+/* One attachment row (strings borrowed; see store_attachments.h for the
+ * states: missing, pending, stored, toolarge, failed). `source` is always
+ * this context's source. */
+struct sync_att {
+    const char *remote_id;    /* the record, e.g. "<asset>:<_id>"        */
+    const char *question;     /* the media question answered             */
+    const char *uid;          /* the source's attachment id; "" unknown  */
+    const char *ref;          /* the registration it belongs to          */
+    const char *name;         /* file name as answered                   */
+    const char *mimetype;
+    const char *url;
+    const char *state;
+    const char *error;
+    int64_t size;             /* -1: nothing stored                      */
+    int attempts;
+};
+
+/* Note an attachment of a record (state "missing" or "pending"): the same
+ * uid keeps bytes already stored, another uid replaces them. Joins the
+ * open batch. */
+int sync_att_note(struct sync_ctx *ctx, const struct sync_att *a);
+/* Store the downloaded bytes (state stored); counted against the cycle's
+ * store budget. Joins the open batch. */
+int sync_att_set_data(struct sync_ctx *ctx, const char *remote_id,
+                      const char *question, const void *data, size_t len);
+/* Set a row's state with a reason naming no value; count_attempt 1: one
+ * more failed try. Joins the open batch. */
+int sync_att_set_state(struct sync_ctx *ctx, const char *remote_id,
+                       const char *question, const char *state,
+                       const char *error, int count_attempt);
+/* This source's rows in `state` whose remote_id starts with `prefix`
+ * (NULL: any) and with fewer than max_attempts failed tries (0: any).
+ * `cb` must not write attachments; non-zero from it stops the walk. */
+typedef int (*sync_att_cb)(const struct sync_att *a, void *payload);
+int sync_att_list(struct sync_ctx *ctx, const char *state, const char *prefix,
+                  int max_attempts, sync_att_cb cb, void *payload);
+
+/* ---- a bulk writer's hint ----------------------------------------------- */
+
+/* Hold `kib` KiB of store pages in memory for this cycle's connection
+ * (e.g. a first import whose records land on random pages of several
+ * indexes: with the default cache they are read again and again); the
+ * size it replaces goes to *old_kib (may be NULL) for the restore. No
+ * effect on durability. */
+int sync_store_cache_kib(struct sync_ctx *ctx, int kib, int *old_kib);
 
 #endif

@@ -34,6 +34,9 @@ NO_JSON = {
     "completion": "prints a shell script",
     "daemon": "runs until stopped; its status is in `status --json`",
     "kobo validation-csv": "writes a CSV file",
+    "kobo attachment": "not run here: needs an attachment stored from the "
+                       "fake Kobo server (tests/cli/test_cli_kobo_attach.py "
+                       "checks its --json {file, name, size})",
     "kobo retry": "not run here: needs a rejected submission from the fake "
                   "Kobo server (its output is not yet documented)",
     "kobo program": "prints the 121 program JSON it builds (the program "

@@ -14,6 +14,12 @@ What it serves (contract: ../shared/contracts/kobo-api.md):
         results}
   GET /api/v2/assets/{uid}/data/{id}/   one submission (404 when deleted)
   /api/v2/assets/{uid}/files/ and /deployment/: media.py
+  GET /api/v2/assets/{uid}/data/{id}/attachments/{att}/   a file (token
+        auth; with /_test/attachments {"redirect": true} a 302 to the
+        storage listener instead)
+  GET /media/original?media_file=PATH   a file by its old kc URL (token)
+Storage listener (a second port: "another host"): GET /storage/{att}?sig=..
+  serves the file without auth and logs the Authorization header it got.
 Auth: "Authorization: Token <t>": none or wrong -> 401, a --forbidden
 token -> 403, an unknown asset -> 404.
 
@@ -29,6 +35,15 @@ Test control (no auth, not counted):
                          "submissions_served"}
   POST /_test/reset-stats
   GET  /_test/submission/{id}
+  POST /_test/add ... "files": {"<question>": {"name": "p.jpg", "size": n,
+                        "mimetype": "image/jpeg", "late": false,
+                        "old": false}}  media answers with their files:
+                        late -> not listed in _attachments until
+                        POST /_test/attach {"id": n}; old -> the old shape
+                        (numeric id, no uid, kc media download_url)
+  POST /_test/attachments {"redirect": bool}
+  GET  /_test/storage_log  [{"path", "authorization"}] seen by the storage
+                        listener; GET /_test/files  bytes served per file
 Seeding: --seed N submissions (deterministic: --rng-seed), every
 --legacy-every K-th without meta/rootUuid, --bad-every K-th with a bad
 household size ("many") and an unknown district.
@@ -42,7 +57,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import media  # form media files and deployment (agent issue 8)
 
@@ -52,7 +67,7 @@ LAST = ["Test", "Example", "Sample", "Demo", "Fake", "Mock"]
 
 
 class State:
-    def __init__(self, args):
+    def __init__(self, args, host="", storage_host=""):
         with open(args.asset_file) as f:
             self.asset = json.load(f)
         self.uid = args.asset or self.asset["uid"]
@@ -64,6 +79,15 @@ class State:
         self.next_id = 1000
         self.args = args
         self.faults = {"fail": 0, "rate_limit": 0, "slow_ms": 0, "drop": 0}
+        self.files = {}             # att uid -> bytes
+        self.by_name = {}           # storage file name -> att uid
+        self.late = {}              # _id -> [attachment, ...] not listed
+        self.redirect = False
+        self.storage_log = []
+        self.file_hits = {}
+        self.next_att = 1
+        self.host = host
+        self.storage_host = storage_host
         self.reset_stats()
         for i in range(args.seed):
             n = i + 1
@@ -78,7 +102,38 @@ class State:
     def uuid(self):
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def add(self, legacy=False, bad=False, data=None):
+    def add_file(self, sub, q, spec):
+        sid = sub["_id"]
+        name = spec.get("name", "file_%d.jpg" % sid)
+        att = "att%020d" % self.next_att
+        self.next_att += 1
+        size = int(spec.get("size", 1000))
+        self.files[att] = (att.encode() * (size // len(att) + 1))[:size]
+        path = "enumerator1/attachments/%s/%s/%s" % (
+            sub["formhub/uuid"], sub["_uuid"], name)
+        self.by_name[path] = att
+        sub[q] = name
+        if spec.get("old"):
+            a = {"download_url": self.host + "/media/original?media_file=" +
+                 quote(path, safe=""),
+                 "mimetype": spec.get("mimetype", "image/jpeg"),
+                 "filename": path, "instance": sid, "xform": 1,
+                 "id": self.next_att}
+            self.files[str(self.next_att)] = self.files[att]
+        else:
+            url = "%s/api/v2/assets/%s/data/%d/attachments/%s/" % (
+                self.host, self.uid, sid, att)
+            a = {"download_url": url, "download_large_url": url + "large/",
+                 "download_medium_url": url + "medium/",
+                 "download_small_url": url + "small/",
+                 "mimetype": spec.get("mimetype", "image/jpeg"),
+                 "filename": path, "uid": att, "question_xpath": q}
+        if spec.get("late"):
+            self.late.setdefault(sid, []).append(a)
+        else:
+            sub["_attachments"].append(a)
+
+    def add(self, legacy=False, bad=False, data=None, files=None):
         self.next_id += self.rng.choice((1, 1, 1, 2, 3))   # gaps, as on a
         sid = self.next_id                                 # shared server
         u = self.uuid()
@@ -110,6 +165,8 @@ class State:
             sub["meta/rootUuid"] = "uuid:" + u
         if data:
             sub.update(data)
+        for q, spec in (files or {}).items():
+            self.add_file(sub, q, spec)
         self.subs.append(sub)
         self.by_id[sid] = sub
         return sub
@@ -196,6 +253,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_file(self, att):
+        st = self.server.state
+        with st.lock:
+            body = st.files[att]
+            st.file_hits[att] = st.file_hits.get(att, 0) + 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
@@ -223,7 +291,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_test/add":
                 subs = [st.add(legacy=bool(data.get("legacy")),
                                bad=bool(data.get("bad")),
-                               data=data.get("data"))
+                               data=data.get("data"),
+                               files=data.get("files"))
                         for _ in range(int(data.get("count", 1)))]
                 return self.send_json(200, [s["_id"] for s in subs])
             if path == "/_test/edit":
@@ -233,6 +302,19 @@ class Handler(BaseHTTPRequestHandler):
                 for sid in data["ids"]:
                     st.edit(int(sid), data.get("data", {}), keep_uuid=True)
                 return self.send_json(200, {})
+            if path == "/_test/attach":
+                sid = int(data["id"])
+                st.by_id[sid]["_attachments"].extend(st.late.pop(sid, []))
+                return self.send_json(200, st.by_id[sid]["_attachments"])
+            if path == "/_test/attachments":
+                st.redirect = bool(data.get("redirect"))
+                return self.send_json(200, {})
+            if path == "/_test/storage_log":
+                return self.send_json(200, st.storage_log)
+            if path == "/_test/storage_host":
+                return self.send_json(200, st.storage_host)
+            if path == "/_test/files":
+                return self.send_json(200, st.file_hits)
             if path == "/_test/delete":
                 st.delete(int(data["id"]))
                 return self.send_json(200, {})
@@ -295,6 +377,13 @@ class Handler(BaseHTTPRequestHandler):
         if segs[:3] == ["api", "v2", "assets"] and len(segs) >= 5 and \
                 segs[4] in ("files", "deployment"):
             return media.handle(self, method, segs, parts)
+        if method == "GET" and segs == ["media", "original"]:
+            name = parse_qs(parts.query).get("media_file", [""])[-1]
+            with st.lock:
+                att = st.by_name.get(name)
+            if not att:
+                return self.send_json(404, {"detail": "Not found."})
+            return self.send_file(att)
         if method != "GET" or segs[:3] != ["api", "v2", "assets"]:
             return self.send_json(405 if segs[:3] == ["api", "v2", "assets"]
                                   else 404, {"detail": "Not found."})
@@ -315,6 +404,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, a)
         if segs[4] != "data":
             return self.send_json(404, {"detail": "Not found."})
+        if len(segs) >= 8 and segs[6] == "attachments":
+            att = segs[7]
+            with st.lock:
+                known = att in st.files
+                redirect = st.redirect
+            if not known:
+                return self.send_json(404, {"detail": "Not found."})
+            if redirect:
+                self.send_response(302)
+                self.send_header("Location", "%s/storage/%s?sig=s3cr3t-sig"
+                                 % (st.storage_host, att))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            return self.send_file(att)
         if len(segs) == 6:
             try:
                 sid = int(segs[5])
@@ -374,6 +478,33 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(text)
 
 
+class StorageHandler(BaseHTTPRequestHandler):
+    """Object storage on "another host": files by signed URL, no auth; it
+    logs whether an Authorization header came (it must not)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):  # quiet
+        pass
+
+    def do_GET(self):
+        st = self.server.state
+        parts = urlsplit(self.path)
+        segs = [s for s in parts.path.split("/") if s]
+        with st.lock:
+            st.storage_log.append({"path": parts.path, "authorization":
+                                   self.headers.get("Authorization")})
+            body = st.files.get(segs[1]) if len(segs) == 2 and \
+                segs[0] == "storage" else None
+        if body is None:
+            body, status = b'{"detail":"Not found."}', 404
+        else:
+            status = 200
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
@@ -391,7 +522,12 @@ def main():
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
-    srv.state = State(args)
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), StorageHandler)
+    storage.daemon_threads = True
+    state = State(args, "http://127.0.0.1:%d" % srv.server_address[1],
+                  "http://127.0.0.1:%d" % storage.server_address[1])
+    srv.state = storage.state = state
+    threading.Thread(target=storage.serve_forever, daemon=True).start()
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:

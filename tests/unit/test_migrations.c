@@ -62,14 +62,15 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 6);
-    CHECK_INT(store_migrations_count, 6);
+    CHECK_INT(store_schema_version(), 7);
+    CHECK_INT(store_migrations_count, 7);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
     CHECK_STR(store_migrations[2].name, "0003_sources.sql");
     CHECK_STR(store_migrations[3].name, "0004_distribution.sql");
     CHECK_STR(store_migrations[4].name, "0005_registration_events.sql");
     CHECK_STR(store_migrations[5].name, "0007_jobs.sql");
+    CHECK_STR(store_migrations[6].name, "0008_attachments.sql");
     for (i = 0; i < store_migrations_count; i++)
         CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
 }
@@ -113,10 +114,10 @@ static void test_version_steps(void)
     opt.target_version = 0; /* latest */
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 6);
+    CHECK_INT(store_version(s), 7);
     store_close(s);
     s = NULL;
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 6);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 7);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'jobs'"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
@@ -186,7 +187,7 @@ static void test_upgrade_keeps_rows(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 6);
+    CHECK_INT(store_version(s), 7);
     CHECK_INT(store_reg_count(s, &n), PLAT_OK);
     CHECK_INT(n, 2);
     CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
