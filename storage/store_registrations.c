@@ -725,12 +725,14 @@ int store_reg_set_status_from(struct store *s, const char *ref,
 /* ---- server copies ------------------------------------------------------ */
 
 /* Apply the pending (and in-flight) edit and status entries of `ref` to a
- * copy of `server`, oldest first, in *view_out; *view_out stays NULL when
- * there is none (the local view is then the server copy itself, stored as
- * '': no copy, no print). A pending create is not re-applied: once the
- * server copy exists it is the base, whatever the create sent. */
+ * copy of the server copy, oldest first, in *view_out: parsed from `text`
+ * (len bytes) when given, else a copy of `server`. *view_out stays NULL
+ * when nothing is pending (the local view is then the server copy itself,
+ * stored as '': no copy, no print). A pending create is not re-applied:
+ * once the server copy exists it is the base, whatever the create sent. */
 static int reapply_pending(struct store *s, const char *ref,
-                           const cJSON *server, cJSON **view_out)
+                           const cJSON *server, const char *text, size_t len,
+                           cJSON **view_out)
 {
     sqlite3_stmt *st = NULL;
     cJSON *payload = NULL, *view = NULL;
@@ -757,10 +759,14 @@ static int reapply_pending(struct store *s, const char *ref,
         if (rc < 0)
             goto done;
         if (!view) {
-            view = cJSON_Duplicate(server, 1);
-            if (!view) {
-                rc = plat_err_set(ERR_NOMEM, "out of memory storing "
-                                  "registration %s", ref);
+            view = text ? cJSON_ParseWithLength(text, len)
+                        : cJSON_Duplicate(server, 1);
+            if (!cJSON_IsObject(view)) {
+                rc = plat_err_set(text ? ERR_INVALID : ERR_NOMEM,
+                                  "server registration %s: %s", ref,
+                                  text ? "its text is not a JSON object "
+                                         "(or no memory to parse it)"
+                                       : "out of memory copying it");
                 goto done;
             }
         }
@@ -896,7 +902,7 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
      * no copy, no second print, no second copy written. A known row gets
      * a view of its own only while it has pending or in-flight entries. */
     if (found) {
-        rc = reapply_pending(s, ref, server_reg, &view);
+        rc = reapply_pending(s, ref, server_reg, text, text_len, &view);
         if (rc < 0)
             goto end_txn;
     }
