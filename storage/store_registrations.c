@@ -875,23 +875,23 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
     }
     created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
 
-    if (text) {
-        server_text = cJSON_malloc(text_len + 1);
-        if (server_text) {
-            memcpy(server_text, text, text_len);
-            server_text[text_len] = '\0';
-        }
-    } else {
+    /* Text as received is bound as it is (no copy). */
+    if (text && text_len > (size_t)INT32_MAX)
+        return plat_err_set(ERR_TOOLARGE, "server registration %s is too "
+                            "large to store", ref);
+    if (!text) {
         server_text = store__json_print(server_reg);
-    }
-    if (!server_text) {
-        rc = plat_err_set(ERR_NOMEM, "out of memory storing registration %s",
-                          ref);
-        goto done;
+        if (!server_text) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory storing "
+                              "registration %s", ref);
+            goto done;
+        }
     }
     store__now(now);
 
-    rc = store__txn_begin(s, &token);
+    /* One write statement (the INSERT or UPDATE), its index changes
+     * queued before it: no savepoint per row inside a batch. */
+    rc = store__txn_begin_one(s, &token);
     if (rc < 0)
         goto done;
     rc = find_row(s, ref, &found, &old);
@@ -914,6 +914,12 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
         }
     }
     view_columns(view ? view : server_reg, &c);
+    /* Queued first: once the write is done nothing can fail (a new row's
+     * rowid is filled in after its INSERT). */
+    rc = index_row(s, found ? old.row_id : 0, ref, !found, old.name,
+                   old.phone, &c);
+    if (rc < 0)
+        goto end_txn;
     if (found)
         rc = store__stmt(s, STORE__ST_REG_UPDATE_SERVER,
                          "UPDATE registrations SET id = ?2, program_id = ?3,"
@@ -941,7 +947,10 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
     else
         sqlite3_bind_null(st, 2);
     sqlite3_bind_int64(st, 3, prog_id);
-    store__bind_text(st, 4, server_text);
+    if (text)
+        sqlite3_bind_text(st, 4, text, (int)text_len, SQLITE_STATIC);
+    else
+        store__bind_text(st, 4, server_text);
     store__bind_text(st, 5, now);
     /* '' = the local view is the server copy (migration 0010). */
     store__bind_text(st, 6, view_text ? view_text : "");
@@ -964,8 +973,8 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
         rc = store__db_err(s, src, "store a server registration");
         goto end_txn;
     }
-    rc = index_row(s, found ? old.row_id : sqlite3_last_insert_rowid(s->db),
-                   ref, !found, old.name, old.phone, &c);
+    if (!found)
+        store__fts_last_rowid(s, sqlite3_last_insert_rowid(s->db));
 
 end_txn:
     store__stmt_done(st);
