@@ -300,6 +300,12 @@ int store__fts_queue(struct store *s, int64_t rowid, int del,
     return PLAT_OK;
 }
 
+void store__fts_last_rowid(struct store *s, int64_t rowid)
+{
+    if (s->fts_n > 0)
+        s->fts[s->fts_n - 1].rowid = rowid;
+}
+
 int store__fts_flush(struct store *s)
 {
     sqlite3_stmt *ins = NULL, *del = NULL, *st;
@@ -367,6 +373,21 @@ int store__txn_begin(struct store *s, int *token_out)
     return PLAT_OK;
 }
 
+int store__txn_begin_one(struct store *s, int *token_out)
+{
+    if (!s->txn_open && s->depth == 0)
+        return store__txn_begin(s, token_out);
+    *token_out = 0;
+    if (s->damaged)
+        return store__damaged(s, "it failed its check");
+    if (s->depth >= STORE__MAX_DEPTH)
+        return plat_err_set(ERR_GENERIC, "store %s: changes nested too deep",
+                            s->path);
+    s->fts_mark[s->depth++] = s->fts_n;
+    *token_out = 3;
+    return PLAT_OK;
+}
+
 int store__txn_end(struct store *s, int token, int rc)
 {
     size_t mark;
@@ -374,6 +395,13 @@ int store__txn_end(struct store *s, int token, int rc)
     if (token == 0)
         return rc;
     mark = s->fts_mark[--s->depth];
+    if (token == 3) {
+        /* No savepoint: the one write statement undid itself if it
+         * failed; the index changes it queued go too. */
+        if (rc < 0)
+            fts_discard(s, mark);
+        return rc;
+    }
     if (token == 1) {
         if (rc == PLAT_OK) {
             rc = store__exec_cached(s, STORE__ST_RELEASE, "RELEASE store_op",

@@ -6,6 +6,7 @@
 #include "store_internal.h"
 
 #include "plat_alloc.h"
+#include "plat_buf.h"
 #include "plat_err.h"
 #include "plat_fs.h"
 
@@ -57,30 +58,69 @@ static int count_rows(struct store *s, const char *table, int64_t *out)
     return rc;
 }
 
+/* The stored columns of `t` as a quoted, comma-separated list: generated
+ * columns (registrations.local_json, migration 0010) are computed, and an
+ * INSERT may not name them; pragma table_info leaves them out. */
+static int stored_columns(struct store *s, const char *t, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    struct plat_buf b;
+    int rc, src = SQLITE_DONE, n = 0;
+
+    *out = NULL;
+    plat_buf_init(&b, 0);
+    rc = store__prepare(s, "SELECT name FROM pragma_table_info(?1)", &st);
+    if (rc == PLAT_OK)
+        store__bind_text(st, 1, t);
+    while (rc == PLAT_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = plat_buf_printf(&b, "%s\"%s\"", n++ ? "," : "",
+                             store__col_text(st, 0));
+    if (rc == PLAT_OK && src != SQLITE_DONE)
+        rc = store__db_err(s, src, "list the columns of a table");
+    sqlite3_finalize(st);
+    if (rc == PLAT_OK && n == 0)
+        rc = plat_err_set(ERR_CORRUPT, "table %s has no columns", t);
+    if (rc < 0) {
+        plat_buf_dispose(&b);
+        return rc;
+    }
+    *out = b.data;
+    return PLAT_OK;
+}
+
 /* Copy table `t` row by row, binding each value as it was read. */
 static int copy_table(struct store *src, struct store *dst, const char *t)
 {
     sqlite3_stmt *sel = NULL, *ins = NULL;
-    char *sql = NULL;
+    char *sql = NULL, *cols = NULL;
     int rc, n, i, src_rc = SQLITE_DONE;
     size_t qlen;
     char *q;
 
-    sql = plat_asprintf("SELECT * FROM \"%s\"", t);
-    if (!sql)
-        return ERR_NOMEM;
-    rc = store__prepare(src, sql, &sel);
-    plat_free(sql);
+    rc = stored_columns(src, t, &cols);
     if (rc < 0)
         return rc;
+    sql = plat_asprintf("SELECT %s FROM \"%s\"", cols, t);
+    if (!sql) {
+        plat_free(cols);
+        return ERR_NOMEM;
+    }
+    rc = store__prepare(src, sql, &sel);
+    plat_free(sql);
+    if (rc < 0) {
+        plat_free(cols);
+        return rc;
+    }
     n = sqlite3_column_count(sel);
-    qlen = (size_t)n * 2 + 64 + strlen(t);
+    qlen = (size_t)n * 2 + 64 + strlen(t) + strlen(cols);
     q = plat_malloc(qlen);
     if (!q) {
         sqlite3_finalize(sel);
+        plat_free(cols);
         return ERR_NOMEM;
     }
-    snprintf(q, qlen, "INSERT INTO \"%s\" VALUES (", t);
+    snprintf(q, qlen, "INSERT INTO \"%s\"(%s) VALUES (", t, cols);
+    plat_free(cols);
     for (i = 0; i < n; i++)
         strcat(q, i ? ",?" : "?");
     strcat(q, ")");

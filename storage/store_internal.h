@@ -107,6 +107,19 @@ void store__stmt_done(sqlite3_stmt *st);
 int store__txn_begin(struct store *s, int *token_out);
 int store__txn_end(struct store *s, int token, int rc);
 
+/* store__txn_begin for a change whose only write is ONE statement, with
+ * its search index changes queued BEFORE that statement runs (and at most
+ * patched after it: store__fts_last_rowid): inside a transaction it sets
+ * no savepoint, since SQLite undoes a failed statement by itself and
+ * store__txn_end drops the queued index changes. A savepoint per row cost
+ * a first pull ~10 % of its CPU (each page the row touched was copied to
+ * the statement journal). Outside a transaction it is store__txn_begin. */
+int store__txn_begin_one(struct store *s, int *token_out);
+
+/* Set the rowid of the last queued index change (a row queued before its
+ * INSERT gave it a rowid). */
+void store__fts_last_rowid(struct store *s, int64_t rowid);
+
 /* The search index (registrations_search, FTS5) is written by the store,
  * not by triggers: FTS5 writes its pending terms to disk at every
  * savepoint and statement journal, which inside a batch meant one index

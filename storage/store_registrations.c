@@ -7,6 +7,11 @@
  * view and appends its outbox entry in one transaction; the status, name
  * and phone_number columns are copies of the view for indexes and the
  * search index.
+ *
+ * Stored (migration 0010): the view is written to local_own, and only when
+ * it differs from the server copy; '' there means "the server copy".
+ * local_json is a generated column (coalesce of the two) that every reader
+ * uses; no statement may write it.
  */
 #include "store_registrations.h"
 #include "store_internal.h"
@@ -316,7 +321,7 @@ static int save_view(struct store *s, const char *ref, const struct reg_row *r,
         return ERR_NOMEM;
     view_columns(r->view, &c);
     rc = store__stmt(s, STORE__ST_REG_UPDATE_LOCAL,
-                     "UPDATE registrations SET local_json = ?2, status = ?3, "
+                     "UPDATE registrations SET local_own = ?2, status = ?3, "
                      "name = ?4, phone_number = ?5, updated_at = ?6 "
                      "WHERE row_id = ?1",
                      &st);
@@ -433,7 +438,7 @@ static int reg_create(struct store *s, int program_id, const cJSON *fields,
         goto done;
     rc = store__stmt(s, STORE__ST_REG_INSERT,
                      "INSERT INTO registrations(reference_id, program_id, "
-                     "local_json, status, name, phone_number, created_at, "
+                     "local_own, status, name, phone_number, created_at, "
                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                      &st);
     if (rc < 0)
@@ -719,18 +724,24 @@ int store_reg_set_status_from(struct store *s, const char *ref,
 
 /* ---- server copies ------------------------------------------------------ */
 
-/* Apply the pending (and in-flight) edit and status entries of `ref` to
- * `view`, oldest first. A pending create is not re-applied: once the
- * server copy exists it is the base, whatever the create sent. */
-static int reapply_pending(struct store *s, const char *ref, cJSON *view)
+/* Apply the pending (and in-flight) edit and status entries of `ref` to a
+ * copy of the server copy, oldest first, in *view_out: parsed from `text`
+ * (len bytes) when given, else a copy of `server`. *view_out stays NULL
+ * when nothing is pending (the local view is then the server copy itself,
+ * stored as '': no copy, no print). A pending create is not re-applied:
+ * once the server copy exists it is the base, whatever the create sent. */
+static int reapply_pending(struct store *s, const char *ref,
+                           const cJSON *server, const char *text, size_t len,
+                           cJSON **view_out)
 {
     sqlite3_stmt *st = NULL;
-    cJSON *payload = NULL;
+    cJSON *payload = NULL, *view = NULL;
     const cJSON *data, *item;
     char what[STORE_REF_MAX + 40];
     const char *kind;
     int rc;
 
+    *view_out = NULL;
     rc = store__stmt(s, STORE__ST_REG_PENDING_OPS,
                      "SELECT kind, payload FROM outbox WHERE reference_id = ?1"
                      " AND state IN ('pending', 'inflight') ORDER BY seq",
@@ -747,6 +758,18 @@ static int reapply_pending(struct store *s, const char *ref, cJSON *view)
                                what, &payload);
         if (rc < 0)
             goto done;
+        if (!view) {
+            view = text ? cJSON_ParseWithLength(text, len)
+                        : cJSON_Duplicate(server, 1);
+            if (!cJSON_IsObject(view)) {
+                rc = plat_err_set(text ? ERR_INVALID : ERR_NOMEM,
+                                  "server registration %s: %s", ref,
+                                  text ? "its text is not a JSON object "
+                                         "(or no memory to parse it)"
+                                       : "out of memory copying it");
+                goto done;
+            }
+        }
         if (strcmp(kind, "edit") == 0) {
             data = cJSON_GetObjectItemCaseSensitive(payload, "data");
             for (item = data ? data->child : NULL; item; item = item->next) {
@@ -771,6 +794,10 @@ static int reapply_pending(struct store *s, const char *ref, cJSON *view)
 done:
     cJSON_Delete(payload);
     store__stmt_done(st);
+    if (rc == PLAT_OK)
+        *view_out = view;
+    else
+        cJSON_Delete(view);
     return rc;
 }
 
@@ -848,41 +875,38 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
     }
     created = cJSON_GetObjectItemCaseSensitive(server_reg, "created");
 
-    if (text) {
-        server_text = cJSON_malloc(text_len + 1);
-        if (server_text) {
-            memcpy(server_text, text, text_len);
-            server_text[text_len] = '\0';
-        }
-    } else {
+    /* Text as received is bound as it is (no copy). */
+    if (text && text_len > (size_t)INT32_MAX)
+        return plat_err_set(ERR_TOOLARGE, "server registration %s is too "
+                            "large to store", ref);
+    if (!text) {
         server_text = store__json_print(server_reg);
-    }
-    if (!server_text) {
-        rc = plat_err_set(ERR_NOMEM, "out of memory storing registration %s",
-                          ref);
-        goto done;
+        if (!server_text) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory storing "
+                              "registration %s", ref);
+            goto done;
+        }
     }
     store__now(now);
 
-    rc = store__txn_begin(s, &token);
+    /* One write statement (the INSERT or UPDATE), its index changes
+     * queued before it: no savepoint per row inside a batch. */
+    rc = store__txn_begin_one(s, &token);
     if (rc < 0)
         goto done;
     rc = find_row(s, ref, &found, &old);
     if (rc < 0)
         goto end_txn;
     /* A row seen for the first time has no outbox entries to re-apply, so
-     * its local view is the server copy: skip the copy and the second
-     * print, which are most of the cost of a first pull. */
+     * its local view is the server copy, stored as '' (migration 0010):
+     * no copy, no second print, no second copy written. A known row gets
+     * a view of its own only while it has pending or in-flight entries. */
     if (found) {
-        view = cJSON_Duplicate(server_reg, 1);
-        if (!view) {
-            rc = plat_err_set(ERR_NOMEM, "out of memory storing "
-                              "registration %s", ref);
-            goto end_txn;
-        }
-        rc = reapply_pending(s, ref, view);
+        rc = reapply_pending(s, ref, server_reg, text, text_len, &view);
         if (rc < 0)
             goto end_txn;
+    }
+    if (view) {
         view_text = store__json_print(view);
         if (!view_text) {
             rc = ERR_NOMEM;
@@ -890,11 +914,17 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
         }
     }
     view_columns(view ? view : server_reg, &c);
+    /* Queued first: once the write is done nothing can fail (a new row's
+     * rowid is filled in after its INSERT). */
+    rc = index_row(s, found ? old.row_id : 0, ref, !found, old.name,
+                   old.phone, &c);
+    if (rc < 0)
+        goto end_txn;
     if (found)
         rc = store__stmt(s, STORE__ST_REG_UPDATE_SERVER,
                          "UPDATE registrations SET id = ?2, program_id = ?3,"
                          " server_json = ?4, server_seen_at = ?5,"
-                         " local_json = ?6, status = ?7, name = ?8,"
+                         " local_own = ?6, status = ?7, name = ?8,"
                          " phone_number = ?9, updated_at = ?5"
                          " WHERE row_id = ?1",
                          &st);
@@ -902,7 +932,7 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
         rc = store__stmt(s, STORE__ST_REG_INSERT_SERVER,
                          "INSERT INTO registrations(reference_id, id,"
                          " program_id, server_json, server_seen_at,"
-                         " local_json, status, name, phone_number,"
+                         " local_own, status, name, phone_number,"
                          " created_at, updated_at) VALUES (?1, ?2, ?3, ?4,"
                          " ?5, ?6, ?7, ?8, ?9, ?10, ?5)",
                          &st);
@@ -917,9 +947,13 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
     else
         sqlite3_bind_null(st, 2);
     sqlite3_bind_int64(st, 3, prog_id);
-    store__bind_text(st, 4, server_text);
+    if (text)
+        sqlite3_bind_text(st, 4, text, (int)text_len, SQLITE_STATIC);
+    else
+        store__bind_text(st, 4, server_text);
     store__bind_text(st, 5, now);
-    store__bind_text(st, 6, view_text ? view_text : server_text);
+    /* '' = the local view is the server copy (migration 0010). */
+    store__bind_text(st, 6, view_text ? view_text : "");
     store__bind_text(st, 7, c.status);
     store__bind_text(st, 8, c.name);
     store__bind_text(st, 9, c.phone);
@@ -939,8 +973,8 @@ int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
         rc = store__db_err(s, src, "store a server registration");
         goto end_txn;
     }
-    rc = index_row(s, found ? old.row_id : sqlite3_last_insert_rowid(s->db),
-                   ref, !found, old.name, old.phone, &c);
+    if (!found)
+        store__fts_last_rowid(s, sqlite3_last_insert_rowid(s->db));
 
 end_txn:
     store__stmt_done(st);

@@ -136,10 +136,14 @@ int store_reg_get(struct store *s, const char *ref, struct cJSON **out);
  * stored under another referenceId. */
 int store_reg_put_server(struct store *s, const struct cJSON *server_reg);
 
-/* store_reg_put_server with `text` (len bytes, no NUL), the JSON text that
- * `server_reg` was parsed from, stored as the server copy as received
- * instead of printing `server_reg` again (a first pull's main CPU cost
- * after parsing). text NULL: print it. */
+/* store_reg_put_server with `text` (len bytes, no NUL), the JSON text of
+ * the record, stored as the server copy as received instead of printing
+ * `server_reg` again (a first pull's main CPU cost after parsing). text
+ * NULL: print server_reg. With text, server_reg may hold only the members
+ * the store reads from it - referenceId, programId, id, created, status,
+ * fullName, name, phoneNumber, with the values they have in `text` - so a
+ * puller need not keep or re-parse whole records: a local view that needs
+ * the whole record (pending entries to re-apply) is parsed from `text`. */
 int store_reg_put_server_text(struct store *s, const struct cJSON *server_reg,
                               const char *text, size_t len);
 

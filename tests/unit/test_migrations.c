@@ -66,8 +66,8 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 7);
-    CHECK_INT(store_migrations_count, 7);
+    CHECK_INT(store_schema_version(), 8);
+    CHECK_INT(store_migrations_count, 8);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
     CHECK_STR(store_migrations[2].name, "0003_sources.sql");
@@ -75,6 +75,7 @@ static void test_schema_version(void)
     CHECK_STR(store_migrations[4].name, "0005_registration_events.sql");
     CHECK_STR(store_migrations[5].name, "0007_jobs.sql");
     CHECK_STR(store_migrations[6].name, "0008_attachments.sql");
+    CHECK_STR(store_migrations[7].name, "0010_local_view_once.sql");
     for (i = 0; i < store_migrations_count; i++)
         CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
 }
@@ -379,6 +380,145 @@ static void test_upgrade_from_v2_keeps_outbox(void)
     testutil_tmpdir_remove(dir);
 }
 
+
+/* 0010: a store at schema 5 holds every pulled row twice. The upgrade
+ * keeps only the views that differ from their server copy (local_own ''
+ * otherwise), every reader sees the same views as before, and the rows
+ * take the writes of the new version: an edit gets a view of its own, a
+ * newer server copy keeps the pending edit on top, and a server copy with
+ * nothing pending stores no second copy. */
+static int edit_name(cJSON *reg, void *payload)
+{
+    (void)payload;
+    return cJSON_ReplaceItemInObjectCaseSensitive(
+               reg, "fullName", cJSON_CreateString("Server Name"))
+               ? PLAT_OK
+               : ERR_NOMEM;
+}
+
+static void test_upgrade_to_0010_stores_views_once(void)
+{
+    char *dir = tmpdir_make();
+    char *path = plat_asprintf("%s/store.db", dir);
+    struct store_options opt = {STORE_CREATE, 0, 0, 5};
+    struct store *s = NULL;
+    cJSON *r = NULL, *server = NULL;
+    const cJSON *v;
+    int found = 0;
+
+    REQUIRE(path);
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_exec(path,
+                       /* pulled, nothing pending: both copies equal */
+                       "INSERT INTO registrations(reference_id, id,"
+                       " program_id, server_json, server_seen_at,"
+                       " local_json, status, name, phone_number, created_at,"
+                       " updated_at) VALUES"
+                       " ('ref-00001', 1, 3, '{\"referenceId\":\"ref-00001\","
+                       "\"id\":1,\"programId\":3,\"status\":\"new\","
+                       "\"fullName\":\"Marta Kowalski\"}', 'now',"
+                       " '{\"referenceId\":\"ref-00001\","
+                       "\"id\":1,\"programId\":3,\"status\":\"new\","
+                       "\"fullName\":\"Marta Kowalski\"}',"
+                       " 'new', 'Marta Kowalski', NULL, 'now', 'now'),"
+                       /* pulled, with a pending edit on top */
+                       " ('ref-00002', 2, 3, '{\"referenceId\":\"ref-00002\","
+                       "\"id\":2,\"programId\":3,\"status\":\"new\","
+                       "\"fullName\":\"Jan Nowak\",\"district\":\"a\"}', 'now',"
+                       " '{\"referenceId\":\"ref-00002\","
+                       "\"id\":2,\"programId\":3,\"status\":\"new\","
+                       "\"fullName\":\"Jan Nowak\",\"district\":\"b\"}',"
+                       " 'new', 'Jan Nowak', NULL, 'now', 'now'),"
+                       /* made on this device, never pulled */
+                       " ('ref-00003', NULL, 3, NULL, NULL,"
+                       " '{\"referenceId\":\"ref-00003\",\"programId\":3,"
+                       "\"status\":\"new\",\"fullName\":\"Ola Lis\"}',"
+                       " 'new', 'Ola Lis', NULL, 'now', 'now');"
+                       "INSERT INTO registrations_search("
+                       "registrations_search) VALUES ('rebuild');"
+                       "INSERT INTO outbox(op_id, reference_id, program_id,"
+                       " kind, payload, base, state, attempts, created_at,"
+                       " updated_at) VALUES ('op-1', 'ref-00002', 3, 'edit',"
+                       " '{\"data\":{\"district\":\"b\"}}',"
+                       " '{\"district\":\"a\"}', 'pending', 0, 'now',"
+                       " 'now'), ('op-2', 'ref-00003', 3, 'create', '{}',"
+                       " NULL, 'pending', 0, 'now', 'now');"),
+              SQLITE_OK);
+
+    opt.target_version = 0;
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_version(s), LATEST);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " local_own = ''"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " reference_id = 'ref-00001' AND local_own = ''"
+                            " AND local_json = server_json"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " json_extract(local_json, '$.district') = 'b'"),
+              1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " reference_id = 'ref-00003' AND local_json ="
+                            " local_own AND server_json IS NULL"), 1);
+    /* local_json is computed: no statement can write it. */
+    CHECK(raw_exec(path, "UPDATE registrations SET local_json = '{}'") !=
+          SQLITE_OK);
+
+    CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
+    REQUIRE(s);
+    CHECK_INT(store_reg_get(s, "ref-00001", &r), PLAT_OK);
+    v = r ? cJSON_GetObjectItemCaseSensitive(r, "fullName") : NULL;
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "Marta Kowalski") == 0);
+    cJSON_Delete(r);
+    r = NULL;
+    CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
+    CHECK_INT(found, 1);
+
+    /* A newer server copy of the edited row keeps the edit on top. */
+    CHECK_INT(store_reg_server_edit(s, "ref-00002", edit_name, NULL),
+              PLAT_OK);
+    CHECK_INT(store_reg_get(s, "ref-00002", &r), PLAT_OK);
+    v = r ? cJSON_GetObjectItemCaseSensitive(r, "district") : NULL;
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "b") == 0);
+    v = r ? cJSON_GetObjectItemCaseSensitive(r, "fullName") : NULL;
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, "Server Name") == 0);
+    cJSON_Delete(r);
+    r = NULL;
+    /* A newer server copy of a row with nothing pending: one copy. */
+    CHECK_INT(store_reg_server_edit(s, "ref-00001", edit_name, NULL),
+              PLAT_OK);
+    CHECK_INT(store_reg_server_get(s, "ref-00001", &server), PLAT_OK);
+    cJSON_Delete(server);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " reference_id = 'ref-00001' AND local_own = ''"
+                            " AND json_extract(local_json, '$.fullName') ="
+                            " 'Server Name'"), 1);
+    /* An edit of a row stored once gives it a view of its own. */
+    CHECK_INT(store_reg_set_status(s, "ref-00001", "validated", NULL),
+              PLAT_OK);
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
+    store_close(s);
+    s = NULL;
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " reference_id = 'ref-00001' AND local_own <> ''"
+                            " AND json_extract(local_json, '$.status') ="
+                            " 'validated' AND json_extract(server_json,"
+                            " '$.status') = 'new'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations WHERE"
+                            " reference_id = 'ref-00002' AND local_own <> ''"
+                            " AND json_extract(local_json, '$.fullName') ="
+                            " 'Server Name'"), 1);
+
+    plat_free(path);
+    testutil_tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST(test_schema_version), TEST(test_version_steps),
           TEST(test_upgrade_keeps_rows), TEST(test_failed_migration_is_atomic),
-          TEST(test_upgrade_from_v2_keeps_outbox))
+          TEST(test_upgrade_from_v2_keeps_outbox),
+          TEST(test_upgrade_to_0010_stores_views_once))

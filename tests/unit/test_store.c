@@ -952,6 +952,59 @@ static void test_put_server(void)
     CHECK(strstr(plat_err_msg(), "programId") != NULL);
     cJSON_Delete(srv);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
+
+    /* A row with nothing pending is stored once (local_own '', 0010). */
+    CHECK_INT(sql_int(s, "SELECT count(*) FROM registrations WHERE"
+                         " reference_id = 'ref-00003' AND local_own = ''"
+                         " AND local_json = server_json"), 1);
+
+    /* Inside a caller's transaction a row that fails (its id is taken)
+     * undoes only itself - no savepoint is set per row, its index entry
+     * goes with it - and the transaction goes on. */
+    CHECK_INT(store_begin(s), PLAT_OK);
+    srv = obj("{\"id\":21,\"referenceId\":\"ref-00006\",\"programId\":3,"
+              "\"fullName\":\"Dee Fail\"}");
+    CHECK_INT(store_reg_put_server(s, srv), PLAT_OK);
+    cJSON_Delete(srv);
+    srv = obj("{\"id\":21,\"referenceId\":\"ref-00007\",\"programId\":3,"
+              "\"fullName\":\"Eve Taken\"}");
+    CHECK_INT(store_reg_put_server(s, srv), ERR_CONFLICT);
+    cJSON_Delete(srv);
+    CHECK_INT(store_commit(s), PLAT_OK);
+    CHECK_INT(store_reg_get(s, "ref-00007", &r), ERR_NOTFOUND);
+    {
+        struct refs *found = plat_calloc(1, sizeof(*found));
+        REQUIRE(found);
+        CHECK_INT(store_reg_search(s, "Taken", 0, collect, found), PLAT_OK);
+        CHECK(!has_ref(found, "ref-00007"));
+        CHECK_INT(store_reg_search(s, "Dee Fail", 0, collect, found),
+                  PLAT_OK);
+        CHECK(has_ref(found, "ref-00006"));
+        plat_free(found);
+    }
+
+    /* With its text, the store reads only a few members of the tree: a
+     * row with a pending edit gets its view from the whole text. */
+    ch = obj("{\"householdSize\":\"7\"}");
+    CHECK_INT(store_reg_edit(s, "ref-00006", ch, NULL), PLAT_OK);
+    cJSON_Delete(ch);
+    {
+        static const char text[] =
+            "{\"id\":21,\"referenceId\":\"ref-00006\",\"programId\":3,"
+            "\"fullName\":\"Dee Fail\",\"district\":\"north\","
+            "\"householdSize\":\"2\"}";
+        srv = obj("{\"id\":21,\"referenceId\":\"ref-00006\","
+                  "\"programId\":3,\"fullName\":\"Dee Fail\"}");
+        CHECK_INT(store_reg_put_server_text(s, srv, text, strlen(text)),
+                  PLAT_OK);
+        cJSON_Delete(srv);
+    }
+    CHECK_INT(store_reg_get(s, "ref-00006", &r), PLAT_OK);
+    CHECK_STR(str_field(r, "district"), "north");
+    CHECK_STR(str_field(r, "householdSize"), "7");
+    cJSON_Delete(r);
+    r = NULL;
+    CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
     testutil_tmpdir_remove(dir);
 }
