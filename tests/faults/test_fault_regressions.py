@@ -188,6 +188,44 @@ class Regressions(unittest.TestCase):
         server, local = self.local(ref)
         self.assertEqual(local["fullName"], "Second Value")
 
+    def agent_writes(self, ref, field, value):
+        regs = self.fake.dump()["programs"]["3"]
+        rid = next(r["id"] for r in regs["registrations"] if r["referenceId"] == ref)
+        return [ev for ev in regs["events"] if ev["registrationId"] == rid and
+                ev["fieldChanged"] == field and ev["newValue"] == value and
+                (ev["username"] or "").lower() == USER]
+
+    def test_take_local_of_a_value_already_on_the_server_is_not_sent_again(self):
+        """Seed 1384: our PATCH won a race with an office edit (conflict
+        found by the look-back: the server holds our value); the person
+        then edited the field again and resolved the conflict with --take
+        local. The resolve queued our value again after the newer edit, so
+        the server got the newer value and then ours a second time. The
+        server holds the chosen value already: the newer, unsent edit of
+        the field is superseded by the resolution and nothing is sent."""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.agent("registrations", "edit", ref, "phoneNumber=31611111111")
+        self.fake.fault(path_contains="/registrations/" + ref,
+                        office_edit={"data": {"phoneNumber": "31622222222"},
+                                     "username": "office-user", "reason": "office race"})
+        self.agent("sync", "--now", "--push-only", code=4)
+        self.fake.reset_faults()
+        self.assertEqual(self.conflicts(), [(ref, "phoneNumber")])
+        self.agent("registrations", "edit", ref, "phoneNumber=31633333333", "district=south")
+        self.agent("conflicts", "resolve", "1", "--take", "local")
+        self.agent("sync", "--now")
+        self.fake.flush()
+        self.agent("sync", "--now")
+        srv = self.fake.registration(ref)["registration"]
+        self.assertEqual(srv["phoneNumber"], "31611111111")
+        self.assertEqual(srv.get("district"), "south")    # the rest of the edit went
+        self.assertEqual(len(self.agent_writes(ref, "phoneNumber", "31611111111")), 1)
+        self.assertEqual(self.agent_writes(ref, "phoneNumber", "31633333333"), [])
+        server, local = self.local(ref)
+        self.assertEqual(local["phoneNumber"], "31611111111")
+        self.assertEqual(local.get("district"), "south")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
