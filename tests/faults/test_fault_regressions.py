@@ -227,5 +227,66 @@ class Regressions(unittest.TestCase):
         self.assertEqual(local.get("district"), "south")
 
 
+class FakeRestart(unittest.TestCase):
+    """Seed 1190: the fake lost its whole state across a restart under
+    load (its seeded people vanished): the harness killed it when its save
+    took over 30 s, and the next start loaded an older state file (or
+    none). The fake now applies every accepted job and saves atomically
+    before it exits, and a fake that exits without a new state file is an
+    error of the harness, never a restart with an old state."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="agent-fakerestart-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.fake = FakeProc(self.dir)
+        self.addCleanup(self.fake.close)
+
+    def test_restart_keeps_the_state(self):
+        self.fake.reset(3, 4)
+        self.fake.call("POST", "/_test/edit", {"referenceId": "ref-00002",
+                                               "data": {"fullName": "Kept Name"},
+                                               "username": "office-user"})
+        self.fake.restart()
+        regs = self.fake.dump()["programs"]["3"]["registrations"]
+        self.assertEqual(len(regs), 4)
+        self.assertEqual(self.fake.registration("ref-00002")["registration"]["fullName"],
+                         "Kept Name")
+
+    def test_a_fake_that_exits_without_saving_is_an_error(self):
+        self.fake.reset(3, 4)
+        self.fake.restart()                    # a state file exists now
+        real = self.fake.proc
+        # Stands in for a fake that stops without saving (killed mid-save).
+        self.fake.proc = subprocess.Popen([sys.executable, "-c",
+                                           "import signal, sys, time\n"
+                                           "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                                           "time.sleep(60)"])
+        try:
+            with self.assertRaises(RuntimeError):
+                self.fake.restart()
+        finally:
+            if self.fake.proc.poll() is None:
+                self.fake.proc.kill()
+                self.fake.proc.wait()
+            self.fake.proc = real
+
+    def test_no_job_is_accepted_while_saving_to_stop(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fake121"))
+        import threading
+        from app import Scheduler
+        sch = Scheduler()
+        sch.start()
+        self.addCleanup(sch.stop)
+        with sch.cond:
+            sch.frozen = True
+        t = threading.Thread(target=sch.at, args=(0.0, lambda: None), daemon=True)
+        t.start()
+        t.join(0.5)
+        # The request that asked for the job never gets its answer (its
+        # thread waits until the process exits); nothing is queued.
+        self.assertTrue(t.is_alive())
+        self.assertEqual(sch.pending(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
