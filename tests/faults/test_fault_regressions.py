@@ -226,6 +226,39 @@ class Regressions(unittest.TestCase):
         self.assertEqual(local["phoneNumber"], "31611111111")
         self.assertEqual(local.get("district"), "south")
 
+    def test_event_of_an_unknown_lower_id_pulls_that_registration(self):
+        """Power-cut run (seed 1): a registration committed on the server
+        with an id below one the device had already pulled (concurrent
+        inserts) was never pulled: its events were skipped (unknown id)
+        and the new-people read asks for ids above the largest stored one
+        only. The events' unknown ids are now read by id. The state is
+        made here by taking the registration out of the store (as if the
+        device had pulled its neighbours before it was committed)."""
+        self.agent("sync", "--now")
+        regs = self.fake.dump()["programs"]["3"]["registrations"]
+        live = [r for r in regs if r["status"] != "deleted"]
+        self.assertGreaterEqual(len(live), 2)
+        low = min(live, key=lambda r: r["id"])
+        self.assertLess(low["id"], max(r["id"] for r in regs))
+        con = sqlite3.connect(self.db)
+        with con:
+            con.execute("DELETE FROM registrations WHERE reference_id = ?",
+                        (low["referenceId"],))
+        con.close()
+        self.agent("sync", "--now")          # no event yet: nothing brings it back
+        self.office_edit(low["referenceId"], {"householdSize": "47"})
+        self.agent("sync", "--now")          # its event names an unknown, lower id
+        server, local = self.local(low["referenceId"])
+        self.assertEqual(str(server["householdSize"]), "47")
+        self.assertEqual(str(local["householdSize"]), "47")
+        con = sqlite3.connect(self.db)
+        try:
+            left = con.execute("SELECT count(*) FROM sync_checkpoints WHERE "
+                               "name = 'events.unknown'").fetchone()[0]
+        finally:
+            con.close()
+        self.assertEqual(left, 0)
+
 
 class FakeRestart(unittest.TestCase):
     """Seed 1190: the fake lost its whole state across a restart under
