@@ -84,11 +84,17 @@ class FakeProc:
         before = self.saved_mark()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(1800)
+            rc = self.proc.wait(600)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise RuntimeError("fake121 did not save its state in 1800 s")
+            # Its threads' stacks go to its log (faulthandler), then it goes.
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            raise RuntimeError("fake121 did not save its state in 600 s (stacks in %s)"
+                               % self.log)
         after = self.saved_mark()
         if rc != 0 or after is None or after == before:
             raise RuntimeError("fake121 exited %s without saving its state (see %s)"
