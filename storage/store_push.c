@@ -586,6 +586,72 @@ static int entry_written(struct store *s, int64_t seq, int *written_out)
     return PLAT_OK;
 }
 
+/* Edits of `ref` other than `skip_seq` that carry `field` and have not
+ * settled: the seqs of the pending ones (up to `max`, *n_out of them) and
+ * *inflight_out = 1 if one is in flight (it may have reached the server). */
+static int unsettled_edits_of(struct store *s, const char *ref,
+                              const char *field, int64_t skip_seq,
+                              int64_t *seqs, int max, int *n_out,
+                              int *inflight_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *n_out = 0;
+    *inflight_out = 0;
+    rc = store__prepare(
+        s,
+        "SELECT seq, state FROM outbox WHERE reference_id = ?1"
+        " AND kind = 'edit' AND state IN ('pending', 'inflight')"
+        " AND seq <> ?2 AND json_type(payload, '$.data') = 'object'"
+        " AND EXISTS (SELECT 1 FROM json_each(payload, '$.data')"
+        " WHERE key = ?3) ORDER BY seq",
+        &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, ref);
+    sqlite3_bind_int64(st, 2, skip_seq);
+    store__bind_text(st, 3, field);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (strcmp(store__col_text(st, 1), "inflight") == 0)
+            *inflight_out = 1;
+        else if (*n_out < max)
+            seqs[(*n_out)++] = sqlite3_column_int64(st, 0);
+        else
+            *inflight_out = 1; /* too many to trim: write the value again */
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The server copy already holds `value`, the one a resolution chose for
+ * `field`: the device's later, unsent edits of that field are superseded
+ * by the resolution and lose the field, so the value is not written a
+ * second time (harness seed 1384). *done_out = 0 when that cannot settle
+ * it (an edit of the field is in flight and may still land): the caller
+ * then writes the value again. */
+static int keep_server_value(struct store *s, const struct conflict_row *r,
+                             int *done_out)
+{
+    int64_t seqs[32];
+    int n = 0, inflight = 0, rc, i;
+
+    *done_out = 0;
+    rc = unsettled_edits_of(s, r->ref, r->field, r->seq, seqs,
+                            (int)(sizeof(seqs) / sizeof(seqs[0])), &n,
+                            &inflight);
+    if (rc < 0 || inflight)
+        return rc;
+    for (i = 0; i < n && rc == PLAT_OK; i++)
+        rc = drop_field(s, seqs[i], r->field, NULL);
+    if (rc == PLAT_OK)
+        rc = store_reg_refresh_view(s, r->ref);
+    if (rc == PLAT_OK)
+        *done_out = 1;
+    return rc;
+}
+
 /* Entry `seq`, in state conflict, becomes done once no open conflict
  * refers to it. */
 static int settle_entry(struct store *s, int64_t seq)
@@ -686,10 +752,22 @@ int store_conflict_resolve(struct store *s, int64_t id, const char *how,
         /* The device's value, a new value, or - for a conflict found
          * after our own write landed (its entry is done) - the other
          * writer's value that ours overwrote: a new pending change, sent
-         * by the next push. */
-        rc = write_value(s, r.ref, r.field, target, reason);
-        if (rc < 0)
-            goto done;
+         * by the next push, unless the server copy holds it already. */
+        int kept = 0;
+
+        if (strcmp(how, "server") != 0 && strcmp(r.field, "status") != 0 &&
+            server &&
+            same_value(cJSON_GetObjectItemCaseSensitive(server, r.field),
+                       target)) {
+            rc = keep_server_value(s, &r, &kept);
+            if (rc < 0)
+                goto done;
+        }
+        if (!kept) {
+            rc = write_value(s, r.ref, r.field, target, reason);
+            if (rc < 0)
+                goto done;
+        }
     }
     rc = mark_resolved(s, id, how, target_text, "resolve a conflict");
     if (rc == PLAT_OK)

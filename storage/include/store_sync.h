@@ -175,7 +175,10 @@ int store_conflict_get(struct store *s, int64_t id, struct cJSON **out);
  * entry instead (store_reg_set_status rules apply: the store does not check
  * the 121 transition, so the caller checks it first with
  * c121_status_transition_allowed). No entry is made when
- * the view already shows the chosen value. The conflict becomes resolved
+ * the view already shows the chosen value, nor (an edited field, "local"
+ * or "value") when the server copy holds it and no edit of the field is in
+ * flight: the device's later unsent edits of that field are superseded by
+ * the resolution and lose the field, so the value is written once. The conflict becomes resolved
  * (resolution, resolved_value, resolved_at) and its outbox entry, once no
  * open conflict refers to it, done; all in one transaction. ERR_NOTFOUND
  * (no such conflict), ERR_INVALID (already resolved, bad `how`, value not

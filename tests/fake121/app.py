@@ -70,9 +70,17 @@ class Scheduler(threading.Thread):
         self.stopped = False
         self.running = 0
         self.bulk_next = 0.0
+        self.frozen = False
 
     def at(self, due, fn):
         with self.cond:
+            if self.frozen:
+                # The server is saving its state to stop: a job accepted
+                # now would be lost with the process, so the request that
+                # asked for it never gets its answer (as if the server had
+                # stopped just before it).
+                self.cond.release()
+                threading.Event().wait()
             self.seq += 1
             heapq.heappush(self.heap, (due, self.seq, fn))
             self.cond.notify()
@@ -144,21 +152,41 @@ class App:
         issued stay valid, as a restarted 121 behind the same JWT secret.
         Pending jobs are run first (they are closures, not data)."""
         import pickle
-        self.scheduler.flush()
-        deadline = time.monotonic() + 30
-        while self.scheduler.pending() and time.monotonic() < deadline:
-            time.sleep(0.002)
-        lock = self.state.lock
-        lock.acquire()
+        if then_exit:
+            # No new job from here on: the state saved below is final.
+            with self.scheduler.cond:
+                self.scheduler.frozen = True
+        # Every accepted job is applied before the save (a job left out
+        # would be a change 121 accepted and then forgot). No deadline
+        # that saves anyway: under heavy load this can take long, and a
+        # state saved without its jobs is a lost write (harness seed 1190).
+        while True:
+            self.scheduler.flush()
+            while self.scheduler.pending():
+                time.sleep(0.002)
+            lock = self.state.lock
+            lock.acquire()
+            if not self.scheduler.pending():
+                break
+            lock.release()   # a job came in meanwhile (not frozen): run it
         try:
             with self.token_lock:
                 blob = pickle.dumps({"state": self.state, "secret": self.secret,
                                      "token_seq": self.token_seq,
                                      "token_cutoff": self.token_cutoff})
+            # Atomic and durable: a new file, synced, renamed over the old
+            # one, and the directory synced.
             tmp = "%s.tmp.%d" % (path, os.getpid())
             with open(tmp, "wb") as f:
                 f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, path)
+            dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
             if then_exit:
                 # Still holding the lock: no request still being handled can
                 # change the state after it was saved (as a database would).

@@ -10,6 +10,7 @@ shared/contracts/recorded/121/ (the recordings win where they differ).
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
@@ -85,6 +86,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    faulthandler.enable()   # SIGABRT, SIGSEGV: every thread's stack to stderr
     config = Config(args)
     state = State(program_id=args.program_id, seed=args.seed, username=config.user)
     n = args.seed_registrations
@@ -103,10 +105,14 @@ def main(argv=None):
     app.scheduler.start()
     port = httpd.server_address[1]
 
-    stop = threading.Event()
+    # A plain flag, polled: a handler that called Event.set() could run
+    # while this thread held the Event's own lock inside Event.wait() and
+    # wait for it forever (a fake that never saved nor exited on SIGTERM,
+    # about once in a thousand restarts: harness seeds 490 and 1190).
+    stopping = []
 
     def on_signal(signum, _frame):
-        stop.set()
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -120,8 +126,8 @@ def main(argv=None):
                      % (port, args.program_id, n or 0, seed_s))
     sys.stderr.flush()
     try:
-        while not stop.wait(0.05 if args.state_file else 0.5):
-            pass
+        while not stopping:
+            time.sleep(0.05 if args.state_file else 0.5)
     finally:
         if args.state_file:
             app.save_state(args.state_file, then_exit=True)

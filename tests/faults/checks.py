@@ -111,8 +111,14 @@ def check(run):
                 bad("lost", "add %s confirmed by the CLI is not in the outbox" % op["ref"])
         elif op["kind"] == "edit":
             # Per field: in an edit entry, or (a server-wins / device-wins
-            # policy settled it) in a conflict record with the local value.
+            # policy settled it) in a conflict record with the local value,
+            # or a later resolution of a conflict on that field replaced it
+            # before it was sent (the person chose another value).
+            later = run.ops[run.ops.index(op) + 1:]
             for k, v in op["data"].items():
+                if any(o["kind"] == "resolve" and o["rc"] == 0 and o["ref"] == op["ref"]
+                       and o["data"]["field"] == k for o in later):
+                    continue
                 if not any(e["kind"] == "edit" and e["ref"] == op["ref"] and
                            norm((e["payload"].get("data") or {}).get(k)) == norm(v)
                            for e in outbox) and \
@@ -151,6 +157,11 @@ def check(run):
                 if srv.get("status") == "deleted":
                     continue
                 evs = [ev for ev in agent_events(ref, f) if norm(ev["newValue"]) == norm(v)]
+                # The office wrote the same value first (in the race window):
+                # the agent's check found it there and had nothing to send.
+                # The value reached the server: the promise is kept (seed 1067).
+                evs += [ev for ev in events.get(ref, []) if ev["fieldChanged"] == f and
+                        norm(ev["newValue"]) == norm(v) and ev["created"] >= run.started]
                 # A later edit of the same field on this device supersedes
                 # this one: the server gets the last value only.
                 later = any(x["kind"] == "edit" and x["ref"] == ref and x["seq"] > e["seq"]

@@ -65,16 +65,40 @@ class FakeProc:
                 raise RuntimeError("fake121 did not announce its port (see %s)" % self.log)
             time.sleep(0.01)
 
+    def saved_mark(self):
+        try:
+            st = os.stat(self.state_file)
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+
     def stop_saving(self):
         """SIGTERM: the fake saves its state (holding its lock, so nothing
-        changes after the save) and exits."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        changes after the save) and exits. It is never killed before its
+        save is done (under heavy load that can take long: a kill after 30 s
+        once made the next start load an older state, seed 1190), and a
+        fake that exits without a new state file is an error of the
+        harness, never a restart with an old state."""
+        if not self.proc or self.proc.poll() is not None:
+            raise RuntimeError("fake121 stopped by itself before a restart (see %s)" % self.log)
+        before = self.saved_mark()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(600)
+        except subprocess.TimeoutExpired:
+            # Its threads' stacks go to its log (faulthandler), then it goes.
+            self.proc.send_signal(signal.SIGABRT)
             try:
-                self.proc.wait(30)
+                self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            raise RuntimeError("fake121 did not save its state in 600 s (stacks in %s)"
+                               % self.log)
+        after = self.saved_mark()
+        if rc != 0 or after is None or after == before:
+            raise RuntimeError("fake121 exited %s without saving its state (see %s)"
+                               % (rc, self.log))
 
     def restart(self):
         self.stop_saving()
@@ -111,6 +135,9 @@ class FakeProc:
                 time.sleep(0.01)
 
     def reset(self, seed, registrations):
+        # A state file of an earlier run must never come back.
+        if os.path.exists(self.state_file):
+            os.unlink(self.state_file)
         return self.call("POST", "/_test/reset",
                          {"seed": seed, "registrations": registrations, "payments": 0})
 

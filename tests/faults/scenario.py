@@ -184,6 +184,9 @@ class Run:
     # -- the run ------------------------------------------------------------
 
     def setup(self):
+        # Server events of this run are created at or after this (the fake
+        # stamps them with the real UTC clock, as here).
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
         nregs = self.rng.randint(2, 10)
         self.fake.reset(self.seed, nregs)
         self.server_refs = ["ref-%05d" % i for i in range(1, nregs + 1)]

@@ -29,6 +29,13 @@
  *                    cursor, as ranges "981-990,995"
  *   events.settled   1 once a query found nothing after the cursor
  *   events.refetch   referenceIds waiting to be re-read, one per line
+ *   events.unknown   registration ids an event named that the store did
+ *                    not know, one per line: those the new-people read
+ *                    (ids above the largest stored) did not bring are
+ *                    read one by one with filter.id=$eq: (121 ignores
+ *                    $in on id, and events carry no referenceId): a
+ *                    registration committed with a lower id after the
+ *                    device pulled a higher one (concurrent inserts)
  * The window is inclusive, and an event may become visible a little after
  * its `created` (its transaction commits later), so each query starts
  * OVERLAP_MS before the cursor and skips the ids it has seen. Once one
@@ -56,6 +63,9 @@
 
 #define OVERLAP_MS 5000
 #define RANGE_MAX 10000000 /* ids in one stored range: more is damage */
+#define UNKNOWN_MAX 10000      /* unknown ids kept waiting (a --full pull
+                                  reads everything anyway)              */
+#define UNKNOWN_PER_SYNC 200   /* read by id in one sync (a request each) */
 
 /* ---- sets of event ids ------------------------------------------------ */
 
@@ -185,6 +195,8 @@ struct events {
     cJSON *batch;              /* events received, not yet applied   */
     size_t n_batch;
     struct plat_buf refetch;   /* refs to re-read, "\n"-separated    */
+    struct plat_buf unknown_ids; /* server ids not in the store, "\n"  */
+    size_t n_unknown_ids;
     int64_t applied, skipped, unknown;
     int progressed;            /* a batch was committed              */
     int settled_query;         /* asked from the cursor, no overlap  */
@@ -574,6 +586,37 @@ static void edit_ops_free(struct events *e)
     e->edit_loaded = 0;
 }
 
+/* Whether "\n"-separated list `text` holds `id`. */
+static int list_has(const char *text, int64_t id)
+{
+    const char *p = text;
+    char *end;
+
+    while (p && *p) {
+        if (strtoll(p, &end, 10) == id && (*end == '\n' || !*end))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+/* Keep server id `rid` for fetch_unknown (saved with the batch). */
+static int note_unknown(struct events *e, int64_t rid)
+{
+    if (e->unknown_ids.len && list_has(e->unknown_ids.data, rid))
+        return PLAT_OK;
+    if (e->n_unknown_ids >= UNKNOWN_MAX) {
+        log_debug("121: over %d unknown registration ids waiting; id %lld "
+                  "left to a --full pull", UNKNOWN_MAX, (long long)rid);
+        return PLAT_OK;
+    }
+    e->n_unknown_ids++;
+    return plat_buf_printf(&e->unknown_ids, "%s%lld",
+                           e->unknown_ids.len ? "\n" : "", (long long)rid);
+}
+
 /* Apply one event (inside the batch's transaction). */
 static int apply_one(struct events *e, const cJSON *ev)
 {
@@ -587,10 +630,11 @@ static int apply_one(struct events *e, const cJSON *ev)
 
     rc = sync_ref_by_server_id(e->c->ctx, rid, &ref);
     if (rc == ERR_NOTFOUND) {
-        /* A new registration: read whole by fetch_new. */
+        /* A new registration: read whole by fetch_new, or by its id
+         * (fetch_unknown) when its id is below the largest stored one. */
         plat_err_clear();
         e->unknown++;
-        return PLAT_OK;
+        return note_unknown(e, rid);
     }
     if (rc < 0)
         return rc;
@@ -673,6 +717,8 @@ static int flush(struct events *e)
     if (rc == PLAT_OK && e->refetch.len > 0)
         rc = sync_cursor_set(s, "events.refetch",
                                   e->refetch.data);
+    if (rc == PLAT_OK && e->unknown_ids.len > 0)
+        rc = sync_cursor_set(s, "events.unknown", e->unknown_ids.data);
     rc = sync_batch_end(s, rc);
 
 done:
@@ -785,6 +831,21 @@ static int load_state(struct events *e, int64_t *settled)
         rc = PLAT_OK;
     }
     plat_free(text);
+    text = NULL;
+    if (rc < 0)
+        return rc;
+    rc = sync_cursor_get(s, "events.unknown", &text);
+    if (rc == PLAT_OK) {
+        const char *p;
+
+        rc = plat_buf_puts(&e->unknown_ids, text);
+        for (p = text, e->n_unknown_ids = 1; *p; p++)
+            e->n_unknown_ids += *p == '\n';
+    } else if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        rc = PLAT_OK;
+    }
+    plat_free(text);
     return rc;
 }
 
@@ -801,6 +862,108 @@ static int fetch_new(struct c121 *c)
         log_info("121: %lld new registrations, up to id %lld",
                  (long long)((c->pulled) - pulled0),
                  (long long)last);
+    return rc;
+}
+
+/* One registration read by its id: exactly that one, or none (deleted,
+ * or out of this user's scope). */
+struct by_id {
+    int64_t id;
+    cJSON *rec;
+};
+
+static int id_record(void *payload, cJSON *rec)
+{
+    struct by_id *b = payload;
+    int64_t id = 0;
+
+    /* Anything else means the server dropped the filter (it does that
+     * silently) and is sending the whole program: stop at once. */
+    if (b->rec || !c121_json_int(cJSON_GetObjectItemCaseSensitive(rec, "id"),
+                                 1, C121_ID_MAX, &id) || id != b->id) {
+        cJSON_Delete(rec);
+        return plat_err_set(ERR_INVALID, "121 answered an id filter with "
+                            "other registrations");
+    }
+    b->rec = rec;
+    return PLAT_OK;
+}
+
+static int fetch_one_id(struct c121 *c, struct plat_buf *path, int64_t id)
+{
+    struct by_id b = {id, NULL};
+    int rc;
+
+    plat_buf_reset(path);
+    rc = plat_buf_printf(path, "%s/registrations?filter.id=$eq:%lld&limit=2",
+                         c->prefix, (long long)id);
+    if (rc == PLAT_OK)
+        rc = c121_get_records(c, path->data, "data", "registration",
+                              id_record, &b, NULL);
+    if (rc == PLAT_OK && b.rec) {
+        rc = sync_batch_begin(c->ctx);
+        if (rc == PLAT_OK)
+            rc = sync_batch_end(c->ctx, sync_put_registration(c->ctx, b.rec));
+        if (rc == PLAT_OK)
+            c121_count(c, SYNC_COUNT_PULLED, 1);
+    }
+    cJSON_Delete(b.rec);
+    return rc;
+}
+
+/* Read the registrations events named that the store still does not know
+ * after fetch_new: committed on the server with an id below one the
+ * device had already pulled. Up to UNKNOWN_PER_SYNC now, the rest next
+ * time; a failure keeps the whole list for the next sync (those read
+ * already are known by then). */
+static int fetch_unknown(struct c121 *c)
+{
+    struct plat_buf path, left;
+    char *text = NULL, *p, *end, *ref;
+    long long id;
+    int n = 0, rc;
+
+    rc = sync_cursor_get(c->ctx, "events.unknown", &text);
+    if (rc == ERR_NOTFOUND) {
+        plat_err_clear();
+        return PLAT_OK;
+    }
+    if (rc < 0)
+        return rc;
+    plat_buf_init(&path, 0);
+    plat_buf_init(&left, 0);
+    for (p = text; *p && rc == PLAT_OK; p = *end ? end + 1 : end) {
+        errno = 0;
+        id = strtoll(p, &end, 10);
+        if (end == p || (*end && *end != '\n') || id < 1 || errno) {
+            rc = plat_err_set(ERR_CORRUPT, "121 checkpoint events.unknown "
+                              "is damaged");
+            break;
+        }
+        ref = NULL;
+        rc = sync_ref_by_server_id(c->ctx, id, &ref);
+        plat_free(ref);
+        if (rc == PLAT_OK)
+            continue; /* pulled meanwhile */
+        if (rc != ERR_NOTFOUND)
+            break;
+        plat_err_clear();
+        if (n >= UNKNOWN_PER_SYNC) {
+            rc = plat_buf_printf(&left, "%s%lld", left.len ? "\n" : "", id);
+            continue;
+        }
+        n++;
+        rc = fetch_one_id(c, &path, id);
+    }
+    if (rc == PLAT_OK)
+        rc = left.len ? sync_cursor_set(c->ctx, "events.unknown", left.data)
+                      : sync_cursor_delete(c->ctx, "events.unknown");
+    if (rc == PLAT_OK && n > 0)
+        log_info("121: %d registrations read by id (events named them; their "
+                 "ids are below the largest stored one)", n);
+    plat_buf_dispose(&left);
+    plat_buf_dispose(&path);
+    plat_free(text);
     return rc;
 }
 
@@ -889,6 +1052,7 @@ static void events_dispose(struct events *e)
     plat_free(e->old_seen.v);
     plat_free(e->recent);
     plat_buf_dispose(&e->refetch);
+    plat_buf_dispose(&e->unknown_ids);
 }
 
 int c121_pull_events(struct c121 *c)
@@ -912,6 +1076,7 @@ int c121_pull_events(struct c121 *c)
         e.c = c;
         e.batch_max = (size_t)c121_batch(c);
         plat_buf_init(&e.refetch, 0);
+        plat_buf_init(&e.unknown_ids, 0);
         sync_http_stats(c->http, &st);
         before = st.bytes_down_body;
         rc = events_once(c, &e);
@@ -938,6 +1103,8 @@ int c121_pull_events(struct c121 *c)
     }
     if (rc == PLAT_OK)
         rc = fetch_new(c);
+    if (rc == PLAT_OK)
+        rc = fetch_unknown(c);
     if (rc == PLAT_OK)
         rc = refetch(c);
     if (rc == PLAT_OK && (applied || unknown))
