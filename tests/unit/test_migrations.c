@@ -62,13 +62,14 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 5);
-    CHECK_INT(store_migrations_count, 5);
+    CHECK_INT(store_schema_version(), 6);
+    CHECK_INT(store_migrations_count, 6);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
     CHECK_STR(store_migrations[2].name, "0003_sources.sql");
     CHECK_STR(store_migrations[3].name, "0004_distribution.sql");
     CHECK_STR(store_migrations[4].name, "0005_registration_events.sql");
+    CHECK_STR(store_migrations[5].name, "0006_bundles.sql");
     for (i = 0; i < store_migrations_count; i++)
         CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
 }
@@ -112,10 +113,10 @@ static void test_version_steps(void)
     opt.target_version = 0; /* latest */
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     store_close(s);
     s = NULL;
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 5);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 6);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'remote_ids'"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
@@ -183,7 +184,7 @@ static void test_upgrade_keeps_rows(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     CHECK_INT(store_reg_count(s, &n), PLAT_OK);
     CHECK_INT(n, 2);
     CHECK_INT(store_reg_search(s, "kowal", 0, count_rows, &found), PLAT_OK);
@@ -240,7 +241,7 @@ static void test_failed_migration_is_atomic(void)
     CHECK_INT(raw_exec(path, "DROP TABLE registrations_search"), SQLITE_OK);
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     CHECK_INT(store_integrity_check(s), PLAT_OK);
     store_close(s);
 
@@ -311,7 +312,7 @@ static void test_upgrade_from_v2_keeps_outbox(void)
     opt.target_version = 0;
     CHECK_INT(store_open(&s, path, &opt), PLAT_OK);
     REQUIRE(s);
-    CHECK_INT(store_version(s), 5);
+    CHECK_INT(store_version(s), 6);
     store_close(s);
     s = NULL;
     CHECK_INT(raw_int(path, "SELECT count(*) FROM registrations"), 1);
