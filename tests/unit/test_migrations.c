@@ -122,7 +122,7 @@ static void test_version_steps(void)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
                             " 'outbox_target'"), 1);
 
-    opt.target_version = 6; /* beyond the latest */
+    opt.target_version = 7; /* beyond the latest */
     CHECK_INT(store_open(&s, path, &opt), ERR_INVALID);
     CHECK(s == NULL);
 
