@@ -62,20 +62,21 @@ static int print_info(struct agent_ctx *ctx, const char *file,
             return PLAT_OK;
         if (!import)
             printf("bundle %lld (since %lld) written to %s: %lld entries, "
-                   "%lld registrations, %lld programs, %zu bytes\n",
+                   "%lld registrations, %lld programs, %lld done, %zu "
+                   "bytes\n",
                    (long long)i->seq, (long long)i->since, file,
                    (long long)i->entries, (long long)i->registrations,
-                   (long long)i->programs, i->bytes);
+                   (long long)i->programs, (long long)i->done, i->bytes);
         else if (i->repeat)
             printf("bundle %lld from device %s was imported already: "
                    "nothing to do\n", (long long)i->seq, i->exporter);
         else
             printf("bundle %lld from device %s (signed by %s) imported: "
                    "%lld entries queued, %lld here already, %lld "
-                   "registrations stored\n",
+                   "registrations stored, %lld entries marked done\n",
                    (long long)i->seq, i->exporter, i->signer,
                    (long long)i->applied, (long long)i->skipped,
-                   (long long)i->regs_applied);
+                   (long long)i->regs_applied, (long long)i->marked_done);
         return PLAT_OK;
     }
     o = cJSON_CreateObject();
@@ -87,6 +88,7 @@ static int print_info(struct agent_ctx *ctx, const char *file,
         !cJSON_AddNumberToObject(o, "registrations",
                                  (double)i->registrations) ||
         !cJSON_AddNumberToObject(o, "programs", (double)i->programs) ||
+        !cJSON_AddNumberToObject(o, "done", (double)i->done) ||
         !cJSON_AddNumberToObject(o, "bytes", (double)i->bytes) ||
         (import &&
          (!cJSON_AddStringToObject(o, "signer", i->signer) ||
@@ -96,7 +98,9 @@ static int print_info(struct agent_ctx *ctx, const char *file,
           !cJSON_AddNumberToObject(o, "queued_only",
                                    (double)i->queued_only) ||
           !cJSON_AddNumberToObject(o, "registrations_stored",
-                                   (double)i->regs_applied)))) {
+                                   (double)i->regs_applied) ||
+          !cJSON_AddNumberToObject(o, "marked_done",
+                                   (double)i->marked_done)))) {
         cJSON_Delete(o);
         return plat_err_set(ERR_NOMEM, "out of memory");
     }

@@ -130,10 +130,12 @@ static int export_entries(struct store *s, int64_t after, cJSON *arr,
     return rc;
 }
 
-/* Programs and server copies written at or after `after` ("" : all);
+/* Programs, server copies and the op_ids of entries done, written at or
+ * after `after` ("" : all);
  * *through gets the newest time carried. */
 static int export_server(struct store *s, const char *after, cJSON *progs,
-                         cJSON *regs, struct store_bundle_info *info,
+                         cJSON *regs, cJSON *done,
+                         struct store_bundle_info *info,
                          char *through, size_t through_len)
 {
     sqlite3_stmt *st = NULL;
@@ -154,6 +156,28 @@ static int export_server(struct store *s, const char *after, cJSON *progs,
     }
     if (rc == PLAT_OK && src != SQLITE_DONE)
         rc = store__db_err(s, src, "read the programs for the bundle");
+    sqlite3_finalize(st);
+    if (rc < 0)
+        return rc;
+    /* Entries the server has taken (from this store or brought by a
+     * bundle): the other side marks its copies done. */
+    rc = store__prepare(s, "SELECT op_id FROM outbox WHERE state = 'done'"
+                           " AND updated_at >= ?1 ORDER BY seq", &st);
+    if (rc < 0)
+        return rc;
+    store__bind_text(st, 1, after);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *id = cJSON_CreateString(store__col_text(st, 0));
+
+        if (!id || !cJSON_AddItemToArray(done, id)) {
+            cJSON_Delete(id);
+            rc = plat_err_set(ERR_NOMEM, "out of memory for the bundle");
+            break;
+        }
+        info->done++;
+    }
+    if (rc == PLAT_OK && src != SQLITE_DONE)
+        rc = store__db_err(s, src, "read the outbox for the bundle");
     sqlite3_finalize(st);
     if (rc < 0)
         return rc;
@@ -244,7 +268,7 @@ int store_bundle_export(struct store *s, int64_t since, int with_server,
 {
     char now[PLAT_ISO_LEN], bundle_id[PLAT_UUID_LEN], server_after[64];
     char through[64];
-    cJSON *root = NULL, *entries, *progs, *regs;
+    cJSON *root = NULL, *entries, *progs, *regs, *done;
     char *text = NULL;
     struct plat_buf out;
     int64_t last = 0, outbox_after = 0, outbox_max = 0;
@@ -281,14 +305,15 @@ int store_bundle_export(struct store *s, int64_t since, int with_server,
         !cJSON_AddStringToObject(root, "created_at", now) ||
         !(entries = cJSON_AddArrayToObject(root, "entries")) ||
         !(progs = cJSON_AddArrayToObject(root, "programs")) ||
-        !(regs = cJSON_AddArrayToObject(root, "registrations"))) {
+        !(regs = cJSON_AddArrayToObject(root, "registrations")) ||
+        !(done = cJSON_AddArrayToObject(root, "done"))) {
         rc = plat_err_set(ERR_NOMEM, "out of memory for the bundle");
         goto done;
     }
     rc = export_entries(s, outbox_after, entries, &info->entries);
     snprintf(through, sizeof(through), "%s", server_after);
     if (rc == PLAT_OK && with_server)
-        rc = export_server(s, server_after, progs, regs, info, through,
+        rc = export_server(s, server_after, progs, regs, done, info, through,
                            sizeof(through));
     if (rc < 0)
         goto done;
@@ -524,6 +549,33 @@ static int apply_server_copy(struct store *s, const cJSON *reg,
     return rc;
 }
 
+/* An entry the other side saw the server take: done here too (only if
+ * it is still waiting: a conflict or a rejection here stays). */
+static int mark_done(struct store *s, const cJSON *id,
+                     struct store_bundle_info *info)
+{
+    sqlite3_stmt *st = NULL;
+    char now[PLAT_ISO_LEN];
+    int rc;
+
+    if (!cJSON_IsString(id) || strlen(id->valuestring) > ID_MAX)
+        return plat_err_set(ERR_INVALID, "a done entry of the bundle is "
+                            "malformed");
+    rc = store__prepare(s, "UPDATE outbox SET state = 'done', updated_at ="
+                           " ?2 WHERE op_id = ?1 AND (state = 'pending' OR"
+                           " state = 'inflight')", &st);
+    if (rc < 0)
+        return rc;
+    store__now(now);
+    store__bind_text(st, 1, id->valuestring);
+    store__bind_text(st, 2, now);
+    rc = store__step_done(s, st, "mark an entry done");
+    if (rc == PLAT_OK)
+        info->marked_done += sqlite3_changes(store_db(s));
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Where this bundle stands against the last one imported from its
  * exporter: PLAT_OK to apply, *repeat for the same bundle again. */
 static int check_order(struct store *s, const char *exporter, int64_t seq,
@@ -728,6 +780,11 @@ int store_bundle_import(struct store *s, const char *in_path,
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root,
                                                               "entries")) {
         rc = apply_entry(s, item, info);
+        if (rc < 0)
+            goto end;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "done")) {
+        rc = mark_done(s, item, info);
         if (rc < 0)
             goto end;
     }

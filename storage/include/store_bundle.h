@@ -12,13 +12,16 @@
  *    "entries": [{"op_id", "reference_id", "program_id", "kind",
  *                 "payload", "base", "created_at", "origin", "target"}],
  *    "programs": [GET /api/programs/{id} bodies],
- *    "registrations": [server copies]}
+ *    "registrations": [server copies], "done": [op_ids]}
  *
  * Numbering. A store's device id is a random UUID made at its first export
  * (agent state "bundle.device_id"). Its bundles are numbered 1, 2, ... in
  * the order it writes them (table bundle_exports). Bundle N "since LAST"
  * carries the outbox entries (pending or in flight) appended after bundle
  * LAST was written, and with_server the server copies pulled after it;
+ * With with_server it also lists the op_ids of the entries done (taken by
+ * the server) after bundle LAST, so that the site, where they were made,
+ * marks them done too (it never syncs: nothing else would).
  * LAST is by default the previous bundle (N - 1), and 0 means from the
  * start. So `--since` is a bundle number of the exporter: when a stick is
  * lost, the site exports again since the last bundle the office got.
@@ -29,7 +32,8 @@
  * anything else is refused (ERR_CONFLICT, one line naming both numbers)
  * before anything is written. Applying is ONE transaction: programs,
  * server copies (one older than the stored copy by its "updated" time is
- * skipped), then each entry whose op_id the store does not have yet: its
+ * skipped), the done op_ids (entries still pending or in flight here with
+ * those op_ids become done), then each entry whose op_id the store does not have yet: its
  * change is made to the local view the way the device made it (create,
  * edit, status; other kinds, and a change the view cannot take, are only
  * queued) and it is queued for its target with its original op_id,
@@ -60,10 +64,12 @@ struct store_bundle_info {
     int64_t entries;         /* outbox entries in the bundle              */
     int64_t registrations;   /* server copies in it                       */
     int64_t programs;        /* program definitions in it                 */
+    int64_t done;            /* op_ids of entries the server took         */
     int64_t applied;         /* import: entries queued here               */
     int64_t skipped;         /* import: entries that were here already    */
     int64_t queued_only;     /* import: queued without a local view change */
     int64_t regs_applied;    /* import: server copies stored              */
+    int64_t marked_done;     /* import: entries waiting here, now done    */
     int repeat;              /* import: the same bundle again: nothing done */
     size_t bytes;            /* size of the file                          */
     char signer[STORE_SIGN_FP_HEX]; /* fingerprint of the signing key     */
@@ -72,7 +78,7 @@ struct store_bundle_info {
 /* Write the bundle of `s` since bundle `since` (-1: the last one this
  * store wrote; 0: from the start) to `out_path` (mode 0600, atomically),
  * encrypted with `key` and signed with the private key file
- * `signing_key`; with_server adds programs and server copies. The export
+ * `signing_key`; with_server adds programs, server copies and done op_ids. The export
  * is recorded in the same transaction (no record: no file). */
 int store_bundle_export(struct store *s, int64_t since, int with_server,
                         const uint8_t key[STORE_KEY_LEN],

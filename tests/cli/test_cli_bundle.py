@@ -340,8 +340,13 @@ class TestReachesTheServerOnce(BundleTest):
             "registrations"]
         self.assertGreaterEqual(info["registrations"], 2)
         self.assertGreaterEqual(info["programs"], 1)
+        self.assertEqual(info["done"], 4)
+        self.assertEqual(self.json("status")["pending"], 4)
         doc = self.json("bundle", "import", back)
         self.assertEqual(doc["registrations_stored"], info["registrations"])
+        # The site's own entries, which the server took: done there too.
+        self.assertEqual(doc["marked_done"], 4)
+        self.assertEqual(self.json("status")["pending"], 0)
         for ref in (a, b):
             self.assertIsNotNone(self.json("registrations", "show",
                                            ref)["_serverId"])
