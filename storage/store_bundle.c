@@ -71,7 +71,8 @@ int store_bundle_device_id(struct store *s, char out[64])
     return rc;
 }
 
-/* Add column `i` of `st` to `arr` as raw JSON (stored JSON text). */
+/* Add column `i` of `st` to `obj` (under `key`, or to the array `obj`)
+ * as raw JSON (stored JSON text). */
 static int add_raw(cJSON *obj, const char *key, sqlite3_stmt *st, int i)
 {
     const char *t = store__col_text(st, i);
@@ -79,9 +80,11 @@ static int add_raw(cJSON *obj, const char *key, sqlite3_stmt *st, int i)
 
     if (!item)
         return ERR_NOMEM;
-    if (key)
-        return cJSON_AddItemToObject(obj, key, item) ? PLAT_OK : ERR_NOMEM;
-    return cJSON_AddItemToArray(obj, item) ? PLAT_OK : ERR_NOMEM;
+    if (key ? cJSON_AddItemToObject(obj, key, item)
+            : cJSON_AddItemToArray(obj, item))
+        return PLAT_OK;
+    cJSON_Delete(item); /* not taken */
+    return ERR_NOMEM;
 }
 
 /* ---- export ------------------------------------------------------------- */
