@@ -62,11 +62,12 @@ static int print_info(struct agent_ctx *ctx, const char *file,
             return PLAT_OK;
         if (!import)
             printf("bundle %lld (since %lld) written to %s: %lld entries, "
-                   "%lld registrations, %lld programs, %lld done, %zu "
-                   "bytes\n",
+                   "%lld registrations, %lld programs, %lld payments, "
+                   "%lld done, %zu bytes\n",
                    (long long)i->seq, (long long)i->since, file,
                    (long long)i->entries, (long long)i->registrations,
-                   (long long)i->programs, (long long)i->done, i->bytes);
+                   (long long)i->programs, (long long)i->payments,
+                   (long long)i->done, i->bytes);
         else if (i->repeat)
             printf("bundle %lld from device %s was imported already: "
                    "nothing to do\n", (long long)i->seq, i->exporter);
@@ -89,6 +90,7 @@ static int print_info(struct agent_ctx *ctx, const char *file,
                                  (double)i->registrations) ||
         !cJSON_AddNumberToObject(o, "programs", (double)i->programs) ||
         !cJSON_AddNumberToObject(o, "done", (double)i->done) ||
+        !cJSON_AddNumberToObject(o, "payments", (double)i->payments) ||
         !cJSON_AddNumberToObject(o, "bytes", (double)i->bytes) ||
         (import &&
          (!cJSON_AddStringToObject(o, "signer", i->signer) ||
@@ -100,7 +102,9 @@ static int print_info(struct agent_ctx *ctx, const char *file,
           !cJSON_AddNumberToObject(o, "registrations_stored",
                                    (double)i->regs_applied) ||
           !cJSON_AddNumberToObject(o, "marked_done",
-                                   (double)i->marked_done)))) {
+                                   (double)i->marked_done) ||
+          !cJSON_AddNumberToObject(o, "payments_stored",
+                                   (double)i->payments_stored)))) {
         cJSON_Delete(o);
         return plat_err_set(ERR_NOMEM, "out of memory");
     }

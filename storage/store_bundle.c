@@ -8,6 +8,7 @@
 #include "store_registrations.h"
 #include "store_seal.h"
 #include "store_sign.h"
+#include "store_sync.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -206,6 +207,60 @@ static int export_server(struct store *s, const char *after, cJSON *progs,
     return rc;
 }
 
+/* Payments pulled at or after `after`, each with all its transactions:
+ * what a distribution at the site needs (the voucher images stay at the
+ * office, which prints them). */
+static int export_payments(struct store *s, const char *after, cJSON *pays,
+                           struct store_bundle_info *info)
+{
+    sqlite3_stmt *st = NULL, *tx = NULL;
+    cJSON *p, *txs;
+    int rc, src = SQLITE_DONE, trc;
+
+    rc = store__prepare(s, "SELECT program_id, payment_id, json FROM payments"
+                           " WHERE pulled_at >= ?1 ORDER BY payment_id", &st);
+    if (rc == PLAT_OK)
+        rc = store__prepare(s, "SELECT json FROM transactions WHERE"
+                               " program_id = ?1 AND payment_id = ?2"
+                               " ORDER BY id", &tx);
+    if (rc < 0)
+        goto done;
+    store__bind_text(st, 1, after);
+    while (rc == PLAT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        p = cJSON_CreateObject();
+        if (p && !cJSON_AddItemToArray(pays, p)) {
+            cJSON_Delete(p);
+            p = NULL;
+        }
+        if (!p || !cJSON_AddNumberToObject(p, "program_id",
+                                           sqlite3_column_int(st, 0)) ||
+            add_raw(p, "payment", st, 2) < 0 ||
+            !(txs = cJSON_AddArrayToObject(p, "transactions"))) {
+            rc = plat_err_set(ERR_NOMEM, "out of memory for the bundle");
+            break;
+        }
+        sqlite3_bind_int(tx, 1, sqlite3_column_int(st, 0));
+        sqlite3_bind_int(tx, 2, sqlite3_column_int(st, 1));
+        while ((trc = sqlite3_step(tx)) == SQLITE_ROW)
+            if (add_raw(txs, NULL, tx, 0) < 0) {
+                rc = plat_err_set(ERR_NOMEM, "out of memory for the "
+                                  "bundle");
+                break;
+            }
+        if (rc == PLAT_OK && trc != SQLITE_DONE)
+            rc = store__db_err(s, trc, "read the transactions for the "
+                               "bundle");
+        sqlite3_reset(tx);
+        info->payments++;
+    }
+    if (rc == PLAT_OK && src != SQLITE_DONE)
+        rc = store__db_err(s, src, "read the payments for the bundle");
+done:
+    sqlite3_finalize(st);
+    sqlite3_finalize(tx);
+    return rc;
+}
+
 /* Where bundle `since` left off: its outbox high-water and server time. */
 static int export_start(struct store *s, int64_t since, int64_t last,
                         int64_t *outbox_after, char *server_after, size_t n)
@@ -271,7 +326,7 @@ int store_bundle_export(struct store *s, int64_t since, int with_server,
 {
     char now[PLAT_ISO_LEN], bundle_id[PLAT_UUID_LEN], server_after[64];
     char through[64];
-    cJSON *root = NULL, *entries, *progs, *regs, *done;
+    cJSON *root = NULL, *entries, *progs, *regs, *done, *pays;
     char *text = NULL;
     struct plat_buf out;
     int64_t last = 0, outbox_after = 0, outbox_max = 0;
@@ -309,7 +364,8 @@ int store_bundle_export(struct store *s, int64_t since, int with_server,
         !(entries = cJSON_AddArrayToObject(root, "entries")) ||
         !(progs = cJSON_AddArrayToObject(root, "programs")) ||
         !(regs = cJSON_AddArrayToObject(root, "registrations")) ||
-        !(done = cJSON_AddArrayToObject(root, "done"))) {
+        !(done = cJSON_AddArrayToObject(root, "done")) ||
+        !(pays = cJSON_AddArrayToObject(root, "payments"))) {
         rc = plat_err_set(ERR_NOMEM, "out of memory for the bundle");
         goto done;
     }
@@ -318,6 +374,8 @@ int store_bundle_export(struct store *s, int64_t since, int with_server,
     if (rc == PLAT_OK && with_server)
         rc = export_server(s, server_after, progs, regs, done, info, through,
                            sizeof(through));
+    if (rc == PLAT_OK && with_server)
+        rc = export_payments(s, server_after, pays, info);
     if (rc < 0)
         goto done;
     text = cJSON_PrintUnformatted(root);
@@ -552,6 +610,32 @@ static int apply_server_copy(struct store *s, const cJSON *reg,
     return rc;
 }
 
+/* A payment and its transactions, as a pull stores them. */
+static int apply_payment(struct store *s, const cJSON *item,
+                         struct store_bundle_info *info)
+{
+    const cJSON *pay = cJSON_GetObjectItemCaseSensitive(item, "payment");
+    const cJSON *txs = cJSON_GetObjectItemCaseSensitive(item,
+                                                        "transactions");
+    int64_t prog = 0, pid = 0;
+    int rc;
+
+    if (store__json_int64(cJSON_GetObjectItemCaseSensitive(item,
+                                                           "program_id"),
+                          "program_id", 1, 2147483647, &prog) < 0 ||
+        !cJSON_IsObject(pay) || !cJSON_IsArray(txs) ||
+        store__json_int64(cJSON_GetObjectItemCaseSensitive(pay, "paymentId"),
+                          "paymentId", 1, 2147483647, &pid) < 0)
+        return plat_err_set(ERR_INVALID, "a payment of the bundle is "
+                            "malformed");
+    rc = store_payment_put(s, (int)prog, pay);
+    if (rc == PLAT_OK)
+        rc = store_transactions_put(s, (int)prog, (int)pid, txs);
+    if (rc == PLAT_OK)
+        info->payments_stored++;
+    return rc;
+}
+
 /* An entry the other side saw the server take: done here too (only if
  * it is still waiting: a conflict or a rejection here stays). */
 static int mark_done(struct store *s, const cJSON *id,
@@ -783,6 +867,12 @@ int store_bundle_import(struct store *s, const char *in_path,
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root,
                                                               "entries")) {
         rc = apply_entry(s, item, info);
+        if (rc < 0)
+            goto end;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root,
+                                                              "payments")) {
+        rc = apply_payment(s, item, info);
         if (rc < 0)
             goto end;
     }

@@ -12,7 +12,8 @@
  *    "entries": [{"op_id", "reference_id", "program_id", "kind",
  *                 "payload", "base", "created_at", "origin", "target"}],
  *    "programs": [GET /api/programs/{id} bodies],
- *    "registrations": [server copies], "done": [op_ids]}
+ *    "registrations": [server copies], "done": [op_ids],
+ *    "payments": [{"program_id", "payment", "transactions": [...]}]}
  *
  * Numbering. A store's device id is a random UUID made at its first export
  * (agent state "bundle.device_id"). Its bundles are numbered 1, 2, ... in
@@ -32,12 +33,13 @@
  * anything else is refused (ERR_CONFLICT, one line naming both numbers)
  * before anything is written. Applying is ONE transaction: programs,
  * server copies (one older than the stored copy by its "updated" time is
- * skipped), the done op_ids (entries still pending or in flight here with
- * those op_ids become done), then each entry whose op_id the store does not have yet: its
+ * skipped), then each entry whose op_id the store does not have yet: its
  * change is made to the local view the way the device made it (create,
  * edit, status; other kinds, and a change the view cannot take, are only
  * queued) and it is queued for its target with its original op_id,
- * payload, base and time, so the server sees it once, whoever sends it.
+ * payload, base and time, so the server sees it once, whoever sends it;
+ * then payments and their transactions, and the done op_ids (entries
+ * still pending or in flight here with those op_ids become done).
  * Entries already here (same op_id) are skipped: importing twice changes
  * nothing.
  *
@@ -65,11 +67,13 @@ struct store_bundle_info {
     int64_t registrations;   /* server copies in it                       */
     int64_t programs;        /* program definitions in it                 */
     int64_t done;            /* op_ids of entries the server took         */
+    int64_t payments;        /* payments (with their transactions) in it  */
     int64_t applied;         /* import: entries queued here               */
     int64_t skipped;         /* import: entries that were here already    */
     int64_t queued_only;     /* import: queued without a local view change */
     int64_t regs_applied;    /* import: server copies stored              */
     int64_t marked_done;     /* import: entries waiting here, now done    */
+    int64_t payments_stored; /* import: payments stored                   */
     int repeat;              /* import: the same bundle again: nothing done */
     size_t bytes;            /* size of the file                          */
     char signer[STORE_SIGN_FP_HEX]; /* fingerprint of the signing key     */
@@ -78,7 +82,8 @@ struct store_bundle_info {
 /* Write the bundle of `s` since bundle `since` (-1: the last one this
  * store wrote; 0: from the start) to `out_path` (mode 0600, atomically),
  * encrypted with `key` and signed with the private key file
- * `signing_key`; with_server adds programs, server copies and done op_ids. The export
+ * `signing_key`; with_server adds programs, server copies, done op_ids
+ * and payments with their transactions (not voucher images). The export
  * is recorded in the same transaction (no record: no file). */
 int store_bundle_export(struct store *s, int64_t since, int with_server,
                         const uint8_t key[STORE_KEY_LEN],

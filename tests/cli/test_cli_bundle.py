@@ -300,7 +300,8 @@ class TestKill(BundleTest):
 
 class TestReachesTheServerOnce(BundleTest):
     def test_bundle_reaches_the_server_once(self):
-        fake = FakeServer("--seed-registrations", "20")
+        fake = FakeServer("--seed-registrations", "20", "--seed-payments",
+                          "1")
         self.addCleanup(fake.stop)
         self.env["AGENT_121_PASSWORD"] = PASSWORD
         self.office_config(fake.url, USER)
@@ -346,6 +347,13 @@ class TestReachesTheServerOnce(BundleTest):
         self.assertEqual(doc["registrations_stored"], info["registrations"])
         # The site's own entries, which the server took: done there too.
         self.assertEqual(doc["marked_done"], 4)
+        # What a distribution needs: the payment and its transactions.
+        self.assertEqual(info["payments"], 1)
+        self.assertEqual(doc["payments_stored"], 1)
+        here = json.loads(self.office_ok("--json", "lookup", "ref-00002"))
+        there = self.json("lookup", "ref-00002")
+        self.assertTrue(here and here[0]["payments"], here)
+        self.assertEqual(there[0]["payments"], here[0]["payments"])
         self.assertEqual(self.json("status")["pending"], 0)
         for ref in (a, b):
             self.assertIsNotNone(self.json("registrations", "show",
