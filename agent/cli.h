@@ -214,6 +214,9 @@ int agent_cmd_key_remove(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_key_rotate(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_backup(struct agent_ctx *ctx, int argc, char **argv);
 int agent_cmd_restore(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_bundle_keygen(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_bundle_export(struct agent_ctx *ctx, int argc, char **argv);
+int agent_cmd_bundle_import(struct agent_ctx *ctx, int argc, char **argv);
 struct store_keys;
 /* Set store.key_file in `cfg` (not yet written to the file). */
 int agent_config_store_key_file(struct agent_config *cfg, const char *keyfile);

@@ -30,19 +30,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int absolute(const char *path, char **out)
-{
-    char cwd[PATH_MAX];
-
-    if (path[0] == '/')
-        *out = plat_strdup(path);
-    else if (!getcwd(cwd, sizeof(cwd)))
-        return plat_err_set(ERR_IO, "cannot find the current directory");
-    else
-        *out = plat_asprintf("%s/%s", cwd, path);
-    return *out ? PLAT_OK : ERR_NOMEM;
-}
-
 /* A new passphrase: $AGENT_STORE_NEW_PASSPHRASE, else as any passphrase
  * (environment, passphrase file, or asked twice at the terminal). */
 static int new_passphrase(const struct agent_config *cfg, char **out)
@@ -131,10 +118,30 @@ static void say(struct agent_ctx *ctx, const char *fmt, ...)
     fputc('\n', f);
 }
 
+/* encrypt, decrypt and key rotate: no arguments but `opts`, the store
+ * lock itself (no daemon), a healthy store that is encrypted (want 1) or
+ * plain (want 0). */
+static int open_for_conversion(struct agent_ctx *ctx, int argc, char **argv,
+                               const struct agent_opt *opts, int want,
+                               char ***pos)
+{
+    int npos = 0, rc;
+
+    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", pos, &npos);
+    if (rc == PLAT_OK)
+        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE |
+                                     AGENT_NEED_HEALTHY);
+    if (rc == PLAT_OK && store_encrypted(ctx->store) != want)
+        rc = plat_err_set(ERR_INVALID, want ? "store %s is not encrypted"
+                                            : "store %s is encrypted already",
+                          ctx->cfg.store_path);
+    return rc;
+}
+
 int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv)
 {
     const char *keyfile_arg = NULL;
-    int passphrase = 0, npos = 0, rc;
+    int passphrase = 0, rc;
     const struct agent_opt opts[] = {
         { "--key-file", AGENT_OPT_STRING, &keyfile_arg, 0, 0 },
         { "--passphrase", AGENT_OPT_FLAG, &passphrase, 0, 0 },
@@ -145,19 +152,11 @@ int agent_cmd_encrypt(struct agent_ctx *ctx, int argc, char **argv)
     char **pos = NULL, *keyfile = NULL, *tmp = NULL;
     const char *path;
 
-    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
-    if (rc == PLAT_OK)
-        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE |
-                                     AGENT_NEED_HEALTHY);
+    rc = open_for_conversion(ctx, argc, argv, opts, 0, &pos);
     if (rc < 0)
         goto done;
     path = ctx->cfg.store_path;
-    if (store_encrypted(ctx->store)) {
-        rc = plat_err_set(ERR_INVALID, "store %s is encrypted already",
-                          path);
-        goto done;
-    }
-    if (keyfile_arg && (rc = absolute(keyfile_arg, &keyfile)) < 0)
+    if (keyfile_arg && (rc = agent_absolute_path(keyfile_arg, &keyfile)) < 0)
         goto done;
     tmp = plat_asprintf("%s.encrypting", path);
     if (!tmp) {
@@ -201,19 +200,12 @@ int agent_cmd_decrypt(struct agent_ctx *ctx, int argc, char **argv)
     const struct agent_opt opts[] = { { NULL, AGENT_OPT_FLAG, NULL, 0, 0 } };
     char **pos = NULL, *tmp = NULL, *ring = NULL;
     const char *path;
-    int npos = 0, rc;
+    int rc;
 
-    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
-    if (rc == PLAT_OK)
-        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE |
-                                     AGENT_NEED_HEALTHY);
+    rc = open_for_conversion(ctx, argc, argv, opts, 1, &pos);
     if (rc < 0)
         goto done;
     path = ctx->cfg.store_path;
-    if (!store_encrypted(ctx->store)) {
-        rc = plat_err_set(ERR_INVALID, "store %s is not encrypted", path);
-        goto done;
-    }
     tmp = plat_asprintf("%s.decrypting", path);
     ring = store_keys_path(path);
     if (!tmp || !ring) {
@@ -283,7 +275,7 @@ static int key_change(struct agent_ctx *ctx, int argc, char **argv, int add)
         rc = store_keys_remove(ring, use_keyfile ? STORE_WRAP_KEYFILE
                                                  : STORE_WRAP_PASSPHRASE);
     } else if (use_keyfile) {
-        rc = absolute(keyfile_arg, &keyfile);
+        rc = agent_absolute_path(keyfile_arg, &keyfile);
         if (rc == PLAT_OK)
             rc = store_keys_add_keyfile(ring, key, keyfile);
         if (rc == PLAT_OK)
@@ -326,20 +318,13 @@ int agent_cmd_key_rotate(struct agent_ctx *ctx, int argc, char **argv)
     uint8_t key[STORE_KEY_LEN];
     char **pos = NULL, *tmp = NULL, *next = NULL, *cur = NULL;
     const char *path;
-    int npos = 0, rc;
+    int rc;
 
     memset(key, 0, sizeof(key));
-    rc = agent_cmd_args(ctx, argc, argv, opts, 0, 0, "", &pos, &npos);
-    if (rc == PLAT_OK)
-        rc = agent_ctx_open(ctx, AGENT_NEED_WRITE | AGENT_NEED_EXCLUSIVE |
-                                     AGENT_NEED_HEALTHY);
+    rc = open_for_conversion(ctx, argc, argv, opts, 1, &pos);
     if (rc < 0)
         goto done;
     path = ctx->cfg.store_path;
-    if (!store_encrypted(ctx->store)) {
-        rc = plat_err_set(ERR_INVALID, "store %s is not encrypted", path);
-        goto done;
-    }
     tmp = plat_asprintf("%s.rotating", path);
     next = plat_asprintf("%s.keys.next", path);
     cur = store_keys_path(path);

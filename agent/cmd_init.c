@@ -6,6 +6,7 @@
  * replaced: re-running init (with --force for the config) loses nothing.
  */
 #include "cli.h"
+#include "cmd_util.h"
 #include "output.h"
 
 #include "plat_alloc.h"
@@ -20,7 +21,6 @@
 #include "store_keys.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,21 +30,6 @@
 
 /* The store path as written to the config: absolute, since the config is
  * read later from other working directories. */
-static int absolute_path(const char *path, char **out)
-{
-    char cwd[PATH_MAX];
-
-    if (path[0] == '/') {
-        *out = plat_strdup(path);
-        return *out ? PLAT_OK : ERR_NOMEM;
-    }
-    if (!getcwd(cwd, sizeof(cwd)))
-        return plat_err_set(ERR_IO, "cannot find the current directory: %s",
-                            strerror(errno));
-    *out = plat_asprintf("%s/%s", cwd, path);
-    return *out ? PLAT_OK : ERR_NOMEM;
-}
-
 static int check_url(const char *url)
 {
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
@@ -206,7 +191,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (keyfile) {
-        rc = absolute_path(keyfile, &keyfile_abs);
+        rc = agent_absolute_path(keyfile, &keyfile_abs);
         if (rc < 0 ||
             (rc = agent_config_store_key_file(cfg, keyfile_abs)) < 0)
             goto done;
@@ -225,7 +210,7 @@ int agent_cmd_init(struct agent_ctx *ctx, int argc, char **argv)
     if (store) {
         char *abs = NULL;
 
-        rc = absolute_path(store, &abs);
+        rc = agent_absolute_path(store, &abs);
         if (rc < 0)
             goto done;
         plat_free(cfg->store_path);

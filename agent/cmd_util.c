@@ -13,9 +13,12 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JSON_FILE_MAX (64u * 1024 * 1024)
 
@@ -187,4 +190,19 @@ int agent_printable(const char *s)
             return 0;
     }
     return 1;
+}
+
+int agent_absolute_path(const char *path, char **out)
+{
+    char cwd[PATH_MAX];
+
+    if (path[0] == '/') {
+        *out = plat_strdup(path);
+        return *out ? PLAT_OK : ERR_NOMEM;
+    }
+    if (!getcwd(cwd, sizeof(cwd)))
+        return plat_err_set(ERR_IO, "cannot find the current directory: %s",
+                            strerror(errno));
+    *out = plat_asprintf("%s/%s", cwd, path);
+    return *out ? PLAT_OK : ERR_NOMEM;
 }

@@ -48,6 +48,11 @@ int agent_get_registration(struct store *s, const char *ref,
 /* 1 if `s` is printable ASCII only (safe to quote in a message). */
 int agent_printable(const char *s);
 
+/* `path` made absolute against the current directory (a key file or a
+ * store named in the config must not depend on where a command ran);
+ * *out is allocated. ERR_IO when the current directory is unknown. */
+int agent_absolute_path(const char *path, char **out);
+
 /* A string member of `obj`, or NULL. */
 const char *agent_json_str(const struct cJSON *obj, const char *key);
 

@@ -717,6 +717,50 @@ const struct agent_cmd agent_commands[] = {
       "Example:\n"
       "  agent restore /media/usb/agent-backup.bin\n",
       agent_cmd_restore },
+    { "bundle keygen", "make a signing key for bundles (and the shared key)",
+      "Usage: agent bundle keygen FILE [--public PUB] [--key-file KEY]\n"
+      "\n"
+      "Make an ECDSA P-256 signing key: FILE (private, mode 0600; set\n"
+      "[bundle] signing_key = FILE here) and its public key PUB (default\n"
+      "FILE.pub: copy it to the other side and list it in [bundle]\n"
+      "trusted_keys there). With --key-file KEY, also make the key file\n"
+      "that encrypts the bundles when it does not exist: the same file goes\n"
+      "to both sides ([bundle] key_file). Existing files are never\n"
+      "overwritten.\n"
+      "\n"
+      "Example:\n"
+      "  agent bundle keygen /etc/agent/bundle-sign.pem "
+      "--key-file /etc/agent/bundle.key\n",
+      agent_cmd_bundle_keygen },
+    { "bundle export", "write the unsent outbox to a signed bundle file",
+      "Usage: agent bundle export FILE [--since N] [--server]\n"
+      "       [--key-file KEY] [--signing-key PEM]\n"
+      "\n"
+      "Write bundle N+1 of this store to FILE (mode 0600): the outbox\n"
+      "entries not sent yet that were queued after this store's bundle N\n"
+      "(--since N; default: its last bundle; 0: from the start),\n"
+      "compressed, encrypted with the shared key file and signed. With\n"
+      "--server (an office agent that syncs), also the programs and the\n"
+      "server copies of registrations it pulled after bundle N. If a stick\n"
+      "is lost, export again with --since the last bundle the other side\n"
+      "imported.\n"
+      "\n"
+      "Example:\n"
+      "  agent bundle export /media/usb/site-7.bundle\n",
+      agent_cmd_bundle_export },
+    { "bundle import", "apply a bundle file (checked, once, in order)",
+      "Usage: agent bundle import FILE [--key-file KEY] [--trusted-keys "
+      "PEMS]\n"
+      "\n"
+      "Check the bundle's signature against the pinned public keys and\n"
+      "decrypt it before anything is applied; then apply it in one\n"
+      "transaction: entries keep their operation ids, so importing twice\n"
+      "changes nothing and the server sees each once. Bundles of one\n"
+      "device are applied in order: a gap or an older bundle is refused.\n"
+      "\n"
+      "Example:\n"
+      "  agent bundle import /media/usb/site-7.bundle\n",
+      agent_cmd_bundle_import },
     { "help", "print the usage of a command",
       "Usage: agent help [COMMAND]\n"
       "\n"

@@ -20,6 +20,8 @@
 #include "plat_utf8.h"
 #include "sync_connector.h"
 #include "sync_engine.h"
+#include "store_keys.h"
+#include "store_sign.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -137,6 +139,15 @@ static const struct cfg_key keys[] = {
       "agent serve: PEM private key of tls_cert (mode 0600).", 0, 0 },
     { "serve.max_connections", CFG_INT, "256", OFF(serve_max_connections),
       "agent serve: most open connections at once.", 1, 4096 },
+    { "bundle.key_file", CFG_STRING, "", OFF(bundle_key_file),
+      "agent bundle: key file (0600) shared with the other side; encrypts "
+      "bundles.", 0, 0 },
+    { "bundle.signing_key", CFG_STRING, "", OFF(bundle_signing_key),
+      "agent bundle: this agent's private signing key (PEM, 0600; agent "
+      "bundle keygen).", 0, 0 },
+    { "bundle.trusted_keys", CFG_STRING, "", OFF(bundle_trusted_keys),
+      "agent bundle: public keys (PEM files, ';' between them) whose "
+      "bundles are imported.", 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -809,12 +820,54 @@ done:
 /* ---- checks across keys ---------------------------------------------- */
 
 
+static int trusted_key_ok(const char *path, void *unused)
+{
+    (void)unused;
+    return store_sign_check_key(path, 0, NULL);
+}
+
+/* [bundle]: each key file that is set must load (and be private). */
+static int bundle_validate(const struct agent_config *cfg, const char *f)
+{
+    uint8_t key[STORE_KEY_LEN];
+    const char *which = NULL;
+    int rc = PLAT_OK;
+
+    if (cfg->bundle_key_file && *cfg->bundle_key_file) {
+        which = "bundle.key_file";
+        rc = store_keys_read_keyfile(cfg->bundle_key_file, key);
+        plat_wipe(key, sizeof(key));
+    }
+    if (rc == PLAT_OK && cfg->bundle_signing_key &&
+        *cfg->bundle_signing_key) {
+        which = "bundle.signing_key";
+        rc = store_sign_check_key(cfg->bundle_signing_key, 1, NULL);
+    }
+    if (rc == PLAT_OK && cfg->bundle_trusted_keys) {
+        which = "bundle.trusted_keys";
+        rc = store_sign_each_path(cfg->bundle_trusted_keys, trusted_key_ok,
+                                  NULL);
+    }
+    if (rc < 0) {
+        char why[512];
+
+        snprintf(why, sizeof(why), "%s", plat_err_msg());
+        return plat_err_set(ERR_CONFIG, "%s: %s: %s", f, which, why);
+    }
+    return PLAT_OK;
+}
+
 int agent_config_validate(const struct agent_config *cfg)
 {
     const char *f = cfg->file ? cfg->file : "config";
 
+    int rc;
+
     if (!cfg->store_path || !*cfg->store_path)
         return plat_err_set(ERR_CONFIG, "%s: store.path is not set", f);
+    rc = bundle_validate(cfg, f);
+    if (rc < 0)
+        return rc;
     return agent_sources_validate(cfg, f);
 }
 

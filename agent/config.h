@@ -92,6 +92,10 @@ struct agent_config {
     char *serve_tls_cert;        /* serve.tls_cert: PEM; "" = plain HTTP  */
     char *serve_tls_key;         /* serve.tls_key: PEM (mode 0600)        */
     int serve_max_connections;   /* serve.max_connections                 */
+    /* [bundle] (agent bundle: files carried to sites without a link) */
+    char *bundle_key_file;       /* bundle.key_file: shared key (0600)    */
+    char *bundle_signing_key;    /* bundle.signing_key: private PEM (0600) */
+    char *bundle_trusted_keys;   /* bundle.trusted_keys: public PEMs, ';' */
 };
 
 struct sync_engine_options;

@@ -4,6 +4,7 @@
  */
 #include "store_backup.h"
 #include "store_convert.h"
+#include "store_seal.h"
 #include "store_internal.h"
 
 #include "plat_alloc.h"
@@ -13,19 +14,12 @@
 #include "plat_random.h"
 #include "plat_secure.h"
 
-#include <mbedtls/gcm.h>
 #include <mbedtls/sha256.h>
-#include <zlib.h>
 
 #include <stdio.h>
 #include <string.h>
 
 #define MAGIC "AGENTBK1"
-#define HDR_AAD 28   /* magic 8, version/kind/0/0 4, prefix 8, length 8 */
-#define HDR_LEN (HDR_AAD + 16)
-#define CHUNK (64 * 1024)
-#define TAG 16
-#define IMAGE_MAX ((uint64_t)0xfffffe00u) /* zlib counts in 32 bits */
 #define FILE_MAX ((size_t)8 << 30)
 
 void store_backup_derive(const uint8_t data_key[STORE_KEY_LEN],
@@ -41,65 +35,6 @@ void store_backup_derive(const uint8_t data_key[STORE_KEY_LEN],
     mbedtls_sha256_update_ret(&sha, data_key, STORE_KEY_LEN);
     mbedtls_sha256_finish_ret(&sha, out);
     mbedtls_sha256_free(&sha);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
-}
-
-/* Nonce and associated data of chunk `i` (0xffffffff: the header tag). */
-static void chunk_params(const uint8_t *hdr, uint32_t i, int final,
-                         uint8_t nonce[12], uint8_t aad[HDR_AAD + 5])
-{
-    memcpy(nonce, hdr + 12, 8);
-    put32(nonce + 8, i);
-    memcpy(aad, hdr, HDR_AAD);
-    put32(aad + HDR_AAD, i);
-    aad[HDR_AAD + 4] = (uint8_t)final;
-}
-
-/* ---- writing ------------------------------------------------------------ */
-
-struct writer {
-    mbedtls_gcm_context gcm;
-    uint8_t hdr[HDR_LEN];
-    uint32_t index;
-    struct plat_buf out;
-};
-
-static int put_chunk(struct writer *w, const uint8_t *data, size_t n,
-                     int final)
-{
-    uint8_t nonce[12], aad[HDR_AAD + 5], len[5], *ct;
-    int rc;
-
-    chunk_params(w->hdr, w->index++, final, nonce, aad);
-    ct = plat_malloc(n + TAG);
-    if (!ct)
-        return ERR_NOMEM;
-    if (mbedtls_gcm_crypt_and_tag(&w->gcm, MBEDTLS_GCM_ENCRYPT, n, nonce, 12,
-                                  aad, sizeof(aad), data, ct, TAG,
-                                  ct + n) != 0) {
-        plat_free(ct);
-        return plat_err_set(ERR_GENERIC, "cannot encrypt the backup");
-    }
-    put32(len, (uint32_t)n);
-    len[4] = (uint8_t)final;
-    rc = plat_buf_append(&w->out, len, sizeof(len));
-    if (rc == PLAT_OK)
-        rc = plat_buf_append(&w->out, ct, n + TAG);
-    plat_free(ct);
-    return rc;
 }
 
 /* A consistent copy of the store in memory, as a database image. */
@@ -133,74 +68,25 @@ static int snapshot(struct store *s, unsigned char **img, sqlite3_int64 *len)
 int store_backup_write(struct store *s, const char *out_path,
                        const uint8_t key[STORE_KEY_LEN], int kind)
 {
-    struct writer w;
+    struct plat_buf out;
     unsigned char *img = NULL;
     sqlite3_int64 len = 0;
-    uint8_t nonce[12], aad[HDR_AAD + 5], *buf = NULL;
-    z_stream z;
-    int rc, zrc = Z_OK, zinit = 0;
+    int rc;
 
-    memset(&w, 0, sizeof(w));
-    plat_buf_init(&w.out, 0);
-    mbedtls_gcm_init(&w.gcm);
+    plat_buf_init(&out, 0);
     rc = snapshot(s, &img, &len);
-    if (rc < 0)
-        goto done;
-    if ((uint64_t)len > IMAGE_MAX) {
+    if (rc == PLAT_OK && (uint64_t)len > STORE_SEAL_MAX)
         rc = plat_err_set(ERR_TOOLARGE, "store %s is too large for a backup "
                           "file (4 GiB)", s->path);
-        goto done;
-    }
-    memcpy(w.hdr, MAGIC, 8);
-    w.hdr[8] = 1;
-    w.hdr[9] = (uint8_t)kind;
-    rc = plat_random_bytes(w.hdr + 12, 8);
-    if (rc < 0)
-        goto done;
-    put32(w.hdr + 20, (uint32_t)((uint64_t)len >> 32));
-    put32(w.hdr + 24, (uint32_t)len);
-    if (mbedtls_gcm_setkey(&w.gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0) {
-        rc = plat_err_set(ERR_GENERIC, "cannot key the backup cipher");
-        goto done;
-    }
-    chunk_params(w.hdr, 0xffffffffu, 1, nonce, aad);
-    mbedtls_gcm_crypt_and_tag(&w.gcm, MBEDTLS_GCM_ENCRYPT, 0, nonce, 12,
-                              aad, sizeof(aad), NULL, NULL, TAG,
-                              w.hdr + HDR_AAD);
-    rc = plat_buf_append(&w.out, w.hdr, HDR_LEN);
-    buf = plat_malloc(CHUNK);
-    memset(&z, 0, sizeof(z));
-    if (rc < 0 || !buf || deflateInit(&z, 6) != Z_OK) {
-        rc = rc < 0 ? rc : ERR_NOMEM;
-        goto done;
-    }
-    zinit = 1;
-    z.next_in = img;
-    z.avail_in = (uInt)len;
-    while (rc == PLAT_OK && zrc != Z_STREAM_END) {
-        z.next_out = buf;
-        z.avail_out = CHUNK;
-        zrc = deflate(&z, z.avail_in == 0 ? Z_FINISH : Z_NO_FLUSH);
-        if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
-            rc = plat_err_set(ERR_GENERIC, "cannot compress the backup");
-            break;
-        }
-        if (CHUNK - z.avail_out > 0 || zrc == Z_STREAM_END)
-            rc = put_chunk(&w, buf, CHUNK - z.avail_out,
-                           zrc == Z_STREAM_END);
-    }
     if (rc == PLAT_OK)
-        rc = plat_fs_write_atomic(out_path, w.out.data, w.out.len, 0600);
-done:
-    if (zinit)
-        deflateEnd(&z);
+        rc = store_seal(MAGIC, kind, img, (size_t)len, key, &out);
+    if (rc == PLAT_OK)
+        rc = plat_fs_write_atomic(out_path, out.data, out.len, 0600);
     if (img) {
         plat_wipe(img, (size_t)len);
         sqlite3_free(img);
     }
-    plat_free(buf);
-    mbedtls_gcm_free(&w.gcm);
-    plat_buf_dispose(&w.out);
+    plat_buf_dispose(&out);
     return rc;
 }
 
@@ -208,7 +94,7 @@ done:
 
 int store_backup_kind(const char *in_path, int *kind_out)
 {
-    uint8_t hdr[HDR_LEN];
+    uint8_t hdr[STORE_SEAL_HDR];
     FILE *f = fopen(in_path, "rb");
     size_t n;
 
@@ -217,10 +103,9 @@ int store_backup_kind(const char *in_path, int *kind_out)
                             in_path);
     n = fread(hdr, 1, sizeof(hdr), f);
     fclose(f);
-    if (n != sizeof(hdr) || memcmp(hdr, MAGIC, 8) != 0 || hdr[8] != 1)
+    if (store_seal_kind(hdr, n, MAGIC, "", kind_out) < 0)
         return plat_err_set(ERR_CORRUPT, "%s is not an agent backup",
                             in_path);
-    *kind_out = hdr[9];
     return PLAT_OK;
 }
 
@@ -228,91 +113,29 @@ int store_backup_kind(const char *in_path, int *kind_out)
 static int read_image(const char *in_path, const uint8_t *key,
                       uint8_t **img_out, size_t *len_out)
 {
-    mbedtls_gcm_context gcm;
-    uint8_t nonce[12], aad[HDR_AAD + 5], tag[TAG], *hdr, *plain = NULL;
-    uint8_t *img = NULL;
-    char *file = NULL;
-    size_t flen = 0, pos, n;
-    uint64_t ilen;
-    uint32_t index = 0;
-    int rc, final = 0, zrc = Z_OK, zinit = 0;
-    z_stream z;
+    char *file = NULL, *what;
+    size_t flen = 0;
+    int rc;
 
     *img_out = NULL;
-    mbedtls_gcm_init(&gcm);
+    what = plat_asprintf("backup %s", in_path);
+    if (!what)
+        return ERR_NOMEM;
     rc = plat_fs_read_file(in_path, FILE_MAX, &file, &flen);
-    if (rc < 0)
-        goto done;
-    hdr = (uint8_t *)file;
-    rc = plat_err_set(ERR_CORRUPT, "backup %s is damaged or cut short",
-                      in_path);
-    if (flen < HDR_LEN || memcmp(hdr, MAGIC, 8) != 0 || hdr[8] != 1)
-        goto done;
-    ilen = (uint64_t)get32(hdr + 20) << 32 | get32(hdr + 24);
-    if (ilen == 0 || ilen > IMAGE_MAX || ilen % 512 != 0)
-        goto done;
-    mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 256);
-    chunk_params(hdr, 0xffffffffu, 1, nonce, aad);
-    if (mbedtls_gcm_auth_decrypt(&gcm, 0, nonce, 12, aad, sizeof(aad),
-                                 hdr + HDR_AAD, TAG, NULL, NULL) != 0) {
-        rc = plat_err_set(ERR_AUTH, "backup %s does not open with this key",
+    if (rc == PLAT_OK)
+        rc = store_unseal((const uint8_t *)file, flen, MAGIC, key,
+                          STORE_SEAL_MAX, what, img_out, len_out);
+    if (rc == PLAT_OK && (*len_out == 0 || *len_out % 512 != 0)) {
+        plat_wipe(*img_out, *len_out);
+        plat_free(*img_out);
+        *img_out = NULL;
+        rc = plat_err_set(ERR_CORRUPT, "backup %s is damaged or cut short",
                           in_path);
-        goto done;
     }
-    img = plat_malloc((size_t)ilen);
-    plain = plat_malloc(CHUNK);
-    memset(&z, 0, sizeof(z));
-    if (!img || !plain || inflateInit(&z) != Z_OK) {
-        rc = ERR_NOMEM;
-        goto done;
-    }
-    zinit = 1;
-    z.next_out = img;
-    z.avail_out = (uInt)ilen;
-    for (pos = HDR_LEN; !final;) {
-        if (flen - pos < 5)
-            goto done;
-        n = get32((uint8_t *)file + pos);
-        final = file[pos + 4];
-        if (n > CHUNK || (final != 0 && final != 1) ||
-            flen - pos - 5 < n + TAG)
-            goto done;
-        chunk_params(hdr, index++, final, nonce, aad);
-        memcpy(tag, file + pos + 5 + n, TAG);
-        if (mbedtls_gcm_auth_decrypt(&gcm, n, nonce, 12, aad, sizeof(aad),
-                                     tag, TAG, (uint8_t *)file + pos + 5,
-                                     plain) != 0)
-            goto done;
-        pos += 5 + n + TAG;
-        z.next_in = plain;
-        z.avail_in = (uInt)n;
-        zrc = inflate(&z, Z_NO_FLUSH);
-        if (zrc != Z_OK && zrc != Z_STREAM_END &&
-            !(zrc == Z_BUF_ERROR && n == 0))
-            goto done;
-        if (z.avail_in != 0)
-            goto done;
-    }
-    if (zrc != Z_STREAM_END || pos != flen || z.total_out != ilen)
-        goto done;
-    plat_err_clear();
-    rc = PLAT_OK;
-    *img_out = img;
-    *len_out = (size_t)ilen;
-    img = NULL;
-done:
-    if (zinit)
-        inflateEnd(&z);
-    if (img)
-        plat_wipe(img, (size_t)ilen);
-    plat_free(img);
-    if (plain)
-        plat_wipe(plain, CHUNK);
-    plat_free(plain);
     if (file)
         plat_wipe(file, flen);
     plat_free(file);
-    mbedtls_gcm_free(&gcm);
+    plat_free(what);
     return rc;
 }
 

@@ -4,7 +4,8 @@
  *
  * A backup is a consistent copy made with SQLite's online backup API into
  * memory (nothing in clear touches the disk), serialized, deflated (zlib)
- * and encrypted with AES-256-GCM in authenticated chunks:
+ * and encrypted with AES-256-GCM in authenticated chunks (the sealed
+ * stream of store_seal.h, magic "AGENTBK1", shared with bundles):
  *   header (44 bytes): "AGENTBK1", version 1, key kind (1: derived from the
  *     store's data key, 2: a recipient key file), 2 bytes 0, an 8-byte
  *     random nonce prefix, the image length (u64 BE), and a 16-byte tag

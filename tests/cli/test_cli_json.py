@@ -180,6 +180,17 @@ class JsonOutputs(AgentTestCase):
                       "aB1", "--mapping", kmap)
         self.run_json("kobo status")
         self.run_json("kobo rejected")
+        # Bundles: this store's unsent entries and server copies, into
+        # the other store.
+        key = os.path.join(self.dir, "bundle.key")
+        sign = os.path.join(self.dir, "sign.pem")
+        self.run_json("bundle keygen", sign, "--key-file", key)
+        bundle = os.path.join(self.dir, "one.bundle")
+        self.run_json("bundle export", bundle, "--server", "--key-file", key,
+                      "--signing-key", sign)
+        self.run_json("bundle import", "--config", other, bundle,
+                      "--key-file", key, "--trusted-keys", sign + ".pub",
+                      config=False)
 
     def dist_scenario(self):
         """Distribution day: a payment of paper vouchers from the fake,

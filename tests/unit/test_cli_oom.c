@@ -190,6 +190,44 @@ static void test_oom_edit_status(void)
     CHECK(torture(status, 1) > 0);
 }
 
+/* Bundles: an import (one transaction: all or nothing under every
+ * failing allocation) of a bundle made by a second store, and an export. */
+static void test_oom_bundle(void)
+{
+    char sign[160], pub[170], key[160], file[160], out[160], db2[160];
+    char main_conf[128];
+    const char *keygen[] = { "bundle", "keygen", sign, "--key-file", key,
+                             NULL };
+    const char *init2[] = { "init", "--server", "http://127.0.0.1:9",
+                            "--program", "3", "--user", "u", "--store", db2,
+                            NULL };
+    const char *add[] = { "registrations", "add", "fullName=Far Away",
+                          "phoneNumber=31600000009", NULL };
+    const char *export2[] = { "bundle", "export", file, "--key-file", key,
+                              "--signing-key", sign, NULL };
+    const char *import[] = { "bundle", "import", file, "--key-file", key,
+                             "--trusted-keys", pub, NULL };
+    const char *export1[] = { "bundle", "export", out, "--key-file", key,
+                              "--signing-key", sign, NULL };
+
+    snprintf(sign, sizeof(sign), "%s/sign.pem", dir);
+    snprintf(pub, sizeof(pub), "%s/sign.pem.pub", dir);
+    snprintf(key, sizeof(key), "%s/bundle.key", dir);
+    snprintf(file, sizeof(file), "%s/b1.bundle", dir);
+    snprintf(out, sizeof(out), "%s/out.bundle", dir);
+    snprintf(db2, sizeof(db2), "%s/site.db", dir);
+    REQUIRE(run(-1, keygen) == 0);
+    /* The second store, through a config of its own. */
+    snprintf(main_conf, sizeof(main_conf), "%s", conf);
+    snprintf(conf, sizeof(conf), "%s/site.conf", dir);
+    REQUIRE(run(-1, init2) == 0);
+    REQUIRE(run(-1, add) == 0);
+    REQUIRE(run(-1, export2) == 0);
+    snprintf(conf, sizeof(conf), "%s", main_conf);
+    CHECK(torture(import, 1) > 0);
+    CHECK(torture(export1, 0) > 0);
+}
+
 static void test_cleanup(void)
 {
     char cmd[256];
@@ -204,4 +242,5 @@ static void run_setup(void)
 }
 
 TEST_MAIN(TEST(run_setup), TEST(test_oom_writes), TEST(test_oom_reads),
-          TEST(test_oom_edit_status), TEST(test_cleanup))
+          TEST(test_oom_edit_status), TEST(test_oom_bundle),
+          TEST(test_cleanup))

@@ -596,13 +596,13 @@ static void test_foreach(void)
 
     REQUIRE(parse(&cfg, "[121]\nprogram_id = 5\n") == PLAT_OK);
     CHECK_INT(agent_config_foreach(&cfg, key_cb, &n), PLAT_OK);
-    /* 32 agent keys (ui.lang, serve.*, store keys), then every
+    /* 35 agent keys (ui.lang, serve.*, store keys, bundle.*), then every
      * connector's keys but the SECRET ones
      * ([121] 5, [file] 5, ...: counted from the registry so that adding a
      * connector does not change this test). */
     {
         const struct sync_connector *const *reg = sync_connectors_registry();
-        int want = 32;
+        int want = 35;
 
         for (size_t i = 0; reg[i]; i++)
             for (size_t j = 0; reg[i]->config[j].key; j++)

@@ -66,16 +66,17 @@ static void test_schema_version(void)
 {
     int i;
 
-    CHECK_INT(store_schema_version(), 8);
-    CHECK_INT(store_migrations_count, 8);
+    CHECK_INT(store_schema_version(), 9);
+    CHECK_INT(store_migrations_count, 9);
     CHECK_STR(store_migrations[0].name, "0001_initial.sql");
     CHECK_STR(store_migrations[1].name, "0002_search_index.sql");
     CHECK_STR(store_migrations[2].name, "0003_sources.sql");
     CHECK_STR(store_migrations[3].name, "0004_distribution.sql");
     CHECK_STR(store_migrations[4].name, "0005_registration_events.sql");
-    CHECK_STR(store_migrations[5].name, "0007_jobs.sql");
-    CHECK_STR(store_migrations[6].name, "0008_attachments.sql");
-    CHECK_STR(store_migrations[7].name, "0010_local_view_once.sql");
+    CHECK_STR(store_migrations[5].name, "0006_bundles.sql");
+    CHECK_STR(store_migrations[6].name, "0007_jobs.sql");
+    CHECK_STR(store_migrations[7].name, "0008_attachments.sql");
+    CHECK_STR(store_migrations[8].name, "0010_local_view_once.sql");
     for (i = 0; i < store_migrations_count; i++)
         CHECK(store_migrations[i].sql && strlen(store_migrations[i].sql) > 0);
 }
