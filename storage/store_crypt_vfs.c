@@ -20,8 +20,8 @@
 #include "plat_secure.h"
 
 #include <mbedtls/aes.h>
+#include <mbedtls/gcm.h>
 #include <mbedtls/sha256.h>
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -56,17 +56,11 @@ struct cfile {
     sqlite3_file base;        /* first: pMethods */
     struct store_crypt *c;
     enum kind kind;
-    /* The page cipher, keyed once per file: OpenSSL's AES-256-GCM, not
-     * mbedTLS's. mbedTLS 2.28 (Debian 12) runs GCM one 16-byte block at a
-     * time through its generic cipher layer: 18 us a page here even with
-     * AES-NI and PCLMUL, which made an encrypted store ~50 % slower; libcrypto
-     * (already in the process through libcurl) takes ~1 us, with
-     * ARMv8 crypto or NEON on a Pi. Same algorithm, same bytes on disk. */
-    EVP_CIPHER_CTX *seal, *open;
+    mbedtls_gcm_context gcm;
     mbedtls_aes_context ctr;  /* journal / temp: the stream; database
                                * and WAL: the nonces (random key) */
     uint64_t nonce_seq;
-    int ctr_ready;
+    int gcm_ready, ctr_ready;
     uint8_t hdr[WAL_FHDR];    /* last WAL frame header written */
     sqlite3_int64 hdr_off;    /* its offset, -1: none */
     uint8_t page[WAL_FRAME];  /* scratch */
@@ -183,7 +177,6 @@ static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
     uint8_t aad[1 + 4 + HDR], block[16];
     size_t start = pgno == 1 ? HDR : 0, aad_n;
     uint8_t *nonce = out + PAGE - RES, *tag = nonce + NONCE_LEN;
-    int n = 0, fin = 0;
 
     (void)salts;
 
@@ -208,13 +201,10 @@ static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
     memcpy(nonce, block, NONCE_LEN);
     memcpy(out, in, start);
     aad_n = page_aad(aad, pgno, in);
-    if (EVP_EncryptInit_ex(f->seal, NULL, NULL, NULL, nonce) != 1 ||
-        EVP_EncryptUpdate(f->seal, NULL, &n, aad, (int)aad_n) != 1 ||
-        EVP_EncryptUpdate(f->seal, out + start, &n, in + start,
-                          (int)(PAGE - RES - start)) != 1 ||
-        EVP_EncryptFinal_ex(f->seal, out + start + n, &fin) != 1 ||
-        n + fin != (int)(PAGE - RES - start) ||
-        EVP_CIPHER_CTX_ctrl(f->seal, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+    if (mbedtls_gcm_crypt_and_tag(&f->gcm, MBEDTLS_GCM_ENCRYPT,
+                                  PAGE - RES - start, nonce, NONCE_LEN, aad,
+                                  aad_n, in + start, out + start, TAG_LEN,
+                                  tag) != 0)
         return SQLITE_IOERR_WRITE;
     return SQLITE_OK;
 }
@@ -225,23 +215,14 @@ static int open_page(struct cfile *f, const uint8_t *raw, uint8_t *out,
 {
     uint8_t aad[1 + 4 + HDR], nonce[NONCE_LEN], tag[TAG_LEN];
     size_t start = pgno == 1 ? HDR : 0, aad_n;
-    int n = 0, fin = 0;
 
     (void)salts;
     memcpy(nonce, raw + PAGE - RES, NONCE_LEN);
     memcpy(tag, raw + PAGE - RES + NONCE_LEN, TAG_LEN);
     aad_n = page_aad(aad, pgno, raw);
-    /* The tag is checked at the end (EVP_DecryptFinal_ex): until then
-     * `out` holds bytes nobody vouched for, wiped when the check fails. */
-    if (EVP_DecryptInit_ex(f->open, NULL, NULL, NULL, nonce) != 1 ||
-        EVP_DecryptUpdate(f->open, NULL, &n, aad, (int)aad_n) != 1 ||
-        EVP_DecryptUpdate(f->open, out + start, &n, raw + start,
-                          (int)(PAGE - RES - start)) != 1 ||
-        EVP_CIPHER_CTX_ctrl(f->open, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-                            tag) != 1 ||
-        EVP_DecryptFinal_ex(f->open, out + start + n, &fin) != 1 ||
-        n + fin != (int)(PAGE - RES - start)) {
-        memset(out + start, 0, PAGE - start);
+    if (mbedtls_gcm_auth_decrypt(&f->gcm, PAGE - RES - start, nonce,
+                                 NONCE_LEN, aad, aad_n, tag, TAG_LEN,
+                                 raw + start, out + start) != 0) {
         fail(f->c, "page %lu of the %s failed its authentication check "
              "(changed on disk, or another key)", (unsigned long)pgno,
              domain == 'W' ? "WAL" : "database");
@@ -284,9 +265,8 @@ static int x_close(sqlite3_file *pf)
         memset(&ckpt, 0, sizeof(ckpt));
     if (f->real->pMethods)
         rc = f->real->pMethods->xClose(f->real);
-    EVP_CIPHER_CTX_free(f->seal);
-    EVP_CIPHER_CTX_free(f->open);
-    f->seal = f->open = NULL;
+    if (f->gcm_ready)
+        mbedtls_gcm_free(&f->gcm);
     if (f->ctr_ready)
         mbedtls_aes_free(&f->ctr);
     plat_wipe(f->page, sizeof(f->page));
@@ -708,15 +688,10 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
     mbedtls_aes_init(&f->ctr);
     f->ctr_ready = 1;
     if (f->kind == K_DB || f->kind == K_WAL) {
-        /* The key schedules once per file; each page then sets only its
-         * nonce. */
-        f->seal = EVP_CIPHER_CTX_new();
-        f->open = EVP_CIPHER_CTX_new();
-        if (!f->seal || !f->open ||
-            EVP_EncryptInit_ex(f->seal, EVP_aes_256_gcm(), NULL, c->key,
-                               NULL) != 1 ||
-            EVP_DecryptInit_ex(f->open, EVP_aes_256_gcm(), NULL, c->key,
-                               NULL) != 1 ||
+        mbedtls_gcm_init(&f->gcm);
+        f->gcm_ready = 1;
+        if (mbedtls_gcm_setkey(&f->gcm, MBEDTLS_CIPHER_ID_AES, c->key,
+                               8 * STORE_KEY_LEN) != 0 ||
             plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
             mbedtls_aes_setkey_enc(&f->ctr, tkey, 8 * STORE_KEY_LEN) != 0)
             rc = SQLITE_CANTOPEN;

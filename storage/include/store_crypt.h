@@ -1,9 +1,9 @@
 /*
  * store_crypt.h - the encrypted store: a SQLite VFS shim that encrypts
  * every page of the database, every WAL frame, and the journal and temp
- * files, with a 32-byte data key (AES-256-GCM: OpenSSL's libcrypto for the
- * pages, which is 15x faster than mbedTLS 2.28's GCM and already in the
- * process through libcurl; mbedTLS for the rest).
+ * files, with a 32-byte data key (AES-256-GCM from mbedTLS; OpenSSL's GCM
+ * would be ~15x faster per page but would add libcrypto to every process,
+ * the idle daemon included, which no longer maps it: see README).
  *
  * Layout (page size 4096, 28 reserved bytes at the end of every page,
  * set with SQLITE_FCNTL_RESERVE_BYTES before the first write):

@@ -25,7 +25,7 @@ done
 B=${ARM64_BUILD_DIR:-build-arm64}
 PKGS="crossbuild-essential-arm64 qemu-user-static libsqlite3-dev:arm64
 libcurl4-openssl-dev:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64
-zlib1g-dev:arm64 libssl-dev:arm64"
+zlib1g-dev:arm64"
 
 have_all() {
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 &&
