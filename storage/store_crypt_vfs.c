@@ -48,15 +48,8 @@ struct store_crypt {
     char name[48];
     uint8_t key[STORE_KEY_LEN];
     uint8_t jkey[STORE_KEY_LEN]; /* rollback journal: derived */
-    pthread_mutex_t lock;        /* guards failure and the stash */
+    pthread_mutex_t lock;        /* guards failure */
     char failure[160];
-    /* The last WAL frame read, ciphertext and plaintext: a checkpoint
-     * reads a frame and writes the same page to the database, which can
-     * then take the ciphertext as it is (same key, nonce, associated
-     * data and plaintext) instead of encrypting it again. */
-    int stash_valid;
-    uint32_t stash_pgno;
-    uint8_t stash_raw[PAGE], stash_plain[PAGE];
 };
 
 struct cfile {
@@ -71,8 +64,29 @@ struct cfile {
     uint8_t hdr[WAL_FHDR];    /* last WAL frame header written */
     sqlite3_int64 hdr_off;    /* its offset, -1: none */
     uint8_t page[WAL_FRAME];  /* scratch */
+    const char *dbname;       /* database and WAL: the connection's
+                               * database name (the same pointer for
+                               * both files of one connection) */
     sqlite3_file *real;       /* the base VFS's file, after this struct */
 };
+
+/* The checkpoint this thread is running, between SQLITE_FCNTL_CKPT_START
+ * and SQLITE_FCNTL_CKPT_DONE on its database file. In between, SQLite
+ * does nothing but read a frame's page from the WAL and write it to the
+ * database, frame after frame, into one buffer (wal.c, walCheckpoint).
+ * Those reads hand over the frame's ciphertext as it is, and the write
+ * that gives the same buffer back stores it as it is: a page's ciphertext
+ * is the same in the WAL and in the database (same key, nonce, tag and
+ * associated data), so the checkpoint neither decrypts nor encrypts. The
+ * page is authenticated when it is read from the database, as every page
+ * is; a frame the checkpoint would put at another page number is refused
+ * here. Any other read or write, on any thread, goes through the cipher. */
+static _Thread_local struct {
+    const char *db;       /* dbname of the checkpointing connection */
+    const uint8_t *buf;   /* where the last frame's ciphertext went */
+    uint32_t pgno;        /* the page number in its frame header */
+    uint8_t seal[RES];    /* its nonce and tag */
+} ckpt;
 
 static const uint8_t zero_reserve[RES];
 static unsigned long instance_seq;
@@ -247,6 +261,8 @@ static int x_close(sqlite3_file *pf)
     struct cfile *f = (struct cfile *)pf;
     int rc = SQLITE_OK;
 
+    if (f->kind == K_DB && f->dbname && ckpt.db == f->dbname)
+        memset(&ckpt, 0, sizeof(ckpt));
     if (f->real->pMethods)
         rc = f->real->pMethods->xClose(f->real);
     if (f->gcm_ready)
@@ -333,20 +349,23 @@ static int db_write(struct cfile *f, const uint8_t *in, int amt,
     }
     for (done = 0; done < amt; done += PAGE) {
         uint32_t pgno = (uint32_t)((off + done) / PAGE + 1);
-        struct store_crypt *c = f->c;
-        int reuse;
 
-        pthread_mutex_lock(&c->lock);
-        reuse = c->stash_valid && c->stash_pgno == pgno &&
-                memcmp(c->stash_plain, in + done, PAGE) == 0;
-        if (reuse)
-            memcpy(f->page, c->stash_raw, PAGE);
-        c->stash_valid = 0;
-        pthread_mutex_unlock(&c->lock);
-        rc = reuse ? SQLITE_OK
-                   : seal_page(f, in + done, f->page, 'D', pgno, NULL);
-        if (rc == SQLITE_OK)
-            rc = raw_write(f, f->page, PAGE, off + done);
+        if (ckpt.db && ckpt.db == f->dbname && ckpt.buf == in + done) {
+            /* A checkpoint copying the frame it just read (see ckpt). */
+            ckpt.buf = NULL;
+            if (ckpt.pgno != pgno ||
+                memcmp(in + done + PAGE - RES, ckpt.seal, RES) != 0) {
+                fail(f->c, "a WAL frame of page %lu would be copied to page "
+                     "%lu of the database", (unsigned long)ckpt.pgno,
+                     (unsigned long)pgno);
+                return SQLITE_CORRUPT;
+            }
+            rc = raw_write(f, in + done, PAGE, off + done);
+        } else {
+            rc = seal_page(f, in + done, f->page, 'D', pgno, NULL);
+            if (rc == SQLITE_OK)
+                rc = raw_write(f, f->page, PAGE, off + done);
+        }
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -379,30 +398,28 @@ static int wal_read(struct cfile *f, uint8_t *out, int amt,
                     sqlite3_int64 off)
 {
     sqlite3_int64 d;
-    uint8_t hdr[WAL_FHDR];
     int rc;
 
     if (!wal_data_at(off, amt, &d))
         return raw_read(f, out, amt, off);
     if (off == d && amt == PAGE) {
-        /* The data of one frame: its header is just before it. */
-        rc = raw_read(f, hdr, WAL_FHDR, d - WAL_FHDR);
-        if (rc == SQLITE_OK)
-            rc = raw_read(f, f->page, PAGE, d);
-        if (rc != SQLITE_OK)
+        /* The data of one frame, read with its header (the page number)
+         * just before it: one system call. */
+        rc = raw_read(f, f->page, WAL_FRAME, d - WAL_FHDR);
+        if (rc != SQLITE_OK) {
+            memset(out, 0, (size_t)amt);
             return rc;
-        rc = open_page(f, f->page, out, 'W', get32(hdr), hdr + 8);
-        if (rc == SQLITE_OK) {
-            struct store_crypt *c = f->c;
-
-            pthread_mutex_lock(&c->lock);
-            c->stash_valid = 1;
-            c->stash_pgno = get32(hdr);
-            memcpy(c->stash_raw, f->page, PAGE);
-            memcpy(c->stash_plain, out, PAGE);
-            pthread_mutex_unlock(&c->lock);
         }
-        return rc;
+        if (ckpt.db && ckpt.db == f->dbname) {
+            /* A checkpoint: the ciphertext as it is (see ckpt). */
+            memcpy(out, f->page + WAL_FHDR, PAGE);
+            ckpt.buf = out;
+            ckpt.pgno = get32(f->page);
+            memcpy(ckpt.seal, out + PAGE - RES, RES);
+            return SQLITE_OK;
+        }
+        return open_page(f, f->page + WAL_FHDR, out, 'W', get32(f->page),
+                         f->page + 8);
     }
     if (off == d - WAL_FHDR && amt == WAL_FRAME) {
         /* A whole frame (recovery after a crash). */
@@ -560,6 +577,12 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
      * that fail authentication; SQLite only uses it as a hint. */
     if (op == SQLITE_FCNTL_SIZE_HINT)
         return SQLITE_OK;
+    if (op == SQLITE_FCNTL_CKPT_START && f->kind == K_DB) {
+        ckpt.db = f->dbname;
+        ckpt.buf = NULL;
+    } else if (op == SQLITE_FCNTL_CKPT_DONE && f->kind == K_DB) {
+        memset(&ckpt, 0, sizeof(ckpt));
+    }
     if (op == SQLITE_FCNTL_VFSNAME) {
         *(char **)arg = sqlite3_mprintf("%s", f->c->name);
         return SQLITE_OK;
@@ -645,14 +668,18 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
     f->c = c;
     f->hdr_off = -1;
     f->real = (sqlite3_file *)((char *)pf + sizeof(struct cfile));
-    if (flags & SQLITE_OPEN_MAIN_DB)
+    if (flags & SQLITE_OPEN_MAIN_DB) {
         f->kind = K_DB;
-    else if (flags & SQLITE_OPEN_WAL)
+        f->dbname = name;
+    } else if (flags & SQLITE_OPEN_WAL) {
         f->kind = K_WAL;
-    else if (flags & (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL))
+        f->dbname = name ? sqlite3_filename_database(name) : NULL;
+    } else if (flags &
+               (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL)) {
         f->kind = K_JOURNAL;
-    else
+    } else {
         f->kind = K_TEMP;
+    }
     rc = c->base->xOpen(c->base, name, f->real, flags, out_flags);
     if (rc != SQLITE_OK) {
         f->real->pMethods = NULL;

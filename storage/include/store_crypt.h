@@ -1,7 +1,9 @@
 /*
  * store_crypt.h - the encrypted store: a SQLite VFS shim that encrypts
  * every page of the database, every WAL frame, and the journal and temp
- * files, with a 32-byte data key (AES-256-GCM from mbedTLS).
+ * files, with a 32-byte data key (AES-256-GCM from mbedTLS; OpenSSL's GCM
+ * would be ~15x faster per page but would add libcrypto to every process,
+ * the idle daemon included, which no longer maps it: see README).
  *
  * Layout (page size 4096, 28 reserved bytes at the end of every page,
  * set with SQLITE_FCNTL_RESERVE_BYTES before the first write):
@@ -11,7 +13,11 @@
  *     keyed from the OS), the nonce and the 16-byte tag in the 28
  *     reserved bytes. Associated data: N (and page 1's header), so a page
  *     cannot be moved to another page number. The same in the WAL and in
- *     the database, so a checkpoint copies a frame's ciphertext as it is.
+ *     the database, so a checkpoint copies a frame's ciphertext as it is,
+ *     neither decrypting nor encrypting it (SQLite brackets the copying
+ *     with SQLITE_FCNTL_CKPT_START/DONE; a frame headed for another page
+ *     number than its header's is refused); the page is authenticated
+ *     when it is read from the database.
  *   - page 1 keeps its first 100 bytes (the SQLite file header) in clear,
  *     authenticated as associated data: SQLite reads the page size and the
  *     reserved-byte count from it before any page is decrypted. It holds

@@ -3,11 +3,16 @@
  * Not a test: it prints numbers to compare with the targets (insert rate
  * over 20,000 rows/s in batches, search under 5 ms at 40,000 rows).
  *
- *   bench_store [--only PARTS] [DIR]
+ *   bench_store [--only PARTS] [--encrypt | --compare] [DIR]
  *
  * PARTS picks from a (own transaction each, NORMAL), b (same, FULL), c
  * (batches of 1000) and s (search, after c); default all. DIR defaults to
  * a temporary directory under /tmp, removed at the end.
+ * --encrypt: the stores are encrypted (store_open_key, a fixed bench key).
+ * --compare: each part runs twice in a child process of its own, plain
+ * then encrypted, and a table puts them side by side: wall time, CPU
+ * (user + system, from wait4: steadier than wall time on a loaded
+ * machine) and peak RSS of each child.
  */
 #include "../unit/testutil.h"
 
@@ -22,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ROWS 40000
@@ -55,13 +62,18 @@ static cJSON *person(int i)
     return f;
 }
 
+/* --encrypt: the data key of the bench stores (not a secret). */
+static const uint8_t bench_key[STORE_KEY_LEN] = "agent bench key, not a secret!!";
+static int encrypt;
+
 static struct store *open_store(const char *dir, const char *name, int full)
 {
     struct store_options opt = {STORE_CREATE, full, 0, 0};
     struct store *s = NULL;
     char *path = plat_asprintf("%s/%s", dir, name);
 
-    if (!path || store_open(&s, path, &opt) != PLAT_OK) {
+    if (!path || store_open_key(&s, path, &opt,
+                                encrypt ? bench_key : NULL) != PLAT_OK) {
         fprintf(stderr, "bench_store: %s\n", plat_err_msg());
         exit(1);
     }
@@ -200,25 +212,11 @@ static void bench_search(struct store *s)
            (double)all[SEARCHES * 4 * 95 / 100] / 1000.0, total_rows);
 }
 
-int main(int argc, char **argv)
+/* Run the parts in `only` (NULL: all) in `dir`. */
+static void run_parts(const char *dir, const char *only)
 {
-    const char *only = NULL;
-    char *dir;
     struct store *s;
 
-    if (argc > 2 && strcmp(argv[1], "--only") == 0) {
-        only = argv[2];
-        argc -= 2;
-        argv += 2;
-    }
-    dir = argc > 1 ? plat_strdup(argv[1])
-                   : testutil_mkdtemp("agent-bench-store");
-    if (!dir) {
-        fprintf(stderr, "bench_store: cannot make a temporary directory\n");
-        return 1;
-    }
-    printf("bench_store: %d registrations in %s (targets: > 20000 rows/s, "
-           "search < 5 ms)\n", ROWS, dir);
     if (!only || strchr(only, 'a'))
         bench_single(dir, "normal.db", 0, ROWS,
                      "own transaction each, synchronous=NORMAL");
@@ -231,6 +229,143 @@ int main(int argc, char **argv)
             bench_search(s);
         store_close(s);
     }
+}
+
+struct run {
+    double wall, cpu, rss_mb;
+};
+
+/* --compare: part `part` in a child of its own (its own directory), so
+ * that CPU and peak RSS are its alone. */
+static struct run run_child(const char *dir, const char *part, int enc)
+{
+    struct run r = {0, 0, 0};
+    struct rusage ru;
+    int64_t t0 = plat_time_mono_us();
+    char *sub = plat_asprintf("%s/%s-%s", dir, part, enc ? "enc" : "plain");
+    int status = 0;
+    pid_t pid;
+
+    if (!sub || mkdir(sub, 0700) != 0) {
+        fprintf(stderr, "bench_store: cannot make a directory in %s\n", dir);
+        exit(1);
+    }
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        encrypt = enc;
+        printf("-- part %s, %s\n", part, enc ? "encrypted" : "plain");
+        run_parts(sub, part);
+        fflush(stdout);
+        _exit(0);
+    }
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench_store: part %s failed\n", part);
+        exit(1);
+    }
+    r.wall = (double)(plat_time_mono_us() - t0) / 1e6;
+    r.cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    r.rss_mb = (double)ru.ru_maxrss / 1024.0;
+    testutil_rmdir(sub);
+    plat_free(sub);
+    return r;
+}
+
+/* --compare's parts: a, b, c, and "cs" (c, then the searches) when
+ * PARTS has s. */
+static int compare_part(int i, const char *only)
+{
+    if (!only)
+        return i != 2;
+    switch (i) {
+    case 0:
+        return strchr(only, 'a') != NULL;
+    case 1:
+        return strchr(only, 'b') != NULL;
+    case 2:
+        return strchr(only, 'c') && !strchr(only, 's');
+    default:
+        return strchr(only, 's') != NULL;
+    }
+}
+
+static void compare(const char *dir, const char *only)
+{
+    static const char *const parts[] = {"a", "b", "c", "cs"};
+    static const char *const what[] = {
+        "a: 40,000 inserts, own transaction each (NORMAL)",
+        "b: 2,000 inserts, own transaction each (FULL)",
+        "c: 40,000 inserts, batches of 1,000 (FULL)",
+        "cs: c, then 800 searches"};
+    struct run p[4], e[4];
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        if (!compare_part(i, only))
+            continue;
+        p[i] = run_child(dir, parts[i], 0);
+        e[i] = run_child(dir, parts[i], 1);
+    }
+    printf("\n%-50s %16s %16s %16s\n", "part: plain / encrypted",
+           "CPU s", "wall s", "peak RSS MB");
+    for (i = 0; i < 4; i++) {
+        if (!compare_part(i, only))
+            continue;
+        printf("%-50s %5.2f / %5.2f %+4.0f%% %5.1f / %5.1f %+4.0f%% "
+               "%5.1f / %5.1f\n",
+               what[i], p[i].cpu, e[i].cpu,
+               100.0 * (e[i].cpu - p[i].cpu) / (p[i].cpu > 0 ? p[i].cpu : 1),
+               p[i].wall, e[i].wall,
+               100.0 * (e[i].wall - p[i].wall) /
+                   (p[i].wall > 0 ? p[i].wall : 1),
+               p[i].rss_mb, e[i].rss_mb);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = NULL;
+    char *dir;
+    int cmp = 0;
+
+    for (;;) {
+        if (argc > 2 && strcmp(argv[1], "--only") == 0) {
+            only = argv[2];
+            argc -= 2;
+            argv += 2;
+        } else if (argc > 1 && strcmp(argv[1], "--encrypt") == 0) {
+            encrypt = 1;
+            argc--;
+            argv++;
+        } else if (argc > 1 && strcmp(argv[1], "--compare") == 0) {
+            cmp = 1;
+            argc--;
+            argv++;
+        } else {
+            break;
+        }
+    }
+    if (store_crypt_test_instance() && (cmp || encrypt)) {
+        fprintf(stderr, "bench_store: AGENT_TEST_ENCRYPT=1 encrypts every "
+                "store already; unset it for --encrypt or --compare\n");
+        return 2;
+    }
+    dir = argc > 1 ? plat_strdup(argv[1])
+                   : testutil_mkdtemp("agent-bench-store");
+    if (!dir) {
+        fprintf(stderr, "bench_store: cannot make a temporary directory\n");
+        return 1;
+    }
+    printf("bench_store: %d registrations in %s%s (targets: > 20000 "
+           "rows/s, search < 5 ms)\n", ROWS, dir,
+           cmp ? ", plain and encrypted"
+               : encrypt || store_crypt_test_instance() ? ", encrypted" : "");
+    if (cmp)
+        compare(dir, only);
+    else
+        run_parts(dir, only);
     if (argc <= 1)
         testutil_rmdir(dir);
     plat_free(dir);

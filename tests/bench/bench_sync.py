@@ -9,10 +9,17 @@ Prints, for 40,000 and 200,000 registrations:
 and a push of 1,000 offline registrations: time, HTTP requests.
 
 Usage: bench_sync.py AGENT_BIN [--sizes 40000,200000] [--no-gzip]
-                    [--encrypt] [--first-only] [--pull-only]
+                    [--encrypt | --compare [--repeat N]] [--first-only]
+                    [--pull-only]
 --encrypt: the store is encrypted (a key file), to compare with a plain one;
+--compare: the first pull and the incremental sync of each size on a plain
+  store and on an encrypted one, N times each (default 3, alternating), and
+  a table of the medians side by side: agent CPU (user + system), wall
+  time, peak RSS;
 --first-only: only the first sync and the incremental one of each size;
 --pull-only: the first pull and the incremental sync, no push benchmark.
+AGENT_BENCH_PREFIX="perf record -g -o F" (say) runs the measured agent
+commands under that prefix, for profiling (the RSS is then the prefix's).
 Nothing here is a pass/fail test; it prints numbers to compare with the
 targets in the README.
 """
@@ -110,7 +117,8 @@ def run_agent(agent, env, *args):
     global LAST_CPU
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.Popen([agent, "--json"] + list(args), env=env,
+    prefix = os.environ.get("AGENT_BENCH_PREFIX", "").split()
+    proc = subprocess.Popen(prefix + [agent, "--json"] + list(args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = []
     err = []
@@ -152,6 +160,8 @@ def mb(n):
 
 ENCRYPT = False
 LAST_CPU = 0.0
+# (size, encrypted, "first" | "incremental", wall s, agent CPU s, RSS KiB)
+RESULTS = []
 
 
 def bench_size(agent, size, gzip_on, payments=0, label=""):
@@ -173,6 +183,7 @@ def bench_size(agent, size, gzip_on, payments=0, label=""):
               "%.2f s, %s of JSON" % (size, ref_t, mb(json_bytes)))
 
         rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
+        RESULTS.append((size, ENCRYPT, "first", t, run_agent.cpu, rss))
         wire = doc.get("bytes_wire", 0) if doc else 0
         print("[%d registrations%s] first sync: %.2f s (%.2fx the unlimited "
               "request), agent CPU %.2f s (%.2f s per 40,000), peak RSS "
@@ -197,6 +208,7 @@ def bench_size(agent, size, gzip_on, payments=0, label=""):
             except urllib.error.HTTPError:
                 pass
         rc, doc, t, rss = run_agent(agent, env, "sync", "--now")
+        RESULTS.append((size, ENCRYPT, "incremental", t, run_agent.cpu, rss))
         print("[%d registrations%s] incremental sync after 100 server "
               "edits: %.3f s, %s bytes on the wire, %s events, %s requests, "
               "exit %d" % (size, label, t, doc.get("bytes_wire") if doc else "?",
@@ -237,18 +249,66 @@ def bench_with_payments(agent, size, gzip_on):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
+
+
+def compare(agent, sizes, gzip_on, repeat):
+    """Plain and encrypted stores, alternating, then the medians."""
+    global ENCRYPT
+    for size in sizes:
+        for _ in range(repeat):
+            for enc in (False, True):
+                ENCRYPT = enc
+                env, fake, tmp = bench_size(agent, size, gzip_on)
+                fake.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+    print("\nplain / encrypted, median of %d runs each (agent CPU = user + "
+          "system):" % repeat)
+    print("%-24s %-26s %-26s %s" % ("", "agent CPU s", "wall s",
+                                    "peak RSS MB"))
+    for size in sizes:
+        for what in ("first", "incremental"):
+            row = {}
+            for enc in (False, True):
+                got = [r for r in RESULTS
+                       if r[0] == size and r[1] == enc and r[2] == what]
+                row[enc] = (median([r[3] for r in got]),
+                            median([r[4] for r in got]),
+                            median([r[5] for r in got]) / 1024.0)
+            p, e = row[False], row[True]
+
+            def pct(a, b):
+                return 100.0 * (b - a) / a if a else 0.0
+            print("%-24s %6.2f / %6.2f  %+5.1f%%    %6.2f / %6.2f  %+5.1f%%"
+                  "    %5.1f / %5.1f  %+.1f" % (
+                      "%d %s" % (size, "first pull" if what == "first"
+                                 else "incremental"),
+                      p[1], e[1], pct(p[1], e[1]), p[0], e[0],
+                      pct(p[0], e[0]), p[2], e[2], e[2] - p[2]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("agent")
     ap.add_argument("--sizes", default="40000,200000")
     ap.add_argument("--no-gzip", action="store_true")
     ap.add_argument("--encrypt", action="store_true")
+    ap.add_argument("--compare", action="store_true",
+                    help="plain and encrypted side by side")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--first-only", action="store_true")
     ap.add_argument("--pull-only", action="store_true",
                     help="only the first pull and the incremental sync")
     a = ap.parse_args()
     global ENCRYPT
     ENCRYPT = a.encrypt
+    if a.compare:
+        compare(a.agent, [int(x) for x in a.sizes.split(",")],
+                not a.no_gzip, a.repeat)
+        return
     first = not a.first_only
     for size in [int(x) for x in a.sizes.split(",")]:
         env, fake, tmp = bench_size(a.agent, size, not a.no_gzip)

@@ -18,6 +18,7 @@
 #include "store_registrations.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sqlite3.h>
@@ -367,6 +368,138 @@ static void test_flipped_byte_in_wal(void)
     testutil_tmpdir_remove(dir);
 }
 
+/* A raw connection to `path` through the encrypting VFS `c`: a new file
+ * gets the page size and reserved bytes the VFS needs, WAL mode and no
+ * automatic checkpoints. NULL if it cannot be opened. */
+static sqlite3 *open_raw(const char *path, struct store_crypt *c)
+{
+    int reserve = STORE_CRYPT_RESERVE;
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        store_crypt_vfs_name(c)) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA page_size=4096", NULL, NULL, NULL) !=
+            SQLITE_OK ||
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+                             &reserve) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
+                     "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* The integer the first row of `sql` gives, or -1. */
+static long long db_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Change the last frame of WAL `wal` (always the newest copy of its page,
+ * so a checkpoint copies it): its page data (what = 0) or the page number
+ * in its header (what = 1). 0 on success. */
+static int tamper_last_frame(const char *wal, int what)
+{
+    enum { FRAME = 24 + STORE_CRYPT_PAGE };
+    uint8_t b[4];
+    off_t size, last;
+    int fd = open(wal, O_RDWR), ok = 0;
+
+    if (fd < 0)
+        return -1;
+    size = lseek(fd, 0, SEEK_END);
+    if (size >= 32 + FRAME && (size - 32) % FRAME == 0) {
+        last = 32 + (size - 32 - FRAME);
+        if (what == 0 && pread(fd, b, 1, last + 24 + 700) == 1) {
+            b[0] ^= 0x10;
+            ok = pwrite(fd, b, 1, last + 24 + 700) == 1;
+        } else if (what == 1 && pread(fd, b, 4, last) == 4) {
+            b[3] ^= 0x01; /* another page number */
+            ok = pwrite(fd, b, 4, last) == 4;
+        }
+    }
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* A checkpoint copies a frame's ciphertext to the database as it is,
+ * without decrypting it: a byte flipped in a frame of a live WAL reaches
+ * the database and is refused there when the page is read, naming the
+ * page (never read as data); a frame whose header names another page than
+ * the one it is copied to is refused by the checkpoint. Pages copied
+ * untouched read back as they were written. */
+static void test_checkpoint_copies_ciphertext(void)
+{
+    char *dir = testutil_tmpdir("crypt");
+    struct store_crypt *c = NULL;
+    char why[200];
+    int what, rc, log = -1, done = -1;
+
+    REQUIRE(store_crypt_create(&c, key1) == PLAT_OK);
+    for (what = -1; what <= 1; what++) {
+        char *path = plat_asprintf("%s/s%d.db", dir, what + 1);
+        char *wal = plat_asprintf("%s-wal", path);
+        sqlite3 *db;
+
+        REQUIRE(path && wal);
+        db = open_raw(path, c);
+        REQUIRE(db);
+        REQUIRE(sqlite3_exec(db, "CREATE TABLE t(x TEXT);"
+                             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+                             "SELECT i + 1 FROM n WHERE i < 400) "
+                             "INSERT INTO t SELECT printf('row %05d of "
+                             "the test table', i) FROM n",
+                             NULL, NULL, NULL) == SQLITE_OK);
+        if (what >= 0)
+            REQUIRE(tamper_last_frame(wal, what) == 0);
+        rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE,
+                                       &log, &done);
+        store_crypt_last_failure(c, why, sizeof(why));
+        if (what == 1) {
+            CHECK_INT(rc, SQLITE_CORRUPT);
+            CHECK(strstr(why, "would be copied to page") != NULL);
+            sqlite3_close(db);
+            plat_free(wal);
+            plat_free(path);
+            continue;
+        }
+        CHECK_INT(rc, SQLITE_OK);
+        CHECK_INT(sqlite3_close(db), SQLITE_OK);
+        /* Read back from the database file alone. */
+        db = open_raw(path, c);
+        REQUIRE(db);
+        rc = sqlite3_exec(db, "PRAGMA integrity_check;"
+                          "SELECT count(*) FROM t WHERE x LIKE 'row %'",
+                          NULL, NULL, NULL);
+        if (what == 0) {
+            CHECK_INT(rc & 0xff, SQLITE_CORRUPT);
+            store_crypt_last_failure(c, why, sizeof(why));
+            CHECK(strstr(why, "of the database failed its authentication") !=
+                  NULL);
+        } else {
+            CHECK_INT(rc, SQLITE_OK);
+            CHECK_INT(db_int(db, "SELECT count(*) FROM t WHERE x LIKE "
+                             "'row % of the test table'"),
+                      400);
+        }
+        sqlite3_close(db);
+        plat_free(wal);
+        plat_free(path);
+    }
+    store_crypt_destroy(c);
+    testutil_tmpdir_remove(dir);
+}
+
 static void test_key_ring(void)
 {
     char *dir = testutil_tmpdir("crypt");
@@ -450,6 +583,14 @@ static void test_header_look_keeps_locks(void)
     char *wal = plat_asprintf("%s-wal", path);
     struct store *s, *s2;
 
+    if (store_crypt_test_instance()) {
+        /* AGENT_TEST_ENCRYPT=1: the other process (Python's sqlite3)
+         * cannot read an encrypted store; this is about plain ones. */
+        plat_free(wal);
+        plat_free(path);
+        testutil_tmpdir_remove(dir);
+        return;
+    }
     s = open_key(path, NULL, STORE_CREATE);
     REQUIRE(s);
     REQUIRE(add_people(s, 0, 10) == PLAT_OK);
@@ -472,5 +613,6 @@ TEST_MAIN(TEST(test_no_personal_data_on_disk),
           TEST(test_flipped_byte_in_any_page),
           TEST(test_kill9_loses_no_commit),
           TEST(test_flipped_byte_in_wal),
+          TEST(test_checkpoint_copies_ciphertext),
           TEST(test_key_ring),
           TEST(test_header_look_keeps_locks))
