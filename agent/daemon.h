@@ -68,7 +68,10 @@ enum agent_ctl_state {
 struct agent_ctl_client {
     int fd;
     int state;                   /* enum agent_ctl_state               */
-    char in[AGENT_CTL_LINE_MAX];
+    char *in;                    /* AGENT_CTL_LINE_MAX bytes while
+                                    connected (not in the struct: 128
+                                    slots of 4 KB would be 512 KB of the
+                                    idle daemon's memory)              */
     size_t in_len;
     struct plat_buf out;         /* answer bytes not yet written       */
     uint64_t wait_gen;           /* the sync this client waits for     */

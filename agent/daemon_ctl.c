@@ -105,6 +105,8 @@ static void client_close(struct agent_ctl_client *c)
         ;
     close(c->fd);
     plat_buf_dispose(&c->out);
+    plat_free(c->in);
+    c->in = NULL;
     c->fd = -1;
     c->state = AGENT_CTL_FREE;
     c->in_len = 0;
@@ -399,12 +401,18 @@ static void accept_clients(struct agent_daemon *d, int64_t now)
                 c = &d->clients[i];
         }
         if (!c || !peer_allowed(fd) ||
+            !(c->in = plat_malloc(AGENT_CTL_LINE_MAX)) ||
             fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ||
             fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
             /* Busy callers retry: one line a second is enough. */
+            if (c) {
+                plat_free(c->in);
+                c->in = NULL;
+            }
             if (c || now - d->busy_logged_ms >= 1000) {
                 log_warn("control socket: refused a client (%s)",
-                         c ? "not our user" : "too many clients");
+                         c ? "not our user or out of memory"
+                           : "too many clients");
                 if (!c)
                     d->busy_logged_ms = now;
             }
@@ -413,7 +421,12 @@ static void accept_clients(struct agent_daemon *d, int64_t now)
             close(fd);
             continue;
         }
-        memset(c, 0, sizeof(*c));
+        {
+            char *in = c->in;
+
+            memset(c, 0, sizeof(*c));
+            c->in = in;
+        }
         c->fd = fd;
         c->state = AGENT_CTL_READING;
         c->deadline_ms = now + CLIENT_READ_MS;
@@ -437,7 +450,7 @@ static void client_read(struct agent_daemon *d, struct agent_ctl_client *c)
     }
     if (c->state != AGENT_CTL_READING)
         return; /* one request per connection; the rest is ignored */
-    if (c->in_len + (size_t)n >= sizeof(c->in)) {
+    if (c->in_len + (size_t)n >= AGENT_CTL_LINE_MAX) {
         client_error(c, "request line too long");
         return;
     }

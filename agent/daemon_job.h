@@ -1,10 +1,34 @@
 /*
  * daemon_job.h - the daemon's one background job at a time: a sync or a
- * connectivity probe, run on its own thread so that the main thread keeps
+ * connectivity probe, run apart from the main thread so that it keeps
  * serving the control socket (status answers, attaching requesters) while
  * sync_engine_run blocks.
  *
- * Threading rules (why this is safe):
+ * Where the job runs: in a child process (fork) when the daemon is one
+ * thread, which it is unless `--serve` runs the API server's threads. The
+ * child does the HTTP (and so loads libcurl and its ~30 libraries: see
+ * sync/http/http_curl.h), the store writes and the health record, sends its
+ * progress and its result back over a pipe, and exits; the daemon itself
+ * never loads curl and stays small while idle. A thread of the daemon reads
+ * that pipe and stands in for the job in everything below (progress,
+ * `done`, the 'p' and 'j' wake-ups, the results), so the main loop cannot
+ * tell the two apart. The child:
+ *   - gets its own store connection and shares the daemon's store lock (an
+ *     flock on an open file description both processes hold; it never
+ *     unlocks it, and the daemon waits for it before it exits);
+ *   - first closes what the main loop owns (`in_child`: the control socket
+ *     and its clients, the wake-up pipe, the systemd socket), so a client
+ *     the daemon closes sees the end at once;
+ *   - is in its own process group (a Ctrl-C on the daemon's terminal goes
+ *     to the daemon only) and gets SIGTERM when the daemon sees a shutdown
+ *     (or dies: PR_SET_PDEATHSIG); it then stops after its current batch,
+ *     as the in-process job does, and still sends its result;
+ *   - that dies without a result (a crash) ends the job with ERR_GENERIC
+ *     "... ended by signal N".
+ * With other threads running (`--serve`), fork would copy locks other
+ * threads may hold, so the job runs on a thread of the daemon instead.
+ *
+ * Threading rules of the in-process job (why this is safe):
  *   - the job thread owns everything it opens: its own store connection
  *     (SQLite: one connection per thread; the main thread opens none while
  *     a job runs), its curl handle, its copy of the secrets (sync_options.h);
@@ -26,6 +50,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 #include "sync_engine.h"
@@ -65,6 +90,10 @@ struct agent_job {
     const struct agent_config *cfg; /* borrowed until joined             */
     volatile int *cancel;        /* borrowed                             */
     int wake_fd;                 /* write end of the main loop's pipe    */
+    /* Called in a child process first thing, to close the descriptors
+     * of the main loop (optional). */
+    void (*in_child)(void *arg);
+    void *in_child_arg;
 
     /* Shared with the thread, under mu. */
     pthread_mutex_t mu;
@@ -82,12 +111,16 @@ struct agent_job {
     struct sync_report sum;      /* sync: total.error set on every failure */
     struct store_counts after;   /* sync: counts after it (0s if unread) */
 
-    pthread_t thread;
+    pthread_t thread;            /* the job, or the reader of its child */
     int started;
+    pid_t pid;                   /* the child running the job; 0: none  */
+    int rd;                      /* parent: the child's pipe; child: -1 */
+    int wr;                      /* child: its end of the pipe; else -1 */
 };
 
-/* Start `j` (kind, opts, cfg, cancel, wake_fd filled in) on a new thread.
- * ERR_GENERIC if the thread cannot be created (nothing is then running). */
+/* Start `j` (kind, opts, cfg, cancel, wake_fd, in_child filled in) in a
+ * child process, or on a new thread when other threads run. ERR_GENERIC if
+ * neither can be created (nothing is then running). */
 int agent_job_start(struct agent_job *j);
 
 /* 1 once the thread has finished its work (it is then quick to join). */

@@ -246,6 +246,25 @@ static void job_finished(struct agent_daemon *d, int64_t now)
     notify_status(d, "");
 }
 
+/* In a job's child process: close what this loop owns, so that the
+ * child holds no client connection (a client the daemon closes must see
+ * the end at once) and no socket of the daemon. */
+static void close_in_child(void *arg)
+{
+    struct agent_daemon *d = arg;
+
+    for (size_t i = 0; i < AGENT_CTL_MAX_CLIENTS; i++) {
+        if (d->clients[i].fd >= 0 && d->clients[i].state != AGENT_CTL_FREE)
+            close(d->clients[i].fd);
+    }
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    close(d->wake_rd);
+    close(d->wake_wr);
+    if (d->notify.fd >= 0)
+        close(d->notify.fd);
+}
+
 static void start_job(struct agent_daemon *d, int kind, int64_t now)
 {
     struct agent_job *j = &d->job;
@@ -265,6 +284,8 @@ static void start_job(struct agent_daemon *d, int kind, int64_t now)
     j->cfg = &d->ctx->cfg;
     j->cancel = d->shutdown;
     j->wake_fd = d->wake_wr;
+    j->in_child = close_in_child;
+    j->in_child_arg = d;
     if (kind == AGENT_JOB_SYNC) {
         if (d->want_sync) {
             opts = d->want_opts;

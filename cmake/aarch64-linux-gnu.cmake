@@ -23,10 +23,16 @@ set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu)
 # aarch64-linux-gnu-pkg-config unless pkgconf:arm64 replaces the host one).
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
 
-# Tests run the arm64 binaries through qemu-user (no binfmt needed).
+# Tests run the arm64 binaries through qemu-user (no binfmt needed), with
+# the multiarch arm64 libraries of this machine: -L / loads ld.so and
+# libc.so.6 both from libc6:arm64. Not -L /usr/aarch64-linux-gnu: that takes
+# ld.so from libc6-arm64-cross (2.36-8cross1) while libc.so.6 still comes
+# from libc6:arm64 (2.36-9+deb12uN, /lib/aarch64-linux-gnu is not under the
+# prefix); the two disagree on ld.so's private data, and the child of every
+# fork() loops for ever in glibc's stack-list walk.
 find_program(QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
 if(QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${QEMU_AARCH64} -L /)
 endif()
 
 set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)

@@ -12,6 +12,7 @@
  */
 #include "sync_http.h"
 #include "http_internal.h"
+#include "http_curl.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -20,7 +21,6 @@
 #include "plat_log.h"
 #include "plat_time.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -151,6 +151,8 @@ int sync_http_create(struct sync_http **out,
         opt->backoff_base_ms < 0 || opt->backoff_cap_ms < 0)
         return plat_err_set(ERR_CONFIG, "negative HTTP client option");
 
+    if ((rc = sync_curl_load()) < 0)
+        return rc;
     crc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (crc != CURLE_OK)
         return plat_err_set(ERR_GENERIC, "curl initialisation failed: %s",

@@ -3,8 +3,10 @@
 
 1. Idle: the fake 121 is reachable, the first sync is done, nothing to do,
    the interval is long. Measures over --seconds (default 60) the CPU time
-   of the daemon (utime + stime of /proc/PID/stat, all threads), its
-   wake-ups (voluntary context switches) and its memory (VmRSS, VmHWM).
+   of the daemon (utime + stime of /proc/PID/stat, all threads, plus the
+   reaped children that ran its syncs and probes), its wake-ups (voluntary
+   context switches) and its memory (VmRSS, VmHWM; then smaps_rollup and
+   the resident kB of each mapped library).
    Targets: CPU < 0.1 s per idle minute, RSS < 16 MB.
 2. Offline: the server is gone, the daemon probes every 5 s; the same
    numbers over --offline-seconds (default 30), to show what probing costs.
@@ -33,10 +35,46 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_s(pid):
+    """CPU of the daemon and of its reaped children (the sync and probe
+    processes): utime + stime + cutime + cstime."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is the state (field 3): utime is field 14, stime 15.
-    return (int(fields[11]) + int(fields[12])) / TICK
+    # fields[0] is the state (field 3): utime is field 14, stime 15,
+    # cutime 16, cstime 17.
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+
+
+def smaps(pid):
+    """smaps_rollup (kB) and the resident kB of each mapped file."""
+    roll = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                roll[key] = int(value.split()[0])
+    per, name = {}, None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" not in parts[0]:
+                name = os.path.basename(parts[5]) if len(parts) > 5 else \
+                    "[anon]"
+            elif parts[0] == "Rss:":
+                per[name] = per.get(name, 0) + int(parts[1])
+    return roll, per
+
+
+def print_smaps(pid):
+    roll, per = smaps(pid)
+    print("  smaps_rollup: Rss %d kB, Pss %d kB, shared clean %d kB, "
+          "private clean %d kB, private dirty %d kB; %d files mapped" % (
+              roll.get("Rss", 0), roll.get("Pss", 0),
+              roll.get("Shared_Clean", 0), roll.get("Private_Clean", 0),
+              roll.get("Private_Dirty", 0),
+              sum(1 for k in per if not k.startswith("["))))
+    top = sorted(per.items(), key=lambda kv: -kv[1])
+    print("  Rss by mapping: " + ", ".join(
+        "%s %d" % (k, v) for k, v in top if v > 0))
 
 
 def status_kb(pid):
@@ -132,6 +170,7 @@ def main():
                   idle["seconds"], idle["cpu_s"], idle["cpu_s_per_min"],
                   idle["wakeups"], idle["rss_kb"] / 1024.0,
                   idle["hwm_kb"] / 1024.0, idle["threads"]))
+        print_smaps(daemon.pid)
 
         if a.offline_seconds > 0:
             fake.stop()

@@ -10,7 +10,9 @@ its result), SIGTERM during a large pull (exit 0 within seconds, the restart
 resumes from the checkpoint), SIGKILL during a push (no loss, no duplicate),
 SIGHUP (config reload, invalid config kept out, log reopen), the control
 socket (mode 0600, stale file replaced, removed on exit, one daemon per
-store) and the health fields of `agent status --json`.
+store), the health fields of `agent status --json`, and the sync process
+(the daemon never maps libcurl; a sync process that crashes is a failed
+sync; SIGTERM reaches it).
 """
 
 import json
@@ -604,6 +606,97 @@ class TestHealth(DaemonTestCase):
         text = self.ok("status")
         self.assertIn("sync health", text)
         self.assertIn("not running", text)
+
+
+def children_of(pid):
+    """The pids whose parent is `pid` (from /proc/*/stat)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(name))
+    return out
+
+
+def maps_text(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return f.read()
+
+
+class TestSyncProcess(DaemonTestCase):
+    """Each sync and probe runs in a child process; the daemon itself
+    never loads libcurl (daemon_job.h)."""
+
+    def test_daemon_never_maps_curl(self):
+        fake = self.start_fake("--seed-registrations", "30")
+        self.configure(fake.url)
+        p = self.start_daemon()
+        self.wait_synced(p)
+        ref = self.add(*PERSON)
+        doc, _ = self.sync_now()
+        self.assertEqual(doc["pushed"], 1)
+        self.assertEqual(fake.registration(ref)["registration"]["referenceId"],
+                         ref)
+        # Two syncs (and their HTTP) done, yet no libcurl in the daemon.
+        curl = [line.split()[-1] for line in maps_text(p.pid).splitlines()
+                if "libcurl" in line]
+        self.assertEqual(curl, [], "libcurl mapped in the daemon")
+        self.assertEqual(children_of(p.pid), [])
+        self.assertEqual(self.stop(p)[0], 0)
+
+    def test_a_crashed_sync_process_is_a_failed_sync(self):
+        fake = self.start_fake("--seed-registrations", "30")
+        self.configure(fake.url)
+        p = self.start_daemon()
+        self.wait_synced(p)
+        # A slow login holds the next sync in its child long enough to
+        # find and kill it.
+        fake.fault(path_contains="/users/login", latency_ms=30000,
+                   latency_count=1)
+        cmd = [AGENT_BIN, "--config", self.conf, "--json", "sync", "--now"]
+        c = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env)
+        kids = wait_for("the sync process", lambda: children_of(p.pid), 20,
+                        step=0.05)
+        self.assertEqual(len(kids), 1)
+        os.kill(kids[0], signal.SIGKILL)
+        out, err = c.communicate(60)
+        doc = json.loads(out)
+        self.assertNotIn(c.returncode, (0, 3, 4, 5), err)
+        self.assertEqual(doc["exit_code"], c.returncode)
+        self.assertEqual(doc["daemon_pid"], p.pid)
+        self.assertIn("ended by signal 9", doc["error"])
+        # The daemon goes on: the next sync works.
+        fake.call("POST", "/_test/reset-faults", {})
+        doc, _ = self.sync_now()
+        self.assertEqual(doc["result"], "ok")
+        self.assertEqual(self.stop(p)[0], 0)
+
+    def test_sigterm_stops_the_sync_process(self):
+        fake = self.start_fake("--seed-registrations", "30")
+        self.configure(fake.url)
+        p = self.start_daemon()
+        self.wait_synced(p)
+        fake.fault(path_contains="/users/login", latency_ms=30000,
+                   latency_count=1)
+        cmd = [AGENT_BIN, "--config", self.conf, "--json", "sync", "--now"]
+        c = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env)
+        kid = wait_for("the sync process", lambda: children_of(p.pid), 20,
+                       step=0.05)[0]
+        rc, _ = self.stop(p, timeout=30)
+        self.assertEqual(rc, 0)
+        self.assertFalse(os.path.exists("/proc/%d" % kid))
+        out, err = c.communicate(60)
+        # Cancelled mid-request: nothing lost, try again (exit 3).
+        self.assertEqual(c.returncode, 3, out + err)
+        self.assertEqual(self.status()["consecutive_failures"], 0)
 
 
 if __name__ == "__main__":
