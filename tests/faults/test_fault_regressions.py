@@ -167,6 +167,29 @@ class Regressions(unittest.TestCase):
         self.assertEqual(self.conflicts(), [(ref, "householdSize")])
         self.assertEqual(self.outbox_states(), [("edit", "done")])
 
+    def test_overwrite_found_when_the_patch_answer_was_cut(self):
+        """Seeds 5955, 6320: the office wrote the field between our check
+        and our PATCH; 121 applied the PATCH but its answer was cut off,
+        and the retry got 121's empty "nothing changed" answer. The agent
+        took the empty answer for "121 already had the values" and called
+        the entry done without the look-back, so the office value was
+        overwritten with no conflict. An empty answer gets the look-back
+        too. (--push-only: the device's copy is not refreshed first.)"""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.agent("registrations", "edit", ref, "householdSize=43")
+        path = "/registrations/" + ref
+        self.fake.fault(path_contains=path,
+                        office_edit={"data": {"householdSize": "44"},
+                                     "username": "office-user", "reason": "office race"})
+        self.fake.fault(path_contains=path, method="PATCH", drop_after_bytes=3, count=1)
+        self.agent("sync", "--now", "--push-only", code=4)   # the conflict
+        self.fake.reset_faults()
+        self.assertEqual(str(self.fake.registration(ref)["registration"]["householdSize"]), "43")
+        self.assertEqual(len(self.agent_writes(ref, "householdSize", "43")), 1)
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+        self.assertEqual(self.outbox_states(), [("edit", "done")])
+
     def test_inflight_edit_superseded_by_a_done_one_is_done(self):
         """Seed 31 (with the fixes above): an edit left in flight by a
         cut-off push, whose field a later edit of this device then sent

@@ -610,18 +610,22 @@ static int send_single(struct edits *k, struct unit *u)
     if (rc < 0)
         goto done; /* ERR_RETRY, ERR_AUTH...: the entries stay pending */
     if (r.status == 200) {
-        /* A write that changed something stays in flight until the
-         * look-back for another writer is done: killed or cut off in
-         * between, the next pull's events confirm it and do that check
-         * (pull_events.c), so an overwrite is never left unreported. */
+        /* The write stays in flight until the look-back for another
+         * writer is done: killed or cut off in between, the next pull's
+         * events confirm it and do that check (pull_events.c), so an
+         * overwrite is never left unreported. An empty answer ("nothing
+         * changed") gets the look-back too: it is also what a retry
+         * gets after 121 applied the first attempt and the answer was
+         * cut off (seeds 5955, 6320), and then our write is in the
+         * events. When 121 really had the values, no event of ours is
+         * there and the look-back finds nothing. */
         rc = sync_batch_begin(c->ctx);
         if (rc == PLAT_OK)
             rc = save_answer(k, u, &r);
         if (rc == PLAT_OK)
-            rc = settle_unit(k, u, r.body.len > 0 ? SYNC_OP_INFLIGHT
-                                                  : SYNC_OP_DONE);
+            rc = settle_unit(k, u, SYNC_OP_INFLIGHT);
         rc = sync_batch_end(c->ctx, rc);
-        if (rc == PLAT_OK && r.body.len > 0) {
+        if (rc == PLAT_OK) {
             rc = window_check(k, u);
             if (rc == PLAT_OK) {
                 rc = sync_batch_begin(c->ctx);
