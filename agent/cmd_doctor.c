@@ -337,7 +337,7 @@ static void check_source(struct doctor *d, const struct sync_source_conf *sc)
     struct sync_http *h = NULL;
     char url[2048], base[2048], check[48], fix[300], err[400] = "";
     const char *host, *path;
-    int64_t t0, t1, server_ms = 0;
+    int64_t t0, t1, wall_t1, server_ms = 0;
     int rc, https;
 
     if (sc->connector->probe_url(sc, url, sizeof(url)) < 0) {
@@ -369,6 +369,7 @@ static void check_source(struct doctor *d, const struct sync_source_conf *sc)
         rc = sync_http_request(h, "GET", path ? path : "/", NULL, NULL, 0,
                                NULL, &resp);
     t1 = plat_time_mono_ms();
+    wall_t1 = plat_time_wall_ms();
     if (rc == ERR_TOOLARGE)
         rc = PLAT_OK; /* an answer too big to keep is still an answer */
     if (rc < 0)
@@ -408,17 +409,19 @@ static void check_source(struct doctor *d, const struct sync_source_conf *sc)
     snprintf(check, sizeof(check), "%s clock", name);
     if (rc == PLAT_OK && resp.date[0] &&
         parse_http_date(resp.date, &server_ms) == PLAT_OK) {
-        /* The server's Date was made between t0 and t1: compare with the
-         * middle, so a slow answer does not count as skew. */
-        int64_t local = plat_time_wall_ms() - (t1 - t0) / 2;
-        int64_t skew_s = (local - server_ms) / 1000;
+        /* The server's Date was made between t0 and t1 and is truncated
+         * to the second: compare the middle of the request with the middle
+         * of that second, and round to whole minutes, so neither a slow
+         * answer nor the truncation shows as a minute of skew. */
+        int64_t local = wall_t1 - (t1 - t0) / 2;
+        int64_t skew_s = (local - (server_ms + 500)) / 1000;
         int64_t a = skew_s < 0 ? -skew_s : skew_s;
 
         if (a > CLOCK_WARN_S)
             report(d, check, ST_WARN, "set the clock (e.g. `timedatectl "
                    "set-ntp true`); times people read (last sync, ages) "
                    "are wrong meanwhile", "this device's clock is %lld min "
-                   "%s the server's", (long long)(a / 60),
+                   "%s the server's", (long long)((a + 30) / 60),
                    skew_s > 0 ? "ahead of" : "behind");
         else
             report(d, check, ST_OK, NULL, "within %lld s of the server's",
