@@ -51,13 +51,12 @@ static cJSON *body_object(struct srv_req *q, struct srv_resp *r)
 
 int srv_h_post_message(struct srv_req *q, struct srv_resp *r, int pid)
 {
-    cJSON *body, *attrs = NULL, *out = NULL, *prog = NULL;
+    cJSON *body, *out = NULL, *prog = NULL;
     const char *text, *key;
-    struct srv_filter *f = NULL;
     cJSON **rows = NULL;
     const char **refs = NULL;
     size_t n = 0, k = 0;
-    int dry, rc = PLAT_OK, dropped = 0;
+    int dry, rc = PLAT_OK;
     char batch[40];
 
     body = body_object(q, r);
@@ -92,25 +91,11 @@ int srv_h_post_message(struct srv_req *q, struct srv_resp *r, int pid)
         goto done;
     }
     dry = srv_q(q, "dryRun") && strcmp(srv_q(q, "dryRun"), "true") == 0;
-    attrs = srv_attr_names(q->st, pid);
-    rc = attrs ? srv_filter_parse(q, srv_reg_cols, srv_reg_ncols, attrs, &f,
-                                  &dropped)
-               : plat_err_set(ERR_NOMEM, "out of memory");
-    if (rc == ERR_INVALID) {
-        plat_err_clear();
-        rc = srv_error(r, 400, "A filter value is not valid for its column");
+    rc = srv_bulk_rows(q, r, pid, "message", &rows, &n);
+    if (rc != PLAT_OK) {
+        rc = rc > 0 ? PLAT_OK : rc;
         goto done;
     }
-    if (rc < 0)
-        goto done;
-    if (dropped) {
-        rc = srv_error(r, 400, "Unknown filter column or operator: the "
-                       "message would go to every registration");
-        goto done;
-    }
-    rc = srv_reg_rows(q->st, pid, f, 0, &rows, NULL, &n);
-    if (rc < 0)
-        goto done;
     refs = plat_calloc(n ? n : 1, sizeof(*refs));
     if (!refs) {
         rc = plat_err_set(ERR_NOMEM, "out of memory");
@@ -150,8 +135,6 @@ int srv_h_post_message(struct srv_req *q, struct srv_resp *r, int pid)
 done:
     plat_free(refs);
     srv_rows_free(rows, NULL, n);
-    srv_filter_free(f);
-    cJSON_Delete(attrs);
     cJSON_Delete(prog);
     cJSON_Delete(body);
     return rc;

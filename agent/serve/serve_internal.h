@@ -215,6 +215,16 @@ int srv_reg_rows(struct store *st, int pid, const struct srv_filter *f,
                  int with_deleted, struct cJSON ***rows_out,
                  char ***texts_out, size_t *n_out);
 void srv_rows_free(struct cJSON **rows, char **texts, size_t n);
+/* The registrations of `pid` a bulk write applies to, chosen by the
+ * request's filter.* parameters (local views, deleted ones left out). A
+ * filter value that does not fit its column, or a filter 121 would drop
+ * (unknown column or operator), is answered with 400 in `r`: 121 would then
+ * apply the write to the whole program, so the device refuses instead;
+ * `what` names the write in that message ("message", "change"). Returns 1
+ * when `r` holds that answer, PLAT_OK with the rows in *rows_out
+ * (srv_rows_free), or an error. */
+int srv_bulk_rows(struct srv_req *q, struct srv_resp *r, int pid,
+                  const char *what, struct cJSON ***rows_out, size_t *n_out);
 /* Rows parsed from stored JSON texts (serve_read.c): `f` filters them,
  * keep_texts keeps each row's text beside it. */
 struct srv_rows {

@@ -137,6 +137,36 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+int srv_bulk_rows(struct srv_req *q, struct srv_resp *r, int pid,
+                  const char *what, cJSON ***rows_out, size_t *n_out)
+{
+    cJSON *attrs = srv_attr_names(q->st, pid);
+    struct srv_filter *f = NULL;
+    int dropped = 0, rc;
+    char msg[120];
+
+    *rows_out = NULL;
+    *n_out = 0;
+    rc = attrs ? srv_filter_parse(q, srv_reg_cols, srv_reg_ncols, attrs, &f,
+                                  &dropped)
+               : plat_err_set(ERR_NOMEM, "out of memory");
+    if (rc == ERR_INVALID) {
+        plat_err_clear();
+        rc = srv_error(r, 400, "A filter value is not valid for its column");
+        rc = rc == PLAT_OK ? 1 : rc;
+    } else if (rc == PLAT_OK && dropped) {
+        snprintf(msg, sizeof(msg), "Unknown filter column or operator: the "
+                 "%s would apply to every registration", what);
+        rc = srv_error(r, 400, msg);
+        rc = rc == PLAT_OK ? 1 : rc;
+    } else if (rc == PLAT_OK) {
+        rc = srv_reg_rows(q->st, pid, f, 0, rows_out, NULL, n_out);
+    }
+    srv_filter_free(f);
+    cJSON_Delete(attrs);
+    return rc;
+}
+
 int srv_reg_rows(struct store *st, int pid, const struct srv_filter *f,
                  int with_deleted, cJSON ***rows_out, char ***texts_out,
                  size_t *n_out)

@@ -366,13 +366,12 @@ int srv_h_patch_status(struct srv_req *q, struct srv_resp *r, int pid)
     static const char *const enum_msg =
         "status must be one of the following values: new, validated, "
         "included, deleted, completed, paused, declined";
-    cJSON *body = NULL, *attrs = NULL, *out = NULL;
+    cJSON *body = NULL, *out = NULL;
     const cJSON *status, *reason, *message, *tkey;
-    struct srv_filter *f = NULL;
     cJSON **rows = NULL;
     size_t n = 0, applicable = 0;
     const char *to;
-    int dry = 0, rc = PLAT_OK, dropped = 0;
+    int dry = 0, rc = PLAT_OK;
     char msg[160];
 
     body = srv_body_json(q, r);
@@ -417,27 +416,11 @@ int srv_h_patch_status(struct srv_req *q, struct srv_resp *r, int pid)
         goto done;
     }
     dry = srv_q(q, "dryRun") && strcmp(srv_q(q, "dryRun"), "true") == 0;
-    attrs = srv_attr_names(q->st, pid);
-    rc = attrs ? srv_filter_parse(q, srv_reg_cols, srv_reg_ncols, attrs, &f,
-                                  &dropped)
-               : plat_err_set(ERR_NOMEM, "out of memory");
-    if (rc == ERR_INVALID) {
-        plat_err_clear();
-        rc = srv_error(r, 400, "A filter value is not valid for its column");
+    rc = srv_bulk_rows(q, r, pid, "change", &rows, &n);
+    if (rc != PLAT_OK) {
+        rc = rc > 0 ? PLAT_OK : rc;
         goto done;
     }
-    if (rc < 0)
-        goto done;
-    if (dropped) {
-        /* 121 drops such a filter and changes the whole program; on the
-         * device a dropped filter is refused instead. */
-        rc = srv_error(r, 400, "Unknown filter column or operator: the "
-                       "change would apply to every registration");
-        goto done;
-    }
-    rc = srv_reg_rows(q->st, pid, f, 0, &rows, NULL, &n);
-    if (rc < 0)
-        goto done;
     if (!dry) {
         rc = store_begin(q->st);
         if (rc < 0)
@@ -482,8 +465,6 @@ int srv_h_patch_status(struct srv_req *q, struct srv_resp *r, int pid)
     rc = srv_json_take(r, dry ? 200 : 202, out);
 done:
     srv_rows_free(rows, NULL, n);
-    srv_filter_free(f);
-    cJSON_Delete(attrs);
     cJSON_Delete(body);
     return rc;
 }
