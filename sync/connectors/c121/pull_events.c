@@ -112,18 +112,7 @@ static void idset_sort(struct idset *s)
 
 static int idset_has(const struct idset *s, int64_t id)
 {
-    size_t lo = 0, hi = s->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->v[mid] == id)
-            return 1;
-        if (s->v[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return s->n && bsearch(&id, s->v, s->n, sizeof(*s->v), cmp_i64) != NULL;
 }
 
 /* "981-990,995" -> ids, sorted. */

@@ -1146,21 +1146,16 @@ static int seen_add(struct seen_ids *s, int64_t id)
     return PLAT_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
 static int seen_has(const struct seen_ids *s, int64_t id)
 {
-    size_t lo = 0, hi = s->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (s->v[mid] == id)
-            return 1;
-        if (s->v[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return s->n && bsearch(&id, s->v, s->n, sizeof(*s->v), cmp_i64) != NULL;
 }
 
 struct gone_walk {
