@@ -71,6 +71,8 @@ static const struct sync_conf_key kobo_conf[] = {
     {NULL, 0, NULL, NULL}
 };
 
+/* Stream "form": the parts of the form definition that `agent config
+ * check` reads, kept in state form.<uid>. */
 static int pull_form(struct sync_ctx *ctx, struct kobo_form *f)
 {
     char path[160], name[128], *text;
