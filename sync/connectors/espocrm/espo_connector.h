@@ -15,7 +15,6 @@
  *   espo_create.c      create_in_espocrm: new EspoCRM records
  *   espo_record.c      one linked record's values between the two sides
  *   espo_links.c       the linked records (remote ids of kind "record")
- *   espo_notes.c       the lines kept in state lists (rejected, deleted)
  *   espo_status.c      `agent espocrm status`
  *
  * Errors: every int function returns PLAT_OK or an ERR_* code with the
@@ -34,6 +33,7 @@
 #define ESPO_CONNECTOR_H
 
 #include "espo.h"
+#include "sync_ctx.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -170,11 +170,18 @@ int espo_links_collect(const char *id, const char *ref, const char *ver,
                        void *payload);
 void espo_links_free(struct links *l);
 
-/* ---- espo_notes.c ------------------------------------------------------- */
+/* ---- notes (sync_state_append_line) ---------------------------------- */
+
+#define ESPO_REJECTED_KEPT 20
 
 /* Keep `msg` (one line, no value) in state `list` (pull.rejected,
- * push.rejected, pull.unlinked, deleted): newest last, the last 20. */
-int espo_note(struct sync_ctx *ctx, const char *list, const char *msg);
+ * push.rejected, pull.unlinked, deleted) that `agent espocrm status`
+ * shows: newest last, the last ESPO_REJECTED_KEPT. */
+static inline int espo_note(struct sync_ctx *ctx, const char *list,
+                            const char *msg)
+{
+    return sync_state_append_line(ctx, list, msg, ESPO_REJECTED_KEPT);
+}
 
 /* ---- the streams and push ----------------------------------------------- */
 
