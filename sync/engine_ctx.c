@@ -273,6 +273,34 @@ int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value)
     return rc < 0 ? rc : store_state_set(ctx->store, key, value);
 }
 
+int sync_state_append_line(struct sync_ctx *ctx, const char *name,
+                           const char *line, size_t keep)
+{
+    char *old = NULL, *text;
+    const char *p;
+    size_t lines = 0;
+    int rc;
+
+    rc = sync_state_get(ctx, name, &old);
+    if (rc != PLAT_OK && rc != ERR_NOTFOUND)
+        return rc;
+    plat_err_clear();
+    p = old ? old : "";
+    for (const char *q = p; *q; q++)
+        lines += *q == '\n';
+    while (lines >= keep && strchr(p, '\n')) {
+        p = strchr(p, '\n') + 1;
+        lines--;
+    }
+    text = plat_asprintf("%s%s\n", p, line);
+    plat_free(old);
+    if (!text)
+        return plat_err_set(ERR_NOMEM, "out of memory");
+    rc = sync_state_set(ctx, name, text);
+    plat_free(text);
+    return rc;
+}
+
 /* ---- records from the source -------------------------------------------- */
 
 static void forget_program(struct sync_ctx *ctx)

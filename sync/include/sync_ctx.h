@@ -107,6 +107,10 @@ int sync_cursor_delete(struct sync_ctx *ctx, const char *name);
 /* Small per-source state outside batches (last seen server time, ...). */
 int sync_state_get(struct sync_ctx *ctx, const char *name, char **out);
 int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value);
+/* Append `line` (one line, no newline) to state `name`, a list of lines
+ * (rejected records, ...) that keeps only the newest `keep`. */
+int sync_state_append_line(struct sync_ctx *ctx, const char *name,
+                           const char *line, size_t keep);
 
 /* ---- records from the source (join the open batch) -------------------- */
 

@@ -129,6 +129,10 @@ struct espo_seen {
     struct cJSON *p;            /* object, never NULL after parse           */
 };
 
+/* qsort comparator of two `char *` (strcmp order): sorts the arrays
+ * espo_id_in searches. */
+int espo_cmp_str(const void *a, const void *b);
+
 /* 1 when `id` is in the sorted array `ids` (n strings, strcmp order). */
 int espo_id_in(const char *const *ids, size_t n, const char *id);
 

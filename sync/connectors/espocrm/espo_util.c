@@ -553,6 +553,11 @@ char *espo_seen_format(const struct espo_seen *s)
     return copy;
 }
 
+int espo_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int espo_id_in(const char *const *ids, size_t n, const char *id)
 {
     size_t lo = 0, hi = n;

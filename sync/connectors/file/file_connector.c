@@ -277,28 +277,8 @@ static int put_record(struct sync_ctx *ctx, const cJSON *rec,
  * the last FILE_REJECTED_KEPT of them, newest last. */
 static int note_rejected(struct sync_ctx *ctx, const char *msg)
 {
-    char *old = NULL, *text;
-    const char *p;
-    size_t lines = 0;
-    int rc;
-
-    rc = sync_state_get(ctx, "import.rejected", &old);
-    if (rc != PLAT_OK && rc != ERR_NOTFOUND)
-        return rc;
-    p = old ? old : "";
-    for (const char *q = p; *q; q++)
-        lines += *q == '\n';
-    while (lines >= FILE_REJECTED_KEPT && strchr(p, '\n')) {
-        p = strchr(p, '\n') + 1;
-        lines--;
-    }
-    text = plat_asprintf("%s%s\n", p, msg);
-    plat_free(old);
-    if (!text)
-        return plat_err_set(ERR_NOMEM, "out of memory");
-    rc = sync_state_set(ctx, "import.rejected", text);
-    plat_free(text);
-    return rc;
+    return sync_state_append_line(ctx, "import.rejected", msg,
+                                  FILE_REJECTED_KEPT);
 }
 
 /* Commit the open batch with the cursor; its counts once committed. */

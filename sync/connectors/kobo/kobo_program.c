@@ -22,6 +22,9 @@ static const char *const fsp_names[] = {
 };
 
 static int fail(char *why, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t n, const char *fmt, ...)
 {
     va_list ap;
 
