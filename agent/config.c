@@ -289,7 +289,7 @@ static int set_value(struct agent_config *cfg, const struct cfg_key *k,
             snprintf(why, whylen, "must not be empty");
             return -1;
         }
-        /* fall through */
+        __attribute__((fallthrough)); /* a path is a string, checked */
     case CFG_STRING:
         if (k->offset == OFF(pinned_pubkey) &&
             agent_config_pin_check(value, why, whylen) < 0)
