@@ -22,7 +22,7 @@
  * daemon on a plain store included (footprint target: idle RSS < 8 MB).
  * Why the few EVP prototypes are declared in store_crypt_gcm.c rather
  * than taken from <openssl/evp.h>: no build dependency (libssl-dev, also
- * for the arm64 cross build) for eleven functions whose ABI the soname
+ * for the arm64 cross build) for ten functions whose ABI the soname
  * libcrypto.so.3 freezes; the known-answer check at load catches a
  * library that does not behave as declared.
  *
