@@ -698,10 +698,15 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
     mbedtls_aes_init(&f->ctr);
     f->ctr_ready = 1;
     if (f->kind == K_DB || f->kind == K_WAL) {
-        if (store_crypt_gcm_init(&f->gcm, c->gcm, c->key) != 0 ||
-            plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
-            mbedtls_aes_setkey_enc(&f->ctr, tkey, 8 * STORE_KEY_LEN) != 0)
+        if (store_crypt_gcm_init(&f->gcm, c->gcm, c->key) != 0) {
+            fail(c, "%s's AES-256-GCM could not be keyed (out of memory, or "
+                 "a library failure)", store_crypt_gcm_name(c->gcm));
             rc = SQLITE_CANTOPEN;
+        } else if (plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
+                   mbedtls_aes_setkey_enc(&f->ctr, tkey,
+                                          8 * STORE_KEY_LEN) != 0) {
+            rc = SQLITE_CANTOPEN;
+        }
         plat_wipe(tkey, sizeof(tkey));
     } else {
         if (f->kind == K_JOURNAL)
@@ -808,7 +813,6 @@ int store_crypt_create(struct store_crypt **out,
     struct store_crypt *c;
     sqlite3_vfs *base;
     unsigned long n;
-
     enum store_gcm_backend gcm;
     int rc;
 
