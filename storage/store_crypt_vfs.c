@@ -13,6 +13,7 @@
  * checksum that would not verify after a crash.
  */
 #include "store_crypt.h"
+#include "store_crypt_gcm.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -20,7 +21,6 @@
 #include "plat_secure.h"
 
 #include <mbedtls/aes.h>
-#include <mbedtls/gcm.h>
 #include <mbedtls/sha256.h>
 #include <sqlite3.h>
 
@@ -48,6 +48,7 @@ struct store_crypt {
     char name[48];
     uint8_t key[STORE_KEY_LEN];
     uint8_t jkey[STORE_KEY_LEN]; /* rollback journal: derived */
+    enum store_gcm_backend gcm;  /* the page cipher's backend */
     pthread_mutex_t lock;        /* guards failure */
     char failure[160];
 };
@@ -56,11 +57,11 @@ struct cfile {
     sqlite3_file base;        /* first: pMethods */
     struct store_crypt *c;
     enum kind kind;
-    mbedtls_gcm_context gcm;
+    struct store_crypt_gcm gcm; /* database and WAL: keyed once per file */
     mbedtls_aes_context ctr;  /* journal / temp: the stream; database
                                * and WAL: the nonces (random key) */
     uint64_t nonce_seq;
-    int gcm_ready, ctr_ready;
+    int ctr_ready;
     uint8_t hdr[WAL_FHDR];    /* last WAL frame header written */
     sqlite3_int64 hdr_off;    /* its offset, -1: none */
     uint8_t page[WAL_FRAME];  /* scratch */
@@ -201,11 +202,13 @@ static int seal_page(struct cfile *f, const uint8_t *in, uint8_t *out,
     memcpy(nonce, block, NONCE_LEN);
     memcpy(out, in, start);
     aad_n = page_aad(aad, pgno, in);
-    if (mbedtls_gcm_crypt_and_tag(&f->gcm, MBEDTLS_GCM_ENCRYPT,
-                                  PAGE - RES - start, nonce, NONCE_LEN, aad,
-                                  aad_n, in + start, out + start, TAG_LEN,
-                                  tag) != 0)
+    if (store_crypt_gcm_seal(&f->gcm, nonce, aad, aad_n, in + start,
+                             out + start, PAGE - RES - start, tag) != 0) {
+        fail(f->c, "page %lu of the %s: %s's AES-256-GCM failed to encrypt "
+             "it", (unsigned long)pgno, domain == 'W' ? "WAL" : "database",
+             store_crypt_gcm_name(f->gcm.backend));
         return SQLITE_IOERR_WRITE;
+    }
     return SQLITE_OK;
 }
 
@@ -215,14 +218,22 @@ static int open_page(struct cfile *f, const uint8_t *raw, uint8_t *out,
 {
     uint8_t aad[1 + 4 + HDR], nonce[NONCE_LEN], tag[TAG_LEN];
     size_t start = pgno == 1 ? HDR : 0, aad_n;
+    int rc;
 
     (void)salts;
     memcpy(nonce, raw + PAGE - RES, NONCE_LEN);
     memcpy(tag, raw + PAGE - RES + NONCE_LEN, TAG_LEN);
     aad_n = page_aad(aad, pgno, raw);
-    if (mbedtls_gcm_auth_decrypt(&f->gcm, PAGE - RES - start, nonce,
-                                 NONCE_LEN, aad, aad_n, tag, TAG_LEN,
-                                 raw + start, out + start) != 0) {
+    rc = store_crypt_gcm_open(&f->gcm, nonce, aad, aad_n, raw + start,
+                              out + start, PAGE - RES - start, tag);
+    if (rc == STORE_GCM_BROKEN) {
+        fail(f->c, "page %lu of the %s: %s's AES-256-GCM failed to decrypt "
+             "it (a library failure, not the data)", (unsigned long)pgno,
+             domain == 'W' ? "WAL" : "database",
+             store_crypt_gcm_name(f->gcm.backend));
+        return SQLITE_IOERR_READ;
+    }
+    if (rc != STORE_GCM_OK) {
         fail(f->c, "page %lu of the %s failed its authentication check "
              "(changed on disk, or another key)", (unsigned long)pgno,
              domain == 'W' ? "WAL" : "database");
@@ -265,8 +276,7 @@ static int x_close(sqlite3_file *pf)
         memset(&ckpt, 0, sizeof(ckpt));
     if (f->real->pMethods)
         rc = f->real->pMethods->xClose(f->real);
-    if (f->gcm_ready)
-        mbedtls_gcm_free(&f->gcm);
+    store_crypt_gcm_free(&f->gcm);
     if (f->ctr_ready)
         mbedtls_aes_free(&f->ctr);
     plat_wipe(f->page, sizeof(f->page));
@@ -688,13 +698,15 @@ static int x_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
     mbedtls_aes_init(&f->ctr);
     f->ctr_ready = 1;
     if (f->kind == K_DB || f->kind == K_WAL) {
-        mbedtls_gcm_init(&f->gcm);
-        f->gcm_ready = 1;
-        if (mbedtls_gcm_setkey(&f->gcm, MBEDTLS_CIPHER_ID_AES, c->key,
-                               8 * STORE_KEY_LEN) != 0 ||
-            plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
-            mbedtls_aes_setkey_enc(&f->ctr, tkey, 8 * STORE_KEY_LEN) != 0)
+        if (store_crypt_gcm_init(&f->gcm, c->gcm, c->key) != 0) {
+            fail(c, "%s's AES-256-GCM could not be keyed (out of memory, or "
+                 "a library failure)", store_crypt_gcm_name(c->gcm));
             rc = SQLITE_CANTOPEN;
+        } else if (plat_random_bytes(tkey, sizeof(tkey)) < 0 ||
+                   mbedtls_aes_setkey_enc(&f->ctr, tkey,
+                                          8 * STORE_KEY_LEN) != 0) {
+            rc = SQLITE_CANTOPEN;
+        }
         plat_wipe(tkey, sizeof(tkey));
     } else {
         if (f->kind == K_JOURNAL)
@@ -801,8 +813,13 @@ int store_crypt_create(struct store_crypt **out,
     struct store_crypt *c;
     sqlite3_vfs *base;
     unsigned long n;
+    enum store_gcm_backend gcm;
+    int rc;
 
     *out = NULL;
+    rc = store_crypt_gcm_choose(&gcm);
+    if (rc < 0)
+        return rc;
     /* Over the default VFS, but never over the tests' encrypting one. */
     if (sqlite3_initialize() != SQLITE_OK ||
         !(base = test_instance ? test_instance->base : sqlite3_vfs_find(NULL)))
@@ -812,6 +829,7 @@ int store_crypt_create(struct store_crypt **out,
         return ERR_NOMEM;
     pthread_mutex_init(&c->lock, NULL);
     memcpy(c->key, key, STORE_KEY_LEN);
+    c->gcm = gcm;
     mbedtls_sha256_init(&sha);
     mbedtls_sha256_starts_ret(&sha, 0);
     mbedtls_sha256_update_ret(&sha, (const uint8_t *)label,
@@ -865,6 +883,11 @@ void store_crypt_destroy(struct store_crypt *c)
 const char *store_crypt_vfs_name(const struct store_crypt *c)
 {
     return c->name;
+}
+
+const char *store_crypt_cipher(const struct store_crypt *c)
+{
+    return store_crypt_gcm_name(c->gcm);
 }
 
 /* The header is read through SQLite's own unix VFS, never with open() and
