@@ -18,6 +18,7 @@
 #include "config.h"
 #include "health.h"
 #include "serve.h"
+#include "store_crypt.h"
 #include "serve_cmd.h"
 
 #include "plat_alloc.h"
@@ -316,6 +317,10 @@ int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv)
             goto done;
         }
     }
+    /* The daemon itself reads a few pages of an encrypted store; its syncs
+     * run in a child (daemon_job.c), which takes the fast page cipher
+     * again. With --serve the pages it reads are many: keep the fast one. */
+    store_crypt_prefer_small(!serve_opt);
     if ((rc = take_lock(ctx)) < 0 ||
         (rc = check_store(ctx, &failures)) < 0 ||
         (rc = make_wake_pipe(&d)) < 0 ||

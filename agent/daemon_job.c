@@ -9,6 +9,7 @@
 #include "health.h"
 #include "sync_options.h"
 #include "sync_report.h"
+#include "store_crypt.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -246,6 +247,7 @@ static void child_main(struct agent_job *j, int wr, pid_t daemon_pid)
 
     j->wr = wr;
     j->last_wake_ms = 0;
+    store_crypt_prefer_small(0); /* a sync reads and writes many pages */
     if (j->in_child)
         j->in_child(j->in_child_arg);
     /* A Ctrl-C on the daemon's terminal is for the daemon; it passes a

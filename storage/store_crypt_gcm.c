@@ -4,6 +4,7 @@
  * store_crypt_gcm.h).
  */
 #include "store_crypt_gcm.h"
+#include "store_crypt.h"
 
 #include "plat_err.h"
 #include "plat_log.h"
@@ -276,12 +277,21 @@ static void load(void)
     usable = 1;
 }
 
+static int prefer_small; /* store_crypt_prefer_small() */
+
+void store_crypt_prefer_small(int on)
+{
+    __atomic_store_n(&prefer_small, on != 0, __ATOMIC_RELEASE);
+}
+
 int store_crypt_gcm_choose(enum store_gcm_backend *out)
 {
     const char *want = getenv("AGENT_PAGE_CIPHER");
 
     *out = STORE_GCM_MBEDTLS;
     if (want && strcmp(want, "mbedtls") == 0)
+        return PLAT_OK;
+    if (!(want && *want) && __atomic_load_n(&prefer_small, __ATOMIC_ACQUIRE))
         return PLAT_OK;
     if (want && *want && strcmp(want, "libcrypto") != 0)
         return plat_err_set(ERR_CONFIG, "AGENT_PAGE_CIPHER=%s: expected "

@@ -82,6 +82,11 @@ void store_crypt_destroy(struct store_crypt *c);
 const char *store_crypt_vfs_name(const struct store_crypt *c);
 /* The page cipher's backend of this instance: "libcrypto" or "mbedtls". */
 const char *store_crypt_cipher(const struct store_crypt *c);
+/* on = 1: stores this process opens from now on use mbedTLS for pages
+ * (unless AGENT_PAGE_CIPHER says otherwise), so libcrypto (~3.5 MB of RSS)
+ * is not loaded for a few page reads: the idle daemon, whose syncs run in
+ * a child that sets 0 again. Instances already made keep their backend. */
+void store_crypt_prefer_small(int on);
 
 /* What the last failed read or write of this instance found, e.g. "page 7
  * of the database failed its authentication check", into buf ("" and 0

@@ -120,6 +120,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--offline-seconds", type=float, default=30)
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--encrypt", action="store_true",
+                    help="an encrypted store (key file)")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-daemon-")
@@ -132,8 +134,10 @@ def main():
         conf, db = os.path.join(tmp, "agent.conf"), os.path.join(tmp, "a.db")
         env = dict(os.environ, AGENT_121_PASSWORD=PASSWORD)
         env.pop("AGENT_CONFIG", None)
+        enc = ["--encrypt", "--key-file", os.path.join(tmp, "store.key")] \
+            if a.encrypt else []
         agent(a.agent, conf, "init", "--server", url, "--program", "3",
-              "--user", USER, "--store", db, env=env)
+              "--user", USER, "--store", db, *enc, env=env)
         with open(conf, "a") as f:
             f.write("# bench\n")
         text = open(conf).read()
