@@ -803,6 +803,23 @@ static void test_backend_choice(void)
     CHECK(c == NULL);
     CHECK(strstr(plat_err_msg(), "AGENT_PAGE_CIPHER=openssl") != NULL);
     plat_err_clear();
+    unsetenv("AGENT_PAGE_CIPHER");
+    /* The idle daemon's choice: mbedTLS for new instances until a sync
+     * child asks for the fast one again; AGENT_PAGE_CIPHER still rules. */
+    store_crypt_prefer_small(1);
+    REQUIRE(store_crypt_create(&c, key1) == PLAT_OK);
+    CHECK_STR(store_crypt_cipher(c), "mbedtls");
+    store_crypt_destroy(c);
+    c = NULL;
+    setenv("AGENT_PAGE_CIPHER", "libcrypto", 1);
+    REQUIRE(store_crypt_create(&c, key1) == PLAT_OK);
+    CHECK_STR(store_crypt_cipher(c), "libcrypto");
+    store_crypt_destroy(c);
+    unsetenv("AGENT_PAGE_CIPHER");
+    store_crypt_prefer_small(0);
+    c = crypt_with("");
+    REQUIRE(c);
+    store_crypt_destroy(c);
     /* Through the store: written with mbedTLS, read with the default. */
     setenv("AGENT_PAGE_CIPHER", "mbedtls", 1);
     s = open_key(path, key1, STORE_CREATE);
