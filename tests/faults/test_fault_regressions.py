@@ -249,6 +249,26 @@ class Regressions(unittest.TestCase):
         self.assertEqual(local["phoneNumber"], "31611111111")
         self.assertEqual(local.get("district"), "south")
 
+    def test_push_only_over_an_old_office_edit_is_a_conflict(self):
+        """README "Known gap": `sync --push-only` checks an edit against
+        the stored copy without pulling; the office had changed the field
+        long before (more than the 5 minutes the look-back reads), so the
+        look-back did not see it and the office value was overwritten with
+        no conflict. Our own event's oldValue now tells: it is a value
+        this device never saw."""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.office_edit(ref, {"householdSize": "44"})
+        self.fake.call("POST", "/_test/clock", {"advance_ms": 3600 * 1000})
+        self.fake.call("POST", "/_test/expire-tokens", {})
+        self.agent("registrations", "edit", ref, "householdSize=43")
+        self.agent("sync", "--now", "--push-only", code=4)   # the conflict
+        self.assertEqual(str(self.fake.registration(ref)["registration"]["householdSize"]), "43")
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+        self.assertEqual(self.outbox_states(), [("edit", "done")])
+        self.agent("sync", "--now", code=4)   # the events again: no second record
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+
     def test_event_of_an_unknown_lower_id_pulls_that_registration(self):
         """Power-cut run (seed 1): a registration committed on the server
         with an id below one the device had already pulled (concurrent
