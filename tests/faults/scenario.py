@@ -327,7 +327,7 @@ class Run:
         """A voucher handed out (a second hand-out of one is refused)."""
         if not self.paper_refs:
             return self.step_edit()
-        refs = self.rng.sample(self.paper_refs, self.rng.choice([1, 1, 2]))
+        refs = self.rng.sample(self.paper_refs, min(len(self.paper_refs), self.rng.choice([1, 1, 2])))
         args = ["-q", "vouchers", "hand-out"] + refs + ["--payment", str(self.payment)]
         if self.rng.random() < 0.3:
             args += ["--by", "field-worker-%d" % self.rng.randint(1, 3)]

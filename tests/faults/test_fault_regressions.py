@@ -363,6 +363,41 @@ class FakeRestart(unittest.TestCase):
         self.assertTrue(t.is_alive())
         self.assertEqual(sch.pending(), 0)
 
+    def test_no_bulk_row_is_accepted_while_saving_to_stop(self):
+        """The bulk CSV PATCH queued its rows on the scheduler's heap
+        directly, past the check above: rows accepted while the fake saved
+        its state to stop were lost with the process after a 200."""
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fake121"))
+        import threading
+        from app import Scheduler
+        sch = Scheduler()
+        sch.start()
+        self.addCleanup(sch.stop)
+        with sch.cond:
+            sch.frozen = True
+        t = threading.Thread(target=sch.bulk, args=(0.0, [lambda: None] * 3), daemon=True)
+        t.start()
+        t.join(0.5)
+        self.assertTrue(t.is_alive())
+        self.assertEqual(sch.pending(), 0)
+
+    def test_bulk_rows_are_applied_in_order_after_earlier_uploads(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fake121"))
+        from app import Scheduler
+        sch = Scheduler()
+        sch.start()
+        self.addCleanup(sch.stop)
+        seen = []
+        sch.bulk(0.0, [lambda i=i: seen.append(i) for i in range(3)])
+        sch.bulk(0.0, [lambda i=i: seen.append(i) for i in range(3, 5)])
+        sch.flush()
+        for _ in range(2000):
+            if sch.pending() == 0:
+                break
+            import time
+            time.sleep(0.005)
+        self.assertEqual(seen, [0, 1, 2, 3, 4])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
