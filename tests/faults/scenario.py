@@ -409,7 +409,9 @@ class Run:
         for _ in range(self.rng.randint(0, 3)):
             path = self.rng.choice(["", "", "/registrations", "registration-events",
                                     "/users/login", "/registrations/status",
-                                    "/programs/3"])
+                                    "/programs/3", "excel-reconciliation",
+                                    "registrations/message", "message-templates",
+                                    "activities"])
             k = self.rng.choice(["5xx", "5xx", "429", "drop", "drop", "expire", "slow",
                                  "nth", "truncate", "lost_write", "office_race"])
             r = {"path_contains": path}
@@ -417,7 +419,11 @@ class Run:
                 r.update(fail_status=self.rng.choice([500, 502, 503, 504]),
                          fail_count=self.rng.randint(1, 5))
             elif k == "lost_write":
-                r.update(path_contains=self.rng.choice(["/registrations", "/registrations/status"]),
+                r.update(path_contains=self.rng.choice(["/registrations", "/registrations/status",
+                                                        "excel-reconciliation",
+                                                        "registrations/message?dryRun=false",
+                                                        "message-templates",
+                                                        "registration-attributes"]),
                          fail_status=self.rng.choice([502, 504]), fail_after_apply=True,
                          fail_count=self.rng.randint(1, 2))
             elif k == "429":
