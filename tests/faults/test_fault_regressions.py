@@ -399,5 +399,53 @@ class FakeRestart(unittest.TestCase):
         self.assertEqual(seen, [0, 1, 2, 3, 4])
 
 
+class DistChecks(unittest.TestCase):
+    """The harness's invariants for hand-outs and messages hold on a clean
+    run and fail when the server lost or doubled one (checks.py)."""
+
+    def test_dist_invariants_can_fail(self):
+        import types
+        import checks
+        import scenario
+        d = tempfile.mkdtemp(prefix="agent-faultdist-")
+        self.addCleanup(shutil.rmtree, d, True)
+        fake = FakeProc(d)
+        self.addCleanup(fake.close)
+        rundir = os.path.join(d, "run")
+        os.makedirs(rundir)
+        opts = types.SimpleNamespace(cmd_timeout=120, faketime=False, min_steps=1,
+                                     max_steps=1, restarts=False, trace=False,
+                                     template=os.path.join(d, "template.db"))
+        run = None
+        for seed in range(1, 50):    # a seed whose run has a paper payment
+            run = scenario.Run(AGENT_BIN, fake, rundir, seed, opts)
+            run.setup()
+            if run.paper_refs:
+                break
+        run.local_hook = lambda: None     # no kill -9 here
+        run.step_handout()
+        run.step_message()
+        run.step_template()
+        run.step_label()
+        self.assertEqual([op["rc"] for op in run.ops], [0] * len(run.ops))
+        run.heal()
+        res, problems = checks.check(run)
+        self.assertEqual(problems, [])
+        real = fake.call
+
+        def tampered(method, path, body=None, timeout=60):
+            out = real(method, path, body, timeout)
+            if path == "/_test/dist":
+                out["reconciliation"] = {}
+                out["message_list"] = out["message_list"] * 2
+                out["templates"] = {}
+            return out
+
+        fake.call = tampered
+        res, problems = checks.check(run)
+        self.assertGreaterEqual(res["lost"], 2, problems)       # hand-out, template
+        self.assertGreaterEqual(res["duplicated"], 1, problems)  # the message
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
