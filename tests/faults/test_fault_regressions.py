@@ -269,6 +269,36 @@ class Regressions(unittest.TestCase):
         self.agent("sync", "--now", code=4)   # the events again: no second record
         self.assertEqual(self.conflicts(), [(ref, "householdSize")])
 
+    def test_handout_killed_before_its_upload_is_sent(self):
+        """Seed 20393: the push marks reconciliation rows in flight before
+        the upload; killed before it (or the upload failed with no
+        answer), the next push took the stored transaction's status for
+        the confirmation. A paper voucher's transaction already shows
+        "success", so the hand-out was done without ever reaching 121.
+        Rows whose upload got no answer are sent again (a row sets a
+        status: twice changes nothing twice)."""
+        r = self.fake.call("POST", "/_test/dist/paper-payment", {"count": 2})
+        pay, refs = r["paymentId"], r["referenceIds"]
+        self.agent("sync", "--now")
+        self.agent("vouchers", "hand-out", refs[0], "--payment", str(pay))
+        self.fake.fault(path_contains="excel-reconciliation", method="POST",
+                        fail_status=503, fail_count=50)
+        p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q", "sync", "--now",
+                            "--push-only"],
+                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.fake.reset_faults()
+        self.assertEqual(self.outbox_states(), [("voucher", "inflight")])
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["reconciliation"], {})
+        self.agent("sync", "--now", "--push-only")
+        recon = self.fake.call("GET", "/_test/dist")["reconciliation"]
+        self.assertEqual(list(recon.get(str(pay), {})), [refs[0]])
+        self.agent("sync", "--now")
+        self.assertEqual(self.outbox_states(), [("voucher", "done")])
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["reconciliation"][str(pay)]
+                         [refs[0]]["applied"], 1)
+
     def test_event_of_an_unknown_lower_id_pulls_that_registration(self):
         """Power-cut run (seed 1): a registration committed on the server
         with an id below one the device had already pulled (concurrent
