@@ -72,17 +72,35 @@ class Scheduler(threading.Thread):
         self.bulk_next = 0.0
         self.frozen = False
 
+    def _hold_if_frozen(self):
+        """Called holding self.cond. The server is saving its state to
+        stop: a job accepted now would be lost with the process, so the
+        request that asked for it never gets its answer (as if the server
+        had stopped just before it)."""
+        if self.frozen:
+            self.cond.release()
+            threading.Event().wait()
+
     def at(self, due, fn):
         with self.cond:
-            if self.frozen:
-                # The server is saving its state to stop: a job accepted
-                # now would be lost with the process, so the request that
-                # asked for it never gets its answer (as if the server had
-                # stopped just before it).
-                self.cond.release()
-                threading.Event().wait()
+            self._hold_if_frozen()
             self.seq += 1
             heapq.heappush(self.heap, (due, self.seq, fn))
+            self.cond.notify()
+
+    def bulk(self, per_row, fns):
+        """The rows of one bulk upload: one every per_row seconds after
+        the rows of the uploads before it (121 applies them one by one).
+        Held like `at` while the server saves to stop: rows accepted then
+        would be lost with the process."""
+        with self.cond:
+            self._hold_if_frozen()
+            t = max(time.monotonic(), self.bulk_next)
+            for fn in fns:
+                t += per_row
+                self.seq += 1
+                heapq.heappush(self.heap, (t, self.seq, fn))
+            self.bulk_next = t
             self.cond.notify()
 
     def pending(self):

@@ -2,7 +2,6 @@
 shared/contracts/recorded/121/ win where they differ)."""
 
 import csv
-import heapq
 import io
 import json
 import math
@@ -494,21 +493,12 @@ def r_bulk_patch(ctx):
         if errors:
             raise HttpError(400, errors[:5000])
     username = ctx.user["username"]
-    sched = ctx.app.scheduler
-    per_row = ctx.app.config.bulk_row_seconds()
-    now = time.monotonic()
-    with sched.cond:
-        t = max(now, sched.bulk_next)
-        for r, changes in planned:
-            t += per_row
 
-            def job(r=r, changes=changes):
-                state.apply_update(p, r, changes, reason, username)
+    def job(r, changes):
+        return lambda: state.apply_update(p, r, changes, reason, username)
 
-            sched.seq += 1
-            heapq.heappush(sched.heap, (t, sched.seq, job))
-        sched.bulk_next = t
-        sched.cond.notify()
+    ctx.app.scheduler.bulk(ctx.app.config.bulk_row_seconds(),
+                           [job(r, changes) for r, changes in planned])
     return Resp(200, None, etag=False)
 
 

@@ -372,6 +372,11 @@ TABLE = [
 
 def dist_summary(app):
     d = dist(app.state)
+    p = app.state.default_program
+    with app.state.lock:   # before d.lock, as the routes take them
+        templates = {"%s/%s" % (t["type"], t["language"]): t.get("message")
+                     for t in p.templates}
+        labels = {a.name: dict(a.label or {}) for a in p.attr_by_name.values()}
     with d.lock:
         recon = {}
         for (pay, ref), rec in d.recon.items():
@@ -385,6 +390,10 @@ def dist_summary(app):
                 "template_writes": dict(d.template_writes),
                 "template_requests": d.template_requests,
                 "label_writes": dict(d.label_writes), "label_requests": d.label_requests,
+                # For the fault harness: what each person was sent, and the
+                # templates and labels as they stand.
+                "message_list": [[m["referenceId"], m["body"]] for m in d.messages],
+                "templates": templates, "labels": labels,
                 "rate_requests": d.rate_requests}
 
 

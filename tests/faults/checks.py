@@ -248,6 +248,78 @@ def check(run):
                 bad("view", "%s is in the store but not on the server (create %s)"
                     % (ref, e["state"] if e else "missing"))
 
+    check_dist(run, outbox, server, bad)
+
     for cmd in run.hung:
         bad("other", "hung: agent %s" % cmd)
     return res, problems
+
+
+def check_dist(run, outbox, server, bad):
+    """Hand-outs, messages, templates and labels: each confirmed one is in
+    the outbox; each done one is on the server exactly once (stuck and
+    rejected-without-reason are counted with the other kinds)."""
+    d = run.fake.call("GET", "/_test/dist")
+    recon = d.get("reconciliation", {})
+    sent = {}
+    for ref, body in d.get("message_list", []):
+        sent[(ref, body)] = sent.get((ref, body), 0) + 1
+    dev = [e for e in outbox if e["origin"] == "device"]
+
+    for op in run.ops:
+        if op["rc"] != 0:
+            continue
+        if op["kind"] == "voucher":
+            if not any(e["kind"] == "voucher" and e["ref"] == op["ref"] and
+                       e["payload"].get("paymentId") == op["data"]["paymentId"] for e in dev):
+                bad("lost", "hand-out of %s confirmed by the CLI is not in the outbox" % op["ref"])
+        elif op["kind"] == "message":
+            for ref in op["data"]["refs"]:
+                if not any(e["kind"] == "message" and e["ref"] == ref and
+                           e["payload"].get("message") == op["data"]["message"] for e in dev):
+                    bad("lost", "message %s to %s confirmed by the CLI is not in the outbox"
+                        % (op["data"]["message"], ref))
+        elif op["kind"] in ("template", "label"):
+            key = "message" if op["kind"] == "template" else "text"
+            if not any(e["kind"] == op["kind"] and
+                       e["payload"].get(key) == op["data"][key] for e in dev):
+                bad("lost", "%s %s confirmed by the CLI is not in the outbox"
+                    % (op["kind"], op["ref"]))
+
+    for e in dev:
+        ref, st, pl = e["ref"], e["state"], e["payload"]
+        if e["kind"] == "voucher":
+            rec = recon.get(str(pl.get("paymentId")), {}).get(ref)
+            if st == "done" and (rec is None or rec["status"] != pl.get("status")):
+                bad("lost", "hand-out %d of %s is done but not in 121's reconciliation"
+                    % (e["seq"], ref))
+            if rec and rec["applied"] > 1:
+                bad("duplicated", "hand-out of %s applied %d times" % (ref, rec["applied"]))
+        elif e["kind"] == "message":
+            n = sent.get((ref, pl.get("message")), 0)
+            srv = server.get(ref)
+            if st == "done" and n == 0 and srv is not None and srv.get("status") != "deleted":
+                bad("lost", "message %d to %s is done but was never sent" % (e["seq"], ref))
+            if n > 1:
+                bad("duplicated", "message %s sent %d times to %s" % (pl.get("message"), n, ref))
+
+    # Templates and labels: the last entry of each key, when done, is what
+    # the server holds (nothing else writes them in a run).
+    last = {}
+    for e in dev:
+        if e["kind"] == "template":
+            last[("template", "%s/%s" % (e["payload"].get("type"), e["payload"].get("language")))] = e
+        elif e["kind"] == "label":
+            last[("label", "%s/%s" % (e["payload"].get("attribute"),
+                                      e["payload"].get("language")))] = e
+    for (kind, key), e in sorted(last.items()):
+        if e["state"] != "done":
+            continue
+        if kind == "template":
+            have, want = d.get("templates", {}).get(key), e["payload"].get("message")
+        else:
+            attr, lang = key.split("/", 1)
+            have, want = d.get("labels", {}).get(attr, {}).get(lang), e["payload"].get("text")
+        if have != want:
+            bad("lost", "%s %s: the last change (outbox %d) is done but the server has %r"
+                % (kind, key, e["seq"], have))

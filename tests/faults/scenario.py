@@ -211,6 +211,15 @@ class Run:
                 raise HarnessError("init failed (%d): %s" % (rc, err.strip()))
             self.write_config(policy)   # init wrote its own
             shutil.copyfile(self.db, self.opts.template)
+        # Distribution day in most runs: a paper-voucher payment for some
+        # of the people (hand-outs), messages, templates, labels.
+        self.payment, self.paper_refs = None, []
+        if self.rng.random() < 0.6:
+            r = self.fake.call("POST", "/_test/dist/paper-payment",
+                               {"count": self.rng.randint(1, nregs)})
+            if not r or "paymentId" not in r:
+                raise HarnessError("paper payment failed: %s" % (r,))
+            self.payment, self.paper_refs = r["paymentId"], r["referenceIds"]
         rc, out, err = self.agent("-q", "sync", "--now")
         if rc != 0:
             raise HarnessError("first sync failed (%d): %s" % (rc, err.strip()))
@@ -230,6 +239,7 @@ class Run:
     def play(self):
         steps = self.rng.randint(self.opts.min_steps, self.opts.max_steps)
         kinds = (["add"] * 3 + ["edit"] * 5 + ["status"] * 2 + ["resolve"] +
+                 ["handout"] * 2 + ["message"] + ["template", "label"] +
                  ["office_edit"] * 3 + ["office_status"] + ["office_seed"] +
                  ["sync"] * 5 + ["clock"] + ["restart"] * (1 if self.opts.restarts else 0))
         for _ in range(steps):
@@ -313,6 +323,54 @@ class Run:
         self.record("resolve", ref, {"conflict": cid, "field": field, "take": take},
                     rc, out, err)
 
+    def step_handout(self):
+        """A voucher handed out (a second hand-out of one is refused)."""
+        if not self.paper_refs:
+            return self.step_edit()
+        refs = self.rng.sample(self.paper_refs, min(len(self.paper_refs), self.rng.choice([1, 1, 2])))
+        args = ["-q", "vouchers", "hand-out"] + refs + ["--payment", str(self.payment)]
+        if self.rng.random() < 0.3:
+            args += ["--by", "field-worker-%d" % self.rng.randint(1, 3)]
+        rc, out, err = self.agent(*args, hook=self.local_hook())
+        # Exit 1 when one of them was handed out already: the others are
+        # marked (the output lists the refused ones).
+        refused = {ln.split(":", 1)[0].strip() for ln in out.splitlines() if ": refused" in ln}
+        for ref in refs:
+            self.record("voucher", ref, {"paymentId": self.payment},
+                        0 if rc == 1 and ref not in refused and refused else rc, out, err)
+
+    def step_message(self):
+        """A text message to one to three people (stored here, on the
+        server or not yet)."""
+        regs = self.local_regs()
+        refs = sorted(r for r, (st, _v) in regs.items() if st not in ("deleted", None))
+        if not refs:
+            return
+        refs = self.rng.sample(refs, min(len(refs), self.rng.randint(1, 3)))
+        self.n += 1
+        text = "M%d-%d" % (self.seed % 100000, self.n)
+        rc, out, err = self.agent("-q", "messages", "send", "--text", text, "--ref",
+                                  ",".join(refs), hook=self.local_hook())
+        self.record("message", ",".join(refs), {"message": text, "refs": refs}, rc, out, err)
+
+    def step_template(self):
+        self.n += 1
+        ttype = self.rng.choice(["included", "field-visit"])
+        lang = self.rng.choice(["en", "nl"])
+        text = "T%d-%d {{fullName}}" % (self.seed % 100000, self.n)
+        rc, out, err = self.agent("-q", "templates", "set", ttype, lang, text,
+                                  hook=self.local_hook())
+        self.record("template", "%s/%s" % (ttype, lang), {"message": text}, rc, out, err)
+
+    def step_label(self):
+        self.n += 1
+        attr = self.rng.choice(["district", "householdSize"])
+        lang = self.rng.choice(["en", "nl"])
+        text = "L%d-%d" % (self.seed % 100000, self.n)
+        rc, out, err = self.agent("-q", "program", "label", attr, "--lang", lang, text,
+                                  hook=self.local_hook())
+        self.record("label", "%s/%s" % (attr, lang), {"text": text}, rc, out, err)
+
     def step_office_edit(self):
         if not self.server_refs:
             return
@@ -351,7 +409,9 @@ class Run:
         for _ in range(self.rng.randint(0, 3)):
             path = self.rng.choice(["", "", "/registrations", "registration-events",
                                     "/users/login", "/registrations/status",
-                                    "/programs/3"])
+                                    "/programs/3", "excel-reconciliation",
+                                    "registrations/message", "message-templates",
+                                    "activities"])
             k = self.rng.choice(["5xx", "5xx", "429", "drop", "drop", "expire", "slow",
                                  "nth", "truncate", "lost_write", "office_race"])
             r = {"path_contains": path}
@@ -359,7 +419,11 @@ class Run:
                 r.update(fail_status=self.rng.choice([500, 502, 503, 504]),
                          fail_count=self.rng.randint(1, 5))
             elif k == "lost_write":
-                r.update(path_contains=self.rng.choice(["/registrations", "/registrations/status"]),
+                r.update(path_contains=self.rng.choice(["/registrations", "/registrations/status",
+                                                        "excel-reconciliation",
+                                                        "registrations/message?dryRun=false",
+                                                        "message-templates",
+                                                        "registration-attributes"]),
                          fail_status=self.rng.choice([502, 504]), fail_after_apply=True,
                          fail_count=self.rng.randint(1, 2))
             elif k == "429":

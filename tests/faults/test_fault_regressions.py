@@ -249,6 +249,56 @@ class Regressions(unittest.TestCase):
         self.assertEqual(local["phoneNumber"], "31611111111")
         self.assertEqual(local.get("district"), "south")
 
+    def test_push_only_over_an_old_office_edit_is_a_conflict(self):
+        """README "Known gap": `sync --push-only` checks an edit against
+        the stored copy without pulling; the office had changed the field
+        long before (more than the 5 minutes the look-back reads), so the
+        look-back did not see it and the office value was overwritten with
+        no conflict. Our own event's oldValue now tells: it is a value
+        this device never saw."""
+        self.agent("sync", "--now")
+        ref = self.live_ref()
+        self.office_edit(ref, {"householdSize": "44"})
+        self.fake.call("POST", "/_test/clock", {"advance_ms": 3600 * 1000})
+        self.fake.call("POST", "/_test/expire-tokens", {})
+        self.agent("registrations", "edit", ref, "householdSize=43")
+        self.agent("sync", "--now", "--push-only", code=4)   # the conflict
+        self.assertEqual(str(self.fake.registration(ref)["registration"]["householdSize"]), "43")
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+        self.assertEqual(self.outbox_states(), [("edit", "done")])
+        self.agent("sync", "--now", code=4)   # the events again: no second record
+        self.assertEqual(self.conflicts(), [(ref, "householdSize")])
+
+    def test_handout_killed_before_its_upload_is_sent(self):
+        """Seed 20393: the push marks reconciliation rows in flight before
+        the upload; killed before it (or the upload failed with no
+        answer), the next push took the stored transaction's status for
+        the confirmation. A paper voucher's transaction already shows
+        "success", so the hand-out was done without ever reaching 121.
+        Rows whose upload got no answer are sent again (a row sets a
+        status: twice changes nothing twice)."""
+        r = self.fake.call("POST", "/_test/dist/paper-payment", {"count": 2})
+        pay, refs = r["paymentId"], r["referenceIds"]
+        self.agent("sync", "--now")
+        self.agent("vouchers", "hand-out", refs[0], "--payment", str(pay))
+        self.fake.fault(path_contains="excel-reconciliation", method="POST",
+                        fail_status=503, fail_count=50)
+        p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q", "sync", "--now",
+                            "--push-only"],
+                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.fake.reset_faults()
+        self.assertEqual(self.outbox_states(), [("voucher", "inflight")])
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["reconciliation"], {})
+        self.agent("sync", "--now", "--push-only")
+        recon = self.fake.call("GET", "/_test/dist")["reconciliation"]
+        self.assertEqual(list(recon.get(str(pay), {})), [refs[0]])
+        self.agent("sync", "--now")
+        self.assertEqual(self.outbox_states(), [("voucher", "done")])
+        self.assertEqual(self.fake.call("GET", "/_test/dist")["reconciliation"][str(pay)]
+                         [refs[0]]["applied"], 1)
+
     def test_event_of_an_unknown_lower_id_pulls_that_registration(self):
         """Power-cut run (seed 1): a registration committed on the server
         with an id below one the device had already pulled (concurrent
@@ -342,6 +392,89 @@ class FakeRestart(unittest.TestCase):
         # thread waits until the process exits); nothing is queued.
         self.assertTrue(t.is_alive())
         self.assertEqual(sch.pending(), 0)
+
+    def test_no_bulk_row_is_accepted_while_saving_to_stop(self):
+        """The bulk CSV PATCH queued its rows on the scheduler's heap
+        directly, past the check above: rows accepted while the fake saved
+        its state to stop were lost with the process after a 200."""
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fake121"))
+        import threading
+        from app import Scheduler
+        sch = Scheduler()
+        sch.start()
+        self.addCleanup(sch.stop)
+        with sch.cond:
+            sch.frozen = True
+        t = threading.Thread(target=sch.bulk, args=(0.0, [lambda: None] * 3), daemon=True)
+        t.start()
+        t.join(0.5)
+        self.assertTrue(t.is_alive())
+        self.assertEqual(sch.pending(), 0)
+
+    def test_bulk_rows_are_applied_in_order_after_earlier_uploads(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fake121"))
+        from app import Scheduler
+        sch = Scheduler()
+        sch.start()
+        self.addCleanup(sch.stop)
+        seen = []
+        sch.bulk(0.0, [lambda i=i: seen.append(i) for i in range(3)])
+        sch.bulk(0.0, [lambda i=i: seen.append(i) for i in range(3, 5)])
+        sch.flush()
+        for _ in range(2000):
+            if sch.pending() == 0:
+                break
+            import time
+            time.sleep(0.005)
+        self.assertEqual(seen, [0, 1, 2, 3, 4])
+
+
+class DistChecks(unittest.TestCase):
+    """The harness's invariants for hand-outs and messages hold on a clean
+    run and fail when the server lost or doubled one (checks.py)."""
+
+    def test_dist_invariants_can_fail(self):
+        import types
+        import checks
+        import scenario
+        d = tempfile.mkdtemp(prefix="agent-faultdist-")
+        self.addCleanup(shutil.rmtree, d, True)
+        fake = FakeProc(d)
+        self.addCleanup(fake.close)
+        rundir = os.path.join(d, "run")
+        os.makedirs(rundir)
+        opts = types.SimpleNamespace(cmd_timeout=120, faketime=False, min_steps=1,
+                                     max_steps=1, restarts=False, trace=False,
+                                     template=os.path.join(d, "template.db"))
+        run = None
+        for seed in range(1, 50):    # a seed whose run has a paper payment
+            run = scenario.Run(AGENT_BIN, fake, rundir, seed, opts)
+            run.setup()
+            if run.paper_refs:
+                break
+        run.local_hook = lambda: None     # no kill -9 here
+        run.step_handout()
+        run.step_message()
+        run.step_template()
+        run.step_label()
+        self.assertEqual([op["rc"] for op in run.ops], [0] * len(run.ops))
+        run.heal()
+        res, problems = checks.check(run)
+        self.assertEqual(problems, [])
+        real = fake.call
+
+        def tampered(method, path, body=None, timeout=60):
+            out = real(method, path, body, timeout)
+            if path == "/_test/dist":
+                out["reconciliation"] = {}
+                out["message_list"] = out["message_list"] * 2
+                out["templates"] = {}
+            return out
+
+        fake.call = tampered
+        res, problems = checks.check(run)
+        self.assertGreaterEqual(res["lost"], 2, problems)       # hand-out, template
+        self.assertGreaterEqual(res["duplicated"], 1, problems)  # the message
 
 
 if __name__ == "__main__":

@@ -407,6 +407,67 @@ static const struct sync_op *carrier(struct edits *k, struct unit *u,
     return e;
 }
 
+static const cJSON *event_by_id(const cJSON *data, int64_t id)
+{
+    const cJSON *ev;
+
+    cJSON_ArrayForEach(ev, data)
+        if (ev_id(ev) == id)
+            return ev;
+    return NULL;
+}
+
+/* 1 if `v` is a value of `field` the device knew for `ref` before the
+ * write: what the check saw (`pre`), or the base or sent value of one of
+ * its pending or in-flight edits (an earlier write of ours). */
+static int device_knew(struct edits *k, const char *ref, const char *field,
+                       const cJSON *pre, const cJSON *v)
+{
+    const struct sync_ops *sets[2] = {&k->pend, &k->infl};
+    size_t s, j;
+
+    if (sync_same_value(k->c->ctx, field, v, pre))
+        return 1;
+    for (s = 0; s < 2; s++)
+        for (j = 0; j < sets[s]->n; j++) {
+            const struct sync_op *op = &sets[s]->v[j];
+            const cJSON *data =
+                cJSON_GetObjectItemCaseSensitive(op->payload, "data");
+            const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
+
+            if (!sent || strcmp(op->ref, ref) != 0)
+                continue;
+            if (sync_same_value(k->c->ctx, field, v, sent) ||
+                sync_same_value(k->c->ctx, field, v,
+                                cJSON_GetObjectItemCaseSensitive(op->base,
+                                                                 field)))
+                return 1;
+        }
+    return 0;
+}
+
+/* 1 if our event `ev` of `field` replaced a value the device never saw.
+ * The look-back reads a window of events; an office write older than it
+ * shows only here, as the oldValue of our own event (as in
+ * pull_events.c). An event without oldValue tells nothing. */
+static int replaced_unseen(struct edits *k, struct unit *u, const char *field,
+                           const cJSON *pre, const cJSON *ev)
+{
+    const cJSON *ov = cJSON_GetObjectItemCaseSensitive(ev, "oldValue");
+    cJSON *old;
+    int r;
+
+    if (!ev || !ov || !(cJSON_IsString(ov) || cJSON_IsNull(ov)))
+        return 0;
+    old = cJSON_IsString(ov) ? cJSON_CreateString(ov->valuestring)
+                             : cJSON_CreateNull();
+    if (!old)
+        return 0; /* out of memory: the next pull's events check again */
+    r = !device_knew(k, u->ref, field, pre, old);
+    cJSON_Delete(old);
+    return r;
+}
+
 /* After a PATCH that changed something: did another writer change one of
  * the same fields between our check and now? 121 has no ETag, so only
  * its events can tell. Each such field becomes a conflict for review. */
@@ -467,7 +528,7 @@ static int window_check(struct edits *k, struct unit *u)
     }
     cJSON_ArrayForEach(f, u->data) {
         const cJSON *pre = cJSON_GetObjectItemCaseSensitive(u->pre, f->string);
-        const cJSON *other = NULL;
+        const cJSON *other = NULL, *our_ev;
         const struct sync_op *e;
         int64_t our_id = 0, s_id = 0, best = 0;
 
@@ -479,6 +540,7 @@ static int window_check(struct edits *k, struct unit *u)
         }
         if (our_id == 0)
             continue; /* we changed nothing in this field */
+        our_ev = event_by_id(data, our_id);
         /* The last time before our write that the field became what the
          * check saw: anything before that was already in the copy. */
         cJSON_ArrayForEach(ev, data) {
@@ -496,9 +558,19 @@ static int window_check(struct edits *k, struct unit *u)
                 other = ev;
             }
         }
+        if (!other && replaced_unseen(k, u, f->string, pre, our_ev)) {
+            /* The value our write replaced is one this device never saw:
+             * another writer changed the field before the look-back's
+             * window (a copy not refreshed, as with --push-only), and
+             * the server holds ours. */
+            other = our_ev;
+            best = 0;
+        }
         if (!other)
             continue;
-        nv = cJSON_GetObjectItemCaseSensitive(other, "newValue");
+        nv = cJSON_GetObjectItemCaseSensitive(other,
+                                              other == our_ev ? "oldValue"
+                                                              : "newValue");
         cJSON_Delete(xv);
         xv = cJSON_IsString(nv) ? cJSON_CreateString(nv->valuestring)
                                 : cJSON_CreateNull();
@@ -514,8 +586,8 @@ static int window_check(struct edits *k, struct unit *u)
                                        cJSON_IsString(nv) ? nv->valuestring
                                                           : NULL);
         if (rc == PLAT_OK)
-            rc = sync_conflict_add(c->ctx, e ? e->seq : 0, u->ref, f->string,
-                                      pre, f, xv, NULL);
+            rc = sync_conflict_add_once(c->ctx, e ? e->seq : 0, u->ref,
+                                        f->string, pre, f, xv);
         rc = sync_batch_end(c->ctx, rc);
         if (rc < 0)
             goto done;

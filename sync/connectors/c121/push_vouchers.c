@@ -7,6 +7,13 @@
  * lost answer, a retry) changes nothing twice. An uploaded row stays in
  * flight until the transactions pulled next (the late "payments" stream
  * of the same sync) show its status; then it is done.
+ *
+ * Rows go in flight before the upload (a crash leaves them to be sent
+ * again), so an in-flight row is not proof of an upload: the checkpoint
+ * UNANSWERED_KEY is set with them and cleared by 121's answer. While it
+ * is set, the stored transactions may predate the upload (a paper
+ * voucher's already shows "success"), so no row is confirmed from them:
+ * every in-flight row is sent again (harness seed 20393).
  */
 #include "c121_dist.h"
 #include "c121_push.h"
@@ -23,6 +30,7 @@
 #include <string.h>
 
 #define RECON_MAX_ROWS 10000 /* contract 0.5 */
+#define UNANSWERED_KEY "vouchers.unanswered"
 
 struct recon {
     struct c121 *c;
@@ -224,6 +232,8 @@ static int upload(struct recon *k, int pay, struct sync_op **g, size_t n)
                                 SYNC_OP_INFLIGHT, NULL);
         rows += rc == PLAT_OK;
     }
+    if (rc == PLAT_OK && rows > 0)
+        rc = sync_cursor_set_i64(c->ctx, UNANSWERED_KEY, 1);
     rc = sync_batch_end(c->ctx, rc);
     if (rc < 0 || rows == 0)
         goto done;
@@ -242,6 +252,8 @@ static int upload(struct recon *k, int pay, struct sync_op **g, size_t n)
         for (i = 0; i < n; i++)
             skip[i] = skip[i] ? 1 : 2; /* 2: reject below */
         rc = sync_batch_begin(c->ctx);
+        if (rc == PLAT_OK)
+            rc = sync_cursor_delete(c->ctx, UNANSWERED_KEY);
         for (i = 0; rc == PLAT_OK && i < n; i++)
             if (skip[i] == 2)
                 rc = c121_op_settle_count(c, g[i], SYNC_OP_REJECTED,
@@ -261,6 +273,8 @@ static int upload(struct recon *k, int pay, struct sync_op **g, size_t n)
     ans = cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len);
     res = cJSON_GetObjectItemCaseSensitive(ans, "importResult");
     rc = sync_batch_begin(c->ctx);
+    if (rc == PLAT_OK)
+        rc = sync_cursor_delete(c->ctx, UNANSWERED_KEY);
     for (i = 0; rc == PLAT_OK && i < n; i++) {
         const char *st = NULL;
 
@@ -322,6 +336,7 @@ int c121_push_vouchers(struct c121 *c)
     struct sync_op **g = NULL;
     char reason[C121_MSG_MAX];
     size_t i, j, n, start;
+    int64_t unanswered = 0;
     int rc;
 
     memset(&k, 0, sizeof(k));
@@ -334,12 +349,15 @@ int c121_push_vouchers(struct c121 *c)
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
-    rc = sync_batch_begin(c->ctx);
+    /* An upload of the rows in flight had no answer: they go again. */
+    rc = sync_cursor_get_i64(c->ctx, UNANSWERED_KEY, 0, &unanswered);
+    if (rc == PLAT_OK)
+        rc = sync_batch_begin(c->ctx);
     for (i = 0, n = 0; rc == PLAT_OK && i < k.ops.n; i++) {
         struct sync_op *e = &k.ops.v[i];
         int yes = 0;
 
-        if (e->state == SYNC_OP_INFLIGHT && payment_of(e))
+        if (e->state == SYNC_OP_INFLIGHT && payment_of(e) && !unanswered)
             rc = confirmed(&k, e, payment_of(e), &yes);
         if (rc == PLAT_OK && yes)
             rc = c121_op_settle_count(c, e, SYNC_OP_DONE, NULL, &k.done);
