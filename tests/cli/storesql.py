@@ -111,8 +111,17 @@ class EncryptedConnection:
         return False
 
 
-def connect(db, timeout=5.0):
-    """sqlite3.connect for a plain store, EncryptedConnection otherwise."""
+def connect(db, timeout=5.0, keyfile=None):
+    """sqlite3.connect for a plain store, EncryptedConnection otherwise
+    (with `keyfile`, or the one key_file() finds)."""
     if encrypted(db):
-        return EncryptedConnection(db)
+        return EncryptedConnection(db, keyfile)
     return sqlite3.connect(db, timeout=timeout)
+
+
+def connect_ro(db, timeout=30.0, keyfile=None):
+    """connect, read-only for a plain store (an encrypted one is opened
+    read-write by store_sql: give it only SELECTs and PRAGMA checks)."""
+    if encrypted(db):
+        return EncryptedConnection(db, keyfile)
+    return sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=timeout)
