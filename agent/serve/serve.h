@@ -25,9 +25,8 @@
 
 #include "store_crypt.h"
 
-#include <stdint.h>
-
 #include <stddef.h>
+#include <stdint.h>
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8121"
 #define SERVE_BODY_MAX (4u * 1024u * 1024u) /* bytes per request body    */
