@@ -24,6 +24,7 @@
 #include "plat_alloc.h"
 #include "plat_err.h"
 #include "plat_fs.h"
+#include "plat_secure.h"
 #include "plat_lock.h"
 #include "plat_log.h"
 #include "plat_signal.h"
@@ -335,8 +336,11 @@ int agent_cmd_daemon(struct agent_ctx *ctx, int argc, char **argv)
         /* The API server runs on its own threads and store connections. */
         struct serve_options so;
 
-        agent_serve_options(ctx, listen, &so);
-        if ((rc = serve_start(&srv, &so)) < 0)
+        rc = agent_serve_options(ctx, listen, &so);
+        if (rc == PLAT_OK)
+            rc = serve_start(&srv, &so);
+        plat_wipe(so.store_key, sizeof(so.store_key));
+        if (rc < 0)
             goto done;
     }
     d.shutdown = plat_signal_shutdown_flag();

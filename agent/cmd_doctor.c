@@ -209,7 +209,8 @@ static void check_store(struct doctor *d)
         report(d, "store", ST_ERROR, "set path in [store]", "no store path");
         return;
     }
-    rc = store_open(&s, cfg->store_path, &opt);
+    /* Through the key of an encrypted store, like every other command. */
+    rc = agent_store_open(cfg, opt.flags, &s);
     if (rc == ERR_VERSION) {
         plat_err_clear();
         report(d, "store", ST_SKIP, NULL, "not checked: older schema");
@@ -221,6 +222,8 @@ static void check_store(struct doctor *d)
     }
     if (rc < 0) {
         report(d, "store", ST_ERROR, rc == ERR_NOTFOUND ? "run `agent init`"
+               : rc == ERR_AUTH ? "give the store's key: store.key_file, "
+                 "$AGENT_STORE_KEY_FILE or $AGENT_STORE_PASSPHRASE"
                : "restore a backup, or move the file away and run `agent "
                  "init` and `agent sync --now`", "%s", plat_err_msg());
         plat_err_clear();

@@ -19,6 +19,7 @@
 #include "plat_signal.h"
 #include "plat_time.h"
 #include "store.h"
+#include "store_key.h"
 #include "sync_connector.h"
 
 #include <stdio.h>
@@ -48,7 +49,8 @@ int agent_serve_options(struct agent_ctx *ctx, const char *listen,
     o->program_id = ctx->cfg.program_id;
     o->user = agent_config_get(&ctx->cfg, "121", "user");
     o->sources = g_sources;
-    return PLAT_OK;
+    /* The server opens its own connections: an encrypted store's key. */
+    return agent_store_key(&ctx->cfg, o->store_key, &o->store_encrypted);
 }
 
 int agent_cmd_serve(struct agent_ctx *ctx, int argc, char **argv)
@@ -76,8 +78,10 @@ int agent_cmd_serve(struct agent_ctx *ctx, int argc, char **argv)
     rc = plat_signal_install();
     if (rc < 0)
         return rc;
-    agent_serve_options(ctx, listen, &o);
-    rc = serve_start(&srv, &o);
+    rc = agent_serve_options(ctx, listen, &o);
+    if (rc == PLAT_OK)
+        rc = serve_start(&srv, &o);
+    plat_wipe(o.store_key, sizeof(o.store_key));
     if (rc < 0)
         return rc;
     if (!agent_ctx_quiet(ctx)) {

@@ -11,6 +11,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$JOBS"
+# The store's tests again on encrypted stores (every store a test makes is
+# encrypted: a test key in the unit tests, a key file in the CLI tests).
+# Only label `encrypted` (tests/CMakeLists.txt); the whole suite passes with
+# AGENT_TEST_ENCRYPT=1 ctest --test-dir build.
+echo "== tests on encrypted stores"
+AGENT_TEST_ENCRYPT=1 ctest --test-dir build --output-on-failure -j"$JOBS" \
+    -L encrypted
 
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAGENT_SANITIZE=ON >/dev/null

@@ -23,7 +23,10 @@
 #ifndef AGENT_SERVE_H
 #define AGENT_SERVE_H
 
+#include "store_crypt.h"
+
 #include <stddef.h>
+#include <stdint.h>
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8121"
 #define SERVE_BODY_MAX (4u * 1024u * 1024u) /* bytes per request body    */
@@ -39,6 +42,9 @@ struct serve_options {
     int max_connections;       /* > 0                                        */
     const char *store_path;    /* the store to answer from                   */
     int store_sync_full;       /* store.synchronous                          */
+    int store_encrypted;       /* 1: open the store with store_key           */
+    uint8_t store_key[STORE_KEY_LEN]; /* its data key (copied; the caller
+                                  wipes its own, serve_stop wipes the copy)  */
     int program_id;            /* the configured program (dashboard)         */
     const char *user;          /* the configured 121 user (login name)       */
     const char *const *sources;/* names of the compiled-in sources, NULL-ended

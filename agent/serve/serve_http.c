@@ -194,7 +194,8 @@ int srv_store_get(struct serve *s, struct store **out)
         struct store_options o = {0};
 
         o.synchronous_full = s->store_sync_full;
-        rc = store_open(&s->pool[slot], s->store_path, &o);
+        rc = store_open_key(&s->pool[slot], s->store_path, &o,
+                            s->store_encrypted ? s->store_key : NULL);
         if (rc < 0) {
             pthread_mutex_lock(&s->lock);
             s->pool_busy[slot] = 0;
@@ -713,6 +714,8 @@ int serve_start(struct serve **out, const struct serve_options *opt)
     s->store_path = plat_strdup(opt->store_path);
     s->user = plat_strdup(opt->user ? opt->user : "");
     s->store_sync_full = opt->store_sync_full;
+    s->store_encrypted = opt->store_encrypted;
+    memcpy(s->store_key, opt->store_key, sizeof(s->store_key));
     s->program_id = opt->program_id;
     s->sources = opt->sources;
     s->tls = tls;
@@ -778,6 +781,7 @@ void serve_stop(struct serve *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     plat_free(s->store_path);
+    plat_wipe(s->store_key, sizeof(s->store_key));
     plat_free(s->user);
     if (s->key_pem) {
         plat_wipe_str(s->key_pem);

@@ -38,6 +38,8 @@ struct serve {
     int tls;
     char *store_path;
     int store_sync_full;
+    int store_encrypted;
+    uint8_t store_key[STORE_KEY_LEN]; /* wiped by serve_stop             */
     int program_id;
     char *user;                      /* lowercased                       */
     const char *const *sources;

@@ -24,6 +24,7 @@ import os
 import subprocess
 import time
 
+from clitest import encrypt_args
 from fake121_fixture import FakeServer, PASSWORD, USER
 
 DAY_MS = 86400 * 1000
@@ -50,6 +51,9 @@ def run(agent, tmp, scale=1.0, log=print):
                     "backoff_base_ms = 20\nbackoff_cap_ms = 200\n"
                      % (db, fake.url, USER))
         env = dict(os.environ, AGENT_CONFIG=conf, AGENT_121_PASSWORD=PASSWORD)
+        enc = encrypt_args(tmp)  # AGENT_TEST_ENCRYPT=1: a key-file store
+        if enc:
+            env["AGENT_STORE_KEY_FILE"] = enc[-1]
 
         def agent_run(*args, check=True, stdin=None):
             p = subprocess.run([agent] + list(args), env=env, input=stdin,
@@ -62,7 +66,7 @@ def run(agent, tmp, scale=1.0, log=print):
             return p
 
         agent_run("init", "--force", "--server", fake.url, "--program", "3",
-                  "--user", USER, "--store", db)
+                  "--user", USER, "--store", db, *enc)
         with open(conf, "w") as f:
             f.write(conf_text)
         agent_run("sync", "--now")

@@ -167,6 +167,11 @@ class BadInputTest(AgentTestCase):
         conf = self.write_config("ro.conf", self.db)
         os.chmod(conf, 0o644)
         os.chmod(self.dir, 0o755)
+        # An encrypted store (AGENT_TEST_ENCRYPT=1): that user needs its
+        # key ring and key file (0600, so theirs), not the store's modes.
+        for secret in (self.db + ".keys", self.env.get("AGENT_STORE_KEY_FILE")):
+            if secret and os.path.exists(secret):
+                os.chown(secret, 65534, 65534)
 
         def drop():
             os.setgid(65534)

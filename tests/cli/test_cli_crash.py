@@ -10,7 +10,6 @@ would; the agent is killed at a different point in each round.
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import AGENT_BIN, AgentTestCase, main  # noqa: E402
+import storesql  # noqa: E402
 
 ROUNDS = 3
 
@@ -26,7 +26,7 @@ class CrashTest(AgentTestCase):
     def check_store(self):
         """Integrity and the one-to-one match of rows and create entries;
         returns the number of registrations."""
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(),
                              [("ok",)])

@@ -271,6 +271,36 @@ class CryptTest(AgentTestCase):
                        "1000000")
         self.assertGreaterEqual(len(json.loads(out)), seen[0])
 
+    def test_doctor_and_serve_open_an_encrypted_store(self):
+        """Commands that open the store their own way (doctor's read-only
+        check, the server's pool of connections) use the store's key too:
+        both once opened it without one ("is encrypted and no key was
+        given", a login answered 500)."""
+        from servetest import LOCAL_PASSWORD, Served, login, request
+        key = os.path.join(self.edir, "store.key")
+        self.init_encrypted("--key-file", key, env=self.env)
+        self.add_people(env=self.env)
+        rc, out, err = self.eagent("--json", "doctor", env=self.env)
+        checks = {c["check"]: c for c in json.loads(out)["checks"]}
+        self.assertEqual(checks["store"]["status"], "ok", checks["store"])
+        self.assertEqual(checks["schema"]["status"], "ok", checks["schema"])
+
+        p = subprocess.run([AGENT_BIN, "--config", self.econf, "serve",
+                            "passwd"], input=(LOCAL_PASSWORD + "\n").encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=self.env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        srv = Served(self.env, self.econf)
+        try:
+            tok = login(srv.port, "u", LOCAL_PASSWORD)
+            st, _h, b = request(srv.port, "GET", "/api/users/current",
+                                cookie=tok)
+            self.assertEqual(st, 200, b)
+        finally:
+            rc, err = srv.stop()
+        self.assertEqual(rc, 0, err)
+        self.assert_no_personal_data(self.edb)
+
 
 if __name__ == "__main__":
     main()

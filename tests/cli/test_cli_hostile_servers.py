@@ -17,7 +17,6 @@ The bounds are loose on purpose (a shared machine): under 60 s and 64 MB
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import AGENT_BIN, TESTS_DIR, AgentTestCase, main  # noqa: E402
+import storesql  # noqa: E402
 from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
 sys.path.insert(0, os.path.join(TESTS_DIR, "fakes"))
 import launcher  # noqa: E402
@@ -87,7 +87,7 @@ class HostileCase(AgentTestCase):
         self.control("/_hostile/reset", {})
 
     def stored(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             regs = {r[0]: r[1] for r in con.execute(
                 "SELECT reference_id, server_json FROM registrations")}

@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import AgentTestCase, main  # noqa: E402
+import storesql  # noqa: E402
 
 
 def sha256(path):
@@ -24,7 +25,7 @@ def sha256(path):
 
 class DamagedStoreTest(AgentTestCase):
     def smash_middle_page(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             page_size = con.execute("PRAGMA page_size").fetchone()[0]
             try:

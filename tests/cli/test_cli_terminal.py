@@ -71,9 +71,14 @@ class TerminalSync(AgentTestCase):
         done = os.path.join(self.dir, "done")
         script = os.path.join(self.dir, "run.sh")
         with open(script, "w") as f:
-            f.write("#!/bin/sh\nAGENT_121_PASSWORD='%s' '%s' --config '%s' "
-                    "sync --now\necho \"EXIT=$?\"\ntouch '%s'\nexec sleep 600\n"
-                    % (PASSWORD, os.path.abspath(AGENT_BIN), self.conf, done))
+            # The key file of an encrypted store (AGENT_TEST_ENCRYPT=1):
+            # tmux's server has the environment of whoever started it.
+            key = self.env.get("AGENT_STORE_KEY_FILE", "")
+            f.write("#!/bin/sh\nAGENT_STORE_KEY_FILE='%s' AGENT_121_PASSWORD='%s'"
+                    " '%s' --config '%s' sync --now\necho \"EXIT=$?\"\n"
+                    "touch '%s'\nexec sleep 600\n"
+                    % (key, PASSWORD, os.path.abspath(AGENT_BIN), self.conf,
+                       done))
         os.chmod(script, 0o700)
         env_unset = ["-u", "NO_COLOR"]
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x",

@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import AGENT_BIN, AgentTestCase, file_mode, main  # noqa: E402
+import storesql  # noqa: E402
 from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
 
 FSP = "programFspConfigurationName=Intersolve-voucher-paper"
@@ -157,7 +157,7 @@ class DaemonTestCase(AgentTestCase):
             return f.read()
 
     def db_value(self, sql, *args):
-        con = sqlite3.connect(self.db, timeout=10)
+        con = storesql.connect(self.db, timeout=10)
         try:
             row = con.execute(sql, args).fetchone()
         finally:

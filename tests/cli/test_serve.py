@@ -21,6 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clitest import AgentTestCase, TESTS_DIR, main  # noqa: E402
+import storesql  # noqa: E402
 from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
 from servetest import (LOCAL_PASSWORD, Served, login, normalise,  # noqa: E402
                        request, unordered, wait_for)
@@ -374,7 +375,6 @@ class TestBadRequests(ServeTestCase):
 
     def test_sessions_last_33_hours_and_survive_a_restart(self):
         import hashlib
-        import sqlite3
         from email.utils import parsedate_to_datetime
         st, h, b = request(self.port, "POST", "/api/users/login",
                            {"username": USER, "password": LOCAL_PASSWORD})
@@ -387,7 +387,7 @@ class TestBadRequests(ServeTestCase):
         exp = parsedate_to_datetime(cookie.split("Expires=")[1].split(";")[0])
         self.assertAlmostEqual(exp.timestamp() - time.time(), 33 * 3600, delta=600)
         # the store keeps the token's SHA-256 and its expiry, never the token
-        db = sqlite3.connect(self.db)
+        db = storesql.connect(self.db)
         rows = dict(db.execute("SELECT key, value FROM agent_state"
                                " WHERE key LIKE 'serve.session.%'").fetchall())
         db.close()
@@ -408,7 +408,7 @@ class TestBadRequests(ServeTestCase):
         st, _h, b = request(self.port, "GET", "/api/users/current", cookie=tok)
         self.assertEqual(st, 200, b)
         # an expired session is refused: its expiry moved into the past
-        db = sqlite3.connect(self.db)
+        db = storesql.connect(self.db)
         db.execute("UPDATE agent_state SET value = '1000' WHERE key = ?", (key,))
         db.commit()
         db.close()
@@ -755,8 +755,7 @@ class TestExchangeRatesNotAdmin(ServeTestCase):
             "admin": True, "rates": [{"currency": "UGX", "euroExchangeRate": 0.00025,
                                       "closeTime": "2025-02-01T23:59:59Z"}]})
         # the mark of the last ask is moved back 13 h (as if time passed)
-        import sqlite3
-        db = sqlite3.connect(self.db)
+        db = storesql.connect(self.db)
         db.execute("UPDATE agent_state SET value = CAST(value AS INTEGER) - 46800000"
                    " WHERE key = '121.exchange-rates.at'")
         db.commit()
@@ -801,7 +800,6 @@ class TestDaemonServe(ServeTestCase):
 
 class TestPasswd(AgentTestCase):
     def test_passwd_stores_a_salted_hash(self):
-        import sqlite3
         import subprocess
         from clitest import AGENT_BIN
         p = subprocess.run([AGENT_BIN, "--config", self.conf, "serve", "passwd"],
@@ -814,7 +812,7 @@ class TestPasswd(AgentTestCase):
                                input=b"a-long-password\n", stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=self.env)
             self.assertEqual(p.returncode, 0, p.stderr)
-        db = sqlite3.connect(self.db)
+        db = storesql.connect(self.db)
         v = db.execute("SELECT value FROM agent_state WHERE key = 'serve.password'"
                        ).fetchone()[0]
         db.close()

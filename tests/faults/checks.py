@@ -21,7 +21,12 @@ per problem. An operation counts once:
 """
 
 import json
-import sqlite3
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "cli"))
+import storesql  # noqa: E402
 
 AGENT_USER = "sync-bot@example.org"
 COMPARED = ("fullName", "phoneNumber", "householdSize", "district",
@@ -48,7 +53,7 @@ def check(run):
 
     for text in run.kill_problems:
         bad("integrity", text)
-    con = sqlite3.connect("file:%s?mode=ro" % run.db, uri=True, timeout=30)
+    con = storesql.connect_ro(run.db, keyfile=run.keyfile)
     try:
         ic = [r[0] for r in con.execute("PRAGMA integrity_check")]
         if ic != ["ok"]:

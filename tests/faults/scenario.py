@@ -19,9 +19,15 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 from fakeproc import PASSWORD, USER
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "cli"))
+from clitest import encrypt_args  # noqa: E402
+import storesql  # noqa: E402
 
 FSP = "Intersolve-voucher-paper"
 FIELDS = ("fullName", "phoneNumber", "householdSize", "district")
@@ -55,6 +61,12 @@ class Run:
         self.rng = random.Random(seed)
         self.db = os.path.join(workdir, "agent.db")
         self.conf = os.path.join(workdir, "agent.conf")
+        # AGENT_TEST_ENCRYPT=1: key-file encrypted stores. The key file
+        # sits beside the worker's template (the run directory is emptied
+        # before each run).
+        self.keyfile = None
+        if encrypt_args(workdir):
+            self.keyfile = opts.template + ".key"
         self.clock = None            # FAKETIME offset of the device, or None
         self.ops = []                # every CLI write we asked for
         self.n = 0                   # unique value counter
@@ -74,6 +86,8 @@ class Run:
         e = {k: v for k, v in os.environ.items()
              if not k.startswith("AGENT_") and k not in ("FAKETIME", "LD_PRELOAD")}
         e["AGENT_121_PASSWORD"] = PASSWORD
+        if self.keyfile:
+            e["AGENT_STORE_KEY_FILE"] = self.keyfile
         if self.clock is not None:
             e["LD_PRELOAD"] = LIBFAKETIME
             e["FAKETIME"] = self.clock
@@ -151,7 +165,7 @@ class Run:
                                       "their create entry" % (" ".join(map(str, args)), orphans))
 
     def store_rows(self, sql, args=()):
-        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=30)
+        con = storesql.connect_ro(self.db, keyfile=self.keyfile)
         try:
             return con.execute(sql, args).fetchall()
         finally:
@@ -203,14 +217,21 @@ class Run:
             # An empty store made by `agent init` once per worker.
             shutil.copyfile(self.opts.template, self.db)
             os.chmod(self.db, 0o600)
+            if self.keyfile:
+                shutil.copyfile(self.opts.template + ".keys", self.db + ".keys")
+                os.chmod(self.db + ".keys", 0o600)
         else:
+            enc = ["--encrypt", "--key-file", self.keyfile] if self.keyfile \
+                else []
             rc, out, err = self.agent("-q", "init", "--server", self.fake.url,
                                       "--program", "3", "--user", USER,
-                                      "--store", self.db, "--force")
+                                      "--store", self.db, "--force", *enc)
             if rc != 0:
                 raise HarnessError("init failed (%d): %s" % (rc, err.strip()))
             self.write_config(policy)   # init wrote its own
             shutil.copyfile(self.db, self.opts.template)
+            if self.keyfile:
+                shutil.copyfile(self.db + ".keys", self.opts.template + ".keys")
         # Distribution day in most runs: a paper-voucher payment for some
         # of the people (hand-outs), messages, templates, labels.
         self.payment, self.paper_refs = None, []

@@ -6,7 +6,6 @@ found, one test per fix, each against the real agent binary and the fake
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fakeproc import FakeProc, PASSWORD, USER  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "cli"))
+from clitest import encrypt_args  # noqa: E402
+import storesql  # noqa: E402
 
 AGENT_BIN = os.environ.get("AGENT_BIN", "agent")
 
@@ -29,12 +31,15 @@ class Regressions(unittest.TestCase):
         self.fake.reset(7, 3)
         self.conf = os.path.join(self.dir, "agent.conf")
         self.db = os.path.join(self.dir, "agent.db")
+        enc = encrypt_args(self.dir)  # AGENT_TEST_ENCRYPT=1: key-file store
+        self.keyenv = {"AGENT_STORE_KEY_FILE": enc[-1]} if enc else {}
         self.agent("init", "--server", self.fake.url, "--program", "3",
-                   "--user", USER, "--store", self.db)
+                   "--user", USER, "--store", self.db, *enc)
 
     def agent(self, *args, code=0, env=None):
         e = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")}
         e["AGENT_121_PASSWORD"] = PASSWORD
+        e.update(self.keyenv)
         e.update(env or {})
         p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q"] + list(args),
                            env=e, capture_output=True, text=True, timeout=120)
@@ -42,7 +47,7 @@ class Regressions(unittest.TestCase):
         return p.stdout
 
     def local(self, ref):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             row = con.execute("SELECT server_json, local_json FROM registrations "
                               "WHERE reference_id = ?", (ref,)).fetchone()
@@ -80,7 +85,7 @@ class Regressions(unittest.TestCase):
         self.assertEqual(str(local.get("householdSize")), "34")
 
     def outbox_states(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             return con.execute("SELECT kind, state FROM outbox ORDER BY seq").fetchall()
         finally:
@@ -115,7 +120,7 @@ class Regressions(unittest.TestCase):
             f.write(re.sub(r"(?m)^patch_max = .*$", "patch_max = %d" % n, text))
 
     def conflicts(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             return con.execute("SELECT reference_id, field FROM conflicts").fetchall()
         finally:
@@ -158,7 +163,8 @@ class Regressions(unittest.TestCase):
         # --push-only: the only events request is the look-back.
         p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q", "sync", "--now",
                             "--push-only"],
-                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD),
+                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD,
+                                    **self.keyenv),
                            capture_output=True, text=True, timeout=120)
         self.assertIn(p.returncode, (0, 3), p.stderr)
         self.fake.reset_faults()
@@ -202,7 +208,7 @@ class Regressions(unittest.TestCase):
         self.agent("registrations", "edit", ref, "fullName=Second Value")
         self.agent("sync", "--now")
         self.assertEqual(self.outbox_states(), [("edit", "done"), ("edit", "done")])
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         with con:
             con.execute("UPDATE outbox SET state = 'inflight' WHERE seq = 1")
         con.close()
@@ -313,7 +319,7 @@ class Regressions(unittest.TestCase):
         self.assertGreaterEqual(len(live), 2)
         low = min(live, key=lambda r: r["id"])
         self.assertLess(low["id"], max(r["id"] for r in regs))
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         with con:
             con.execute("DELETE FROM registrations WHERE reference_id = ?",
                         (low["referenceId"],))
@@ -324,7 +330,7 @@ class Regressions(unittest.TestCase):
         server, local = self.local(low["referenceId"])
         self.assertEqual(str(server["householdSize"]), "47")
         self.assertEqual(str(local["householdSize"]), "47")
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             left = con.execute("SELECT count(*) FROM sync_checkpoints WHERE "
                                "name = 'events.unknown'").fetchone()[0]

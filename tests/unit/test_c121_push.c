@@ -9,6 +9,7 @@
  * counts per route, raw registrations with their events, faults.
  */
 #include "testlib.h"
+#include "testutil.h" /* AGENT_TEST_ENCRYPT=1: encrypted stores */
 
 #include "c121.h"
 #include "c121_model.h"

@@ -6,6 +6,7 @@
  * LeakSanitizer checks that every error path freed what it took.
  */
 #include "testlib.h"
+#include "testutil.h" /* AGENT_TEST_ENCRYPT=1: encrypted stores */
 
 #include "cli.h"
 #include "plat_alloc.h"

@@ -244,8 +244,18 @@ static void test_open_corrupt(void)
     CHECK(strstr(plat_err_msg(), "damaged or not an agent store") != NULL);
     unlink(path);
 
-    /* A real SQLite database that is not ours. */
+    /* A real SQLite database that is not ours. Under AGENT_TEST_ENCRYPT
+     * the default VFS encrypts, and refuses pages without room for the
+     * tag: the foreign database is then an encrypted one (the same check,
+     * a store that opens but is not an agent store). */
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    if (store_crypt_test_instance()) {
+        int reserve = STORE_CRYPT_RESERVE;
+        CHECK_INT(sqlite3_exec(db, "PRAGMA page_size=4096", NULL, NULL,
+                               NULL), SQLITE_OK);
+        CHECK_INT(sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
+                                       &reserve), SQLITE_OK);
+    }
     CHECK_INT(sqlite3_exec(db, "CREATE TABLE people(x); INSERT INTO people "
                            "VALUES (1);", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);

@@ -9,9 +9,13 @@ to the agent binary's build tree (build/tests/libagent_vfsfault.so).
 """
 
 import os
-import sqlite3
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "cli"))
+import storesql  # noqa: E402
 
 
 def shim_lib(agent_bin):
@@ -85,7 +89,7 @@ class Runner:
 
 
 def integrity(db):
-    con = sqlite3.connect(db)
+    con = storesql.connect(db)
     try:
         return [r[0] for r in con.execute("PRAGMA integrity_check")]
     finally:
@@ -97,7 +101,7 @@ def snapshot(db):
     kind, referenceId, payload, state), the registrations (referenceId ->
     local view) and the conflicts. Also checks that every create has its
     registration."""
-    con = sqlite3.connect(db)
+    con = storesql.connect(db)
     try:
         outbox = {r[0]: tuple(r[1:]) for r in con.execute(
             "SELECT op_id, kind, reference_id, payload, state FROM outbox")}

@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -35,7 +34,9 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TESTS, "cli"))
 import faultlib  # noqa: E402
+from clitest import encrypt_args  # noqa: E402
 from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
+import storesql  # noqa: E402
 
 PROGRAM_JSON = os.path.join(TESTS, "data", "program.json")
 FSP = "programFspConfigurationName=Intersolve-voucher-paper"
@@ -57,6 +58,9 @@ class PowerCut:
         env = {k: v for k, v in os.environ.items()
                if k not in ("AGENT_CONFIG",)}
         env["AGENT_121_PASSWORD"] = PASSWORD
+        self.enc = encrypt_args(workdir)  # AGENT_TEST_ENCRYPT=1
+        if self.enc:
+            env["AGENT_STORE_KEY_FILE"] = self.enc[-1]
         self.r = faultlib.Runner(agent, self.conf, env)
         self.max_mut = {}
         self.cuts = 0
@@ -78,7 +82,7 @@ class PowerCut:
 
     def setup(self):
         self.clean(["init", "--server", self.fake.url, "--program", "3",
-                    "--user", USER, "--store", self.db])
+                    "--user", USER, "--store", self.db] + self.enc)
         with open(self.conf, "w") as f:
             f.write("[store]\npath = %s\n[121]\nurl = %s\nprogram_id = 3\n"
                     "user = %s\n[sync]\nmax_attempts = 3\n"
@@ -91,7 +95,7 @@ class PowerCut:
     # -- the store seen from outside ------------------------------------
 
     def outbox(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             return {r[0]: r[1] for r in con.execute(
                 "SELECT op_id, reference_id FROM outbox")}
@@ -102,7 +106,7 @@ class PowerCut:
         """referenceIds this device set to validated: those with a status
         entry in the outbox (the only status change it makes), whatever the
         local view shows while 121 applies it asynchronously."""
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             return {r[0] for r in con.execute(
                 "SELECT reference_id FROM outbox WHERE kind = 'status'")}
@@ -110,7 +114,7 @@ class PowerCut:
             con.close()
 
     def local_refs(self):
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             return {r[0] for r in con.execute(
                 "SELECT reference_id FROM registrations")}
@@ -207,7 +211,7 @@ class PowerCut:
 
     def stuck(self):
         """What the store and the fake say about unsettled entries."""
-        con = sqlite3.connect(self.db)
+        con = storesql.connect(self.db)
         try:
             rows = con.execute(
                 "SELECT seq, kind, reference_id, state, attempts, "
