@@ -55,8 +55,11 @@ if ! have_all; then
 fi
 
 echo "== cross build for aarch64 ($B)"
+LAUNCHER=""
+command -v ccache >/dev/null 2>&1 && LAUNCHER="-DCMAKE_C_COMPILER_LAUNCHER=ccache"
+# shellcheck disable=SC2086
 cmake -S . -B "$B" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo $LAUNCHER >/dev/null
 cmake --build "$B" -j"$(nproc 2>/dev/null || echo 2)"
 file "$B/agent/agent" 2>/dev/null || true
 qemu-aarch64-static -L / "$B/agent/agent" --version
