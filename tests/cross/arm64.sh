@@ -10,7 +10,9 @@
 #   --if-available  exit 0 with a "skipped" line when the cross toolchain is
 #                   missing and cannot be installed (not root)
 # As root it installs what it needs: dpkg --add-architecture arm64,
-# crossbuild-essential-arm64, qemu-user-static and the :arm64 dev packages.
+# crossbuild-essential-arm64, qemu-user-static and the :arm64 dev packages
+# (and libfaketime:arm64: tests/cross/agent_emu.c hands the agent the arm64
+# twin of the amd64 libfaketime that `faketime` preloads).
 set -eu
 cd "$(dirname "$0")/../.."
 ALL=0 DEB=0 SOFT=0
@@ -26,7 +28,7 @@ B=${ARM64_BUILD_DIR:-build-arm64}
 PKGS="crossbuild-essential-arm64 qemu-user-static libc6:arm64
 libsqlite3-dev:arm64 libcurl4-openssl-dev:arm64 libmbedtls-dev:arm64
 libcjson-dev:arm64 zlib1g-dev:arm64 libhpdf-dev:arm64
-libmicrohttpd-dev:arm64"
+libmicrohttpd-dev:arm64 libfaketime:arm64"
 
 have_all() {
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 &&
@@ -55,8 +57,11 @@ if ! have_all; then
 fi
 
 echo "== cross build for aarch64 ($B)"
+LAUNCHER=""
+command -v ccache >/dev/null 2>&1 && LAUNCHER="-DCMAKE_C_COMPILER_LAUNCHER=ccache"
+# shellcheck disable=SC2086
 cmake -S . -B "$B" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo $LAUNCHER >/dev/null
 cmake --build "$B" -j"$(nproc 2>/dev/null || echo 2)"
 file "$B/agent/agent" 2>/dev/null || true
 qemu-aarch64-static -L / "$B/agent/agent" --version

@@ -176,9 +176,15 @@ static int env_start(int regs)
               (char *)NULL);
         _exit(127);
     }
-    for (i = 0; i < 400; i++) {
+    /* Up to 2 minutes (a loaded machine, or this test under qemu), but
+     * not a moment longer than the fake lives. */
+    for (i = 0; i < 4800; i++) {
         if (plat_fs_read_file(portfile, 64, &text, NULL) == PLAT_OK)
             break;
+        if (waitpid(E.pid, NULL, WNOHANG) == E.pid) {
+            E.pid = 0;
+            break;
+        }
         plat_time_sleep_ms(25);
     }
     plat_err_clear();

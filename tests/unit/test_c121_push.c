@@ -108,9 +108,15 @@ static int fake_start(int seed)
               "--throttle", "0", "--login-throttle", "0", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 400; i++) {
+    /* Up to 2 minutes (a loaded machine, or this test under qemu), but
+     * not a moment longer than the fake lives. */
+    for (int i = 0; i < 4800; i++) {
         if (plat_fs_read_file(portfile, 64, &text, NULL) == PLAT_OK)
             break;
+        if (waitpid(fake_pid, NULL, WNOHANG) == fake_pid) {
+            fake_pid = 0;
+            break;
+        }
         plat_time_sleep_ms(25);
     }
     if (!text || sscanf(text, "%d", &port) != 1) {

@@ -83,9 +83,15 @@ static int server_start(void)
         _exit(127);
     }
     atexit(server_stop);
-    for (int i = 0; i < 200; i++) {
+    /* Up to 2 minutes (a loaded machine, or this test under qemu), but
+     * not a moment longer than the server lives. */
+    for (int i = 0; i < 2400; i++) {
         if (plat_fs_read_file(srv_portfile, 64, &text, NULL) == PLAT_OK)
             break;
+        if (waitpid(srv_pid, NULL, WNOHANG) == srv_pid) {
+            srv_pid = 0;
+            break;
+        }
         plat_time_sleep_ms(50);
     }
     if (!text || sscanf(text, "%d %d", &srv_port, &srv_tls_port) != 2) {
