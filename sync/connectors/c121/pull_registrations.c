@@ -30,6 +30,7 @@
 #include "plat_log.h"
 #include "plat_time.h"
 #include "sync_http.h"
+#include "sync_jscan.h"
 
 #include <cjson/cJSON.h>
 
@@ -177,6 +178,43 @@ static int plain_text(const char *t, size_t len)
     return 1;
 }
 
+/* The checks every record passes before it is kept, given its id. */
+static int admit(struct walk *w, int64_t v)
+{
+    /* A server sending more than it was asked for would fill the store
+     * without end (each window a new one): refuse the window, nothing
+     * more stored from it. */
+    if (w->limit > 0 && w->window_rows >= w->limit) {
+        walk_drop(w);
+        return plat_err_set(ERR_INVALID, "121 sent more registrations than "
+                            "asked (over limit=%lld)", (long long)w->limit);
+    }
+    /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
+     * filter it does not accept, silently): without them it would never
+     * end. */
+    if (v <= w->last_seen)
+        return plat_err_set(ERR_INVALID, "121 registrations came out of id "
+                            "order (id %lld after %lld)", (long long)v,
+                            (long long)w->last_seen);
+    return PLAT_OK;
+}
+
+/* A record's text and kept members were appended: count it in, commit a
+ * full batch. */
+static int added(struct walk *w, int64_t v)
+{
+    w->ends[w->n_rows] = w->text.len;
+    w->kept_ends[w->n_rows] = w->kept.len;
+    w->ids[w->n_rows++] = v;
+    w->last_seen = v;
+    w->window_rows++;
+    if (w->n_rows >= w->batch)
+        return walk_flush(w);
+    return PLAT_OK;
+}
+
+/* The slow path: a record the fast one (walk_text) did not take, parsed
+ * by cJSON, which decides whether it is valid. */
 static int walk_record(void *payload, cJSON *rec)
 {
     struct walk *w = payload;
@@ -189,23 +227,10 @@ static int walk_record(void *payload, cJSON *rec)
         return plat_err_set(ERR_INVALID, "malformed registration from "
                             "server: no numeric id");
     }
-    /* A server sending more than it was asked for would fill the store
-     * without end (each window a new one): refuse the window, nothing
-     * more stored from it. */
-    if (w->limit > 0 && w->window_rows >= w->limit) {
+    rc = admit(w, v);
+    if (rc < 0) {
         cJSON_Delete(rec);
-        walk_drop(w);
-        return plat_err_set(ERR_INVALID, "121 sent more registrations than "
-                            "asked (over limit=%lld)", (long long)w->limit);
-    }
-    /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
-     * filter it does not accept, silently): without them it would never
-     * end. */
-    if (v <= w->last_seen) {
-        cJSON_Delete(rec);
-        return plat_err_set(ERR_INVALID, "121 registrations came out of id "
-                            "order (id %lld after %lld)", (long long)v,
-                            (long long)w->last_seen);
+        return rc;
     }
     if (w->c->rec_text && plain_text(w->c->rec_text, w->c->rec_len)) {
         rc = plat_buf_append(&w->text, w->c->rec_text, w->c->rec_len);
@@ -221,17 +246,72 @@ static int walk_record(void *payload, cJSON *rec)
     if (rc < 0)
         return plat_err_set(rc, "pulling registrations: no memory for the "
                             "batch's text");
-    w->ends[w->n_rows] = w->text.len;
-    w->kept_ends[w->n_rows] = w->kept.len;
-    w->ids[w->n_rows++] = v;
-    w->last_seen = v;
-    w->window_rows++;
-    if (w->n_rows >= w->batch) {
-        rc = walk_flush(w);
-        if (rc < 0)
-            return rc;
+    return added(w, v);
+}
+
+#define N_KEPT (sizeof(KEPT_MEMBERS) / sizeof(*KEPT_MEMBERS))
+
+/* An id written as plain digits (what 121 sends) in [1, C121_ID_MAX];
+ * anything else (1.0, 1e3) is left to cJSON and c121_json_int. */
+static int plain_id(const char *t, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+
+    if (!t || len == 0 || len > 16)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return 0;
+        v = v * 10 + (t[i] - '0');
     }
-    return PLAT_OK;
+    if (v < 1 || v > C121_ID_MAX)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* The fast path, taken by every record of a normal pull: the text is
+ * checked in one pass (sync_jscan.h) and its kept members are copied as
+ * the text they were sent as; no tree is built. Whatever it does not
+ * take goes to walk_record through the usual parse. The text is stored as
+ * received (blanks between tokens included: valid JSON all the same). */
+static int walk_text(void *payload, const char *json, size_t len)
+{
+    struct walk *w = payload;
+    struct sync_jscan_member m[N_KEPT];
+    size_t i, id_at = 2; /* KEPT_MEMBERS[2] is "id" */
+    int64_t v;
+    int rc, first = 1;
+
+    for (i = 0; i < N_KEPT; i++)
+        m[i].key = KEPT_MEMBERS[i];
+    if (!sync_jscan_object(json, len, m, N_KEPT) ||
+        !plain_id(m[id_at].val, m[id_at].len, &v))
+        return C121_TEXT_PARSE;
+    rc = admit(w, v);
+    if (rc < 0)
+        return rc;
+    rc = plat_buf_append(&w->text, json, len);
+    if (rc == PLAT_OK)
+        rc = plat_buf_append(&w->kept, "{", 1);
+    for (i = 0; i < N_KEPT && rc == PLAT_OK; i++) {
+        if (!m[i].val)
+            continue;
+        rc = plat_buf_append(&w->kept, first ? "\"" : ",\"", first ? 1 : 2);
+        if (rc == PLAT_OK)
+            rc = plat_buf_puts(&w->kept, m[i].key);
+        if (rc == PLAT_OK)
+            rc = plat_buf_append(&w->kept, "\":", 2);
+        if (rc == PLAT_OK)
+            rc = plat_buf_append(&w->kept, m[i].val, m[i].len);
+        first = 0;
+    }
+    if (rc == PLAT_OK)
+        rc = plat_buf_append(&w->kept, "}", 1);
+    if (rc < 0)
+        return plat_err_set(rc, "pulling registrations: no memory for the "
+                            "batch's text");
+    return added(w, v);
 }
 
 static int64_t body_bytes(struct c121 *c)
@@ -255,8 +335,8 @@ static int get_window(struct c121 *c, const char *path, int limit,
     cap = sync_http_set_max_response(c->http, want);
     if (cap < want)
         sync_http_set_max_response(c->http, cap);
-    rc = c121_get_records(c, path, "data", "registration", walk_record, w,
-                          NULL);
+    rc = c121_get_texts(c, path, "data", "registration", walk_text,
+                        walk_record, w, NULL);
     sync_http_set_max_response(c->http, cap);
     return rc;
 }
