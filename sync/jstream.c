@@ -250,6 +250,10 @@ static int step(struct sync_jstream *js, char c)
     return PLAT_OK;
 }
 
+/* The bytes that matter between strings inside a record. */
+static const unsigned char STRUCTURAL[256] = {
+    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
+
 int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
 {
     int rc = PLAT_OK;
@@ -263,6 +267,19 @@ int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
             size_t j = js->pos;
 
             while (j < len && data[j] != '"' && data[j] != '\\')
+                j++;
+            js->offset += (int64_t)(j - js->pos);
+            js->pos = j;
+            if (j == len)
+                break;
+        } else if (!js->in_string && js->in_record &&
+                   js->depth > js->array_depth) {
+            /* Inside a record, between strings, only quotes and brackets
+             * change the state (keys, ':' and ',' matter at depth 1 and
+             * at the array's own level only): skip the rest. */
+            size_t j = js->pos;
+
+            while (j < len && !STRUCTURAL[(unsigned char)data[j]])
                 j++;
             js->offset += (int64_t)(j - js->pos);
             js->pos = j;
