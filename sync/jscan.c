@@ -6,6 +6,7 @@
  */
 #include "sync_jscan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 struct scan {
@@ -15,6 +16,37 @@ struct scan {
 };
 
 static const char *value(struct scan *s, const char *p, int depth);
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+size_t sync_jscan_plain_run(const char *p, size_t n)
+{
+    size_t i = 0;
+
+    for (;;) {
+        /* Whole words with none of the bytes: "has a zero byte" tests
+         * (x - 0x01..) & ~x & 0x80.. on w ^ '"', w ^ '\\' and, for
+         * bytes below 0x20, w - 0x20..; they may flag a word that has
+         * none (a borrow), never miss one: the byte loop decides. */
+        while (i + 8 <= n) {
+            uint64_t w, q, b;
+
+            memcpy(&w, p + i, 8);
+            q = w ^ (ONES * '"');
+            b = w ^ (ONES * '\\');
+            if ((((q - ONES) & ~q) | ((b - ONES) & ~b) |
+                 ((w - ONES * 0x20) & ~w)) & HIGHS)
+                break;
+            i += 8;
+        }
+        for (size_t stop = i + 8 < n ? i + 8 : n; i < stop; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == '"' || p[i] == '\\')
+                return i;
+        if (i >= n)
+            return n;
+    }
+}
 
 static const char *blanks(const char *p, const char *end)
 {
@@ -40,9 +72,7 @@ static const char *string(const char *p, const char *end, int *escaped)
     p++;
     for (;;) {
         /* The common bytes in a tight loop. */
-        while (p < end && (unsigned char)*p >= 0x20 && *p != '"' &&
-               *p != '\\')
-            p++;
+        p += sync_jscan_plain_run(p, (size_t)(end - p));
         if (p >= end || *p != '\\')
             return p < end && *p == '"' ? p + 1 : NULL;
         *escaped = 1;

@@ -8,6 +8,7 @@
  * validated here; cJSON does that per record.
  */
 #include "sync_jstream.h"
+#include "sync_jscan.h"
 
 #include <string.h>
 
@@ -266,8 +267,9 @@ int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
              * backslash. */
             size_t j = js->pos;
 
-            while (j < len && data[j] != '"' && data[j] != '\\')
-                j++;
+            /* (It also stops at a control character: step() takes
+             * that byte like any other in a string.) */
+            j += sync_jscan_plain_run(data + j, len - j);
             js->offset += (int64_t)(j - js->pos);
             js->pos = j;
             if (j == len)

@@ -41,4 +41,9 @@ struct sync_jscan_member {
 int sync_jscan_object(const char *json, size_t len,
                       struct sync_jscan_member *members, size_t n_members);
 
+/* How many bytes at the start of p[0..n) are string content that needs no
+ * look: not '"', not '\\', not a control character. Eight bytes at a
+ * time: most of a pull's bytes are inside strings. */
+size_t sync_jscan_plain_run(const char *p, size_t n);
+
 #endif
