@@ -30,6 +30,7 @@
 #include "plat_log.h"
 #include "plat_time.h"
 #include "sync_http.h"
+#include "pull_kept.h"
 #include "sync_jscan.h"
 
 #include <cjson/cJSON.h>
@@ -55,11 +56,9 @@ struct walk {
     int64_t *ids;             /* their ids, ascending                  */
     struct plat_buf text;     /* their texts, one after the other      */
     size_t *ends;             /* where each text ends in `text`        */
-    /* The members the store reads (KEPT_MEMBERS) of each record, as a
-     * small JSON object: parsing these at commit instead of the whole
-     * record again halves the parsing of a pull. */
-    struct plat_buf kept;
-    size_t *kept_ends;
+    /* The members the store reads of each record (pull_kept.h): no
+     * second parse of the whole record at commit. */
+    struct pull_kept kept;
     size_t n_rows;
     int64_t window_rows;      /* records of the current window         */
     int64_t limit;            /* records asked for in this window      */
@@ -77,39 +76,7 @@ static void walk_drop(struct walk *w)
 {
     w->n_rows = 0;
     plat_buf_reset(&w->text);
-    plat_buf_reset(&w->kept);
-}
-
-/* What store_reg_put_server_text reads from a record besides its text
- * (storage/include/store_registrations.h). */
-static const char *const KEPT_MEMBERS[] = {
-    "referenceId", "programId", "id", "created", "status", "fullName",
-    "name", "phoneNumber"};
-
-/* Append the kept members of `rec` (moved out of it) as one object. */
-static int keep_members(struct walk *w, cJSON *rec)
-{
-    cJSON *kept = cJSON_CreateObject(), *item;
-    char *t = NULL;
-    size_t i;
-    int rc = ERR_NOMEM;
-
-    for (i = 0; kept && i < sizeof(KEPT_MEMBERS) / sizeof(*KEPT_MEMBERS);
-         i++) {
-        item = cJSON_DetachItemFromObjectCaseSensitive(rec, KEPT_MEMBERS[i]);
-        if (item && !cJSON_AddItemToObjectCS(kept, KEPT_MEMBERS[i], item)) {
-            cJSON_Delete(item);
-            goto done;
-        }
-    }
-    t = kept ? cJSON_PrintUnformatted(kept) : NULL;
-    if (t)
-        rc = plat_buf_puts(&w->kept, t);
-
-done:
-    cJSON_free(t);
-    cJSON_Delete(kept);
-    return rc;
+    pull_kept_reset(&w->kept);
 }
 
 /* Commit the received rows with the checkpoint. */
@@ -118,7 +85,7 @@ static int walk_flush(struct walk *w)
     struct sync_ctx *s = w->c->ctx;
     cJSON *rec;
     int64_t gone = 0;
-    size_t i, start = 0, kstart = 0;
+    size_t i, start = 0;
     int rc;
 
     if (w->n_rows == 0)
@@ -130,15 +97,12 @@ static int walk_flush(struct walk *w)
         const char *text = w->text.data + start;
         size_t len = w->ends[i] - start;
 
-        /* Its kept members (they parsed when the record arrived). */
-        rec = cJSON_ParseWithLength(w->kept.data + kstart,
-                                    w->kept_ends[i] - kstart);
+        rec = pull_kept_object(&w->kept, i);
         rc = rec ? sync_put_registration_text(s, rec, text, len)
                  : plat_err_set(ERR_NOMEM, "out of memory storing "
                                 "registrations");
         cJSON_Delete(rec);
         start = w->ends[i];
-        kstart = w->kept_ends[i];
     }
     /* On a first pull nothing was stored before, so this costs nothing;
      * on a reconcile it only looks at the ids the store already had. */
@@ -204,7 +168,6 @@ static int admit(struct walk *w, int64_t v)
 static int added(struct walk *w, int64_t v)
 {
     w->ends[w->n_rows] = w->text.len;
-    w->kept_ends[w->n_rows] = w->kept.len;
     w->ids[w->n_rows++] = v;
     w->last_seen = v;
     w->window_rows++;
@@ -241,15 +204,13 @@ static int walk_record(void *payload, cJSON *rec)
         cJSON_free(t);
     }
     if (rc == PLAT_OK)
-        rc = keep_members(w, rec);
+        rc = pull_kept_put_tree(&w->kept, w->n_rows, rec);
     cJSON_Delete(rec);
     if (rc < 0)
         return plat_err_set(rc, "pulling registrations: no memory for the "
                             "batch's text");
     return added(w, v);
 }
-
-#define N_KEPT (sizeof(KEPT_MEMBERS) / sizeof(*KEPT_MEMBERS))
 
 /* An id written as plain digits (what 121 sends) in [1, C121_ID_MAX];
  * anything else (1.0, 1e3) is left to cJSON and c121_json_int. */
@@ -278,36 +239,21 @@ static int plain_id(const char *t, size_t len, int64_t *out)
 static int walk_text(void *payload, const char *json, size_t len)
 {
     struct walk *w = payload;
-    struct sync_jscan_member m[N_KEPT];
-    size_t i, id_at = 2; /* KEPT_MEMBERS[2] is "id" */
+    struct sync_jscan_member m[PULL_KEPT_N];
     int64_t v;
-    int rc, first = 1;
+    int rc;
 
-    for (i = 0; i < N_KEPT; i++)
-        m[i].key = KEPT_MEMBERS[i];
-    if (!sync_jscan_object(json, len, m, N_KEPT) ||
-        !plain_id(m[id_at].val, m[id_at].len, &v))
+    for (size_t i = 0; i < PULL_KEPT_N; i++)
+        m[i].key = PULL_KEPT_MEMBERS[i];
+    if (!sync_jscan_object(json, len, m, PULL_KEPT_N) ||
+        !plain_id(m[PULL_KEPT_ID].val, m[PULL_KEPT_ID].len, &v))
         return C121_TEXT_PARSE;
     rc = admit(w, v);
     if (rc < 0)
         return rc;
     rc = plat_buf_append(&w->text, json, len);
     if (rc == PLAT_OK)
-        rc = plat_buf_append(&w->kept, "{", 1);
-    for (i = 0; i < N_KEPT && rc == PLAT_OK; i++) {
-        if (!m[i].val)
-            continue;
-        rc = plat_buf_append(&w->kept, first ? "\"" : ",\"", first ? 1 : 2);
-        if (rc == PLAT_OK)
-            rc = plat_buf_puts(&w->kept, m[i].key);
-        if (rc == PLAT_OK)
-            rc = plat_buf_append(&w->kept, "\":", 2);
-        if (rc == PLAT_OK)
-            rc = plat_buf_append(&w->kept, m[i].val, m[i].len);
-        first = 0;
-    }
-    if (rc == PLAT_OK)
-        rc = plat_buf_append(&w->kept, "}", 1);
+        rc = pull_kept_put_spans(&w->kept, w->n_rows, m);
     if (rc < 0)
         return plat_err_set(rc, "pulling registrations: no memory for the "
                             "batch's text");
@@ -391,21 +337,19 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     w.committed = from_id;
     w.ids = plat_malloc(w.batch * sizeof(*w.ids));
     w.ends = plat_malloc(w.batch * sizeof(*w.ends));
-    w.kept_ends = plat_malloc(w.batch * sizeof(*w.kept_ends));
     plat_buf_init(&path, 0);
     plat_buf_init(&w.text, 0);
-    plat_buf_init(&w.kept, 0);
-    if (!w.ids || !w.ends || !w.kept_ends) {
+    if (pull_kept_init(&w.kept, w.batch) < 0 || !w.ids || !w.ends) {
         plat_free(w.ids);
         plat_free(w.ends);
-        plat_free(w.kept_ends);
+        pull_kept_dispose(&w.kept);
         return ERR_NOMEM;
     }
     rc = sync_max_server_id(c->ctx, w.program_id, &w.known_max);
     if (rc < 0) {
         plat_free(w.ids);
         plat_free(w.ends);
-        plat_free(w.kept_ends);
+        pull_kept_dispose(&w.kept);
         return rc;
     }
     w.total = count_above(c, from_id);
@@ -474,9 +418,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
                  "marked deleted", (long long)w.gone);
     plat_free(w.ids);
     plat_free(w.ends);
-    plat_free(w.kept_ends);
     plat_buf_dispose(&w.text);
-    plat_buf_dispose(&w.kept);
+    pull_kept_dispose(&w.kept);
     plat_buf_dispose(&path);
     return rc;
 }
