@@ -8,6 +8,7 @@
  * validated here; cJSON does that per record.
  */
 #include "sync_jstream.h"
+#include "sync_jscan.h"
 
 #include <string.h>
 
@@ -250,6 +251,10 @@ static int step(struct sync_jstream *js, char c)
     return PLAT_OK;
 }
 
+/* The bytes that matter between strings inside a record. */
+static const unsigned char STRUCTURAL[256] = {
+    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
+
 int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
 {
     int rc = PLAT_OK;
@@ -262,7 +267,21 @@ int sync_jstream_feed(struct sync_jstream *js, const char *data, size_t len)
              * backslash. */
             size_t j = js->pos;
 
-            while (j < len && data[j] != '"' && data[j] != '\\')
+            /* (It also stops at a control character: step() takes
+             * that byte like any other in a string.) */
+            j += sync_jscan_plain_run(data + j, len - j);
+            js->offset += (int64_t)(j - js->pos);
+            js->pos = j;
+            if (j == len)
+                break;
+        } else if (!js->in_string && js->in_record &&
+                   js->depth > js->array_depth) {
+            /* Inside a record, between strings, only quotes and brackets
+             * change the state (keys, ':' and ',' matter at depth 1 and
+             * at the array's own level only): skip the rest. */
+            size_t j = js->pos;
+
+            while (j < len && !STRUCTURAL[(unsigned char)data[j]])
                 j++;
             js->offset += (int64_t)(j - js->pos);
             js->pos = j;

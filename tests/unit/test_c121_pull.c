@@ -1183,6 +1183,90 @@ static void test_nul_in_record(void)
     env_stop();
 }
 
+/* One text column of the row whose name is LIKE `like`, or NULL. */
+static char *reg_col(const char *col, const char *like)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[160], *v = NULL;
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM registrations WHERE name "
+             "LIKE ?1", col);
+    if (sqlite3_prepare_v2(store_db(E.store), sql, -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, like, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            v = plat_strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void check_col(const char *col, const char *like, const char *want)
+{
+    char *v = reg_col(col, like);
+
+    CHECK_STR(v, want);
+    plat_free(v);
+}
+
+/* The first pull's fast path (a one-pass check, kept members as their
+ * text) and its fallback (cJSON) store the same columns: escapes decoded,
+ * a raw control character re-escaped, an id written as 5.0 taken. */
+static void test_fast_and_slow_paths(void)
+{
+    /* Escaped, valid: the fast path, its name parsed at commit. */
+    REQUIRE(env_start(30) == 0);
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"body_replace\":{\"old\":\"Person 00003\","
+                 "\"new\":\"Per\\\\\\\"son\\\\u00e9 3\"},"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), state_num("programs.3.registrations_live"));
+    check_col("name", "Per_son%", "Per\"son\xc3\xa9 3");
+    check_col("json_extract(local_json, '$.fullName')", "Per_son%",
+              "Per\"son\xc3\xa9 3");
+    /* Stored as received. */
+    check_col("instr(server_json, 'Per\\\"son\\u00e9 3') > 0", "Per_son%",
+              "1");
+    env_stop();
+
+    /* A raw tab: the fallback, the text printed again (escaped). */
+    REQUIRE(env_start(30) == 0);
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"body_replace\":{\"old\":\"Person 00004\","
+                 "\"new\":\"Per\\tson 4\"},"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), state_num("programs.3.registrations_live"));
+    check_col("name", "Per_son 4", "Per\tson 4");
+    check_col("json_valid(server_json) AND instr(server_json, "
+              "'Per\\tson') > 0", "Per_son 4", "1");
+    env_stop();
+
+    /* "id":5.0 - a whole number, not plain digits: the fallback. */
+    REQUIRE(env_start(30) == 0);
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"body_replace\":{\"old\":\"{\\\"id\\\":5,\","
+                 "\"new\":\"{\\\"id\\\":5.0,\"},"
+                 "\"path_contains\":\"/registrations\"}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), state_num("programs.3.registrations_live"));
+    {
+        sqlite3_stmt *st = NULL;
+
+        REQUIRE(sqlite3_prepare_v2(store_db(E.store), "SELECT count(*) FROM "
+                                   "registrations WHERE id = 5", -1, &st,
+                                   NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW &&
+              sqlite3_column_int(st, 0) == 1);
+        sqlite3_finalize(st);
+    }
+    env_stop();
+}
+
 /* A 200 HTML page (captive portal) where JSON was expected is named as
  * such, for streamed and whole answers. */
 static void test_html_page(void)
@@ -1225,6 +1309,7 @@ TEST_MAIN(TEST(test_more_than_asked), TEST(test_store_budget),
           TEST(test_deadline), TEST(test_trickle),
           TEST(test_deadline_stops_transfer), TEST(test_nul_in_record),
           TEST(test_html_page), TEST(test_huge_numbers),
+          TEST(test_fast_and_slow_paths),
           TEST(test_first_pull_then_304), TEST(test_windows),
           TEST(test_drop_resumes), TEST(test_malformed),
           TEST(test_reauth_and_429), TEST(test_program_not_found),

@@ -154,6 +154,19 @@ int c121_get_records(struct c121 *c, const char *path, const char *key,
                      const char *what, c121_record_fn fn, void *payload,
                      long *status_out);
 
+/* Called with each record's text before it is parsed (`json`, NUL-
+ * terminated, borrowed for the call): return C121_TEXT_PARSE to have it
+ * parsed and handed to the c121_record_fn as usual (a text the fast path
+ * does not take), else 0 or an ERR_* as a c121_record_fn would. */
+typedef int (*c121_text_fn)(void *payload, const char *json, size_t len);
+#define C121_TEXT_PARSE 1
+
+/* c121_get_records with `text_fn` (may be NULL) seeing each record first:
+ * a caller that can check and use the text itself skips the tree. */
+int c121_get_texts(struct c121 *c, const char *path, const char *key,
+                   const char *what, c121_text_fn text_fn, c121_record_fn fn,
+                   void *payload, long *status_out);
+
 /* GET a small JSON answer whole, with If-None-Match when `if_none_match`
  * is not NULL. 2xx: *out is the parsed body (ERR_INVALID if it does not
  * parse); 304: PLAT_OK with *out NULL. Other answers as c121_get_records.

@@ -30,6 +30,8 @@
 #include "plat_log.h"
 #include "plat_time.h"
 #include "sync_http.h"
+#include "pull_kept.h"
+#include "sync_jscan.h"
 
 #include <cjson/cJSON.h>
 
@@ -54,11 +56,9 @@ struct walk {
     int64_t *ids;             /* their ids, ascending                  */
     struct plat_buf text;     /* their texts, one after the other      */
     size_t *ends;             /* where each text ends in `text`        */
-    /* The members the store reads (KEPT_MEMBERS) of each record, as a
-     * small JSON object: parsing these at commit instead of the whole
-     * record again halves the parsing of a pull. */
-    struct plat_buf kept;
-    size_t *kept_ends;
+    /* The members the store reads of each record (pull_kept.h): no
+     * second parse of the whole record at commit. */
+    struct pull_kept kept;
     size_t n_rows;
     int64_t window_rows;      /* records of the current window         */
     int64_t limit;            /* records asked for in this window      */
@@ -76,39 +76,7 @@ static void walk_drop(struct walk *w)
 {
     w->n_rows = 0;
     plat_buf_reset(&w->text);
-    plat_buf_reset(&w->kept);
-}
-
-/* What store_reg_put_server_text reads from a record besides its text
- * (storage/include/store_registrations.h). */
-static const char *const KEPT_MEMBERS[] = {
-    "referenceId", "programId", "id", "created", "status", "fullName",
-    "name", "phoneNumber"};
-
-/* Append the kept members of `rec` (moved out of it) as one object. */
-static int keep_members(struct walk *w, cJSON *rec)
-{
-    cJSON *kept = cJSON_CreateObject(), *item;
-    char *t = NULL;
-    size_t i;
-    int rc = ERR_NOMEM;
-
-    for (i = 0; kept && i < sizeof(KEPT_MEMBERS) / sizeof(*KEPT_MEMBERS);
-         i++) {
-        item = cJSON_DetachItemFromObjectCaseSensitive(rec, KEPT_MEMBERS[i]);
-        if (item && !cJSON_AddItemToObjectCS(kept, KEPT_MEMBERS[i], item)) {
-            cJSON_Delete(item);
-            goto done;
-        }
-    }
-    t = kept ? cJSON_PrintUnformatted(kept) : NULL;
-    if (t)
-        rc = plat_buf_puts(&w->kept, t);
-
-done:
-    cJSON_free(t);
-    cJSON_Delete(kept);
-    return rc;
+    pull_kept_reset(&w->kept);
 }
 
 /* Commit the received rows with the checkpoint. */
@@ -117,7 +85,7 @@ static int walk_flush(struct walk *w)
     struct sync_ctx *s = w->c->ctx;
     cJSON *rec;
     int64_t gone = 0;
-    size_t i, start = 0, kstart = 0;
+    size_t i, start = 0;
     int rc;
 
     if (w->n_rows == 0)
@@ -129,15 +97,12 @@ static int walk_flush(struct walk *w)
         const char *text = w->text.data + start;
         size_t len = w->ends[i] - start;
 
-        /* Its kept members (they parsed when the record arrived). */
-        rec = cJSON_ParseWithLength(w->kept.data + kstart,
-                                    w->kept_ends[i] - kstart);
+        rec = pull_kept_object(&w->kept, i);
         rc = rec ? sync_put_registration_text(s, rec, text, len)
                  : plat_err_set(ERR_NOMEM, "out of memory storing "
                                 "registrations");
         cJSON_Delete(rec);
         start = w->ends[i];
-        kstart = w->kept_ends[i];
     }
     /* On a first pull nothing was stored before, so this costs nothing;
      * on a reconcile it only looks at the ids the store already had. */
@@ -177,6 +142,42 @@ static int plain_text(const char *t, size_t len)
     return 1;
 }
 
+/* The checks every record passes before it is kept, given its id. */
+static int admit(struct walk *w, int64_t v)
+{
+    /* A server sending more than it was asked for would fill the store
+     * without end (each window a new one): refuse the window, nothing
+     * more stored from it. */
+    if (w->limit > 0 && w->window_rows >= w->limit) {
+        walk_drop(w);
+        return plat_err_set(ERR_INVALID, "121 sent more registrations than "
+                            "asked (over limit=%lld)", (long long)w->limit);
+    }
+    /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
+     * filter it does not accept, silently): without them it would never
+     * end. */
+    if (v <= w->last_seen)
+        return plat_err_set(ERR_INVALID, "121 registrations came out of id "
+                            "order (id %lld after %lld)", (long long)v,
+                            (long long)w->last_seen);
+    return PLAT_OK;
+}
+
+/* A record's text and kept members were appended: count it in, commit a
+ * full batch. */
+static int added(struct walk *w, int64_t v)
+{
+    w->ends[w->n_rows] = w->text.len;
+    w->ids[w->n_rows++] = v;
+    w->last_seen = v;
+    w->window_rows++;
+    if (w->n_rows >= w->batch)
+        return walk_flush(w);
+    return PLAT_OK;
+}
+
+/* The slow path: a record the fast one (walk_text) did not take, parsed
+ * by cJSON, which decides whether it is valid. */
 static int walk_record(void *payload, cJSON *rec)
 {
     struct walk *w = payload;
@@ -189,23 +190,10 @@ static int walk_record(void *payload, cJSON *rec)
         return plat_err_set(ERR_INVALID, "malformed registration from "
                             "server: no numeric id");
     }
-    /* A server sending more than it was asked for would fill the store
-     * without end (each window a new one): refuse the window, nothing
-     * more stored from it. */
-    if (w->limit > 0 && w->window_rows >= w->limit) {
+    rc = admit(w, v);
+    if (rc < 0) {
         cJSON_Delete(rec);
-        walk_drop(w);
-        return plat_err_set(ERR_INVALID, "121 sent more registrations than "
-                            "asked (over limit=%lld)", (long long)w->limit);
-    }
-    /* The walk relies on sortBy=id:ASC and filter.id=$gt: (121 drops a
-     * filter it does not accept, silently): without them it would never
-     * end. */
-    if (v <= w->last_seen) {
-        cJSON_Delete(rec);
-        return plat_err_set(ERR_INVALID, "121 registrations came out of id "
-                            "order (id %lld after %lld)", (long long)v,
-                            (long long)w->last_seen);
+        return rc;
     }
     if (w->c->rec_text && plain_text(w->c->rec_text, w->c->rec_len)) {
         rc = plat_buf_append(&w->text, w->c->rec_text, w->c->rec_len);
@@ -216,22 +204,60 @@ static int walk_record(void *payload, cJSON *rec)
         cJSON_free(t);
     }
     if (rc == PLAT_OK)
-        rc = keep_members(w, rec);
+        rc = pull_kept_put_tree(&w->kept, w->n_rows, rec);
     cJSON_Delete(rec);
     if (rc < 0)
         return plat_err_set(rc, "pulling registrations: no memory for the "
                             "batch's text");
-    w->ends[w->n_rows] = w->text.len;
-    w->kept_ends[w->n_rows] = w->kept.len;
-    w->ids[w->n_rows++] = v;
-    w->last_seen = v;
-    w->window_rows++;
-    if (w->n_rows >= w->batch) {
-        rc = walk_flush(w);
-        if (rc < 0)
-            return rc;
+    return added(w, v);
+}
+
+/* An id written as plain digits (what 121 sends) in [1, C121_ID_MAX];
+ * anything else (1.0, 1e3) is left to cJSON and c121_json_int. */
+static int plain_id(const char *t, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+
+    if (!t || len == 0 || len > 16)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return 0;
+        v = v * 10 + (t[i] - '0');
     }
-    return PLAT_OK;
+    if (v < 1 || v > C121_ID_MAX)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* The fast path, taken by every record of a normal pull: the text is
+ * checked in one pass (sync_jscan.h) and its kept members are copied as
+ * the text they were sent as; no tree is built. Whatever it does not
+ * take goes to walk_record through the usual parse. The text is stored as
+ * received (blanks between tokens included: valid JSON all the same). */
+static int walk_text(void *payload, const char *json, size_t len)
+{
+    struct walk *w = payload;
+    struct sync_jscan_member m[PULL_KEPT_N];
+    int64_t v;
+    int rc;
+
+    for (size_t i = 0; i < PULL_KEPT_N; i++)
+        m[i].key = PULL_KEPT_MEMBERS[i];
+    if (!sync_jscan_object(json, len, m, PULL_KEPT_N) ||
+        !plain_id(m[PULL_KEPT_ID].val, m[PULL_KEPT_ID].len, &v))
+        return C121_TEXT_PARSE;
+    rc = admit(w, v);
+    if (rc < 0)
+        return rc;
+    rc = plat_buf_append(&w->text, json, len);
+    if (rc == PLAT_OK)
+        rc = pull_kept_put_spans(&w->kept, w->n_rows, m);
+    if (rc < 0)
+        return plat_err_set(rc, "pulling registrations: no memory for the "
+                            "batch's text");
+    return added(w, v);
 }
 
 static int64_t body_bytes(struct c121 *c)
@@ -255,8 +281,8 @@ static int get_window(struct c121 *c, const char *path, int limit,
     cap = sync_http_set_max_response(c->http, want);
     if (cap < want)
         sync_http_set_max_response(c->http, cap);
-    rc = c121_get_records(c, path, "data", "registration", walk_record, w,
-                          NULL);
+    rc = c121_get_texts(c, path, "data", "registration", walk_text,
+                        walk_record, w, NULL);
     sync_http_set_max_response(c->http, cap);
     return rc;
 }
@@ -311,21 +337,19 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     w.committed = from_id;
     w.ids = plat_malloc(w.batch * sizeof(*w.ids));
     w.ends = plat_malloc(w.batch * sizeof(*w.ends));
-    w.kept_ends = plat_malloc(w.batch * sizeof(*w.kept_ends));
     plat_buf_init(&path, 0);
     plat_buf_init(&w.text, 0);
-    plat_buf_init(&w.kept, 0);
-    if (!w.ids || !w.ends || !w.kept_ends) {
+    if (pull_kept_init(&w.kept, w.batch) < 0 || !w.ids || !w.ends) {
         plat_free(w.ids);
         plat_free(w.ends);
-        plat_free(w.kept_ends);
+        pull_kept_dispose(&w.kept);
         return ERR_NOMEM;
     }
     rc = sync_max_server_id(c->ctx, w.program_id, &w.known_max);
     if (rc < 0) {
         plat_free(w.ids);
         plat_free(w.ends);
-        plat_free(w.kept_ends);
+        pull_kept_dispose(&w.kept);
         return rc;
     }
     w.total = count_above(c, from_id);
@@ -394,9 +418,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
                  "marked deleted", (long long)w.gone);
     plat_free(w.ids);
     plat_free(w.ends);
-    plat_free(w.kept_ends);
     plat_buf_dispose(&w.text);
-    plat_buf_dispose(&w.kept);
+    pull_kept_dispose(&w.kept);
     plat_buf_dispose(&path);
     return rc;
 }
