@@ -10,6 +10,7 @@
 #include "plat_random.h"
 #include "plat_secure.h"
 #include "plat_time.h"
+#include "plat_utf8.h"
 
 #include <cjson/cJSON.h>
 #include <mbedtls/gcm.h>
@@ -110,17 +111,6 @@ static void to_hex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2n hex digits into n bytes: 0, else -1. */
 static int from_hex(const char *s, uint8_t *out, size_t n)
 {
@@ -129,7 +119,7 @@ static int from_hex(const char *s, uint8_t *out, size_t n)
     if (!s || strlen(s) != 2 * n)
         return -1;
     for (i = 0; i < n; i++) {
-        int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
+        int hi = plat_hex_digit(s[2 * i]), lo = plat_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -5,6 +5,7 @@
  * is not (strictly) valid there.
  */
 #include "sync_jscan.h"
+#include "plat_utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -55,17 +56,6 @@ static const char *blanks(const char *p, const char *end)
     return p;
 }
 
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A string starting at the '"' at p; *escaped set when it holds any. */
 static const char *string(const char *p, const char *end, int *escaped)
 {
@@ -84,7 +74,7 @@ static const char *string(const char *p, const char *end, int *escaped)
             if (end - p < 5)
                 return NULL;
             for (int i = 1; i <= 4; i++) {
-                int h = hex(p[i]);
+                int h = plat_hex_digit(p[i]);
 
                 if (h < 0)
                     return NULL;

@@ -16,6 +16,7 @@
 #include "plat_secure.h"
 #include "plat_time.h"
 #include "store.h"
+#include "plat_utf8.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -391,17 +392,6 @@ static void req_free(struct srv_req *q)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Split the path on '/' (empty segments skipped), %XX unescaped. */
 static int split_path(struct srv_req *q, const char *url)
 {
@@ -425,9 +415,9 @@ static int split_path(struct srv_req *q, const char *url)
         if (!seg)
             return ERR_NOMEM;
         for (const char *c = p; c < e; c++) {
-            if (*c == '%' && c + 2 < e && hexval(c[1]) >= 0 &&
-                hexval(c[2]) >= 0) {
-                seg[k++] = (char)(hexval(c[1]) * 16 + hexval(c[2]));
+            if (*c == '%' && c + 2 < e && plat_hex_digit(c[1]) >= 0 &&
+                plat_hex_digit(c[2]) >= 0) {
+                seg[k++] = (char)(plat_hex_digit(c[1]) * 16 + plat_hex_digit(c[2]));
                 c += 2;
             } else {
                 seg[k++] = *c;

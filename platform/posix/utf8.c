@@ -61,3 +61,14 @@ int plat_utf8_valid(const char *s, size_t n, size_t *bad_offset)
         *bad_offset = i;
     return i == n;
 }
+
+int plat_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -23,6 +23,7 @@
 #include "plat_secure.h"
 #include "store_crypt.h"
 #include "store_keys.h"
+#include "plat_utf8.h"
 
 #include <sqlite3.h>
 
@@ -82,17 +83,6 @@ static void put_row(sqlite3_stmt *st)
     printf("]\n");
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Bind "T:value" to parameter `i`; 0, or -1 for a malformed parameter. */
 static int bind_one(sqlite3_stmt *st, int i, const char *p)
 {
@@ -119,7 +109,7 @@ static int bind_one(sqlite3_stmt *st, int i, const char *p)
             return -1;
         }
         for (size_t k = 0; k < n; k++) {
-            int hi = hexval(v[2 * k]), lo = hexval(v[2 * k + 1]);
+            int hi = plat_hex_digit(v[2 * k]), lo = plat_hex_digit(v[2 * k + 1]);
             if (hi < 0 || lo < 0) {
                 free(b);
                 return -1;
