@@ -69,6 +69,28 @@ def repro(opts, seed):
             % (opts.agent, seed))
 
 
+def sweep_faketime_leftovers():
+    """libfaketime makes a named semaphore and a shared memory object per
+    process (/dev/shm/sem.faketime_sem_PID, faketime_shm_PID) and removes
+    them when the process exits; a kill -9 leaves them behind. Remove those
+    of processes that no longer exist: they pile up by the thousand, and one
+    whose pid comes round again fails the `faketime` wrapper of another
+    test ("sem_open: File exists")."""
+    try:
+        names = os.listdir("/dev/shm")
+    except OSError:
+        return
+    for name in names:
+        for prefix in ("sem.faketime_sem_", "faketime_shm_"):
+            pid = name[len(prefix):]
+            if name.startswith(prefix) and pid.isdigit() and \
+                    not os.path.exists("/proc/" + pid):
+                try:
+                    os.unlink(os.path.join("/dev/shm", name))
+                except OSError:
+                    pass
+
+
 def worker(opts):
     """Runs seeds seed+worker, seed+worker+jobs, ...; one JSON line each."""
     wdir = os.path.join(opts.workroot, "w%d" % opts.worker)
@@ -115,6 +137,8 @@ def worker(opts):
                 out["kept"] = keep
             sys.stdout.write(json.dumps(out) + "\n")
             sys.stdout.flush()
+            if opts.faketime:
+                sweep_faketime_leftovers()
     finally:
         fake.close()
     return 0
