@@ -483,5 +483,24 @@ class DistChecks(unittest.TestCase):
         self.assertGreaterEqual(res["duplicated"], 1, problems)  # the message
 
 
+class SeedReplays(unittest.TestCase):
+    """Harness runs that found a defect, replayed from their seed."""
+
+    def test_seed_4255_coalesced_edit_is_not_stuck(self):
+        # Two edits of one field went as one write of the last value after
+        # a cut-off push; the office then changed the other field of the
+        # first edit. The first stayed in flight (no event carried its
+        # value of the coalesced field): "1 stuck" before the fix.
+        harness = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "faults.py")
+        p = subprocess.run([sys.executable, harness, "--agent", AGENT_BIN,
+                            "--seed", "4255", "--runs", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=600)
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertIn("1 runs, 0 lost, 0 duplicated, 0 stuck", out)
+        self.assertEqual(p.returncode, 0, out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
