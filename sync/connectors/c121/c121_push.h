@@ -27,6 +27,12 @@
 int c121_ops_load(struct c121 *c, int kind, int state, int64_t after_seq,
                   int limit, struct sync_ops *out);
 
+/* 1 if an entry of `ops` later than `op` (higher seq) for the same
+ * registration also sets `field` in its payload's "data": the server ends
+ * with that later value, so op's value of the field needs no confirming. */
+int c121_set_again_later(const struct sync_ops *ops, const struct sync_op *op,
+                         const char *field);
+
 /* 1 if `field` is a tel attribute of the stored program. */
 int c121_field_is_tel(struct c121 *c, const char *field);
 

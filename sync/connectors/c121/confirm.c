@@ -83,35 +83,6 @@ static int confirm_creates(struct c121 *c, struct confirm_counts *k)
     return rc;
 }
 
-/* 1 if a later entry of the same registration (after position k of the
- * ordered index, or one already done in `done`) also sets `field`: the
- * server then ends with that later value, not this one. An earlier entry
- * left in flight by a cut-off push and a later one since sent and done
- * (the two went as one write of the last value) otherwise waited 24 h. */
-static int superseded(const struct sync_ops *es, const size_t *ix,
-                      size_t k, const char *field,
-                      const struct sync_ops *done)
-{
-    const struct sync_op *e = &es->v[ix[k]];
-    const char *ref = e->ref;
-    size_t j;
-
-    for (j = k + 1; j < es->n && strcmp(es->v[ix[j]].ref, ref) == 0; j++) {
-        const cJSON *data =
-            cJSON_GetObjectItemCaseSensitive(es->v[ix[j]].payload, "data");
-        if (cJSON_GetObjectItemCaseSensitive(data, field))
-            return 1;
-    }
-    for (j = 0; j < done->n; j++) {
-        const cJSON *data =
-            cJSON_GetObjectItemCaseSensitive(done->v[j].payload, "data");
-        if (done->v[j].seq > e->seq && strcmp(done->v[j].ref, ref) == 0 &&
-            cJSON_GetObjectItemCaseSensitive(data, field))
-            return 1;
-    }
-    return 0;
-}
-
 static int confirm_edits(struct c121 *c, int64_t now,
                          struct confirm_counts *n)
 {
@@ -155,7 +126,13 @@ static int confirm_edits(struct c121 *c, int64_t now,
         all = 1;
         data = cJSON_GetObjectItemCaseSensitive(e->payload, "data");
         cJSON_ArrayForEach(f, data) {
-            if (superseded(&es, ix, k, f->string, &done))
+            /* A later entry (pending, in flight or done since) also sets
+             * the field: the server ends with that value. An earlier entry
+             * left in flight by a cut-off push and a later one since sent
+             * (the two went as one write of the last value) otherwise
+             * waited 24 h. */
+            if (c121_set_again_later(&es, e, f->string) ||
+                c121_set_again_later(&done, e, f->string))
                 continue;
             if (!sync_same_value(c->ctx, f->string,
                                  cJSON_GetObjectItemCaseSensitive(server,

@@ -520,27 +520,6 @@ static int note_edit_event(struct events *e, const char *ref,
     return rc;
 }
 
-/* 1 if a later edit of op's registration (pending or in flight) also sets
- * `field`: the server ends with that value, not op's. A cut-off push
- * followed by one that sent both as one write of the last value leaves no
- * event with op's value (seed 4255: stuck in flight for 24 h). */
-static int set_again_later(const struct events *e, const struct sync_op *op,
-                           const char *field)
-{
-    size_t j;
-
-    for (j = 0; j < e->edit_ops.n; j++) {
-        const struct sync_op *l = &e->edit_ops.v[j];
-        const cJSON *data =
-            cJSON_GetObjectItemCaseSensitive(l->payload, "data");
-
-        if (l->seq > op->seq && strcmp(l->ref, op->ref) == 0 &&
-            cJSON_GetObjectItemCaseSensitive(data, field))
-            return 1;
-    }
-    return 0;
-}
-
 /* Before the batch commits: the in-flight edits an event of this batch
  * wrote are done when each field they sent was written by an event, is set
  * again by a later edit of theirs, or holds the sent value in the server
@@ -564,7 +543,9 @@ static int confirm_edits_seen(struct events *e)
         data = cJSON_GetObjectItemCaseSensitive(op->payload, "data");
         cJSON_ArrayForEach(f, data) {
             if (cJSON_GetObjectItemCaseSensitive(e->edit_seen[i], f->string) ||
-                set_again_later(e, op, f->string))
+                /* a cut-off push, then one write of the last value:
+                 * no event has op's value (seed 4255) */
+                c121_set_again_later(&e->edit_ops, op, f->string))
                 continue;
             if (!sync_same_value(e->c->ctx, f->string,
                                  cJSON_GetObjectItemCaseSensitive(server,

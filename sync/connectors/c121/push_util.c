@@ -146,3 +146,19 @@ long c121_entry_row(const cJSON *e, size_t n, c121_row_ref_fn ref_of,
     return -1;
 }
 
+int c121_set_again_later(const struct sync_ops *ops, const struct sync_op *op,
+                         const char *field)
+{
+    size_t j;
+
+    for (j = 0; j < ops->n; j++) {
+        const struct sync_op *l = &ops->v[j];
+        const cJSON *data =
+            cJSON_GetObjectItemCaseSensitive(l->payload, "data");
+
+        if (l->seq > op->seq && strcmp(l->ref, op->ref) == 0 &&
+            cJSON_GetObjectItemCaseSensitive(data, field))
+            return 1;
+    }
+    return 0;
+}
