@@ -146,6 +146,27 @@ class Regressions(unittest.TestCase):
         server, local = self.local(regs[0])
         self.assertEqual(str(local["householdSize"]), "42")
 
+    def test_bulk_overwrite_of_a_value_a_later_edit_repeats_is_a_conflict(self):
+        """Seed 5576: the office set a field; a `--push-only` CSV upload
+        wrote the device's value over it (no look-back for bulk rows:
+        their events confirm them). Before the next pull the person edited
+        the field again, to the office's value by chance. The event's
+        oldValue (the office's value) matched that later edit's value, so
+        it counted as one the device knew and the overwrite went
+        unrecorded. Only edits up to the one that wrote count now."""
+        self.set_patch_max(1)
+        self.agent("sync", "--now")
+        regs = [r["referenceId"] for r in self.fake.dump()["programs"]["3"]["registrations"]
+                if r["status"] != "deleted"][:2]
+        self.office_edit(regs[0], {"householdSize": "44"})
+        for ref in regs:
+            self.agent("registrations", "edit", ref, "householdSize=43")
+        self.agent("sync", "--now", "--push-only")   # one CSV upload, over "44"
+        self.fake.flush()                            # 121 applies the rows
+        self.agent("registrations", "edit", regs[0], "householdSize=44")
+        self.agent("sync", "--now", code=4)          # the events show the overwrite
+        self.assertEqual(self.conflicts(), [(regs[0], "householdSize")])
+
     def test_overwrite_found_when_the_look_back_failed(self):
         """Seed 511: the look-back for another writer after a PATCH (the
         registration's events) failed or the agent was killed before it;

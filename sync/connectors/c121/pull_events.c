@@ -412,11 +412,37 @@ static int confirm_status_event(struct events *e, const char *ref,
  * seen. confirm.c compares the current server copy only, so an edit 121
  * applied that the office changed again afterwards stayed in flight for
  * 24 h and was then sent again, over the office's newer value. */
-/* 1 if `old` (the value our write replaced) is one this device knew:
- * the base or the value of one of its edits of `ref` carrying `field`. */
-static int known_value(struct events *e, const char *ref, const char *field,
-                       const cJSON *old)
+/* The newest of this device's edits of `ref` that sent `value` for
+ * `field`: the latest entry our event can stand for. */
+static int64_t last_writer_seq(struct events *e, const char *ref,
+                               const char *field, const cJSON *value)
 {
+    int64_t seq = 0;
+    size_t j;
+
+    for (j = 0; j < e->edit_ops.n; j++) {
+        const struct sync_op *op = &e->edit_ops.v[j];
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(op->payload, "data"), field);
+
+        if (sent && strcmp(op->ref, ref) == 0 && op->seq > seq &&
+            sync_same_value(e->c->ctx, field, value, sent))
+            seq = op->seq;
+    }
+    return seq;
+}
+
+/* 1 if `old` (the value our write of `value` replaced) is one this device
+ * knew: the base or the value of one of its edits of `ref` carrying
+ * `field`, up to the newest edit that sent `value`. A later edit was made
+ * after that write was queued and cannot have been on the server before
+ * it: an office value that a later edit happens to repeat is still
+ * another writer's (seed 5576: office "north", our "south" over it, then
+ * our own "north" again; the first overwrite went unrecorded). */
+static int known_value(struct events *e, const char *ref, const char *field,
+                       const cJSON *value, const cJSON *old)
+{
+    int64_t bound = last_writer_seq(e, ref, field, value);
     size_t j;
 
     for (j = 0; j < e->edit_ops.n; j++) {
@@ -425,7 +451,7 @@ static int known_value(struct events *e, const char *ref, const char *field,
             cJSON_GetObjectItemCaseSensitive(op->payload, "data");
         const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
 
-        if (!sent || strcmp(op->ref, ref) != 0)
+        if (!sent || strcmp(op->ref, ref) != 0 || op->seq > bound)
             continue;
         if (sync_same_value(e->c->ctx, field, old, sent) ||
             sync_same_value(e->c->ctx, field, old,
@@ -457,7 +483,8 @@ static int check_overwrite(struct events *e, const struct sync_op *op,
                              : cJSON_CreateNull();
     if (!old)
         return plat_err_set(ERR_NOMEM, "out of memory");
-    if (!known_value(e, op->ref, field, old)) {
+    if (!known_value(e, op->ref, field,
+                     cJSON_GetObjectItemCaseSensitive(data, field), old)) {
         rc = sync_conflict_add_once(
             e->c->ctx, op->seq, op->ref, field,
             cJSON_GetObjectItemCaseSensitive(op->base, field),

@@ -417,13 +417,29 @@ static const cJSON *event_by_id(const cJSON *data, int64_t id)
     return NULL;
 }
 
+/* The newest entry unit `u` sends. */
+static int64_t unit_last_seq(const struct edits *k, const struct unit *u)
+{
+    int64_t seq = 0;
+    size_t i;
+
+    for (i = u->first; i < u->end; i++)
+        if (k->items[i].e->seq > seq)
+            seq = k->items[i].e->seq;
+    return seq;
+}
+
 /* 1 if `v` is a value of `field` the device knew for `ref` before the
- * write: what the check saw (`pre`), or the base or sent value of one of
- * its pending or in-flight edits (an earlier write of ours). */
-static int device_knew(struct edits *k, const char *ref, const char *field,
-                       const cJSON *pre, const cJSON *v)
+ * write of unit `u`: what the check saw (`pre`), or the base or sent
+ * value of one of its in-flight edits or of its pending edits up to the
+ * unit's own (an earlier write of ours). A pending edit made after the
+ * unit's entries was not on the server before this write: an office value
+ * it happens to repeat is still another writer's (as in pull_events.c). */
+static int device_knew(struct edits *k, const struct unit *u,
+                       const char *field, const cJSON *pre, const cJSON *v)
 {
     const struct sync_ops *sets[2] = {&k->pend, &k->infl};
+    int64_t bound = unit_last_seq(k, u);
     size_t s, j;
 
     if (sync_same_value(k->c->ctx, field, v, pre))
@@ -435,7 +451,8 @@ static int device_knew(struct edits *k, const char *ref, const char *field,
                 cJSON_GetObjectItemCaseSensitive(op->payload, "data");
             const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
 
-            if (!sent || strcmp(op->ref, ref) != 0)
+            if (!sent || strcmp(op->ref, u->ref) != 0 ||
+                (s == 0 && op->seq > bound))
                 continue;
             if (sync_same_value(k->c->ctx, field, v, sent) ||
                 sync_same_value(k->c->ctx, field, v,
@@ -463,7 +480,7 @@ static int replaced_unseen(struct edits *k, struct unit *u, const char *field,
                              : cJSON_CreateNull();
     if (!old)
         return 0; /* out of memory: the next pull's events check again */
-    r = !device_knew(k, u->ref, field, pre, old);
+    r = !device_knew(k, u, field, pre, old);
     cJSON_Delete(old);
     return r;
 }
