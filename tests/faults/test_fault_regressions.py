@@ -167,6 +167,27 @@ class Regressions(unittest.TestCase):
         self.agent("sync", "--now", code=4)          # the events show the overwrite
         self.assertEqual(self.conflicts(), [(regs[0], "householdSize")])
 
+    def test_view_after_a_superseded_edit_and_a_conflict_is_the_server_copy(self):
+        """Seed 4722: two edits of `district` (north, then south with a
+        phone number the office had also changed). The events made the
+        second a conflict (its fields left the view; the first, still
+        pending, showed "north"); then the push settled the first as done
+        (the second sets the field again, and the server has "south") but
+        the stored view kept "north" while the server and the person's
+        last edit said "south". A done entry now recomputes the view."""
+        ref = self.live_ref()
+        self.office_edit(ref, {"district": "south"})
+        self.agent("sync", "--now")
+        self.office_edit(ref, {"phoneNumber": "31620458035"})
+        self.agent("registrations", "edit", ref, "district=north")
+        self.agent("registrations", "edit", ref, "phoneNumber=31620458043",
+                   "district=south")
+        self.agent("sync", "--now", code=4)          # the phone number
+        self.assertEqual(self.conflicts(), [(ref, "phoneNumber")])
+        server, local = self.local(ref)
+        self.assertEqual(local.get("district"), server.get("district"))
+        self.assertEqual(local.get("phoneNumber"), "31620458035")
+
     def test_overwrite_found_when_the_look_back_failed(self):
         """Seed 511: the look-back for another writer after a PATCH (the
         registration's events) failed or the agent was killed before it;

@@ -328,7 +328,12 @@ static int settle_unit(struct edits *k, struct unit *u, int state)
 }
 
 /* The entries of unit `u` that settle_unit left in flight are done (the
- * look-back after the write found what it had to). */
+ * look-back after the write found what it had to). The stored copy holds
+ * what the unit sent (save_answer), so the view is recomputed from it: a
+ * manual conflict of a later entry recorded in settle_unit took that
+ * entry out of the view while these were still in flight, and an entry
+ * it had replaced showed again (seed 4722: "north" of the first edit over
+ * the "south" of the second, which 121 held). */
 static int finish_unit(struct edits *k, struct unit *u)
 {
     size_t i;
@@ -346,6 +351,8 @@ static int finish_unit(struct edits *k, struct unit *u)
             k->done++;
         }
     }
+    if (rc == PLAT_OK)
+        rc = sync_refresh_view(k->c->ctx, u->ref);
     return rc;
 }
 
