@@ -1,5 +1,5 @@
 /*
- * store_crypt_gcm.c - AES-256-GCM for pages: libcrypto through dlopen,
+ * store_crypt_gcm.c - AES-256-GCM for pages: libgcrypt through dlopen,
  * mbedTLS as the reference and the fallback (contract in
  * store_crypt_gcm.h).
  */
@@ -16,38 +16,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CRYPTO_SONAME "libcrypto.so.3"
+#define GCRYPT_SONAME "libgcrypt.so.20"
+#define GCRYPT_MIN_VERSION "1.8.0"
 
-/* The EVP functions used, as OpenSSL 3's <openssl/evp.h> declares them
- * (opaque pointers instead of the struct types; the header's reasons for
- * not including it are in store_crypt_gcm.h). */
-#define EVP_CTRL_AEAD_GET_TAG 0x10
-#define EVP_CTRL_AEAD_SET_TAG 0x11
+/* The libgcrypt functions used, as <gcrypt.h> declares them (an opaque
+ * pointer for gcry_cipher_hd_t, unsigned int for gcry_error_t: 0 is
+ * success, the low 16 bits the error code); store_crypt_gcm.h says why
+ * not the header. */
+#define GCRY_CIPHER_AES256 9
+#define GCRY_CIPHER_MODE_GCM 9
+#define GPG_ERR_CHECKSUM 10 /* gcry_cipher_checktag: the tag differs */
+#define GPG_ERR_CODE(e) ((e) & 0xFFFFu)
 
 static struct {
-    void *(*ctx_new)(void);
-    void (*ctx_free)(void *ctx);
-    const void *(*aes_256_gcm)(void);
-    int (*enc_init)(void *ctx, const void *cipher, void *engine,
-                    const unsigned char *key, const unsigned char *iv);
-    int (*enc_update)(void *ctx, unsigned char *out, int *outl,
-                      const unsigned char *in, int inl);
-    int (*enc_final)(void *ctx, unsigned char *out, int *outl);
-    int (*dec_init)(void *ctx, const void *cipher, void *engine,
-                    const unsigned char *key, const unsigned char *iv);
-    int (*dec_update)(void *ctx, unsigned char *out, int *outl,
-                      const unsigned char *in, int inl);
-    int (*dec_final)(void *ctx, unsigned char *out, int *outl);
-    int (*ctx_ctrl)(void *ctx, int type, int arg, void *ptr);
-} evp;
+    const char *(*check_version)(const char *req);
+    unsigned (*open)(void **hd, int algo, int mode, unsigned flags);
+    void (*close)(void *hd);
+    unsigned (*setkey)(void *hd, const void *key, size_t n);
+    unsigned (*setiv)(void *hd, const void *iv, size_t n);
+    unsigned (*authenticate)(void *hd, const void *aad, size_t n);
+    unsigned (*encrypt)(void *hd, void *out, size_t outn, const void *in,
+                        size_t inn);
+    unsigned (*decrypt)(void *hd, void *out, size_t outn, const void *in,
+                        size_t inn);
+    unsigned (*gettag)(void *hd, void *tag, size_t n);
+    unsigned (*checktag)(void *hd, const void *tag, size_t n);
+} gc;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int usable;          /* libcrypto loaded and checked */
+static int usable;          /* libgcrypt loaded and checked */
 static char load_msg[200];  /* why not, "" when it is simply absent */
 
 const char *store_crypt_gcm_name(enum store_gcm_backend b)
 {
-    return b == STORE_GCM_LIBCRYPTO ? "libcrypto" : "mbedtls";
+    return b == STORE_GCM_GCRYPT ? "libgcrypt" : "mbedtls";
 }
 
 /* ---- the two backends ------------------------------------------------- */
@@ -76,42 +78,38 @@ static int mb_open(struct store_crypt_gcm *g, const uint8_t *nonce,
                                              : STORE_GCM_BROKEN;
 }
 
-/* The key is scheduled once per context (at init); each page sets only
- * its nonce. */
-static int evp_seal(struct store_crypt_gcm *g, const uint8_t *nonce,
-                    const uint8_t *aad, size_t aad_n, const uint8_t *in,
-                    uint8_t *out, size_t n, uint8_t *tag)
+/* The key is scheduled once per handle (at init); each page sets only
+ * its nonce, which also resets the handle's GCM state. */
+static int gc_seal(struct store_crypt_gcm *g, const uint8_t *nonce,
+                   const uint8_t *aad, size_t aad_n, const uint8_t *in,
+                   uint8_t *out, size_t n, uint8_t *tag)
 {
-    int got = 0, fin = 0;
-
-    if (evp.enc_init(g->seal, NULL, NULL, NULL, nonce) != 1 ||
-        evp.enc_update(g->seal, NULL, &got, aad, (int)aad_n) != 1 ||
-        evp.enc_update(g->seal, out, &got, in, (int)n) != 1 ||
-        evp.enc_final(g->seal, out + got, &fin) != 1 ||
-        (size_t)got + (size_t)fin != n ||
-        evp.ctx_ctrl(g->seal, EVP_CTRL_AEAD_GET_TAG, STORE_GCM_TAG, tag) != 1)
+    if (gc.setiv(g->hd, nonce, STORE_GCM_NONCE) != 0 ||
+        gc.authenticate(g->hd, aad, aad_n) != 0 ||
+        gc.encrypt(g->hd, out, n, in == out ? NULL : in, in == out ? 0 : n)
+            != 0 ||
+        gc.gettag(g->hd, tag, STORE_GCM_TAG) != 0)
         return -1;
     return 0;
 }
 
-static int evp_open(struct store_crypt_gcm *g, const uint8_t *nonce,
-                    const uint8_t *aad, size_t aad_n, const uint8_t *in,
-                    uint8_t *out, size_t n, const uint8_t *tag)
+static int gc_open(struct store_crypt_gcm *g, const uint8_t *nonce,
+                   const uint8_t *aad, size_t aad_n, const uint8_t *in,
+                   uint8_t *out, size_t n, const uint8_t *tag)
 {
-    uint8_t t[STORE_GCM_TAG];
-    int got = 0, fin = 0;
+    unsigned e;
 
-    memcpy(t, tag, sizeof(t)); /* SET_TAG takes a non-const pointer */
-    if (evp.dec_init(g->open, NULL, NULL, NULL, nonce) != 1 ||
-        evp.dec_update(g->open, NULL, &got, aad, (int)aad_n) != 1 ||
-        evp.dec_update(g->open, out, &got, in, (int)n) != 1 ||
-        (size_t)got != n ||
-        evp.ctx_ctrl(g->open, EVP_CTRL_AEAD_SET_TAG, STORE_GCM_TAG, t) != 1)
+    /* in == out: libgcrypt's in-place form (in NULL, inlen 0). */
+    if (gc.setiv(g->hd, nonce, STORE_GCM_NONCE) != 0 ||
+        gc.authenticate(g->hd, aad, aad_n) != 0 ||
+        gc.decrypt(g->hd, out, n, in == out ? NULL : in, in == out ? 0 : n)
+            != 0)
         return STORE_GCM_BROKEN;
-    /* Only the tag is checked here: GCM has no block left over. */
-    if (evp.dec_final(g->open, out + got, &fin) != 1)
-        return STORE_GCM_BADTAG;
-    return fin == 0 ? STORE_GCM_OK : STORE_GCM_BROKEN;
+    e = gc.checktag(g->hd, tag, STORE_GCM_TAG);
+    if (e == 0)
+        return STORE_GCM_OK;
+    return GPG_ERR_CODE(e) == GPG_ERR_CHECKSUM ? STORE_GCM_BADTAG
+                                               : STORE_GCM_BROKEN;
 }
 
 int store_crypt_gcm_init(struct store_crypt_gcm *g,
@@ -128,13 +126,12 @@ int store_crypt_gcm_init(struct store_crypt_gcm *g,
                    ? 0
                    : -1;
     }
-    g->seal = evp.ctx_new();
-    g->open = evp.ctx_new();
-    if (!g->seal || !g->open ||
-        evp.enc_init(g->seal, evp.aes_256_gcm(), NULL, key, NULL) != 1 ||
-        evp.dec_init(g->open, evp.aes_256_gcm(), NULL, key, NULL) != 1)
+    /* One handle for both directions: setiv starts each page afresh. */
+    if (gc.open(&g->hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0) != 0) {
+        g->hd = NULL;
         return -1;
-    return 0;
+    }
+    return gc.setkey(g->hd, key, STORE_GCM_KEY) == 0 ? 0 : -1;
 }
 
 void store_crypt_gcm_free(struct store_crypt_gcm *g)
@@ -144,11 +141,9 @@ void store_crypt_gcm_free(struct store_crypt_gcm *g)
     if (g->backend == STORE_GCM_MBEDTLS) {
         mbedtls_gcm_free(&g->mb);
     } else {
-        /* EVP_CIPHER_CTX_free wipes the key schedule. */
-        if (g->seal)
-            evp.ctx_free(g->seal);
-        if (g->open)
-            evp.ctx_free(g->open);
+        /* gcry_cipher_close wipes the key schedule. */
+        if (g->hd)
+            gc.close(g->hd);
     }
     memset(g, 0, sizeof(*g));
 }
@@ -158,8 +153,8 @@ int store_crypt_gcm_seal(struct store_crypt_gcm *g,
                          const uint8_t *aad, size_t aad_n, const uint8_t *in,
                          uint8_t *out, size_t n, uint8_t tag[STORE_GCM_TAG])
 {
-    return g->backend == STORE_GCM_LIBCRYPTO
-               ? evp_seal(g, nonce, aad, aad_n, in, out, n, tag)
+    return g->backend == STORE_GCM_GCRYPT
+               ? gc_seal(g, nonce, aad, aad_n, in, out, n, tag)
                : mb_seal(g, nonce, aad, aad_n, in, out, n, tag);
 }
 
@@ -169,8 +164,8 @@ int store_crypt_gcm_open(struct store_crypt_gcm *g,
                          uint8_t *out, size_t n,
                          const uint8_t tag[STORE_GCM_TAG])
 {
-    int rc = g->backend == STORE_GCM_LIBCRYPTO
-                 ? evp_open(g, nonce, aad, aad_n, in, out, n, tag)
+    int rc = g->backend == STORE_GCM_GCRYPT
+                 ? gc_open(g, nonce, aad, aad_n, in, out, n, tag)
                  : mb_open(g, nonce, aad, aad_n, in, out, n, tag);
 
     if (rc != STORE_GCM_OK)
@@ -178,24 +173,24 @@ int store_crypt_gcm_open(struct store_crypt_gcm *g,
     return rc;
 }
 
-/* ---- loading libcrypto ------------------------------------------------ */
+/* ---- loading libgcrypt ------------------------------------------------ */
 
 /* A page sealed by both backends must come out byte for byte the same
  * (the bytes on disk do not depend on the backend), open again with
- * libcrypto, and fail its check once a bit of the tag is flipped. */
+ * libgcrypt, and fail its check once a bit of the tag is flipped. */
 #define KAT_LEN 4068
 static const char *known_answer(void)
 {
-    static uint8_t pt[KAT_LEN], ct_mb[KAT_LEN], ct_evp[KAT_LEN],
+    static uint8_t pt[KAT_LEN], ct_mb[KAT_LEN], ct_gc[KAT_LEN],
         back[KAT_LEN];
     uint8_t key[STORE_GCM_KEY], nonce[STORE_GCM_NONCE], aad[105];
-    uint8_t tag_mb[STORE_GCM_TAG], tag_evp[STORE_GCM_TAG];
-    struct store_crypt_gcm mb, ev;
+    uint8_t tag_mb[STORE_GCM_TAG], tag_gc[STORE_GCM_TAG];
+    struct store_crypt_gcm mb, g;
     const char *why = NULL;
     size_t i;
 
     memset(&mb, 0, sizeof(mb));
-    memset(&ev, 0, sizeof(ev));
+    memset(&g, 0, sizeof(g));
     for (i = 0; i < sizeof(key); i++)
         key[i] = (uint8_t)(i * 7 + 1);
     for (i = 0; i < sizeof(nonce); i++)
@@ -208,29 +203,37 @@ static const char *known_answer(void)
         mb_seal(&mb, nonce, aad, sizeof(aad), pt, ct_mb, KAT_LEN,
                 tag_mb) < 0)
         why = "mbedTLS failed the known-answer page";
-    else if (store_crypt_gcm_init(&ev, STORE_GCM_LIBCRYPTO, key) < 0 ||
-             evp_seal(&ev, nonce, aad, sizeof(aad), pt, ct_evp, KAT_LEN,
-                      tag_evp) < 0)
+    else if (store_crypt_gcm_init(&g, STORE_GCM_GCRYPT, key) < 0 ||
+             gc_seal(&g, nonce, aad, sizeof(aad), pt, ct_gc, KAT_LEN,
+                     tag_gc) < 0)
         why = "its AES-256-GCM failed to seal a test page";
-    else if (memcmp(ct_mb, ct_evp, KAT_LEN) != 0 ||
-             memcmp(tag_mb, tag_evp, STORE_GCM_TAG) != 0)
+    else if (memcmp(ct_mb, ct_gc, KAT_LEN) != 0 ||
+             memcmp(tag_mb, tag_gc, STORE_GCM_TAG) != 0)
         why = "its AES-256-GCM disagrees with mbedTLS's on a test page";
-    else if (evp_open(&ev, nonce, aad, sizeof(aad), ct_evp, back, KAT_LEN,
-                      tag_evp) != STORE_GCM_OK ||
+    else if (gc_open(&g, nonce, aad, sizeof(aad), ct_gc, back, KAT_LEN,
+                     tag_gc) != STORE_GCM_OK ||
              memcmp(back, pt, KAT_LEN) != 0)
         why = "its AES-256-GCM does not open a page it sealed";
     if (!why) {
-        tag_evp[5] ^= 0x10;
-        if (evp_open(&ev, nonce, aad, sizeof(aad), ct_evp, back, KAT_LEN,
-                     tag_evp) != STORE_GCM_BADTAG)
+        /* In place, as the database reads do. */
+        memcpy(back, ct_gc, KAT_LEN);
+        if (gc_open(&g, nonce, aad, sizeof(aad), back, back, KAT_LEN,
+                    tag_gc) != STORE_GCM_OK ||
+            memcmp(back, pt, KAT_LEN) != 0)
+            why = "its AES-256-GCM does not open a page in place";
+    }
+    if (!why) {
+        tag_gc[5] ^= 0x10;
+        if (gc_open(&g, nonce, aad, sizeof(aad), ct_gc, back, KAT_LEN,
+                    tag_gc) != STORE_GCM_BADTAG)
             why = "its AES-256-GCM accepts a wrong tag";
     }
     store_crypt_gcm_free(&mb);
-    store_crypt_gcm_free(&ev);
+    store_crypt_gcm_free(&g);
     return why;
 }
 
-#define EVP_FN(member, name) { (void **)&evp.member, name }
+#define GC_FN(member, name) { (void **)&gc.member, name }
 
 static void load(void)
 {
@@ -241,21 +244,20 @@ static void load(void)
         void **slot;
         const char *name;
     } fns[] = {
-        EVP_FN(ctx_new, "EVP_CIPHER_CTX_new"),
-        EVP_FN(ctx_free, "EVP_CIPHER_CTX_free"),
-        EVP_FN(aes_256_gcm, "EVP_aes_256_gcm"),
-        EVP_FN(enc_init, "EVP_EncryptInit_ex"),
-        EVP_FN(enc_update, "EVP_EncryptUpdate"),
-        EVP_FN(enc_final, "EVP_EncryptFinal_ex"),
-        EVP_FN(dec_init, "EVP_DecryptInit_ex"),
-        EVP_FN(dec_update, "EVP_DecryptUpdate"),
-        EVP_FN(dec_final, "EVP_DecryptFinal_ex"),
-        EVP_FN(ctx_ctrl, "EVP_CIPHER_CTX_ctrl"),
+        GC_FN(check_version, "gcry_check_version"),
+        GC_FN(open, "gcry_cipher_open"),
+        GC_FN(close, "gcry_cipher_close"),
+        GC_FN(setkey, "gcry_cipher_setkey"),
+        GC_FN(setiv, "gcry_cipher_setiv"),
+        GC_FN(authenticate, "gcry_cipher_authenticate"),
+        GC_FN(encrypt, "gcry_cipher_encrypt"),
+        GC_FN(decrypt, "gcry_cipher_decrypt"),
+        GC_FN(gettag, "gcry_cipher_gettag"),
+        GC_FN(checktag, "gcry_cipher_checktag"),
     };
-    /* Never closed: OpenSSL keeps state for the process and frees it in
-     * its own atexit handler (registered after the leak checker's, so it
-     * runs before the check). */
-    void *lib = dlopen(CRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    /* Never closed: another user of libgcrypt in the process may have
+     * initialised it too, and it keeps its state for the process. */
+    void *lib = dlopen(GCRYPT_SONAME, RTLD_NOW | RTLD_LOCAL);
     const char *why;
 
     if (!lib)
@@ -264,14 +266,22 @@ static void load(void)
         *fns[i].slot = dlsym(lib, fns[i].name);
         if (!*fns[i].slot) {
             snprintf(load_msg, sizeof(load_msg),
-                     CRYPTO_SONAME " has no %s", fns[i].name);
-            memset(&evp, 0, sizeof(evp));
+                     GCRYPT_SONAME " has no %s", fns[i].name);
+            memset(&gc, 0, sizeof(gc));
             return;
         }
     }
+    /* libgcrypt's own initialisation (idempotent, thread-safe since
+     * 1.6): CPU features, self-tests in FIPS mode. No secure memory is
+     * asked for: the handles are plain heap, wiped when closed. */
+    if (!gc.check_version(GCRYPT_MIN_VERSION)) {
+        snprintf(load_msg, sizeof(load_msg), GCRYPT_SONAME " is older "
+                 "than " GCRYPT_MIN_VERSION);
+        return;
+    }
     why = known_answer();
     if (why) {
-        snprintf(load_msg, sizeof(load_msg), CRYPTO_SONAME ": %s", why);
+        snprintf(load_msg, sizeof(load_msg), GCRYPT_SONAME ": %s", why);
         return;
     }
     usable = 1;
@@ -293,19 +303,19 @@ int store_crypt_gcm_choose(enum store_gcm_backend *out)
         return PLAT_OK;
     if (!(want && *want) && __atomic_load_n(&prefer_small, __ATOMIC_ACQUIRE))
         return PLAT_OK;
-    if (want && *want && strcmp(want, "libcrypto") != 0)
+    if (want && *want && strcmp(want, "libgcrypt") != 0)
         return plat_err_set(ERR_CONFIG, "AGENT_PAGE_CIPHER=%s: expected "
-                            "mbedtls or libcrypto", want);
+                            "mbedtls or libgcrypt", want);
     pthread_once(&load_once, load);
     if (usable) {
-        *out = STORE_GCM_LIBCRYPTO;
+        *out = STORE_GCM_GCRYPT;
         return PLAT_OK;
     }
     if (want && *want)
-        return plat_err_set(ERR_CONFIG, "AGENT_PAGE_CIPHER=libcrypto, but "
+        return plat_err_set(ERR_CONFIG, "AGENT_PAGE_CIPHER=libgcrypt, but "
                             "%s", load_msg[0] ? load_msg
-                                              : "cannot load " CRYPTO_SONAME
-                                                " (install libssl3)");
+                                              : "cannot load " GCRYPT_SONAME
+                                                " (install libgcrypt20)");
     if (load_msg[0]) {
         /* Once per process: the message does not change. */
         static int told;

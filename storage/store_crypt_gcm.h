@@ -3,33 +3,46 @@
  * over one page (or a WAL frame's page), from one of two backends that
  * write the same bytes.
  *
- *   - libcrypto (OpenSSL 3), loaded with dlopen("libcrypto.so.3") the
- *     first time an encrypted store is opened, never linked: ~1 us a 4 KiB
- *     page (AES-NI/PCLMUL, ARMv8 crypto or NEON), where
+ *   - libgcrypt (Debian 12: libgcrypt20 1.10), loaded with
+ *     dlopen("libgcrypt.so.20") the first time an encrypted store is
+ *     opened, never linked: ~1.2 us a 4 KiB page (AES-NI with PCLMUL or
+ *     VAES/VPCLMUL here, the ARMv8 crypto extensions on a Pi 5), where
  *   - mbedTLS 2.28 (Debian 12) runs GCM one 16-byte block at a time
  *     through its cipher layer: ~18 us a page. mbedTLS stays the reference
  *     implementation and the fallback.
  *
- * Which one: store_crypt_gcm_choose(), once per store_crypt instance:
- * mbedTLS when AGENT_PAGE_CIPHER=mbedtls (tests) or when libcrypto cannot
- * be loaded or misbehaves (a missing function, or a known-answer page on
- * which it disagrees with mbedTLS: one warning line in the log, then
- * mbedTLS); libcrypto otherwise. AGENT_PAGE_CIPHER=libcrypto asks for
- * libcrypto and fails (ERR_CONFIG) when it is unusable; any other value
- * is ERR_CONFIG too.
+ * Why libgcrypt (measured 2026-12-05, README "Encryption at rest", Cost):
+ * it is as fast as OpenSSL's libcrypto (1.2 us a page here; libcrypto
+ * 1.2-1.5 us) and costs ~1 MB of RSS when loaded against libcrypto's ~3.7
+ * MB (OpenSSL 3 maps a bigger library and builds its provider and name
+ * tables at the first cipher), which put an encrypted bench_store 3.5 MB
+ * over a plain one. nettle (already mapped in the agent through
+ * libmicrohttpd -> gnutls) costs almost nothing in RSS but takes 2.4 us a
+ * page (its GHASH is not interleaved), too slow for the CPU target.
+ * libgcrypt20 is on every Debian 12 system (libsystemd0 and apt depend on
+ * it); the package names it in Depends anyway.
  *
- * Why not linked: linking libcrypto maps it into every process, the idle
+ * Which one: store_crypt_gcm_choose(), once per store_crypt instance:
+ * mbedTLS when AGENT_PAGE_CIPHER=mbedtls (tests), when
+ * store_crypt_prefer_small(1) was called, or when libgcrypt cannot be
+ * loaded or misbehaves (a missing function, a version before 1.8, or a
+ * known-answer page on which it disagrees with mbedTLS: one warning line
+ * in the log, then mbedTLS); libgcrypt otherwise.
+ * AGENT_PAGE_CIPHER=libgcrypt asks for libgcrypt and fails (ERR_CONFIG)
+ * when it is unusable; any other value is ERR_CONFIG too.
+ *
+ * Why not linked: linking maps the library into every process, the idle
  * daemon on a plain store included (footprint target: idle RSS < 8 MB).
- * Why the few EVP prototypes are declared in store_crypt_gcm.c rather
- * than taken from <openssl/evp.h>: no build dependency (libssl-dev, also
- * for the arm64 cross build) for ten functions whose ABI the soname
- * libcrypto.so.3 freezes; the known-answer check at load catches a
+ * Why the few prototypes are declared in store_crypt_gcm.c rather than
+ * taken from <gcrypt.h>: no build dependency (libgcrypt20-dev, also for
+ * the arm64 cross build) for ten functions whose ABI the soname
+ * libgcrypt.so.20 freezes; the known-answer check at load catches a
  * library that does not behave as declared.
  *
  * Thread safety: loading happens once per process (pthread_once); the
  * function table is read-only afterwards. A struct store_crypt_gcm holds
- * its own contexts (keyed once, per file) and must be used by one thread
- * at a time, which SQLite guarantees for one file.
+ * its own cipher handle (keyed once, per file) and must be used by one
+ * thread at a time, which SQLite guarantees for one file.
  */
 #ifndef STORE_CRYPT_GCM_H
 #define STORE_CRYPT_GCM_H
@@ -39,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum store_gcm_backend { STORE_GCM_MBEDTLS = 0, STORE_GCM_LIBCRYPTO = 1 };
+enum store_gcm_backend { STORE_GCM_MBEDTLS = 0, STORE_GCM_GCRYPT = 1 };
 
 #define STORE_GCM_KEY 32
 #define STORE_GCM_NONCE 12
@@ -54,7 +67,7 @@ struct store_crypt_gcm {
     enum store_gcm_backend backend;
     int ready;
     mbedtls_gcm_context mb;
-    void *seal, *open; /* libcrypto: EVP_CIPHER_CTX *, one per direction */
+    void *hd; /* libgcrypt: gcry_cipher_hd_t, both directions */
 };
 
 /* The backend for a new store_crypt instance (see above). PLAT_OK, or

@@ -2,10 +2,10 @@
  * store_crypt.h - the encrypted store: a SQLite VFS shim that encrypts
  * every page of the database, every WAL frame, and the journal and temp
  * files, with a 32-byte data key. The page cipher is AES-256-GCM from
- * libcrypto (OpenSSL 3, loaded with dlopen only when an encrypted store is
- * opened: ~1 us a page) or from mbedTLS (the reference and the fallback:
- * ~18 us a page); the same bytes on disk either way. storage/
- * store_crypt_gcm.h says which one is used when, and why dlopen.
+ * libgcrypt (loaded with dlopen only when an encrypted store is opened:
+ * ~1.2 us a page) or from mbedTLS (the reference and the fallback: ~18 us
+ * a page); the same bytes on disk either way. storage/store_crypt_gcm.h
+ * says which one is used when, and why libgcrypt and dlopen.
  *
  * Layout (page size 4096, 28 reserved bytes at the end of every page,
  * set with SQLITE_FCNTL_RESERVE_BYTES before the first write):
@@ -80,10 +80,10 @@ int store_crypt_create(struct store_crypt **out,
                        const uint8_t key[STORE_KEY_LEN]);
 void store_crypt_destroy(struct store_crypt *c);
 const char *store_crypt_vfs_name(const struct store_crypt *c);
-/* The page cipher's backend of this instance: "libcrypto" or "mbedtls". */
+/* The page cipher's backend of this instance: "libgcrypt" or "mbedtls". */
 const char *store_crypt_cipher(const struct store_crypt *c);
 /* on = 1: stores this process opens from now on use mbedTLS for pages
- * (unless AGENT_PAGE_CIPHER says otherwise), so libcrypto (~3.5 MB of RSS)
+ * (unless AGENT_PAGE_CIPHER says otherwise), so libgcrypt (~1 MB of RSS)
  * is not loaded for a few page reads: the idle daemon, whose syncs run in
  * a child that sets 0 again. Instances already made keep their backend. */
 void store_crypt_prefer_small(int on);

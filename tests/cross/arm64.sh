@@ -28,7 +28,7 @@ B=${ARM64_BUILD_DIR:-build-arm64}
 PKGS="crossbuild-essential-arm64 qemu-user-static libc6:arm64
 libsqlite3-dev:arm64 libcurl4-openssl-dev:arm64 libmbedtls-dev:arm64
 libcjson-dev:arm64 zlib1g-dev:arm64 libhpdf-dev:arm64
-libmicrohttpd-dev:arm64 libfaketime:arm64"
+libmicrohttpd-dev:arm64 libfaketime:arm64 libgcrypt20:arm64"
 
 have_all() {
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 &&

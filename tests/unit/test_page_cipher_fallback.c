@@ -1,10 +1,10 @@
 /*
- * test_page_cipher_fallback.c - the page cipher when the libcrypto.so.3
+ * test_page_cipher_fallback.c - the page cipher when the libgcrypt.so.20
  * found first misbehaves (ctest points LD_LIBRARY_PATH at
- * fake_libcrypto.c's build, whose AES-256-GCM returns the plaintext):
- * the known-answer check at load refuses it, the store is encrypted with
- * mbedTLS (no plaintext on disk) and works, AGENT_PAGE_CIPHER=libcrypto
- * is refused in one line saying why.
+ * fake_libgcrypt.c's build, whose AES-256-GCM returns the plaintext and
+ * accepts any tag): the known-answer check at load refuses it, the store
+ * is encrypted with mbedTLS (no plaintext on disk) and works,
+ * AGENT_PAGE_CIPHER=libgcrypt is refused in one line saying why.
  */
 #include "testlib.h"
 #include "testutil.h"
@@ -31,7 +31,7 @@ static int contains(const char *hay, size_t n, const char *needle)
     return 0;
 }
 
-static void test_misbehaving_libcrypto_is_refused(void)
+static void test_misbehaving_libgcrypt_is_refused(void)
 {
     char *dir = testutil_tmpdir("pcfb");
     char *path = plat_asprintf("%s/s.db", dir);
@@ -69,7 +69,7 @@ static void test_misbehaving_libcrypto_is_refused(void)
     plat_free(data);
     store_crypt_destroy(c);
 
-    setenv("AGENT_PAGE_CIPHER", "libcrypto", 1);
+    setenv("AGENT_PAGE_CIPHER", "libgcrypt", 1);
     c = NULL;
     CHECK_INT(store_crypt_create(&c, key), ERR_CONFIG);
     CHECK(c == NULL);
@@ -81,4 +81,4 @@ static void test_misbehaving_libcrypto_is_refused(void)
     testutil_tmpdir_remove(dir);
 }
 
-TEST_MAIN(TEST(test_misbehaving_libcrypto_is_refused))
+TEST_MAIN(TEST(test_misbehaving_libgcrypt_is_refused))

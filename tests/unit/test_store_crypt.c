@@ -611,7 +611,7 @@ static void test_header_look_keeps_locks(void)
 /* ---- the page cipher's two backends (store_crypt_gcm.h) ---------------- */
 
 /* A new encrypting VFS with the backend AGENT_PAGE_CIPHER names ("" for
- * the default: libcrypto when it loads); checks which backend it got. */
+ * the default: libgcrypt when it loads); checks which backend it got. */
 static struct store_crypt *crypt_with(const char *backend)
 {
     struct store_crypt *c = NULL;
@@ -627,7 +627,7 @@ static struct store_crypt *crypt_with(const char *backend)
         return NULL;
     }
     unsetenv("AGENT_PAGE_CIPHER");
-    CHECK_STR(store_crypt_cipher(c), *backend ? backend : "libcrypto");
+    CHECK_STR(store_crypt_cipher(c), *backend ? backend : "libgcrypt");
     return c;
 }
 
@@ -645,8 +645,8 @@ static long long table_digest(sqlite3 *db)
  * the other reading and writing in turn, then the database alone. */
 static void test_backends_read_each_other(void)
 {
-    static const char *const order[2][2] = {{"mbedtls", "libcrypto"},
-                                            {"libcrypto", "mbedtls"}};
+    static const char *const order[2][2] = {{"mbedtls", "libgcrypt"},
+                                            {"libgcrypt", "mbedtls"}};
     char *dir = testutil_tmpdir("crypt");
     int o;
 
@@ -709,7 +709,7 @@ static void test_backends_read_each_other(void)
  * frame, naming the page, whichever backend sealed it. */
 static void test_tamper_detected_by_both(void)
 {
-    static const char *const names[2] = {"mbedtls", "libcrypto"};
+    static const char *const names[2] = {"mbedtls", "libgcrypt"};
     char *dir = testutil_tmpdir("crypt");
     int w, r;
 
@@ -811,9 +811,9 @@ static void test_backend_choice(void)
     CHECK_STR(store_crypt_cipher(c), "mbedtls");
     store_crypt_destroy(c);
     c = NULL;
-    setenv("AGENT_PAGE_CIPHER", "libcrypto", 1);
+    setenv("AGENT_PAGE_CIPHER", "libgcrypt", 1);
     REQUIRE(store_crypt_create(&c, key1) == PLAT_OK);
-    CHECK_STR(store_crypt_cipher(c), "libcrypto");
+    CHECK_STR(store_crypt_cipher(c), "libgcrypt");
     store_crypt_destroy(c);
     unsetenv("AGENT_PAGE_CIPHER");
     store_crypt_prefer_small(0);
