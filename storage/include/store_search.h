@@ -12,9 +12,9 @@
  *   - no write path touches the index (every write transaction reads the
  *     marker when it begins, so this holds for every connection and
  *     process: CLI add/edit, events, Kobo and EspoCRM pulls, bundles);
- *   - store_reg_search scans the registrations (same matches, correct but
- *     slower: ~0.1 s at 200,000 rows) and store_integrity_check does not
- *     compare the index with the table;
+ *   - store_reg_search scans the registrations (the same matches, but
+ *     ~10 ms per 40,000 rows instead of < 1 ms) and store_integrity_check
+ *     does not compare the index with the table;
  *   - store_search_rebuild rebuilds the index and clears the marker in ONE
  *     transaction, so a crash leaves either the marker (and a rebuild to
  *     do) or a complete index.
