@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_program.h"
 #include "store_registrations.h"
+#include "store_search.h"
 #include "c121_model.h"
 
 #include <cjson/cJSON.h>
@@ -322,6 +323,16 @@ int agent_cmd_reg_search(struct agent_ctx *ctx, int argc, char **argv)
     rc = store_reg_search(ctx->store, pos[0], limit, add_row, &r);
     if (rc == PLAT_OK)
         rc = rows_print(ctx, &r);
+    if (rc == PLAT_OK && !agent_ctx_quiet(ctx)) {
+        int pending = 0;
+
+        /* The results are whole either way; say why it was slow. */
+        if (store_search_pending(ctx->store, &pending) == PLAT_OK && pending)
+            fprintf(stderr, "agent: note: the search index is being built "
+                    "(a first pull is not finished): this search read every "
+                    "registration\n");
+        plat_err_clear();
+    }
 done:
     if (rows_ready)
         rows_dispose(&r);

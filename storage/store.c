@@ -11,6 +11,7 @@
 #include "store_internal.h"
 #include "store_crypt.h"
 #include "store_migrations.h"
+#include "store_search.h"
 
 #include "plat_alloc.h"
 #include "plat_err.h"
@@ -275,6 +276,8 @@ int store__fts_queue(struct store *s, int64_t rowid, int del,
     struct store__fts_op *op, *grown;
     size_t n;
 
+    if (s->fts_deferred)
+        return PLAT_OK; /* the rebuild will read this row */
     if (s->fts_n == s->fts_alloc) {
         n = s->fts_alloc ? s->fts_alloc * 2 : 64;
         grown = plat_realloc(s->fts, n * sizeof(*grown));
@@ -315,6 +318,12 @@ int store__fts_flush(struct store *s)
 
     if (s->fts_n == 0)
         return PLAT_OK;
+    if (s->fts_deferred) {
+        /* Queued before this transaction found the rebuild marker
+         * (store_search_defer): the rebuild reads these rows. */
+        fts_discard(s, 0);
+        return PLAT_OK;
+    }
     rc = store__stmt(s, STORE__ST_FTS_INSERT,
                      "INSERT INTO registrations_search(rowid, reference_id,"
                      " name, phone_number) VALUES (?1, ?2, ?3, ?4)",
@@ -367,6 +376,11 @@ int store__txn_begin(struct store *s, int *token_out)
                                 "start a transaction");
         if (rc < 0)
             return rc;
+        rc = store__fts_deferred_load(s);
+        if (rc < 0) {
+            rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
+            return rc;
+        }
         *token_out = 2;
     }
     s->fts_mark[s->depth++] = s->fts_n;
@@ -1138,6 +1152,11 @@ int store_begin(struct store *s)
                             "start a transaction");
     if (rc < 0)
         return rc;
+    rc = store__fts_deferred_load(s);
+    if (rc < 0) {
+        rollback_quietly(s, STORE__ST_ROLLBACK, "ROLLBACK");
+        return rc;
+    }
     s->txn_open = 1;
     return PLAT_OK;
 }
@@ -1204,8 +1223,19 @@ int store_integrity_check(struct store *s)
     st = NULL;
 
     /* The search index mirrors the registrations table; compare the two
-     * (rank 1 makes FTS5 check the index against its content table). */
+     * (rank 1 makes FTS5 check the index against its content table),
+     * unless it waits for its rebuild (store_search.h): then it is known
+     * to be behind, and nothing reads it. */
     if (s->version >= 2 && !(s->flags & STORE_READONLY)) {
+        int pending = 0;
+
+        rc = store_search_pending(s, &pending);
+        if (rc < 0)
+            goto done;
+        if (pending) {
+            rc = PLAT_OK;
+            goto done;
+        }
         rc = store__fts_flush(s); /* this transaction's rows, if any */
         if (rc < 0)
             goto done;

@@ -43,6 +43,7 @@ enum store__stmt_id {
     STORE__ST_OUTBOX_INSERT,
     STORE__ST_FTS_INSERT,
     STORE__ST_FTS_DELETE,
+    STORE__ST_FTS_DEFERRED,
     STORE__ST_REMOTE_PUT,     /* per-record path of the Kobo connector */
     STORE__ST_REMOTE_GET,
     STORE__ST_COUNT
@@ -77,6 +78,10 @@ struct store {
     size_t fts_mark[STORE__MAX_DEPTH]; /* fts_n when each level began */
     struct store__fts_op *fts;         /* search index changes to apply */
     size_t fts_n, fts_alloc;
+    int fts_deferred;     /* 1: the search index waits for a rebuild
+                           * (store_search.c); read at the start of each
+                           * write transaction, so it is this transaction's
+                           * truth even when another connection set it */
     sqlite3_stmt *stmt[STORE__ST_COUNT];
 };
 
@@ -130,6 +135,13 @@ void store__fts_last_rowid(struct store *s, int64_t rowid);
 int store__fts_queue(struct store *s, int64_t rowid, int del,
                      const char *ref, const char *name, const char *phone);
 int store__fts_flush(struct store *s);
+
+/* Read the search index's rebuild marker (store_search.h) into
+ * s->fts_deferred. Called right after a write transaction begins: while
+ * the marker is set, index changes are neither queued nor applied (the
+ * rebuild reads every row), so no write path can send FTS5 a 'delete' for
+ * a row it never indexed. */
+int store__fts_deferred_load(struct store *s);
 
 /* Run cached statement `id` (a statement without result rows). */
 int store__exec_cached(struct store *s, enum store__stmt_id id,

@@ -15,6 +15,7 @@
  */
 #include "store_registrations.h"
 #include "store_internal.h"
+#include "store_search.h"
 
 #include "plat_alloc.h"
 #include "plat_buf.h"
@@ -1308,7 +1309,7 @@ int store_reg_search(struct store *s, const char *text, int limit,
     struct plat_buf q;
     sqlite3_stmt *st = NULL;
     const char *p;
-    int rc;
+    int pending = 0, rc;
 
     plat_buf_init(&q, 0);
     if (!text || !*text)
@@ -1321,10 +1322,14 @@ int store_reg_search(struct store *s, const char *text, int limit,
         limit = SEARCH_DEFAULT_LIMIT;
     /* Inside an open transaction, index this transaction's rows first. */
     rc = store__fts_flush(s);
+    if (rc == PLAT_OK)
+        rc = store_search_pending(s, &pending);
     if (rc < 0)
         goto done;
 
-    if (utf8_chars(text) >= 3) {
+    /* While the index waits for its rebuild (store_search.h) it misses
+     * rows: every search scans then. */
+    if (!pending && utf8_chars(text) >= 3) {
         /* The trigram index answers "contains" for 3+ characters. The text
          * goes in as one FTS5 string ("..." with quotes doubled), so no
          * character in it is read as query syntax. Rows come in rowid
@@ -1344,10 +1349,10 @@ int store_reg_search(struct store *s, const char *text, int limit,
             " WHERE registrations_search MATCH ?1 ORDER BY f.rowid LIMIT ?2",
             -1, &st, NULL);
     } else {
-        /* Too short for trigrams: a scan. It reads the narrow
-         * registrations_created index (which holds name and phone_number),
-         * not the table rows with their JSON, stops at the limit, and
-         * fetches only the hits. store_contains() is LIKE '%text%' without
+        /* Too short for trigrams (or no index yet): a scan. It reads the
+         * narrow registrations_created index (which holds name and
+         * phone_number), not the table rows with their JSON, stops at the
+         * limit, and fetches only the hits. store_contains() is LIKE '%text%' without
          * the pattern machinery (ASCII case-folding, as LIKE does): three
          * LIKEs per row made a miss cost 10 ms at 40,000 rows. */
         for (p = text; rc == 0 && *p; p++) {

@@ -12,12 +12,14 @@
 
 #include "plat_alloc.h"
 #include "plat_err.h"
+#include "plat_log.h"
 #include "plat_time.h"
 #include "store.h"
 #include "store_conflicts.h"
 #include "store_outbox.h"
 #include "store_program.h"
 #include "store_registrations.h"
+#include "store_search.h"
 #include "store_sync.h"
 #include "sync_http.h"
 
@@ -219,6 +221,32 @@ int sync_batch_end(struct sync_ctx *ctx, int rc)
     if (rc == PLAT_OK)
         return store_commit(ctx->store);
     store_rollback(ctx->store);
+    return rc;
+}
+
+/* ---- the search index during a bulk pull ------------------------------- */
+
+int sync_search_defer(struct sync_ctx *ctx)
+{
+    if (ctx->in_batch)
+        return plat_err_set(ERR_INVALID, "the search index is deferred "
+                            "outside a batch");
+    return store_search_defer(ctx->store);
+}
+
+int sync_search_rebuild(struct sync_ctx *ctx)
+{
+    int64_t t0;
+    int rebuilt = 0, rc;
+
+    if (ctx->in_batch)
+        return plat_err_set(ERR_INVALID, "the search index is rebuilt "
+                            "outside a batch");
+    t0 = plat_time_mono_ms();
+    rc = store_search_rebuild(ctx->store, &rebuilt);
+    if (rc == PLAT_OK && rebuilt)
+        log_info("%s: search index built (%lld ms)", ctx->conn->name,
+                 (long long)(plat_time_mono_ms() - t0));
     return rc;
 }
 

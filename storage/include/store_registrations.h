@@ -175,7 +175,8 @@ int store_reg_list(struct store *s, const struct store_reg_filter *f,
 /* Registrations whose name, phone number or referenceId contains `text`
  * (case-insensitive; UTF-8). Uses the trigram index for 3+ characters;
  * shorter text scans a narrow index (like LIKE '%text%': ASCII letters
- * compared without case). `limit` 0 means 20. Not ranked: rows come
+ * compared without case), and so does any text while the index waits for
+ * its rebuild (store_search.h). `limit` 0 means 20. Not ranked: rows come
  * roughly in the order they were created. The name searched is fullName if
  * the registration has it, else 121's "name". ERR_INVALID: empty text, not
  * UTF-8, negative limit. A callback's non-zero return stops the search and

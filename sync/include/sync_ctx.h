@@ -112,6 +112,18 @@ int sync_state_set(struct sync_ctx *ctx, const char *name, const char *value);
 int sync_state_append_line(struct sync_ctx *ctx, const char *name,
                            const char *line, size_t keep);
 
+/* ---- the search index during a bulk pull ------------------------------- */
+
+/* Outside a batch. sync_search_defer: writes stop updating the search
+ * index until sync_search_rebuild builds it from every row in one
+ * transaction (cheaper than row by row for a first pull; searches scan
+ * meanwhile). A connector that defers must rebuild when its bulk pull
+ * ends, and call sync_search_rebuild again on its next run in case a
+ * crash came in between (it writes nothing when no rebuild is due). The
+ * marker lives in the store: see storage/include/store_search.h. */
+int sync_search_defer(struct sync_ctx *ctx);
+int sync_search_rebuild(struct sync_ctx *ctx);
+
 /* ---- records from the source (join the open batch) -------------------- */
 
 /* Every put below counts the record's bytes against the cycle's store
