@@ -253,6 +253,12 @@ int sync_http_set_auth(struct sync_http *h, const struct sync_http_auth *auth,
     return PLAT_OK;
 }
 
+void *sync_http_auth_payload(struct sync_http *h,
+                             int (*login)(struct sync_http *h, void *payload))
+{
+    return h && login && h->auth.login == login ? h->auth_payload : NULL;
+}
+
 void sync_http_set_error_text(struct sync_http *h, sync_http_error_text_fn fn)
 {
     h->error_text = fn;
@@ -720,6 +726,30 @@ static int build_headers(struct sync_http *h, struct req *rq,
     return PLAT_OK;
 }
 
+/* One debug line per transfer: where its time went (curl's clocks, in ms
+ * from the start: connected, request starts, first answer byte, done) and
+ * whether it opened a connection. Path only: no query, no personal data. */
+static void log_timings(struct sync_http *h, const struct req *rq,
+                        CURLcode crc, const struct xfer *x)
+{
+    curl_off_t conn = 0, pre = 0, first = 0, total = 0;
+    long fresh = 0, status = 0;
+
+    curl_easy_getinfo(h->curl, CURLINFO_CONNECT_TIME_T, &conn);
+    curl_easy_getinfo(h->curl, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(h->curl, CURLINFO_STARTTRANSFER_TIME_T, &first);
+    curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME_T, &total);
+    curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &fresh);
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    log_debug("%s %s %s: %ld, %lld bytes up, %lld down; ms: connect %lld, "
+              "request %lld, first byte %lld, done %lld%s", h->service,
+              rq->method, rq->path_only, crc == CURLE_OK ? status : -1L,
+              (long long)x->sent, (long long)x->wire_body,
+              (long long)(conn / 1000), (long long)(pre / 1000),
+              (long long)(first / 1000), (long long)(total / 1000),
+              fresh ? ", new connection" : "");
+}
+
 /* Run one transfer. On ATT_TRANSIENT `reason` holds a short description;
  * on ATT_FAIL *rc_out holds the code (message set). */
 static enum attempt_result attempt(struct sync_http *h, struct req *rq,
@@ -766,6 +796,8 @@ static enum attempt_result attempt(struct sync_http *h, struct req *rq,
     crc = curl_easy_perform(h->curl);
 
     curl_easy_getinfo(h->curl, CURLINFO_HEADER_SIZE, &header_size);
+    if (plat_log_get_level() >= LOG_LVL_DEBUG)
+        log_timings(h, rq, crc, &x);
     h->stats.bytes_down_wire += header_size + x.wire_body;
     h->stats.bytes_up_wire += x.sent;
     h->stats.bytes_down_body += x.decoded;

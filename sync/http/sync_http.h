@@ -172,6 +172,12 @@ struct sync_http_auth {
 int sync_http_set_auth(struct sync_http *h, const struct sync_http_auth *auth,
                        void *payload);
 
+/* The payload installed with `login` as the login hook, or NULL when
+ * another hook (or none) is installed: lets the hook's owner read what its
+ * login kept (e.g. the server's clock at login). Borrowed. */
+void *sync_http_auth_payload(struct sync_http *h,
+                             int (*login)(struct sync_http *h, void *payload));
+
 /* Log in now with the login hook (forgetting the session first), so that a
  * wrong password is reported before any work. Optional: requests log in by
  * themselves. Errors: ERR_CONFIG (no login hook installed), else what the

@@ -8,10 +8,14 @@ model time = bytes
 down / down bandwidth + bytes up / up bandwidth (or the same run on an
 unshaped link, the fake's own time, where that is longer: the answer is
 streamed while the server writes it) + round trips (one per HTTP request,
-one per new connection) x RTT + the expected retransmission delay
-(segments x loss x RTT), the ratio (target <= 1.2), the bytes each
+one per new connection) x RTT + what the lost segments of this run
+delayed (the emulator measures it), the ratio (target <= 1.2), the bytes each
 way, and for "drops" the cuts and how many rows were downloaded again
-(target: at most one batch per cut).
+(target: at most one batch per cut). A push streams nothing: the agent
+sends each request whole and the fake reads a request whole before it
+answers, so its model adds the fake's own serving time (its request log on
+the unshaped run) to bytes / bandwidth instead of taking the longer of the
+two.
 
 Usage: bench_links.py AGENT_BIN [--profiles 2g,3g,satellite,drops]
                       [--sizes 5000,40000] [--push 1000] [--window N]
@@ -87,21 +91,42 @@ def run_sync(agent, env, *extra):
     return p.returncode, doc, t
 
 
-def model_time(prof, ref_t, st, requests):
+def model_time(prof, ref_t, st, requests, serial_t=0.0):
     """bytes / bandwidth + round trips x RTT (+ expected retransmissions),
     or the unshaped run's time (the fake's own) where that is longer: a
-    streamed answer crosses the link while the server still writes it."""
+    streamed answer crosses the link while the server still writes it.
+    serial_t: server time that overlaps no transfer (a push: each request
+    is read whole before the server works on it), added."""
     t = 0.0
     if prof["down_kbit"]:
         t += st["bytes_down"] * 8.0 / (prof["down_kbit"] * 1000.0)
     if prof["up_kbit"]:
         t += st["bytes_up"] * 8.0 / (prof["up_kbit"] * 1000.0)
-    t = max(t, ref_t)
+    t = max(t, ref_t) + serial_t
     rtt = prof["rtt_ms"] / 1000.0
     t += (requests + st["connections"]) * rtt
-    segs = (st["bytes_down"] + st["bytes_up"]) / float(SEGMENT)
-    t += segs * prof["loss"] * rtt
+    # What this run's lost segments cost (the emulator's own count: how
+    # much later each request and answer ended than without loss), not
+    # the expected segments x loss x RTT: a push is ~11 segments, so one
+    # loss more or less than expected is an RTT either way.
+    t += st["lost_s"]
     return t
+
+
+def fake_call(url, method, path):
+    req = urllib.request.Request(url + path, method=method,
+                                 data=b"{}" if method == "POST" else None)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+def fake_serving_s(url):
+    """The fake's own time for the requests since its stats were reset
+    (its request log: from reading a request to its answer)."""
+    reqs = fake_call(url, "GET", "/_test/requests?limit=100000")["requests"]
+    return sum(r.get("ms", 0) for r in reqs) / 1000.0, len(reqs)
 
 
 def json_size(url, select=None):
@@ -120,6 +145,13 @@ def json_size(url, select=None):
     req.add_header("Cookie", "access_token_general=" + token)
     with urllib.request.urlopen(req, timeout=600) as r:
         return len(r.read())
+
+
+def lost_note(st):
+    if not st["lost_segments"]:
+        return ""
+    return ", %d segments lost (+%.1f s)" % (st["lost_segments"],
+                                             st["lost_s"])
 
 
 class Row:
@@ -171,8 +203,7 @@ def bench_pull(agent, size, profiles, window, batch, rows, ref_times):
                 if st["cuts"]:
                     extra += ", %d cuts, ~%d rows again (%.0f per cut)" % (
                         st["cuts"], again, again / st["cuts"])
-                if st["lost_segments"]:
-                    extra += ", %d segments lost" % st["lost_segments"]
+                extra += lost_note(st)
                 r = Row("first pull %d" % size, name, t_all, model, st, doc,
                         extra)
                 rows.append(r)
@@ -219,7 +250,7 @@ def bench_push(agent, n, profiles, rows):
         rc, doc, _ = run_sync(agent, env, "--pull-only")
         made = edit_store(agent, base, env, n)
         print("push: %d offline edits made" % made, flush=True)
-        ref_t = None
+        serve_t = 0.0
         for name in ["none"] + profiles:
             prof = linkemu.PROFILES[name]
             tmp = tempfile.mkdtemp(prefix="bench-links.")
@@ -231,6 +262,7 @@ def bench_push(agent, n, profiles, rows):
                 env2 = dict(env, AGENT_CONFIG=os.path.join(tmp, "agent.conf"))
                 set_conf(tmp, path=os.path.join(tmp, "agent.db"),
                          url="http://127.0.0.1:%d" % link.port)
+                fake_call(fake.url, "POST", "/_test/reset-stats")
                 t_all, syncs = 0.0, 0
                 while syncs < 10:
                     rc, doc, t = run_sync(agent, env2, "--push-only")
@@ -240,13 +272,17 @@ def bench_push(agent, n, profiles, rows):
                         break
                 st = link.stats()
                 if name == "none":
-                    ref_t = t_all
+                    serve_t, n_req = fake_serving_s(fake.url)
+                    print("push unshaped: %.2f s, the fake's own %.3f s over "
+                          "%d requests" % (t_all, serve_t, n_req), flush=True)
                     continue
-                model = model_time(prof, ref_t, st, doc.get("requests", 0))
+                model = model_time(prof, 0.0, st, doc.get("requests", 0),
+                                   serial_t=serve_t)
                 extra = "%d sync(s), sent %s, exit %s" % (
                     syncs, doc.get("sent", doc.get("pushed")), rc)
                 if st["cuts"]:
                     extra += ", %d cuts" % st["cuts"]
+                extra += lost_note(st)
                 r = Row("push %d edits" % n, name, t_all, model, st, doc,
                         extra)
                 rows.append(r)

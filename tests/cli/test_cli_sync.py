@@ -107,6 +107,24 @@ class TestOfflineThenSync(SyncTestCase):
         self.assertEqual(self.local(new_ref)["status"], "validated")
 
 
+    def test_server_clock_comes_with_the_login(self):
+        """The push's check window starts at the login on the server's
+        clock, read from the login answer: no GET /api/users/current (a
+        round trip, 0.6 s on 2G) in a sync."""
+        self.sync()
+        ref = self.pulled_ref()
+        self.ok("registrations", "edit", ref, "householdSize=16")
+        self.fake.call("POST", "/_test/reset-stats", {})
+        doc = self.sync()
+        self.assertEqual(doc["result"], "ok")
+        reqs = self.fake.call("GET", "/_test/requests?limit=1000")["requests"]
+        paths = [r["method"] + " " + r["path"].split("?")[0] for r in reqs]
+        self.assertIn("POST /api/users/login", paths)
+        self.assertIn("PATCH /api/programs/3/registrations/" + ref, paths)
+        self.assertNotIn("GET /api/users/current", paths)
+        self.assertEqual(doc["requests"], len(reqs))
+        self.assertEqual(self.server_value(ref, "householdSize"), "16")
+
 class TestConflicts(SyncTestCase):
     def conflict(self):
         self.sync()

@@ -9,7 +9,9 @@ other, so a response takes len * 8 / bandwidth), a one-way delay of half the
 round-trip time, and loss. TCP hides loss from the application; what a lost
 segment costs it is a retransmission: that segment, and all after it (TCP
 delivers in order), arrive one round trip later (fast retransmit). Each new
-connection costs one round trip before its first byte (the handshake).
+connection costs one round trip before its first byte leaves (the
+handshake: SYN out, SYN-ACK back; the client's connect() to this proxy
+returns at once, so its request waits here until then).
 The "drops" profiles cut every open connection (RST) every `drop_every`
 seconds, the way a link that goes away does.
 
@@ -23,7 +25,9 @@ Profiles (down/up bandwidth in kbit/s, RTT in ms, loss, drop period in s):
 Use from Python (tests, benchmarks):
     link = LinkEmu(upstream_port, PROFILES["2g"]).start()
     ... http://127.0.0.1:%d % link.port ...
-    link.stats()  -> bytes each way, connections, segments lost, cuts
+    link.stats()  -> bytes each way, connections, segments lost, cuts, and
+                     lost_s: how much later than without loss the bursts
+                     (requests, answers) ended, summed
     link.stop()
 or alone: linkemu.py --upstream PORT --profile 2g [--port 0] [--port-file F]
 """
@@ -66,47 +70,57 @@ class Link:
         self.lock = threading.Lock()
         self.lost = 0
 
-    def schedule(self, n, not_before):
-        """Arrival time of a segment of n bytes queued now."""
+    def schedule(self, n, ready_at=0.0):
+        """A segment of n bytes queued now: it leaves once the link is free
+        and not before `ready_at`. Returns (the time it would arrive
+        without loss, 1 if it is lost: it then arrives one RTT later)."""
         with self.lock:
             now = time.monotonic()
-            start = max(now, self.free_at)
+            start = max(now, self.free_at, ready_at)
             done = start + (n / self.bps if self.bps else 0.0)
             self.free_at = done
-            at = max(done + self.owd, not_before)
-            if self.loss and self.rng.random() < self.loss:
-                self.lost += 1
-                at += self.rtt
-            return at
+            lost = bool(self.loss and self.rng.random() < self.loss)
+            self.lost += lost
+            return done + self.owd, lost
 
 
 class Pipe(threading.Thread):
     """Copies src -> dst through a Link, keeping order."""
 
-    def __init__(self, emu, src, dst, link, first_delay, counter):
+    def __init__(self, emu, src, dst, link, ready_at, counter):
         super().__init__(daemon=True)
         self.emu, self.src, self.dst, self.link = emu, src, dst, link
-        self.first_delay = first_delay
+        self.ready_at = ready_at  # no byte leaves before (the handshake)
         self.counter = counter
         self.cond = threading.Condition()
         self.queue = []   # (arrival, seq, bytes) - arrival is monotonic
         self.seq = 0
         self.eof = False
-        self.last = 0.0
+        self.last = 0.0     # arrival of the last segment queued
+        # What loss cost: the same stream without loss (`last_clean`), and
+        # the lag of finished bursts. A burst ends when everything queued
+        # has arrived; its lag is how much later its last byte arrived.
+        self.last_clean = 0.0
+        self.loss_delay = 0.0
         self.writer = threading.Thread(target=self.write_loop, daemon=True)
 
     def run(self):
         self.writer.start()
-        not_before = time.monotonic() + self.first_delay
         try:
             while True:
                 data = self.src.recv(65536)
                 if not data:
                     break
+                if time.monotonic() >= self.last:
+                    self.loss_delay += self.last - self.last_clean
+                    self.last_clean = self.last
                 for i in range(0, len(data), SEGMENT):
                     seg = data[i:i + SEGMENT]
-                    at = self.link.schedule(len(seg), max(not_before,
-                                                          self.last))
+                    arrive, lost = self.link.schedule(len(seg), self.ready_at)
+                    # In order: never before the segment ahead of it.
+                    at = max(arrive, self.last) + (self.link.rtt if lost
+                                                   else 0.0)
+                    self.last_clean = max(arrive, self.last_clean)
                     self.last = at
                     with self.cond:
                         heapq.heappush(self.queue, (at, self.seq, seg))
@@ -117,6 +131,10 @@ class Pipe(threading.Thread):
         with self.cond:
             self.eof = True
             self.cond.notify()
+
+    def lost_time(self):
+        """Seconds the losses delayed this stream's bursts."""
+        return self.loss_delay + (self.last - self.last_clean)
 
     def write_loop(self):
         try:
@@ -157,6 +175,7 @@ class LinkEmu:
         self.conns = []
         self.bytes_down = self.bytes_up = 0
         self.connections = self.cuts = 0
+        self.pipes = []
         self.stopping = threading.Event()
 
     def _count_down(self, n):
@@ -190,10 +209,17 @@ class LinkEmu:
             with self.lock:
                 self.connections += 1
                 self.conns.append((c, u))
-            rtt = self.p["rtt_ms"] / 1000.0
-            # The handshake: the request's first byte leaves one RTT late.
-            Pipe(self, c, u, self.up, rtt, self._count_up).start()
-            Pipe(self, u, c, self.down, 0.0, self._count_down).start()
+            # The handshake: the request's first byte leaves one RTT after
+            # the connect, then takes its own one-way delay (a whole RTT
+            # before the first byte, not half: measured with curl's timings,
+            # the first request on a new connection took 1.5 RTT, not 2).
+            ready = time.monotonic() + self.p["rtt_ms"] / 1000.0
+            pipes = [Pipe(self, c, u, self.up, ready, self._count_up),
+                     Pipe(self, u, c, self.down, 0.0, self._count_down)]
+            with self.lock:
+                self.pipes += pipes
+            for p in pipes:
+                p.start()
 
     def _dropper(self):
         while not self.stopping.wait(self.p["drop_every"]):
@@ -225,7 +251,8 @@ class LinkEmu:
         with self.lock:
             return {"bytes_down": self.bytes_down, "bytes_up": self.bytes_up,
                     "connections": self.connections, "cuts": self.cuts,
-                    "lost_segments": self.down.lost + self.up.lost}
+                    "lost_segments": self.down.lost + self.up.lost,
+                    "lost_s": sum(p.lost_time() for p in self.pipes)}
 
     def stop(self):
         self.stopping.set()

@@ -246,6 +246,12 @@ int sync_http_set_auth(struct sync_http *h, const struct sync_http_auth *auth,
     return PLAT_OK;
 }
 
+void *sync_http_auth_payload(struct sync_http *h,
+                             int (*login)(struct sync_http *h, void *payload))
+{
+    return h && login && h->auth.login == login ? h->auth_payload : NULL;
+}
+
 void sync_http_set_error_text(struct sync_http *h, sync_http_error_text_fn fn)
 {
     h->error_text = fn;

@@ -642,6 +642,59 @@ static void test_login_token_body_only(void)
     sync_http_destroy(h);
 }
 
+/* The login answer's `expires` minus 33 h is the session's login moment on
+ * the server's clock (c121_server_time takes it instead of a GET of
+ * /api/users/current); an answer without a readable one gives 0, so the
+ * caller falls back to that GET. */
+static void test_login_time(void)
+{
+    struct sync_http_options o;
+    struct sync_http *h = client("\"auth\":true,\"login_mode\":\"cookie\"");
+    int64_t ms = -1, want = 0;
+
+    REQUIRE(h);
+    CHECK_INT(c121_http_login_time(h, &ms), 0);
+    CHECK(ms == 0);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
+    /* the server answers expires 2026-01-01T09:00:00.000Z */
+    CHECK_INT(plat_time_parse_iso("2025-12-31T00:00:00.000Z", &want),
+              PLAT_OK);
+    CHECK_INT(c121_http_login_time(h, &ms), 1);
+    CHECK(ms == want);
+    sync_http_destroy(h);
+
+    /* A failed login, a token without `expires`, one with a broken
+     * `expires`: each login forgets the time of the one before. */
+    h = client("\"login_script\":["
+               "{\"status\":201,\"body\":\"{\\\"access_token_general\\\":"
+               "\\\"t1\\\",\\\"expires\\\":\\\"2026-01-01T09:00:00.000Z\\\"}\"},"
+               "{\"status\":401,\"body\":\"{}\"},"
+               "{\"status\":201,\"body\":\"{\\\"access_token_general\\\":"
+               "\\\"t2\\\"}\"},"
+               "{\"status\":201,\"body\":\"{\\\"access_token_general\\\":"
+               "\\\"t3\\\",\\\"expires\\\":\\\"tomorrow\\\"}\"}]");
+    REQUIRE(h);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
+    CHECK_INT(c121_http_login_time(h, &ms), 1);
+    CHECK(ms == want);
+    CHECK_INT(sync_http_auth_login(h), ERR_AUTH);
+    CHECK_INT(c121_http_login_time(h, &ms), 0);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
+    CHECK_INT(c121_http_login_time(h, &ms), 0);
+    CHECK(ms == 0);
+    CHECK_INT(sync_http_auth_login(h), PLAT_OK);
+    CHECK_INT(c121_http_login_time(h, &ms), 0);
+    sync_http_destroy(h);
+
+    /* No 121 login hook installed: no time. */
+    opts_default(&o);
+    h = client_with(&o, NULL);
+    REQUIRE(h);
+    CHECK_INT(c121_http_login_time(h, &ms), 0);
+    CHECK(sync_http_auth_payload(h, NULL) == NULL);
+    sync_http_destroy(h);
+}
+
 static void test_login_without_token(void)
 {
     struct sync_http *h = client(
@@ -1993,6 +2046,7 @@ TEST_MAIN(TEST(test_setup),
           TEST(test_login_token_from_body),
           TEST(test_login_token_from_cookie),
           TEST(test_login_token_body_only),
+          TEST(test_login_time),
           TEST(test_login_without_token),
           TEST(test_login_wrong_password),
           TEST(test_login_throttled_then_ok),

@@ -195,7 +195,8 @@ int c121_json_int(const struct cJSON *v, int64_t lo, int64_t hi,
 int c121_json_has_nul(const char *json, size_t len);
 
 /* A moment on the server's clock no later than now: the login time of the
- * current session (GET /api/users/current: the earlier of lastLogin and
+ * current session, from the login answer (c121_http_login_time) or, when
+ * that had none, GET /api/users/current (the earlier of lastLogin and
  * expires minus the fixed 33 h token lifetime). Starts the events cursor;
  * the device clock is never used for it. */
 int c121_server_time(struct c121 *c, int64_t *ms_out);

@@ -17,6 +17,7 @@
 #include "plat_line.h"
 #include "plat_secure.h"
 #include "plat_err.h"
+#include "plat_time.h"
 
 #include <cjson/cJSON.h>
 
@@ -25,6 +26,8 @@
 
 #define C121_LOGIN_PATH "/api/users/login"
 #define C121_COOKIE "access_token_general"
+/* Contract 0.1: a token lives 33 h from its login, no more, no less. */
+#define C121_TOKEN_LIFETIME_MS (33LL * 3600 * 1000)
 
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -198,6 +201,7 @@ size_t c121_error_message(const char *body, size_t len, char *out,
 struct c121_auth {
     char *user;
     char *password; /* wiped on release */
+    int64_t login_ms; /* the last login on the server's clock; 0: unknown */
 };
 
 static void auth_release(void *payload)
@@ -258,6 +262,7 @@ static int auth_login(struct sync_http *h, void *payload)
 
     memset(&resp, 0, sizeof(resp));
     plat_buf_init(&body, 0);
+    a->login_ms = 0;
     /* Allocate the worst case (every byte escaped as \u00XX) up front, so
      * the buffer never grows: a realloc would free a copy of the password
      * without wiping it. */
@@ -296,11 +301,19 @@ static int auth_login(struct sync_http *h, void *payload)
                           a->user, resp.status, msg[0] ? ": " : "", msg);
         goto done;
     }
+    json = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+                                 resp.body.len);
+    /* The login moment on the server's clock, from the token's expiry:
+     * what GET /api/users/current would tell, without its round trip. */
+    if (plat_time_parse_iso(str_of(json, "expires"), &a->login_ms) < 0 ||
+        a->login_ms <= C121_TOKEN_LIFETIME_MS)
+        a->login_ms = 0;
+    else
+        a->login_ms -= C121_TOKEN_LIFETIME_MS;
+    plat_err_clear();
     /* The cookie engine kept the Set-Cookie; else the token of the body. */
     if (sync_http_has_cookie(h, C121_COOKIE))
         goto done;
-    json = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
-                                 resp.body.len);
     tok = cJSON_GetObjectItemCaseSensitive(json, C121_COOKIE);
     if (cJSON_IsString(tok) && valid_token(tok->valuestring))
         rc = sync_http_set_cookie(h, C121_COOKIE, tok->valuestring);
@@ -322,6 +335,14 @@ done:
         plat_wipe(resp.body.data, resp.body.len);
     sync_http_response_dispose(&resp);
     return rc;
+}
+
+int c121_http_login_time(struct sync_http *h, int64_t *ms_out)
+{
+    const struct c121_auth *a = sync_http_auth_payload(h, auth_login);
+
+    *ms_out = a ? a->login_ms : 0;
+    return *ms_out > 0;
 }
 
 /* 121's error bodies; a 2xx answer (e.g. an HTML portal page) is the

@@ -18,6 +18,7 @@
 #define C121_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sync_http;
 
@@ -33,6 +34,14 @@ struct sync_http;
  * Errors of the call: ERR_CONFIG (no user or password), ERR_NOMEM. */
 int c121_http_install(struct sync_http *h, const char *user,
                       const char *password);
+
+/* The moment of the last login on the server's clock, in ms since the
+ * epoch: the login answer's `expires` minus the token's fixed 33 h
+ * lifetime (the same moment GET /api/users/current gives, one round trip
+ * less). Returns 1 with *ms_out set, or 0 (*ms_out = 0) when the c121
+ * login hook is not installed on `h`, has not logged in, or the answer
+ * had no readable `expires`. */
+int c121_http_login_time(struct sync_http *h, int64_t *ms_out);
 
 /* The error-text hook c121_http_install installs (a
  * sync_http_error_text_fn): c121_error_message for a non-2xx answer, the
