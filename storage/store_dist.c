@@ -509,6 +509,58 @@ static cJSON *find_attr(cJSON *program, const char *attr)
     return NULL;
 }
 
+int store__labels_reapply(struct store *s, int program_id, cJSON *program,
+                          int *applied_out)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *payload = NULL, *a, *label;
+    const char *attr, *lang, *text;
+    int rc;
+
+    *applied_out = 0;
+    rc = store__prepare(s,
+                        "SELECT payload FROM outbox WHERE kind = 'label' AND"
+                        " program_id = ?1 AND state IN ('pending', 'inflight')"
+                        " ORDER BY seq",
+                        &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(st, 1, program_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = store__json_parse(s, store__col_text(st, 0), "a label edit",
+                               &payload);
+        if (rc < 0)
+            goto done;
+        attr = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(payload, "attribute"));
+        lang = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(payload, "language"));
+        text = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(payload, "text"));
+        a = attr ? find_attr(program, attr) : NULL;
+        if (a && lang && text) {
+            label = cJSON_GetObjectItemCaseSensitive(a, "label");
+            if (!cJSON_IsObject(label)) {
+                rc = store__put_item(a, "label", cJSON_CreateObject());
+                label = cJSON_GetObjectItemCaseSensitive(a, "label");
+            }
+            if (rc == PLAT_OK)
+                rc = store__put_item(label, lang, cJSON_CreateString(text));
+            if (rc < 0)
+                goto done;
+            (*applied_out)++;
+        }
+        cJSON_Delete(payload);
+        payload = NULL;
+    }
+    rc = rc == SQLITE_DONE ? PLAT_OK : store__db_err(s, rc, "read the outbox");
+
+done:
+    cJSON_Delete(payload);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Load the program, find `attr`: *program_out and *attr_out (inside it). */
 static int load_attr(struct store *s, int program_id, const char *attr,
                      cJSON **program_out, cJSON **attr_out, char **etag_out)
@@ -594,10 +646,12 @@ int store_label_set(struct store *s, int program_id, const char *attr,
         rc = plat_err_set(ERR_NOMEM, "out of memory");
         goto done;
     }
-    rc = store_program_put(s, program, etag);
+    /* The entry first: storing the program applies the pending label
+     * edits, this one last (store__labels_reapply). */
     snprintf(ref, sizeof(ref), "$label/%s", attr);
+    rc = store__outbox_append(s, ref, program_id, "label", payload, base);
     if (rc == PLAT_OK)
-        rc = store__outbox_append(s, ref, program_id, "label", payload, base);
+        rc = store_program_put(s, program, etag);
 
 done:
     cJSON_Delete(program);

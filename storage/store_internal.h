@@ -246,6 +246,13 @@ int store__outbox_append(struct store *s, const char *ref, int program_id,
 /* PLAT_OK if `state` is an outbox state, else ERR_INVALID listing them. */
 int store__outbox_check_state(const char *state);
 
+/* Set, in `program` (a program body, changed in place), the label text of
+ * every label edit of `program_id` still pending or in flight, oldest
+ * first: the stored program is the local view, the server's program plus
+ * what the device has not sent yet. *applied_out counts them. */
+int store__labels_reapply(struct store *s, int program_id, cJSON *program,
+                          int *applied_out);
+
 /* Hand each row of `st` (STORE__OUTBOX_COLS) to `cb` until it returns
  * non-zero, which is then returned. The caller finalizes `st`. */
 int store__outbox_rows(struct store *s, sqlite3_stmt *st, store_outbox_cb cb,

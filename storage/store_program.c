@@ -297,20 +297,37 @@ int store_program_put(struct store *s, const struct cJSON *program,
     sqlite3_stmt *st = NULL;
     char now[PLAT_ISO_LEN];
     char *json = NULL;
-    int id, rc, token = 0;
+    cJSON *view = NULL;
+    int id, rc, token = 0, applied = 0;
 
     rc = check_program(program);
     if (rc < 0)
         return rc;
     id = (int)cJSON_GetObjectItemCaseSensitive(program, "id")->valuedouble;
-    json = store__json_print(program);
-    if (!json)
-        return ERR_NOMEM;
     store__now(now);
 
     rc = store__txn_begin(s, &token);
     if (rc < 0)
         goto done;
+    /* Label edits not yet on the server stay in the stored program: a
+     * later edit of another language builds its label from it (seed 6767:
+     * a program pull between two label edits dropped the first from the
+     * copy, and the second sent the old text of its language over it). */
+    view = cJSON_Duplicate(program, 1);
+    if (!view) {
+        rc = ERR_NOMEM;
+        goto end_txn;
+    }
+    rc = store__labels_reapply(s, id, view, &applied);
+    if (rc < 0)
+        goto end_txn;
+    if (applied)
+        program = view;
+    json = store__json_print(program);
+    if (!json) {
+        rc = ERR_NOMEM;
+        goto end_txn;
+    }
     /* An upsert, not INSERT OR REPLACE, which deletes the row first and
      * would cascade to every table that references programs. */
     rc = prepare(s,
@@ -349,6 +366,7 @@ end_txn:
 
 done:
     cJSON_free(json);
+    cJSON_Delete(view);
     return rc;
 }
 

@@ -188,6 +188,30 @@ class Regressions(unittest.TestCase):
         self.assertEqual(local.get("district"), server.get("district"))
         self.assertEqual(local.get("phoneNumber"), "31620458035")
 
+    def test_label_edit_survives_a_program_pull_before_the_next_one(self):
+        """Seed 6767: a label edit waited (its PATCH failed) while a sync
+        pulled the program, which replaced the stored copy and dropped the
+        edit from it; the next label edit, of another language, built its
+        whole label from that copy and sent the old text over the first.
+        Both were done, the server kept the old text. The stored program
+        now keeps pending label edits on top of what is pulled."""
+        self.agent("sync", "--now")
+        self.agent("program", "label", "district", "--lang", "en", "First")
+        self.agent("sync", "--now")                  # on 121; its etag moves
+        self.agent("program", "label", "district", "--lang", "en", "Second")
+        self.fake.fault(path_contains="registration-attributes", method="PATCH",
+                        fail_status=503, fail_count=50)
+        p = subprocess.run([AGENT_BIN, "--config", self.conf, "-q", "sync", "--now"],
+                           env=dict(os.environ, AGENT_121_PASSWORD=PASSWORD, **self.keyenv),
+                           capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stderr)   # the program pulled, no PATCH
+        self.fake.reset_faults()
+        self.agent("program", "label", "district", "--lang", "nl", "Derde")
+        self.agent("sync", "--now")
+        labels = self.fake.call("GET", "/_test/dist")["labels"]["district"]
+        self.assertEqual(labels.get("en"), "Second")
+        self.assertEqual(labels.get("nl"), "Derde")
+
     def test_overwrite_found_when_the_look_back_failed(self):
         """Seed 511: the look-back for another writer after a PATCH (the
         registration's events) failed or the agent was killed before it;
