@@ -16,8 +16,9 @@ sync; SIGTERM reaches it).
 
 Under an emulator (AGENT_TEST_SLOWDOWN=S, set by tests/cross/arm64.sh) every
 wait and time bound here is S times longer (clitest.slow), and so are the
-delays a test puts in the server's way to hold a sync open while it acts;
-the daemon's own intervals and what is checked stay the same.
+delays a test puts in the server's way to hold a sync open while it acts,
+and the retry backoff where a check must come before the next retry; what
+is checked stays the same, and natively so does every value.
 """
 
 import json
@@ -301,7 +302,9 @@ class TestSyncNow(DaemonTestCase):
 
     def test_auth_failure_exit_5(self):
         fake = self.start_fake("--seed-registrations", "10")
-        self.configure(fake.url)
+        # The status below must come before the retry (1 s natively).
+        self.configure(fake.url, daemon_backoff_base_s=int(slow(1)),
+                       daemon_backoff_cap_s=int(slow(4)))
         self.env["AGENT_121_PASSWORD"] = "wrong"
         p = self.start_daemon()
         self.env["AGENT_121_PASSWORD"] = PASSWORD  # the daemon's counts
