@@ -25,7 +25,11 @@ PROGRAM_JSON = os.path.join(TESTS_DIR, "data", "program.json")
 # waits and time bounds scale with it (slow(s)); what a test checks and the
 # agent's own limits stay the same, so a native run checks exactly what it
 # checked before.
-SLOWDOWN = max(1.0, float(os.environ.get("AGENT_TEST_SLOWDOWN") or 1))
+try:
+    SLOWDOWN = max(1.0, float(os.environ.get("AGENT_TEST_SLOWDOWN") or 1))
+except ValueError:
+    raise SystemExit("AGENT_TEST_SLOWDOWN is not a number: %r"
+                     % os.environ["AGENT_TEST_SLOWDOWN"])
 
 
 def slow(seconds):
