@@ -20,6 +20,23 @@ TESTS_DIR = os.environ.get(
     "AGENT_TESTS_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROGRAM_JSON = os.path.join(TESTS_DIR, "data", "program.json")
 
+# How much slower than native this machine runs the agent: 1 natively,
+# ~10 under qemu-user (tests/cross/arm64.sh sets AGENT_TEST_SLOWDOWN). Only
+# waits and time bounds scale with it (slow(s)); what a test checks and the
+# agent's own limits stay the same, so a native run checks exactly what it
+# checked before.
+try:
+    SLOWDOWN = max(1.0, float(os.environ.get("AGENT_TEST_SLOWDOWN") or 1))
+except ValueError:
+    raise SystemExit("AGENT_TEST_SLOWDOWN is not a number: %r"
+                     % os.environ["AGENT_TEST_SLOWDOWN"])
+
+
+def slow(seconds):
+    """A time bound or wait of `seconds` on a native machine, scaled."""
+    return seconds * SLOWDOWN
+
+
 # Fields that satisfy the program in tests/data/program.json.
 VALID = ["fullName=Test Person A", "phoneNumber=31600000001",
          "programFspConfigurationName=Intersolve-voucher-paper"]
@@ -71,6 +88,7 @@ class AgentTestCase(unittest.TestCase):
     # -- running the binary -------------------------------------------------
 
     def run_agent(self, *args, config=True, env=None, timeout=120):
+        timeout = slow(timeout) if timeout else timeout
         cmd = [AGENT_BIN]
         if config:
             cmd += ["--config", self.conf]

@@ -13,6 +13,12 @@ socket (mode 0600, stale file replaced, removed on exit, one daemon per
 store), the health fields of `agent status --json`, and the sync process
 (the daemon never maps libcurl; a sync process that crashes is a failed
 sync; SIGTERM reaches it).
+
+Under an emulator (AGENT_TEST_SLOWDOWN=S, set by tests/cross/arm64.sh) every
+wait and time bound here is S times longer (clitest.slow), and so are the
+delays a test puts in the server's way to hold a sync open while it acts,
+and the retry backoff where a check must come before the next retry; what
+is checked stays the same, and natively so does every value.
 """
 
 import json
@@ -26,7 +32,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import AGENT_BIN, AgentTestCase, file_mode, main  # noqa: E402
+from clitest import (AGENT_BIN, AgentTestCase, file_mode, main,  # noqa: E402
+                     slow)
 import storesql  # noqa: E402
 from fake121_fixture import FakeServer, PASSWORD, USER  # noqa: E402
 
@@ -43,7 +50,9 @@ def free_port():
 
 
 def wait_for(what, fn, timeout, step=0.1):
-    """Call fn until it returns something true; fail after timeout s."""
+    """Call fn until it returns something true; fail after timeout s
+    (native; slow(timeout) under an emulator)."""
+    timeout = slow(timeout)
     deadline = time.time() + timeout
     while True:
         v = fn()
@@ -119,7 +128,7 @@ class DaemonTestCase(AgentTestCase):
         """Signal the daemon; returns (exit code, seconds it took)."""
         t0 = time.time()
         p.send_signal(sig)
-        rc = p.wait(timeout)
+        rc = p.wait(slow(timeout))
         return rc, time.time() - t0
 
     def status(self):
@@ -229,8 +238,10 @@ class TestOfflineThenOnline(DaemonTestCase):
         port = free_port()
         # A long backoff: the retry deadline is far, only the probe (every
         # second) can notice the server.
+        backoff = int(slow(600))
         self.configure("http://127.0.0.1:%d" % port,
-                       daemon_backoff_base_s=600, daemon_backoff_cap_s=600)
+                       daemon_backoff_base_s=backoff,
+                       daemon_backoff_cap_s=backoff)
         p = self.start_daemon()
         d = wait_for("two probes", lambda: (lambda s: s if s["state"] ==
                      "offline" and s["probes"] >= 2 else None)(
@@ -244,7 +255,7 @@ class TestOfflineThenOnline(DaemonTestCase):
         took = time.time() - t0
         # Far sooner than the 600 s backoff: the probe found the server
         # (generous bound: a sanitizer build on a loaded machine is slow).
-        self.assertLess(took, 60)
+        self.assertLess(took, slow(60))
         if retry_in > took + 1:
             self.assertIn("121 answers again: syncing now", self.read_log())
         self.assertGreaterEqual(d["syncs"], syncs + 1)
@@ -291,7 +302,9 @@ class TestSyncNow(DaemonTestCase):
 
     def test_auth_failure_exit_5(self):
         fake = self.start_fake("--seed-registrations", "10")
-        self.configure(fake.url)
+        # The status below must come before the retry (1 s natively).
+        self.configure(fake.url, daemon_backoff_base_s=int(slow(1)),
+                       daemon_backoff_cap_s=int(slow(4)))
         self.env["AGENT_121_PASSWORD"] = "wrong"
         p = self.start_daemon()
         self.env["AGENT_121_PASSWORD"] = PASSWORD  # the daemon's counts
@@ -310,16 +323,16 @@ class TestSyncNow(DaemonTestCase):
         fake.call("POST", "/_test/reset-stats", {})
         # Every sync logs in first; a slow login keeps the first sync
         # running while the second request arrives.
-        fake.fault(path_contains="/users/login", latency_ms=1500,
-                   latency_count=1)
+        fake.fault(path_contains="/users/login",
+                   latency_ms=int(slow(1.5) * 1000), latency_count=1)
         cmd = [AGENT_BIN, "--config", self.conf, "--json", "sync", "--now"]
         a = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env)
-        time.sleep(0.5)
+        time.sleep(slow(0.5))
         b = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env)
-        out_a, err_a = a.communicate(60)
-        out_b, err_b = b.communicate(60)
+        out_a, err_a = a.communicate(timeout=slow(60))
+        out_b, err_b = b.communicate(timeout=slow(60))
         self.assertEqual(a.returncode, 0, err_a)
         self.assertEqual(b.returncode, 0, err_b)
         doc_a, doc_b = json.loads(out_a), json.loads(out_b)
@@ -343,7 +356,7 @@ class TestSignals(DaemonTestCase):
         self.assertEqual(rc, 0)
         # Stopped mid-pull, not after the whole pull of 20,000 (minutes at
         # this latency); generous for a loaded sanitizer build.
-        self.assertLess(took, 30)
+        self.assertLess(took, slow(30))
         first = self.checkpoint()
         self.assertGreater(first, 0)
         pulled = self.status()["registrations"]
@@ -478,7 +491,7 @@ class TestSocket(DaemonTestCase):
 
         def ask(line):
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
+            s.settimeout(slow(5))
             s.connect(self.sock)
             s.sendall(line)
             data = b""
@@ -513,7 +526,7 @@ class TestSystemd(DaemonTestCase):
         self.env["WATCHDOG_USEC"] = "1000000"
         p = self.start_daemon()
         got = []
-        deadline = time.time() + 1.6
+        deadline = time.time() + slow(1.6)
         while time.time() < deadline:
             try:
                 got.append(s.recv(4096).decode())
@@ -633,9 +646,43 @@ def maps_text(pid):
         return f.read()
 
 
+def under_qemu_user(pid):
+    """True when process `pid` is an emulated agent (qemu-user: the cross
+    build's tests). qemu-user runs a host thread of its own (RCU) that the
+    guest sees in /proc/self/task, so the daemon there is never one thread
+    and takes its documented fallback: the job on a thread of the daemon,
+    no sync process (daemon_job.h). Natively this is never true, so no
+    native check is skipped."""
+    try:
+        exe = os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return False
+    return os.path.basename(exe).startswith("qemu-")
+
+
 class TestSyncProcess(DaemonTestCase):
     """Each sync and probe runs in a child process; the daemon itself
-    never loads libcurl (daemon_job.h)."""
+    never loads libcurl (daemon_job.h). Under qemu-user the job runs on a
+    thread instead (under_qemu_user): what does not depend on the process
+    is still checked, the rest is reported as skipped."""
+
+    def skip_if_emulated(self, p):
+        if under_qemu_user(p.pid):
+            self.skipTest("qemu-user's own thread makes the daemon "
+                          "multi-threaded: its job runs on a thread, there "
+                          "is no sync process (checked natively)")
+
+    def sync_process(self, p):
+        """The sync process's pid once the daemon runs a sync (native);
+        None under qemu-user, where the sync runs on a thread."""
+        if under_qemu_user(p.pid):
+            wait_for("the daemon's sync", lambda: self.daemon_status(p)
+                     ["state"] == "syncing", 20, step=0.05)
+            return None
+        kids = wait_for("the sync process", lambda: children_of(p.pid), 20,
+                        step=0.05)
+        self.assertEqual(len(kids), 1)
+        return kids[0]
 
     def test_daemon_never_maps_curl(self):
         fake = self.start_fake("--seed-registrations", "30")
@@ -647,6 +694,7 @@ class TestSyncProcess(DaemonTestCase):
         self.assertEqual(doc["pushed"], 1)
         self.assertEqual(fake.registration(ref)["registration"]["referenceId"],
                          ref)
+        self.skip_if_emulated(p)
         # Two syncs (and their HTTP) done, yet no libcurl in the daemon.
         curl = [line.split()[-1] for line in maps_text(p.pid).splitlines()
                 if "libcurl" in line]
@@ -659,6 +707,7 @@ class TestSyncProcess(DaemonTestCase):
         self.configure(fake.url)
         p = self.start_daemon()
         self.wait_synced(p)
+        self.skip_if_emulated(p)
         # A slow login holds the next sync in its child long enough to
         # find and kill it.
         fake.fault(path_contains="/users/login", latency_ms=30000,
@@ -666,11 +715,8 @@ class TestSyncProcess(DaemonTestCase):
         cmd = [AGENT_BIN, "--config", self.conf, "--json", "sync", "--now"]
         c = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env)
-        kids = wait_for("the sync process", lambda: children_of(p.pid), 20,
-                        step=0.05)
-        self.assertEqual(len(kids), 1)
-        os.kill(kids[0], signal.SIGKILL)
-        out, err = c.communicate(60)
+        os.kill(self.sync_process(p), signal.SIGKILL)
+        out, err = c.communicate(timeout=slow(60))
         doc = json.loads(out)
         self.assertNotIn(c.returncode, (0, 3, 4, 5), err)
         self.assertEqual(doc["exit_code"], c.returncode)
@@ -692,12 +738,12 @@ class TestSyncProcess(DaemonTestCase):
         cmd = [AGENT_BIN, "--config", self.conf, "--json", "sync", "--now"]
         c = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env)
-        kid = wait_for("the sync process", lambda: children_of(p.pid), 20,
-                       step=0.05)[0]
+        kid = self.sync_process(p)
         rc, _ = self.stop(p, timeout=30)
         self.assertEqual(rc, 0)
-        self.assertFalse(os.path.exists("/proc/%d" % kid))
-        out, err = c.communicate(60)
+        if kid is not None:
+            self.assertFalse(os.path.exists("/proc/%d" % kid))
+        out, err = c.communicate(timeout=slow(60))
         # Cancelled mid-request: nothing lost, try again (exit 3).
         self.assertEqual(c.returncode, 3, out + err)
         self.assertEqual(self.status()["consecutive_failures"], 0)

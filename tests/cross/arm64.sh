@@ -9,6 +9,9 @@
 #   --deb           also build the arm64 .deb (packaging/build-deb.sh arm64)
 #   --if-available  exit 0 with a "skipped" line when the cross toolchain is
 #                   missing and cannot be installed (not root)
+# AGENT_TEST_SLOWDOWN (default 10): how much slower the emulated agent is
+# than a native one; the CLI tests scale their waits and time bounds by it
+# (tests/cli/clitest.py: slow()), never what they check.
 # As root it installs what it needs: dpkg --add-architecture arm64,
 # crossbuild-essential-arm64, qemu-user-static and the :arm64 dev packages
 # (and libfaketime:arm64: tests/cross/agent_emu.c hands the agent the arm64
@@ -61,7 +64,8 @@ LAUNCHER=""
 command -v ccache >/dev/null 2>&1 && LAUNCHER="-DCMAKE_C_COMPILER_LAUNCHER=ccache"
 # shellcheck disable=SC2086
 cmake -S . -B "$B" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo $LAUNCHER >/dev/null
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DAGENT_TEST_SLOWDOWN="${AGENT_TEST_SLOWDOWN:-10}" $LAUNCHER >/dev/null
 cmake --build "$B" -j"$(nproc 2>/dev/null || echo 2)"
 file "$B/agent/agent" 2>/dev/null || true
 qemu-aarch64-static -L / "$B/agent/agent" --version
