@@ -9,23 +9,6 @@
 static const char marker_sql[] =
     "SELECT 1 FROM agent_state WHERE key = '" STORE_SEARCH_REBUILD_KEY "'";
 
-int store__fts_deferred_load(struct store *s)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = store__stmt(s, STORE__ST_FTS_DEFERRED, marker_sql, &st);
-    if (rc < 0)
-        return rc;
-    rc = store__step_row(s, st, "read the search index state");
-    store__stmt_done(st);
-    if (rc == PLAT_OK || rc == ERR_NOTFOUND) {
-        s->fts_deferred = rc == PLAT_OK;
-        return PLAT_OK;
-    }
-    return rc;
-}
-
 int store_search_pending(struct store *s, int *pending)
 {
     sqlite3_stmt *st = NULL;
@@ -42,6 +25,16 @@ int store_search_pending(struct store *s, int *pending)
     if (rc == PLAT_OK)
         *pending = 1;
     return rc == ERR_NOTFOUND ? PLAT_OK : rc;
+}
+
+int store__fts_deferred_load(struct store *s)
+{
+    int pending = 0;
+    int rc = store_search_pending(s, &pending);
+
+    if (rc == PLAT_OK)
+        s->fts_deferred = pending;
+    return rc;
 }
 
 static int outside_txn(struct store *s, const char *what)
