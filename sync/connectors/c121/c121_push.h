@@ -33,6 +33,12 @@ int c121_ops_load(struct c121 *c, int kind, int state, int64_t after_seq,
 int c121_set_again_later(const struct sync_ops *ops, const struct sync_op *op,
                          const char *field);
 
+/* 1 if edit `op` of registration `ref` carries `field` and `v` is the
+ * value it sends or its base for it: a value this device knew (the
+ * overwrite checks of pull_events.c and push_edits.c). */
+int c121_edit_knew(struct c121 *c, const struct sync_op *op, const char *ref,
+                   const char *field, const cJSON *v);
+
 /* 1 if `field` is a tel attribute of the stored program. */
 int c121_field_is_tel(struct c121 *c, const char *field);
 

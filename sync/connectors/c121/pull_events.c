@@ -445,20 +445,10 @@ static int known_value(struct events *e, const char *ref, const char *field,
     int64_t bound = last_writer_seq(e, ref, field, value);
     size_t j;
 
-    for (j = 0; j < e->edit_ops.n; j++) {
-        const struct sync_op *op = &e->edit_ops.v[j];
-        const cJSON *data =
-            cJSON_GetObjectItemCaseSensitive(op->payload, "data");
-        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
-
-        if (!sent || strcmp(op->ref, ref) != 0 || op->seq > bound)
-            continue;
-        if (sync_same_value(e->c->ctx, field, old, sent) ||
-            sync_same_value(e->c->ctx, field, old,
-                            cJSON_GetObjectItemCaseSensitive(op->base,
-                                                             field)))
+    for (j = 0; j < e->edit_ops.n; j++)
+        if (e->edit_ops.v[j].seq <= bound &&
+            c121_edit_knew(e->c, &e->edit_ops.v[j], ref, field, old))
             return 1;
-    }
     return 0;
 }
 

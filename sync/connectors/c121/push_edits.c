@@ -454,17 +454,9 @@ static int device_knew(struct edits *k, const struct unit *u,
     for (s = 0; s < 2; s++)
         for (j = 0; j < sets[s]->n; j++) {
             const struct sync_op *op = &sets[s]->v[j];
-            const cJSON *data =
-                cJSON_GetObjectItemCaseSensitive(op->payload, "data");
-            const cJSON *sent = cJSON_GetObjectItemCaseSensitive(data, field);
 
-            if (!sent || strcmp(op->ref, u->ref) != 0 ||
-                (s == 0 && op->seq > bound))
-                continue;
-            if (sync_same_value(k->c->ctx, field, v, sent) ||
-                sync_same_value(k->c->ctx, field, v,
-                                cJSON_GetObjectItemCaseSensitive(op->base,
-                                                                 field)))
+            if ((s == 1 || op->seq <= bound) &&
+                c121_edit_knew(k->c, op, u->ref, field, v))
                 return 1;
         }
     return 0;

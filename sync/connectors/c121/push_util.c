@@ -146,6 +146,19 @@ long c121_entry_row(const cJSON *e, size_t n, c121_row_ref_fn ref_of,
     return -1;
 }
 
+int c121_edit_knew(struct c121 *c, const struct sync_op *op, const char *ref,
+                   const char *field, const cJSON *v)
+{
+    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(op->payload, "data"), field);
+
+    return sent && strcmp(op->ref, ref) == 0 &&
+           (sync_same_value(c->ctx, field, v, sent) ||
+            sync_same_value(c->ctx, field, v,
+                            cJSON_GetObjectItemCaseSensitive(op->base,
+                                                             field)));
+}
+
 int c121_set_again_later(const struct sync_ops *ops, const struct sync_op *op,
                          const char *field)
 {
