@@ -9,6 +9,8 @@
 #   --deb           also build the arm64 .deb (packaging/build-deb.sh arm64)
 #   --if-available  exit 0 with a "skipped" line when the cross toolchain is
 #                   missing and cannot be installed (not root)
+# ARM64_JOBS (default 2): emulated tests at once; most CLI tests wait on
+# timers and fakes much of the time, so 3-4 finish sooner on 2 cores.
 # AGENT_TEST_SLOWDOWN (default 10): how much slower the emulated agent is
 # than a native one; the CLI tests scale their waits and time bounds by it
 # (tests/cli/clitest.py: slow()), never what they check.
@@ -106,7 +108,8 @@ if [ "$FORK_OK" -eq 0 ]; then
     exit 1
 fi
 # Emulation is 5-20x slower: more time per test, fewer at once.
-ctest --test-dir "$B" --output-on-failure -j2 -L "$LABEL" --timeout 900
+ctest --test-dir "$B" --output-on-failure -j"${ARM64_JOBS:-2}" -L "$LABEL" \
+      --timeout 900
 
 if [ "$DEB" -eq 1 ]; then
     echo "== arm64 package"
