@@ -329,8 +329,8 @@ int agent_cmd_reg_search(struct agent_ctx *ctx, int argc, char **argv)
         /* The results are whole either way; say why it was slow. */
         if (store_search_pending(ctx->store, &pending) == PLAT_OK && pending)
             fprintf(stderr, "agent: note: the search index is being built "
-                    "(a first pull is not finished): this search read every "
-                    "registration\n");
+                    "(by the next sync after a first pull): this search read "
+                    "every registration\n");
         plat_err_clear();
     }
 done:

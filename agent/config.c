@@ -72,9 +72,9 @@ static const struct cfg_key keys[] = {
       "error, warn, info or debug.", 0, 0 },
     { "log.file", CFG_STRING, "", OFF(log_file),
       "Append log lines to this file; empty: stderr.", 0, 0 },
-    { "sync.window", CFG_INT, "50000", OFF(sync_window),
-      "Registrations asked for per request (121 costs ~1.5 s a request).",
-      100, 1000000 },
+    { "sync.window", CFG_INT, "250000", OFF(sync_window),
+      "Registrations asked for per request (121 costs ~1.5 s a request); "
+      "halved when an answer does not start in time.", 100, 1000000 },
     { "sync.batch", CFG_INT, "1000", OFF(sync_batch),
       "Registrations committed together with the pull checkpoint.",
       10, 100000 },

@@ -19,8 +19,9 @@
  *     transaction, so a crash leaves either the marker (and a rebuild to
  *     do) or a complete index.
  * Whoever sets the marker must make sure a rebuild follows (the 121
- * connector rebuilds at the end of its first pull, and at the start of
- * its next pull if a crash came between the two).
+ * connector rebuilds at the start of the pull after its first one, so
+ * the first pull ends with its last batch; a full walk rebuilds at its
+ * end).
  *
  * Errors: plat_err.h. ERR_INVALID when called inside an open transaction
  * (both change the store on their own), else the store's errors.

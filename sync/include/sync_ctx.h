@@ -117,9 +117,10 @@ int sync_state_append_line(struct sync_ctx *ctx, const char *name,
 /* Outside a batch. sync_search_defer: writes stop updating the search
  * index until sync_search_rebuild builds it from every row in one
  * transaction (cheaper than row by row for a first pull; searches scan
- * meanwhile). A connector that defers must rebuild when its bulk pull
- * ends, and call sync_search_rebuild again on its next run in case a
- * crash came in between (it writes nothing when no rebuild is due). The
+ * meanwhile). A connector that defers must call sync_search_rebuild on
+ * its next run (the 121 connector leaves it to that run, so the first
+ * pull ends with its last batch), and whenever it is unsure one is due
+ * (it writes nothing when no rebuild is due). The
  * marker lives in the store: see storage/include/store_search.h. */
 int sync_search_defer(struct sync_ctx *ctx);
 int sync_search_rebuild(struct sync_ctx *ctx);

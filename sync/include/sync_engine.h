@@ -77,7 +77,7 @@ struct sync_engine_options {
     int direction;               /* enum sync_direction                 */
     int full;                    /* re-read every record                */
     int vouchers;                /* fetch voucher images                */
-    int window;                  /* registrations per request (0: 50000) */
+    int window;                  /* registrations per request (0: 250000) */
     int batch;                   /* records per committed batch (0: 1000) */
     int create_batch;            /* creates per POST (0: 500)           */
     int patch_max;               /* edits sent as single PATCHes before

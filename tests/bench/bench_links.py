@@ -77,11 +77,18 @@ def set_conf(tmp, **keys):
 
 
 def run_sync(agent, env, *extra):
+    """One `sync --now`. BENCH_LINKS_LOG=FILE: run it with -v and append
+    its log (a line per request with curl's timings) to FILE."""
+    log = os.environ.get("BENCH_LINKS_LOG")
     t0 = time.monotonic()
-    p = subprocess.run([agent, "--json", "sync", "--now"] + list(extra),
+    p = subprocess.run([agent, "--json"] + (["-v"] if log else []) +
+                       ["sync", "--now"] + list(extra),
                        env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=3600)
     t = time.monotonic() - t0
+    if log:
+        with open(log, "ab") as f:
+            f.write(p.stderr)
     try:
         doc = json.loads(p.stdout)
     except ValueError:

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""The search index of a first pull is built once, at its end
-(storage/include/store_search.h): a marker in agent_state says it is due.
+"""The search index of a first pull is built once, by the sync after it
+(storage/include/store_search.h): a marker in agent_state says it is due,
+and searches scan until then.
 
 Killed (SIGKILL, the fault harness's kill points) right after each commit
-of a first pull in turn - so also between the last batch and the rebuild,
-and inside the rebuild's own commit - the store must pass its integrity
+of a first pull in turn, and then of the sync that builds the index (so
+also inside the rebuild's own commit), the store must pass its integrity
 check, `registrations search` must find every stored row matching (scanning,
-with a note, while the marker is set), and the next `sync --now` must leave
-a whole index (FTS5's own integrity check against the table) and no marker.
+with a note, while the marker is set), and the syncs after it must leave a
+whole index (FTS5's own integrity check against the table) and no marker.
 """
 
 import json
@@ -86,50 +87,87 @@ class SearchIndexTest(AgentTestCase):
             con.close()
         return n
 
-    def kill_sweep(self, var):
-        """Kill a first sync at its 1st, 2nd, ... commit until the index
-        is built (or the sync ends by itself); check each stopped store,
-        then let a sync finish it.
-        Returns how often the kill left the pull complete and the index
-        still to build."""
-        between = 0
+    def check_stopped(self, var, k):
+        """A killed sync's store: whole, and every row found."""
+        marker, complete, named = self.look()
+        found, note = self.search("ERSON 00")
+        self.assertEqual(found, named, "%s=%d" % (var, k))
+        self.assertEqual(NOTE in note, bool(marker), note)
+        return marker, complete, named
+
+    def check_built(self):
+        """The index is whole, with no marker; searches use it."""
+        marker, complete, named = self.look()
+        self.assertEqual((marker, complete), (0, 1))
+        self.assertEqual(self.index_rows(), named)
+        found, note = self.search("erson 00")
+        self.assertEqual(found, named)
+        self.assertNotIn(NOTE, note)
+        return named
+
+    def sync_ok(self):
+        rc, err = self.sync()
+        self.assertEqual(rc, 0, err)
+
+    def first_pull_sweep(self, var):
+        """Kill a first sync at its 1st, 2nd, ... commit until it ends by
+        itself; after each, a sync completes the pull (the index still to
+        build, searches scanning) and the next one builds the index (one
+        sync does both if the killed one had completed the pull)."""
         for k in range(1, 200):
             self.fresh_store()
             rc, err = self.sync(dict(self.env, **{var: str(k)}))
             if rc == 0:
                 break  # k is past the sync's last commit
             self.assertEqual(rc, -9, "sync exit %d: %s" % (rc, err))
-            marker, complete, named = self.look()
-            if marker and complete:
-                between += 1  # after the last batch, before the rebuild
-            built = complete and not marker
-            found, note = self.search("ERSON 00")
-            self.assertEqual(found, named, "%s=%d" % (var, k))
-            self.assertEqual(NOTE in note, bool(marker), note)
-            rc, err = self.sync()
-            self.assertEqual(rc, 0, err)
-            marker, complete, named = self.look()
-            self.assertEqual((marker, complete), (0, 1), "%s=%d" % (var, k))
-            self.assertEqual(self.index_rows(), named)
-            found, note = self.search("erson 00")
-            self.assertEqual(found, named)
-            self.assertNotIn(NOTE, note)
-            if built:
-                break  # the rest of the sync's commits are not the pull's
+            _, was_complete, _ = self.check_stopped(var, k)
+            self.sync_ok()
+            if not was_complete:
+                # This sync finished the first pull: the index is still
+                # to build.
+                marker, complete, _ = self.check_stopped(var, k)
+                self.assertEqual((marker, complete), (1, 1))
+                self.sync_ok()
+            self.check_built()
         self.assertGreater(k, 5, "the first sync never ended")
+        marker, complete, named = self.look()
+        self.assertEqual((marker, complete), (1, 1))
         self.assertGreater(named, SEED // 2)
-        return between
+
+    def rebuild_sweep(self, var):
+        """After a whole first pull, kill the sync that builds the index
+        at its 1st, 2nd, ... commit. Returns how many kills left the
+        index to build (the marker set)."""
+        left = 0
+        for k in range(1, 50):
+            self.fresh_store()
+            self.sync_ok()
+            rc, err = self.sync(dict(self.env, **{var: str(k)}))
+            if rc == 0:
+                break
+            self.assertEqual(rc, -9, "sync exit %d: %s" % (rc, err))
+            marker, complete, _ = self.check_stopped(var, k)
+            self.assertEqual(complete, 1)
+            left += marker
+            self.sync_ok()
+            self.check_built()
+        self.assertEqual(self.check_built() > SEED // 2, True)
+        return left
 
     def test_killed_after_every_commit(self):
         """After each commit: before the pull is complete the marker is
-        set and searches scan; once a sync ends the index is whole."""
-        self.kill_sweep("AGENT_TEST_KILL_AFTER_COMMIT")
+        set and searches scan; once the next sync ends the index is
+        whole. After the rebuild's own commit the marker is gone."""
+        self.first_pull_sweep("AGENT_TEST_KILL_AFTER_COMMIT")
+        self.assertEqual(self.rebuild_sweep("AGENT_TEST_KILL_AFTER_COMMIT"),
+                         0)
 
     def test_killed_inside_every_commit(self):
         """Inside each commit (lost): once inside the rebuild's, which
-        leaves the last batch and the completed pull committed and the
-        rebuild to do - the next sync does it."""
-        self.assertEqual(self.kill_sweep("AGENT_TEST_KILL_AT_COMMIT"), 1)
+        leaves the index to build - the next sync does it."""
+        self.first_pull_sweep("AGENT_TEST_KILL_AT_COMMIT")
+        self.assertGreaterEqual(
+            self.rebuild_sweep("AGENT_TEST_KILL_AT_COMMIT"), 1)
 
 
 if __name__ == "__main__":

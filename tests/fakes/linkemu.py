@@ -87,9 +87,11 @@ class Link:
 class Pipe(threading.Thread):
     """Copies src -> dst through a Link, keeping order."""
 
-    def __init__(self, emu, src, dst, link, ready_at, counter):
+    def __init__(self, emu, src, dst, link, ready_at, counter, conn=None):
         super().__init__(daemon=True)
         self.emu, self.src, self.dst, self.link = emu, src, dst, link
+        self.conn = conn  # the (client, upstream) pair it belongs to
+        self.cut = False  # reset by cut_all: schedule nothing more
         self.ready_at = ready_at  # no byte leaves before (the handshake)
         self.counter = counter
         self.cond = threading.Condition()
@@ -115,6 +117,8 @@ class Pipe(threading.Thread):
                     self.loss_delay += self.last - self.last_clean
                     self.last_clean = self.last
                 for i in range(0, len(data), SEGMENT):
+                    if self.cut:
+                        break
                     seg = data[i:i + SEGMENT]
                     arrive, lost = self.link.schedule(len(seg), self.ready_at)
                     # In order: never before the segment ahead of it.
@@ -214,8 +218,10 @@ class LinkEmu:
             # before the first byte, not half: measured with curl's timings,
             # the first request on a new connection took 1.5 RTT, not 2).
             ready = time.monotonic() + self.p["rtt_ms"] / 1000.0
-            pipes = [Pipe(self, c, u, self.up, ready, self._count_up),
-                     Pipe(self, u, c, self.down, 0.0, self._count_down)]
+            pipes = [Pipe(self, c, u, self.up, ready, self._count_up,
+                          (c, u)),
+                     Pipe(self, u, c, self.down, 0.0, self._count_down,
+                          (c, u))]
             with self.lock:
                 self.pipes += pipes
             for p in pipes:
@@ -226,11 +232,20 @@ class LinkEmu:
             self.cut_all()
 
     def cut_all(self):
-        """Reset every open connection, as a link going away does."""
+        """Reset every open connection, as a link going away does. What
+        they had queued on the link is gone with them: the proxy reads an
+        answer as fast as the server writes it and schedules all of it at
+        once, but on a real link a reset connection's unsent bytes never
+        cross it, so a new connection must not wait behind them (it did:
+        after each cut the next answer's first byte came up to a minute
+        late, the rest of a 1.7 MB answer still "on the 2G link")."""
         with self.lock:
             conns, self.conns = self.conns, []
             if conns:
                 self.cuts += 1
+            dead = [p for p in self.pipes if p.conn in conns]
+        for p in dead:
+            p.cut = True
         for pair in conns:
             for s in pair:
                 # shutdown() first: close() alone does not wake the pipe
@@ -246,6 +261,10 @@ class LinkEmu:
                     s.close()
                 except OSError:
                     pass
+        now = time.monotonic()
+        for link in (self.down, self.up):
+            with link.lock:
+                link.free_at = min(link.free_at, now)
 
     def stats(self):
         with self.lock:

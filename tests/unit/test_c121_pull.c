@@ -821,21 +821,79 @@ static void test_events_batches(void)
     env_stop();
 }
 
-/* A window larger than the client's response cap: the committed batches
- * stay and the walk goes on with smaller windows. */
-static void test_window_over_cap(void)
+/* A streamed window is held one record at a time, so the client's cap
+ * for an answer held whole (here 300 KB) does not cut it: 1,160 records
+ * of ~0.7 KB come in one request. */
+static void test_window_past_the_whole_answer_cap(void)
 {
     int64_t live;
 
     REQUIRE(env_start(1200) == 0);
     live = state_num("programs.3.registrations_live");
     E.opt.batch = 100;
+    E.opt.window = 1200;
     E.max_response = 300000;
     REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 1);
+    env_stop();
+}
+
+/* A window larger than its size cap (records of 6 KB on average, over
+ * the 4 KiB a large window allows): the committed batches stay and the
+ * walk goes on with smaller windows. */
+static void test_window_over_cap(void)
+{
+    static char fault[6200];
+    char pad[6001];
+    int64_t live;
+
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.batch = 100;
+    E.opt.window = 1200;
+    E.max_response = 300000;
+    REQUIRE(env_connect() == 0);
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    snprintf(fault, sizeof(fault), "{\"body_replace\":{\"old\":"
+             "\"\\\"status\\\":\",\"new\":\"\\\"note\\\":\\\"%s\\\","
+             "\\\"status\\\":\"},\"path_contains\":\"/registrations?\"}",
+             pad);
+    CHECK(ctl_ok("POST", "/_test/faults", fault));
     CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
     CHECK_INT(reg_count(), live);
     CHECK_INT(ckpt("pull.complete"), 1);
-    CHECK(route_count("GET /api/programs/{pid}/registrations") >= 3);
+    /* The padded window cut at its cap, then one of 600. */
+    CHECK(route_count("GET /api/programs/{pid}/registrations") >= 2);
+    env_stop();
+}
+
+/* A window whose answer does not start before the link gives up (the
+ * server builds the whole window first): the walk asks for half as many
+ * rows instead of failing after the client's retries. */
+static void test_window_halved_when_no_answer_starts(void)
+{
+    int64_t live;
+
+    REQUIRE(env_start(1200) == 0);
+    live = state_num("programs.3.registrations_live");
+    E.opt.window = 1600;
+    E.opt.batch = 100;
+    E.opt.max_attempts = 2;
+    E.opt.low_speed_time_s = 1;
+    REQUIRE(env_connect() == 0);
+    CHECK(ctl_ok("POST", "/_test/faults",
+                 "{\"latency_ms\":4000,\"path_contains\":\"limit=1600\"}"));
+    CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(ckpt("pull.complete"), 1);
+    /* The tries of 1,600 rows may still be asleep in the fake (it counts
+     * a request when it answers): at least the two of 800. */
+    CHECK(route_count("GET /api/programs/{pid}/registrations") >= 2);
     env_stop();
 }
 
@@ -1314,6 +1372,8 @@ TEST_MAIN(TEST(test_more_than_asked), TEST(test_store_budget),
           TEST(test_drop_resumes), TEST(test_malformed),
           TEST(test_reauth_and_429), TEST(test_program_not_found),
           TEST(test_incremental), TEST(test_events_batches),
+          TEST(test_window_past_the_whole_answer_cap),
           TEST(test_window_over_cap),
+          TEST(test_window_halved_when_no_answer_starts),
           TEST(test_full_reconcile), TEST(test_fetch_by_refs),
           TEST(test_payments_vouchers), TEST(test_transactions_resume))

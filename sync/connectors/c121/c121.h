@@ -120,7 +120,7 @@ int c121_fetch_by_refs(struct c121 *c, const char *const *refs, size_t n,
 /* ---- helpers of the pull phases (c121_util.c, pull_registrations.c) ----- */
 
 /* Defaults of the engine options the pull uses. */
-#define C121_WINDOW_DEFAULT 50000  /* registrations per request          */
+#define C121_WINDOW_DEFAULT 250000 /* registrations per request          */
 #define C121_BATCH_DEFAULT 1000    /* records per committed batch        */
 #define C121_BATCH_MAX 100000      /* cap of opt->batch                  */
 #define C121_MAX_RECORD (1u << 20) /* one record of a streamed answer    */
