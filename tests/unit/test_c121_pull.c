@@ -821,6 +821,14 @@ static void test_events_batches(void)
     env_stop();
 }
 
+/* A first pull that reads all `live` registrations and completes. */
+static void check_whole_pull(int64_t live)
+{
+    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    CHECK_INT(ckpt("pull.complete"), 1);
+}
+
 /* A streamed window is held one record at a time, so the client's cap
  * for an answer held whole (here 300 KB) does not cut it: 1,160 records
  * of ~0.7 KB come in one request. */
@@ -835,8 +843,7 @@ static void test_window_past_the_whole_answer_cap(void)
     E.max_response = 300000;
     REQUIRE(env_connect() == 0);
     CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
-    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
-    CHECK_INT(reg_count(), live);
+    check_whole_pull(live);
     CHECK_INT(route_count("GET /api/programs/{pid}/registrations"), 1);
     env_stop();
 }
@@ -863,9 +870,7 @@ static void test_window_over_cap(void)
              "\\\"status\\\":\"},\"path_contains\":\"/registrations?\"}",
              pad);
     CHECK(ctl_ok("POST", "/_test/faults", fault));
-    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
-    CHECK_INT(reg_count(), live);
-    CHECK_INT(ckpt("pull.complete"), 1);
+    check_whole_pull(live);
     /* The padded window cut at its cap, then one of 600. */
     CHECK(route_count("GET /api/programs/{pid}/registrations") >= 2);
     env_stop();
@@ -888,9 +893,7 @@ static void test_window_halved_when_no_answer_starts(void)
     CHECK(ctl_ok("POST", "/_test/faults",
                  "{\"latency_ms\":4000,\"path_contains\":\"limit=1600\"}"));
     CHECK(ctl_ok("POST", "/_test/reset-stats", "{}"));
-    CHECK_INT(c121_pull_registrations(&E.c), PLAT_OK);
-    CHECK_INT(reg_count(), live);
-    CHECK_INT(ckpt("pull.complete"), 1);
+    check_whole_pull(live);
     /* The tries of 1,600 rows may still be asleep in the fake (it counts
      * a request when it answers): at least the two of 800. */
     CHECK(route_count("GET /api/programs/{pid}/registrations") >= 2);
