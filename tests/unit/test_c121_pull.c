@@ -938,6 +938,32 @@ static void test_new_people_deleted_again_are_not_read_by_id(void)
     env_stop();
 }
 
+/* Fault harness seed 20170: two office registrations whose events fall
+ * before the cursor (121 backdates `created` on imports; the fake's later
+ * seeds do too), then one with a higher id that the device reads alone,
+ * as it does its own creates (by referenceId). The new-people read
+ * started above the largest stored id and never brought the two; it
+ * starts at the walk frontier now. */
+static void test_new_people_below_a_registration_read_alone(void)
+{
+    const char *alone[] = {"ref-00303"};
+    unsigned char found[1] = {0};
+    int64_t live;
+
+    REQUIRE(env_start(300) == 0);
+    REQUIRE(first_pull() == PLAT_OK);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK(ctl_ok("POST", "/_test/seed", "{\"registrations\":3}"));
+    live = state_num("programs.3.registrations_live");
+    CHECK_INT(c121_fetch_by_refs(&E.c, alone, 1, found), PLAT_OK);
+    CHECK_INT(found[0], 1);
+    CHECK_INT(c121_pull_events(&E.c), PLAT_OK);
+    CHECK_INT(reg_count(), live);
+    /* The next cycle starts from what this one read. */
+    CHECK_INT(ckpt("new.last_id"), state_num("programs.3.max_id"));
+    env_stop();
+}
+
 static void test_full_reconcile(void)
 {
     cJSON *reg = NULL;
@@ -1417,5 +1443,6 @@ TEST_MAIN(TEST(test_more_than_asked), TEST(test_store_budget),
           TEST(test_window_over_cap),
           TEST(test_window_halved_when_no_answer_starts),
           TEST(test_new_people_deleted_again_are_not_read_by_id),
+          TEST(test_new_people_below_a_registration_read_alone),
           TEST(test_full_reconcile), TEST(test_fetch_by_refs),
           TEST(test_payments_vouchers), TEST(test_transactions_resume))
