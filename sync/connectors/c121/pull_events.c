@@ -16,8 +16,9 @@
  *                            is re-read with filter.referenceId=$in:
  *   ignoredDuplicate, other  nothing
  * New registrations are fetched after the events, every cycle, with
- * filter.id=$gt:<largest stored id> (about 0.03 s on the real server when
- * few match): events of ids the store does not know are skipped, since
+ * filter.id=$gt:<walk frontier> (fetch_new; about 0.03 s on the real
+ * server when few match): events of ids the store does not know are
+ * skipped, since
  * that read gives their current state, and a registration whose creation
  * event fell outside the window (an import that backdates `created`) is
  * not missed either.
@@ -28,12 +29,14 @@
  *   events.seen      ids of the events seen within OVERLAP_MS before the
  *                    cursor, as ranges "981-990,995"
  *   events.settled   1 once a query found nothing after the cursor
+ *   new.last_id      the walk frontier of fetch_new: every registration
+ *                    up to it has been read
  *   events.refetch   referenceIds waiting to be re-read, one per line
  *   events.unknown   registration ids an event named that the store did
  *                    not know, one per line: those the new-people read
- *                    (ids above the largest stored) did not bring are,
- *                    if below where that read started (above it they
- *                    are deleted: $eq would not list them either),
+ *                    (ids above the walk frontier, fetch_new) did not
+ *                    bring are, if below where that read started (above
+ *                    it they are deleted: $eq would not list them either),
  *                    read one by one with filter.id=$eq: (121 ignores
  *                    $in on id, and events carry no referenceId): a
  *                    registration committed with a lower id after the

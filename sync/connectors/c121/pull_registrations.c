@@ -273,12 +273,19 @@ static int walk_text(void *payload, const char *json, size_t len)
     return added(w, v);
 }
 
-static int64_t body_bytes(struct c121 *c)
+/* Half a window, not under MIN_WINDOW. */
+static int half_window(int limit)
+{
+    return limit / 2 > MIN_WINDOW ? limit / 2 : MIN_WINDOW;
+}
+
+/* The client's counters now: a window's progress is what they moved by. */
+static struct sync_http_stats http_stats(struct c121 *c)
 {
     struct sync_http_stats st;
 
     sync_http_stats(c->http, &st);
-    return st.bytes_down_body;
+    return st;
 }
 
 /* One window, with a size cap that fits it: `limit` records of at most
@@ -300,14 +307,6 @@ static int get_window(struct c121 *c, const char *path, int limit,
                         walk_record, w, NULL);
     sync_http_set_max_response(c->http, cap);
     return rc;
-}
-
-static int64_t bytes_sent(struct c121 *c)
-{
-    struct sync_http_stats st;
-
-    sync_http_stats(c->http, &st);
-    return st.bytes_up_wire;
 }
 
 /* The registrations above `from_id` as 121 counts them (limit=0 answers
@@ -348,7 +347,7 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
     struct walk w;
     struct plat_buf path;
     int limit = c121_window(c), misses = 0, halved = 0, tries = 0, rc;
-    int64_t before, sent;
+    struct sync_http_stats before, after;
 
     memset(&w, 0, sizeof(w));
     *last_out = from_id;
@@ -389,14 +388,15 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
                              (long long)w.committed, limit);
         if (rc < 0)
             break;
-        before = body_bytes(c);
-        sent = bytes_sent(c);
+        before = http_stats(c);
         /* Once a window got no answer, the walk's own tries (each with a
          * smaller window) replace the client's: a server that never
-         * answers costs max_attempts tries in all, not that squared. */
+         * answers costs the client's tries once, then one per halving,
+         * not the client's tries for every window. */
         if (halved)
             tries = sync_http_set_max_attempts(c->http, 1);
         rc = get_window(c, path.data, limit, &w);
+        after = http_stats(c);
         if (halved)
             sync_http_set_max_attempts(c->http, tries);
         if (rc == PLAT_OK)
@@ -418,13 +418,13 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
         if (rc == ERR_TOOLARGE && limit > MIN_WINDOW) {
             /* Refused by its Content-Length, or cut at the cap: a few
              * halvings at most, each one a try of its own. */
-            limit = limit / 2 > MIN_WINDOW ? limit / 2 : MIN_WINDOW;
+            limit = half_window(limit);
             log_info("121: registrations window too large; asking for %d "
                      "after id %lld", limit, (long long)w.committed);
             continue;
         }
         if (rc == ERR_RETRY && w.window_rows == 0 && limit > MIN_WINDOW &&
-            bytes_sent(c) > sent) {
+            after.bytes_up_wire > before.bytes_up_wire) {
             /* The request went out (this is no unreachable server) and
              * the client's own tries got no record back: the link cuts
              * or stalls before the server has built the answer, which
@@ -433,7 +433,7 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
             if (++misses >= c121_max_attempts(c))
                 break;
             halved = 1;
-            limit = limit / 2 > MIN_WINDOW ? limit / 2 : MIN_WINDOW;
+            limit = half_window(limit);
             log_info("121: no answer to a registrations window in time; "
                      "asking for %d after id %lld", limit,
                      (long long)w.committed);
@@ -441,7 +441,8 @@ int c121_walk_registrations(struct c121 *c, int64_t from_id,
             continue;
         }
         if (rc == ERR_TOOLARGE ? !w.progressed
-                               : rc != ERR_RETRY || body_bytes(c) == before)
+                               : rc != ERR_RETRY || after.bytes_down_body ==
+                                                        before.bytes_down_body)
             break;
         misses = w.progressed ? 1 : misses + 1;
         if (misses >= c121_max_attempts(c))
